@@ -1,0 +1,1 @@
+"""Who may do what: roles (viewer, operator, admin) and hashed bot tokens."""

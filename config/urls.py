@@ -1,0 +1,24 @@
+"""URL map. Each app owns its pages (`<app>/urls.py`) and its API (`<app>/api_urls.py`, under /api/v1/)."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
+from django.urls import include, path
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("fleet.api_urls")),
+    path("api/v1/", include("scaling.api_urls")),
+    path("api/v1/", include("costing.api_urls")),
+    path("scaling/", include("scaling.urls")),
+    path("costs/", include("costing.urls")),
+    path("", include("fleet.urls")),
+]

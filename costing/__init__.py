@@ -1,0 +1,1 @@
+"""What it costs: the price catalog, cost attribution, cost per token, idle waste."""

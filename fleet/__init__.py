@@ -1,0 +1,1 @@
+"""What exists: clusters, GPU nodes, GPUs, MIG devices, model deployments, pods; the backends and the sync."""

@@ -1,0 +1,263 @@
+"""The two backend protocols and the plain dataclasses they speak.
+
+Everything above the backends (sync, selectors, services, pages, API) talks to a
+cluster and to its metrics only through these types. A backend never returns a
+client library object: the Kubernetes backend and the simulated one both turn
+what they see into the frozen dataclasses below, so one contract test suite can
+run against both.
+
+Units are in the names where they are not obvious: `_seconds`, `_mib`, `_usd`.
+Resource names are Kubernetes resource names (`nvidia.com/gpu`,
+`nvidia.com/mig-3g.40gb`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+
+
+class BackendError(Exception):
+    """A backend could not do what was asked. The message is one line, safe to show a user.
+
+    It never carries credentials or a traceback. `transient` says whether a retry may help
+    (timeouts, 5xx, connection refused) as opposed to a refusal (401/403, bad config).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+class ConflictError(BackendError):
+    """The object changed since the resourceVersion the write was computed from (HTTP 409)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, transient=True, status=409)
+
+
+# --------------------------------------------------------------------------- cluster facts
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """One Kubernetes node as ScaleDeck needs it (labels and capacity already interpreted)."""
+
+    name: str
+    instance_type: str  # node.kubernetes.io/instance-type ("" when unlabelled)
+    zone: str  # topology.kubernetes.io/zone
+    region: str  # topology.kubernetes.io/region
+    node_pool: str  # karpenter.sh/nodepool, or a cloud node-group label ("" when none)
+    capacity_type: str  # "spot" | "on-demand"
+    gpu_product: str  # nvidia.com/gpu.product, e.g. "NVIDIA-A100-SXM4-80GB" ("" when no GPU)
+    gpu_count: int  # physical GPUs (nvidia.com/gpu.count), also on a MIG node
+    gpu_memory_mib: int  # per GPU (nvidia.com/gpu.memory)
+    mig_config: str | None  # nvidia.com/mig.config, e.g. "all-1g.10gb"; None when MIG is off
+    mig_strategy: str | None  # nvidia.com/mig.strategy: "single" | "mixed" | None
+    capacity: dict[str, int]  # GPU/MIG extended resources only: {"nvidia.com/gpu": 8, ...}
+    allocatable: dict[str, int]
+    ready: bool
+    unschedulable: bool  # cordoned
+    taints: tuple[Taint, ...] = ()
+    created_at: datetime | None = None
+
+    @property
+    def mig_devices(self) -> dict[str, int]:
+        """MIG profile -> count from capacity, e.g. {"1g.10gb": 56}."""
+        return {
+            key.removeprefix(MIG_RESOURCE_PREFIX): count
+            for key, count in self.capacity.items()
+            if key.startswith(MIG_RESOURCE_PREFIX) and count > 0
+        }
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    namespace: str
+    name: str
+    node_name: str  # "" while unscheduled
+    phase: str  # Pending | Running | Succeeded | Failed | Unknown
+    ready: bool
+    started_at: datetime | None
+    gpu_requests: dict[str, int]  # {"nvidia.com/gpu": 4} or {"nvidia.com/mig-1g.10gb": 1}
+    restarts: int
+    owner_kind: str  # "Deployment" (resolved through its ReplicaSet), "Job", "StatefulSet", "" for bare
+    owner_name: str  # the Deployment's name when owner_kind == "Deployment"
+    # Why the pod is not ready yet, in the operator's words: "waiting for a node",
+    # "pulling image", "loading model weights", "" when ready or unknown.
+    waiting_reason: str = ""
+
+
+@dataclass(frozen=True)
+class AutoscalerFacts:
+    """An HPA or a KEDA ScaledObject that targets a Deployment."""
+
+    kind: str  # "keda" | "hpa"
+    name: str
+    target_name: str  # the Deployment it scales
+    min_replicas: int
+    max_replicas: int
+    metric: str  # human summary, e.g. "vllm:num_requests_waiting > 5 per replica"
+    paused_replicas: int | None = None  # KEDA autoscaling.keda.sh/paused-replicas
+    paused: bool = False  # KEDA autoscaling.keda.sh/paused
+    resource_version: str = ""
+    # For an HPA: the ScaledObject that owns it (KEDA's own keda-hpa-<name>), else "".
+    owned_by_scaledobject: str = ""
+
+
+@dataclass(frozen=True)
+class DeploymentFacts:
+    namespace: str
+    name: str
+    model: str  # --model / `vllm serve MODEL`; "" when not a vLLM deployment
+    image: str
+    replicas_desired: int  # spec.replicas
+    replicas_ready: int
+    replicas_updated: int
+    replicas_available: int
+    gpu_resource: str  # "nvidia.com/gpu" | "nvidia.com/mig-<profile>" | "" (no GPU)
+    gpu_per_replica: int
+    tensor_parallel: int = 1
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    rollout_condition: str = ""  # e.g. "Progressing: NewReplicaSetAvailable"
+    termination_grace_seconds: int | None = None
+    liveness_initial_delay_seconds: int | None = None
+    readiness_initial_delay_seconds: int | None = None
+    max_unavailable: str = ""  # rollout strategy, as written ("1", "25%")
+    max_surge: str = ""
+    resource_version: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuotaFacts:
+    namespace: str
+    name: str
+    hard: dict[str, int]  # only GPU/MIG keys: {"requests.nvidia.com/gpu": 16}
+    used: dict[str, int]
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class NodePoolFacts:
+    """A Karpenter NodePool (or the simulator's pool)."""
+
+    name: str
+    instance_types: tuple[str, ...]
+    capacity_types: tuple[str, ...]
+    gpu_limit: int | None  # spec.limits["nvidia.com/gpu"]
+    consolidation_policy: str = ""  # WhenEmpty | WhenEmptyOrUnderutilized
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """Everything one full list-based sync sees, at one moment."""
+
+    taken_at: datetime
+    nodes: tuple[NodeFacts, ...]
+    pods: tuple[PodFacts, ...]
+    deployments: tuple[DeploymentFacts, ...]
+    autoscalers: tuple[AutoscalerFacts, ...]
+    quotas: tuple[QuotaFacts, ...]
+    node_pools: tuple[NodePoolFacts, ...] = ()
+    keda_installed: bool = True
+
+
+@runtime_checkable
+class ClusterBackend(Protocol):
+    """Reads a cluster; later issues add the write half (scale, patch autoscaler, patch quota)."""
+
+    def snapshot(self) -> ClusterSnapshot:
+        """List everything the sync needs. Raises BackendError with a one-line reason."""
+        ...
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class DeploymentRef:
+    """What a metrics backend needs to find a deployment's series."""
+
+    namespace: str
+    name: str
+    pods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentMetrics:
+    """Current values for one deployment. None means unknown, never zero-by-default."""
+
+    queue_depth: float | None = None  # requests waiting, summed over pods
+    running: float | None = None  # requests running, summed over pods
+    ttft_p50_seconds: float | None = None
+    ttft_p95_seconds: float | None = None
+    ttft_p99_seconds: float | None = None
+    itl_p95_seconds: float | None = None  # inter-token latency
+    e2e_p95_seconds: float | None = None
+    kv_cache_usage: float | None = None  # 0-1 fraction, mean over pods
+    gpu_utilization: float | None = None  # 0-1 fraction, mean over the deployment's GPUs/slices
+    prompt_tokens_per_second: float | None = None
+    generation_tokens_per_second: float | None = None
+    preemptions_per_second: float | None = None
+    as_of: datetime | None = None
+    unavailable_reason: str | None = None  # None when all is well
+
+
+@dataclass(frozen=True)
+class Series:
+    """One named time series: parallel lists of timestamps and values (None = gap)."""
+
+    name: str
+    unit: str
+    timestamps: tuple[datetime, ...]
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class GpuUtilization:
+    node_name: str
+    gpu_index: int
+    mig_profile: str | None  # None for a whole GPU
+    mig_instance_id: int | None
+    utilization: float | None  # 0-1
+    memory_used_mib: float | None = None
+    power_watts: float | None = None
+    temperature_c: float | None = None
+
+
+@runtime_checkable
+class MetricsBackend(Protocol):
+    def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[tuple[str, str], DeploymentMetrics]:
+        """Current metrics for many deployments in a bounded number of queries.
+
+        Keyed by (namespace, name). Never raises for an unavailable source: every value is
+        then None and `unavailable_reason` says why.
+        """
+        ...
+
+    def deployment_series(
+        self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int
+    ) -> dict[str, Series]:
+        """Range series for charts, keyed by name: ttft_p50/ttft_p95/ttft_p99 (s), queue_depth,
+        running, kv_cache_usage (0-1), gpu_utilization (0-1), generation_tokens_per_second,
+        prompt_tokens_per_second. Raises BackendError when the source is unavailable."""
+        ...
+
+    def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:
+        """Per-GPU and per-MIG-slice utilization for the given nodes. Raises BackendError."""
+        ...

@@ -1,0 +1,310 @@
+"""What exists: clusters, node pools, GPU nodes, GPUs, MIG devices, model deployments, pods.
+
+Rows mirror what the last sync saw. Objects that disappear from a cluster are marked gone
+(`gone_at`), never deleted: audit history and accrued cost keep pointing at them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AliveQuerySet(models.QuerySet):
+    def alive(self):
+        return self.filter(gone_at__isnull=True)
+
+
+class Cluster(models.Model):
+    class Backend(models.TextChoices):
+        SIMULATED = "simulated", "Simulated"
+        KUBERNETES = "kubernetes", "Kubernetes"
+
+    class SyncStatus(models.TextChoices):
+        NEVER = "never", "never synced"
+        OK = "ok", "ok"
+        FAILED = "failed", "failed"
+
+    name = models.SlugField(max_length=63, unique=True)
+    backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.SIMULATED)
+    # Kubernetes connection: a kubeconfig (+ context), or the pod's ServiceAccount.
+    kubeconfig_path = models.CharField(max_length=500, blank=True)
+    kube_context = models.CharField(max_length=253, blank=True)
+    in_cluster = models.BooleanField(default=False)
+    request_timeout_seconds = models.FloatField(default=10.0)
+    # Namespaces ScaleDeck may read and change. Empty: read all, change none.
+    namespaces = models.JSONField(default=list, blank=True)
+    # Prometheus (or Thanos/Mimir). Secrets are file paths, never stored in the database.
+    prometheus_url = models.URLField(max_length=500, blank=True)
+    prometheus_bearer_token_file = models.CharField(max_length=500, blank=True)
+    prometheus_basic_auth_user = models.CharField(max_length=200, blank=True)
+    prometheus_basic_auth_password_file = models.CharField(max_length=500, blank=True)
+    prometheus_timeout_seconds = models.FloatField(default=3.0)
+    prometheus_namespace_label = models.CharField(max_length=100, default="namespace")
+    prometheus_pod_label = models.CharField(max_length=100, default="pod")
+    region = models.CharField(max_length=50, blank=True, help_text="default region for pricing")
+
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_ok_at = models.DateTimeField(null=True, blank=True)
+    last_sync_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_sync_status = models.CharField(max_length=8, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    last_sync_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_stale(self) -> bool:
+        if self.last_sync_ok_at is None:
+            return True
+        age = (timezone.now() - self.last_sync_ok_at).total_seconds()
+        return age > settings.SCALEDECK_STALE_AFTER_SECONDS
+
+    def namespace_writable(self, namespace: str) -> bool:
+        """Writes go only to allow-listed namespaces; an empty list allows none."""
+        return namespace in (self.namespaces or [])
+
+    def namespace_readable(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+
+class SimulatedWorld(models.Model):
+    """The serialized state of a simulated cluster (simulator.World.to_dict())."""
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="simulated_world")
+    state = models.JSONField()
+    seed = models.IntegerField(default=7)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class NodePool(models.Model):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="node_pools")
+    name = models.CharField(max_length=253)
+    instance_types = models.JSONField(default=list, blank=True)
+    capacity_types = models.JSONField(default=list, blank=True)
+    gpu_limit = models.IntegerField(null=True, blank=True)
+    consolidation_policy = models.CharField(max_length=50, blank=True)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AliveQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="nodepool_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GpuNode(models.Model):
+    class CapacityType(models.TextChoices):
+        SPOT = "spot", "spot"
+        ON_DEMAND = "on-demand", "on-demand"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=253)
+    node_pool = models.ForeignKey(NodePool, on_delete=models.SET_NULL, null=True, blank=True, related_name="nodes")
+    instance_type = models.CharField(max_length=100, blank=True)
+    zone = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    capacity_type = models.CharField(max_length=10, choices=CapacityType.choices, default=CapacityType.ON_DEMAND)
+    gpu_product = models.CharField(max_length=100, blank=True)
+    gpu_count = models.PositiveIntegerField(default=0)
+    gpu_memory_mib = models.PositiveIntegerField(default=0)
+    mig_config = models.CharField(max_length=100, blank=True)
+    mig_strategy = models.CharField(max_length=10, blank=True)
+    capacity = models.JSONField(default=dict, blank=True)
+    allocatable = models.JSONField(default=dict, blank=True)
+    ready = models.BooleanField(default=False)
+    unschedulable = models.BooleanField(default=False)
+    taints = models.JSONField(default=list, blank=True)
+    k8s_created_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AliveQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="gpunode_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def mig_devices(self) -> dict[str, int]:
+        prefix = "nvidia.com/mig-"
+        return {k.removeprefix(prefix): v for k, v in sorted(self.capacity.items()) if k.startswith(prefix) and v}
+
+
+class Gpu(models.Model):
+    """One physical GPU of a node. `pod` holds it when a pod requested whole GPUs."""
+
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="gpus")
+    index = models.PositiveSmallIntegerField()
+    product = models.CharField(max_length=100, blank=True)
+    memory_mib = models.PositiveIntegerField(default=0)
+    mig_enabled = models.BooleanField(default=False)
+    pod = models.ForeignKey("Pod", on_delete=models.SET_NULL, null=True, blank=True, related_name="gpus")
+
+    class Meta:
+        ordering = ["node", "index"]
+        constraints = [models.UniqueConstraint(fields=["node", "index"], name="gpu_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.node.name}/gpu{self.index}"
+
+
+class MigDevice(models.Model):
+    """One MIG slice of a GPU, e.g. a 3g.40gb instance; `pod` is the pod holding it."""
+
+    gpu = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="mig_devices")
+    profile = models.CharField(max_length=50)
+    slot = models.PositiveSmallIntegerField(help_text="instance index within the GPU")
+    compute_slices = models.PositiveSmallIntegerField(default=1)
+    memory_mib = models.PositiveIntegerField(default=0)
+    pod = models.ForeignKey("Pod", on_delete=models.SET_NULL, null=True, blank=True, related_name="mig_devices")
+
+    class Meta:
+        ordering = ["gpu", "slot"]
+        constraints = [models.UniqueConstraint(fields=["gpu", "slot"], name="migdevice_unique_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.gpu}/{self.profile}#{self.slot}"
+
+
+class ModelDeployment(models.Model):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="deployments")
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=253)
+    model = models.CharField(max_length=300, blank=True)
+    image = models.CharField(max_length=500, blank=True)
+    replicas_desired = models.PositiveIntegerField(default=0)
+    replicas_ready = models.PositiveIntegerField(default=0)
+    replicas_updated = models.PositiveIntegerField(default=0)
+    replicas_available = models.PositiveIntegerField(default=0)
+    gpu_resource = models.CharField(max_length=100, blank=True)
+    gpu_per_replica = models.PositiveIntegerField(default=0)
+    tensor_parallel = models.PositiveSmallIntegerField(default=1)
+    max_model_len = models.PositiveIntegerField(null=True, blank=True)
+    gpu_memory_utilization = models.FloatField(null=True, blank=True)
+    rollout_condition = models.CharField(max_length=200, blank=True)
+    termination_grace_seconds = models.PositiveIntegerField(null=True, blank=True)
+    liveness_initial_delay_seconds = models.PositiveIntegerField(null=True, blank=True)
+    readiness_initial_delay_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_unavailable = models.CharField(max_length=20, blank=True)
+    max_surge = models.CharField(max_length=20, blank=True)
+    resource_version = models.CharField(max_length=64, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    # Set in ScaleDeck, not read from the cluster.
+    ttft_slo_seconds = models.FloatField(null=True, blank=True, help_text="TTFT p95 objective, seconds")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AliveQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="deployment_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def slo_seconds(self) -> float:
+        return self.ttft_slo_seconds or settings.SCALEDECK_DEFAULT_TTFT_SLO_SECONDS
+
+
+class Autoscaler(models.Model):
+    """An HPA or KEDA ScaledObject in the cluster, linked to the Deployment it targets."""
+
+    class Kind(models.TextChoices):
+        KEDA = "keda", "KEDA ScaledObject"
+        HPA = "hpa", "HorizontalPodAutoscaler"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="autoscalers")
+    namespace = models.CharField(max_length=63)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=253)
+    target_name = models.CharField(max_length=253)
+    deployment = models.ForeignKey(
+        ModelDeployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="autoscalers"
+    )
+    min_replicas = models.PositiveIntegerField(default=1)
+    max_replicas = models.PositiveIntegerField(default=1)
+    metric = models.CharField(max_length=300, blank=True)
+    paused_replicas = models.PositiveIntegerField(null=True, blank=True)
+    paused = models.BooleanField(default=False)
+    owned_by_scaledobject = models.CharField(max_length=253, blank=True)
+    resource_version = models.CharField(max_length=64, blank=True)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AliveQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "namespace", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "kind", "name"], name="autoscaler_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.namespace}/{self.name}"
+
+
+class Pod(models.Model):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="pods")
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=253)
+    deployment = models.ForeignKey(
+        ModelDeployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="pods"
+    )
+    node = models.ForeignKey(GpuNode, on_delete=models.SET_NULL, null=True, blank=True, related_name="pods")
+    phase = models.CharField(max_length=20, blank=True)
+    ready = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    gpu_requests = models.JSONField(default=dict, blank=True)
+    restarts = models.PositiveIntegerField(default=0)
+    owner_kind = models.CharField(max_length=50, blank=True)
+    owner_name = models.CharField(max_length=253, blank=True)
+    waiting_reason = models.CharField(max_length=200, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AliveQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "namespace", "name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="pod_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class NamespaceQuota(models.Model):
+    """A ResourceQuota's GPU and MIG entries (`requests.nvidia.com/gpu`, `requests.nvidia.com/mig-*`)."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="quotas")
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=253)
+    hard = models.JSONField(default=dict, blank=True)
+    used = models.JSONField(default=dict, blank=True)
+    resource_version = models.CharField(max_length=64, blank=True)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AliveQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="quota_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"

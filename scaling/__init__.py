@@ -1,0 +1,1 @@
+"""What we change: scale actions (the audit), overrides with expiry, pre-scale rules, GPU quotas."""
