@@ -81,6 +81,9 @@ class SimulatedWorld(models.Model):
     seed = models.IntegerField(default=7)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"simulated world of {self.cluster_id}"
+
 
 class NodePool(models.Model):
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="node_pools")

@@ -116,6 +116,7 @@ class AutoscalerFacts:
     resource_version: str = ""
     # For an HPA: the ScaledObject that owns it (KEDA's own keda-hpa-<name>), else "".
     owned_by_scaledobject: str = ""
+    namespace: str = ""  # set it; "" falls back to the target Deployment's namespace
 
 
 @dataclass(frozen=True)
@@ -261,3 +262,67 @@ class MetricsBackend(Protocol):
     def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:
         """Per-GPU and per-MIG-slice utilization for the given nodes. Raises BackendError."""
         ...
+
+
+# --------------------------------------------------------------------------- writes
+
+
+class _Unchanged:
+    """Sentinel: leave this field as it is (distinct from None, which removes it)."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = _Unchanged()
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """What a write needs to know first: the current values and the resourceVersion they came from.
+
+    `values` keys: for a Deployment scale {"replicas"}; for a ScaledObject {"min_replicas",
+    "max_replicas", "paused_replicas"}; for an HPA {"min_replicas", "max_replicas"}; for a
+    ResourceQuota {"hard": {...}}.
+    """
+
+    kind: str  # "deployment" | "scaledobject" | "hpa" | "quota"
+    namespace: str
+    name: str
+    values: dict
+    resource_version: str
+
+
+@runtime_checkable
+class ClusterWriter(Protocol):
+    """The write half. Every write is absolute, carries the resourceVersion it was computed from
+    (a mismatch raises ConflictError), returns the new resourceVersion, and is refused with a
+    BackendError before any request for a namespace outside the cluster's allow-list.
+    Autoscaled Deployments are never scaled through `scale_deployment` (the caller's rule)."""
+
+    def read_object(self, kind: str, namespace: str, name: str) -> ObjectState: ...
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int, *, resource_version: str) -> str: ...
+
+    def patch_scaledobject(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        resource_version: str,
+        min_replicas: int | _Unchanged = UNCHANGED,
+        max_replicas: int | _Unchanged = UNCHANGED,
+        paused_replicas: int | None | _Unchanged = UNCHANGED,
+    ) -> str: ...
+
+    def patch_hpa(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        resource_version: str,
+        min_replicas: int | _Unchanged = UNCHANGED,
+        max_replicas: int | _Unchanged = UNCHANGED,
+    ) -> str: ...
+
+    def patch_quota(self, namespace: str, name: str, hard: dict[str, int], *, resource_version: str) -> str: ...

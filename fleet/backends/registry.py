@@ -1,0 +1,103 @@
+"""Which backend serves a Cluster row. The only place that maps rows to backend objects.
+
+Secrets (Prometheus token and password) are read here from the files the Cluster row names,
+so they never sit in the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from django.utils import timezone
+
+from fleet.backends.base import (
+    BackendError,
+    ClusterBackend,
+    DeploymentMetrics,
+    DeploymentRef,
+    GpuUtilization,
+    MetricsBackend,
+    Series,
+)
+from fleet.models import Cluster
+
+
+def _read_secret(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise BackendError(f"{what} file {path} cannot be read: {exc.strerror}") from None
+
+
+def cluster_backend(cluster: Cluster) -> ClusterBackend:
+    if cluster.backend == Cluster.Backend.SIMULATED:
+        from fleet.backends.simulated import SimulatedClusterBackend
+        from fleet.world_store import DbWorldStore
+
+        return SimulatedClusterBackend(DbWorldStore(cluster), clock=timezone.now)
+    from fleet.backends.kubernetes import KubernetesClusterBackend
+
+    return KubernetesClusterBackend(
+        kubeconfig_path=cluster.kubeconfig_path,
+        context=cluster.kube_context,
+        in_cluster=cluster.in_cluster,
+        timeout_seconds=cluster.request_timeout_seconds,
+        namespaces=tuple(cluster.namespaces or ()),
+    )
+
+
+class UnavailableMetricsBackend:
+    """For a cluster with no metrics source: every value unknown, with the reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[tuple[str, str], DeploymentMetrics]:
+        return {(r.namespace, r.name): DeploymentMetrics(unavailable_reason=self.reason) for r in refs}
+
+    def deployment_series(
+        self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int
+    ) -> dict[str, Series]:
+        raise BackendError(self.reason)
+
+    def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:
+        raise BackendError(self.reason)
+
+
+def metrics_backend(cluster: Cluster) -> MetricsBackend:
+    if cluster.prometheus_url:
+        from fleet.backends.prometheus import PrometheusMetricsBackend
+
+        try:
+            token = (
+                _read_secret(cluster.prometheus_bearer_token_file, "Prometheus token")
+                if cluster.prometheus_bearer_token_file
+                else ""
+            )
+            basic = None
+            if cluster.prometheus_basic_auth_user:
+                password = (
+                    _read_secret(cluster.prometheus_basic_auth_password_file, "Prometheus password")
+                    if cluster.prometheus_basic_auth_password_file
+                    else ""
+                )
+                basic = (cluster.prometheus_basic_auth_user, password)
+        except BackendError as exc:
+            return UnavailableMetricsBackend(str(exc))
+        return PrometheusMetricsBackend(
+            url=cluster.prometheus_url,
+            bearer_token=token,
+            basic_auth=basic,
+            timeout_seconds=cluster.prometheus_timeout_seconds,
+            namespace_label=cluster.prometheus_namespace_label,
+            pod_label=cluster.prometheus_pod_label,
+            clock=timezone.now,
+        )
+    if cluster.backend == Cluster.Backend.SIMULATED:
+        from fleet.backends.simulated import SimulatedMetricsBackend
+        from fleet.world_store import DbWorldStore
+
+        return SimulatedMetricsBackend(DbWorldStore(cluster), clock=timezone.now)
+    return UnavailableMetricsBackend("no Prometheus URL configured for this cluster")

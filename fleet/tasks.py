@@ -1,0 +1,30 @@
+"""Celery front doors for the sync. Tasks take ids and own only the retry policy."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from fleet.models import Cluster
+from fleet.services import cluster_refresh
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, soft_time_limit=90, time_limit=120, ignore_result=True)
+def sync_cluster(cluster_id: int) -> str:
+    cluster = Cluster.objects.filter(id=cluster_id).first()
+    if cluster is None:
+        return f"cluster {cluster_id} no longer exists"
+    # A failed sync is recorded on the Cluster row; the next beat tick is the retry.
+    return cluster_refresh(cluster=cluster).summary()
+
+
+@shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
+def sync_all_clusters() -> int:
+    """Beat's entry point: fan out one sync task per cluster, so one slow cluster delays no other."""
+    ids = list(Cluster.objects.values_list("id", flat=True))
+    for cluster_id in ids:
+        sync_cluster.delay(cluster_id)
+    return len(ids)
