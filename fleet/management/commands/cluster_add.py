@@ -48,4 +48,6 @@ class Command(BaseCommand):
             from simulator.demo import demo_world
 
             DbWorldStore(cluster).replace(demo_world(seed=o["seed"], now=timezone.now()), seed=o["seed"])
-        self.stdout.write(f"registered cluster {cluster.name} ({cluster.backend}); run `manage.py cluster_sync {cluster.name}`")
+        self.stdout.write(
+            f"registered cluster {cluster.name} ({cluster.backend}); run `manage.py cluster_sync {cluster.name}`"
+        )

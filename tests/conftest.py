@@ -1,0 +1,128 @@
+"""Shared fixtures. Service fixtures live beside the code that starts them and are imported here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.services import missing_service, tcp_open
+
+ROOT = Path(__file__).resolve().parent.parent
+
+try:  # the fake Kubernetes API over HTTP
+    from tests.fakekube.fixtures import *  # noqa: F403
+except ImportError as exc:  # pragma: no cover - only while the package is being written
+    if "tests.fakekube" not in str(exc):
+        raise
+try:  # a real Prometheus scraping vLLM/DCGM exposition text
+    from tests.metrics.fixtures import *  # noqa: F403
+except ImportError as exc:  # pragma: no cover
+    if "tests.metrics" not in str(exc):
+        raise
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Every test starts with an empty cache (metrics are cached per cluster)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    """Unit tests run tasks inline; the integration tests below use a real worker instead."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+
+
+REDIS_URL = os.environ.get("SCALEDECK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(REDIS_URL)
+    if not tcp_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+        missing_service(f"Redis is not reachable at {REDIS_URL}")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
+def database_url_for_subprocess() -> str:
+    """The test database as a DATABASE_URL, so a worker process sees what the test wrote."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        name = s["NAME"]
+        if name in (":memory:", "") or "mode=memory" in str(name):
+            pytest.fail("the SQLite test database must be a file for worker processes (see settings TEST NAME)")
+        return f"sqlite:///{name}"
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgresql://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(redis_url, transactional_db, tmp_path, settings):
+    """A real `celery -A config worker` on real Redis, using the test database. Yields the broker URL."""
+    from config.celery import app
+
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": redis_url,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "SCALEDECK_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@localhost"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "ready" in (tmp_path / "worker.log").read_text():
+            break
+        if proc.poll() is not None:
+            pytest.fail("celery worker exited:\n" + (tmp_path / "worker.log").read_text()[-3000:])
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("celery worker did not become ready in 30 s")
+    old = (app.conf.broker_url, app.conf.task_always_eager)
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+    app.pool.force_close_all()
+    try:
+        yield redis_url
+    finally:
+        app.conf.broker_url, app.conf.task_always_eager = old
+        app.pool.force_close_all()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def worker_log(tmp_path) -> str:
+    return (tmp_path / "worker.log").read_text()
