@@ -71,7 +71,9 @@ def pod(namespace: str, name: str, node: str, requests: dict[str, int], owner: s
     )
 
 
-def deployment(namespace: str, name: str, *, replicas: int, resource="nvidia.com/gpu", per_replica=1) -> DeploymentFacts:
+def deployment(
+    namespace: str, name: str, *, replicas: int, resource="nvidia.com/gpu", per_replica=1
+) -> DeploymentFacts:
     return DeploymentFacts(
         namespace=namespace,
         name=name,
