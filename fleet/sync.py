@@ -144,10 +144,7 @@ def cluster_sync(*, cluster: Cluster, backend: ClusterBackend | None = None) -> 
     now = timezone.now()
     backend = backend or cluster_backend(cluster)
     try:
-        if hasattr(backend, "snapshot_locked"):
-            snapshot = backend.snapshot_locked()
-        else:
-            snapshot = backend.snapshot()
+        snapshot = backend.snapshot()
         assignments = backend.gpu_assignments() if hasattr(backend, "gpu_assignments") else None
     except BackendError as exc:
         duration = int((time.monotonic() - started) * 1000)

@@ -19,6 +19,10 @@ class DbWorldStore:
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
 
+    def atomic(self):
+        """The simulated backend runs every load -> advance -> save inside this."""
+        return transaction.atomic()
+
     def load(self) -> World:
         rows = SimulatedWorld.objects.filter(cluster=self.cluster)
         if connection.in_atomic_block and connection.features.has_select_for_update:

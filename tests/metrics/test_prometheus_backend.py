@@ -1,0 +1,514 @@
+"""PrometheusMetricsBackend and the PromQL catalogue, against a real Prometheus.
+
+The fake exporter (exporter.py) describes a small fleet whose gauges are constant and whose
+counters and histogram buckets grow at known rates; Prometheus (started once per session,
+prometheus_server.py) scrapes it every second. Expected values are computed from that spec.
+Tests that only need a dead port or a tiny fake HTTP server run without Prometheus.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fleet import promql
+from fleet.backends.base import BackendError, DeploymentRef, MetricsBackend
+from fleet.backends.prometheus import (
+    NO_PODS_REASON,
+    NO_SERIES_REASON,
+    SERIES_UNITS,
+    PrometheusMetricsBackend,
+    histogram_quantile,
+    step_for_range,
+)
+from tests.metrics.exporter import VllmPod, cumulative_fraction
+from tests.metrics.prometheus_server import free_port
+
+# `exporter` and `prometheus_server` come from tests/metrics/fixtures.py via tests/conftest.py.
+
+WINDOW = 6  # rate window (s) used against the test Prometheus, which scrapes every second
+HISTORY = WINDOW + 3  # seconds of scraped data before rates over WINDOW are exact
+
+LLAMA = DeploymentRef("team-a", "llama", ("llama-7d9f8-aaaaa", "llama-7d9f8-bbbbb"))
+QWEN_NEW = DeploymentRef("team-a", "qwen-new", ("qwen-new-6b7c5-ccccc",))
+QWEN_OLD = DeploymentRef("team-a", "qwen-old", ("qwen-old-6b7c5-ddddd",))
+QWEN_MIX = DeploymentRef("team-a", "qwen-mix", ("qwen-mix-6b7c5-eeeee",))
+MIG_SVC = DeploymentRef("team-a", "mig-svc", ("mig-svc-55f4c-fffff",))
+GAPPY = DeploymentRef("team-a", "gappy", ("gappy-64d5b-ggggg",))
+WEIRD = DeploymentRef("edge", "weird", ('we"ird.*',))
+RELABELLED = DeploymentRef("team-b", "relab", ("relab-8c9d7-hhhhh", "relab-8c9d7-iiiii"))
+GHOST = DeploymentRef("team-a", "ghost", ("ghost-1111-zzzzz",))
+
+
+def spec(exporter, ref: DeploymentRef) -> list[VllmPod]:
+    pods = [p for p in exporter.world.vllm if p.namespace == ref.namespace and p.pod in ref.pods]
+    assert len(pods) == len(ref.pods)
+    return pods
+
+
+def expected_quantile(q: float, pods: list[VllmPod], latencies: str, buckets: str) -> float:
+    """The quantile PromQL interpolates from the pods' merged bucket rates (no shared code)."""
+    rates: dict[float, float] = {}
+    for p in pods:
+        for le in (*getattr(p, buckets), math.inf):
+            rates[le] = rates.get(le, 0.0) + p.requests_per_second * cumulative_fraction(getattr(p, latencies), le)
+    bounds = sorted(rates)
+    rank = q * rates[math.inf]
+    lower_bound, lower_count = 0.0, 0.0
+    for le in bounds:
+        if rates[le] >= rank:
+            assert le != math.inf, "test data should keep quantiles in finite buckets"
+            return lower_bound + (le - lower_bound) * (rank - lower_count) / (rates[le] - lower_count)
+        lower_bound, lower_count = le, rates[le]
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def backend(prometheus_server) -> PrometheusMetricsBackend:
+    prometheus_server.wait_for_history(HISTORY)
+    return PrometheusMetricsBackend(url=prometheus_server.url, rate_window_seconds=WINDOW)
+
+
+# --------------------------------------------------------------------------- tiny HTTP helpers
+
+
+class FakeHTTP:
+    """A threading HTTP server answering every request with respond(path, headers)."""
+
+    def __init__(self, respond: Callable[[str, dict[str, str]], tuple[int, bytes]], delay: float = 0.0):
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                fake.requests.append((self.path, dict(self.headers)))
+                if delay:
+                    time.sleep(delay)
+                status, body = respond(self.path, dict(self.headers))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up
+
+            do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+EMPTY_VECTOR = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
+
+
+def counting_proxy(upstream: str) -> FakeHTTP:
+    """Forwards to `upstream`, recording every request path (for counting queries)."""
+
+    def forward(path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(upstream + path, timeout=5) as resp:  # noqa: S310
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    return FakeHTTP(forward)
+
+
+@pytest.fixture
+def fake_http():
+    made: list[FakeHTTP] = []
+
+    def make(respond, delay: float = 0.0) -> FakeHTTP:
+        made.append(FakeHTTP(respond, delay))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+@pytest.mark.parametrize(
+    ("seconds", "step"),
+    [
+        (0, 15),
+        (60, 15),
+        (3600, 15),  # 1 h -> 240 points of 15 s
+        (3601, 30),
+        (6 * 3600, 120),  # 90 s raw -> 2 min
+        (24 * 3600, 600),  # 360 s raw -> 10 min
+        (7 * 24 * 3600, 3600),  # 2520 s raw -> 1 h
+        (30 * 24 * 3600, 10800),  # 3 h
+        (90 * 24 * 3600, 43200),
+        (365 * 24 * 3600, 2 * 86400),
+    ],
+)
+def test_it_step_for_range_table(seconds, step):
+    assert step_for_range(seconds) == step
+    if seconds:
+        assert seconds / step <= 240
+
+
+def test_it_step_for_range_honours_max_points():
+    assert step_for_range(3600, max_points=60) == 60
+    assert step_for_range(3600, max_points=10_000) == 15  # never below 15 s
+
+
+def test_it_escapes_label_values_for_promql():
+    assert promql.escape_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    assert promql.equal_matcher("pod", 'we"ird') == 'pod="we\\"ird"'
+    # A regex alternation quotes RE2 metacharacters, then escapes the string.
+    assert promql.quote_regex("x.*(y)|z") == "x\\.\\*\\(y\\)\\|z"
+    assert promql.any_of_matcher("pod", ['we"ird.*', "b-1"]) == 'pod=~"b-1|we\\"ird\\\\.\\\\*"'
+    assert promql.any_of_matcher("pod", ["only"]) == 'pod="only"'
+
+
+def test_it_refuses_unsafe_label_names_and_empty_sets():
+    with pytest.raises(ValueError):
+        promql.check_label_name('pod"}or vector(1)#')
+    with pytest.raises(ValueError):
+        promql.any_of_matcher("pod", [])  # pod=~"" would match series without the label
+
+
+def test_it_reports_bad_cluster_settings_instead_of_raising():
+    backend = PrometheusMetricsBackend(url="ftp://p:9090", pod_label="exported pod", timeout_seconds=0)
+    reason = backend.deployment_metrics([LLAMA])[("team-a", "llama")].unavailable_reason
+    assert reason.startswith("Prometheus is misconfigured: the Prometheus URL must be http")
+    assert "not a Prometheus label name: 'exported pod'" in reason
+    assert "timeout" in reason
+    with pytest.raises(BackendError, match="misconfigured"):
+        backend.gpu_utilization(["node-a"])
+    both = PrometheusMetricsBackend(url="http://p:9090", bearer_token="t", basic_auth=("u", "p"))
+    assert "not both" in both.deployment_metrics([LLAMA])[("team-a", "llama")].unavailable_reason
+
+
+def test_it_selector_drops_a_huge_pod_alternation_but_keeps_namespaces():
+    pairs = [("ns", f"pod-{i:05d}-abcdefghij") for i in range(1000)]
+    sel = promql.pod_selector(pairs, max_pod_regex_chars=2000)
+    assert not sel.exact
+    assert sel.braces() == '{namespace="ns"}'
+
+
+def test_it_histogram_quantile_edge_cases_match_promql():
+    inf = math.inf
+    assert histogram_quantile(0.5, {}) is None
+    assert histogram_quantile(0.5, {1.0: 5.0}) is None  # no +Inf bucket
+    assert histogram_quantile(0.5, {1.0: 0.0, inf: 0.0}) is None  # no observations
+    assert histogram_quantile(0.99, {1.0: 1.0, 2.0: 1.0, inf: 10.0}) == 2.0  # rank in +Inf bucket
+    assert histogram_quantile(0.5, {1.0: 2.0, 2.0: 1.0, inf: 4.0}) == 1.0  # non-monotonic fixed up
+    assert histogram_quantile(0.25, {1.0: 1.0, 2.0: 3.0, inf: 4.0}) == 1.0
+    assert histogram_quantile(0.5, {1.0: 1.0, 2.0: 3.0, inf: 4.0}) == 1.5
+    assert histogram_quantile(-1, {1.0: 1.0, inf: 1.0}) == -inf
+
+
+# --------------------------------------------------------------------------- unavailable sources
+
+
+def test_it_prometheus_down_gives_none_values_and_a_reason_fast():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    backend = PrometheusMetricsBackend(url=url, timeout_seconds=3.0)
+    started = time.monotonic()
+    result = backend.deployment_metrics([LLAMA, QWEN_NEW, GHOST])
+    assert time.monotonic() - started < 1.0
+    assert set(result) == {("team-a", "llama"), ("team-a", "qwen-new"), ("team-a", "ghost")}
+    for metrics in result.values():
+        assert metrics.unavailable_reason == f"Prometheus at {url} refused the connection"
+        assert metrics.queue_depth is None and metrics.ttft_p95_seconds is None
+        assert metrics.gpu_utilization is None and metrics.as_of is None
+    now = datetime.now(UTC)
+    for call in (
+        lambda: backend.deployment_series(LLAMA, start=now - timedelta(hours=1), end=now, step_seconds=15),
+        lambda: backend.gpu_utilization(["node-a"]),
+        lambda: backend.token_counters([LLAMA]),
+        lambda: backend.token_increase([LLAMA], now - timedelta(hours=1), now),
+    ):
+        with pytest.raises(BackendError, match="refused the connection") as info:
+            call()
+        assert info.value.transient
+
+
+def test_it_a_query_that_times_out_says_so_within_the_timeout(fake_http):
+    slow = fake_http(lambda path, headers: (200, EMPTY_VECTOR), delay=3.0)
+    backend = PrometheusMetricsBackend(url=slow.url, timeout_seconds=1.0)
+    started = time.monotonic()
+    result = backend.deployment_metrics([LLAMA, QWEN_NEW, MIG_SVC])
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, elapsed  # one shared deadline, not one per query
+    assert {m.unavailable_reason for m in result.values()} == {f"Prometheus at {slow.url} did not answer within 1.0 s"}
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    with pytest.raises(BackendError, match=r"did not answer within 1\.0 s"):
+        backend.deployment_series(LLAMA, start=now - timedelta(hours=1), end=now, step_seconds=15)
+    assert time.monotonic() - started < 2.0
+
+
+def test_it_http_errors_and_garbage_become_one_line_reasons(fake_http):
+    unavailable = fake_http(lambda path, headers: (503, b"overloaded"))
+    backend = PrometheusMetricsBackend(url=unavailable.url)
+    started = time.monotonic()
+    (metrics,) = backend.deployment_metrics([LLAMA]).values()
+    assert metrics.unavailable_reason == f"Prometheus at {unavailable.url} answered HTTP 503"
+    assert time.monotonic() - started < 1.0  # no retries with backoff
+    with pytest.raises(BackendError) as info:
+        backend.gpu_utilization(["node-a"])
+    assert info.value.status == 503 and info.value.transient
+
+    login_page = fake_http(lambda path, headers: (200, b"<html>Sign in</html>"))
+    (metrics,) = PrometheusMetricsBackend(url=login_page.url).deployment_metrics([LLAMA]).values()
+    assert metrics.unavailable_reason == (
+        f"Prometheus at {login_page.url} answered with something that is not a Prometheus API response"
+    )
+
+    forbidden = fake_http(lambda path, headers: (403, b"forbidden"))
+    with pytest.raises(BackendError, match="answered HTTP 403") as info:
+        PrometheusMetricsBackend(url=forbidden.url).token_counters([LLAMA])
+    assert not info.value.transient
+
+
+def test_it_sends_credentials_and_never_shows_them(fake_http):
+    echo = fake_http(lambda path, headers: (200, EMPTY_VECTOR))
+    PrometheusMetricsBackend(url=echo.url, bearer_token="tok-secret-1").token_counters([LLAMA])
+    assert {h.get("Authorization") for _, h in echo.requests} == {"Bearer tok-secret-1"}
+
+    echo.requests.clear()
+    PrometheusMetricsBackend(url=echo.url, basic_auth=("alice", "pw-secret-2")).token_counters([LLAMA])
+    expected = "Basic " + base64.b64encode(b"alice:pw-secret-2").decode()
+    assert {h.get("Authorization") for _, h in echo.requests} == {expected}
+
+    port = free_port()
+    backend = PrometheusMetricsBackend(url=f"http://bob:url-secret-3@127.0.0.1:{port}/", bearer_token="tok-secret-4")
+    (metrics,) = backend.deployment_metrics([LLAMA]).values()
+    assert metrics.unavailable_reason == f"Prometheus at http://127.0.0.1:{port} refused the connection"
+    assert "secret" not in repr(backend)
+
+
+# --------------------------------------------------------------------------- against a real Prometheus
+
+
+@pytest.mark.prometheus
+def test_it_is_a_metrics_backend(backend):
+    assert isinstance(backend, MetricsBackend)
+
+
+@pytest.mark.prometheus
+def test_it_queue_depth_and_ttft_quantiles_match_the_exposition(backend, exporter, prometheus_server):
+    pods = spec(exporter, LLAMA)
+    m = backend.deployment_metrics([LLAMA])[("team-a", "llama")]
+    assert m.unavailable_reason is None
+    assert m.queue_depth == sum(p.waiting for p in pods) == 8
+    assert m.running == sum(p.running for p in pods)
+    # The two pods' histograms are merged before interpolating, not averaged.
+    for q, value in ((0.50, m.ttft_p50_seconds), (0.95, m.ttft_p95_seconds), (0.99, m.ttft_p99_seconds)):
+        assert value == pytest.approx(expected_quantile(q, pods, "ttft", "ttft_buckets"), rel=0.10)
+    assert m.ttft_p95_seconds == pytest.approx(1.75, rel=0.10)
+    assert m.itl_p95_seconds == pytest.approx(expected_quantile(0.95, pods, "itl", "itl_buckets"), rel=0.10)
+    assert m.e2e_p95_seconds == pytest.approx(expected_quantile(0.95, pods, "e2e", "e2e_buckets"), rel=0.10)
+    # And it is the number Prometheus's own histogram_quantile gives for the same pods.
+    sel = promql.pod_selector([(LLAMA.namespace, p) for p in LLAMA.pods])
+    (own,) = prometheus_server.query(f"histogram_quantile(0.95, {promql.ttft_buckets_for_deployment(sel, WINDOW)})")
+    assert m.ttft_p95_seconds == pytest.approx(float(own["value"][1]), rel=0.02)
+    assert abs((m.as_of - datetime.now(UTC)).total_seconds()) < 5
+
+
+@pytest.mark.prometheus
+def test_it_rates_kv_cache_and_gpu_utilization(backend, exporter):
+    pods = spec(exporter, LLAMA)
+    m = backend.deployment_metrics([LLAMA])[("team-a", "llama")]
+    assert m.prompt_tokens_per_second == pytest.approx(sum(p.prompt_tokens_per_second for p in pods), rel=0.10)
+    assert m.generation_tokens_per_second == pytest.approx(sum(p.generation_tokens_per_second for p in pods), rel=0.10)
+    assert m.preemptions_per_second == pytest.approx(0.5, rel=0.10)
+    assert m.kv_cache_usage == pytest.approx(0.4)  # mean of 0.5 and 0.3
+    assert m.gpu_utilization == pytest.approx(0.7)  # GPU_UTIL 80 and 60, not GR_ENGINE_ACTIVE
+
+
+@pytest.mark.prometheus
+def test_it_old_and_new_vllm_names_give_the_same_shape(backend):
+    result = backend.deployment_metrics([QWEN_NEW, QWEN_OLD, QWEN_MIX])
+    new, old, mixed = (result[("team-a", n)] for n in ("qwen-new", "qwen-old", "qwen-mix"))
+    fields = ("queue_depth", "running", "ttft_p50_seconds", "ttft_p95_seconds", "ttft_p99_seconds",
+              "itl_p95_seconds", "e2e_p95_seconds", "kv_cache_usage", "prompt_tokens_per_second",
+              "generation_tokens_per_second", "preemptions_per_second")  # fmt: skip
+    for name in fields:
+        assert getattr(new, name) is not None, name
+        assert getattr(old, name) == pytest.approx(getattr(new, name), rel=0.05), name
+        # vLLM 0.10 exports both names; the new one wins (here the old one says otherwise).
+        assert getattr(mixed, name) == pytest.approx(getattr(new, name), rel=0.05), name
+    assert new.kv_cache_usage == pytest.approx(0.4)
+    assert new.itl_p95_seconds == pytest.approx(0.0625, rel=0.10)
+
+
+@pytest.mark.prometheus
+def test_it_reads_relabelled_pod_labels(prometheus_server):
+    prometheus_server.wait_for_history(HISTORY)
+    relabelled = PrometheusMetricsBackend(
+        url=prometheus_server.url,
+        namespace_label="exported_namespace",
+        pod_label="exported_pod",
+        rate_window_seconds=WINDOW,
+    )
+    m = relabelled.deployment_metrics([RELABELLED])[("team-b", "relab")]
+    assert m.unavailable_reason is None
+    assert m.queue_depth == 10 and m.running == 8
+    assert m.kv_cache_usage == pytest.approx(0.4)
+    assert m.ttft_p95_seconds == pytest.approx(0.625, rel=0.10)
+    assert m.generation_tokens_per_second == pytest.approx(200, rel=0.10)
+    # With the default label names those series belong to the scraper's own pod.
+    plain = PrometheusMetricsBackend(url=prometheus_server.url)
+    assert plain.deployment_metrics([RELABELLED])[("team-b", "relab")].unavailable_reason == NO_SERIES_REASON
+
+
+@pytest.mark.prometheus
+def test_it_mig_slices_use_gr_engine_active(backend):
+    m = backend.deployment_metrics([MIG_SVC])[("team-a", "mig-svc")]
+    assert m.gpu_utilization == pytest.approx(0.4)  # slices at 0.3 and 0.5; GPU_UTIL reads 0 there
+
+
+@pytest.mark.prometheus
+def test_it_reports_every_gpu_and_mig_slice_of_the_nodes(backend):
+    gpus = backend.gpu_utilization(["node-a", "node-b"])
+    got = {(g.node_name, g.gpu_index, g.mig_profile, g.mig_instance_id): g for g in gpus}
+    assert set(got) == {
+        ("node-a", 0, "3g.40gb", 2),
+        ("node-a", 0, "1g.10gb", 7),
+        ("node-a", 0, "1g.10gb", 8),
+        ("node-a", 1, None, None),
+        ("node-b", 0, None, None),
+        ("node-b", 1, None, None),
+        ("node-b", 2, None, None),
+    }  # node-c not asked for; node-a GPU 0 is MIG-enabled so it shows as its slices only
+    slice7 = got[("node-a", 0, "1g.10gb", 7)]
+    assert slice7.utilization == pytest.approx(0.3)
+    assert slice7.memory_used_mib == 9000
+    assert (slice7.power_watts, slice7.temperature_c) == (123.0, 44.0)  # the parent GPU's readings
+    whole = got[("node-b", 0, None, None)]  # `hostname` label (newer exporter)
+    assert whole.utilization == pytest.approx(0.8)
+    assert (whole.memory_used_mib, whole.power_watts, whole.temperature_c) == (70000, 350, 65)
+    assert got[("node-a", 1, None, None)].utilization == pytest.approx(0.7)  # `Hostname` label
+    assert backend.gpu_utilization([]) == []
+
+
+@pytest.mark.prometheus
+def test_it_batches_queries_whatever_the_number_of_deployments(prometheus_server):
+    prometheus_server.wait_for_history(HISTORY)
+    proxy = counting_proxy(prometheus_server.url)
+    try:
+        backend = PrometheusMetricsBackend(url=proxy.url, rate_window_seconds=WINDOW)
+        one = backend.deployment_metrics([LLAMA])
+        queries_for_one = len(proxy.requests)
+        proxy.requests.clear()
+        three = backend.deployment_metrics([LLAMA, QWEN_OLD, MIG_SVC])
+        queries_for_three = len(proxy.requests)
+    finally:
+        proxy.close()
+    assert queries_for_one == queries_for_three == 10
+    assert all(path.startswith("/api/v1/query?") for path, _ in proxy.requests)
+    assert three[("team-a", "llama")].queue_depth == one[("team-a", "llama")].queue_depth == 8
+    assert three[("team-a", "qwen-old")].queue_depth == 2
+    assert three[("team-a", "mig-svc")].queue_depth == 1
+
+
+@pytest.mark.prometheus
+def test_it_says_which_deployments_have_no_series(backend):
+    result = backend.deployment_metrics([LLAMA, GHOST, DeploymentRef("team-a", "scaled-to-zero", ())])
+    assert result[("team-a", "llama")].unavailable_reason is None
+    ghost = result[("team-a", "ghost")]
+    assert ghost.unavailable_reason == NO_SERIES_REASON
+    assert ghost.queue_depth is None and ghost.ttft_p95_seconds is None and ghost.kv_cache_usage is None
+    assert result[("team-a", "scaled-to-zero")].unavailable_reason == NO_PODS_REASON
+    assert backend.deployment_metrics([]) == {}
+
+
+@pytest.mark.prometheus
+def test_it_escapes_untrusted_pod_names_against_prometheus(backend):
+    # `we"ird.*` unescaped would break the query or also match `we"ird-other` (queue 100).
+    m = backend.deployment_metrics([WEIRD])[("edge", "weird")]
+    assert m.unavailable_reason is None
+    assert m.queue_depth == 3
+    both = DeploymentRef("edge", "both", ('we"ird.*', 'we"ird-other'))
+    assert backend.deployment_metrics([both])[("edge", "both")].queue_depth == 103
+
+
+@pytest.mark.prometheus
+def test_it_charts_a_deployment(backend):
+    end = datetime.now(UTC)
+    start = end - timedelta(seconds=4)
+    series = backend.deployment_series(LLAMA, start=start, end=end, step_seconds=1)
+    assert list(series) == list(SERIES_UNITS)
+    assert {name: s.unit for name, s in series.items()} == SERIES_UNITS
+    assert series["ttft_p95"].unit == "s" and series["replicas"].unit == "replicas"
+    for s in series.values():
+        assert len(s.timestamps) == len(s.values) == 5
+        assert all(t.tzinfo is not None for t in s.timestamps)
+    last = {name: s.values[-2] for name, s in series.items()}  # -2: the newest scrape may be in flight
+    assert last["queue_depth"] == 8 and last["running"] == 14 and last["replicas"] == 2
+    assert last["kv_cache_usage"] == pytest.approx(0.4)
+    assert last["gpu_utilization"] == pytest.approx(0.7)
+    assert last["ttft_p95"] == pytest.approx(1.75, rel=0.10)
+    assert last["ttft_p50"] < last["ttft_p95"] < last["ttft_p99"]
+    assert last["prompt_tokens_per_second"] == pytest.approx(800, rel=0.10)
+    assert last["generation_tokens_per_second"] == pytest.approx(200, rel=0.10)
+
+
+@pytest.mark.prometheus
+def test_it_keeps_gaps_in_series(backend, exporter, prometheus_server):
+    gap_start, gap_end = exporter.gap_window(spec(exporter, GAPPY)[0])
+    assert time.time() > gap_end + 1, "the gap should be over once HISTORY has elapsed"
+    start = datetime.fromtimestamp(prometheus_server.first_scrape_at - 3, UTC)
+    end = datetime.now(UTC)
+    queue = backend.deployment_series(GAPPY, start=start, end=end, step_seconds=1)["queue_depth"]
+    points = list(zip(queue.timestamps, queue.values, strict=True))
+    assert {v for _, v in points if v is not None} == {7.0}
+    in_gap = [v for t, v in points if gap_start + 1 < t.timestamp() < gap_end - 0.5]
+    assert in_gap and all(v is None for v in in_gap)
+    assert any(v is not None for t, v in points if t.timestamp() < gap_start)
+    assert any(v is not None for t, v in points if t.timestamp() > gap_end + 1)
+
+
+@pytest.mark.prometheus
+def test_it_counts_tokens_over_a_window(backend, exporter):
+    now = datetime.now(UTC)
+    totals = backend.token_counters([LLAMA, QWEN_NEW, GHOST])
+    uptime = exporter.uptime(now.timestamp())
+    prompt, generation = totals[("team-a", "llama")]
+    assert prompt == pytest.approx(800 * uptime, rel=0.01)
+    assert generation == pytest.approx(200 * uptime, rel=0.01)
+    assert totals[("team-a", "ghost")] == (None, None)
+
+    window = backend.token_increase([LLAMA, QWEN_NEW], now - timedelta(seconds=WINDOW), now)
+    assert window[("team-a", "llama")] == pytest.approx((800 * WINDOW, 200 * WINDOW), rel=0.10)
+    assert window[("team-a", "qwen-new")] == pytest.approx((400 * WINDOW, 100 * WINDOW), rel=0.10)
+
+
+@pytest.mark.prometheus
+def test_it_handles_hundreds_of_pods_in_one_batch(backend):
+    # Past MAX_POD_REGEX_CHARS the pod alternation is dropped from the URL and pods are picked
+    # out of the namespace's series in Python: same answers, same number of queries.
+    many = [DeploymentRef("team-a", f"filler-{i}", (f"filler-{i}-5f6d7c8b9a-{i:05d}",)) for i in range(400)]
+    assert not promql.pod_selector([(r.namespace, r.pods[0]) for r in many]).exact
+    result = backend.deployment_metrics([LLAMA, QWEN_OLD, *many])
+    assert result[("team-a", "llama")].queue_depth == 8
+    assert result[("team-a", "llama")].gpu_utilization == pytest.approx(0.7)
+    assert result[("team-a", "qwen-old")].queue_depth == 2
+    assert result[("team-a", "filler-7")].unavailable_reason == NO_SERIES_REASON
