@@ -111,6 +111,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # serve htmx/plotly straight from the installed packages
 
@@ -159,6 +160,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SCALEDECK_SYNC_INTERVAL_SECONDS),
         "options": {"expires": float(SCALEDECK_SYNC_INTERVAL_SECONDS)},
     },
+    # Due pre-scale firings, ended windows, expired overrides, stuck actions (scaling/services/tick.py).
+    "scaling-tick": {
+        "task": "scaling.tasks.scaling_tick",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
 }
 
 # ---------------------------------------------------------------- ScaleDeck
@@ -189,3 +196,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Password of the demo users that `manage.py demo_seed` creates (admin, operator, viewer).
 SCALEDECK_DEMO_PASSWORD = env("SCALEDECK_DEMO_PASSWORD", "scaledeck-demo")
+
+# Costing: a GPU-hour with utilization under this fraction counts as idle.
+SCALEDECK_IDLE_UTILIZATION_THRESHOLD = float(env("SCALEDECK_IDLE_UTILIZATION_THRESHOLD", "0.10"))
+# A gap between two accruals longer than this (workers down) bills only its last stretch.
+SCALEDECK_COST_MAX_GAP_SECONDS = env_int("SCALEDECK_COST_MAX_GAP_SECONDS", 3600)
+# Accrue at most this often, however often the cluster syncs.
+SCALEDECK_COST_MIN_INTERVAL_SECONDS = env_int("SCALEDECK_COST_MIN_INTERVAL_SECONDS", 60)

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from costing import api
+
+router = SimpleRouter()
+router.register("prices", api.PriceViewSet, basename="api-price")
+
+urlpatterns = [
+    path("costs/", api.CostView.as_view(), name="api-costs"),
+    *router.urls,
+]

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from costing import views
 
 app_name = "costing"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.costs, name="costs"),
+]

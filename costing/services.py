@@ -1,0 +1,413 @@
+"""Costing services: seeding the price catalog, and accruing what each cluster's GPUs cost.
+
+Accrual runs after every successful sync (`fleet.services.cluster_refresh`). It bills the span
+since the cluster's watermark at the state the sync just stored:
+- every Running pod holding GPUs on a live node: its GPU share (MIG slices at their fraction of
+  a GPU) x the node's per-GPU price;
+- each live node's GPUs held by no pod, as "unallocated" (capacity paid for and unused is waste);
+- idle: a deployment that served no tokens or whose GPUs ran under
+  `SCALEDECK_IDLE_UTILIZATION_THRESHOLD`; unknown metrics never count as idle.
+Samples are per UTC hour, extended in place while nothing changes, written in bulk.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from costing import pricing
+from costing.models import CapacityType, CostSample, CostWatermark, InstancePrice
+from costing.selectors import price_book
+from fleet.backends.base import DeploymentMetrics, DeploymentRef, MetricsBackend
+from fleet.models import Cluster, GpuNode, Pod
+
+logger = logging.getLogger(__name__)
+
+PRICES_CSV = Path(__file__).resolve().parent / "data" / "prices.csv"
+PRICE_COLUMNS = (
+    "instance_type",
+    "region",
+    "capacity_type",
+    "usd_per_hour",
+    "gpu_count",
+    "gpu_model",
+    "source",
+    "source_url",
+    "effective_from",
+    "notes",
+)
+DEFAULT_IDLE_UTILIZATION_THRESHOLD = 0.10
+DEFAULT_MAX_GAP_SECONDS = 3600
+DEFAULT_MIN_INTERVAL_SECONDS = 60
+
+
+# --------------------------------------------------------------------------- the price catalog
+
+
+def _parse_price_row(row: dict, line: int) -> InstancePrice:
+    def fail(column: str, why: str):
+        raise ApplicationError(f"prices.csv line {line}: {column} {why}", field=column)
+
+    missing = [c for c in PRICE_COLUMNS if c not in row]
+    if missing:
+        fail(missing[0], "column is missing")
+    if not row["instance_type"].strip():
+        fail("instance_type", "is empty")
+    if row["capacity_type"] not in CapacityType.values:
+        fail("capacity_type", f"{row['capacity_type']!r} is not one of {', '.join(CapacityType.values)}")
+    try:
+        usd = Decimal(row["usd_per_hour"])
+    except InvalidOperation:
+        fail("usd_per_hour", f"{row['usd_per_hour']!r} is not a number")
+    if not usd.is_finite() or usd < 0:
+        fail("usd_per_hour", "must be a positive amount")
+    try:
+        gpu_count = int(row["gpu_count"])
+    except ValueError:
+        fail("gpu_count", f"{row['gpu_count']!r} is not a whole number")
+    if gpu_count <= 0:
+        fail("gpu_count", "must be at least 1")
+    try:
+        effective_from = date.fromisoformat(row["effective_from"])
+    except ValueError:
+        fail("effective_from", f"{row['effective_from']!r} is not a YYYY-MM-DD date")
+    if not row["source"].strip():
+        fail("source", "is empty: every price says where it comes from")
+    return InstancePrice(
+        instance_type=row["instance_type"].strip(),
+        region=row["region"].strip(),
+        capacity_type=row["capacity_type"],
+        usd_per_hour=usd,
+        gpu_count=gpu_count,
+        gpu_model=row["gpu_model"].strip(),
+        source=row["source"].strip(),
+        source_url=row["source_url"].strip(),
+        effective_from=effective_from,
+        notes=row["notes"].strip(),
+    )
+
+
+def price_catalog_read(path: Path = PRICES_CSV) -> list[InstancePrice]:
+    """The public prices in a catalog CSV, validated, as unsaved rows."""
+    with open(path, newline="") as fh:
+        return [_parse_price_row(row, line) for line, row in enumerate(csv.DictReader(fh), start=2)]
+
+
+@transaction.atomic
+def price_catalog_seed(*, path: Path = PRICES_CSV) -> int:
+    """Add the public prices of `costing/data/prices.csv` that are not in the catalog yet.
+
+    Idempotent: a row is identified by (instance type, region, capacity type, effective_from),
+    and an existing row is left as it is, so an edit made in the admin survives a re-seed.
+    Returns the number of rows added.
+    """
+    rows = price_catalog_read(path)
+    existing = set(
+        InstancePrice.objects.filter(cluster__isnull=True).values_list(
+            "instance_type", "region", "capacity_type", "effective_from"
+        )
+    )
+    new, seen = [], set()
+    for row in rows:
+        key = (row.instance_type, row.region, row.capacity_type, row.effective_from)
+        if key in existing or key in seen:
+            continue
+        seen.add(key)
+        new.append(row)
+    InstancePrice.objects.bulk_create(new, batch_size=500)
+    return len(new)
+
+
+# --------------------------------------------------------------------------- accrual
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """Something that holds GPUs of a node during the accrued span: a pod, or nobody."""
+
+    kind: str
+    node: GpuNode
+    share: Fraction
+    pod: Pod | None = None
+    metrics: DeploymentMetrics | None = None
+    token_fraction: Fraction = Fraction(0)  # this pod's part of its deployment's tokens
+
+
+def idle_threshold() -> float:
+    """GPU utilization (0-1) under which allocated GPU-hours count as idle."""
+    return float(getattr(settings, "SCALEDECK_IDLE_UTILIZATION_THRESHOLD", DEFAULT_IDLE_UTILIZATION_THRESHOLD))
+
+
+def _min_interval() -> timedelta:
+    seconds = getattr(settings, "SCALEDECK_COST_MIN_INTERVAL_SECONDS", DEFAULT_MIN_INTERVAL_SECONDS)
+    return timedelta(seconds=int(seconds))
+
+
+def _max_gap() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "SCALEDECK_COST_MAX_GAP_SECONDS", DEFAULT_MAX_GAP_SECONDS)))
+
+
+def _deployment_metrics(
+    cluster: Cluster, refs: Sequence[DeploymentRef], backend: MetricsBackend | None
+) -> dict[tuple[str, str], DeploymentMetrics]:
+    if not refs:
+        return {}
+    try:
+        if backend is None:
+            from fleet.backends.registry import metrics_backend
+
+            backend = metrics_backend(cluster)
+        found = backend.deployment_metrics(refs)
+    except Exception as exc:  # noqa: BLE001 - a metrics failure must never stop billing
+        logger.warning(
+            "cost of %s: metrics unavailable (%s): idle GPUs and tokens not assessed for this span",
+            cluster.name, str(exc)[:200],
+        )
+        return {}
+    reasons = {m.unavailable_reason for m in found.values() if m.unavailable_reason}
+    if reasons:
+        logger.info(
+            "cost of %s: metrics unavailable for some deployments (%s): not counted as idle",
+            cluster.name, "; ".join(sorted(reasons))[:300],
+        )
+    return found
+
+
+def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
+    """Who holds which GPUs of the cluster's live nodes, from the state the sync stored."""
+    nodes = {n.id: n for n in GpuNode.objects.alive().filter(cluster=cluster, gpu_count__gt=0)}
+    pods = [
+        p
+        for p in Pod.objects.alive()
+        .filter(cluster=cluster, phase="Running", node_id__in=list(nodes))
+        .select_related("deployment")
+        .order_by("namespace", "name")
+    ]
+    shares = {p.id: pricing.gpu_share(p.gpu_requests or {}, nodes[p.node_id].gpu_product) for p in pods}
+    pods = [p for p in pods if shares[p.id] > 0]
+
+    by_deployment: dict[int, list[Pod]] = defaultdict(list)
+    for p in pods:
+        if p.deployment_id:
+            by_deployment[p.deployment_id].append(p)
+    refs = [
+        DeploymentRef(namespace=group[0].deployment.namespace, name=group[0].deployment.name,
+                      pods=tuple(p.name for p in group))
+        for group in by_deployment.values()
+    ]
+    found = _deployment_metrics(cluster, refs, metrics)
+
+    holders = []
+    allocated: dict[int, Fraction] = defaultdict(Fraction)
+    for p in pods:
+        allocated[p.node_id] += shares[p.id]
+        dep_metrics, token_fraction = None, Fraction(0)
+        if p.deployment_id:
+            dep_metrics = found.get((p.deployment.namespace, p.deployment.name))
+            dep_share = sum(shares[q.id] for q in by_deployment[p.deployment_id])
+            token_fraction = shares[p.id] / dep_share
+        holders.append(
+            _Holder(kind=CostSample.Kind.POD, node=nodes[p.node_id], share=shares[p.id], pod=p,
+                    metrics=dep_metrics, token_fraction=token_fraction)
+        )
+    for node in nodes.values():
+        free = Fraction(node.gpu_count) - allocated[node.id]
+        if free > 0:
+            holders.append(_Holder(kind=CostSample.Kind.UNALLOCATED, node=node, share=free))
+    return holders
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """A holder's rates during one segment (rates are exact; None when the catalog has no price)."""
+
+    quote: pricing.PriceQuote | None
+    rate: Fraction | None
+    on_demand_rate: Fraction | None
+    idle: bool
+
+    @classmethod
+    def of(cls, holder: _Holder, quote: pricing.PriceQuote | None, threshold: float) -> _Priced:
+        m = holder.metrics
+        if holder.kind == CostSample.Kind.UNALLOCATED:
+            idle = True  # capacity paid for that nobody holds
+        else:
+            idle = m is not None and pricing.is_idle(
+                utilization=m.gpu_utilization,
+                prompt_tokens_per_second=m.prompt_tokens_per_second,
+                generation_tokens_per_second=m.generation_tokens_per_second,
+                threshold=threshold,
+            )
+        rate = quote.gpu_rate * holder.share if quote else None
+        on_demand = quote.on_demand_gpu_rate * holder.share if quote and quote.on_demand else None
+        return cls(quote, rate, on_demand, idle)
+
+
+def _rate(value: Fraction | None) -> Decimal | None:
+    return None if value is None else pricing.quantize(value, 10)
+
+
+def _key(*, hour, kind, node_id, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate) -> tuple:
+    """What must stay the same for a sample to be extended: who, where, at which rate, idle or not."""
+    return (hour, kind, node_id, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate)
+
+
+def _row_key(row: CostSample) -> tuple:
+    return _key(
+        hour=row.hour, kind=row.kind, node_id=row.node_id, pod_id=row.pod_id, deployment_id=row.deployment_id,
+        price_id=row.price_id, gpus=row.gpus, idle=row.idle, on_demand_rate=row.on_demand_usd_per_hour,
+    )
+
+
+def _holder_key(holder: _Holder, priced: _Priced, at: datetime) -> tuple:
+    pod = holder.pod
+    return _key(
+        hour=pricing.hour_floor(at), kind=holder.kind, node_id=holder.node.id, pod_id=pod.id if pod else None,
+        deployment_id=pod.deployment_id if pod else None, price_id=priced.quote.price.id if priced.quote else None,
+        gpus=pricing.quantize(holder.share), idle=priced.idle, on_demand_rate=_rate(priced.on_demand_rate),
+    )
+
+
+def _new_sample(cluster: Cluster, holder: _Holder, priced: _Priced, at: datetime) -> CostSample:
+    pod, node, quote = holder.pod, holder.node, priced.quote
+    return CostSample(
+        cluster=cluster, cluster_name=cluster.name, node=node, node_name=node.name, kind=holder.kind,
+        pod=pod, pod_name=pod.name if pod else "",
+        deployment_id=pod.deployment_id if pod else None,
+        deployment_name=pod.deployment.name if pod and pod.deployment else "",
+        namespace=pod.namespace if pod else "",
+        instance_type=node.instance_type, region=node.region or cluster.region, capacity_type=node.capacity_type,
+        price_id=quote.price.id if quote else None, priced_as=quote.priced_as if quote else "",
+        hour=pricing.hour_floor(at), start=at, end=at, gpus=pricing.quantize(holder.share), idle=priced.idle,
+        usd_per_hour=_rate(priced.rate), on_demand_usd_per_hour=_rate(priced.on_demand_rate),
+        gpu_hours=0, idle_gpu_hours=0, metered_gpu_hours=0, busy_gpu_hours=0, prompt_tokens=0, generation_tokens=0,
+    )
+
+
+def _extend(row: CostSample, holder: _Holder, priced: _Priced, start: datetime, end: datetime) -> None:
+    """Add [start, end) (which begins where the row ends) to the row."""
+    row.end = end
+    # Amounts from the row's whole span at its constant rate: exact, no drift from adding up.
+    span_hours = pricing.hours_between(row.start, row.end)
+    row.gpu_hours = pricing.quantize(holder.share * span_hours)
+    row.idle_gpu_hours = row.gpu_hours if priced.idle else Decimal(0)
+    row.usd = pricing.quantize(priced.rate * span_hours) if priced.rate is not None else None
+    row.on_demand_usd = (
+        pricing.quantize(priced.on_demand_rate * span_hours) if priced.on_demand_rate is not None else None
+    )
+    # Utilization and tokens vary from one accrual to the next: accumulated.
+    m = holder.metrics
+    if m is None:
+        return
+    gpu_hours = holder.share * pricing.hours_between(start, end)
+    if m.gpu_utilization is not None:
+        row.metered_gpu_hours = pricing.quantize(pricing.exact(row.metered_gpu_hours) + gpu_hours)
+        row.busy_gpu_hours = pricing.quantize(
+            pricing.exact(row.busy_gpu_hours) + gpu_hours * Fraction(m.gpu_utilization)
+        )
+    seconds = pricing.seconds_between(start, end) * holder.token_fraction
+    if m.prompt_tokens_per_second:
+        row.prompt_tokens += round(Fraction(m.prompt_tokens_per_second) * seconds)
+    if m.generation_tokens_per_second:
+        row.generation_tokens += round(Fraction(m.generation_tokens_per_second) * seconds)
+
+
+def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBackend | None = None) -> int:
+    """Accrue the cost of what ran on `cluster` between its watermark and `now`.
+
+    The first call only sets the watermark; a call less than `SCALEDECK_COST_MIN_INTERVAL_SECONDS`
+    (default 60) after the watermark waits for a later one. A gap longer than `SCALEDECK_COST_MAX_GAP_SECONDS`
+    (workers or syncs were down) is billed only for its last part, at the current state, and
+    logged. Safe under retries and concurrent workers: the span is claimed with one conditional
+    UPDATE of the watermark, in the same transaction as the samples; the loser writes nothing.
+    Returns the number of samples written or extended.
+    """
+    now = now or timezone.now()
+    watermark, created = CostWatermark.objects.get_or_create(cluster=cluster, defaults={"accrued_until": now})
+    if created:
+        return 0
+    previous = watermark.accrued_until
+    if previous is None:
+        CostWatermark.objects.filter(id=watermark.id, accrued_until__isnull=True).update(accrued_until=now)
+        return 0
+    if now <= previous:
+        return 0  # a duplicate or late call: this span is already accrued
+    if now - previous < _min_interval():
+        # Syncs run every few seconds; accruing at most once a minute bounds the writes. The span
+        # is not lost: the next accrual starts from the same watermark.
+        return 0
+
+    start = previous
+    if now - previous > _max_gap():
+        start = now - _max_gap()
+        logger.warning(
+            "cost of %s: no accrual for %s (syncs or workers were down); billing only the last %s "
+            "at the current state, %s from %s not accrued",
+            cluster.name, now - previous, _max_gap(), start - previous, previous.isoformat(),
+        )
+
+    holders = _holders(cluster, metrics)
+    book = price_book({h.node.instance_type for h in holders})
+    cuts: set[datetime] = set()
+    for instance_type, region in {(h.node.instance_type, h.node.region or cluster.region) for h in holders}:
+        cuts |= book.changes_between(
+            instance_type=instance_type, region=region, start=start, end=now, cluster_id=cluster.id
+        )
+    # Samples that ended exactly at the watermark may be extended; after a skipped gap none can.
+    open_rows = {}
+    if start == previous:
+        open_rows = {_row_key(r): r for r in CostSample.objects.filter(cluster=cluster, end=previous)}
+    new_rows: list[CostSample] = []
+    extended: dict[int, CostSample] = {}
+    threshold = idle_threshold()
+    unpriced: set[str] = set()
+
+    for seg_start, seg_end in pricing.split_interval(start, now, cuts):
+        still_open = {}
+        for h in holders:
+            region = h.node.region or cluster.region
+            quote = book.quote(instance_type=h.node.instance_type, region=region,
+                               capacity_type=h.node.capacity_type, at=seg_start, cluster_id=cluster.id)
+            if quote is None:
+                unpriced.add(f"{h.node.instance_type or '(no instance type)'} in {region}")
+            priced = _Priced.of(h, quote, threshold)
+            key = _holder_key(h, priced, seg_start)
+            row = open_rows.get(key)
+            if row is None:
+                row = _new_sample(cluster, h, priced, seg_start)
+                new_rows.append(row)
+            elif row.pk is not None:
+                extended[row.pk] = row
+            _extend(row, h, priced, seg_start, seg_end)
+            still_open[key] = row
+        open_rows = still_open
+
+    if unpriced:
+        logger.warning(
+            "cost of %s: no price for %s: GPU-hours recorded without a cost (add the price in the admin)",
+            cluster.name, ", ".join(sorted(unpriced)),
+        )
+    with transaction.atomic():
+        claimed = CostWatermark.objects.filter(id=watermark.id, accrued_until=previous).update(accrued_until=now)
+        if claimed != 1:
+            return 0  # another worker accrued this span first
+        CostSample.objects.bulk_create(new_rows, batch_size=500)
+        CostSample.objects.bulk_update(
+            list(extended.values()),
+            ["end", "gpu_hours", "idle_gpu_hours", "usd", "on_demand_usd", "metered_gpu_hours", "busy_gpu_hours",
+             "prompt_tokens", "generation_tokens"],
+            batch_size=200,
+        )
+    return len(new_rows) + len(extended)
