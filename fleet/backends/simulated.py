@@ -23,6 +23,7 @@ from typing import Protocol
 from fleet.backends.base import (
     GPU_RESOURCE,
     MIG_RESOURCE_PREFIX,
+    UNCHANGED,
     AutoscalerFacts,
     BackendError,
     ClusterSnapshot,
@@ -33,6 +34,7 @@ from fleet.backends.base import (
     GpuUtilization,
     NodeFacts,
     NodePoolFacts,
+    ObjectState,
     PodFacts,
     QuotaFacts,
     Series,
@@ -289,9 +291,15 @@ class SimulatedClusterBackend:
             paused_replicas=paused_replicas, expected_resource_version=expected))
 
     def scale_deployment(self, namespace: str, name: str, replicas: int, *,
-                         expected_resource_version: str | int | None = None) -> str:
-        """Write spec.replicas through /scale (an autoscaler, if any, overwrites it soon after)."""
-        expected = _rv(expected_resource_version)
+                         expected_resource_version: str | int | None = None,
+                         resource_version: str | None = None) -> str:
+        """Write spec.replicas through /scale (an autoscaler, if any, overwrites it soon after).
+
+        `resource_version` is the ClusterWriter spelling of `expected_resource_version`; with it
+        the namespace allow-list is enforced as the protocol requires."""
+        if resource_version is not None:
+            self._check_writable(namespace)
+        expected = _rv(resource_version if resource_version is not None else expected_resource_version)
         return self._write(lambda w: w.scale_deployment(
             namespace, name, replicas, expected_resource_version=expected))
 
@@ -304,6 +312,80 @@ class SimulatedClusterBackend:
                        expected_resource_version: str | int | None = None) -> str:
         expected = _rv(expected_resource_version)
         return self._write(lambda w: w.set_mig_config(node_name, layout, expected_resource_version=expected))
+
+    # ------------------------------------------------------------------ ClusterWriter (scaling)
+    # The protocol of fleet/backends/base.py over the methods above, so that scale actions from
+    # the pages, the API and pre-scale rules move the simulated world (the demo reacts to them).
+
+    def _check_writable(self, namespace: str) -> None:
+        cluster = getattr(self.store, "cluster", None)  # DbWorldStore knows its Cluster row
+        if cluster is not None and not cluster.namespace_writable(namespace):
+            raise BackendError(f"namespace {namespace} is not in this cluster's allow-list")
+
+    def read_object(self, kind: str, namespace: str, name: str) -> ObjectState:
+        """Current values and resourceVersion of "deployment" | "scaledobject" | "hpa" | "quota"."""
+        # Read-only: the world is advanced in memory and not saved; the write that follows
+        # advances the saved world to the same instant, deterministically.
+        world = self._current()
+        try:
+            if kind == "deployment":
+                dep = world.deployment(namespace, name)
+                values, version = {"replicas": dep.replicas}, dep.resource_version
+            elif kind in ("scaledobject", "hpa"):
+                autoscaler = self._autoscaler(world, kind, namespace, name)
+                values = {"min_replicas": autoscaler.min_replicas, "max_replicas": autoscaler.max_replicas}
+                if kind == "scaledobject":
+                    values["paused_replicas"] = autoscaler.paused_replicas
+                version = autoscaler.resource_version
+            elif kind == "quota":
+                quota = world.quota(namespace, name)
+                values, version = {"hard": dict(quota.hard), "used": dict(quota.used)}, quota.resource_version
+            else:
+                raise BackendError(f"cannot read objects of kind {kind!r}")
+        except (SimNotFound, SimInvalid) as error:
+            raise _translate(error)
+        return ObjectState(kind=kind, namespace=namespace, name=name, values=values, resource_version=str(version))
+
+    @staticmethod
+    def _autoscaler(world: World, kind: str, namespace: str, name: str):
+        autoscaler = world.autoscaler(namespace, name)
+        if autoscaler.kind != ("keda" if kind == "scaledobject" else "hpa"):
+            raise SimNotFound(f"{kind} {namespace}/{name} not found")
+        return autoscaler
+
+    def _patch_autoscaler(self, kind: str, namespace: str, name: str, resource_version: str,
+                          min_replicas, max_replicas, paused_replicas) -> str:
+        self._check_writable(namespace)
+        expected = _rv(resource_version)
+
+        def apply(world: World) -> int:
+            self._autoscaler(world, kind, namespace, name)
+            return world.set_autoscaler(
+                namespace, name,
+                min_replicas=None if min_replicas is UNCHANGED else min_replicas,
+                max_replicas=None if max_replicas is UNCHANGED else max_replicas,
+                paused_replicas=KEEP if paused_replicas is UNCHANGED else paused_replicas,
+                expected_resource_version=expected,
+            )
+
+        return self._write(apply)
+
+    def patch_scaledobject(self, namespace: str, name: str, *, resource_version: str, min_replicas=UNCHANGED,
+                           max_replicas=UNCHANGED, paused_replicas=UNCHANGED) -> str:
+        return self._patch_autoscaler("scaledobject", namespace, name, resource_version, min_replicas,
+                                      max_replicas, paused_replicas)
+
+    def patch_hpa(self, namespace: str, name: str, *, resource_version: str, min_replicas=UNCHANGED,
+                  max_replicas=UNCHANGED) -> str:
+        return self._patch_autoscaler("hpa", namespace, name, resource_version, min_replicas, max_replicas,
+                                      UNCHANGED)
+
+    def patch_quota(self, namespace: str, name: str, hard: dict[str, int], *, resource_version: str) -> str:
+        """Set the given entries of a quota's hard limits; the others are kept (as a merge patch does)."""
+        self._check_writable(namespace)
+        expected = _rv(resource_version)
+        return self._write(lambda w: w.set_quota(
+            namespace, name, {**w.quota(namespace, name).hard, **hard}, expected_resource_version=expected))
 
 
 # --------------------------------------------------------------------------- metrics backend

@@ -1,0 +1,32 @@
+"""The API's pagination: `{"count", "next", "previous", "results"}`, strict about its parameters."""
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+
+
+class StrictLimitOffsetPagination(LimitOffsetPagination):
+    """LimitOffsetPagination that answers 400 to `?limit=abc` instead of silently using the default."""
+
+    max_limit = 1000
+
+    def _non_negative(self, request, name: str, *, minimum: int) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            shown = raw if len(raw) <= 20 else raw[:20] + "…"
+            raise ValidationError({name: [f"{shown!r} is not an integer of at least {minimum}."]})
+        return value
+
+    def get_limit(self, request):
+        value = self._non_negative(request, self.limit_query_param, minimum=1)
+        if value is None:
+            return self.default_limit
+        return min(value, self.max_limit)
+
+    def get_offset(self, request):
+        return self._non_negative(request, self.offset_query_param, minimum=0) or 0

@@ -1,0 +1,55 @@
+"""Read-only REST API of the fleet: clusters, deployments (with live metrics and $/hour), nodes.
+
+Lists are paginated `{"count", "next", "previous", "results"}` and filtered by the same
+FilterSets as the pages. Metrics and costs are read once per page of rows, not per row.
+"""
+
+from __future__ import annotations
+
+from rest_framework import viewsets
+
+from fleet import filters, selectors, serializers
+from fleet.metrics import deployment_metrics
+
+
+class FleetViewSet(viewsets.ReadOnlyModelViewSet):
+
+    def row_context(self, rows: list) -> dict:
+        """Extra serializer context computed once for the rows being answered."""
+        return {}
+
+    def get_serializer(self, instance=None, *args, **kwargs):
+        if instance is not None:
+            rows = list(instance) if kwargs.get("many") else [instance]
+            kwargs["context"] = {**self.get_serializer_context(), **self.row_context(rows)}
+        return super().get_serializer(instance, *args, **kwargs)
+
+
+class ClusterViewSet(FleetViewSet):
+    serializer_class = serializers.ClusterSerializer
+    filterset_class = filters.ClusterFilterSet
+
+    def get_queryset(self):
+        return selectors.cluster_queryset()
+
+
+class DeploymentViewSet(FleetViewSet):
+    serializer_class = serializers.DeploymentSerializer
+    filterset_class = filters.DeploymentFilterSet
+
+    def get_queryset(self):
+        return selectors.deployment_queryset(include_gone=True)  # the FilterSet hides gone rows
+
+    def row_context(self, rows):
+        return {"metrics": deployment_metrics(rows), "costs": selectors.deployment_costs(rows)}
+
+
+class NodeViewSet(FleetViewSet):
+    serializer_class = serializers.NodeSerializer
+    filterset_class = filters.NodeFilterSet
+
+    def get_queryset(self):
+        return selectors.node_queryset(include_gone=True)
+
+    def row_context(self, rows):
+        return {"costs": selectors.node_costs(rows)}

@@ -1,0 +1,274 @@
+"""Reads for the fleet pages and API: querysets that do not grow with rows, and what they show.
+
+Costs come from `costing.selectors`; metrics from `fleet.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from costing import selectors as costing_selectors
+from fleet import lint, mig
+from fleet.backends.base import DeploymentMetrics
+from fleet.metrics import deployment_metrics
+from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NodePool, Pod
+
+# --------------------------------------------------------------------------- costs
+
+
+def deployment_costs(deployments: Sequence[ModelDeployment]) -> dict[int, Decimal | None]:
+    """$/hour per deployment id; None where unknown (no price for its nodes)."""
+    if not deployments:
+        return {}
+    costs = costing_selectors.deployment_cost_per_hour(deployments)
+    return {d.id: costs.get(d.id) for d in deployments}
+
+
+def node_costs(nodes: Sequence[GpuNode]) -> dict[int, Decimal | None]:
+    """$/hour per node id; None for an instance type with no price, never 0."""
+    if not nodes:
+        return {}
+    costs = costing_selectors.node_cost_per_hour(nodes)
+    return {n.id: costs.get(n.id) for n in nodes}
+
+
+def deployment_cost_per_million_tokens(deployment: ModelDeployment) -> dict | None:
+    return costing_selectors.deployment_cost_per_million_tokens(deployment)
+
+
+# --------------------------------------------------------------------------- autoscalers
+
+
+@dataclass(frozen=True)
+class AutoscalerSummary:
+    """Who owns a deployment's replicas: kind "keda" | "hpa" | "none" | "conflict"."""
+
+    kind: str
+    name: str | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    metric: str = ""
+    paused: bool = False
+    paused_replicas: int | None = None
+    conflicts: tuple[Autoscaler, ...] = ()
+
+
+def autoscaler_summary(autoscalers: Iterable[Autoscaler]) -> AutoscalerSummary:
+    """One answer from the live autoscalers targeting one deployment.
+
+    KEDA's own `keda-hpa-<name>` HPA is part of its ScaledObject, not a second owner; a
+    ScaledObject and an independent HPA (or two of either) fight over replicas: "conflict".
+    """
+    owners = sorted(lint.independent_autoscalers(autoscalers), key=lambda a: (a.kind != "keda", a.name))
+    if not owners:
+        return AutoscalerSummary(kind="none")
+    if len(owners) > 1:
+        return AutoscalerSummary(kind="conflict", conflicts=tuple(owners))
+    a = owners[0]
+    return AutoscalerSummary(
+        kind=a.kind,
+        name=a.name,
+        min_replicas=a.min_replicas,
+        max_replicas=a.max_replicas,
+        metric=a.metric,
+        paused=a.paused or a.paused_replicas is not None,
+        paused_replicas=a.paused_replicas,
+    )
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+# What pages and metrics read of a deployment's pods: loading whole rows (and their nodes' JSON
+# capacity) for 500 deployments would cost more than the rest of the overview together.
+POD_FIELDS_SHOWN = (
+    "id", "deployment_id", "cluster_id", "namespace", "name", "node_id", "phase", "ready", "started_at",
+    "restarts", "waiting_reason", "gone_at",
+)
+
+
+def deployment_queryset(*, include_gone: bool = False) -> QuerySet[ModelDeployment]:
+    """Deployments with their cluster, live autoscalers (`live_autoscalers`) and live pods (`live_pods`)."""
+    rows = ModelDeployment.objects.all() if include_gone else ModelDeployment.objects.alive()
+    return rows.select_related("cluster").prefetch_related(
+        Prefetch("autoscalers", queryset=Autoscaler.objects.alive(), to_attr="live_autoscalers"),
+        Prefetch(
+            "pods",
+            queryset=Pod.objects.alive()
+            .select_related("node")
+            .only(*POD_FIELDS_SHOWN, "node__id", "node__name")
+            .order_by("name"),
+            to_attr="live_pods",
+        ),
+    )
+
+
+def slo_state(ttft_p95_seconds: float | None, slo_seconds: float) -> str:
+    """"ok" under 80% of the SLO, "near" up to it, "breach" over it, "unknown" without a value."""
+    if ttft_p95_seconds is None:
+        return "unknown"
+    if ttft_p95_seconds > slo_seconds:
+        return "breach"
+    if ttft_p95_seconds > 0.8 * slo_seconds:
+        return "near"
+    return "ok"
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    deployment: ModelDeployment
+    metrics: DeploymentMetrics
+    autoscaler: AutoscalerSummary
+    cost_per_hour: Decimal | None
+
+    @property
+    def slo_state(self) -> str:
+        return slo_state(self.metrics.ttft_p95_seconds, self.deployment.slo_seconds)
+
+
+def deployment_rows(deployments: Sequence[ModelDeployment]) -> list[DeploymentRow]:
+    """Rows of `deployment_queryset()` with their current metrics and $/hour (one call each, for all)."""
+    metrics = deployment_metrics(deployments)
+    costs = deployment_costs(deployments)
+    return [
+        DeploymentRow(
+            deployment=d,
+            metrics=metrics.get(d.id, DeploymentMetrics()),
+            autoscaler=autoscaler_summary(d.live_autoscalers),
+            cost_per_hour=costs.get(d.id),
+        )
+        for d in deployments
+    ]
+
+
+def unavailable_reasons(rows: Sequence[DeploymentRow]) -> list[tuple[str, int]]:
+    """(reason, how many deployments) for rows whose metrics are unavailable, most common first."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.metrics.unavailable_reason:
+            counts[r.metrics.unavailable_reason] = counts.get(r.metrics.unavailable_reason, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+@dataclass(frozen=True)
+class WorstTtft:
+    row: DeploymentRow
+    ratio: float  # p95 / SLO
+
+
+@dataclass(frozen=True)
+class FleetTotals:
+    deployments: int
+    replicas_ready: int
+    replicas_desired: int
+    queue_depth: float | None  # None when no deployment reported it
+    queue_unknown: int  # deployments whose queue is unknown
+    worst_ttft: WorstTtft | None
+    gpus_in_use: float  # whole GPUs + MIG slices as GPU fractions
+    gpus_total: int
+    cost_per_hour: Decimal | None  # attributed to the deployments shown
+    cost_unknown: int
+
+
+def gpu_usage(clusters: Iterable[Cluster] | None = None) -> tuple[float, int]:
+    """(GPUs in use, physical GPUs) on live nodes; a held MIG slice counts as its share of a GPU."""
+    gpus = Gpu.objects.filter(node__gone_at__isnull=True)
+    slices = MigDevice.objects.filter(gpu__node__gone_at__isnull=True, pod__isnull=False)
+    if clusters is not None:
+        ids = [c.id for c in clusters]
+        gpus = gpus.filter(node__cluster_id__in=ids)
+        slices = slices.filter(gpu__node__cluster_id__in=ids)
+    counts = gpus.aggregate(total=Count("id"), whole=Count("id", filter=Q(pod__isnull=False, mig_enabled=False)))
+    in_use = Fraction(counts["whole"] or 0)
+    for row in slices.values("gpu__product", "profile").annotate(n=Count("id")):
+        in_use += mig.slice_fraction(row["profile"], row["gpu__product"]) * row["n"]
+    return float(in_use), counts["total"] or 0
+
+
+def fleet_totals(rows: Sequence[DeploymentRow], clusters: Sequence[Cluster]) -> FleetTotals:
+    queues = [r.metrics.queue_depth for r in rows if r.metrics.queue_depth is not None]
+    ratios = [
+        WorstTtft(r, r.metrics.ttft_p95_seconds / r.deployment.slo_seconds)
+        for r in rows
+        if r.metrics.ttft_p95_seconds is not None and r.deployment.slo_seconds > 0
+    ]
+    costs = [r.cost_per_hour for r in rows if r.cost_per_hour is not None]
+    in_use, total = gpu_usage(clusters)
+    return FleetTotals(
+        deployments=len(rows),
+        replicas_ready=sum(r.deployment.replicas_ready for r in rows),
+        replicas_desired=sum(r.deployment.replicas_desired for r in rows),
+        queue_depth=sum(queues) if queues else None,
+        queue_unknown=len(rows) - len(queues),
+        worst_ttft=max(ratios, key=lambda w: w.ratio) if ratios else None,
+        gpus_in_use=in_use,
+        gpus_total=total,
+        cost_per_hour=sum(costs, Decimal(0)) if costs else None,
+        cost_unknown=len(rows) - len(costs),
+    )
+
+
+def cluster_queryset() -> QuerySet[Cluster]:
+    return Cluster.objects.order_by("name")
+
+
+def deployment_findings(deployment: ModelDeployment) -> list[lint.Finding]:
+    """Config lint of a deployment from `deployment_queryset()` (uses its prefetched autoscalers)."""
+    shape = lint.DeploymentShape(
+        gpu_resource=deployment.gpu_resource,
+        gpu_per_replica=deployment.gpu_per_replica,
+        replicas_desired=deployment.replicas_desired,
+        liveness_initial_delay_seconds=deployment.liveness_initial_delay_seconds,
+        termination_grace_seconds=deployment.termination_grace_seconds,
+        max_unavailable=deployment.max_unavailable,
+        autoscalers=tuple(
+            lint.AutoscalerShape(
+                kind=a.kind, name=a.name, metric=a.metric, owned_by_scaledobject=a.owned_by_scaledobject
+            )
+            for a in deployment.live_autoscalers
+        ),
+    )
+    return lint.lint_deployment(shape)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def node_queryset(*, include_gone: bool = False) -> QuerySet[GpuNode]:
+    """Nodes with cluster and pool, in the order the nodes page groups them."""
+    rows = GpuNode.objects.all() if include_gone else GpuNode.objects.alive()
+    return (
+        rows.select_related("cluster", "node_pool")
+        .order_by("cluster__name", "node_pool__name", "name", "id")
+    )
+
+
+def with_gpu_layout(nodes: QuerySet[GpuNode]) -> QuerySet[GpuNode]:
+    """Adds each node's GPUs (`gpus.all()`), their MIG slices, and the pod and deployment holding each."""
+    return nodes.prefetch_related(
+        Prefetch(
+            "gpus",
+            queryset=Gpu.objects.select_related("pod__deployment").prefetch_related(
+                Prefetch("mig_devices", queryset=MigDevice.objects.select_related("pod__deployment"))
+            ),
+        )
+    )
+
+
+def node_filter_choices() -> dict[str, list[str]]:
+    """Values to offer in the nodes filter form: one small query each."""
+    live = GpuNode.objects.alive()
+    return {
+        "cluster": list(Cluster.objects.order_by("name").values_list("name", flat=True)),
+        "node_pool": list(
+            NodePool.objects.alive().order_by("name").values_list("name", flat=True).distinct()
+        ),
+        "gpu_model": [
+            p for p in live.order_by("gpu_product").values_list("gpu_product", flat=True).distinct() if p
+        ],
+    }

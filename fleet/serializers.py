@@ -1,0 +1,162 @@
+"""API representations of clusters, deployments and nodes (read-only).
+
+Metrics and costs are not on the rows: the viewset reads them for the whole page at once and
+passes them in the serializer context (`metrics`, `costs`: dicts keyed by row id).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from fleet import selectors
+from fleet.backends.base import DeploymentMetrics
+from fleet.models import Cluster, GpuNode, ModelDeployment
+
+_datetime = serializers.DateTimeField()
+
+
+def _time(value):
+    return _datetime.to_representation(value) if value is not None else None
+
+
+def money(value: Decimal | None) -> str | None:
+    """A dollar amount as a string with 4 decimals ("12.3000"); None stays None (unknown, never 0)."""
+    return None if value is None else str(value.quantize(Decimal("0.0001")))
+
+
+def metrics_representation(m: DeploymentMetrics) -> dict:
+    return {
+        "queue_depth": m.queue_depth,
+        "ttft_p95_seconds": m.ttft_p95_seconds,
+        "gpu_utilization": m.gpu_utilization,
+        "kv_cache_usage": m.kv_cache_usage,
+        "as_of": _time(m.as_of),
+        "unavailable_reason": m.unavailable_reason,
+    }
+
+
+def autoscaler_representation(summary: selectors.AutoscalerSummary) -> dict:
+    return {
+        "kind": summary.kind,
+        "name": summary.name,
+        "min_replicas": summary.min_replicas,
+        "max_replicas": summary.max_replicas,
+        "metric": summary.metric or None,
+        "paused_replicas": summary.paused_replicas,
+        "conflicts": [
+            {"kind": a.kind, "name": a.name, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas}
+            for a in summary.conflicts
+        ],
+    }
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    stale = serializers.BooleanField(source="is_stale", read_only=True)
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "name",
+            "backend",
+            "namespaces",
+            "last_sync_at",
+            "last_sync_ok_at",
+            "last_sync_status",
+            "last_sync_error",
+            "stale",
+        ]
+        read_only_fields = fields
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    """Rows from `selectors.deployment_queryset()`; context carries `metrics` and `costs`."""
+
+    cluster = serializers.CharField(source="cluster.name", read_only=True)
+    replicas = serializers.SerializerMethodField()
+    autoscaler = serializers.SerializerMethodField()
+    gpu = serializers.SerializerMethodField()
+    metrics = serializers.SerializerMethodField()
+    cost_per_hour_usd = serializers.SerializerMethodField()
+    slo_ttft_seconds = serializers.FloatField(source="slo_seconds", read_only=True)
+    as_of = serializers.DateTimeField(source="cluster.last_sync_ok_at", read_only=True)
+
+    class Meta:
+        model = ModelDeployment
+        fields = [
+            "id",
+            "cluster",
+            "namespace",
+            "name",
+            "model",
+            "replicas",
+            "autoscaler",
+            "gpu",
+            "metrics",
+            "cost_per_hour_usd",
+            "slo_ttft_seconds",
+            "as_of",
+        ]
+        read_only_fields = fields
+
+    def get_replicas(self, obj: ModelDeployment) -> dict:
+        return {"desired": obj.replicas_desired, "ready": obj.replicas_ready}
+
+    def get_autoscaler(self, obj: ModelDeployment) -> dict:
+        return autoscaler_representation(selectors.autoscaler_summary(obj.live_autoscalers))
+
+    def get_gpu(self, obj: ModelDeployment) -> dict:
+        return {"resource": obj.gpu_resource or None, "per_replica": obj.gpu_per_replica}
+
+    def get_metrics(self, obj: ModelDeployment) -> dict:
+        return metrics_representation(self.context.get("metrics", {}).get(obj.id) or DeploymentMetrics())
+
+    def get_cost_per_hour_usd(self, obj: ModelDeployment) -> str | None:
+        return money(self.context.get("costs", {}).get(obj.id))
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    """Rows from `selectors.node_queryset()`; context carries `costs`."""
+
+    cluster = serializers.CharField(source="cluster.name", read_only=True)
+    node_pool = serializers.SerializerMethodField()
+    gpu_model = serializers.CharField(source="gpu_product", read_only=True)
+    gpu_count = serializers.SerializerMethodField()
+    mig = serializers.SerializerMethodField()
+    cordoned = serializers.BooleanField(source="unschedulable", read_only=True)
+    hourly_cost_usd = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GpuNode
+        fields = [
+            "id",
+            "name",
+            "cluster",
+            "node_pool",
+            "instance_type",
+            "capacity_type",
+            "zone",
+            "gpu_model",
+            "gpu_count",
+            "mig",
+            "ready",
+            "cordoned",
+            "hourly_cost_usd",
+        ]
+        read_only_fields = fields
+
+    def get_node_pool(self, obj: GpuNode) -> str | None:
+        return obj.node_pool.name if obj.node_pool_id else None
+
+    def get_gpu_count(self, obj: GpuNode) -> int:
+        # The label counts physical GPUs; on a MIG node `nvidia.com/gpu` capacity is 0, so never use that alone.
+        return max(obj.gpu_count, int(obj.capacity.get("nvidia.com/gpu", 0) or 0))
+
+    def get_mig(self, obj: GpuNode) -> dict:
+        config = obj.mig_config if obj.mig_config and obj.mig_config != "all-disabled" else None
+        return {"config": config, "devices": obj.mig_devices}
+
+    def get_hourly_cost_usd(self, obj: GpuNode) -> str | None:
+        return money(self.context.get("costs", {}).get(obj.id))

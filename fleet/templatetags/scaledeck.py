@@ -1,0 +1,127 @@
+"""Template helpers shared by every ScaleDeck page: `{% load scaledeck %}`.
+
+Numbers always carry their unit, and unknown is shown as "—" (with a title), never as 0.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+UNKNOWN = "—"
+
+
+@register.simple_tag
+def url_if_exists(name: str, *args, **kwargs) -> str:
+    """`{% url_if_exists 'scaling:rules' as rules_url %}`: the URL, or "" while nobody has built that page yet."""
+    try:
+        return reverse(name, args=args or None, kwargs=kwargs or None)
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """A past moment as "12 s ago", "4 min ago", "3 h ago", "2 d ago"; "never" for None."""
+    if value is None:
+        return "never"
+    seconds = int((timezone.now() - value).total_seconds())
+    if seconds < 0:
+        return "just now"
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+@register.filter
+def secs(value: float | None) -> str:
+    """Seconds with the unit: "0.42 s", "12.5 s"."""
+    if value is None:
+        return UNKNOWN
+    return f"{_fmt(value, 2 if abs(value) < 10 else 1)} s"
+
+
+@register.filter
+def pct(value: float | None, style: str = "") -> str:
+    """A 0-1 fraction as a percentage: 0.734 -> "73 %"; `|pct:"tight"` -> "73%" for cramped places."""
+    if value is None:
+        return UNKNOWN
+    return f"{value * 100:.0f}{'' if style == 'tight' else ' '}%"
+
+
+@register.filter
+def qty(value: float | int | None, unit: str = "") -> str:
+    """A count with its unit: `{{ queue|qty:"req" }}` -> "12 req"; fractions get one decimal."""
+    if value is None:
+        return UNKNOWN
+    text = _fmt(value, 0) if float(value).is_integer() else _fmt(value, 1)
+    return f"{text} {unit}".strip()
+
+
+@register.filter
+def usd(value: Decimal | float | None, per: str = "") -> str:
+    """Dollars: `{{ cost|usd:"h" }}` -> "$12.30/h"; small amounts keep 4 decimals ("$0.0312/h")."""
+    if value is None:
+        return UNKNOWN
+    amount = Decimal(str(value))
+    digits = 2 if abs(amount) >= 1 or amount == 0 else 4
+    text = f"${amount:,.{digits}f}"
+    return f"{text}/{per}" if per else text
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.simple_tag
+def plotly_script() -> str:
+    """The plotly.js bundle of the installed `plotly` package, served locally (see fleet/staticfiles.py)."""
+    from fleet.staticfiles import plotly_url
+
+    return format_html('<script src="{}" defer></script>', plotly_url())
+
+
+@register.simple_tag
+def autoscaler_badge(summary) -> str:
+    """Who owns the replicas (a fleet.selectors.AutoscalerSummary), as a badge: "KEDA 2–8", "conflict", "none".
+
+    A tag rather than an include: the overview draws one per deployment, hundreds per poll.
+    """
+    if summary.kind == "conflict":
+        owners = format_html_join(
+            " and ", "{} {}", ((a.get_kind_display(), a.name) for a in summary.conflicts)
+        )
+        return format_html('<span class="badge breach" title="{} all scale this Deployment">conflict</span>', owners)
+    if summary.kind == "none":
+        return mark_safe('<span class="muted">none</span>')  # noqa: S308 - a constant
+    paused = ""
+    if summary.paused:
+        pinned = f" at {summary.paused_replicas} replicas" if summary.paused_replicas is not None else ""
+        paused = format_html(' <span class="badge near" title="autoscaling paused{}">paused</span>', pinned)
+    return format_html(
+        '<span class="badge {}" title="{}: {}">{}</span> <span class="range">{}–{}</span>{}',
+        summary.kind,
+        summary.name,
+        summary.metric,
+        "KEDA" if summary.kind == "keda" else "HPA",
+        summary.min_replicas,
+        summary.max_replicas,
+        paused,
+    )

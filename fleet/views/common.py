@@ -1,0 +1,18 @@
+"""Conventions shared by the fleet views (and worth following in the other apps)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+
+def wants_fragment(request: HttpRequest) -> bool:
+    """An HTMX request that is not a boosted navigation: answer with the fragment, not the page."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+def filter_errors(filterset) -> list[str]:
+    """A bound FilterSet's errors as "parameter: message" lines (empty when valid)."""
+    if filterset.is_valid():
+        return []
+    return [f"{name}: {message}" for name, messages in filterset.errors.items() for message in messages]

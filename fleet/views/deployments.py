@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from fleet import selectors
+from fleet.backends.base import BackendError, DeploymentMetrics
+from fleet.metrics import RANGES, deployment_metrics, deployment_series, parse_range, step_for_range
+from fleet.views.charts import deployment_figure
+
+
+def _deployment(deployment_id: int):
+    # Gone deployments keep their page: audit entries and cost reports link to them.
+    return get_object_or_404(selectors.deployment_queryset(include_gone=True), id=deployment_id)
+
+
+@require_GET
+def deployment_detail(request, deployment_id: int):
+    """Facts from the last sync, config lint, and slots for the lazily loaded charts and scale controls."""
+    deployment = _deployment(deployment_id)
+    range_key, _, range_error = parse_range(request.GET.get("range"))
+    cost = selectors.deployment_costs([deployment])[deployment.id]
+    context = {
+        "deployment": deployment,
+        "cluster": deployment.cluster,
+        "autoscaler": selectors.autoscaler_summary(deployment.live_autoscalers),
+        "findings": selectors.deployment_findings(deployment),
+        "pods": deployment.live_pods,
+        "cost_per_hour": cost,
+        "range_key": range_key,
+        "range_error": range_error,
+        "ranges": list(RANGES),
+    }
+    return render(request, "fleet/deployment.html", context)
+
+
+@require_GET
+def deployment_charts(request, deployment_id: int):
+    """Fragment: current values, cost per 1M tokens and the charts. Loaded after the page (`hx-trigger="load"`)
+    so a slow metrics source delays only this box, and shows "metrics unavailable: <reason>" when it fails."""
+    deployment = _deployment(deployment_id)
+    range_key, range_seconds, range_error = parse_range(request.GET.get("range"))
+    now = deployment_metrics([deployment]).get(deployment.id) or DeploymentMetrics()
+    cost = selectors.deployment_costs([deployment])[deployment.id]
+    per_replica = cost / deployment.replicas_ready if cost is not None and deployment.replicas_ready else None
+    end = timezone.now()
+    start = end - timedelta(seconds=range_seconds)
+    figure, series_error = None, None
+    try:
+        series = deployment_series(deployment, range_seconds, now=end)
+    except BackendError as exc:
+        series_error = str(exc) or "metrics source unavailable"
+    else:
+        figure = deployment_figure(
+            series, slo_seconds=deployment.slo_seconds, start=start, end=end, cost_per_replica_hour=per_replica
+        )
+    context = {
+        "deployment": deployment,
+        "now": now,
+        "slo_state": selectors.slo_state(now.ttft_p95_seconds, deployment.slo_seconds),
+        "cost_per_hour": cost,
+        "cost_per_million": selectors.deployment_cost_per_million_tokens(deployment),
+        "figure": figure,
+        "series_error": series_error,
+        "range_key": range_key,
+        "range_error": range_error,
+        "range_start": start,
+        "range_end": end,
+        "step_seconds": step_for_range(range_seconds),
+    }
+    return render(request, "fleet/_deployment_charts.html", context)

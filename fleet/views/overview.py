@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from fleet import selectors
+from fleet.filters import DeploymentFilterSet
+from fleet.views.common import filter_errors, wants_fragment
+
+REFRESH_SECONDS = 10
+# The tiles cover every deployment; the table shows them a page at a time, so a poll of a
+# 500-deployment fleet renders 100 rows, not 500.
+DEPLOYMENTS_PER_PAGE = 100
+
+
+@require_GET
+def overview(request):
+    """The fleet at a glance: tiles, every deployment, each cluster's freshness.
+
+    Polled by HTMX every 10 s while the tab is visible: the poll gets `fleet/_overview_live.html`
+    (the table, plus the tiles and freshness bar as out-of-band swaps).
+    """
+    filterset = DeploymentFilterSet(request.GET, queryset=selectors.deployment_queryset(include_gone=True))
+    errors = filter_errors(filterset)
+    deployments = [] if errors else list(filterset.qs)
+    clusters = list(selectors.cluster_queryset())
+    cluster_filter = filterset.form.cleaned_data.get("cluster") if not errors else None
+    shown_clusters = [c for c in clusters if c.name == cluster_filter] if cluster_filter else clusters
+    rows = selectors.deployment_rows(deployments)
+    page = Paginator(rows, DEPLOYMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filterset": filterset,
+        "filter_errors": errors,
+        "rows": page.object_list,
+        "page": page,
+        "query": query.urlencode(),
+        "totals": selectors.fleet_totals(rows, shown_clusters),
+        "metrics_problems": selectors.unavailable_reasons(rows),
+        "clusters": shown_clusters,
+        "all_cluster_names": [c.name for c in clusters],
+        "refreshed_at": timezone.now(),
+        "refresh_seconds": REFRESH_SECONDS,
+        "filtered": any(request.GET.get(k) for k in ("cluster", "namespace", "name", "model")),
+    }
+    template = "fleet/_overview_live.html" if wants_fragment(request) else "fleet/overview.html"
+    return render(request, template, context)
