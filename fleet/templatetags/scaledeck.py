@@ -46,7 +46,9 @@ def ago(value: datetime | None) -> str:
 
 
 def _fmt(value: float, digits: int) -> str:
-    return f"{value:,.{digits}f}"
+    text = f"{value:,.{digits}f}"
+    # A value that rounds to zero from below would print as "-0": zero is zero.
+    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
 
 
 @register.filter

@@ -221,3 +221,11 @@ def test_it_totals_every_deployment_but_shows_the_table_100_rows_at_a_time(viewe
     assert "101 deployments, 101–101 shown" in second
     assert second.count('<a href="/deployments/') == 1
     assert 'hx-get="/?cluster=big&amp;page=2"' in second  # the poll keeps the page
+
+
+def test_it_never_prints_minus_zero():
+    from fleet.templatetags.scaledeck import qty
+
+    assert qty(-0.0, "req") == "0 req"
+    assert qty(-0.04, "req") == "0.0 req"
+    assert qty(-2, "req") == "-2 req"
