@@ -108,20 +108,29 @@ def celery_worker_process(redis_url, transactional_db, tmp_path, settings):
         proc.kill()
         pytest.fail("celery worker did not become ready in 30 s")
     old = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.broker_url = redis_url
+    _use_broker(app, redis_url)
     app.conf.task_always_eager = False
-    app.pool.force_close_all()
     try:
         yield redis_url
     finally:
-        app.conf.broker_url, app.conf.task_always_eager = old
-        app.pool.force_close_all()
+        _use_broker(app, old[0])
+        app.conf.task_always_eager = old[1]
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _use_broker(app, url: str) -> None:
+    """Point this process's Celery app at another broker: drop its cached connection pools."""
+    from kombu import pools
+
+    pools.reset()  # kombu caches pools globally, keyed by connection
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.broker_url = url
 
 
 def worker_log(tmp_path) -> str:
