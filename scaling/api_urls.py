@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+"""Scaling API under /api/v1/: deployments/<id>/scale/, actions/, prescale-rules/, quotas/."""
 
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from scaling import api
+
+app_name = "scaling-api"
+
+router = SimpleRouter()
+router.register("actions", api.ScaleActionViewSet, basename="action")
+router.register("prescale-rules", api.PrescaleRuleViewSet, basename="prescale-rule")
+router.register("quotas", api.QuotaViewSet, basename="quota")
+
+urlpatterns = [
+    path("deployments/<int:pk>/scale/", api.DeploymentScaleView.as_view(), name="deployment-scale"),
+    *router.urls,
+]

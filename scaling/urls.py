@@ -1,4 +1,20 @@
-from django.urls import path  # noqa: F401
+"""Scaling pages under /scaling/."""
+
+from django.urls import path
+
+from scaling import views
 
 app_name = "scaling"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("actions/", views.audit, name="audit"),
+    path("actions/<int:action_id>/", views.action_detail, name="action"),
+    path("actions/<int:action_id>/progress/", views.action_progress, name="action-progress"),
+    path("deployments/<int:deployment_id>/controls/", views.deployment_controls, name="deployment-controls"),
+    path("rules/", views.rules, name="rules"),
+    path("rules/new/", views.rule_create, name="rule-create"),
+    path("rules/<int:rule_id>/edit/", views.rule_edit, name="rule-edit"),
+    path("rules/<int:rule_id>/delete/", views.rule_delete, name="rule-delete"),
+    path("quotas/", views.quotas, name="quotas"),
+    path("quotas/<int:quota_id>/edit/", views.quota_edit, name="quota-edit"),
+]

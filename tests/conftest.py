@@ -14,6 +14,8 @@ from tests.services import missing_service, tcp_open
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from tests.browser_fixtures import browser, demo  # noqa: E402,F401 - Playwright + Chromium
+
 try:  # the fake Kubernetes API over HTTP
     from tests.fakekube.fixtures import *  # noqa: F403
 except ImportError as exc:  # pragma: no cover - only while the package is being written

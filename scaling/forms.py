@@ -1,0 +1,92 @@
+"""Browser forms. They check types; the services decide, and their refusals become inline errors."""
+
+from __future__ import annotations
+
+from django import forms
+
+from config.errors import ApplicationError
+from fleet.models import ModelDeployment
+from scaling import decisions
+
+DURATIONS = [("", "until changed"), ("30", "30 min"), ("60", "1 hour"), ("120", "2 hours"), ("240", "4 hours"),
+             ("480", "8 hours")]
+
+
+def add_service_error(form: forms.Form, error: ApplicationError, field_map: dict[str, str] | None = None) -> None:
+    """Show a service's refusal next to the input at fault (or above the form)."""
+    name = (field_map or {}).get(error.field or "", error.field)
+    form.add_error(name if name in form.fields else None, error.message)
+
+
+class ScaleForm(forms.Form):
+    replicas = forms.IntegerField(min_value=0, max_value=decisions.MAX_REPLICAS)
+    mode = forms.ChoiceField(
+        choices=[("floor", "floor: at least N"), ("pin", "pin: exactly N")],
+        initial="floor",
+    )
+    duration = forms.ChoiceField(choices=DURATIONS, required=False, initial="120")
+    reason = forms.CharField(max_length=2000, strip=True, widget=forms.TextInput(attrs={"placeholder": "why?"}))
+    raise_max = forms.BooleanField(required=False, label="raise the max too if needed")
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    FIELD_MAP = {"ttl_minutes": "duration"}
+
+    @property
+    def ttl_minutes(self) -> int | None:
+        value = self.cleaned_data.get("duration")
+        return int(value) if value else None
+
+
+class PrescaleRuleForm(forms.Form):
+    deployment = forms.ModelChoiceField(
+        queryset=ModelDeployment.objects.alive().select_related("cluster").order_by("cluster__name", "namespace",
+                                                                                     "name"),
+    )
+    cron = forms.CharField(max_length=100, help_text="minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5")
+    timezone = forms.CharField(max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Berlin")
+    min_replicas = forms.IntegerField(min_value=0, max_value=decisions.MAX_REPLICAS, label="Floor (min replicas)")
+    duration_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, label="Duration (minutes)")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["deployment"].label_from_instance = lambda d: f"{d.cluster.name} · {d.namespace}/{d.name}"
+
+
+class QuotaForm(forms.Form):
+    """One input per GPU entry the quota has, plus one new entry."""
+
+    reason = forms.CharField(max_length=2000, strip=True)
+    force = forms.BooleanField(required=False, label="lower below current usage anyway")
+    new_resource = forms.CharField(
+        max_length=120, required=False, label="Add entry", help_text="e.g. requests.nvidia.com/mig-3g.40gb"
+    )
+    new_value = forms.IntegerField(min_value=0, required=False, label="Hard limit")
+
+    def __init__(self, *args, quota, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys = sorted(quota.hard or {})
+        for i, key in enumerate(self.keys):
+            self.fields[f"hard_{i}"] = forms.IntegerField(
+                min_value=0, label=key, initial=(quota.hard or {}).get(key)
+            )
+
+    def hard_fields(self):
+        return [self[f"hard_{i}"] for i in range(len(self.keys))]
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("new_resource")) != (data.get("new_value") is not None):
+            raise forms.ValidationError("give both the new entry's name and its hard limit, or neither")
+        return data
+
+    def changes(self, quota) -> dict[str, int]:
+        current = quota.hard or {}
+        hard = {
+            key: self.cleaned_data[f"hard_{i}"]
+            for i, key in enumerate(self.keys)
+            if self.cleaned_data.get(f"hard_{i}") is not None and self.cleaned_data[f"hard_{i}"] != current.get(key)
+        }
+        if self.cleaned_data.get("new_resource"):
+            hard[self.cleaned_data["new_resource"].strip()] = self.cleaned_data["new_value"]
+        return hard

@@ -1,0 +1,201 @@
+"""Reads for the scaling pages and API: deployment scale state, overrides, rules, quotas."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from config.errors import ApplicationError
+from fleet.models import ModelDeployment, NamespaceQuota
+from scaling import decisions, windows
+from scaling.filters import ScaleActionFilterSet
+from scaling.models import PrescaleRule, ScaleAction
+from scaling.services.cluster import autoscaler_infos
+
+
+def action_queryset() -> QuerySet[ScaleAction]:
+    return ScaleAction.objects.select_related("cluster", "deployment").order_by("-created_at", "-id")
+
+
+def action_filterset(params) -> ScaleActionFilterSet:
+    return ScaleActionFilterSet(params, queryset=action_queryset())
+
+
+@dataclass(frozen=True)
+class ActiveOverride:
+    action: ScaleAction
+    label: str  # "floor 6", "pin 3"
+    by: str  # "alice", "rule #3"
+    until: datetime
+    seconds_left: int
+
+    @property
+    def time_left(self) -> str:
+        minutes = (self.seconds_left + 59) // 60
+        if minutes < 60:
+            return f"{minutes} min"
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
+def _override_label(action: ScaleAction) -> str:
+    replicas = (action.request or {}).get("replicas")
+    text = f"{action.mode or 'floor'} {replicas}"
+    if (action.request or {}).get("raise_max"):
+        text += " (max raised)"
+    return text
+
+
+def active_overrides(deployments: Sequence[ModelDeployment], *, now: datetime) -> dict[int, list[ActiveOverride]]:
+    """Active time-boxed overrides per deployment id, soonest to end first. One query."""
+    result: dict[int, list[ActiveOverride]] = defaultdict(list)
+    ids = [d.id for d in deployments]
+    if not ids:
+        return result
+    rows = ScaleAction.objects.active_overrides(now=now).filter(deployment_id__in=ids).order_by("expires_at", "id")
+    for action in rows:
+        by = f"rule #{action.rule_id}" if action.rule_id else action.actor_label
+        result[action.deployment_id].append(
+            ActiveOverride(
+                action=action,
+                label=_override_label(action),
+                by=by,
+                until=action.expires_at,
+                seconds_left=max(int((action.expires_at - now).total_seconds()), 0),
+            )
+        )
+    return result
+
+
+@dataclass
+class ScaleState:
+    """What the scale controls show for one deployment."""
+
+    deployment: ModelDeployment
+    target: decisions.Target | None
+    conflict: str = ""
+    floor: int | None = None  # the autoscaler's min, or the Deployment's replicas
+    ceiling: int | None = None
+    pinned: int | None = None
+    overrides: list[ActiveOverride] = field(default_factory=list)
+    recent: list[ScaleAction] = field(default_factory=list)
+    writable: bool = True
+
+    @property
+    def target_label(self) -> str:
+        if self.target is None:
+            return ""
+        return {"scaledobject": "KEDA ScaledObject", "hpa": "HPA", "deployment": "Deployment"}[self.target.kind]
+
+
+def scale_state(deployment: ModelDeployment, *, now: datetime) -> ScaleState:
+    try:
+        target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
+    except ApplicationError as exc:
+        state = ScaleState(deployment=deployment, target=None, conflict=exc.message)
+    else:
+        state = ScaleState(deployment=deployment, target=target)
+        scaler = target.autoscaler
+        if scaler is None:
+            state.floor = deployment.replicas_desired
+        else:
+            state.floor, state.ceiling = scaler.min_replicas, scaler.max_replicas
+            if target.kind == "scaledobject":
+                state.pinned = scaler.paused_replicas
+            elif scaler.min_replicas == scaler.max_replicas:
+                state.pinned = scaler.min_replicas
+    state.writable = deployment.cluster.namespace_writable(deployment.namespace)
+    state.overrides = active_overrides([deployment], now=now).get(deployment.id, [])
+    state.recent = list(action_queryset().filter(deployment=deployment)[:5])
+    return state
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule: PrescaleRule
+    next_firings: list[tuple[datetime, datetime]]  # (local, utc)
+    window: windows.Window | None  # open now
+    floor_now: int | None
+    overrides: list[ActiveOverride]
+    error: str = ""
+
+
+def rule_rows(rules: Iterable[PrescaleRule], *, now: datetime) -> list[RuleRow]:
+    rules = list(rules)
+    overrides = active_overrides([r.deployment for r in rules], now=now)
+    floors = _current_floors([r.deployment for r in rules])
+    rows = []
+    for rule in rules:
+        try:
+            firings = [(windows.local(at, rule.timezone), at) for at in windows.next_firings(rule.cron, rule.timezone,
+                                                                                             now, 5)]
+            window = windows.open_window(rule.cron, rule.timezone, rule.duration_minutes, now)
+            error = ""
+        except (windows.WindowError, ValueError) as exc:
+            firings, window, error = [], None, str(exc)
+        rows.append(
+            RuleRow(
+                rule=rule,
+                next_firings=firings,
+                window=window,
+                floor_now=floors.get(rule.deployment_id),
+                overrides=overrides.get(rule.deployment_id, []),
+                error=error,
+            )
+        )
+    return rows
+
+
+def _current_floors(deployments: Sequence[ModelDeployment]) -> dict[int, int]:
+    """The floor each deployment has now (autoscaler min, else replicas), in one query."""
+    from fleet.models import Autoscaler
+
+    floors = {d.id: d.replicas_desired for d in deployments}
+    rows = Autoscaler.objects.alive().filter(
+        deployment_id__in=list(floors), owned_by_scaledobject=""
+    ).values_list("deployment_id", "min_replicas")
+    for deployment_id, min_replicas in rows:
+        floors[deployment_id] = min_replicas
+    return floors
+
+
+def rule_queryset() -> QuerySet[PrescaleRule]:
+    return PrescaleRule.objects.select_related("deployment__cluster", "created_by").order_by(
+        "deployment__cluster__name", "deployment__namespace", "deployment__name", "id"
+    )
+
+
+@dataclass(frozen=True)
+class QuotaLine:
+    resource: str
+    hard: int | None
+    used: int
+
+    @property
+    def percent(self) -> int | None:
+        if not self.hard:
+            return None
+        return min(int(round(100 * self.used / self.hard)), 999)
+
+    @property
+    def state(self) -> str:
+        pct = self.percent
+        if pct is None:
+            return ""
+        return "breach" if pct >= 100 else "near" if pct >= 80 else "ok"
+
+
+def quota_lines(quota: NamespaceQuota) -> list[QuotaLine]:
+    keys = sorted(set(quota.hard or {}) | set(quota.used or {}))
+    return [
+        QuotaLine(resource=k, hard=(quota.hard or {}).get(k), used=int((quota.used or {}).get(k, 0) or 0))
+        for k in keys
+    ]
+
+
+def quota_queryset() -> QuerySet[NamespaceQuota]:
+    return NamespaceQuota.objects.alive().select_related("cluster").order_by("cluster__name", "namespace", "name")

@@ -1,0 +1,318 @@
+"""Asking for a scale: validate, refuse with an audit row, or record a pending action and enqueue it.
+
+The write itself happens later, in `scaling.services.execution` (a Celery task, or inline in
+`manage.py scaling_tick`), against what the cluster holds then.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from fleet.models import ModelDeployment
+from scaling import decisions
+from scaling.models import ScaleAction
+from scaling.services.actors import Actor
+from scaling.services.cluster import db_view, quota_headroom
+from scaling.services.stack import stack_inputs
+
+logger = logging.getLogger(__name__)
+
+MANUAL_SOURCES = (ScaleAction.Source.UI, ScaleAction.Source.API)
+
+
+@dataclass
+class DryRunPreview:
+    """What a dry run answers: the write it would make, and its cost and quota effect."""
+
+    replicas_before: int
+    replicas_after: int
+    cost_per_hour_usd_before: Decimal | None
+    cost_per_hour_usd_after: Decimal | None
+    quota: list[dict] = field(default_factory=list)
+
+
+def scale_action_dispatch(action_id: int) -> None:
+    """Enqueue the write once the row is committed, so no worker reads an uncommitted row."""
+    from scaling.tasks import apply_scale_action
+
+    def send():
+        ScaleAction.objects.filter(id=action_id, status=ScaleAction.Status.PENDING).update(
+            dispatched_at=timezone.now()
+        )
+        apply_scale_action.delay(action_id)
+
+    transaction.on_commit(send)
+
+
+def _replay(existing: ScaleAction, request: dict) -> ScaleAction:
+    if existing.request != request:
+        raise ApplicationError(
+            f"this Idempotency-Key was already used for a different request (action #{existing.pk})",
+            status=409,
+            extra={"action_id": existing.pk},
+        )
+    if existing.status == ScaleAction.Status.REJECTED:
+        raise ApplicationError(existing.error, status=409, extra={"action_id": existing.pk, "replayed": True})
+    existing.replayed = True
+    return existing
+
+
+def _reject(*, base: dict, error: ApplicationError, now: datetime) -> ApplicationError:
+    """Audit a refused attempt (nothing is written to the cluster) and return the error to raise."""
+    try:
+        with transaction.atomic():
+            action = ScaleAction.objects.create(
+                **base, status=ScaleAction.Status.REJECTED, error=error.message[:500], finished_at=now
+            )
+    except IntegrityError:
+        # The same Idempotency-Key raced us; the first row is the answer.
+        return error
+    error.extra = {**error.extra, "action_id": action.pk}
+    return error
+
+
+def scale_action_request(
+    *,
+    deployment: ModelDeployment,
+    replicas: int,
+    mode: str = decisions.FLOOR,
+    reason: str,
+    actor: Actor,
+    source: str,
+    ttl_minutes: int | None = None,
+    raise_max: bool = False,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+) -> ScaleAction:
+    """Ask for `deployment` to run at least (`floor`) or exactly (`pin`) `replicas`.
+
+    Autoscaled deployments get their autoscaler's floor or pin changed, never `spec.replicas`;
+    others are scaled through `/scale`. Refusals raise ApplicationError (400 bad input, 409 policy:
+    namespace not allow-listed, above the autoscaler's max without `raise_max`, two autoscalers,
+    GPU quota) after storing a `rejected` action; nothing is written to the cluster then.
+
+    Returns the `pending` action, enqueued for a worker once the transaction commits; with
+    `ttl_minutes` the previous value comes back when it expires. The same `idempotency_key` from
+    the same actor returns the first action (`action.replayed` is True).
+
+    `dry_run`: nothing is stored or written; returns an unsaved action whose `preview`
+    (a DryRunPreview) holds the replica, cost and quota effect.
+    """
+    return scale_request(
+        deployment=deployment,
+        replicas=replicas,
+        mode=mode,
+        reason=reason,
+        actor=actor,
+        source=source,
+        ttl_minutes=ttl_minutes,
+        raise_max=raise_max,
+        dry_run=dry_run,
+        idempotency_key=idempotency_key,
+    )
+
+
+def scale_request(
+    *,
+    deployment: ModelDeployment,
+    replicas: int,
+    mode: str,
+    reason: str,
+    actor: Actor,
+    source: str,
+    ttl_minutes: int | None = None,
+    raise_max: bool = False,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+    until: datetime | None = None,
+    rule=None,
+    now: datetime | None = None,
+    dispatch: bool = True,
+) -> ScaleAction:
+    """`scale_action_request` plus what rules and the tick need: a window end (`until`), the rule,
+    the clock, and `dispatch=False` to run the action inline instead of through the broker."""
+    now = now or timezone.now()
+    if source not in ScaleAction.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    key = (idempotency_key or "").strip()
+    if len(key) > 200:
+        raise ApplicationError("Idempotency-Key must be at most 200 characters", field="idempotency_key")
+    request = {
+        "replicas": replicas,
+        "mode": mode,
+        "ttl_minutes": ttl_minutes,
+        "raise_max": bool(raise_max),
+        "dry_run": bool(dry_run),
+    }
+    if until is not None:
+        request["until"] = until.isoformat()
+    request = _json_safe(request)
+    if key and not dry_run:
+        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
+        if existing is not None:
+            return _replay(existing, request)
+
+    base = dict(
+        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+        actor_token=actor.token,
+        actor_label=actor.label,
+        actor_key=actor.key,
+        source=source,
+        operation=ScaleAction.Operation.SCALE,
+        cluster_id=deployment.cluster_id,
+        namespace=deployment.namespace,
+        deployment=deployment,
+        rule=rule,
+        request=request,
+        mode=mode if mode in decisions.MODES else "",
+        reason=(reason or "").strip() or "(no reason given)",
+        idempotency_key="" if dry_run else key,
+        created_at=now,
+    )
+
+    def refuse(error: ApplicationError):
+        if dry_run:
+            return error
+        return _reject(base=base, error=error, now=now)
+
+    try:
+        replicas, mode, reason, ttl_minutes = decisions.validate_request(
+            replicas=replicas, mode=mode, reason=reason, ttl_minutes=ttl_minutes
+        )
+        if deployment.gone_at is not None:
+            raise ApplicationError(f"{deployment} is gone from the cluster", status=409)
+        view = db_view(deployment)
+        base.update(target_kind=view.target.kind, target_name=view.target.name)
+        notes = decisions.check_policy(
+            namespace=deployment.namespace,
+            namespace_writable=deployment.cluster.namespace_writable(deployment.namespace),
+            target=view.target,
+            replicas=replicas,
+            raise_max=raise_max,
+            mode=mode,
+            current_replicas=deployment.replicas_desired,
+            gpu_resource=deployment.gpu_resource,
+            gpu_per_replica=deployment.gpu_per_replica,
+            quotas=quota_headroom(deployment),
+        )
+        if view.target.kind == "deployment" and raise_max:
+            notes.append("raise_max ignored: no autoscaler")
+        wants = decisions.contributions(view.target.kind, mode, replicas, raise_max)
+        expires_at = until or (now + timedelta(minutes=ttl_minutes) if ttl_minutes else None)
+        stack = stack_inputs(
+            cluster_id=deployment.cluster_id,
+            namespace=deployment.namespace,
+            target_kind=view.target.kind,
+            target_name=view.target.name,
+            now=now,
+        )
+        plan = decisions.resolve(
+            target_kind=view.target.kind,
+            current=view.current,
+            last_written=stack.last_written,
+            last_baseline=stack.last_baseline,
+            active=stack.active,
+            wants=wants,
+            time_boxed=expires_at is not None,
+        )
+        low = decisions.below_baseline(plan, wants) if expires_at is not None else None
+        if low is not None and source in MANUAL_SOURCES:
+            name, asked, base_value = low
+            raise ApplicationError(
+                f"a time-boxed floor only raises: {asked} is below the current {name} {base_value}; "
+                "pin for a temporary exact count, or set it without a duration",
+                field="replicas",
+                status=409,
+                extra={"current": base_value, "requested": asked},
+            )
+    except ApplicationError as error:
+        raise refuse(error)
+
+    base.update(
+        request=_json_safe({**request, "mode": mode, "ttl_minutes": ttl_minutes}),
+        mode=mode,
+        reason=reason,
+        before=plan.before,
+        after=plan.after,
+        baseline=plan.baseline,
+        fields=decisions.field_paths(view.target.kind, plan.write),
+        notes=[*notes, *plan.notes],
+        expires_at=expires_at,
+    )
+    if dry_run:
+        action = ScaleAction(**base, status=ScaleAction.Status.PENDING)
+        action.preview = _preview(deployment, view, plan)
+        return action
+    try:
+        with transaction.atomic():
+            action = ScaleAction.objects.create(**base, status=ScaleAction.Status.PENDING)
+    except IntegrityError:
+        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, base["request"])
+    action.replayed = False
+    if dispatch:
+        scale_action_dispatch(action.pk)
+    return action
+
+
+def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> DryRunPreview:
+    before_replicas = deployment.replicas_desired
+    after_replicas = decisions.replicas_after(view.target.kind, plan.after, before_replicas, view.target.autoscaler)
+    per_replica = replica_cost_per_hour(deployment)
+    quotas = []
+    needed = decisions.gpus_needed(
+        replicas=after_replicas, current_replicas=before_replicas, gpu_per_replica=deployment.gpu_per_replica
+    )
+    for q in quota_headroom(deployment):
+        quotas.append(
+            {
+                "quota": q.name,
+                "resource": q.resource,
+                "hard": q.hard,
+                "used": q.used,
+                "needed": needed,
+                "available_after": q.available - needed,
+            }
+        )
+    return DryRunPreview(
+        replicas_before=before_replicas,
+        replicas_after=after_replicas,
+        cost_per_hour_usd_before=decisions.cost_per_hour(per_replica, before_replicas),
+        cost_per_hour_usd_after=decisions.cost_per_hour(per_replica, after_replicas),
+        quota=quotas,
+    )
+
+
+def replica_cost_per_hour(deployment: ModelDeployment) -> Decimal | None:
+    """$/hour of one replica (what its running pods cost, per ready replica); None when unknown."""
+    try:
+        from costing.selectors import deployment_cost_per_hour
+    except ImportError:
+        return None
+    try:
+        total = deployment_cost_per_hour([deployment]).get(deployment.id)
+    except Exception:  # noqa: BLE001 - a cost estimate must never break a scale request
+        logger.exception("cost estimate for %s failed", deployment)
+        return None
+    if total is None or not deployment.replicas_ready:
+        return None
+    return Decimal(str(total)) / deployment.replicas_ready
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,113 @@
+"""Where the scaling services meet the fleet: the cluster writer, and the database's view of a target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from fleet.backends.base import BackendError, ClusterWriter
+from fleet.backends.registry import cluster_backend
+from fleet.models import Autoscaler, Cluster, ModelDeployment, NamespaceQuota
+from scaling import decisions
+
+
+def cluster_writer(cluster: Cluster) -> ClusterWriter:
+    """The backend of the cluster, as a writer. Raises a permanent BackendError if it cannot write."""
+    backend = cluster_backend(cluster)
+    if not isinstance(backend, ClusterWriter):
+        raise BackendError(f"the {cluster.backend} backend of cluster {cluster.name} cannot change anything")
+    return backend
+
+
+def autoscaler_infos(deployment: ModelDeployment) -> list[decisions.AutoscalerInfo]:
+    """The live autoscalers targeting the deployment, as the synced rows say."""
+    # Linked by the sync, or by target name when the link is missing (the target appeared later).
+    rows = Autoscaler.objects.alive().filter(
+        Q(deployment_id=deployment.id) | Q(target_name=deployment.name),
+        cluster_id=deployment.cluster_id,
+        namespace=deployment.namespace,
+    )
+    return [
+        decisions.AutoscalerInfo(
+            kind=a.kind,
+            name=a.name,
+            min_replicas=a.min_replicas,
+            max_replicas=a.max_replicas,
+            paused_replicas=a.paused_replicas,
+            owned_by_scaledobject=a.owned_by_scaledobject,
+        )
+        for a in rows
+    ]
+
+
+def quota_headroom(deployment: ModelDeployment) -> list[decisions.QuotaHeadroom]:
+    if not deployment.gpu_resource:
+        return []
+    key = decisions.quota_key(deployment.gpu_resource)
+    result = []
+    quotas = NamespaceQuota.objects.alive().filter(cluster_id=deployment.cluster_id, namespace=deployment.namespace)
+    for quota in quotas:
+        if key in (quota.hard or {}):
+            result.append(
+                decisions.QuotaHeadroom(
+                    name=quota.name,
+                    resource=key,
+                    hard=int(quota.hard[key] or 0),
+                    used=int((quota.used or {}).get(key, 0) or 0),
+                )
+            )
+    return result
+
+
+@dataclass(frozen=True)
+class DbView:
+    """What the database (the last sync, plus our own writes) says about a deployment's target."""
+
+    target: decisions.Target
+    current: dict
+
+
+def db_view(deployment: ModelDeployment) -> DbView:
+    """Raises ApplicationError(409) when two autoscalers own the deployment."""
+    target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
+    return DbView(target=target, current=current_values(target, deployment))
+
+
+def current_values(target: decisions.Target, deployment: ModelDeployment) -> dict:
+    scaler = target.autoscaler
+    if target.kind == "deployment":
+        return {"replicas": deployment.replicas_desired}
+    if target.kind == "scaledobject":
+        return {
+            "min_replicas": scaler.min_replicas,
+            "max_replicas": scaler.max_replicas,
+            "paused_replicas": scaler.paused_replicas,
+        }
+    return {"min_replicas": scaler.min_replicas, "max_replicas": scaler.max_replicas}
+
+
+def mirror_write(*, cluster_id: int, namespace: str, target_kind: str, target_name: str, after: dict, rv: str) -> None:
+    """Make the synced rows show what we just wrote, so pages and the next request see it before
+    the next sync does (the sync then finds nothing to change)."""
+    if target_kind == "deployment":
+        updates = {"resource_version": rv} if rv else {}
+        if "replicas" in after and after["replicas"] is not None:
+            updates["replicas_desired"] = after["replicas"]
+        ModelDeployment.objects.filter(cluster_id=cluster_id, namespace=namespace, name=target_name).update(**updates)
+    elif target_kind in ("scaledobject", "hpa"):
+        kind = Autoscaler.Kind.KEDA if target_kind == "scaledobject" else Autoscaler.Kind.HPA
+        updates = {k: v for k, v in after.items() if k in ("min_replicas", "max_replicas")}
+        if "paused_replicas" in after:
+            updates["paused_replicas"] = after["paused_replicas"]
+        if rv:
+            updates["resource_version"] = rv
+        if updates:
+            Autoscaler.objects.filter(cluster_id=cluster_id, namespace=namespace, kind=kind, name=target_name).update(
+                **updates
+            )
+    elif target_kind == "quota":
+        updates = {"hard": after["hard"]} if "hard" in after else {}
+        if rv:
+            updates["resource_version"] = rv
+        NamespaceQuota.objects.filter(cluster_id=cluster_id, namespace=namespace, name=target_name).update(**updates)

@@ -1,0 +1,245 @@
+"""Carrying out a pending action: claim it, read the object, compute absolute values, write, record.
+
+Called by the Celery task `scaling.tasks.apply_scale_action` and inline by `manage.py
+scaling_tick`. Safe to call twice for one action: only the caller whose conditional UPDATE moves
+it from pending to running goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from fleet.backends.base import BackendError, ConflictError, ObjectState
+from fleet.models import ModelDeployment, NamespaceQuota
+from scaling import decisions
+from scaling.models import ScaleAction
+from scaling.services import cluster as cluster_access
+from scaling.services.stack import override_wants, stack_inputs
+
+logger = logging.getLogger(__name__)
+
+S = ScaleAction.Status
+CONFLICT_TRIES = 3
+# Pauses between tries after a 409 Conflict: short, the other writer is usually done by then.
+CONFLICT_BACKOFF_SECONDS = (0.1, 0.3, 0.9)
+
+
+class TransientActionError(Exception):
+    """The cluster could not be reached; the action is pending again and may be retried."""
+
+
+@dataclass
+class Outcome:
+    before: dict
+    after: dict
+    baseline: dict = field(default_factory=dict)
+    write: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    superseded: tuple[int, ...] = ()
+    restores: ScaleAction | None = None
+
+
+def scale_action_execute(*, action_id: int, sleep: Callable[[float], None] = time.sleep) -> ScaleAction | None:
+    """Apply a pending action. Returns it finished, or None when someone else claimed it.
+
+    Raises TransientActionError (the action is back to pending) when a retry may help; every
+    other failure ends the action `failed` with a one-line error.
+    """
+    claimed = ScaleAction.objects.filter(id=action_id, status=S.PENDING).update(
+        status=S.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return None  # another worker, or a retry of this one, got there first
+    action = ScaleAction.objects.select_related("cluster").get(id=action_id)
+    try:
+        _apply(action, sleep)
+    except ApplicationError as exc:
+        _fail(action, exc.message)
+    except ConflictError:
+        _fail(action, f"the object kept changing under us (409 Conflict {CONFLICT_TRIES} times)", status=409)
+    except BackendError as exc:
+        if exc.transient:
+            # Push the next attempt forward before re-raising, so the reconciler waits its turn.
+            ScaleAction.objects.filter(id=action.id, status=S.RUNNING).update(
+                status=S.PENDING, error=f"retrying: {exc}"[:500], dispatched_at=timezone.now()
+            )
+            raise TransientActionError(str(exc)) from exc
+        _fail(action, str(exc), status=exc.status)
+    except SoftTimeLimitExceeded:
+        _fail(action, "timed out: the cluster did not answer within the task's time limit")
+        raise
+    except Exception as exc:
+        _fail(action, f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    return ScaleAction.objects.get(id=action_id)
+
+
+def scale_action_fail(*, action_id: int, error: str) -> bool:
+    """Give up on an action that is not finished (retries exhausted, time limit)."""
+    return bool(
+        ScaleAction.objects.filter(id=action_id, status__in=(S.PENDING, S.RUNNING)).update(
+            status=S.FAILED, error=error.splitlines()[0][:500] if error else "failed", finished_at=timezone.now()
+        )
+    )
+
+
+def _fail(action: ScaleAction, error: str, status: int | None = None) -> None:
+    line = (error.splitlines()[0] if error else "failed")[:500]
+    ScaleAction.objects.filter(id=action.id, status=S.RUNNING).update(
+        status=S.FAILED, error=line, finished_at=timezone.now(), response_code=status, response_body=line
+    )
+
+
+def _apply(action: ScaleAction, sleep) -> None:
+    now = timezone.now()
+    if action.operation == ScaleAction.Operation.SCALE and action.expires_at and action.expires_at <= now:
+        raise ApplicationError("expired before it could be applied; nothing was written")
+    cluster = action.cluster
+    cluster.refresh_from_db()
+    if not cluster.namespace_writable(action.namespace):
+        raise ApplicationError(f"namespace {action.namespace} is not in this cluster's allow-list")
+    writer = cluster_access.cluster_writer(cluster)
+    for attempt in range(CONFLICT_TRIES):
+        try:
+            # One write per target at a time: the stack read from the audit and the write must
+            # not interleave with another action on the same object (PostgreSQL: row lock;
+            # SQLite: the IMMEDIATE transaction already serialises writers).
+            with transaction.atomic():
+                _lock(action)
+                state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+                outcome = _compute(action, state, now=timezone.now())
+                new_rv = state.resource_version
+                if outcome.write:
+                    new_rv = _write(writer, action, state, outcome.write)
+                _record_success(action, state, outcome, new_rv)
+            return
+        except ConflictError:
+            if attempt + 1 >= CONFLICT_TRIES:
+                raise
+            logger.info("action %s: 409 Conflict, re-reading (try %s)", action.id, attempt + 2)
+            sleep(CONFLICT_BACKOFF_SECONDS[attempt])
+
+
+def _lock(action: ScaleAction) -> None:
+    if action.deployment_id:
+        list(ModelDeployment.objects.select_for_update().filter(id=action.deployment_id).values_list("id"))
+    elif action.quota_id:
+        list(NamespaceQuota.objects.select_for_update().filter(id=action.quota_id).values_list("id"))
+
+
+def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
+    if action.operation == ScaleAction.Operation.QUOTA:
+        current = dict(state.values.get("hard") or {})
+        requested = {k: int(v) for k, v in (action.request.get("hard") or {}).items()}
+        merged = {**current, **requested}
+        changed = any(current.get(k) != v for k, v in requested.items())
+        return Outcome(
+            before={"hard": {k: current.get(k) for k in requested}},
+            after={"hard": {k: merged[k] for k in requested}},
+            write={"hard": merged} if changed else {},
+            notes=[] if changed else ["no change needed: the quota already holds these values"],
+        )
+
+    restores = None
+    if action.operation == ScaleAction.Operation.RESTORE:
+        restores = action.restores.first()
+        if restores is None:
+            raise ApplicationError("the override to restore is gone")
+        names = tuple(override_wants(restores))
+        exclude = [restores.id]
+    else:
+        names = ()
+        exclude = [action.id]
+    stack = stack_inputs(
+        cluster_id=action.cluster_id,
+        namespace=action.namespace,
+        target_kind=action.target_kind,
+        target_name=action.target_name,
+        now=now,
+        exclude_ids=exclude,
+    )
+    if restores is not None:
+        resolution = decisions.resolve(
+            target_kind=action.target_kind,
+            current=state.values,
+            last_written=stack.last_written,
+            last_baseline=stack.last_baseline,
+            active=stack.active,
+            restoring=names,
+        )
+    else:
+        resolution = decisions.resolve(
+            target_kind=action.target_kind,
+            current=state.values,
+            last_written=stack.last_written,
+            last_baseline=stack.last_baseline,
+            active=stack.active,
+            wants=override_wants(action),
+            time_boxed=action.expires_at is not None,
+        )
+    return Outcome(
+        before=resolution.before,
+        after=resolution.after,
+        baseline=resolution.baseline,
+        write=resolution.write,
+        notes=list(resolution.notes),
+        superseded=resolution.superseded,
+        restores=restores,
+    )
+
+
+def _write(writer, action: ScaleAction, state: ObjectState, write: dict) -> str:
+    kind, ns, name, rv = action.target_kind, action.namespace, action.target_name, state.resource_version
+    if kind == "deployment":
+        return writer.scale_deployment(ns, name, int(write["replicas"]), resource_version=rv)
+    if kind == "scaledobject":
+        return writer.patch_scaledobject(ns, name, resource_version=rv, **write)
+    if kind == "hpa":
+        return writer.patch_hpa(ns, name, resource_version=rv, **write)
+    if kind == "quota":
+        return writer.patch_quota(ns, name, write["hard"], resource_version=rv)
+    raise ApplicationError(f"unknown target kind {kind!r}")
+
+
+def _record_success(action: ScaleAction, state: ObjectState, outcome: Outcome, new_rv: str) -> None:
+    now = timezone.now()
+    wrote = bool(outcome.write)
+    names = outcome.write if action.target_kind != "quota" else ({"hard": None} if wrote else {})
+    ScaleAction.objects.filter(id=action.id, status=S.RUNNING).update(
+        status=S.SUCCEEDED,
+        before=outcome.before,
+        after=outcome.after,
+        baseline=outcome.baseline,
+        fields=decisions.field_paths(action.target_kind, names),
+        notes=[*action.notes, *(n for n in outcome.notes if n not in action.notes)],
+        error="",
+        finished_at=now,
+        response_code=200 if wrote else None,
+        response_body=f"resourceVersion {new_rv}" if wrote else "nothing written",
+        resource_version_before=state.resource_version,
+        resource_version_after=new_rv,
+    )
+    if wrote:
+        cluster_access.mirror_write(
+            cluster_id=action.cluster_id,
+            namespace=action.namespace,
+            target_kind=action.target_kind,
+            target_name=action.target_name,
+            after=outcome.write if action.target_kind == "quota" else outcome.after,
+            rv=new_rv,
+        )
+    if outcome.superseded:
+        ScaleAction.objects.filter(id__in=outcome.superseded, restored_at__isnull=True).update(
+            restored_at=now, restore_action=action
+        )
+    if outcome.restores is not None:
+        ScaleAction.objects.filter(id=outcome.restores.id, restored_at__isnull=True).update(restored_at=now)

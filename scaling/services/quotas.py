@@ -1,0 +1,88 @@
+"""Changing a namespace's GPU quota (a ResourceQuota's hard limits), audited like any write."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from fleet.models import NamespaceQuota
+from scaling import decisions
+from scaling.models import ScaleAction
+from scaling.services.actions import _json_safe, _reject, _replay, scale_action_dispatch
+from scaling.services.actors import Actor
+
+
+def quota_update(
+    *,
+    quota: NamespaceQuota,
+    hard: dict,
+    reason: str,
+    actor: Actor,
+    source: str,
+    force: bool = False,
+    idempotency_key: str | None = None,
+) -> ScaleAction:
+    """Set GPU hard limits (`requests.nvidia.com/gpu`, `requests.nvidia.com/mig-*`) on a quota.
+
+    Keys not given are left as they are. Lowering a limit below what the namespace uses now is
+    refused (409) unless `force`. Returns the pending action, enqueued on commit; refusals are
+    stored `rejected` and raise ApplicationError.
+    """
+    now = timezone.now()
+    key = (idempotency_key or "").strip()
+    request = _json_safe({"hard": hard, "force": bool(force)})
+    if key:
+        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
+        if existing is not None:
+            return _replay(existing, request)
+    base = dict(
+        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+        actor_token=actor.token,
+        actor_label=actor.label,
+        actor_key=actor.key,
+        source=source,
+        operation=ScaleAction.Operation.QUOTA,
+        cluster_id=quota.cluster_id,
+        namespace=quota.namespace,
+        quota=quota,
+        request=request,
+        target_kind=ScaleAction.TargetKind.QUOTA,
+        target_name=quota.name,
+        reason=(reason or "").strip() or "(no reason given)",
+        idempotency_key=key,
+        created_at=now,
+    )
+    try:
+        if not (reason or "").strip():
+            raise ApplicationError("a reason is required: it goes in the audit log", field="reason")
+        if quota.gone_at is not None:
+            raise ApplicationError(f"quota {quota} is gone from the cluster", status=409)
+        if not quota.cluster.namespace_writable(quota.namespace):
+            raise ApplicationError(
+                f"namespace {quota.namespace} is not in this cluster's allow-list: ScaleDeck may not change it",
+                status=409,
+                extra={"namespace": quota.namespace},
+            )
+        before, after, notes = decisions.plan_quota_change(
+            current_hard=quota.hard or {}, used=quota.used or {}, requested=hard, force=force
+        )
+    except ApplicationError as error:
+        raise _reject(base=base, error=error, now=now)
+    base.update(
+        before={"hard": before},
+        after={"hard": after},
+        fields=["spec.hard"],
+        notes=notes,
+    )
+    try:
+        with transaction.atomic():
+            action = ScaleAction.objects.create(**base, status=ScaleAction.Status.PENDING)
+    except IntegrityError:
+        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, request)
+    action.replayed = False
+    scale_action_dispatch(action.pk)
+    return action

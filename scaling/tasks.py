@@ -1,0 +1,59 @@
+"""Celery front doors for scaling. Tasks take ids, call a service, and own only the retry policy."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from scaling.services import (
+    TransientActionError,
+    scale_action_execute,
+    scale_action_fail,
+    scaling_tick_run,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    # A worker killed mid-write redelivers the message; the claim makes the second run a no-op
+    # unless the reconciler has put the action back to pending.
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+)
+def apply_scale_action(self, action_id: int) -> str:
+    try:
+        action = scale_action_execute(action_id=action_id)
+    except TransientActionError as exc:
+        if self.request.retries >= MAX_RETRIES:
+            scale_action_fail(action_id=action_id, error=f"gave up after {MAX_RETRIES + 1} tries: {exc}")
+            return f"action {action_id}: failed"
+        if self.request.is_eager:
+            # Eager mode (unit tests, no broker) has nowhere to schedule a retry and propagates
+            # celery's Retry exception: try again in place, counting retries the same way.
+            return self.apply(args=(action_id,), retries=self.request.retries + 1).result
+        raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 30))
+    except SoftTimeLimitExceeded:
+        scale_action_fail(action_id=action_id, error="timed out after 60 s; the cluster did not answer")
+        return f"action {action_id}: timed out"
+    if action is None:
+        return f"action {action_id}: claimed elsewhere"
+    return f"action {action_id}: {action.status}"
+
+
+@shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
+def scaling_tick() -> str:
+    """Beat's entry point, every 15 s: the same pass as `manage.py scaling_tick`, through the broker."""
+    result = scaling_tick_run()
+    return (
+        f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"
+    )

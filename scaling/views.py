@@ -1,0 +1,251 @@
+"""Scaling pages: the audit log, scale controls (an HTMX fragment), pre-scale rules, GPU quotas.
+
+One view per resource answers with the full page, or with only the fragment when HTMX asks.
+Views parse input, check the role, call one service or selector, and render.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.decorators import role_required
+from accounts.models import Role, role_at_least
+from accounts.services import user_role
+from config.errors import ApplicationError
+from fleet.models import ModelDeployment
+from fleet.views.common import filter_errors, wants_fragment
+from scaling import decisions, selectors
+from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, add_service_error
+from scaling.models import PrescaleRule, ScaleAction
+from scaling.services import (
+    Actor,
+    prescale_rule_create,
+    prescale_rule_delete,
+    prescale_rule_update,
+    quota_update,
+    scale_action_request,
+)
+
+PAGE_SIZE = 50
+
+
+# --------------------------------------------------------------------------- audit
+
+
+@require_GET
+def audit(request):
+    """Every change ScaleDeck made or refused, newest first, filtered like `GET /api/v1/actions/`."""
+    filterset = selectors.action_filterset(request.GET)
+    errors = filter_errors(filterset)
+    rows = filterset.qs if not errors else selectors.action_queryset().none()
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filterset": filterset,
+        "filter_errors": errors,
+        "page": page,
+        "query": query.urlencode(),
+        "statuses": ScaleAction.Status.choices,
+        "sources": ScaleAction.Source.choices,
+    }
+    template = "scaling/_audit_table.html" if wants_fragment(request) else "scaling/audit.html"
+    return render(request, template, context)
+
+
+@require_GET
+def action_detail(request, action_id: int):
+    action = get_object_or_404(selectors.action_queryset().select_related("restore_action", "rule"), id=action_id)
+    return render(request, "scaling/action.html", {"action": action, "restores": action.restores.all()})
+
+
+@require_GET
+def action_progress(request, action_id: int):
+    """Fragment: one action's status, polled every second until it is finished."""
+    action = get_object_or_404(selectors.action_queryset(), id=action_id)
+    return render(request, "scaling/_action_progress.html", {"action": action})
+
+
+# --------------------------------------------------------------------------- scale controls
+
+
+def _controls(request, deployment, *, form=None, confirm=None, action=None, status=200):
+    """Render the controls. A refused form is answered 200 to HTMX (which swaps only 2xx answers in
+    place, so the inline errors show) and with its real status (400/409) to a plain form post."""
+    can_operate = role_at_least(user_role(request.user), Role.OPERATOR)
+    state = selectors.scale_state(deployment, now=timezone.now())
+    if form is None and can_operate:
+        form = ScaleForm(initial={"replicas": state.floor or deployment.replicas_desired})
+    context = {
+        "deployment": deployment,
+        "state": state,
+        "form": form,
+        "confirm": confirm,
+        "action": action,
+        "can_operate": can_operate,
+    }
+    if wants_fragment(request):
+        return render(request, "scaling/_controls.html", context, status=403 if status == 403 else 200)
+    return render(request, "scaling/controls.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_controls(request, deployment_id: int):
+    """Fragment on the deployment page: the autoscaler's floor/pin, active overrides, and the scale form.
+
+    POST (operator): a scale to zero, or to more than double, first answers with a confirmation
+    step; then the action is requested and its progress shown in place.
+    """
+    deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), id=deployment_id)
+    if request.method == "GET":
+        return _controls(request, deployment)
+    if not role_at_least(user_role(request.user), Role.OPERATOR):
+        return _controls(request, deployment, status=403)
+    form = ScaleForm(request.POST)
+    if not form.is_valid():
+        return _controls(request, deployment, form=form, status=400)
+    data = form.cleaned_data
+    kwargs = dict(
+        deployment=deployment,
+        replicas=data["replicas"],
+        mode=data["mode"],
+        reason=data["reason"],
+        actor=Actor.of(request.user),
+        source=ScaleAction.Source.UI,
+        ttl_minutes=form.ttl_minutes,
+        raise_max=data["raise_max"],
+    )
+    warning = decisions.needs_confirmation(current_replicas=deployment.replicas_desired, replicas=data["replicas"])
+    try:
+        if warning and not data["confirmed"]:
+            try:
+                preview = scale_action_request(**kwargs, dry_run=True)
+            except ApplicationError:
+                # Refused anyway: ask for real, so the refused attempt is audited like any other.
+                scale_action_request(**kwargs)
+                raise
+            return _controls(request, deployment, form=form, confirm={"warning": warning, "preview": preview})
+        action = scale_action_request(**kwargs)
+    except ApplicationError as error:
+        add_service_error(form, error, ScaleForm.FIELD_MAP)
+        return _controls(request, deployment, form=form, status=error.status)
+    return _controls(request, deployment, action=action)
+
+
+# --------------------------------------------------------------------------- pre-scale rules
+
+
+@require_GET
+def rules(request):
+    now = timezone.now()
+    context = {
+        "rows": selectors.rule_rows(selectors.rule_queryset(), now=now),
+        "now": now,
+        "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
+    }
+    return render(request, "scaling/rules.html", context)
+
+
+def _rule_form_page(request, form, rule=None, status=200):
+    return render(request, "scaling/rule_form.html", {"form": form, "rule": rule}, status=status)
+
+
+def _save_rule(request, form, rule=None):
+    data = form.cleaned_data
+    fields = dict(
+        deployment=data["deployment"],
+        cron=data["cron"],
+        min_replicas=data["min_replicas"],
+        duration_minutes=data["duration_minutes"],
+        enabled=data["enabled"],
+    )
+    try:
+        if rule is None:
+            rule = prescale_rule_create(**fields, timezone_name=data["timezone"].strip(), created_by=request.user)
+        else:
+            rule = prescale_rule_update(rule=rule, **fields, timezone=data["timezone"].strip())
+    except ApplicationError as error:
+        add_service_error(form, error, {"timezone_name": "timezone"})
+        return None
+    return rule
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def rule_create(request):
+    form = PrescaleRuleForm(request.POST or None, initial={"deployment": request.GET.get("deployment")})
+    if request.method == "POST" and form.is_valid() and (rule := _save_rule(request, form)):
+        messages.success(request, f"Rule #{rule.pk} saved.")
+        return redirect("scaling:rules")
+    return _rule_form_page(request, form, status=400 if form.errors else 200)
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def rule_edit(request, rule_id: int):
+    rule = get_object_or_404(PrescaleRule.objects.select_related("deployment"), id=rule_id)
+    initial = {
+        "deployment": rule.deployment,
+        "cron": rule.cron,
+        "timezone": rule.timezone,
+        "min_replicas": rule.min_replicas,
+        "duration_minutes": rule.duration_minutes,
+        "enabled": rule.enabled,
+    }
+    form = PrescaleRuleForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid() and _save_rule(request, form, rule):
+        messages.success(request, f"Rule #{rule.pk} saved.")
+        return redirect("scaling:rules")
+    return _rule_form_page(request, form, rule, status=400 if form.errors else 200)
+
+
+@role_required(Role.OPERATOR)
+@require_POST
+def rule_delete(request, rule_id: int):
+    rule = get_object_or_404(PrescaleRule, id=rule_id)
+    prescale_rule_delete(rule=rule)
+    messages.success(request, f"Rule #{rule_id} deleted; a window it opened still ends on time.")
+    return redirect("scaling:rules")
+
+
+# --------------------------------------------------------------------------- quotas
+
+
+@require_GET
+def quotas(request):
+    rows = [(q, selectors.quota_lines(q)) for q in selectors.quota_queryset()]
+    context = {"rows": rows, "can_admin": role_at_least(user_role(request.user), Role.ADMIN)}
+    return render(request, "scaling/quotas.html", context)
+
+
+@role_required(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def quota_edit(request, quota_id: int):
+    quota = get_object_or_404(selectors.quota_queryset(), id=quota_id)
+    form = QuotaForm(request.POST or None, quota=quota)
+    if request.method == "POST" and form.is_valid():
+        hard = form.changes(quota)
+        if not hard:
+            form.add_error(None, "nothing changed")
+        else:
+            try:
+                action = quota_update(
+                    quota=quota,
+                    hard=hard,
+                    reason=form.cleaned_data["reason"],
+                    force=form.cleaned_data["force"],
+                    actor=Actor.of(request.user),
+                    source=ScaleAction.Source.UI,
+                )
+            except ApplicationError as error:
+                add_service_error(form, error, {"hard": None})
+            else:
+                messages.success(request, f"Quota change requested: action #{action.pk}.")
+                return redirect(reverse("scaling:action", args=[action.pk]))
+    context = {"quota": quota, "form": form, "lines": selectors.quota_lines(quota)}
+    return render(request, "scaling/quota_form.html", context, status=400 if form.errors else 200)

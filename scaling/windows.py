@@ -1,0 +1,198 @@
+"""Pre-scale window math: cron expressions read in an IANA timezone, mapped to UTC instants.
+
+Pure: no ORM, no clock. Every function takes the instant it reasons about.
+
+How a cron is read: croniter walks *wall-clock* times (naive datetimes, so croniter's own DST
+handling never runs), and each wall time is then placed on the timeline of the rule's zone:
+
+- a wall time that does not exist (the spring-forward gap, e.g. 02:30 on the second Sunday of
+  March in America/New_York) fires at the first valid instant after it: the end of the gap
+  (03:00 local). Several firings in one gap collapse into that one instant;
+- a wall time that happens twice (fall-back, 01:30 in November) fires once, at its first
+  occurrence;
+- a window lasts `duration` of elapsed time from its firing, whatever the wall clock does
+  meanwhile (a 2-hour window across fall-back ends 2 real hours later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from croniter import croniter
+from croniter.croniter import CroniterBadDateError, CroniterError
+
+# How far to walk looking for a firing before deciding there is none (e.g. "0 0 30 2 *").
+_SEARCH_STEPS = 2000
+
+
+class WindowError(ValueError):
+    """A cron expression or timezone that cannot be used. The message is one line for a user."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """The zone for an IANA name; raises WindowError for anything else (abbreviations, offsets)."""
+    if not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
+        raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
+    # ZoneInfo also opens legacy files ("EST", "posixrules"); keep to the canonical list when known.
+    known = _known_zones()
+    if known and name not in known and name != "UTC":
+        raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
+    return zone
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _known_zones() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+def validate_cron(expr: str) -> str:
+    """The expression, normalised; raises WindowError unless it is a five-field cron (or @daily...)."""
+    expr = " ".join((expr or "").split())
+    if not expr:
+        raise WindowError("a cron expression is required, e.g. 0 9 * * 1-5", field="cron")
+    if not expr.startswith("@") and len(expr.split(" ")) != 5:
+        raise WindowError(
+            f"{expr!r} must have five fields: minute hour day-of-month month day-of-week", field="cron"
+        )
+    if expr.startswith("@") and expr not in {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
+                                             "@hourly"}:
+        raise WindowError(f"{expr!r} is not a cron expression", field="cron")
+    try:
+        croniter(expr, datetime(2000, 1, 1))
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise WindowError(f"{expr!r} is not a valid cron expression: {str(exc).splitlines()[0]}", field="cron")
+    if not croniter.is_valid(expr):
+        raise WindowError(f"{expr!r} is not a valid cron expression", field="cron")
+    try:
+        croniter(expr, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        raise WindowError(f"{expr!r} never fires", field="cron")
+    return expr
+
+
+# --------------------------------------------------------------------------- wall clock <-> instant
+
+
+def _exists(wall: datetime, zone: ZoneInfo) -> bool:
+    aware = wall.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+
+
+def to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant a naive local wall time fires at (gap: the gap's end; overlap: the first)."""
+    if _exists(wall, zone):
+        return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    # In a gap. With fold=0 zoneinfo reads the wall time with the offset before the jump, with
+    # fold=1 with the one after; the transition lies between the two readings. Find the first
+    # second at which the zone's offset is the new one: that is the first valid instant.
+    late = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    early = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    lo, hi = min(early, late), max(early, late)
+    after_offset = zone.utcoffset(wall.replace(fold=1))
+    while (hi - lo) > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=0)
+        if mid.astimezone(zone).utcoffset() == after_offset:
+            hi = mid
+        else:
+            lo = mid
+    return hi if hi.astimezone(zone).utcoffset() == after_offset else lo
+
+
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def _require_aware(instant: datetime) -> None:
+    if instant.tzinfo is None:
+        raise ValueError("instants must be timezone-aware")
+
+
+# --------------------------------------------------------------------------- firings
+
+
+def firings_after(expr: str, tz: str, after: datetime) -> Iterator[datetime]:
+    """Firing instants (UTC, strictly increasing) strictly after `after`."""
+    _require_aware(after)
+    zone = parse_timezone(tz)
+    # Start a little before: a gap firing whose wall time precedes `after`'s wall time can
+    # still land after it (the gap end).
+    start = _wall(after, zone) - timedelta(hours=3)
+    it = croniter(expr, start)
+    last = None
+    for _ in range(_SEARCH_STEPS * 50):
+        try:
+            wall = it.get_next(datetime)
+        except CroniterBadDateError:
+            return
+        instant = to_instant(wall, zone)
+        if instant <= after or instant == last:
+            continue
+        last = instant
+        yield instant
+
+
+def next_firings(expr: str, tz: str, after: datetime, count: int = 5) -> list[datetime]:
+    result = []
+    for instant in firings_after(expr, tz, after):
+        result.append(instant)
+        if len(result) >= count:
+            break
+    return result
+
+
+def latest_firing(expr: str, tz: str, at: datetime) -> datetime | None:
+    """The most recent firing instant at or before `at`, or None if there is none nearby."""
+    _require_aware(at)
+    zone = parse_timezone(tz)
+    # Walk wall times backwards from a little after `at` (a gap firing maps later than its wall
+    # time); the mapping is monotonic, so the first instant <= at is the latest.
+    it = croniter(expr, _wall(at, zone) + timedelta(hours=3, seconds=1))
+    for _ in range(_SEARCH_STEPS):
+        try:
+            wall = it.get_prev(datetime)
+        except CroniterBadDateError:
+            return None
+        instant = to_instant(wall, zone)
+        if instant <= at:
+            return instant
+    return None
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+def open_window(expr: str, tz: str, duration_minutes: int, at: datetime) -> Window | None:
+    """The window of the latest firing, if it is still open at `at`."""
+    start = latest_firing(expr, tz, at)
+    if start is None:
+        return None
+    window = Window(start, start + timedelta(minutes=duration_minutes))
+    return window if window.contains(at) else None
+
+
+def local(instant: datetime, tz: str) -> datetime:
+    """The instant on the zone's wall clock (aware), for display."""
+    return instant.astimezone(parse_timezone(tz))
