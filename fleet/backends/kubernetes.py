@@ -406,7 +406,7 @@ def _restarts(status: dict) -> int:
 @dataclass(frozen=True)
 class _Owners:
     replicasets: dict[tuple[str, str], str]  # (namespace, ReplicaSet) -> Deployment name
-    deployments: set[tuple[str, str]]  # every Deployment seen
+    deployments: set[tuple[str, str]]  # the model Deployments the snapshot keeps
 
 
 def _controller(meta: dict) -> tuple[str, str]:
@@ -823,6 +823,7 @@ class _Action:
 
 _SERVICEACCOUNT = re.compile(r'User "system:serviceaccount:([^":]+):([^"]+)"')
 _USER = re.compile(r'User "([^"]+)"')
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
 
 
 class KubernetesClusterBackend:
@@ -879,7 +880,7 @@ class KubernetesClusterBackend:
         path = self._kubeconfig_file()
         self._check_kubeconfig(path)
         try:
-            return k8s_config.new_client_from_config(
+            api = k8s_config.new_client_from_config(
                 config_file=path,
                 context=self.context or None,
                 persist_config=False,  # never write tokens back into someone's kubeconfig
@@ -893,6 +894,11 @@ class KubernetesClusterBackend:
             elif "File does not exist" in text:
                 hint = " (a certificate or key file it names does not exist)"
             raise BackendError(f"kubeconfig {path}: is not a valid kubeconfig{hint}") from None
+        server = urlsplit(api.configuration.host or "")
+        if server.scheme not in ("http", "https") or not server.hostname:
+            api.close()
+            raise BackendError(f"kubeconfig {path}: is not a valid kubeconfig (its cluster has no server URL)")
+        return api
 
     def _kubeconfig_file(self) -> str:
         path = self.kubeconfig_path or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
@@ -963,14 +969,15 @@ class KubernetesClusterBackend:
         reason = getattr(exc, "reason", None) or exc
         text = str(reason).lower()
         transient = True
+        # Order matters: in urllib3 2, NameResolutionError < NewConnectionError < ConnectTimeoutError.
         if isinstance(reason, urllib3.exceptions.NameResolutionError) or "name or service not known" in text:
             why = "DNS lookup failed"
+        elif isinstance(reason, urllib3.exceptions.NewConnectionError) or "refused" in text:
+            why = "connection refused" if "refused" in text else "cannot connect"
         elif isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
             why = f"connection timed out after {self.timeout_seconds:g} s"
         elif isinstance(reason, urllib3.exceptions.SSLError):
             why, transient = "TLS failed (is the server certificate trusted?)", False
-        elif isinstance(reason, urllib3.exceptions.NewConnectionError) or "refused" in text:
-            why = "connection refused" if "refused" in text else "cannot connect"
         elif isinstance(reason, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) or "timed out" in text:
             why = f"no answer within {self.timeout_seconds:g} s"
         elif isinstance(reason, urllib3.exceptions.ProxyError):
@@ -979,7 +986,25 @@ class KubernetesClusterBackend:
             why = "the connection broke"
         return BackendError(f"cannot reach the Kubernetes API at {self.host}: {why}", transient=transient)
 
+    def _redact(self, text: str) -> str:
+        """Take credentials out of server-supplied text (a proxy or webhook may echo them)."""
+        configuration = self._client.configuration if self._client is not None else None
+        secrets = []
+        if configuration is not None:
+            for value in [*configuration.api_key.values(), configuration.password]:
+                if isinstance(value, str):
+                    secrets.append(value.split(" ", 1)[-1] if value.lower().startswith("bearer ") else value)
+        for secret in secrets:
+            if len(secret) >= 6:
+                text = text.replace(secret, "***")
+        return _BEARER.sub("Bearer ***", text)
+
     def _api_error(self, exc: ApiException, action: _Action) -> BackendError:
+        error = self._describe_api_error(exc, action)
+        error.args = (self._redact(str(error)),)
+        return error
+
+    def _describe_api_error(self, exc: ApiException, action: _Action) -> BackendError:
         status = exc.status or 0
         try:
             message = _clean(_s(_d(json.loads(exc.body or "")).get("message")), 200)
@@ -1028,6 +1053,7 @@ class KubernetesClusterBackend:
                     token = _d(doc.get("metadata")).get("continue")
                     if not token or not isinstance(token, str):
                         return items
+                raise BackendError(f"cannot {action}: the API server kept sending more pages")
             except BackendError as exc:
                 if exc.status == 410 and token:
                     continue
