@@ -135,7 +135,8 @@ REST_FRAMEWORK = {
 }
 
 # ---------------------------------------------------------------- Celery
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+# "localhost" only names the machine whose folder it is (kombu warns on every task without one).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
 _BROKER_DIR = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker that needs no server: messages are files in one folder, shared by every

@@ -250,13 +250,48 @@ class _Priced:
                 generation_tokens_per_second=m.generation_tokens_per_second,
                 threshold=threshold,
             )
-        rate = quote.gpu_rate * holder.share if quote else None
-        on_demand = quote.on_demand_gpu_rate * holder.share if quote and quote.on_demand else None
+        rate, on_demand = cost_sample_rates(quote, holder.share)
         return cls(quote, rate, on_demand, idle)
 
 
 def _rate(value: Fraction | None) -> Decimal | None:
     return None if value is None else pricing.quantize(value, 10)
+
+
+# The shape of a sample, shared with `costing.backfill` (which builds samples from history).
+
+
+def cost_sample_rates(quote: pricing.PriceQuote | None, share: Fraction) -> tuple[Fraction | None, Fraction | None]:
+    """USD per hour for holding `share` GPUs at `quote`, and at its on-demand price; None when unknown."""
+    rate = quote.gpu_rate * share if quote else None
+    on_demand = quote.on_demand_gpu_rate * share if quote and quote.on_demand else None
+    return rate, on_demand
+
+
+def cost_sample_new(
+    *, at: datetime, share: Fraction, quote: pricing.PriceQuote | None, rate: Fraction | None,
+    on_demand_rate: Fraction | None, idle: bool, **holder,
+) -> CostSample:
+    """An empty sample from `at`, in `at`'s UTC hour; `holder` names who holds the GPUs, and where."""
+    return CostSample(
+        **holder, price_id=quote.price.id if quote else None, priced_as=quote.priced_as if quote else "",
+        hour=pricing.hour_floor(at), start=at, end=at, gpus=pricing.quantize(share), idle=idle,
+        usd_per_hour=_rate(rate), on_demand_usd_per_hour=_rate(on_demand_rate),
+        gpu_hours=0, idle_gpu_hours=0, metered_gpu_hours=0, busy_gpu_hours=0, prompt_tokens=0, generation_tokens=0,
+    )
+
+
+def cost_sample_stretch(
+    row: CostSample, *, end: datetime, share: Fraction, rate: Fraction | None, on_demand_rate: Fraction | None
+) -> None:
+    """Stretch a sample to `end` at its constant rate (utilization and tokens are the caller's)."""
+    row.end = end
+    # Amounts from the row's whole span at its constant rate: exact, no drift from adding up.
+    span_hours = pricing.hours_between(row.start, row.end)
+    row.gpu_hours = pricing.quantize(share * span_hours)
+    row.idle_gpu_hours = row.gpu_hours if row.idle else Decimal(0)
+    row.usd = pricing.quantize(rate * span_hours) if rate is not None else None
+    row.on_demand_usd = pricing.quantize(on_demand_rate * span_hours) if on_demand_rate is not None else None
 
 
 def _key(*, hour, kind, node_id, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate) -> tuple:
@@ -281,32 +316,22 @@ def _holder_key(holder: _Holder, priced: _Priced, at: datetime) -> tuple:
 
 
 def _new_sample(cluster: Cluster, holder: _Holder, priced: _Priced, at: datetime) -> CostSample:
-    pod, node, quote = holder.pod, holder.node, priced.quote
-    return CostSample(
+    pod, node = holder.pod, holder.node
+    return cost_sample_new(
+        at=at, share=holder.share, quote=priced.quote, rate=priced.rate, on_demand_rate=priced.on_demand_rate,
+        idle=priced.idle,
         cluster=cluster, cluster_name=cluster.name, node=node, node_name=node.name, kind=holder.kind,
         pod=pod, pod_name=pod.name if pod else "",
         deployment_id=pod.deployment_id if pod else None,
         deployment_name=pod.deployment.name if pod and pod.deployment else "",
         namespace=pod.namespace if pod else "",
         instance_type=node.instance_type, region=node.region or cluster.region, capacity_type=node.capacity_type,
-        price_id=quote.price.id if quote else None, priced_as=quote.priced_as if quote else "",
-        hour=pricing.hour_floor(at), start=at, end=at, gpus=pricing.quantize(holder.share), idle=priced.idle,
-        usd_per_hour=_rate(priced.rate), on_demand_usd_per_hour=_rate(priced.on_demand_rate),
-        gpu_hours=0, idle_gpu_hours=0, metered_gpu_hours=0, busy_gpu_hours=0, prompt_tokens=0, generation_tokens=0,
     )
 
 
 def _extend(row: CostSample, holder: _Holder, priced: _Priced, start: datetime, end: datetime) -> None:
     """Add [start, end) (which begins where the row ends) to the row."""
-    row.end = end
-    # Amounts from the row's whole span at its constant rate: exact, no drift from adding up.
-    span_hours = pricing.hours_between(row.start, row.end)
-    row.gpu_hours = pricing.quantize(holder.share * span_hours)
-    row.idle_gpu_hours = row.gpu_hours if priced.idle else Decimal(0)
-    row.usd = pricing.quantize(priced.rate * span_hours) if priced.rate is not None else None
-    row.on_demand_usd = (
-        pricing.quantize(priced.on_demand_rate * span_hours) if priced.on_demand_rate is not None else None
-    )
+    cost_sample_stretch(row, end=end, share=holder.share, rate=priced.rate, on_demand_rate=priced.on_demand_rate)
     # Utilization and tokens vary from one accrual to the next: accumulated.
     m = holder.metrics
     if m is None:

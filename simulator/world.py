@@ -284,7 +284,9 @@ class World:
     def advance_to(self, at: datetime) -> None:
         """Step to `at`. Over a gap longer than a day, jump and simulate only the last hour."""
         target = to_epoch(at)
-        if target - self.t > MAX_SIMULATED_GAP_SECONDS:
+        # The world's clock sits on a whole minute; allow that minute of alignment, or a world
+        # built exactly `MAX` before a `now` with seconds would jump over its own warm-up.
+        if target - self.t > MAX_SIMULATED_GAP_SECONDS + 60:
             self._jump_to((target - RESUME_AFTER_JUMP_SECONDS) // 60 * 60)
         while self.t + self.step_seconds <= target:
             self.step()

@@ -143,3 +143,15 @@ def test_it_counts_tokens_and_an_embedding_model_generates_none(demo, now):
     totals = [r["prompt_tokens_total"] for r in rows]
     assert totals == sorted(totals) and totals[-1] == int(embed.prompt_tokens_total)
     assert demo.history.rows("team-search/bge-embed", last=3) == rows[-3:]
+
+
+def test_it_keeps_a_full_day_of_warmup_when_now_is_not_on_a_whole_minute():
+    from datetime import UTC, datetime
+
+    from simulator.demo import demo_world
+
+    now = datetime(2026, 11, 27, 12, 34, 56, 789000, tzinfo=UTC)
+    world = demo_world(seed=7, now=now, warmup_hours=24)
+
+    assert [e for e in world.events if e[1] == "TimeJump"] == []
+    assert len(world.history.rows("llm-prod/llama-3-8b")) >= 24 * 60 - 1

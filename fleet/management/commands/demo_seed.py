@@ -24,11 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="rebuild the simulated world from scratch")
 
     def handle(self, *args, seed: int, reset: bool, **options):
+        from costing.models import InstancePrice
         from costing.services import price_catalog_seed
         from simulator.demo import demo_world
 
-        prices = price_catalog_seed()
-        self.stdout.write(f"price catalog: {prices} prices")
+        added = price_catalog_seed()
+        self.stdout.write(f"price catalog: {InstancePrice.objects.count()} prices ({added} added now)")
 
         cluster, created = Cluster.objects.get_or_create(
             name=DEMO_CLUSTER,
@@ -46,8 +47,22 @@ class Command(BaseCommand):
         if not result.ok:
             raise CommandError(f"first sync of the demo cluster failed: {result.error}")
         self.stdout.write(result.summary())
+        if cluster.backend == Cluster.Backend.SIMULATED:
+            self._cost_history(cluster)
 
         password = settings.SCALEDECK_DEMO_PASSWORD
         for username, role in DEMO_USERS:
             user_ensure(username=username, role=role, password=password)
         self.stdout.write(f"demo users: admin, operator, viewer (password: {password})")
+
+    def _cost_history(self, cluster: Cluster) -> None:
+        """The cost of the world's past day, so the cost page opens on a day rather than nothing."""
+        from costing.backfill import cost_backfill_simulated
+        from costing.selectors import accrued_span
+
+        written = cost_backfill_simulated(cluster=cluster, hours=24)
+        if not written:
+            self.stdout.write("cost history: nothing added (already accrued)")
+            return
+        first, last = accrued_span(cluster=cluster)
+        self.stdout.write(f"cost history: {written} samples over {(last - first).total_seconds() / 3600:.0f} h")
