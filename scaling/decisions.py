@@ -174,9 +174,14 @@ def check_policy(
             status=409,
             extra={"namespace": namespace},
         )
-    if target.kind == "hpa" and mode == PIN and replicas == 0:
+    if target.kind == "hpa" and replicas == 0:
+        # The API server refuses minReplicas/maxReplicas 0 (unless the HPAScaleToZero alpha gate is
+        # on): refuse here, so the request fails before anything is written rather than at the PATCH.
+        what = "pinned to 0: its maxReplicas" if mode == PIN else "given a floor of 0: its minReplicas"
         raise ApplicationError(
-            "an HPA cannot be pinned to 0: its maxReplicas must be at least 1", field="replicas", status=409
+            f"an HPA cannot be {what} must be at least 1 (scaling to zero needs KEDA)",
+            field="replicas",
+            status=409,
         )
     scaler = target.autoscaler
     if scaler is not None and replicas > scaler.max_replicas:
@@ -314,8 +319,12 @@ def resolve(
         if time_boxed:
             stack.append(Override(None, dict(wants)))
         else:
-            for n, (_op, value) in wants.items():
-                baseline[n] = value
+            for n, (op, value) in wants.items():
+                if n == "max_replicas" and op == FLOOR and baseline[n] is not None:
+                    # raise_max only raises: a ceiling already above the request stays where it is.
+                    baseline[n] = max(baseline[n], value)
+                else:
+                    baseline[n] = value
             # A permanent pin replaces the pins before it on the same fields.
             pinned = {n for n, (op, _) in wants.items() if op == PIN}
             keep = []

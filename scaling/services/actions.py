@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from config.errors import ApplicationError
 from fleet.models import ModelDeployment
@@ -46,7 +47,13 @@ def scale_action_dispatch(action_id: int) -> None:
         ScaleAction.objects.filter(id=action_id, status=ScaleAction.Status.PENDING).update(
             dispatched_at=timezone.now()
         )
-        apply_scale_action.delay(action_id)
+        try:
+            apply_scale_action.delay(action_id)
+        except (OperationalError, OSError):
+            # The caller was (or is about to be) told the action is accepted; answering 500 now would
+            # invite a retry that creates a second action. The reconciler re-sends pending rows.
+            logger.warning("action %s: the broker is unreachable; the reconciler will send it again", action_id,
+                           exc_info=True)
 
     transaction.on_commit(send)
 

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from scaling.models import ScaleAction
 from scaling.services.actions import scale_action_dispatch
 from scaling.services.actors import Actor
 
+# A restore that failed (the cluster was unreachable past the task's retries, say) is tried again
+# on a later tick: an override "for 2h" must end even if the API server was down at its expiry.
+# Spaced out, and bounded, so a restore that can never succeed (the object was deleted) stops.
+RESTORE_RETRY_AFTER = timedelta(minutes=5)
+RESTORE_MAX_TRIES = 5
 
-def _restore_reason(override: ScaleAction) -> str:
+
+def _restore_reason(override: ScaleAction, tries: int) -> str:
     if override.rule_id:
-        return f"pre-scale window of rule #{override.rule_id} ended (action #{override.pk})"
-    return f"override #{override.pk} by {override.actor_label} expired"
+        reason = f"pre-scale window of rule #{override.rule_id} ended (action #{override.pk})"
+    else:
+        reason = f"override #{override.pk} by {override.actor_label} expired"
+    if tries:
+        reason += f"; try {tries + 1} of {RESTORE_MAX_TRIES}: restore #{override.restore_action_id} failed"
+    return reason
 
 
 def overrides_expire_due(*, now: datetime | None = None, dispatch: bool = True) -> list[int]:
     """Create a pending restore action for every override whose time is up. Returns their ids.
 
     Each override is claimed by pointing its `restore_action` at the new row with a conditional
-    UPDATE; a tick that loses the race rolls its row back, so an override is restored once.
+    UPDATE; a tick that loses the race rolls its row back, so an override is restored once. A
+    failed restore is tried again after RESTORE_RETRY_AFTER, up to RESTORE_MAX_TRIES in all.
     What the restore writes is decided when it runs (see `decisions.resolve`): the next-highest
     active floor or the baseline, or nothing when someone changed the value meanwhile.
     """
@@ -35,13 +47,26 @@ def overrides_expire_due(*, now: datetime | None = None, dispatch: bool = True) 
             operation=ScaleAction.Operation.SCALE,
             expires_at__lte=now,
             restored_at__isnull=True,
-            restore_action__isnull=True,
+        )
+        .filter(
+            Q(restore_action__isnull=True)
+            | Q(
+                restore_action__status=ScaleAction.Status.FAILED,
+                restore_action__finished_at__lte=now - RESTORE_RETRY_AFTER,
+            )
         )
         .order_by("expires_at", "id")
         .only("id", "cluster_id", "namespace", "deployment_id", "target_kind", "target_name", "rule_id",
-              "actor_label", "mode", "request")
+              "actor_label", "mode", "request", "restore_action")
     )
     for override in due:
+        tries = 0
+        if override.restore_action_id is not None:
+            tries = ScaleAction.objects.filter(
+                operation=ScaleAction.Operation.RESTORE, request__restores=override.pk, status=ScaleAction.Status.FAILED
+            ).count()
+            if tries >= RESTORE_MAX_TRIES:
+                continue  # given up: the audit shows every failed try
         with transaction.atomic():
             restore = ScaleAction.objects.create(
                 actor_label=actor.label,
@@ -56,11 +81,11 @@ def overrides_expire_due(*, now: datetime | None = None, dispatch: bool = True) 
                 mode=override.mode,
                 target_kind=override.target_kind,
                 target_name=override.target_name,
-                reason=_restore_reason(override),
+                reason=_restore_reason(override, tries),
                 created_at=now,
             )
             claimed = ScaleAction.objects.filter(
-                id=override.pk, restore_action__isnull=True, restored_at__isnull=True
+                id=override.pk, restore_action=override.restore_action_id, restored_at__isnull=True
             ).update(restore_action=restore)
             if claimed != 1:
                 transaction.set_rollback(True)  # another tick restores this one

@@ -46,6 +46,11 @@ def _validate(*, deployment: ModelDeployment, cron: str, tz: str, min_replicas, 
         target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
     except ApplicationError as exc:
         raise ApplicationError(exc.message, field="deployment")
+    if target.kind == "hpa" and min_replicas < 1:
+        raise ApplicationError(
+            "min_replicas must be at least 1 for a deployment scaled by an HPA (its minReplicas cannot be 0)",
+            field="min_replicas",
+        )
     if target.autoscaler is not None and min_replicas > target.autoscaler.max_replicas:
         raise ApplicationError(
             f"min_replicas {min_replicas} is above the autoscaler's max ({target.autoscaler.max_replicas})",
