@@ -12,23 +12,18 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("SCALEDECK_DATA_DIR", tempfile.mkdtemp(prefix="scaledeck-bench-"))
-os.environ.setdefault("SCALEDECK_DEBUG", "0")
-os.environ.setdefault("SCALEDECK_SECRET_KEY", "bench-" + "x" * 60)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ["SCALEDECK_ALLOWED_HOSTS"] = "testserver"
 
-import django  # noqa: E402
+from bench._django import setup_django, throwaway_database  # noqa: E402
 
-django.setup()
+setup_django()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 
 def seed(deployments: int, nodes: int) -> None:
@@ -94,13 +89,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    setup_test_environment()
     from django.test import Client
 
     from accounts.services import user_ensure
 
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database():
         started = time.perf_counter()
         seed(args.deployments, args.nodes)
         print(f"seeded {args.deployments} deployments, {args.nodes} nodes, {args.nodes * 8} GPUs "
@@ -123,8 +116,6 @@ def main() -> None:
         for url in urls:
             ms, queries, status = measure(client, url, args.repeats)
             print(f"{url:45} {ms:10.1f} {queries:8d} {status:7d}")
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

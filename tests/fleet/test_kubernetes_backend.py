@@ -16,7 +16,10 @@ import pytest
 from kubernetes import client as k8s
 
 from fleet.backends.base import UNCHANGED, BackendError, ConflictError, ObjectState, Taint
-from fleet.backends.kubernetes import KubernetesClusterBackend, parse_quantity, pod_gpu_requests, serving_facts
+from fleet.backends.k8s_objects import pod_gpu_requests
+from fleet.backends.k8s_values import parse_quantity
+from fleet.backends.kubernetes import KubernetesClusterBackend
+from fleet.backends.vllm_args import serving_facts
 from tests.fakekube import objects as o
 from tests.fakekube.server import write_kubeconfig
 
