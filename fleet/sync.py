@@ -56,6 +56,8 @@ class SyncResult:
     updated: dict[str, int] = field(default_factory=dict)
     gone: dict[str, int] = field(default_factory=dict)
     taken_at: datetime | None = None
+    # Objects the backend could not read and skipped (or read with a default), one line each.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -69,7 +71,8 @@ class SyncResult:
             for kind in self.created
             if self.created.get(kind) or self.updated.get(kind) or self.gone.get(kind)
         ]
-        return f"{self.cluster}: synced in {self.duration_ms} ms; " + ("; ".join(parts) or "no changes")
+        skipped = f"; {len(self.warnings)} warning(s)" if self.warnings else ""
+        return f"{self.cluster}: synced in {self.duration_ms} ms; " + ("; ".join(parts) or "no changes") + skipped
 
 
 def _upsert(
@@ -158,6 +161,10 @@ def cluster_sync(*, cluster: Cluster, backend: ClusterBackend | None = None) -> 
         return SyncResult(cluster=cluster.name, ok=False, duration_ms=duration, error=str(exc))
 
     result = SyncResult(cluster=cluster.name, ok=True, duration_ms=0, taken_at=snapshot.taken_at)
+    if hasattr(backend, "last_warnings"):
+        result.warnings = list(backend.last_warnings())
+        for warning in result.warnings[:20]:
+            logger.info("sync of %s: %s", cluster.name, warning)
     with transaction.atomic():
         _apply_snapshot(cluster, snapshot, assignments, now, result)
         result.duration_ms = int((time.monotonic() - started) * 1000)

@@ -118,3 +118,15 @@ def test_it_records_a_changed_replica_count(cluster):
 
     assert result.updated["deployments"] == 1
     assert ModelDeployment.objects.get(name="mistral").replicas_desired == 3
+
+
+class WarningBackend(StaticBackend):
+    def last_warnings(self):
+        return ["pod llm/odd-1 skipped: spec.containers is not a list"]
+
+
+def test_it_reports_what_the_backend_skipped(cluster):
+    result = cluster_sync(cluster=cluster, backend=WarningBackend(small_cluster()))
+
+    assert result.warnings == ["pod llm/odd-1 skipped: spec.containers is not a list"]
+    assert result.summary().endswith("; 1 warning(s)")

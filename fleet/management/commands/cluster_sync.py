@@ -41,3 +41,5 @@ class Command(BaseCommand):
         if not result.ok:
             raise CommandError(f"sync of {name} failed: {result.error}")
         self.stdout.write(result.summary())
+        for warning in result.warnings:
+            self.stdout.write(f"  warning: {warning}")
