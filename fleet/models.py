@@ -11,6 +11,21 @@ from django.db import models
 from django.utils import timezone
 
 
+def validate_service_url(value: str) -> None:
+    """http(s) with a host. Unlike URLValidator, accepts in-cluster names (`http://prometheus:9090`)."""
+    from urllib.parse import urlparse
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValidationError(f"{value!r} is not an http(s) URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationError(f"{value!r} is not an http(s) URL")
+
+
 class AliveQuerySet(models.QuerySet):
     def alive(self):
         return self.filter(gone_at__isnull=True)
@@ -36,7 +51,9 @@ class Cluster(models.Model):
     # Namespaces ScaleDeck may read and change. Empty: read all, change none.
     namespaces = models.JSONField(default=list, blank=True)
     # Prometheus (or Thanos/Mimir). Secrets are file paths, never stored in the database.
-    prometheus_url = models.URLField(max_length=500, blank=True)
+    prometheus_url = models.CharField(
+        max_length=500, blank=True, validators=[validate_service_url], help_text="e.g. http://prometheus.monitoring:9090"
+    )
     prometheus_bearer_token_file = models.CharField(max_length=500, blank=True)
     prometheus_basic_auth_user = models.CharField(max_length=200, blank=True)
     prometheus_basic_auth_password_file = models.CharField(max_length=500, blank=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.db import transaction
 
 from config.errors import ApplicationError
-from fleet.models import Cluster
+from fleet.models import Cluster, validate_service_url
 from fleet.sync import SyncResult, cluster_sync
 
 NAMESPACE_MAX = 63
@@ -28,13 +29,30 @@ def cluster_refresh(*, cluster: Cluster) -> SyncResult:
 
 
 def _validate_namespaces(namespaces: list[str]) -> list[str]:
-    import re
-
     pattern = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     for ns in namespaces:
         if len(ns) > NAMESPACE_MAX or not pattern.match(ns):
             raise ApplicationError(f"{ns!r} is not a valid namespace name", field="namespaces")
     return sorted(set(namespaces))
+
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _validate_prometheus(*, token_file: str, user: str, password_file: str, timeout: float, labels: dict) -> None:
+    """Secrets stay in files (only their paths are stored); check the files are there now."""
+    if token_file and user:
+        raise ApplicationError("use a bearer token or basic auth for Prometheus, not both", field="prometheus")
+    for path, what in ((token_file, "prometheus_token_file"), (password_file, "prometheus_password_file")):
+        if path and not Path(path).is_file():
+            raise ApplicationError(f"{path} does not exist", field=what)
+    if password_file and not user:
+        raise ApplicationError("a Prometheus password file needs a user", field="prometheus_user")
+    if not 0 < timeout <= 60:
+        raise ApplicationError(f"Prometheus timeout {timeout} s must be between 0 and 60 s", field="prometheus_timeout")
+    for field, label in labels.items():
+        if not LABEL_NAME.match(label):
+            raise ApplicationError(f"{label!r} is not a Prometheus label name", field=field)
 
 
 @transaction.atomic
@@ -47,11 +65,17 @@ def cluster_add(
     in_cluster: bool = False,
     namespaces: list[str] | None = None,
     prometheus_url: str = "",
+    prometheus_bearer_token_file: str = "",
+    prometheus_basic_auth_user: str = "",
+    prometheus_basic_auth_password_file: str = "",
+    prometheus_timeout_seconds: float = 3.0,
+    prometheus_namespace_label: str = "namespace",
+    prometheus_pod_label: str = "pod",
     region: str = "",
 ) -> Cluster:
     """Register a cluster. Checks what can be checked without contacting it."""
     from django.core.exceptions import ValidationError
-    from django.core.validators import URLValidator, validate_slug
+    from django.core.validators import validate_slug
 
     try:
         validate_slug(name)
@@ -68,9 +92,16 @@ def cluster_add(
             raise ApplicationError(f"kubeconfig {kubeconfig_path} does not exist", field="kubeconfig")
     if prometheus_url:
         try:
-            URLValidator(schemes=["http", "https"])(prometheus_url)
-        except ValidationError:
-            raise ApplicationError(f"{prometheus_url!r} is not an http(s) URL", field="prometheus_url")
+            validate_service_url(prometheus_url)
+        except ValidationError as exc:
+            raise ApplicationError(exc.messages[0], field="prometheus_url") from None
+    _validate_prometheus(
+        token_file=prometheus_bearer_token_file,
+        user=prometheus_basic_auth_user,
+        password_file=prometheus_basic_auth_password_file,
+        timeout=prometheus_timeout_seconds,
+        labels={"prometheus_namespace_label": prometheus_namespace_label, "prometheus_pod_label": prometheus_pod_label},
+    )
     return Cluster.objects.create(
         name=name,
         backend=backend,
@@ -79,5 +110,11 @@ def cluster_add(
         in_cluster=in_cluster,
         namespaces=_validate_namespaces(namespaces or []),
         prometheus_url=prometheus_url,
+        prometheus_bearer_token_file=prometheus_bearer_token_file,
+        prometheus_basic_auth_user=prometheus_basic_auth_user,
+        prometheus_basic_auth_password_file=prometheus_basic_auth_password_file,
+        prometheus_timeout_seconds=prometheus_timeout_seconds,
+        prometheus_namespace_label=prometheus_namespace_label,
+        prometheus_pod_label=prometheus_pod_label,
         region=region,
     )

@@ -23,7 +23,15 @@ class Command(BaseCommand):
         source.add_argument("--simulated", action="store_true")
         parser.add_argument("--context", default="")
         parser.add_argument("--namespaces", default="", help="comma-separated allow-list of namespaces to change")
-        parser.add_argument("--prometheus-url", default="")
+        parser.add_argument("--prometheus-url", default="", help="Prometheus, Thanos or Mimir query URL")
+        parser.add_argument("--prometheus-token-file", default="", help="file holding a bearer token")
+        parser.add_argument("--prometheus-user", default="", help="basic auth user")
+        parser.add_argument("--prometheus-password-file", default="", help="file holding the basic auth password")
+        parser.add_argument("--prometheus-timeout", type=float, default=3.0, help="query timeout, seconds")
+        parser.add_argument(
+            "--prometheus-namespace-label", default="namespace", help="e.g. exported_namespace behind a ServiceMonitor"
+        )
+        parser.add_argument("--prometheus-pod-label", default="pod", help="e.g. exported_pod behind a ServiceMonitor")
         parser.add_argument("--region", default="")
         parser.add_argument("--seed", type=int, default=7, help="simulated clusters: the world's seed")
 
@@ -39,6 +47,12 @@ class Command(BaseCommand):
                 in_cluster=o["in_cluster"],
                 namespaces=namespaces,
                 prometheus_url=o["prometheus_url"],
+                prometheus_bearer_token_file=o["prometheus_token_file"],
+                prometheus_basic_auth_user=o["prometheus_user"],
+                prometheus_basic_auth_password_file=o["prometheus_password_file"],
+                prometheus_timeout_seconds=o["prometheus_timeout"],
+                prometheus_namespace_label=o["prometheus_namespace_label"],
+                prometheus_pod_label=o["prometheus_pod_label"],
                 region=o["region"],
             )
         except ApplicationError as exc:
