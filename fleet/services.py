@@ -8,7 +8,8 @@ from pathlib import Path
 from django.db import transaction
 
 from config.errors import ApplicationError
-from fleet.models import Cluster, validate_service_url
+from fleet.models import Cluster, ModelDeployment, validate_service_url
+from fleet.slo import validate_slo
 from fleet.sync import SyncResult, cluster_sync
 
 NAMESPACE_MAX = 63
@@ -118,3 +119,13 @@ def cluster_add(
         prometheus_pod_label=prometheus_pod_label,
         region=region,
     )
+
+
+def deployment_slo_set(*, deployment: ModelDeployment, seconds: float | None) -> None:
+    """Set a deployment's TTFT p95 objective; None returns it to the default. ScaleDeck's own
+    setting, not the cluster's: nothing is written to Kubernetes."""
+    if seconds is not None:
+        error = validate_slo(seconds)
+        if error:
+            raise ApplicationError(error, field="ttft_slo_seconds")
+    ModelDeployment.objects.filter(id=deployment.id).update(ttft_slo_seconds=seconds)

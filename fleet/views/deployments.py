@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import role_required
+from accounts.models import Role
+from config.errors import ApplicationError
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
 from fleet.metrics import RANGES, deployment_metrics, deployment_series, parse_range, step_for_range
+from fleet.services import deployment_slo_set
+from fleet.slo import bucket_note
 from fleet.views.charts import deployment_figure
 
 
@@ -20,7 +25,27 @@ def _deployment(deployment_id: int):
 @require_GET
 def deployment_detail(request, deployment_id: int):
     """Facts from the last sync, config lint, and slots for the lazily loaded charts and scale controls."""
+    return _render_detail(request, _deployment(deployment_id))
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def deployment_slo(request, deployment_id: int):
+    """Set (or, empty, reset to the default) the TTFT p95 objective; errors inline on the page."""
     deployment = _deployment(deployment_id)
+    raw = request.POST.get("ttft_slo_seconds", "").strip()
+    try:
+        seconds = float(raw) if raw else None
+    except ValueError:
+        return _render_detail(request, deployment, slo_error=f"{raw[:20]!r} is not a number of seconds", status=400)
+    try:
+        deployment_slo_set(deployment=deployment, seconds=seconds)
+    except ApplicationError as exc:
+        return _render_detail(request, deployment, slo_error=exc.message, status=400)
+    return redirect("fleet:deployment", deployment_id=deployment.id)
+
+
+def _render_detail(request, deployment, *, slo_error: str | None = None, status: int = 200):
     range_key, _, range_error = parse_range(request.GET.get("range"))
     cost = selectors.deployment_costs([deployment])[deployment.id]
     context = {
@@ -33,8 +58,10 @@ def deployment_detail(request, deployment_id: int):
         "range_key": range_key,
         "range_error": range_error,
         "ranges": list(RANGES),
+        "slo_note": bucket_note(deployment.slo_seconds),
+        "slo_error": slo_error,
     }
-    return render(request, "fleet/deployment.html", context)
+    return render(request, "fleet/deployment.html", context, status=status)
 
 
 @require_GET

@@ -1,0 +1,60 @@
+import pytest
+from django.urls import reverse
+
+from tests.factories import ModelDeploymentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(client, role):
+    client.force_login(UserFactory(role=role))
+    return client
+
+
+def test_it_lets_an_operator_set_the_objective_and_says_it_is_interpolated(client):
+    deployment = ModelDeploymentFactory()
+    url = reverse("fleet:deployment-slo", args=[deployment.id])
+
+    response = client_for(client, "operator").post(url, {"ttft_slo_seconds": "3"})
+
+    assert response.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.ttft_slo_seconds == 3.0
+    page = client.get(reverse("fleet:deployment", args=[deployment.id])).content.decode()
+    assert "between vLLM&#x27;s 2.5 s and 5 s buckets" in page
+
+
+def test_it_resets_to_the_default_when_empty(client):
+    deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
+
+    client_for(client, "operator").post(reverse("fleet:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": ""})
+
+    deployment.refresh_from_db()
+    assert deployment.ttft_slo_seconds is None
+
+
+@pytest.mark.parametrize(("value", "message"), [("abc", "is not a number of seconds"), ("0", "more than 0"),
+                                                ("9999", "at most 600")])
+def test_it_shows_bad_values_inline_and_changes_nothing(client, value, message):
+    deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
+
+    response = client_for(client, "operator").post(
+        reverse("fleet:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": value}
+    )
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    deployment.refresh_from_db()
+    assert deployment.ttft_slo_seconds == 1.0
+
+
+def test_it_refuses_a_viewer(client):
+    deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
+
+    response = client_for(client, "viewer").post(
+        reverse("fleet:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": "5"}
+    )
+
+    assert response.status_code == 403
+    deployment.refresh_from_db()
+    assert deployment.ttft_slo_seconds == 1.0
