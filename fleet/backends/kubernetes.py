@@ -339,6 +339,19 @@ class KubernetesClusterBackend:
                 return None
             raise
 
+    def _list_optional(self, resource: str, missing: list[str], lister: Callable[[], list]) -> list:
+        """A list a real API server always serves, but a partial one (an aggregating proxy, a
+        minimal test API) may answer 404 for: read as none, with a warning, rather than failing
+        the sync. Only for lists whose absence loses detail, not safety: ReplicaSets (pod owners
+        then come from the pod-template-hash name), HPAs, ResourceQuotas."""
+        try:
+            return lister()
+        except BackendError as exc:
+            if exc.status != 404:
+                raise
+            missing.append(f"the API server does not serve {resource} (404): read as none")
+            return []
+
     # ------------------------------------------------------------------ reading
 
     def snapshot(self) -> ClusterSnapshot:
@@ -347,16 +360,17 @@ class KubernetesClusterBackend:
         api = self._api()
         core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
         autoscaling = k8s.AutoscalingV2Api(api)
+        missing: list[str] = []
 
         def workloads() -> tuple[list, list, list]:
             # Pods before ReplicaSets before Deployments: every listed pod's owners exist by then.
             pods = self._list_namespaced("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod)
-            replicasets = self._list_namespaced(
+            replicasets = self._list_optional("replicasets", missing, lambda: self._list_namespaced(
                 "replicasets",
                 apps.list_replica_set_for_all_namespaces,
                 apps.list_namespaced_replica_set,
                 _headers={"Accept": METADATA_ONLY},
-            )
+            ))
             deployments = self._list_namespaced(
                 "deployments", apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment
             )
@@ -367,15 +381,15 @@ class KubernetesClusterBackend:
         jobs = {
             "workloads": workloads,
             "nodes": lambda: self._list(_Action("list", "nodes", cluster_scoped=True), core.list_node),
-            "hpas": lambda: self._list_namespaced(
+            "hpas": lambda: self._list_optional("horizontalpodautoscalers", missing, lambda: self._list_namespaced(
                 "horizontalpodautoscalers",
                 autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces,
                 autoscaling.list_namespaced_horizontal_pod_autoscaler,
-            ),
+            )),
             "scaledobjects": lambda: self._list_custom(*KEDA, namespaced=True),
-            "quotas": lambda: self._list_namespaced(
+            "quotas": lambda: self._list_optional("resourcequotas", missing, lambda: self._list_namespaced(
                 "resourcequotas", core.list_resource_quota_for_all_namespaces, core.list_namespaced_resource_quota
-            ),
+            )),
             "nodepools": lambda: self._list_custom(*KARPENTER, namespaced=False),
         }
         raw = self._run_all(jobs)
@@ -391,7 +405,8 @@ class KubernetesClusterBackend:
             quotas=raw["quotas"],
             nodepools=raw["nodepools"],
         )
-        snapshot, self._warnings = read_snapshot(raw_lists, taken_at=taken_at)
+        snapshot, warnings = read_snapshot(raw_lists, taken_at=taken_at)
+        self._warnings = missing + warnings
         return snapshot
 
     def _run_all(self, jobs: dict[str, Callable]) -> dict:

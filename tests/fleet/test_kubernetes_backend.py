@@ -911,3 +911,26 @@ def test_it_would_apply_a_json_patch_guarded_by_a_test_of_the_resource_version(w
     with pytest.raises(urllib.error.HTTPError) as info:
         send(ops)  # the resourceVersion moved on
     assert info.value.code == 422
+
+
+def test_it_reads_an_api_without_replicasets_hpas_or_quotas_as_having_none(world, fake_kubeconfig):
+    for path in ("/apis/apps/v1/replicasets", "/apis/autoscaling/v2/horizontalpodautoscalers",
+                 "/api/v1/resourcequotas"):
+        world.fail(path, 404)
+    b = backend(fake_kubeconfig)
+
+    snap = b.snapshot()
+
+    assert [a for a in snap.autoscalers if a.kind == "hpa"] == []
+    assert snap.quotas == ()
+    # Pods still find their Deployment through the ReplicaSet's <deployment>-<pod-template-hash> name.
+    linked = [p for p in snap.pods if p.owner_kind == "Deployment"]
+    assert linked and all(p.owner_name in {d.name for d in snap.deployments} for p in linked)
+    assert sum("does not serve" in w for w in b.last_warnings()) == 3
+
+
+def test_it_still_fails_when_pods_cannot_be_listed(world, fake_kubeconfig):
+    world.fail("/api/v1/pods", 404)
+
+    with pytest.raises(BackendError):
+        backend(fake_kubeconfig).snapshot()
