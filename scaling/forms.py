@@ -90,3 +90,32 @@ class QuotaForm(forms.Form):
         if self.cleaned_data.get("new_resource"):
             hard[self.cleaned_data["new_resource"].strip()] = self.cleaned_data["new_value"]
         return hard
+
+
+class WhatIfForm(forms.Form):
+    """Candidates one per line; each line is parsed here so a bad one is shown next to the box."""
+
+    policies = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "class": "mono"}),
+        help_text="one per line, at most 4: keda min=2 max=12 target=5 · "
+                  "hpa min=2 max=8 metric=gpu_utilization target=0.7 · none min=6",
+    )
+    hours = forms.FloatField(initial=6, max_value=24, help_text="above 0, at most 24")
+    spike = forms.FloatField(required=False, label="Spike (x traffic)",
+                             help_text="optional: multiply the traffic by this from 1 hour in")
+
+    def clean_policies(self):
+        from scaling.whatif import MAX_CANDIDATES, parse_policy
+
+        lines = [line for line in self.cleaned_data["policies"].splitlines() if line.strip()]
+        if not lines:
+            raise forms.ValidationError("give at least one policy")
+        if len(lines) > MAX_CANDIDATES:
+            raise forms.ValidationError(f"at most {MAX_CANDIDATES} policies, so the run stays quick")
+        candidates = []
+        for line in lines:
+            try:
+                candidates.append(parse_policy(line))
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return candidates

@@ -11,6 +11,7 @@ urlpatterns = [
     path("actions/<int:action_id>/", views.action_detail, name="action"),
     path("actions/<int:action_id>/progress/", views.action_progress, name="action-progress"),
     path("deployments/<int:deployment_id>/controls/", views.deployment_controls, name="deployment-controls"),
+    path("deployments/<int:deployment_id>/whatif/", views.whatif, name="whatif"),
     path("rules/", views.rules, name="rules"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/<int:rule_id>/edit/", views.rule_edit, name="rule-edit"),

@@ -20,7 +20,7 @@ from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from fleet.views.common import filter_errors, wants_fragment
 from scaling import decisions, selectors
-from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, add_service_error
+from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services import (
     Actor,
@@ -30,6 +30,7 @@ from scaling.services import (
     quota_update,
     scale_action_request,
 )
+from scaling.whatif import whatif_compare
 
 PAGE_SIZE = 50
 
@@ -135,6 +136,86 @@ def deployment_controls(request, deployment_id: int):
         add_service_error(form, error, ScaleForm.FIELD_MAP)
         return _controls(request, deployment, form=form, status=error.status)
     return _controls(request, deployment, action=action)
+
+
+# --------------------------------------------------------------------------- what-if
+
+WHATIF_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+
+
+def _whatif_initial(deployment) -> str:
+    """Starting candidates: today's autoscaler, the same with a higher floor, and a fixed size."""
+    autoscaler = deployment.autoscalers.filter(gone_at__isnull=True).order_by("-kind").first()  # KEDA before HPA
+    if autoscaler is None:
+        n = max(1, deployment.replicas_desired)
+        return f"none min={n}\nkeda min=1 max={max(4, 2 * n)} target=5"
+    low, high = autoscaler.min_replicas, max(1, autoscaler.max_replicas)
+    kind = "keda" if autoscaler.kind == "keda" else "hpa"
+    raised = min(high, max(low + 2, 2 * low))
+    return f"{kind} min={max(low, kind == 'hpa')} max={high}\n{kind} min={raised} max={high}\nnone min={high}"
+
+
+def _whatif_figure(summaries, slo_seconds: float) -> dict:
+    """TTFT p95 per candidate against the SLO, and ready replicas per candidate, on one time axis."""
+    import json
+
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=["TTFT p95 (s)", "Replicas ready"])
+    for summary, colour in zip(summaries, WHATIF_COLOURS, strict=False):
+        label, at = summary.policy.label, summary.series["at"]
+        fig.add_trace(go.Scatter(x=at, y=summary.series["ttft_p95_seconds"], name=label, legendgroup=label,
+                                 mode="lines", line={"color": colour, "width": 1.8}, connectgaps=False), row=1, col=1)
+        fig.add_trace(go.Scatter(x=at, y=summary.series["replicas_ready"], name=label, legendgroup=label,
+                                 showlegend=False, mode="lines", line={"color": colour, "width": 1.8, "shape": "hv"}),
+                      row=2, col=1)
+    fig.add_hline(y=slo_seconds, line_dash="dash", line_color="#d62728", row=1, col=1,
+                  annotation_text=f"SLO p95 {slo_seconds:g} s", annotation_position="top left")
+    fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="replicas", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
+    fig.update_layout(height=560, margin={"l": 60, "r": 20, "t": 40, "b": 40}, hovermode="x unified",
+                      legend={"orientation": "h", "y": -0.12})
+    return json.loads(fig.to_json())
+
+
+@require_http_methods(["GET", "POST"])
+def whatif(request, deployment_id: int):
+    """Try autoscaler policies on a simulated copy of the cluster before applying one.
+
+    Any role may run it: nothing is changed or saved. Hours and candidates are capped (24 h, 4)
+    so a run answers within a few seconds, in-request.
+    """
+    deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), id=deployment_id)
+    summaries, figure, status = None, None, 200
+    if request.method == "GET":
+        form = WhatIfForm(initial={"policies": _whatif_initial(deployment), "hours": 6})
+    else:
+        form = WhatIfForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                summaries = whatif_compare(deployment=deployment, candidates=data["policies"], hours=data["hours"],
+                                           spike=data["spike"])
+            except ApplicationError as error:
+                add_service_error(form, error, {"policy": "policies"})
+                status = error.status
+            else:
+                figure = _whatif_figure(summaries, deployment.slo_seconds)
+        else:
+            status = 400
+    context = {
+        "deployment": deployment,
+        "form": form,
+        "summaries": summaries,
+        "figure": figure,
+        "slo_seconds": deployment.slo_seconds,
+        "start": summaries[0].series["at"][0] if summaries and summaries[0].series["at"] else None,
+        "end": summaries[0].series["at"][-1] if summaries and summaries[0].series["at"] else None,
+    }
+    return render(request, "scaling/whatif.html", context, status=status)
 
 
 # --------------------------------------------------------------------------- pre-scale rules
