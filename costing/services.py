@@ -6,7 +6,10 @@ since the cluster's watermark at the state the sync just stored:
   a GPU) x the node's per-GPU price;
 - each live node's GPUs held by no pod, as "unallocated" (capacity paid for and unused is waste);
 - idle: a deployment that served no tokens or whose GPUs ran under
-  `SCALEDECK_IDLE_UTILIZATION_THRESHOLD`; unknown metrics never count as idle.
+  `SCALEDECK_IDLE_UTILIZATION_THRESHOLD`; unknown metrics never count as idle;
+- tokens: what each deployment's vLLM counters counted over exactly the accrued span
+  (`token_increase`), shared among its pods by GPU share; a metrics backend without counters
+  falls back to its current token rates times the span.
 Samples are per UTC hour, extended in place while nothing changes, written in bulk.
 """
 
@@ -16,7 +19,7 @@ import csv
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -143,6 +146,9 @@ class _Holder:
     pod: Pod | None = None
     metrics: DeploymentMetrics | None = None
     token_fraction: Fraction = Fraction(0)  # this pod's part of its deployment's tokens
+    # Its deployment's (prompt, generated) tokens per second over the accrued span, from the
+    # counters; None when they could not be counted (then the metrics' current rates are used).
+    counted_rates: tuple[Fraction | None, Fraction | None] | None = None
 
 
 def idle_threshold() -> float:
@@ -159,16 +165,24 @@ def _max_gap() -> timedelta:
     return timedelta(seconds=int(getattr(settings, "SCALEDECK_COST_MAX_GAP_SECONDS", DEFAULT_MAX_GAP_SECONDS)))
 
 
+def _metrics_backend(cluster: Cluster, backend: MetricsBackend | None) -> MetricsBackend | None:
+    if backend is not None:
+        return backend
+    try:
+        from fleet.backends.registry import metrics_backend
+
+        return metrics_backend(cluster)
+    except Exception as exc:  # noqa: BLE001 - a metrics failure must never stop billing
+        logger.warning("cost of %s: no metrics backend (%s)", cluster.name, str(exc)[:200])
+        return None
+
+
 def _deployment_metrics(
     cluster: Cluster, refs: Sequence[DeploymentRef], backend: MetricsBackend | None
 ) -> dict[tuple[str, str], DeploymentMetrics]:
-    if not refs:
+    if not refs or backend is None:
         return {}
     try:
-        if backend is None:
-            from fleet.backends.registry import metrics_backend
-
-            backend = metrics_backend(cluster)
         found = backend.deployment_metrics(refs)
     except Exception as exc:  # noqa: BLE001 - a metrics failure must never stop billing
         logger.warning(
@@ -183,6 +197,32 @@ def _deployment_metrics(
             cluster.name, "; ".join(sorted(reasons))[:300],
         )
     return found
+
+
+def _counted_rates(
+    cluster: Cluster, refs: Sequence[DeploymentRef], backend: MetricsBackend | None, start: datetime, end: datetime
+) -> dict[tuple[str, str], tuple[Fraction | None, Fraction | None]] | None:
+    """Each deployment's tokens counted in [start, end], as average rates over that span.
+
+    None when the backend cannot count (no `token_increase`, or it failed): the caller then
+    falls back to the current rates. A rate is None where the deployment's pods report nothing.
+    """
+    count = getattr(backend, "token_increase", None)
+    if not refs or count is None:
+        return None
+    if getattr(backend, "last_error", None) is not None:
+        return None  # its metrics queries just failed: do not wait for a second timeout
+    try:
+        counted = count(refs, start, end)
+    except Exception as exc:  # noqa: BLE001 - a metrics failure must never stop billing
+        logger.warning("cost of %s: tokens not counted (%s): using current rates", cluster.name, str(exc)[:200])
+        return None
+    seconds = pricing.seconds_between(start, end)
+
+    def rate(tokens: float | None) -> Fraction | None:
+        return None if tokens is None else Fraction(max(tokens, 0.0)) / seconds
+
+    return {key: (rate(prompt), rate(generated)) for key, (prompt, generated) in counted.items()}
 
 
 def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
@@ -207,7 +247,7 @@ def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
                       pods=tuple(p.name for p in group))
         for group in by_deployment.values()
     ]
-    found = _deployment_metrics(cluster, refs, metrics)
+    found = _deployment_metrics(cluster, refs, _metrics_backend(cluster, metrics) if refs else None)
 
     holders = []
     allocated: dict[int, Fraction] = defaultdict(Fraction)
@@ -227,6 +267,25 @@ def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
         if free > 0:
             holders.append(_Holder(kind=CostSample.Kind.UNALLOCATED, node=node, share=free))
     return holders
+
+
+def _with_counted_tokens(
+    cluster: Cluster, holders: list[_Holder], metrics: MetricsBackend | None, start: datetime, end: datetime
+) -> list[_Holder]:
+    """The holders, each pod carrying its deployment's tokens as counted over [start, end)."""
+    pods: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for h in holders:
+        if h.pod is not None and h.pod.deployment_id:
+            pods[(h.pod.deployment.namespace, h.pod.deployment.name)].append(h.pod.name)
+    refs = [DeploymentRef(namespace=ns, name=name, pods=tuple(names)) for (ns, name), names in pods.items()]
+    counted = _counted_rates(cluster, refs, _metrics_backend(cluster, metrics) if refs else None, start, end)
+    if counted is None:
+        return holders
+    return [
+        replace(h, counted_rates=counted.get((h.pod.deployment.namespace, h.pod.deployment.name)))
+        if h.pod is not None and h.pod.deployment_id else h
+        for h in holders
+    ]
 
 
 @dataclass(frozen=True)
@@ -334,19 +393,24 @@ def _extend(row: CostSample, holder: _Holder, priced: _Priced, start: datetime, 
     cost_sample_stretch(row, end=end, share=holder.share, rate=priced.rate, on_demand_rate=priced.on_demand_rate)
     # Utilization and tokens vary from one accrual to the next: accumulated.
     m = holder.metrics
-    if m is None:
-        return
-    gpu_hours = holder.share * pricing.hours_between(start, end)
-    if m.gpu_utilization is not None:
+    if holder.counted_rates is not None:  # counted over the span: exact
+        prompt_rate, generation_rate = holder.counted_rates
+    elif m is not None:  # the current rates, as an estimate
+        prompt_rate = None if m.prompt_tokens_per_second is None else Fraction(m.prompt_tokens_per_second)
+        generation_rate = None if m.generation_tokens_per_second is None else Fraction(m.generation_tokens_per_second)
+    else:
+        prompt_rate = generation_rate = None
+    seconds = pricing.seconds_between(start, end) * holder.token_fraction
+    if prompt_rate:
+        row.prompt_tokens += round(prompt_rate * seconds)
+    if generation_rate:
+        row.generation_tokens += round(generation_rate * seconds)
+    if m is not None and m.gpu_utilization is not None:
+        gpu_hours = holder.share * pricing.hours_between(start, end)
         row.metered_gpu_hours = pricing.quantize(pricing.exact(row.metered_gpu_hours) + gpu_hours)
         row.busy_gpu_hours = pricing.quantize(
             pricing.exact(row.busy_gpu_hours) + gpu_hours * Fraction(m.gpu_utilization)
         )
-    seconds = pricing.seconds_between(start, end) * holder.token_fraction
-    if m.prompt_tokens_per_second:
-        row.prompt_tokens += round(Fraction(m.prompt_tokens_per_second) * seconds)
-    if m.generation_tokens_per_second:
-        row.generation_tokens += round(Fraction(m.generation_tokens_per_second) * seconds)
 
 
 def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBackend | None = None) -> int:
@@ -383,7 +447,8 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
             cluster.name, now - previous, _max_gap(), start - previous, previous.isoformat(),
         )
 
-    holders = _holders(cluster, metrics)
+    metrics = _metrics_backend(cluster, metrics)
+    holders = _with_counted_tokens(cluster, _holders(cluster, metrics), metrics, start, now)
     book = price_book({h.node.instance_type for h in holders})
     cuts: set[datetime] = set()
     for instance_type, region in {(h.node.instance_type, h.node.region or cluster.region) for h in holders}:

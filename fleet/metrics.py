@@ -3,6 +3,9 @@
 - One backend call per cluster for any number of deployments (the backends batch by metric).
 - Cached per cluster and deployment for SCALEDECK_METRICS_CACHE_SECONDS, failures included:
   a dead Prometheus costs one timeout per cache period, not one per page view or poll.
+- A source that times out or cannot be reached is remembered per cluster for the same period,
+  so every other read of that cluster (another set of deployments, the charts, the GPUs)
+  answers "unavailable" at once: a page making two reads never waits two timeouts.
 - `deployment_metrics` and `node_gpu_utilization` never raise: a failing source becomes
   "unknown, because <reason>". `deployment_series` raises BackendError only, with a one-line
   reason that pages show as "metrics unavailable: <reason>".
@@ -89,9 +92,25 @@ def _ref_key(cluster_id: int, ref: DeploymentRef) -> str:
 
 def _unavailable(exc: Exception, cluster: Cluster) -> str:
     if isinstance(exc, BackendError):
-        return str(exc) or "metrics source unavailable"
+        reason = str(exc) or "metrics source unavailable"
+        if exc.transient:
+            _mark_down(cluster, reason)
+        return reason
     logger.exception("metrics backend of cluster %s failed", cluster.name)
     return f"metrics backend error ({type(exc).__name__})"
+
+
+def _down_key(cluster_id: int) -> str:
+    return f"fleet:metrics-down:{cluster_id}"
+
+
+def _mark_down(cluster: Cluster, reason: str) -> None:
+    """Remember that the cluster's metrics source is down (timed out, refused, 5xx)."""
+    cache.set(_down_key(cluster.id), reason, timeout=settings.SCALEDECK_METRICS_CACHE_SECONDS)
+
+
+def _down_reason(cluster: Cluster) -> str | None:
+    return cache.get(_down_key(cluster.id))
 
 
 def deployment_metrics(deployments: Iterable[ModelDeployment]) -> dict[int, DeploymentMetrics]:
@@ -117,11 +136,21 @@ def deployment_metrics(deployments: Iterable[ModelDeployment]) -> dict[int, Depl
                 out[d_id] = cached[keys[d_id]]
         if not todo:
             continue
+        down = _down_reason(cluster)
+        if down is not None:  # known down: answer now, without caching (the marker expires)
+            for d_id in todo:
+                out[d_id] = DeploymentMetrics(unavailable_reason=down)
+            continue
         try:
-            answer = metrics_backend(cluster).deployment_metrics(list(todo.values()))
+            backend = metrics_backend(cluster)
+            answer = backend.deployment_metrics(list(todo.values()))
         except Exception as exc:  # a backend must never take a page down
             reason = _unavailable(exc, cluster)
             answer = {(r.namespace, r.name): DeploymentMetrics(unavailable_reason=reason) for r in todo.values()}
+        else:
+            failure = getattr(backend, "last_error", None)  # deployment_metrics never raises
+            if isinstance(failure, BackendError):
+                _unavailable(failure, cluster)
         fresh = {}
         for d_id, ref in todo.items():
             value = answer.get((ref.namespace, ref.name)) or DeploymentMetrics(unavailable_reason=NO_METRICS_REASON)
@@ -153,6 +182,9 @@ def deployment_series(
         if isinstance(hit, str):
             raise BackendError(hit)
         return hit
+    down = _down_reason(deployment.cluster)
+    if down is not None:
+        raise BackendError(down, transient=True)
     try:
         series = metrics_backend(deployment.cluster).deployment_series(
             ref, start=start, end=end, step_seconds=step
@@ -207,6 +239,8 @@ def node_gpu_utilization(nodes: Iterable[GpuNode]) -> NodeGpuReadings:
         digest = hashlib.blake2s("\x00".join(names).encode(), digest_size=12).hexdigest()
         key = f"fleet:gpu-util:{cluster_id}:{digest}"
         hit = cache.get(key)
+        if hit is None:
+            hit = _down_reason(cluster)
         if hit is None:
             try:
                 hit = list(metrics_backend(cluster).gpu_utilization(names))

@@ -163,11 +163,13 @@ _NOT_MIG = f'{DCGM_MIG_PROFILE_LABEL}=""'  # matches series without the label: w
 _IS_MIG = f'{DCGM_MIG_PROFILE_LABEL}!=""'
 
 
-def _window(seconds: int) -> str:
-    seconds = int(seconds)
-    if seconds <= 0:
+def _window(seconds: float) -> str:
+    """A range selector: whole seconds as `[300s]`, anything finer in milliseconds (`[4500ms]`),
+    so a window between two accruals is exactly that window, not rounded to the second."""
+    milliseconds = round(float(seconds) * 1000)
+    if milliseconds <= 0:
         raise ValueError(f"a range must be positive, got {seconds}")
-    return f"[{seconds}s]"
+    return f"[{milliseconds // 1000}s]" if milliseconds % 1000 == 0 else f"[{milliseconds}ms]"
 
 
 def _prefer(new: str, old: str, on: str) -> str:
@@ -237,11 +239,12 @@ def generation_tokens_total_by_pod(sel: PodSelector) -> str:
     return f"sum by ({sel.by}) ({VLLM_GENERATION_TOKENS}{sel.braces()})"
 
 
-def prompt_tokens_increase_by_pod(sel: PodSelector, range_seconds: int) -> str:
+def prompt_tokens_increase_by_pod(sel: PodSelector, range_seconds: float) -> str:
+    """Tokens counted over the `range_seconds` (millisecond precision) before the query time."""
     return f"sum by ({sel.by}) (increase({VLLM_PROMPT_TOKENS}{sel.braces()}{_window(range_seconds)}))"
 
 
-def generation_tokens_increase_by_pod(sel: PodSelector, range_seconds: int) -> str:
+def generation_tokens_increase_by_pod(sel: PodSelector, range_seconds: float) -> str:
     return f"sum by ({sel.by}) (increase({VLLM_GENERATION_TOKENS}{sel.braces()}{_window(range_seconds)}))"
 
 

@@ -22,8 +22,14 @@ def _time(value):
 
 
 def money(value: Decimal | None) -> str | None:
-    """A dollar amount as a string with 4 decimals ("12.3000"); None stays None (unknown, never 0)."""
-    return None if value is None else str(value.quantize(Decimal("0.0001")))
+    """A $/hour rate as a string with 4 to 6 decimals ("12.3000", "27.44705"); None stays None
+    (unknown, never 0). Six places is the price catalog's precision: a node's hourly cost is its
+    catalog price to the digit, not rounded to 4 places."""
+    if value is None:
+        return None
+    text = str(value.quantize(Decimal("0.000001")))
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.rstrip('0').ljust(4, '0')}"
 
 
 def metrics_representation(m: DeploymentMetrics) -> dict:

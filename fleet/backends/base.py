@@ -263,6 +263,17 @@ class MetricsBackend(Protocol):
         """Per-GPU and per-MIG-slice utilization for the given nodes. Raises BackendError."""
         ...
 
+    def token_increase(
+        self, refs: Sequence[DeploymentRef], start: datetime, end: datetime
+    ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+        """(prompt tokens, generated tokens) counted in [start, end] by each deployment's pods,
+        from the vLLM counters (`vllm:prompt_tokens_total`, `vllm:generation_tokens_total`).
+
+        Keyed by (namespace, name), every ref present; None where none of its pods report.
+        What cost accrual bills tokens from: exact counts, not a rate times the interval.
+        Raises BackendError when the source is unavailable."""
+        ...
+
 
 # --------------------------------------------------------------------------- writes
 

@@ -21,9 +21,11 @@ Design decisions worth knowing:
   or slow Prometheus costs one timeout per call, not one per query. No retries.
 * Failure. `deployment_metrics` never raises: if any of its queries fails, every deployment gets
   None values and the same one-line reason (the snapshot is all-or-nothing, so a tile never
-  mixes fresh and missing numbers silently). The other methods raise `BackendError`. Messages
-  name the Prometheus URL without credentials and never include tokens. Bad cluster settings
-  (URL, label names, timeout) do not raise in the constructor: every call reports them.
+  mixes fresh and missing numbers silently), and `last_error` keeps the BackendError so the
+  caller can tell a source that is down from pods without series. The other methods raise
+  `BackendError`. Messages name the Prometheus URL without credentials and never include
+  tokens. Bad cluster settings (URL, label names, timeout) do not raise in the constructor:
+  every call reports them.
 * Pods. A `DeploymentRef` names its current pods; series are matched on exactly those
   (namespace, pod) pairs, with the label names configured for the cluster.
 """
@@ -310,6 +312,9 @@ class PrometheusMetricsBackend:
         self.gpu_pod_label = gpu_pod_label
         self.rate_window_seconds = int(rate_window_seconds)
         self._clock = clock
+        # The failure behind the last `deployment_metrics` answer (which never raises), so a
+        # caller can tell "Prometheus is down" from "these pods have no series".
+        self.last_error: BackendError | None = None
         headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
         self._client = PrometheusConnect(
             url=self.url or "http://invalid",
@@ -473,6 +478,7 @@ class PrometheusMetricsBackend:
     def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[Key, DeploymentMetrics]:
         """Current metrics for every ref in a fixed number of queries. Never raises."""
         refs = list(refs)
+        self.last_error = None
         try:
             return self._deployment_metrics(refs)
         except Exception:  # a bug here must degrade the tiles, not the page
@@ -513,6 +519,7 @@ class PrometheusMetricsBackend:
         try:
             answers = self._instant(queries, at=as_of)
         except BackendError as exc:
+            self.last_error = exc
             reason = str(exc)
             for ref in with_pods:
                 out[(ref.namespace, ref.name)] = DeploymentMetrics(unavailable_reason=reason)
@@ -737,11 +744,12 @@ class PrometheusMetricsBackend:
     ) -> dict[Key, tuple[float | None, float | None]]:
         """(prompt tokens, generation tokens) counted in [start, end], per deployment.
 
-        `increase(...[end - start])` evaluated at `end` (whole seconds; counter resets handled,
-        values extrapolated to the window edges the way Prometheus does). Every ref gets an
-        entry; None where none of its pods report. Raises BackendError when unavailable.
+        `increase(...[end - start])` evaluated at `end`, both to the millisecond, so consecutive
+        windows neither overlap nor leave gaps (counter resets handled, values extrapolated to
+        the window edges the way Prometheus does). Every ref gets an entry; None where none of
+        its pods report. Raises BackendError when unavailable.
         """
-        range_seconds = round((end - start).total_seconds())
+        range_seconds = (end - start).total_seconds()
         if range_seconds < 1:
             raise ValueError("the window must be at least one second long")
         return self._tokens(

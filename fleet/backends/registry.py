@@ -65,6 +65,11 @@ class UnavailableMetricsBackend:
     def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:
         raise BackendError(self.reason)
 
+    def token_increase(
+        self, refs: Sequence[DeploymentRef], start: datetime, end: datetime
+    ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+        raise BackendError(self.reason)
+
 
 def metrics_backend(cluster: Cluster) -> MetricsBackend:
     if cluster.prometheus_url:

@@ -429,6 +429,17 @@ def downsample(rows: list[dict], column: str, start: int, end: int, step: int) -
     return points, values
 
 
+def _counters_at(points: list[tuple[float, float, float]], at: float) -> tuple[float, float]:
+    """(prompt, generation) counter values at `at`, linear between points, clamped at the ends."""
+    if at <= points[0][0]:
+        return points[0][1], points[0][2]
+    for (t0, p0, g0), (t1, p1, g1) in zip(points, points[1:], strict=False):
+        if at <= t1:
+            share = (at - t0) / (t1 - t0) if t1 > t0 else 1.0
+            return p0 + (p1 - p0) * share, g0 + (g1 - g0) * share
+    return points[-1][1], points[-1][2]
+
+
 class SimulatedMetricsBackend:
     """MetricsBackend over a simulated world. Read-only: it advances a copy and never saves."""
 
@@ -495,6 +506,37 @@ class SimulatedMetricsBackend:
                            r.memory_used_mib, r.power_watts, r.temperature_c)
             for r in world.gpu_readings(list(node_names))
         ]
+
+    def token_increase(
+        self, refs: Sequence[DeploymentRef], start: datetime, end: datetime
+    ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+        """Tokens counted in [start, end], from the cumulative counters of the per-minute history
+        (interpolated linearly inside a minute, and up to the world's now from its live counters).
+        Moments before the kept history count from its oldest value."""
+        world = self._world()
+        lo, hi = start.timestamp(), end.timestamp()
+        result: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+        for ref in refs:
+            key = f"{ref.namespace}/{ref.name}"
+            dep = world.deployments.get(key)
+            if dep is None:
+                result[(ref.namespace, ref.name)] = (None, None)
+                continue
+            points = []  # (epoch seconds, prompt total, generation total), in time order
+            rows = world.history.rows(key)
+            if rows:  # the counters as the oldest kept minute began
+                first = rows[0]
+                points.append((first["at"] - 60, first["prompt_tokens_total"] - first["prompt_tokens_per_second"] * 60,
+                               first["generation_tokens_total"] - first["generation_tokens_per_second"] * 60))
+            points += [(r["at"], r["prompt_tokens_total"], r["generation_tokens_total"]) for r in rows]
+            now = world.now.timestamp()
+            if not points or now > points[-1][0]:
+                points.append((now, dep.prompt_tokens_total, dep.generation_tokens_total))
+            at_start, at_end = _counters_at(points, lo), _counters_at(points, hi)
+            result[(ref.namespace, ref.name)] = (
+                max(0.0, at_end[0] - at_start[0]), max(0.0, at_end[1] - at_start[1])
+            )
+        return result
 
     def deployment_token_counters(self, namespace: str, name: str) -> tuple[int, int]:
         """(vllm:prompt_tokens_total, vllm:generation_tokens_total) summed over the deployment, now."""

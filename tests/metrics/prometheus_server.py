@@ -4,6 +4,10 @@ The server gets its own temp dir (config + TSDB), a free 127.0.0.1 port and a 1 
 interval. `start()` returns once `/-/ready` answers and every job has been scraped at least once;
 `wait_for_history(seconds)` then blocks until that much data has been collected (rates over a
 window are only exact once the window is full). The system service is never touched.
+
+More scrape jobs (e.g. the per-pod targets of pod_targets.py) can be given at start
+(`extra_scrape_configs`) or added to a running server with `scrape_more(configs)`, which
+reloads the configuration (SIGHUP) and returns once every new target has been scraped.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -71,9 +76,17 @@ def scrape_config(exporter_address: str) -> dict:
 
 
 class PrometheusServer:
-    def __init__(self, binary: str, exporter_address: str, workdir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        binary: str,
+        exporter_address: str,
+        workdir: str | os.PathLike | None = None,
+        *,
+        extra_scrape_configs: list[dict] | None = None,
+    ):
         self.binary = binary
         self.exporter_address = exporter_address
+        self.extra_scrape_configs: list[dict] = list(extra_scrape_configs or [])
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="scaledeck-prometheus-"))
         self.port: int | None = None
@@ -86,9 +99,15 @@ class PrometheusServer:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _write_config(self) -> Path:
+        config = scrape_config(self.exporter_address)
+        config["scrape_configs"] += self.extra_scrape_configs
+        path = self.workdir / "prometheus.yml"
+        path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+        return path
+
     def start(self, *, ready_timeout: float = 30.0) -> PrometheusServer:
-        config = self.workdir / "prometheus.yml"
-        config.write_text(json.dumps(scrape_config(self.exporter_address), indent=2))  # JSON is YAML
+        config = self._write_config()
         last_error = ""
         for _attempt in range(3):  # the free port can be taken between probe and bind
             self.port = free_port()
@@ -110,6 +129,7 @@ class PrometheusServer:
             try:
                 self._wait_ready(ready_timeout)
                 self._wait_first_scrapes(ready_timeout)
+                self._wait_targets_up(self.extra_scrape_configs, ready_timeout)
                 return self
             except RuntimeError as exc:
                 last_error = str(exc)
@@ -175,6 +195,32 @@ class PrometheusServer:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"the exporter was not scraped by every job within {timeout} s")
+
+    def scrape_more(self, configs: list[dict], *, timeout: float = 30.0) -> float:
+        """Add scrape jobs to the running server (config reload); returns once every new target
+        has been scraped, with the wall time of that moment."""
+        names = {c["job_name"] for c in self.extra_scrape_configs} | set(JOBS)
+        clash = [c["job_name"] for c in configs if c["job_name"] in names]
+        if clash:
+            raise ValueError(f"scrape jobs already configured: {clash}")
+        assert self.process is not None and self.process.poll() is None, "prometheus is not running"
+        self.extra_scrape_configs += configs
+        self._write_config()
+        self.process.send_signal(signal.SIGHUP)
+        self._wait_targets_up(configs, timeout)
+        return time.time()
+
+    def _wait_targets_up(self, configs: list[dict], timeout: float) -> None:
+        expected = {c["job_name"]: sum(len(sc["targets"]) for sc in c["static_configs"]) for c in configs}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            up: dict[str, list[str]] = {}
+            for r in self.query("up"):
+                up.setdefault(r["metric"].get("job"), []).append(r["value"][1])
+            if all(len(up.get(job, ())) == n and set(up[job]) == {"1"} for job, n in expected.items()):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"scrape targets of {sorted(expected)} were not all up within {timeout} s")
 
     def wait_for_history(self, seconds: float) -> None:
         """Block until Prometheus has scraped for at least `seconds`."""

@@ -502,6 +502,15 @@ def test_it_counts_tokens_over_a_window(backend, exporter):
 
 
 @pytest.mark.prometheus
+def test_it_counts_tokens_over_a_window_to_the_millisecond(backend):
+    # Accruals run at sync times, not on whole seconds: a 2.5 s window rounded to 2 s (or 3 s)
+    # would miss (or double count) a fifth of the tokens.
+    end = datetime.now(UTC) - timedelta(seconds=1)
+    window = backend.token_increase([LLAMA], end - timedelta(seconds=2.5), end)
+    assert window[("team-a", "llama")] == pytest.approx((800 * 2.5, 200 * 2.5), rel=0.08)
+
+
+@pytest.mark.prometheus
 def test_it_handles_hundreds_of_pods_in_one_batch(backend):
     # Past MAX_POD_REGEX_CHARS the pod alternation is dropped from the URL and pods are picked
     # out of the namespace's series in Python: same answers, same number of queries.
