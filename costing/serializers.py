@@ -101,4 +101,5 @@ class InstancePriceSerializer(serializers.ModelSerializer):
         ]
 
     def get_usd_per_gpu_hour(self, price) -> str:
-        return decimal_string(pricing.per_gpu_rate(price.usd_per_hour, price.gpu_count), 6)
+        # 8 places: a price with 6 divided by up to 8 GPUs stays exact (27.44705 / 8 = 3.43088125).
+        return decimal_string(pricing.per_gpu_rate(price.usd_per_hour, price.gpu_count), 8)

@@ -61,6 +61,8 @@ class ClusterAdmin(admin.ModelAdmin):
                     "prometheus_timeout_seconds",
                     "prometheus_namespace_label",
                     "prometheus_pod_label",
+                    "prometheus_gpu_namespace_label",
+                    "prometheus_gpu_pod_label",
                 ]
             },
         ),

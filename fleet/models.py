@@ -60,6 +60,10 @@ class Cluster(models.Model):
     prometheus_timeout_seconds = models.FloatField(default=3.0)
     prometheus_namespace_label = models.CharField(max_length=100, default="namespace")
     prometheus_pod_label = models.CharField(max_length=100, default="pod")
+    # dcgm-exporter's Helm chart scrapes with honorLabels false, so its pod labels often arrive
+    # renamed (exported_namespace/exported_pod) even where vLLM's do not: set separately.
+    prometheus_gpu_namespace_label = models.CharField(max_length=100, default="namespace")
+    prometheus_gpu_pod_label = models.CharField(max_length=100, default="pod")
     region = models.CharField(max_length=50, blank=True, help_text="default region for pricing")
 
     last_sync_at = models.DateTimeField(null=True, blank=True)

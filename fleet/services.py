@@ -72,6 +72,8 @@ def cluster_add(
     prometheus_timeout_seconds: float = 3.0,
     prometheus_namespace_label: str = "namespace",
     prometheus_pod_label: str = "pod",
+    prometheus_gpu_namespace_label: str = "namespace",
+    prometheus_gpu_pod_label: str = "pod",
     region: str = "",
 ) -> Cluster:
     """Register a cluster. Checks what can be checked without contacting it."""
@@ -101,7 +103,12 @@ def cluster_add(
         user=prometheus_basic_auth_user,
         password_file=prometheus_basic_auth_password_file,
         timeout=prometheus_timeout_seconds,
-        labels={"prometheus_namespace_label": prometheus_namespace_label, "prometheus_pod_label": prometheus_pod_label},
+        labels={
+            "prometheus_namespace_label": prometheus_namespace_label,
+            "prometheus_pod_label": prometheus_pod_label,
+            "prometheus_gpu_namespace_label": prometheus_gpu_namespace_label,
+            "prometheus_gpu_pod_label": prometheus_gpu_pod_label,
+        },
     )
     return Cluster.objects.create(
         name=name,
@@ -117,6 +124,8 @@ def cluster_add(
         prometheus_timeout_seconds=prometheus_timeout_seconds,
         prometheus_namespace_label=prometheus_namespace_label,
         prometheus_pod_label=prometheus_pod_label,
+        prometheus_gpu_namespace_label=prometheus_gpu_namespace_label,
+        prometheus_gpu_pod_label=prometheus_gpu_pod_label,
         region=region,
     )
 

@@ -98,6 +98,8 @@ def metrics_backend(cluster: Cluster) -> MetricsBackend:
             timeout_seconds=cluster.prometheus_timeout_seconds,
             namespace_label=cluster.prometheus_namespace_label,
             pod_label=cluster.prometheus_pod_label,
+            gpu_namespace_label=cluster.prometheus_gpu_namespace_label,
+            gpu_pod_label=cluster.prometheus_gpu_pod_label,
             clock=timezone.now,
         )
     if cluster.backend == Cluster.Backend.SIMULATED:

@@ -155,7 +155,7 @@ def test_it_lists_the_price_catalog_paginated_with_per_gpu_prices(api):
     p4de = [r for r in body["results"] if r["instance_type"] == "p4de.24xlarge"]
     assert [r["effective_from"] for r in p4de] == ["2025-06-01", "2022-05-26"]  # newest first
     assert p4de[0]["usd_per_hour"] == "27.447050"
-    assert p4de[0]["usd_per_gpu_hour"] == "3.430881"
+    assert p4de[0]["usd_per_gpu_hour"] == "3.43088125"  # exactly 27.44705 / 8
     assert {"region", "capacity_type", "gpu_count", "source", "cluster"} <= set(p4de[0])
 
 

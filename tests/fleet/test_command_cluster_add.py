@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ def test_it_registers_a_cluster_with_prometheus_behind_a_service_monitor(kubecon
         "cluster_add", "prod", "--kubeconfig", str(kubeconfig), "--namespaces", "llm-prod, team-a",
         "--prometheus-url", "http://prometheus:9090", "--prometheus-token-file", str(token),
         "--prometheus-namespace-label", "exported_namespace", "--prometheus-pod-label", "exported_pod",
-        "--prometheus-timeout", "5",
+        "--prometheus-timeout", "5", "--prometheus-gpu-pod-label", "exported_pod",
     )
 
     cluster = Cluster.objects.get(name="prod")
@@ -29,6 +30,9 @@ def test_it_registers_a_cluster_with_prometheus_behind_a_service_monitor(kubecon
     assert cluster.prometheus_bearer_token_file == str(token)
     assert (cluster.prometheus_namespace_label, cluster.prometheus_pod_label) == ("exported_namespace", "exported_pod")
     assert cluster.prometheus_timeout_seconds == 5
+    assert (cluster.prometheus_gpu_namespace_label, cluster.prometheus_gpu_pod_label) == ("namespace", "exported_pod")
+    backend = metrics_backend(cluster)
+    assert (backend.gpu_namespace_label, backend.gpu_pod_label) == ("namespace", "exported_pod")
     assert "s3cret" not in str(Cluster.objects.values().get(name="prod"))
 
 

@@ -32,6 +32,10 @@ class Command(BaseCommand):
             "--prometheus-namespace-label", default="namespace", help="e.g. exported_namespace behind a ServiceMonitor"
         )
         parser.add_argument("--prometheus-pod-label", default="pod", help="e.g. exported_pod behind a ServiceMonitor")
+        parser.add_argument(
+            "--prometheus-gpu-namespace-label", default="namespace", help="the same for DCGM exporter series"
+        )
+        parser.add_argument("--prometheus-gpu-pod-label", default="pod", help="the same for DCGM exporter series")
         parser.add_argument("--region", default="")
         parser.add_argument("--seed", type=int, default=7, help="simulated clusters: the world's seed")
 
@@ -53,6 +57,8 @@ class Command(BaseCommand):
                 prometheus_timeout_seconds=o["prometheus_timeout"],
                 prometheus_namespace_label=o["prometheus_namespace_label"],
                 prometheus_pod_label=o["prometheus_pod_label"],
+                prometheus_gpu_namespace_label=o["prometheus_gpu_namespace_label"],
+                prometheus_gpu_pod_label=o["prometheus_gpu_pod_label"],
                 region=o["region"],
             )
         except ApplicationError as exc:
