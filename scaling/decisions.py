@@ -79,10 +79,37 @@ class QuotaHeadroom:
     resource: str  # "requests.nvidia.com/gpu"
     hard: int
     used: int
+    # GPUs that pending and running scale actions on the namespace's other deployments will ask
+    # for: not in `used` yet, but promised. (This deployment's own actions in flight overlap with
+    # a new request on it and are not counted here.)
+    in_flight: int = 0
+    in_flight_actions: int = 0
 
     @property
     def available(self) -> int:
-        return self.hard - self.used
+        return self.hard - self.used - self.in_flight
+
+
+@dataclass(frozen=True)
+class ActionInFlight:
+    """A pending or running scale action, as the quota check counts it."""
+
+    deployment_id: int
+    replicas: int  # asked for
+    current_replicas: int  # what its deployment runs now
+    gpu_per_replica: int
+
+
+def gpus_promised(actions: Iterable[ActionInFlight]) -> int:
+    """GPUs the actions in flight will add: per deployment, its highest ask over what it runs now."""
+    highest: dict[int, ActionInFlight] = {}
+    for a in actions:
+        if a.deployment_id not in highest or a.replicas > highest[a.deployment_id].replicas:
+            highest[a.deployment_id] = a
+    return sum(
+        gpus_needed(replicas=a.replicas, current_replicas=a.current_replicas, gpu_per_replica=a.gpu_per_replica)
+        for a in highest.values()
+    )
 
 
 # --------------------------------------------------------------------------- input
@@ -223,9 +250,13 @@ def check_quota(
         if quota.resource != quota_key(gpu_resource):
             continue
         if needed > quota.available:
+            detail = f"{quota.used} of {quota.hard} used"
+            if quota.in_flight:
+                count = quota.in_flight_actions
+                detail += f", {quota.in_flight} promised to {count} action{'' if count == 1 else 's'} in flight"
             raise ApplicationError(
                 f"{replicas - current_replicas} more replicas need {needed} {gpu_resource} but quota "
-                f"{quota.name} has {max(quota.available, 0)} left ({quota.used} of {quota.hard} used)",
+                f"{quota.name} has {max(quota.available, 0)} left ({detail})",
                 field="replicas",
                 status=409,
                 extra={
@@ -233,6 +264,7 @@ def check_quota(
                     "resource": quota.resource,
                     "hard": quota.hard,
                     "used": quota.used,
+                    "in_flight": quota.in_flight,
                     "available": max(quota.available, 0),
                     "needed": needed,
                 },
@@ -378,15 +410,41 @@ def field_paths(target_kind: str, names: Iterable[str]) -> list[str]:
     return [FIELD_PATHS[(target_kind, n)] for n in names]
 
 
+def pinned_after(target_kind: str, after: Mapping, autoscaler: AutoscalerInfo | None) -> int | None:
+    """The KEDA paused-replicas count still in force once `after` is written, or None.
+
+    A paused ScaledObject is not scaled by KEDA at all: the Deployment stays at that count
+    whatever the min and max say."""
+    if target_kind != "scaledobject":
+        return None
+    paused = after["paused_replicas"] if "paused_replicas" in after else getattr(autoscaler, "paused_replicas", None)
+    return None if paused is None else int(paused)
+
+
 def replicas_after(target_kind: str, after: Mapping, current_replicas: int, autoscaler: AutoscalerInfo | None) -> int:
     """Roughly how many replicas will run once the write lands (for cost and confirmation)."""
     if target_kind == "deployment":
         return int(after.get("replicas", current_replicas) or 0)
-    if after.get("paused_replicas") is not None:
-        return int(after["paused_replicas"])
+    pinned = pinned_after(target_kind, after, autoscaler)
+    if pinned is not None:
+        return pinned
     low = after.get("min_replicas", autoscaler.min_replicas if autoscaler else 0)
     high = after.get("max_replicas", autoscaler.max_replicas if autoscaler else current_replicas)
     return min(max(current_replicas, int(low or 0)), int(high or current_replicas))
+
+
+def pin_notes(*, target: Target, wants: Mapping[str, tuple[str, int]], after: Mapping) -> list[str]:
+    """Say plainly when a floor (or a raised max) changes nothing now because KEDA is paused."""
+    pinned = pinned_after(target.kind, after, target.autoscaler)
+    op, floor = wants.get("min_replicas", (PIN, None))
+    if pinned is None or op != FLOOR:
+        return []
+    return [
+        f"no effect while pinned: ScaledObject {target.name} is paused at {pinned} replicas "
+        f"({KEDA_PAUSED_ANNOTATION}), so KEDA does not scale it and a floor of {floor} changes nothing "
+        f"now; it stays at {pinned} replicas. The floor takes effect once the pin is removed; "
+        f"to run {floor} replicas now, ask with mode pin."
+    ]
 
 
 # --------------------------------------------------------------------------- UI and quotas

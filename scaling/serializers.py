@@ -91,6 +91,12 @@ def dry_run_body(action: ScaleAction) -> dict:
             "after": money(preview.cost_per_hour_usd_after),
         },
         "quota": preview.quota,
+        # KEDA paused (autoscaling.keda.sh/paused-replicas): what runs now, and once unpinned.
+        "pinned": None if preview.pinned_replicas is None else {
+            "replicas": preview.pinned_replicas,
+            "replicas_when_unpinned": preview.replicas_when_unpinned,
+            "cost_per_hour_usd_when_unpinned": money(preview.cost_per_hour_usd_when_unpinned),
+        },
         "notes": action.notes,
     }
 

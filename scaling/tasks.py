@@ -8,6 +8,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from scaling.services import (
+    TargetBusy,
     TransientActionError,
     scale_action_execute,
     scale_action_fail,
@@ -33,6 +34,13 @@ MAX_RETRIES = 5
 def apply_scale_action(self, action_id: int) -> str:
     try:
         action = scale_action_execute(action_id=action_id)
+    except TargetBusy:
+        # Another action on the same object is being applied: wait for it, briefly. Still pending,
+        # so when the retries run out (or there is no broker to retry through) the reconciler
+        # sends it again; busy is not a failure.
+        if self.request.is_eager or self.request.retries >= MAX_RETRIES:
+            return f"action {action_id}: waiting for another action on its object"
+        raise self.retry(countdown=1 + self.request.retries)
     except TransientActionError as exc:
         if self.request.retries >= MAX_RETRIES:
             scale_action_fail(action_id=action_id, error=f"gave up after {MAX_RETRIES + 1} tries: {exc}")

@@ -2,7 +2,7 @@
 
 from scaling.services.actions import DryRunPreview, scale_action_dispatch, scale_action_request
 from scaling.services.actors import Actor
-from scaling.services.execution import TransientActionError, scale_action_execute, scale_action_fail
+from scaling.services.execution import TargetBusy, TransientActionError, scale_action_execute, scale_action_fail
 from scaling.services.overrides import overrides_expire_due
 from scaling.services.prescale import (
     prescale_rule_create,
@@ -21,6 +21,7 @@ from scaling.services.tick import (
 __all__ = [
     "Actor",
     "DryRunPreview",
+    "TargetBusy",
     "TickResult",
     "TransientActionError",
     "actions_redispatch_stuck",

@@ -7,6 +7,7 @@ The write itself happens later, in `scaling.services.execution` (a Celery task, 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,13 +31,21 @@ MANUAL_SOURCES = (ScaleAction.Source.UI, ScaleAction.Source.API)
 
 @dataclass
 class DryRunPreview:
-    """What a dry run answers: the write it would make, and its cost and quota effect."""
+    """What a dry run answers: the write it would make, and its cost and quota effect.
+
+    `replicas_after` and its cost are what runs once the write lands. While a KEDA ScaledObject
+    stays paused (`pinned_replicas`), that is the pinned count whatever the floor says; the
+    `*_when_unpinned` values are what the floor brings once the pin is removed, and the quota
+    entries count that (a request is held to the quota it will need then)."""
 
     replicas_before: int
     replicas_after: int
     cost_per_hour_usd_before: Decimal | None
     cost_per_hour_usd_after: Decimal | None
     quota: list[dict] = field(default_factory=list)
+    pinned_replicas: int | None = None
+    replicas_when_unpinned: int | None = None
+    cost_per_hour_usd_when_unpinned: Decimal | None = None
 
 
 def scale_action_dispatch(action_id: int) -> None:
@@ -189,77 +198,81 @@ def scale_request(
             return error
         return _reject(base=base, error=error, now=now)
 
+    # The checks and the insert of the pending action are one transaction, the namespace's quota
+    # rows locked (see `quota_headroom`): two requests at once cannot both take the last GPUs, as
+    # the second one's check counts the first one's pending action. A dry run stores nothing and
+    # locks nothing. Refusals are audited after the rollback, in a transaction of their own.
     try:
-        replicas, mode, reason, ttl_minutes = decisions.validate_request(
-            replicas=replicas, mode=mode, reason=reason, ttl_minutes=ttl_minutes
-        )
-        if deployment.gone_at is not None:
-            raise ApplicationError(f"{deployment} is gone from the cluster", status=409)
-        view = db_view(deployment)
-        base.update(target_kind=view.target.kind, target_name=view.target.name)
-        notes = decisions.check_policy(
-            namespace=deployment.namespace,
-            namespace_writable=deployment.cluster.namespace_writable(deployment.namespace),
-            target=view.target,
-            replicas=replicas,
-            raise_max=raise_max,
-            mode=mode,
-            current_replicas=deployment.replicas_desired,
-            gpu_resource=deployment.gpu_resource,
-            gpu_per_replica=deployment.gpu_per_replica,
-            quotas=quota_headroom(deployment),
-        )
-        if view.target.kind == "deployment" and raise_max:
-            notes.append("raise_max ignored: no autoscaler")
-        wants = decisions.contributions(view.target.kind, mode, replicas, raise_max)
-        expires_at = until or (now + timedelta(minutes=ttl_minutes) if ttl_minutes else None)
-        stack = stack_inputs(
-            cluster_id=deployment.cluster_id,
-            namespace=deployment.namespace,
-            target_kind=view.target.kind,
-            target_name=view.target.name,
-            now=now,
-        )
-        plan = decisions.resolve(
-            target_kind=view.target.kind,
-            current=view.current,
-            last_written=stack.last_written,
-            last_baseline=stack.last_baseline,
-            active=stack.active,
-            wants=wants,
-            time_boxed=expires_at is not None,
-        )
-        low = decisions.below_baseline(plan, wants) if expires_at is not None else None
-        if low is not None and source in MANUAL_SOURCES:
-            name, asked, base_value = low
-            raise ApplicationError(
-                f"a time-boxed floor only raises: {asked} is below the current {name} {base_value}; "
-                "pin for a temporary exact count, or set it without a duration",
-                field="replicas",
-                status=409,
-                extra={"current": base_value, "requested": asked},
+        with nullcontext() if dry_run else transaction.atomic():
+            replicas, mode, reason, ttl_minutes = decisions.validate_request(
+                replicas=replicas, mode=mode, reason=reason, ttl_minutes=ttl_minutes
             )
+            if deployment.gone_at is not None:
+                raise ApplicationError(f"{deployment} is gone from the cluster", status=409)
+            view = db_view(deployment)
+            base.update(target_kind=view.target.kind, target_name=view.target.name)
+            notes = decisions.check_policy(
+                namespace=deployment.namespace,
+                namespace_writable=deployment.cluster.namespace_writable(deployment.namespace),
+                target=view.target,
+                replicas=replicas,
+                raise_max=raise_max,
+                mode=mode,
+                current_replicas=deployment.replicas_desired,
+                gpu_resource=deployment.gpu_resource,
+                gpu_per_replica=deployment.gpu_per_replica,
+                quotas=quota_headroom(deployment, lock=not dry_run),
+            )
+            if view.target.kind == "deployment" and raise_max:
+                notes.append("raise_max ignored: no autoscaler")
+            wants = decisions.contributions(view.target.kind, mode, replicas, raise_max)
+            expires_at = until or (now + timedelta(minutes=ttl_minutes) if ttl_minutes else None)
+            stack = stack_inputs(
+                cluster_id=deployment.cluster_id,
+                namespace=deployment.namespace,
+                target_kind=view.target.kind,
+                target_name=view.target.name,
+                now=now,
+            )
+            plan = decisions.resolve(
+                target_kind=view.target.kind,
+                current=view.current,
+                last_written=stack.last_written,
+                last_baseline=stack.last_baseline,
+                active=stack.active,
+                wants=wants,
+                time_boxed=expires_at is not None,
+            )
+            notes += decisions.pin_notes(target=view.target, wants=wants, after=plan.after)
+            low = decisions.below_baseline(plan, wants) if expires_at is not None else None
+            if low is not None and source in MANUAL_SOURCES:
+                name, asked, base_value = low
+                raise ApplicationError(
+                    f"a time-boxed floor only raises: {asked} is below the current {name} {base_value}; "
+                    "pin for a temporary exact count, or set it without a duration",
+                    field="replicas",
+                    status=409,
+                    extra={"current": base_value, "requested": asked},
+                )
+
+            base.update(
+                request=_json_safe({**request, "mode": mode, "ttl_minutes": ttl_minutes}),
+                mode=mode,
+                reason=reason,
+                before=plan.before,
+                after=plan.after,
+                baseline=plan.baseline,
+                fields=decisions.field_paths(view.target.kind, plan.write),
+                notes=[*notes, *plan.notes],
+                expires_at=expires_at,
+            )
+            if dry_run:
+                action = ScaleAction(**base, status=ScaleAction.Status.PENDING)
+                action.preview = _preview(deployment, view, plan)
+                return action
+            action = ScaleAction.objects.create(**base, status=ScaleAction.Status.PENDING)
     except ApplicationError as error:
         raise refuse(error)
-
-    base.update(
-        request=_json_safe({**request, "mode": mode, "ttl_minutes": ttl_minutes}),
-        mode=mode,
-        reason=reason,
-        before=plan.before,
-        after=plan.after,
-        baseline=plan.baseline,
-        fields=decisions.field_paths(view.target.kind, plan.write),
-        notes=[*notes, *plan.notes],
-        expires_at=expires_at,
-    )
-    if dry_run:
-        action = ScaleAction(**base, status=ScaleAction.Status.PENDING)
-        action.preview = _preview(deployment, view, plan)
-        return action
-    try:
-        with transaction.atomic():
-            action = ScaleAction.objects.create(**base, status=ScaleAction.Status.PENDING)
     except IntegrityError:
         existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
         if existing is None:
@@ -272,12 +285,20 @@ def scale_request(
 
 
 def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> DryRunPreview:
+    kind, scaler = view.target.kind, view.target.autoscaler
     before_replicas = deployment.replicas_desired
-    after_replicas = decisions.replicas_after(view.target.kind, plan.after, before_replicas, view.target.autoscaler)
+    after_replicas = decisions.replicas_after(kind, plan.after, before_replicas, scaler)
+    pinned = decisions.pinned_after(kind, plan.after, scaler)
+    when_unpinned = None
+    if pinned is not None:
+        when_unpinned = decisions.replicas_after(kind, {**plan.after, "paused_replicas": None}, before_replicas,
+                                                 scaler)
     per_replica = replica_cost_per_hour(deployment)
     quotas = []
     needed = decisions.gpus_needed(
-        replicas=after_replicas, current_replicas=before_replicas, gpu_per_replica=deployment.gpu_per_replica
+        replicas=after_replicas if when_unpinned is None else max(after_replicas, when_unpinned),
+        current_replicas=before_replicas,
+        gpu_per_replica=deployment.gpu_per_replica,
     )
     for q in quota_headroom(deployment):
         quotas.append(
@@ -286,6 +307,7 @@ def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> D
                 "resource": q.resource,
                 "hard": q.hard,
                 "used": q.used,
+                "in_flight": q.in_flight,
                 "needed": needed,
                 "available_after": q.available - needed,
             }
@@ -296,6 +318,11 @@ def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> D
         cost_per_hour_usd_before=decisions.cost_per_hour(per_replica, before_replicas),
         cost_per_hour_usd_after=decisions.cost_per_hour(per_replica, after_replicas),
         quota=quotas,
+        pinned_replicas=pinned,
+        replicas_when_unpinned=when_unpinned,
+        cost_per_hour_usd_when_unpinned=(
+            None if when_unpinned is None else decisions.cost_per_hour(per_replica, when_unpinned)
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from fleet.backends.base import BackendError, ClusterWriter
 from fleet.backends.registry import cluster_backend
 from fleet.models import Autoscaler, Cluster, ModelDeployment, NamespaceQuota
 from scaling import decisions
+from scaling.models import ScaleAction
 
 
 def cluster_writer(cluster: Cluster) -> ClusterWriter:
@@ -41,22 +42,62 @@ def autoscaler_infos(deployment: ModelDeployment) -> list[decisions.AutoscalerIn
     ]
 
 
-def quota_headroom(deployment: ModelDeployment) -> list[decisions.QuotaHeadroom]:
+def quota_headroom(deployment: ModelDeployment, *, lock: bool = False) -> list[decisions.QuotaHeadroom]:
+    """The namespace's quotas on the deployment's GPU resource: hard, used, and promised to actions in flight.
+
+    `lock` (inside a transaction) takes the quota rows with SELECT ... FOR NO KEY UPDATE, so that two
+    requests checking the same quota run one after the other on PostgreSQL: the second sees the
+    first one's pending action. SQLite ignores FOR UPDATE, and needs nothing more: its IMMEDIATE
+    transactions take the database's one write lock up front, so the whole check-and-insert is
+    already serial.
+    """
     if not deployment.gpu_resource:
         return []
     key = decisions.quota_key(deployment.gpu_resource)
+    quotas = NamespaceQuota.objects.alive().filter(
+        cluster_id=deployment.cluster_id, namespace=deployment.namespace
+    ).order_by("id")
+    if lock:
+        quotas = quotas.select_for_update(no_key=True)  # a quota action's foreign key may still point here
+    quotas = [q for q in quotas if key in (q.hard or {})]
+    if not quotas:
+        return []
+    in_flight = actions_in_flight(deployment)
+    promised = decisions.gpus_promised(in_flight)
+    return [
+        decisions.QuotaHeadroom(
+            name=quota.name,
+            resource=key,
+            hard=int(quota.hard[key] or 0),
+            used=int((quota.used or {}).get(key, 0) or 0),
+            in_flight=promised,
+            in_flight_actions=len(in_flight),
+        )
+        for quota in quotas
+    ]
+
+
+def actions_in_flight(deployment: ModelDeployment) -> list[decisions.ActionInFlight]:
+    """Pending and running scale actions on the namespace's other deployments using the same GPU resource.
+
+    Their pods are not in the quota's `used` yet. (Once an action has succeeded its pods count
+    in `used` only after they are scheduled and the next sync has read the ResourceQuota.)"""
+    rows = (
+        ScaleAction.objects.filter(
+            cluster_id=deployment.cluster_id,
+            namespace=deployment.namespace,
+            operation=ScaleAction.Operation.SCALE,
+            status__in=(ScaleAction.Status.PENDING, ScaleAction.Status.RUNNING),
+            deployment__gpu_resource=deployment.gpu_resource,
+        )
+        .exclude(deployment_id=deployment.id)
+        .values_list("deployment_id", "request", "deployment__replicas_desired", "deployment__gpu_per_replica")
+    )
     result = []
-    quotas = NamespaceQuota.objects.alive().filter(cluster_id=deployment.cluster_id, namespace=deployment.namespace)
-    for quota in quotas:
-        if key in (quota.hard or {}):
-            result.append(
-                decisions.QuotaHeadroom(
-                    name=quota.name,
-                    resource=key,
-                    hard=int(quota.hard[key] or 0),
-                    used=int((quota.used or {}).get(key, 0) or 0),
-                )
-            )
+    for deployment_id, request, current, gpu_per_replica in rows:
+        replicas = (request or {}).get("replicas")
+        if isinstance(replicas, int) and not isinstance(replicas, bool):
+            result.append(decisions.ActionInFlight(deployment_id, replicas, current, gpu_per_replica))
     return result
 
 

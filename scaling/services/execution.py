@@ -3,6 +3,17 @@
 Called by the Celery task `scaling.tasks.apply_scale_action` and inline by `manage.py
 scaling_tick`. Safe to call twice for one action: only the caller whose conditional UPDATE moves
 it from pending to running goes on.
+
+No database transaction is open while the cluster is read or written. An API call may take up
+to its timeout on every try, and a transaction held across it would be, on SQLite (the demo, a
+single file with IMMEDIATE transactions), the one write lock of the whole application, and on
+PostgreSQL a long transaction holding a row lock. So an action runs in three steps:
+
+1. claim: one conditional UPDATE (pending -> running) in a short transaction, which also refuses
+   while another action on the same object is running (see `_claim`);
+2. read, compute, write against the cluster, with 409 re-reads, outside any transaction;
+3. record: one conditional UPDATE (running -> succeeded/failed) in a short transaction, which
+   lands only if this claim still owns the action (see `_finish`).
 """
 
 from __future__ import annotations
@@ -11,10 +22,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -31,10 +43,17 @@ S = ScaleAction.Status
 CONFLICT_TRIES = 3
 # Pauses between tries after a 409 Conflict: short, the other writer is usually done by then.
 CONFLICT_BACKOFF_SECONDS = (0.1, 0.3, 0.9)
+# Past the task's hard time limit a running action has lost its worker: the reconciler puts it
+# back to pending, and it no longer keeps other actions off its object.
+STUCK_RUNNING_SECONDS = 300
 
 
 class TransientActionError(Exception):
     """The cluster could not be reached; the action is pending again and may be retried."""
+
+
+class TargetBusy(Exception):
+    """Another action on the same object is running; this one is still pending: try again shortly."""
 
 
 @dataclass
@@ -51,34 +70,31 @@ class Outcome:
 def scale_action_execute(*, action_id: int, sleep: Callable[[float], None] = time.sleep) -> ScaleAction | None:
     """Apply a pending action. Returns it finished, or None when someone else claimed it.
 
-    Raises TransientActionError (the action is back to pending) when a retry may help; every
-    other failure ends the action `failed` with a one-line error.
+    Raises TargetBusy (still pending, nothing done) while another action on the same object is
+    running, and TransientActionError (the action is back to pending) when a retry may help;
+    every other failure ends the action `failed` with a one-line error.
     """
-    claimed = ScaleAction.objects.filter(id=action_id, status=S.PENDING).update(
-        status=S.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
-    if claimed != 1:
+    claim = _claim(action_id)
+    if claim is None:
         return None  # another worker, or a retry of this one, got there first
     action = ScaleAction.objects.select_related("cluster").get(id=action_id)
     try:
-        _apply(action, sleep)
+        _apply(action, claim, sleep)
     except ApplicationError as exc:
-        _fail(action, exc.message)
+        _fail(action, claim, exc.message)
     except ConflictError:
-        _fail(action, f"the object kept changing under us (409 Conflict {CONFLICT_TRIES} times)", status=409)
+        _fail(action, claim, f"the object kept changing under us (409 Conflict {CONFLICT_TRIES} times)", status=409)
     except BackendError as exc:
         if exc.transient:
             # Push the next attempt forward before re-raising, so the reconciler waits its turn.
-            ScaleAction.objects.filter(id=action.id, status=S.RUNNING).update(
-                status=S.PENDING, error=f"retrying: {exc}"[:500], dispatched_at=timezone.now()
-            )
+            _finish(action, claim, status=S.PENDING, error=f"retrying: {exc}"[:500], dispatched_at=timezone.now())
             raise TransientActionError(str(exc)) from exc
-        _fail(action, str(exc), status=exc.status)
+        _fail(action, claim, str(exc), status=exc.status)
     except SoftTimeLimitExceeded:
-        _fail(action, "timed out: the cluster did not answer within the task's time limit")
+        _fail(action, claim, "timed out: the cluster did not answer within the task's time limit")
         raise
     except Exception as exc:
-        _fail(action, f"internal error: {type(exc).__name__}: {exc}")
+        _fail(action, claim, f"internal error: {type(exc).__name__}: {exc}")
         raise
     return ScaleAction.objects.get(id=action_id)
 
@@ -92,14 +108,82 @@ def scale_action_fail(*, action_id: int, error: str) -> bool:
     )
 
 
-def _fail(action: ScaleAction, error: str, status: int | None = None) -> None:
+def _claim(action_id: int) -> int | None:
+    """Move the action from pending to running; return the claim (its new `attempts`), or None.
+
+    Two actions on one object must not run at once: each computes its write from the override
+    stack in the audit and from what the cluster holds, and records the result there; interleaved,
+    the second would take the first one's write for a change made outside ScaleDeck. So the claim
+    is refused (TargetBusy) while another action on the object is running. The check is part of
+    the conditional UPDATE; on PostgreSQL two claims on different rows could each miss the other's
+    uncommitted claim, so they first lock the deployment's (or quota's) row, held only for this
+    short transaction. SQLite runs one write transaction at a time (IMMEDIATE): nothing to add.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            ScaleAction.objects.filter(id=action_id)
+            .values("status", "cluster_id", "namespace", "target_kind", "target_name", "deployment_id", "quota_id")
+            .first()
+        )
+        if row is None or row["status"] != S.PENDING:
+            return None
+        _lock_target(deployment_id=row["deployment_id"], quota_id=row["quota_id"])
+        other_running = (
+            ScaleAction.objects.on_target(
+                cluster_id=OuterRef("cluster_id"),
+                namespace=OuterRef("namespace"),
+                target_kind=OuterRef("target_kind"),
+                target_name=OuterRef("target_name"),
+            )
+            .filter(status=S.RUNNING, started_at__gt=now - timedelta(seconds=STUCK_RUNNING_SECONDS))
+            .exclude(id=OuterRef("id"))
+        )
+        claimed = (
+            ScaleAction.objects.filter(id=action_id, status=S.PENDING)
+            .exclude(Exists(other_running))
+            .update(status=S.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        )
+        if claimed != 1:
+            if ScaleAction.objects.filter(id=action_id, status=S.PENDING).exists():
+                raise TargetBusy(f"another action on {row['target_kind']}/{row['target_name']} is running")
+            return None
+        return ScaleAction.objects.values_list("attempts", flat=True).get(id=action_id)
+
+
+def _lock_target(*, deployment_id: int | None, quota_id: int | None) -> None:
+    # NO KEY UPDATE: serialises claims with each other, yet lets rows referring to this one (a new
+    # action's foreign key takes KEY SHARE) be inserted meanwhile. SQLite ignores it.
+    if deployment_id:
+        list(ModelDeployment.objects.select_for_update(no_key=True).filter(id=deployment_id).values_list("id"))
+    elif quota_id:
+        list(NamespaceQuota.objects.select_for_update(no_key=True).filter(id=quota_id).values_list("id"))
+
+
+def _finish(action: ScaleAction, claim: int, **fields) -> bool:
+    """Record the end of this claim. False when it no longer owns the action.
+
+    The reconciler puts a running action whose worker looks lost back to pending, and another
+    worker may then claim it (`attempts` moves on): this claim's outcome must not overwrite
+    theirs. Back to pending but not claimed again, the outcome is still this claim's to record
+    (its write did land), and the re-sent message then finds nothing pending.
+    """
+    done = ScaleAction.objects.filter(
+        id=action.id, status__in=(S.RUNNING, S.PENDING), attempts=claim
+    ).update(**fields)
+    if done != 1:
+        logger.warning("action %s: claim %s was taken over (the reconciler re-sent it); outcome dropped",
+                       action.id, claim)
+    return done == 1
+
+
+def _fail(action: ScaleAction, claim: int, error: str, status: int | None = None) -> None:
     line = (error.splitlines()[0] if error else "failed")[:500]
-    ScaleAction.objects.filter(id=action.id, status=S.RUNNING).update(
-        status=S.FAILED, error=line, finished_at=timezone.now(), response_code=status, response_body=line
-    )
+    _finish(action, claim, status=S.FAILED, error=line, finished_at=timezone.now(), response_code=status,
+            response_body=line)
 
 
-def _apply(action: ScaleAction, sleep) -> None:
+def _apply(action: ScaleAction, claim: int, sleep) -> None:
     now = timezone.now()
     if action.operation == ScaleAction.Operation.SCALE and action.expires_at and action.expires_at <= now:
         raise ApplicationError("expired before it could be applied; nothing was written")
@@ -109,31 +193,22 @@ def _apply(action: ScaleAction, sleep) -> None:
         raise ApplicationError(f"namespace {action.namespace} is not in this cluster's allow-list")
     writer = cluster_access.cluster_writer(cluster)
     for attempt in range(CONFLICT_TRIES):
+        # No transaction here (see the module docstring): the claim keeps other actions off this
+        # object, and the resourceVersion makes a concurrent change outside ScaleDeck a 409.
         try:
-            # One write per target at a time: the stack read from the audit and the write must
-            # not interleave with another action on the same object (PostgreSQL: row lock;
-            # SQLite: the IMMEDIATE transaction already serialises writers).
-            with transaction.atomic():
-                _lock(action)
-                state = writer.read_object(action.target_kind, action.namespace, action.target_name)
-                outcome = _compute(action, state, now=timezone.now())
-                new_rv = state.resource_version
-                if outcome.write:
-                    new_rv = _write(writer, action, state, outcome.write)
-                _record_success(action, state, outcome, new_rv)
-            return
+            state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+            outcome = _compute(action, state, now=timezone.now())
+            new_rv = state.resource_version
+            if outcome.write:
+                new_rv = _write(writer, action, state, outcome.write)
         except ConflictError:
             if attempt + 1 >= CONFLICT_TRIES:
                 raise
             logger.info("action %s: 409 Conflict, re-reading (try %s)", action.id, attempt + 2)
             sleep(CONFLICT_BACKOFF_SECONDS[attempt])
-
-
-def _lock(action: ScaleAction) -> None:
-    if action.deployment_id:
-        list(ModelDeployment.objects.select_for_update().filter(id=action.deployment_id).values_list("id"))
-    elif action.quota_id:
-        list(NamespaceQuota.objects.select_for_update().filter(id=action.quota_id).values_list("id"))
+            continue
+        _record_success(action, claim, state, outcome, new_rv)
+        return
 
 
 def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
@@ -210,11 +285,17 @@ def _write(writer, action: ScaleAction, state: ObjectState, write: dict) -> str:
     raise ApplicationError(f"unknown target kind {kind!r}")
 
 
-def _record_success(action: ScaleAction, state: ObjectState, outcome: Outcome, new_rv: str) -> None:
+def _record_success(action: ScaleAction, claim: int, state: ObjectState, outcome: Outcome, new_rv: str) -> None:
     now = timezone.now()
+    with transaction.atomic():
+        if _finish(action, claim, **_success_fields(action, state, outcome, new_rv, now=now)):
+            _record_effects(action, outcome, new_rv, now=now)
+
+
+def _success_fields(action: ScaleAction, state: ObjectState, outcome: Outcome, new_rv: str, *, now) -> dict:
     wrote = bool(outcome.write)
     names = outcome.write if action.target_kind != "quota" else ({"hard": None} if wrote else {})
-    ScaleAction.objects.filter(id=action.id, status=S.RUNNING).update(
+    return dict(
         status=S.SUCCEEDED,
         before=outcome.before,
         after=outcome.after,
@@ -228,7 +309,11 @@ def _record_success(action: ScaleAction, state: ObjectState, outcome: Outcome, n
         resource_version_before=state.resource_version,
         resource_version_after=new_rv,
     )
-    if wrote:
+
+
+def _record_effects(action: ScaleAction, outcome: Outcome, new_rv: str, *, now) -> None:
+    """What else a success changes: the synced rows mirror the write, and ended overrides are marked."""
+    if outcome.write:
         cluster_access.mirror_write(
             cluster_id=action.cluster_id,
             namespace=action.namespace,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +20,11 @@ from scaling.services.cluster import autoscaler_infos
 logger = logging.getLogger(__name__)
 
 MAX_DURATION_MINUTES = 7 * 24 * 60
+# A firing whose action failed (the API server down past the task's retries, a 409 storm, a
+# refusal) is tried again while its window is open: a floor meant for a peak is worth a few more
+# tries. Spaced out, and bounded, so a firing that can never succeed stops filling the audit.
+FIRING_RETRY_AFTER = timedelta(seconds=60)
+FIRING_MAX_TRIES = 5
 
 
 def _validate(*, deployment: ModelDeployment, cron: str, tz: str, min_replicas, duration_minutes) -> str:
@@ -100,6 +105,13 @@ class Firing:
     at: datetime
     action_id: int | None
     error: str = ""
+    attempt: int = 1
+
+
+def _firing_key(start: datetime, attempt: int = 1) -> str:
+    """The idempotency key of one try of a firing: unique per rule, so two ticks make each try once."""
+    key = f"firing:{start.isoformat()}"
+    return key if attempt == 1 else f"{key}#try{attempt}"
 
 
 def prescale_rules_fire_due(*, now: datetime | None = None, dispatch: bool = True) -> list[Firing]:
@@ -107,10 +119,12 @@ def prescale_rules_fire_due(*, now: datetime | None = None, dispatch: bool = Tru
 
     A firing missed while the workers were down is applied late if its window is still open;
     each firing is claimed with a compare-and-set on `last_fired_at`, so two ticks (or beat and
-    `manage.py scaling_tick`) apply it once.
+    `manage.py scaling_tick`) apply it once. A firing whose action failed is tried again while its
+    window is open (see `_retry_failed`).
     """
     now = now or timezone.now()
     fired: list[Firing] = []
+    claimed_open: list[tuple[PrescaleRule, windows.Window]] = []
     rules = PrescaleRule.objects.filter(enabled=True).select_related("deployment__cluster")
     for rule in rules:
         try:
@@ -118,7 +132,11 @@ def prescale_rules_fire_due(*, now: datetime | None = None, dispatch: bool = Tru
         except (windows.WindowError, ValueError) as exc:  # a rule edited in the admin past validation
             logger.warning("rule %s cannot be evaluated: %s", rule.pk, exc)
             continue
-        if window is None or (rule.last_fired_at is not None and rule.last_fired_at >= window.start):
+        if window is None:
+            continue
+        if rule.last_fired_at is not None and rule.last_fired_at >= window.start:
+            if rule.last_fired_at == window.start:
+                claimed_open.append((rule, window))
             continue
         with transaction.atomic():
             claimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at=rule.last_fired_at).update(
@@ -128,11 +146,70 @@ def prescale_rules_fire_due(*, now: datetime | None = None, dispatch: bool = Tru
             ).update(last_fired_at=window.start)
         if claimed != 1:
             continue  # another tick fired it
-        fired.append(_fire(rule, window, now=now, dispatch=dispatch))
+        firing = _fire(rule, window, now=now, dispatch=dispatch)
+        if firing is not None:
+            fired.append(firing)
+    fired.extend(_retry_failed(claimed_open, now=now, dispatch=dispatch))
     return fired
 
 
-def _fire(rule: PrescaleRule, window: windows.Window, *, now: datetime, dispatch: bool) -> Firing:
+def _retry_failed(
+    claimed: list[tuple[PrescaleRule, windows.Window]], *, now: datetime, dispatch: bool
+) -> list[Firing]:
+    """Try again the claimed firings, windows still open, whose every try so far failed.
+
+    Each try is its own action in the audit, keyed `firing:<start>#try<n>`: two ticks deciding on
+    the same retry make one action (the second finds the key taken), and a firing with any try
+    not failed (pending, running, succeeded, or refused by policy) is left alone, so a floor is
+    never applied twice. Retries come FIRING_RETRY_AFTER after the last failure, up to
+    FIRING_MAX_TRIES tries in all.
+    """
+    if not claimed:
+        return []
+    tries = (
+        ScaleAction.objects.filter(
+            source=ScaleAction.Source.RULE,
+            rule_id__in=[rule.pk for rule, _ in claimed],
+            created_at__gte=min(window.start for _, window in claimed),
+            idempotency_key__startswith="firing:",
+        )
+        .order_by("created_at", "id")
+        .values("id", "rule_id", "idempotency_key", "status", "finished_at", "error")
+    )
+    by_rule: dict[int, list[dict]] = {}
+    for row in tries:
+        by_rule.setdefault(row["rule_id"], []).append(row)
+    retried: list[Firing] = []
+    for rule, window in claimed:
+        key = _firing_key(window.start)
+        mine = [r for r in by_rule.get(rule.pk, [])
+                if r["idempotency_key"] == key or r["idempotency_key"].startswith(f"{key}#")]
+        if not mine or any(r["status"] != ScaleAction.Status.FAILED for r in mine):
+            continue
+        if len(mine) >= FIRING_MAX_TRIES:
+            continue  # given up: the audit shows every failed try
+        last = mine[-1]
+        if last["finished_at"] is None or last["finished_at"] > now - FIRING_RETRY_AFTER:
+            continue
+        attempt = len(mine) + 1
+        error = (last["error"] or "failed")[:200]
+        retry = f"; try {attempt} of {FIRING_MAX_TRIES}: #{last['id']} failed: {error}"
+        firing = _fire(rule, window, now=now, dispatch=dispatch, attempt=attempt, retry_note=retry)
+        if firing is not None:
+            retried.append(firing)
+    return retried
+
+
+def _fire(
+    rule: PrescaleRule,
+    window: windows.Window,
+    *,
+    now: datetime,
+    dispatch: bool,
+    attempt: int = 1,
+    retry_note: str = "",
+) -> Firing | None:
+    """Request the firing's floor; None when another tick already made this try."""
     start_local = windows.local(window.start, rule.timezone)
     end_local = windows.local(window.end, rule.timezone)
     reason = (
@@ -142,6 +219,7 @@ def _fire(rule: PrescaleRule, window: windows.Window, *, now: datetime, dispatch
     late = (now - window.start).total_seconds()
     if late > 60:
         reason += f" (applied {int(late // 60)} min late)"
+    reason += retry_note
     try:
         action = scale_request(
             deployment=rule.deployment,
@@ -152,10 +230,14 @@ def _fire(rule: PrescaleRule, window: windows.Window, *, now: datetime, dispatch
             source=ScaleAction.Source.RULE,
             until=window.end,
             rule=rule,
-            idempotency_key=f"firing:{window.start.isoformat()}",
+            idempotency_key=_firing_key(window.start, attempt),
             now=now,
             dispatch=dispatch,
         )
     except ApplicationError as exc:  # refused and audited; the firing stays claimed
-        return Firing(rule.pk, window.start, exc.extra.get("action_id"), exc.message)
-    return Firing(rule.pk, window.start, action.pk)
+        if exc.extra.get("replayed"):
+            return None
+        return Firing(rule.pk, window.start, exc.extra.get("action_id"), exc.message, attempt)
+    if getattr(action, "replayed", False):
+        return None  # this try was made by another tick
+    return Firing(rule.pk, window.start, action.pk, attempt=attempt)

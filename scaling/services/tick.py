@@ -15,14 +15,18 @@ from django.utils import timezone
 
 from scaling.models import ScaleAction
 from scaling.services.actions import scale_action_dispatch
-from scaling.services.execution import TransientActionError, scale_action_execute, scale_action_fail
+from scaling.services.execution import (
+    STUCK_RUNNING_SECONDS,
+    TargetBusy,
+    TransientActionError,
+    scale_action_execute,
+    scale_action_fail,
+)
 from scaling.services.overrides import overrides_expire_due
 from scaling.services.prescale import Firing, prescale_rules_fire_due
 
 S = ScaleAction.Status
 STUCK_PENDING_SECONDS = 60
-# Past the task's hard time limit a running action has lost its worker.
-STUCK_RUNNING_SECONDS = 300
 
 
 @dataclass
@@ -83,20 +87,27 @@ def scale_action_run_inline(
     """Carry out an action in this process and return it finished.
 
     Transient errors are retried with backoff, then the action fails. When a worker claimed it
-    first, wait for the worker to finish it (up to `wait_seconds`)."""
-    for attempt in range(retries + 1):
+    first, or holds another action on the same object, wait for it (up to `wait_seconds`)."""
+    deadline = time.monotonic() + wait_seconds
+    attempt = 0
+    while attempt <= retries:
         try:
             done = scale_action_execute(action_id=action_id, sleep=sleep)
+        except TargetBusy:
+            if time.monotonic() >= deadline:
+                return ScaleAction.objects.get(id=action_id)  # still pending: the reconciler re-sends it
+            sleep(0.2)
+            continue
         except TransientActionError as exc:
             if attempt >= retries:
                 scale_action_fail(action_id=action_id, error=f"gave up after {retries + 1} tries: {exc}")
                 return ScaleAction.objects.get(id=action_id)
             sleep(min(2**attempt, 10))
+            attempt += 1
             continue
         if done is not None:
             return done
         break
-    deadline = time.monotonic() + wait_seconds
     while True:
         action = ScaleAction.objects.get(id=action_id)
         if action.is_terminal or time.monotonic() >= deadline:

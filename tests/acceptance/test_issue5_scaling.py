@@ -690,3 +690,71 @@ def test_a_broker_outage_still_answers_202_and_the_reconciler_applies_it_later(s
 
     assert [(r.path, r.body["spec"]) for r in setup.writes()] == [(SCALE_PATH, {"replicas": 2})]
     assert action(setup, response.json()["id"])["status"] == "succeeded", out
+
+
+# --------------------------------------------------------------------------- found in review (issue 5 follow-up)
+
+
+def test_a_failed_firing_is_tried_again_by_a_later_tick_while_its_window_is_open(setup):
+    # Found in review: a failed firing was never tried again (its key returned the failed action).
+    with time_machine.travel(DUE - timedelta(hours=1), tick=False):
+        assert rule(setup, "llama-8b", "0 9 * * *", 5, 60).status_code == 201
+    setup.kube.fail(KEDA_PATH, 403, method="PATCH")
+
+    with pytest.raises(CommandError, match="1 of 1 actions did not succeed"):
+        tick_at(DUE)
+    assert "nothing due" in tick_at(DUE + timedelta(seconds=30))  # not hammered every tick
+    setup.kube.reset_switches()
+    setup.kube.clear_requests()
+    out = tick_at(DUE + timedelta(seconds=65))
+
+    assert "succeeded" in out, out
+    assert [(r.path, r.body["spec"]) for r in setup.writes()] == [(KEDA_PATH, {"minReplicaCount": 5})]
+    firings = setup.viewer.get("/api/v1/actions/", {"source": "rule"}).json()["results"]
+    assert [f["status"] for f in firings] == ["succeeded", "failed"]
+    assert "try 2 of 5" in firings[0]["reason"] and "forbidden" in firings[0]["reason"]
+    setup.kube.clear_requests()
+    assert "nothing due" in tick_at(DUE + timedelta(minutes=5))  # applied once
+    assert setup.writes() == []
+
+
+def test_a_dry_run_floor_on_a_pinned_scaledobject_costs_what_the_pin_runs_and_says_so(setup):
+    # Found in review: the preview priced the floor as if KEDA would act on it while paused.
+    assert setup.scale("llama-8b", {"replicas": 2, "reason": "freeze", "mode": "pin"}).status_code == 202
+    setup.kube.clear_requests()
+
+    response = setup.scale("llama-8b", {"replicas": 6, "reason": "what if", "dry_run": True})
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["after"] == {"min_replicas": 6}
+    assert body["replicas"] == {"before": 2, "after": 2}
+    assert body["cost_per_hour_usd"] == {"before": "13.76", "after": "13.76"}
+    assert body["pinned"] == {"replicas": 2, "replicas_when_unpinned": 6, "cost_per_hour_usd_when_unpinned": "41.28"}
+    [note] = [n for n in body["notes"] if n.startswith("no effect while pinned")]
+    assert PAUSED_REPLICAS in note and "mode pin" in note
+    assert setup.writes() == []
+
+
+def test_a_request_counts_gpus_promised_to_actions_not_yet_applied(setup):
+    # Found in review: two requests in flight could together pass the namespace quota.
+    from config.celery import app
+    from tests.conftest import _use_broker
+
+    old_broker = app.conf.broker_url
+    app.conf.task_always_eager = False
+    _use_broker(app, "redis://127.0.0.1:9/0")  # no worker picks anything up: the first stays pending
+    try:
+        first = setup.scale("qwen-7b", {"replicas": 5, "reason": "r"})  # +4 of the 6 left
+        second = setup.scale("mistral-7b", {"replicas": 5, "reason": "r"})  # +3: only 2 left
+    finally:
+        _use_broker(app, old_broker)
+        app.conf.task_always_eager = True
+
+    assert first.status_code == 202 and first.json()["status"] == "pending"
+    assert second.status_code == 409
+    assert second.json()["detail"] == (
+        "3 more replicas need 3 nvidia.com/gpu but quota gpu-quota has 2 left "
+        "(6 of 12 used, 4 promised to 1 action in flight)"
+    )
+    assert setup.writes() == []

@@ -60,6 +60,27 @@ def test_a_dry_run_answers_200_with_what_would_be_written_and_writes_nothing(wor
     assert world.kube.requests == []
 
 
+def test_a_dry_run_on_a_paused_scaledobject_says_what_runs_now_and_once_unpinned(world):
+    dep = world.deployment(replicas=3)
+    world.keda(dep, min_replicas=1, max_replicas=8, paused_replicas=3)
+
+    response = scale(bot(), dep, {"replicas": 6, "reason": "what if", "dry_run": True})
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["replicas"] == {"before": 3, "after": 3}
+    assert body["pinned"] | {"cost_per_hour_usd_when_unpinned": "?"} == {
+        "replicas": 3, "replicas_when_unpinned": 6, "cost_per_hour_usd_when_unpinned": "?"
+    }
+    assert any(n.startswith("no effect while pinned") for n in body["notes"])
+
+
+def test_a_dry_run_says_pinned_none_when_nothing_is_paused(world, keda_deployment):
+    body = scale(bot(), keda_deployment, {"replicas": 4, "reason": "what if", "dry_run": True}).json()
+
+    assert body["pinned"] is None and body["replicas"]["after"] == 4
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

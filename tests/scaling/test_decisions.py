@@ -90,12 +90,56 @@ def policy(**kw):
         ({"replicas": 9}, "above the autoscaler's max (8)"),
         ({"quotas": [QuotaHeadroom("q", "requests.nvidia.com/gpu", 8, 6)]}, "need 4 nvidia.com/gpu"),
         ({"target": d.Target("hpa", "llama", HPA), "replicas": 0, "mode": "pin"}, "cannot be pinned to 0"),
+        # The API server refuses minReplicas 0 on an HPA (422): refused before anything is written.
+        ({"target": d.Target("hpa", "llama", HPA), "replicas": 0}, "cannot be given a floor of 0"),
+        ({"target": d.Target("hpa", "llama", HPA), "replicas": 0, "raise_max": True}, "cannot be given a floor of 0"),
     ],
 )
 def test_policy_refusals_are_409(kw, message):
     with pytest.raises(ApplicationError) as exc:
         policy(**kw)
     assert exc.value.status == 409 and message in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("headroom", "replicas", "refused", "left"),
+    [
+        # hard 16, used 6: a request for 2 more replicas of 2 GPUs needs 4.
+        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6), 4, False, None),
+        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6, in_flight=6, in_flight_actions=2), 4, False, None),
+        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6, in_flight=7, in_flight_actions=2), 4, True,
+         "has 3 left (6 of 16 used, 7 promised to 2 actions in flight)"),
+        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 12, in_flight=4, in_flight_actions=1), 3, True,
+         "has 0 left (12 of 16 used, 4 promised to 1 action in flight)"),
+        # A scale-down needs nothing, however full the quota.
+        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 16, in_flight=8, in_flight_actions=1), 1, False, None),
+    ],
+)
+def test_the_quota_check_counts_what_actions_in_flight_promised(headroom, replicas, refused, left):
+    if not refused:
+        assert policy(replicas=replicas, quotas=[headroom]) == []
+        return
+    with pytest.raises(ApplicationError) as exc:
+        policy(replicas=replicas, quotas=[headroom])
+    assert exc.value.status == 409 and left in exc.value.message
+    assert exc.value.extra["in_flight"] == headroom.in_flight
+
+
+@pytest.mark.parametrize(
+    ("actions", "gpus"),
+    [
+        ([], 0),
+        ([d.ActionInFlight(1, 4, 2, 2)], 4),
+        # One deployment's actions overlap: its highest ask counts, once.
+        ([d.ActionInFlight(1, 4, 2, 2), d.ActionInFlight(1, 6, 2, 2), d.ActionInFlight(1, 3, 2, 2)], 8),
+        # Different deployments add up.
+        ([d.ActionInFlight(1, 4, 2, 2), d.ActionInFlight(2, 3, 1, 4)], 12),
+        # A scale-down promises nothing.
+        ([d.ActionInFlight(1, 1, 2, 2)], 0),
+    ],
+)
+def test_gpus_promised_by_actions_in_flight(actions, gpus):
+    assert d.gpus_promised(actions) == gpus
 
 
 def test_raise_max_lets_a_request_above_the_max_through():
@@ -180,6 +224,28 @@ def test_a_pin_ending_removes_the_annotation():
     assert r.write == {"paused_replicas": None}
 
 
+@pytest.mark.parametrize(
+    ("target_kind", "current", "asked", "after", "write"),
+    [
+        # A ceiling already above the request stays where it is: raise_max only raises.
+        ("scaledobject", {"min_replicas": 1, "max_replicas": 8, "paused_replicas": None}, 3,
+         {"min_replicas": 3, "max_replicas": 8}, {"min_replicas": 3}),
+        ("scaledobject", {"min_replicas": 1, "max_replicas": 8, "paused_replicas": None}, 0,
+         {"min_replicas": 0, "max_replicas": 8}, {"min_replicas": 0}),
+        ("hpa", {"min_replicas": 2, "max_replicas": 6}, 3, {"min_replicas": 3, "max_replicas": 6}, {"min_replicas": 3}),
+        ("hpa", {"min_replicas": 2, "max_replicas": 6}, 6, {"min_replicas": 6, "max_replicas": 6}, {"min_replicas": 6}),
+        # Above the ceiling it raises it to the request.
+        ("hpa", {"min_replicas": 2, "max_replicas": 6}, 7, {"min_replicas": 7, "max_replicas": 7},
+         {"min_replicas": 7, "max_replicas": 7}),
+    ],
+)
+def test_a_permanent_raise_max_never_lowers_the_max(target_kind, current, asked, after, write):
+    wants = d.contributions(target_kind, "floor", asked, raise_max=True)
+    r = resolve(target_kind=target_kind, current=current, wants=wants)
+    assert (r.after, r.write) == (after, write)
+    assert r.baseline["max_replicas"] == after["max_replicas"]
+
+
 def test_min_above_max_is_refused():
     with pytest.raises(ApplicationError) as exc:
         resolve(target_kind="hpa", current={"min_replicas": 1, "max_replicas": 4},
@@ -210,6 +276,52 @@ def test_a_time_boxed_floor_always_lands_on_the_highest_of_baseline_and_floors(b
         value = step.after["replicas"]
         assert value == max([baseline, *(o.wants["replicas"][1] for o in stack)])
     assert value == baseline
+
+
+# --------------------------------------------------------------------------- a paused ScaledObject
+
+PAUSED = AutoscalerInfo("keda", "llama", 1, 8, paused_replicas=3)
+
+
+@pytest.mark.parametrize(
+    ("kind", "after", "autoscaler", "replicas"),
+    [
+        # KEDA paused: the deployment stays at the pinned count whatever the floor says.
+        ("scaledobject", {"min_replicas": 6}, PAUSED, 3),
+        ("scaledobject", {"min_replicas": 6, "max_replicas": 10}, PAUSED, 3),
+        ("scaledobject", {"min_replicas": 0}, PAUSED, 3),
+        # A new pin replaces the old one; ending the pin lets the floor work again.
+        ("scaledobject", {"paused_replicas": 5}, PAUSED, 5),
+        ("scaledobject", {"paused_replicas": None}, PAUSED, 2),
+        ("scaledobject", {"paused_replicas": 0}, KEDA, 0),
+        # Not paused: at least the floor, at most the max.
+        ("scaledobject", {"min_replicas": 6}, KEDA, 6),
+        ("scaledobject", {"min_replicas": 9}, KEDA, 8),
+        ("hpa", {"min_replicas": 3}, HPA, 3),
+        ("deployment", {"replicas": 4}, None, 4),
+    ],
+)
+def test_replicas_after_a_write_account_for_a_keda_pin(kind, after, autoscaler, replicas):
+    assert d.replicas_after(kind, after, 2, autoscaler) == replicas
+
+
+@pytest.mark.parametrize(
+    ("target", "mode", "after", "says"),
+    [
+        (d.Target("scaledobject", "llama", PAUSED), "floor", {"min_replicas": 6}, True),
+        (d.Target("scaledobject", "llama", PAUSED), "pin", {"paused_replicas": 6}, False),
+        (d.Target("scaledobject", "llama", KEDA), "floor", {"min_replicas": 6}, False),
+        (d.Target("hpa", "llama", HPA), "floor", {"min_replicas": 3}, False),
+    ],
+)
+def test_it_says_plainly_when_a_floor_has_no_effect_because_keda_is_paused(target, mode, after, says):
+    notes = d.pin_notes(target=target, wants=d.contributions(target.kind, mode, 6, False), after=after)
+    assert bool(notes) is says
+    if says:
+        [note] = notes
+        assert note.startswith("no effect while pinned: ScaledObject llama is paused at 3 replicas")
+        assert "autoscaling.keda.sh/paused-replicas" in note and "ask with mode pin" in note
+        assert "once the pin is removed" in note
 
 
 # --------------------------------------------------------------------------- small rules

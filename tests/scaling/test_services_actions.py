@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from django.db import connection
 
 from config.errors import ApplicationError
 from fleet.models import Autoscaler, ModelDeployment
+from scaling import decisions
 from scaling.models import ScaleAction
 from scaling.services import Actor, scale_action_request
+from scaling.services.actions import scale_request
+
+ALICE_KEY = Actor(label="alice", key="user:1")
 
 MERGE = "application/merge-patch+json"
 
@@ -171,6 +179,7 @@ def test_it_refuses_what_the_gpu_quota_cannot_hold_with_the_numbers(world, run_o
         "resource": "requests.nvidia.com/gpu",
         "hard": 16,
         "used": 12,
+        "in_flight": 0,
         "available": 4,
         "needed": 8,
         "action_id": 0,
@@ -212,6 +221,116 @@ def test_it_refuses_a_time_boxed_floor_below_the_current_one(world, run_on_commi
     error = refused(world, run_on_commit, dep, 2, ttl_minutes=30)
 
     assert error.status == 409 and "only raises" in error.message
+
+
+# --------------------------------------------------------------------------- the quota and actions in flight
+
+
+def stored(dep, replicas, actor=ALICE_KEY, **kw) -> ScaleAction:
+    """Ask, store the pending action, and leave it there (no worker has picked it up yet)."""
+    return scale_request(deployment=dep, replicas=replicas, mode=kw.pop("mode", "floor"), reason="r",
+                         actor=actor, source="api", dispatch=False, **kw)
+
+
+@pytest.fixture
+def two_teams_models(world):
+    """Two deployments of 4 GPUs a replica at 2 replicas each, one namespace quota: 16 hard, 8 used."""
+    llama, qwen = world.deployment("llama", replicas=2, gpus=4), world.deployment("qwen", replicas=2, gpus=4)
+    world.keda(llama, max_replicas=10)
+    world.quota(hard=16, used=8)
+    return llama, qwen
+
+
+def test_the_quota_counts_what_pending_actions_on_other_deployments_will_take(world, two_teams_models):
+    llama, qwen = two_teams_models
+    stored(llama, 3)  # +1 replica: 4 GPUs promised, not yet in the quota's used
+
+    with pytest.raises(ApplicationError) as exc:
+        stored(qwen, 4)  # +2 replicas: 8 GPUs, only 4 left
+
+    assert exc.value.status == 409
+    assert exc.value.message == (
+        "2 more replicas need 8 nvidia.com/gpu but quota gpu-quota has 4 left "
+        "(8 of 16 used, 4 promised to 1 action in flight)"
+    )
+    assert (exc.value.extra["in_flight"], exc.value.extra["available"]) == (4, 4)
+    assert ScaleAction.objects.get(id=exc.value.extra["action_id"]).status == ScaleAction.Status.REJECTED
+    assert world.kube.requests == []
+
+
+def test_actions_on_the_same_deployment_overlap_rather_than_add_up(world, two_teams_models):
+    llama, _ = two_teams_models
+    stored(llama, 4)  # +2: 8 GPUs, the whole headroom
+
+    again = stored(llama, 4, ttl_minutes=60)  # the same replicas again: nothing more needed
+
+    assert again.status == ScaleAction.Status.PENDING
+
+
+def test_several_pending_actions_of_one_deployment_count_their_highest_ask(world, two_teams_models):
+    llama, qwen = two_teams_models
+    stored(llama, 3)
+    stored(llama, 3, mode="pin")
+
+    assert stored(qwen, 3).status == ScaleAction.Status.PENDING  # 4 + 4 = 8: fits exactly
+    with pytest.raises(ApplicationError):
+        stored(qwen, 4)
+
+
+def test_finished_actions_no_longer_count_as_in_flight(world, two_teams_models):
+    llama, qwen = two_teams_models
+    first = stored(llama, 4)
+    ScaleAction.objects.filter(id=first.id).update(status=ScaleAction.Status.FAILED)
+
+    assert stored(qwen, 4).status == ScaleAction.Status.PENDING
+
+
+def test_a_dry_run_shows_what_actions_in_flight_have_promised(world, two_teams_models):
+    llama, qwen = two_teams_models
+    stored(llama, 3)
+
+    preview = scale_action_request(deployment=qwen, replicas=3, reason="what if", actor=ALICE_KEY, source="api",
+                                   dry_run=True).preview
+
+    [quota] = preview.quota
+    assert (quota["in_flight"], quota["needed"], quota["available_after"]) == (4, 4, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_at_once_cannot_both_take_the_last_gpus(world, two_teams_models, monkeypatch):
+    """Request A has checked the quota and is about to store its action when request B arrives."""
+    llama, qwen = two_teams_models
+    real_resolve = decisions.resolve
+    a_checked, results = threading.Event(), {}
+
+    def resolve_then_dawdle(**kwargs):
+        plan = real_resolve(**kwargs)
+        if not a_checked.is_set():
+            a_checked.set()
+            time.sleep(0.5)  # B runs now
+        return plan
+
+    monkeypatch.setattr(decisions, "resolve", resolve_then_dawdle)
+
+    def request(name, dep, actor):
+        try:
+            results[name] = stored(dep, 4, actor=actor).status
+        except ApplicationError as exc:
+            results[name] = exc.message
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=request, args=("a", llama, ALICE_KEY))
+    b = threading.Thread(target=request, args=("b", qwen, Actor(label="bob", key="user:2")))
+    a.start()
+    a_checked.wait(5)
+    b.start()
+    a.join()
+    b.join()
+
+    assert results["a"] == ScaleAction.Status.PENDING
+    assert "promised to 1 action in flight" in results["b"], results
+    assert ScaleAction.objects.filter(status=ScaleAction.Status.PENDING).count() == 1
 
 
 # --------------------------------------------------------------------------- conflicts and errors
@@ -318,6 +437,59 @@ def test_a_dry_run_writes_nothing_and_stores_nothing(world, run_on_commit):
     assert action.after == {"min_replicas": 5}
     assert action.preview.replicas_after == 5
     assert action.preview.quota == [
-        {"quota": "gpu-quota", "resource": "requests.nvidia.com/gpu", "hard": 16, "used": 4, "needed": 6,
-         "available_after": 6}
+        {"quota": "gpu-quota", "resource": "requests.nvidia.com/gpu", "hard": 16, "used": 4, "in_flight": 0,
+         "needed": 6, "available_after": 6}
     ]
+
+
+def test_a_dry_run_of_a_floor_on_a_paused_scaledobject_shows_it_stays_pinned(world, run_on_commit, monkeypatch):
+    from decimal import Decimal
+
+    from scaling.services import actions
+
+    monkeypatch.setattr(actions, "replica_cost_per_hour", lambda deployment: Decimal("6.88"))
+    dep = world.deployment(replicas=3, gpus=1)
+    world.keda(dep, min_replicas=1, max_replicas=8, paused_replicas=3)
+    world.quota(hard=16, used=3)
+
+    action = scale_action_request(
+        deployment=dep, replicas=6, reason="what if", actor=Actor(label="a", key="user:1"), source="api",
+        dry_run=True,
+    )
+
+    preview = action.preview
+    assert (preview.replicas_before, preview.replicas_after, preview.pinned_replicas) == (3, 3, 3)
+    assert preview.cost_per_hour_usd_before == preview.cost_per_hour_usd_after == Decimal("20.64")
+    assert (preview.replicas_when_unpinned, preview.cost_per_hour_usd_when_unpinned) == (6, Decimal("41.28"))
+    # The quota is counted for when the floor takes effect, as the request itself is checked.
+    assert preview.quota[0]["needed"] == 3
+    assert action.after == {"min_replicas": 6}
+    assert any(n.startswith("no effect while pinned") and "mode pin" in n for n in action.notes)
+    assert world.kube.requests == []
+
+
+def test_a_floor_on_a_paused_scaledobject_is_written_and_the_audit_says_it_waits_for_the_unpin(
+    world, run_on_commit
+):
+    dep = world.deployment(replicas=3)
+    world.keda(dep, min_replicas=1, max_replicas=8, paused_replicas=3)
+
+    action = ask(world, run_on_commit, dep, 6)
+
+    assert action.status == ScaleAction.Status.SUCCEEDED
+    assert world.so_spec()["spec"]["minReplicaCount"] == 6
+    assert world.so_spec()["metadata"]["annotations"]["autoscaling.keda.sh/paused-replicas"] == "3"
+    assert any(n.startswith("no effect while pinned") for n in action.notes)
+
+
+def test_a_dry_run_pin_on_a_paused_scaledobject_previews_the_new_pin(world, run_on_commit):
+    dep = world.deployment(replicas=3)
+    world.keda(dep, min_replicas=1, max_replicas=8, paused_replicas=3)
+
+    action = scale_action_request(
+        deployment=dep, replicas=5, mode="pin", reason="what if", actor=Actor(label="a", key="user:1"),
+        source="api", dry_run=True,
+    )
+
+    assert (action.preview.replicas_after, action.preview.pinned_replicas) == (5, 5)
+    assert not any(n.startswith("no effect while pinned") for n in action.notes)

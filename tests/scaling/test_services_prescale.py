@@ -196,3 +196,116 @@ def test_it_refuses_a_rule_for_a_namespace_it_may_not_change(world):
                              duration_minutes=60)
 
     assert exc.value.field == "deployment" and "allow-list" in exc.value.message
+
+
+# --------------------------------------------------------------------------- a failed firing is tried again
+
+NINE_UTC = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+KEDA_PATH = "/apis/keda.sh/v1alpha1/namespaces/llm/scaledobjects/llama"
+
+
+@pytest.fixture
+def utc_rule(world):
+    dep = world.deployment()
+    world.keda(dep, min_replicas=1, max_replicas=10)
+    return prescale_rule_create(deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=6,
+                                duration_minutes=60)
+
+
+def tick_at(run_on_commit, when):
+    with time_machine.travel(when, tick=False):
+        return tick(run_on_commit)
+
+
+def firing_actions():
+    return list(ScaleAction.objects.filter(source="rule").order_by("created_at", "id"))
+
+
+def test_a_failed_firing_is_tried_again_a_minute_later_while_its_window_is_open(world, run_on_commit, utc_rule):
+    world.kube.fail(KEDA_PATH, 403, method="PATCH")
+    [first] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10)).firings
+    assert ScaleAction.objects.get(id=first.action_id).status == ScaleAction.Status.FAILED
+
+    assert tick_at(run_on_commit, NINE_UTC + timedelta(seconds=40)).firings == []  # not hammered every tick
+    world.kube.reset_switches()
+    [retry] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=75)).firings
+
+    assert (retry.at, retry.attempt) == (NINE_UTC, 2)
+    assert min_count(world) == 6
+    failed, succeeded = firing_actions()
+    assert (failed.status, succeeded.status) == ("failed", "succeeded")
+    assert failed.idempotency_key == "firing:2025-06-02T09:00:00+00:00"
+    assert succeeded.idempotency_key == "firing:2025-06-02T09:00:00+00:00#try2"
+    assert f"try 2 of 5: #{failed.pk} failed: " in succeeded.reason and "forbidden" in succeeded.reason
+    assert succeeded.expires_at == NINE_UTC + timedelta(hours=1)
+
+
+def test_a_firing_that_succeeded_on_a_retry_is_never_applied_again_and_is_restored_once(
+    world, run_on_commit, utc_rule
+):
+    world.kube.fail(KEDA_PATH, 403, method="PATCH", times=1)
+    tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10))
+    tick_at(run_on_commit, NINE_UTC + timedelta(seconds=75))
+    world.kube.clear_requests()
+
+    for minute in (3, 10, 30, 59):
+        assert tick_at(run_on_commit, NINE_UTC + timedelta(minutes=minute)).action_ids == []
+    assert world.patches() == []
+    result = tick_at(run_on_commit, NINE_UTC + timedelta(minutes=60, seconds=5))
+
+    assert len(result.restores) == 1 and min_count(world) == 1
+    assert [a.status for a in firing_actions()] == ["failed", "succeeded"]
+
+
+def test_a_firing_that_keeps_failing_is_given_up_after_five_tries(world, run_on_commit, utc_rule):
+    world.kube.fail(KEDA_PATH, 403, method="PATCH")
+
+    for i in range(9):
+        tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10 + 61 * i))
+
+    assert [a.status for a in firing_actions()] == ["failed"] * 5
+    assert len(world.patches()) == 5
+    assert "try 5 of 5" in firing_actions()[-1].reason
+
+
+def test_a_failed_firing_is_not_tried_again_once_its_window_closed(world, run_on_commit, utc_rule):
+    world.kube.fail(KEDA_PATH, 403, method="PATCH")
+    tick_at(run_on_commit, NINE_UTC + timedelta(minutes=59, seconds=30))
+    world.kube.reset_switches()
+
+    assert tick_at(run_on_commit, NINE_UTC + timedelta(minutes=60, seconds=40)).firings == []
+    assert [a.status for a in firing_actions()] == ["failed"]
+
+
+def test_a_refused_firing_is_not_tried_again(world, run_on_commit, utc_rule):
+    from fleet.models import Autoscaler
+
+    Autoscaler.objects.filter(kind="keda").update(max_replicas=4)  # a policy refusal, not a failure
+    tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10))
+
+    assert tick_at(run_on_commit, NINE_UTC + timedelta(minutes=5)).firings == []
+    assert [a.status for a in firing_actions()] == ["rejected"]
+
+
+def test_two_ticks_deciding_on_the_same_retry_make_one_try(world, run_on_commit, utc_rule, monkeypatch):
+    """Tick B runs entirely while tick A has decided to retry and is about to make the action."""
+    from scaling.services import prescale
+
+    world.kube.fail(KEDA_PATH, 403, method="PATCH", times=1)
+    tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10))
+    real_scale_request = prescale.scale_request
+    rival = []
+
+    def scale_request_after_a_rival(**kwargs):
+        if not rival:
+            rival.append("running")
+            rival.append(prescale_rules_fire_due(now=kwargs["now"], dispatch=False))  # tick B
+        return real_scale_request(**kwargs)
+
+    monkeypatch.setattr(prescale, "scale_request", scale_request_after_a_rival)
+    with time_machine.travel(NINE_UTC + timedelta(seconds=75), tick=False):
+        tick_a = prescale_rules_fire_due(dispatch=False)
+
+    [tick_b_firing] = rival[1]
+    assert tick_b_firing.attempt == 2 and tick_a == []
+    assert [a.status for a in firing_actions()] == ["failed", "pending"]
