@@ -59,10 +59,12 @@ def redis_url() -> str:
     parsed = urlparse(REDIS_URL)
     if not tcp_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
         missing_service(f"Redis is not reachable at {REDIS_URL}")
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
     return REDIS_URL
+
+
+# Each test run has its own queue on the shared Redis, so two runs on one machine (or a run and a
+# leftover worker) never take each other's tasks.
+TEST_QUEUE = f"scaledeck-test-{os.getpid()}"
 
 
 def database_url_for_subprocess() -> str:
@@ -92,11 +94,13 @@ def celery_worker_process(redis_url, transactional_db, tmp_path, settings):
         "DATABASE_URL": database_url_for_subprocess(),
         "SCALEDECK_DATA_DIR": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@localhost"],
+         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@localhost",
+         "--queues", TEST_QUEUE],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
@@ -109,14 +113,15 @@ def celery_worker_process(redis_url, transactional_db, tmp_path, settings):
     else:
         proc.kill()
         pytest.fail("celery worker did not become ready in 30 s")
-    old = (app.conf.broker_url, app.conf.task_always_eager)
+    old = (app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue)
     _use_broker(app, redis_url)
     app.conf.task_always_eager = False
+    app.conf.task_default_queue = TEST_QUEUE
     try:
         yield redis_url
     finally:
         _use_broker(app, old[0])
-        app.conf.task_always_eager = old[1]
+        app.conf.task_always_eager, app.conf.task_default_queue = old[1], old[2]
         proc.terminate()
         try:
             proc.wait(timeout=10)
