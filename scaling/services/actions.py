@@ -176,10 +176,7 @@ def scale_request(
             return _replay(existing, request)
 
     base = dict(
-        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
-        actor_token=actor.token,
-        actor_label=actor.label,
-        actor_key=actor.key,
+        **actor.audit_fields(),
         source=source,
         operation=ScaleAction.Operation.SCALE,
         cluster_id=deployment.cluster_id,

@@ -36,3 +36,12 @@ class Actor:
     @classmethod
     def expiry(cls) -> Actor:
         return cls(label="expiry", key="expiry")
+
+    def audit_fields(self) -> dict:
+        """The ScaleAction fields that say who acted."""
+        return {
+            "actor_user": self.user if getattr(self.user, "pk", None) else None,
+            "actor_token": self.token,
+            "actor_label": self.label,
+            "actor_key": self.key,
+        }

@@ -69,8 +69,7 @@ def overrides_expire_due(*, now: datetime | None = None, dispatch: bool = True) 
                 continue  # given up: the audit shows every failed try
         with transaction.atomic():
             restore = ScaleAction.objects.create(
-                actor_label=actor.label,
-                actor_key=actor.key,
+                **actor.audit_fields(),
                 source=ScaleAction.Source.EXPIRY,
                 operation=ScaleAction.Operation.RESTORE,
                 cluster_id=override.cluster_id,

@@ -37,10 +37,7 @@ def quota_update(
         if existing is not None:
             return _replay(existing, request)
     base = dict(
-        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
-        actor_token=actor.token,
-        actor_label=actor.label,
-        actor_key=actor.key,
+        **actor.audit_fields(),
         source=source,
         operation=ScaleAction.Operation.QUOTA,
         cluster_id=quota.cluster_id,
