@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from fleet.backends.base import DeploymentMetrics, DeploymentRef
+from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef
 
 
 class FakeMetrics:
@@ -23,11 +23,12 @@ class FakeMetrics:
             raise self.error
         return {(r.namespace, r.name): self.by_name.get(r.name, self.default) for r in refs}
 
-    def deployment_series(self, *args, **kwargs):  # pragma: no cover - not used by costing
-        raise NotImplementedError
+    # Costing never draws charts: these answer as a source without such series would.
+    def deployment_series(self, *args, **kwargs):  # pragma: no cover
+        raise BackendError("this test's metrics source has no range series")
 
     def gpu_utilization(self, *args, **kwargs):  # pragma: no cover
-        raise NotImplementedError
+        raise BackendError("this test's metrics source has no GPU series")
 
 
 def busy(utilization: float = 0.8, generation: float = 100.0, prompt: float = 50.0) -> DeploymentMetrics:
