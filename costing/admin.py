@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from costing.models import CostSample, CostWatermark, InstancePrice
 
@@ -7,6 +8,8 @@ from costing.models import CostSample, CostWatermark, InstancePrice
 class InstancePriceAdmin(admin.ModelAdmin):
     """The price catalog. A price change is a new row with a later effective date: keep the old one,
     it prices the past."""
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # price pages are https
 
     list_display = (
         "instance_type", "region", "capacity_type", "usd_per_hour", "gpu_count", "gpu_model", "effective_from",
