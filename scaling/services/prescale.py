@@ -138,19 +138,39 @@ def prescale_rules_fire_due(*, now: datetime | None = None, dispatch: bool = Tru
             if rule.last_fired_at == window.start:
                 claimed_open.append((rule, window))
             continue
-        with transaction.atomic():
-            claimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at=rule.last_fired_at).update(
-                last_fired_at=window.start
-            ) if rule.last_fired_at is not None else PrescaleRule.objects.filter(
-                id=rule.id, last_fired_at__isnull=True
-            ).update(last_fired_at=window.start)
-        if claimed != 1:
-            continue  # another tick fired it
-        firing = _fire(rule, window, now=now, dispatch=dispatch)
+        try:
+            firing = _claim_and_fire(rule, window, now=now, dispatch=dispatch)
+        except Exception:  # noqa: BLE001 - one bad rule must not stop the others, nor the restores after it
+            # Nothing was claimed (the claim rolled back with the error): the next tick tries again
+            # while the window is open.
+            logger.exception("rule %s: firing %s failed; the next tick tries again", rule.pk, window.start)
+            continue
         if firing is not None:
             fired.append(firing)
     fired.extend(_retry_failed(claimed_open, now=now, dispatch=dispatch))
     return fired
+
+
+def _claim_and_fire(
+    rule: PrescaleRule, window: windows.Window, *, now: datetime, dispatch: bool
+) -> Firing | None:
+    """Claim the firing and store its action (pending, or refused and audited) in one transaction.
+
+    A crash between a committed claim and the action would lose the firing for good (claimed, so
+    never tried again, and no failed action for `_retry_failed` to see); here both commit or
+    neither does. `scale_request` nests inside as a savepoint: a refusal rolls back only its own
+    checks and audits the rejected action in a savepoint of its own, which commits with the claim;
+    the enqueue waits for the outer commit (`on_commit`). Two ticks: the loser's UPDATE waits for
+    the winner's row lock and then matches nothing, and walks away.
+    """
+    with transaction.atomic():
+        if rule.last_fired_at is None:
+            unclaimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at__isnull=True)
+        else:
+            unclaimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at=rule.last_fired_at)
+        if unclaimed.update(last_fired_at=window.start) != 1:
+            return None  # another tick fired it
+        return _fire(rule, window, now=now, dispatch=dispatch)
 
 
 def _retry_failed(

@@ -309,3 +309,70 @@ def test_two_ticks_deciding_on_the_same_retry_make_one_try(world, run_on_commit,
     [tick_b_firing] = rival[1]
     assert tick_b_firing.attempt == 2 and tick_a == []
     assert [a.status for a in firing_actions()] == ["failed", "pending"]
+
+
+# --------------------------------------------------------------------------- a crash mid-firing loses nothing
+
+
+class WorkerKilled(BaseException):
+    """The process dying (SIGKILL, OOM) between two statements: nothing after it runs."""
+
+
+def test_a_crash_between_claiming_a_firing_and_storing_its_action_loses_nothing(
+    world, run_on_commit, utc_rule, monkeypatch
+):
+    from scaling.services import prescale
+
+    real_scale_request = prescale.scale_request
+
+    def killed(**kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(prescale, "scale_request", killed)
+    with time_machine.travel(NINE_UTC + timedelta(seconds=10), tick=False), pytest.raises(WorkerKilled):
+        prescale_rules_fire_due(dispatch=False)
+    monkeypatch.setattr(prescale, "scale_request", real_scale_request)
+
+    utc_rule.refresh_from_db()
+    assert utc_rule.last_fired_at is None  # the claim rolled back with the crash
+    [firing] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=25)).firings
+    assert firing.at == NINE_UTC and not firing.error
+    assert [a.status for a in firing_actions()] == ["succeeded"]
+    assert min_count(world) == 6
+    assert tick_at(run_on_commit, NINE_UTC + timedelta(seconds=40)).firings == []  # and once only
+
+
+def test_a_firing_that_raises_is_tried_again_and_does_not_stop_the_other_rules(
+    world, run_on_commit, utc_rule, monkeypatch
+):
+    from scaling.services import prescale
+
+    other = world.deployment("mistral")
+    world.keda(other, min_replicas=1, max_replicas=10)
+    prescale_rule_create(deployment=other, cron="0 9 * * *", timezone_name="UTC", min_replicas=3,
+                         duration_minutes=60)
+    real_scale_request = prescale.scale_request
+
+    def broken_for_llama(**kwargs):
+        if kwargs["deployment"].name == "llama":
+            raise RuntimeError("a bug")
+        return real_scale_request(**kwargs)
+
+    monkeypatch.setattr(prescale, "scale_request", broken_for_llama)
+    [mistral] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10)).firings
+    monkeypatch.setattr(prescale, "scale_request", real_scale_request)
+    [llama] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=25)).firings
+
+    assert mistral.rule_id != utc_rule.pk and llama.rule_id == utc_rule.pk
+    assert [a.status for a in firing_actions()] == ["succeeded", "succeeded"]
+
+
+def test_a_refused_firing_stays_claimed_with_its_rejected_action(world, run_on_commit, utc_rule):
+    from fleet.models import Autoscaler
+
+    Autoscaler.objects.filter(kind="keda").update(max_replicas=4)
+    [firing] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10)).firings
+
+    utc_rule.refresh_from_db()
+    assert utc_rule.last_fired_at == NINE_UTC
+    assert firing.error and ScaleAction.objects.get(id=firing.action_id).status == "rejected"

@@ -108,6 +108,41 @@ def test_more_than_doubling_asks_for_confirmation(world, keda_deployment, operat
     assert ScaleAction.objects.count() == 0
 
 
+def test_the_confirmation_shows_the_previews_notes(world, operator):
+    dep = world.deployment(replicas=2)
+    world.keda(dep, min_replicas=2, max_replicas=8, paused_replicas=2)
+
+    response = login(operator).post(controls_url(dep), {"replicas": 5, "mode": "floor", "duration": "",
+                                                        "reason": "r"}, **HTMX)
+
+    html = response.content.decode()
+    assert "more than doubles" in html
+    assert "no effect while pinned" in html and "autoscaling.keda.sh/paused-replicas" in html
+    assert ScaleAction.objects.count() == 0
+
+
+def test_the_confirmation_escapes_the_notes(world, keda_deployment, operator, monkeypatch):
+    from scaling import decisions
+
+    monkeypatch.setattr(decisions, "pin_notes", lambda **kwargs: ["<script>alert(1)</script>"])
+    response = login(operator).post(controls_url(keda_deployment),
+                                    {"replicas": 0, "mode": "pin", "duration": "", "reason": "r"}, **HTMX)
+
+    html = response.content.decode()
+    assert "scales to zero" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+
+
+def test_the_result_shows_the_actions_notes(world, operator, run_on_commit):
+    dep = world.deployment(replicas=2)
+    world.keda(dep, min_replicas=2, max_replicas=8, paused_replicas=2)
+
+    response = run_on_commit(login(operator).post, controls_url(dep),
+                             {"replicas": 3, "mode": "floor", "duration": "", "reason": "r"}, **HTMX)
+
+    assert "no effect while pinned" in response.content.decode()
+
+
 def test_refusals_show_inline(world, keda_deployment, operator):
     client = login(operator)
 
