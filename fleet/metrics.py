@@ -215,7 +215,11 @@ class NodeGpuReadings:
         return None
 
     def mig_slices(self, node_id: int, gpu_index: int) -> list[GpuUtilization]:
-        """The GPU's MIG readings, ordered by profile then instance id (how slots are numbered too)."""
+        """The GPU's MIG readings, ordered by profile then GPU-instance id.
+
+        The instance id is DCGM's GPU_I_ID, not a slot index: it says nothing about which stored
+        MigDevice a reading belongs to (see `fleet.views.nodes.match_mig_readings`).
+        """
         return sorted(
             (r for r in self.gpus.get(node_id, ()) if r.gpu_index == gpu_index and r.mig_profile is not None),
             key=lambda r: (r.mig_profile or "", r.mig_instance_id if r.mig_instance_id is not None else -1),

@@ -239,6 +239,9 @@ class GpuUtilization:
     memory_used_mib: float | None = None
     power_watts: float | None = None
     temperature_c: float | None = None
+    # The pod holding the device, when the metrics source says so (DCGM exporter's pod mapping).
+    namespace: str | None = None
+    pod: str | None = None
 
 
 @runtime_checkable

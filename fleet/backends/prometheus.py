@@ -665,12 +665,16 @@ class PrometheusMetricsBackend:
             return (node, gpu, profile, instance)
 
         maps: dict[str, dict[DeviceKey, float | None]] = {}
+        holders: dict[DeviceKey, tuple[str, str]] = {}  # (namespace, pod) on the DCGM series, when mapped
         for name, samples in answers.items():
             found: dict[DeviceKey, float | None] = {}
             for s in samples:
                 key = device(s.labels)
                 if key is not None and found.get(key) is None:
                     found[key] = s.value
+                ns, pod = s.labels.get(self.gpu_namespace_label), s.labels.get(self.gpu_pod_label)
+                if key is not None and ns and pod:
+                    holders.setdefault(key, (ns, pod))
             maps[name] = found
 
         keys = {k for found in maps.values() for k in found}
@@ -701,6 +705,8 @@ class PrometheusMetricsBackend:
                     memory_used_mib=maps["fb"].get(key),
                     power_watts=field("power", key),
                     temperature_c=field("temp", key),
+                    namespace=holders.get(key, (None, None))[0],
+                    pod=holders.get(key, (None, None))[1],
                 )
             )
         return result

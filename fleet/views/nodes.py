@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from fleet import mig, selectors
+from fleet.backends.base import GpuUtilization
 from fleet.filters import NodeFilterSet
 from fleet.metrics import node_gpu_utilization
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
@@ -181,16 +183,60 @@ def nodes_gpu_utilization(request):
                 if reading is not None:
                     cells.append((f"gpu-util-{gpu.id}", reading.utilization, _title(reading)))
                 continue
-            by_profile: dict[str, list] = {}
-            for reading in readings.mig_slices(node.id, gpu.index):
-                by_profile.setdefault(reading.mig_profile, []).append(reading)
-            for device in sorted(gpu.mig_devices.all(), key=lambda d: d.slot):
-                queue = by_profile.get(device.profile)
-                if queue:
-                    reading = queue.pop(0)
-                    cells.append((f"mig-util-{device.id}", reading.utilization, _title(reading)))
+            matched = match_mig_readings(sorted(gpu.mig_devices.all(), key=lambda d: d.slot),
+                                         readings.mig_slices(node.id, gpu.index))
+            for device_id, (reading, approximate) in matched.items():
+                title = _title(reading)
+                if approximate:
+                    title = f"{APPROXIMATE_NOTE}{'; ' if title else ''}{title}"
+                cells.append((f"mig-util-{device_id}", reading.utilization, title))
     context = {"cells": cells, "unavailable": readings.unavailable, "as_of": readings.as_of}
     return render(request, "fleet/_nodes_gpu_utilization.html", context)
+
+
+APPROXIMATE_NOTE = "approximate: matched to this slice by position, not by its pod"
+
+
+def match_mig_readings(devices, readings) -> dict[int, tuple[GpuUtilization, bool]]:
+    """MIG slice readings of one GPU -> {MigDevice id: (reading, approximate)}.
+
+    A reading never goes to two slices, nor to a slice of another profile (a reading of a
+    profile the GPU has no slice of is dropped).
+
+    1. A reading that names the pod holding its slice goes to the slice of that profile held
+       by that pod: exact.
+    2. The rest are positional, per profile: the readings in ascending GPU-instance id order go
+       to the remaining slices in ascending slot order. DCGM's GPU_I_ID is the GPU-instance id,
+       not our slot index, and is not contiguous (3g+3g on an A100: 1 and 2; 7x1g: 7..13), so
+       this is only a best guess when the GPU has several slices of the profile: `approximate`
+       is then True (the page says so in the value's title). The only slice of its profile on
+       the GPU is not a guess.
+    """
+    out: dict[int, tuple[GpuUtilization, bool]] = {}
+    left: list[GpuUtilization] = []
+    for reading in readings:
+        holder = (reading.namespace, reading.pod)
+        device = None
+        if reading.pod:
+            device = next(
+                (d for d in devices
+                 if d.id not in out and d.profile == reading.mig_profile and d.pod is not None
+                 and (d.pod.namespace, d.pod.name) == holder),
+                None,
+            )
+        if device is None:
+            left.append(reading)
+        else:
+            out[device.id] = (reading, False)
+    by_profile: dict[str, list[GpuUtilization]] = defaultdict(list)
+    for reading in sorted(left, key=lambda r: (r.mig_instance_id is None, r.mig_instance_id or 0)):
+        by_profile[reading.mig_profile].append(reading)
+    per_profile = Counter(d.profile for d in devices)
+    for device in sorted(devices, key=lambda d: d.slot):
+        queue = by_profile.get(device.profile)
+        if device.id not in out and queue:
+            out[device.id] = (queue.pop(0), per_profile[device.profile] > 1)
+    return out
 
 
 def _title(reading) -> str:

@@ -165,9 +165,110 @@ def test_it_fills_in_per_gpu_and_per_slice_utilization_out_of_band(viewer_client
     html = response.content.decode()
     assert response.status_code == 200
     assert re.search(rf'id="gpu-util-{gpu0.id}" hx-swap-oob="true" title="[^"]*310 W[^"]*">73%</span>', html)
-    assert f'id="mig-util-{slice0.id}" hx-swap-oob="true" >25%</span>' in html
-    assert f'id="mig-util-{slice1.id}" hx-swap-oob="true" >50%</span>' in html
+    assert re.search(rf'id="mig-util-{slice0.id}" hx-swap-oob="true" title="approximate[^"]*">25%</span>', html)
+    assert re.search(rf'id="mig-util-{slice1.id}" hx-swap-oob="true" title="approximate[^"]*">50%</span>', html)
     assert "GPU utilization as of" in html
+
+
+def slice_cells(html: str) -> dict[int, tuple[str, str]]:
+    """MigDevice id -> (shown value, title) of every slice cell in the fragment."""
+    return {
+        int(m["id"]): (m["value"], m["title"] or "")
+        for m in re.finditer(
+            r'id="mig-util-(?P<id>\d+)" hx-swap-oob="true" (?:title="(?P<title>[^"]*)")?>(?P<value>[^<]*)</span>', html
+        )
+    }
+
+
+def test_it_matches_slice_readings_by_gi_id_order_not_by_the_order_they_arrive(viewer_client, fake_metrics):
+    """7 x 1g.10gb on an A100: GI ids 7..13 (not slots 0..6), arriving shuffled."""
+    node, gpu = mig_node(ClusterFactory())
+    slices = [MigDeviceFactory(gpu=gpu, slot=slot, profile="1g.10gb", compute_slices=1) for slot in range(7)]
+    order = [11, 7, 13, 9, 8, 12, 10]
+    fake_metrics.gpus = [GpuUtilization("gpu-mig", 0, "1g.10gb", gi, (gi - 7) / 10) for gi in order]
+
+    cells = slice_cells(viewer_client.get(UTIL_URL).content.decode())
+
+    assert {d.id: cells[d.id][0] for d in slices} == {d.id: f"{d.slot * 10}%" for d in slices}
+    assert all(title.startswith("approximate: matched to this slice by position") for _, title in cells.values())
+
+
+def test_it_matches_each_profile_on_its_own_and_never_reuses_a_reading(viewer_client, fake_metrics):
+    """4g+2g+1g: GI ids 1 (4g), 5 (2g), 13 (1g) - one slice per profile, so no guess."""
+    node, gpu = mig_node(ClusterFactory())
+    four = MigDeviceFactory(gpu=gpu, slot=0, profile="4g.40gb", compute_slices=4)
+    two = MigDeviceFactory(gpu=gpu, slot=1, profile="2g.20gb", compute_slices=2)
+    one = MigDeviceFactory(gpu=gpu, slot=2, profile="1g.10gb", compute_slices=1)
+    extra = MigDeviceFactory(gpu=GpuFactory(node=node, index=1, mig_enabled=True), slot=0, profile="1g.10gb",
+                             compute_slices=1)
+    fake_metrics.gpus = [
+        GpuUtilization("gpu-mig", 0, "1g.10gb", 13, 0.1),
+        GpuUtilization("gpu-mig", 0, "2g.20gb", 5, 0.2),
+        GpuUtilization("gpu-mig", 0, "4g.40gb", 1, 0.4),
+    ]
+
+    cells = slice_cells(viewer_client.get(UTIL_URL).content.decode())
+
+    assert cells == {four.id: ("40%", ""), two.id: ("20%", ""), one.id: ("10%", "")}
+    assert extra.id not in cells  # GPU 1's slice gets nothing from GPU 0's readings
+
+
+def test_it_ignores_a_reading_of_a_profile_the_gpu_has_no_slice_of(viewer_client, fake_metrics):
+    node, gpu = mig_node(ClusterFactory())
+    first = MigDeviceFactory(gpu=gpu, slot=0)
+    second = MigDeviceFactory(gpu=gpu, slot=1)
+    fake_metrics.gpus = [
+        GpuUtilization("gpu-mig", 0, "7g.80gb", 0, 0.99),
+        GpuUtilization("gpu-mig", 0, "1g.10gb", 9, 0.98),
+        GpuUtilization("gpu-mig", 0, "3g.40gb", 2, 0.5),
+    ]
+
+    cells = slice_cells(viewer_client.get(UTIL_URL).content.decode())
+
+    assert set(cells) == {first.id}  # one 3g reading: one slice; the 7g and 1g readings go nowhere
+    assert second.id not in cells
+    assert cells[first.id][0] == "50%"
+    assert "99%" not in str(cells) and "98%" not in str(cells)
+
+
+def test_a_reading_that_names_its_pod_lands_on_that_pods_slice_before_positional_ones(viewer_client, fake_metrics):
+    cluster = ClusterFactory()
+    node, gpu = mig_node(cluster)
+    deployment = ModelDeploymentFactory(cluster=cluster, namespace="llm", name="chat")
+    pod = PodFactory(deployment=deployment, node=node, name="chat-abc")
+    free = MigDeviceFactory(gpu=gpu, slot=0)
+    held = MigDeviceFactory(gpu=gpu, slot=1, pod=pod)
+    fake_metrics.gpus = [  # positionally GI 1 -> slot 0, GI 2 -> slot 1: both wrong
+        GpuUtilization("gpu-mig", 0, "3g.40gb", 1, 0.87, namespace="llm", pod="chat-abc"),
+        GpuUtilization("gpu-mig", 0, "3g.40gb", 2, 0.0),
+    ]
+
+    response = viewer_client.get(UTIL_URL)
+    cells = slice_cells(response.content.decode())
+
+    assert cells[held.id] == ("87%", "")  # exact: no "approximate" title
+    assert cells[free.id][0] == "0%" and cells[free.id][1].startswith("approximate")
+    # The fragment only fills the value in: the free slice is still drawn grey.
+    page = viewer_client.get(URL).content.decode()
+    assert re.search(r'<div class="slice free"[^>]*>\s*<span class="slice-label">3g</span>'
+                     rf'<span class="util" id="mig-util-{free.id}">', page)
+
+
+def test_a_reading_naming_another_namespace_or_an_unknown_pod_falls_back_to_position(viewer_client, fake_metrics):
+    cluster = ClusterFactory()
+    node, gpu = mig_node(cluster)
+    pod = PodFactory(deployment=ModelDeploymentFactory(cluster=cluster, namespace="llm"), node=node, name="p")
+    held = MigDeviceFactory(gpu=gpu, slot=0, pod=pod)
+    other = MigDeviceFactory(gpu=gpu, slot=1)
+    fake_metrics.gpus = [
+        GpuUtilization("gpu-mig", 0, "3g.40gb", 2, 0.2, namespace="batch", pod="p"),
+        GpuUtilization("gpu-mig", 0, "3g.40gb", 1, 0.1, namespace="llm", pod="gone"),
+    ]
+
+    cells = slice_cells(viewer_client.get(UTIL_URL).content.decode())
+
+    assert cells[held.id][0] == "10%" and cells[other.id][0] == "20%"
+    assert all(title.startswith("approximate") for _, title in cells.values())
 
 
 def test_it_says_gpu_utilization_is_unavailable_when_the_backend_fails(viewer_client, broken_metrics):
