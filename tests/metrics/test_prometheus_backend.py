@@ -406,6 +406,10 @@ def test_it_reports_every_gpu_and_mig_slice_of_the_nodes(backend):
     assert whole.utilization == pytest.approx(0.8)
     assert (whole.memory_used_mib, whole.power_watts, whole.temperature_c) == (70000, 350, 65)
     assert got[("node-a", 1, None, None)].utilization == pytest.approx(0.7)  # `Hostname` label
+    # Each reading names the pod holding it (the nodes page puts a slice's value on that pod's slice).
+    assert (slice7.namespace, slice7.pod) == ("team-a", "mig-svc-55f4c-fffff")
+    assert (whole.namespace, whole.pod) == ("team-a", "llama-7d9f8-aaaaa")
+    assert (got[("node-a", 0, "3g.40gb", 2)].namespace, got[("node-a", 0, "3g.40gb", 2)].pod) == (None, None)
     assert backend.gpu_utilization([]) == []
 
 
