@@ -44,21 +44,6 @@ HISTORY = 6.0  # seconds of scrapes before rates (and so quantiles) are read
 # --------------------------------------------------------------------------- the cluster
 
 
-def _vllm_deployment(namespace: str, name: str, nodes: list[str], *, resource: str = k.GPU, model: str):
-    dep = k.deployment(
-        namespace, name, containers=[k.vllm_container(model=model, gpu_resource=resource, gpus=1)],
-        replicas=len(nodes), ready=len(nodes),
-    )  # fmt: skip
-    rs = k.replicaset(dep)
-    rs_name = rs["metadata"]["name"]
-    pods = [
-        k.pod(namespace, f"{rs_name}-{suffix}", containers=dep["spec"]["template"]["spec"]["containers"],
-              owner=("ReplicaSet", rs_name), node=node, state="ready", labels=rs["metadata"]["labels"])
-        for suffix, node in zip(("x7k2p", "q9w4z", "m3n8v"), nodes, strict=False)
-    ]  # fmt: skip
-    return [dep, rs, *pods]
-
-
 def _pod_names(objs: list[dict]) -> list[str]:
     return [o["metadata"]["name"] for o in objs if o["kind"] == "Pod"]
 
@@ -68,11 +53,11 @@ NODES = [
     k.gpu_node(MIG_NODE, product="NVIDIA-A100-SXM4-80GB", memory_mib=81920, instance_type="p4de.24xlarge",
                mig_config="all-1g.10gb", mig_devices={"1g.10gb": 56}),
 ]  # fmt: skip
-CHAT = _vllm_deployment(NS, "chat", [H100_NODE, H100_NODE], model="meta-llama/Llama-3.1-70B-Instruct")
-LEGACY = _vllm_deployment(NS, "legacy", [H100_NODE], model="mistralai/Mistral-7B-Instruct-v0.3")
-MIG = _vllm_deployment(NS, "mig", [MIG_NODE, MIG_NODE], resource="nvidia.com/mig-1g.10gb",
+CHAT = k.vllm_deployment_with_pods(NS, "chat", [H100_NODE, H100_NODE], model="meta-llama/Llama-3.1-70B-Instruct")
+LEGACY = k.vllm_deployment_with_pods(NS, "legacy", [H100_NODE], model="mistralai/Mistral-7B-Instruct-v0.3")
+MIG = k.vllm_deployment_with_pods(NS, "mig", [MIG_NODE, MIG_NODE], resource="nvidia.com/mig-1g.10gb",
                        model="Qwen/Qwen2.5-1.5B-Instruct")  # fmt: skip
-GATEWAY = _vllm_deployment(EDGE, "gw", [H100_NODE, H100_NODE], model="Qwen/Qwen2.5-7B-Instruct")
+GATEWAY = k.vllm_deployment_with_pods(EDGE, "gw", [H100_NODE, H100_NODE], model="Qwen/Qwen2.5-7B-Instruct")
 CHAT_A, CHAT_B = _pod_names(CHAT)
 (LEGACY_POD,) = _pod_names(LEGACY)
 MIG_A, MIG_B = _pod_names(MIG)

@@ -45,32 +45,16 @@ NODES = [
 ]  # fmt: skip
 
 
-def _vllm_deployment(namespace: str, name: str, nodes: list[str], *, gpus: int = 1, resource: str = k.GPU):
-    dep = k.deployment(
-        namespace, name, replicas=len(nodes), ready=len(nodes),
-        containers=[k.vllm_container(model=f"org/{name}", tp=gpus if resource == k.GPU else 1,
-                                     gpu_resource=resource, gpus=gpus)],
-    )  # fmt: skip
-    rs = k.replicaset(dep)
-    rs_name = rs["metadata"]["name"]
-    pods = [
-        k.pod(namespace, f"{rs_name}-{suffix}", containers=dep["spec"]["template"]["spec"]["containers"],
-              owner=("ReplicaSet", rs_name), node=node, state="ready", labels=rs["metadata"]["labels"])
-        for suffix, node in zip(("b7k2p", "c9w4z", "d3n8v"), nodes, strict=False)
-    ]  # fmt: skip
-    return [dep, rs, *pods]
-
-
 def _pods(objs):
     return [o["metadata"]["name"] for o in objs if o["kind"] == "Pod"]
 
 
 MIG_1G = "nvidia.com/mig-1g.10gb"
-LLAMA = _vllm_deployment(TEAM_A, "llama-70b", [P4DE], gpus=4)
-CHAT = _vllm_deployment(TEAM_A, "chat", [P4DE, G5_SPOT])  # one pod on-demand, one on spot
-SMALL = _vllm_deployment(TEAM_B, "mig-small", [A100_MIG] * 3, resource=MIG_1G)
-EMBED = _vllm_deployment(TEAM_B, "embed", [A100_MIG], resource=MIG_1G)
-EXPERIMENT = _vllm_deployment(TEAM_B, "exp", [MYSTERY])
+LLAMA = k.vllm_deployment_with_pods(TEAM_A, "llama-70b", [P4DE], gpus=4)
+CHAT = k.vllm_deployment_with_pods(TEAM_A, "chat", [P4DE, G5_SPOT])  # one pod on-demand, one on spot
+SMALL = k.vllm_deployment_with_pods(TEAM_B, "mig-small", [A100_MIG] * 3, resource=MIG_1G)
+EMBED = k.vllm_deployment_with_pods(TEAM_B, "embed", [A100_MIG], resource=MIG_1G)
+EXPERIMENT = k.vllm_deployment_with_pods(TEAM_B, "exp", [MYSTERY])
 WORLD = [*NODES, *LLAMA, *CHAT, *SMALL, *EMBED, *EXPERIMENT]
 
 # Generated tokens per second of each pod (the embedding model generates none).

@@ -646,6 +646,22 @@ def pods_of(deploy: dict, rs: dict, states: Sequence[tuple[str, str, str]]) -> l
     return out
 
 
+def vllm_deployment_with_pods(
+    namespace: str, name: str, nodes: Sequence[str], *, model: str = "", gpus: int = 1, resource: str = GPU
+) -> list[dict]:
+    """A vLLM Deployment, its ReplicaSet and one ready pod per entry of `nodes` (a node may repeat).
+
+    Whole GPUs beyond one per pod are tensor parallel; MIG pods hold `gpus` slices.
+    """
+    dep = deployment(
+        namespace, name, replicas=len(nodes), ready=len(nodes),
+        containers=[vllm_container(model=model or f"org/{name}", tp=gpus if resource == GPU else 1,
+                                   gpu_resource=resource, gpus=gpus)],
+    )  # fmt: skip
+    rs = replicaset(dep)
+    return [dep, rs, *pods_of(dep, rs, [("ready", node, "") for node in nodes])]
+
+
 def gpu_container(name: str = "main", *, gpus: int = 1, resource: str = GPU, image: str = "busybox:1.36") -> dict:
     return {
         "name": name,
