@@ -4,6 +4,7 @@ Idempotent: run it again and it keeps what exists (`--reset` rebuilds the simula
 """
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -14,6 +15,20 @@ from fleet.world_store import DbWorldStore
 
 DEMO_CLUSTER = "demo"
 DEMO_USERS = (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer"))
+ADMIN_APPS = ("accounts", "fleet", "scaling", "costing")
+
+
+def demo_users_ensure(*, password: str) -> None:
+    """The demo's admin, operator and viewer. The admin is staff with the permissions of ScaleDeck's
+    own apps, so `/admin/` (prices, clusters, tokens) opens for it; the others stay out of the admin."""
+    for username, role in DEMO_USERS:
+        user = user_ensure(username=username, role=role, password=password)
+        staff = role == "admin"
+        if user.is_staff != staff:
+            user.is_staff = staff
+            user.save(update_fields=["is_staff"])
+        if staff:
+            user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=ADMIN_APPS))
 
 
 class Command(BaseCommand):
@@ -51,8 +66,7 @@ class Command(BaseCommand):
             self._cost_history(cluster)
 
         password = settings.SCALEDECK_DEMO_PASSWORD
-        for username, role in DEMO_USERS:
-            user_ensure(username=username, role=role, password=password)
+        demo_users_ensure(password=password)
         self.stdout.write(f"demo users: admin, operator, viewer (password: {password})")
 
     def _cost_history(self, cluster: Cluster) -> None:
