@@ -299,7 +299,9 @@ def rule_delete(request, rule_id: int):
 
 @require_GET
 def quotas(request):
-    rows = [(q, selectors.quota_lines(q)) for q in selectors.quota_queryset()]
+    """Every namespace's GPU quota; one outside its cluster's allow-list says so instead of offering "edit"."""
+    rows = [(q, selectors.quota_lines(q), q.cluster.namespace_writable(q.namespace))
+            for q in selectors.quota_queryset()]
     context = {"rows": rows, "can_admin": role_at_least(user_role(request.user), Role.ADMIN)}
     return render(request, "scaling/quotas.html", context)
 
@@ -328,5 +330,6 @@ def quota_edit(request, quota_id: int):
             else:
                 messages.success(request, f"Quota change requested: action #{action.pk}.")
                 return redirect(reverse("scaling:action", args=[action.pk]))
-    context = {"quota": quota, "form": form, "lines": selectors.quota_lines(quota)}
+    context = {"quota": quota, "form": form, "lines": selectors.quota_lines(quota),
+               "writable": quota.cluster.namespace_writable(quota.namespace)}
     return render(request, "scaling/quota_form.html", context, status=400 if form.errors else 200)
