@@ -332,3 +332,25 @@ class NamespaceQuota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+class ReplicaChange(models.Model):
+    """A deployment's desired and ready replicas from the moment a sync saw them change.
+
+    The replicas chart's source where kube-state-metrics is not installed: the value at any
+    time is that of the latest change at or before it. Written only when a count changes (a
+    sync where nothing changed writes nothing), and pruned to REPLICA_HISTORY_KEEP by
+    `fleet.replica_history`, keeping each deployment's last change before that horizon.
+    """
+
+    deployment = models.ForeignKey(ModelDeployment, on_delete=models.CASCADE, related_name="replica_changes")
+    at = models.DateTimeField()
+    desired = models.PositiveIntegerField()
+    ready = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["deployment", "at"]
+        indexes = [models.Index(fields=["deployment", "at"], name="replicachange_deployment_at")]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id} at {self.at:%Y-%m-%d %H:%M:%S}: {self.ready}/{self.desired}"
