@@ -56,6 +56,8 @@ class CostRowSerializer(serializers.Serializer):
     unpriced_gpu_hours = serializers.SerializerMethodField()
     tokens_generated = serializers.IntegerField()
     usd_per_million_tokens = serializers.SerializerMethodField()
+    tokens_prompt = serializers.IntegerField()
+    usd_per_million_prompt_tokens = serializers.SerializerMethodField()
 
     def get_usd(self, totals) -> str | None:
         # Nothing of it could be priced: unknown, not zero.
@@ -74,7 +76,12 @@ class CostRowSerializer(serializers.Serializer):
         return decimal_string(totals.unpriced_gpu_hours)
 
     def get_usd_per_million_tokens(self, totals) -> str | None:
+        """Per 1M generated tokens (the figure for chat and completion models)."""
         return decimal_string(totals.usd_per_million_generated)
+
+    def get_usd_per_million_prompt_tokens(self, totals) -> str | None:
+        """Per 1M prompt tokens: the figure for embedding and prompt-heavy models; null when none."""
+        return decimal_string(totals.usd_per_million_prompt)
 
 
 class InstancePriceSerializer(serializers.ModelSerializer):

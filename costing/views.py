@@ -64,12 +64,13 @@ def _tables(*, group: str, start, end) -> dict[str, Table]:
         name="spend",
         title=f"Spend by {group}",
         headers=[group_label, *(["Cluster"] if with_cluster else []), "Spend (USD)", "GPU-hours", "Idle GPU-hours",
-                 "Generated tokens", "USD per 1M generated tokens", "Unpriced GPU-hours"],
-        kinds=["text", *(["text"] if with_cluster else []), "usd", "num", "num", "int", "rate", "num"],
+                 "Generated tokens", "USD per 1M generated tokens", "Prompt tokens", "USD per 1M prompt tokens",
+                 "Unpriced GPU-hours"],
+        kinds=["text", *(["text"] if with_cluster else []), "usd", "num", "num", "int", "rate", "int", "rate", "num"],
         rows=[
             [t.key, *([t.cluster or ""] if with_cluster else []), _num(t.usd) if t.priced_gpu_hours else None,
              _num(t.gpu_hours), _num(t.idle_gpu_hours), t.tokens_generated, t.usd_per_million_generated,
-             _num(t.unpriced_gpu_hours)]
+             t.tokens_prompt, t.usd_per_million_prompt, _num(t.unpriced_gpu_hours)]
             for t in by_group
         ],
     )

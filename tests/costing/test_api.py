@@ -187,3 +187,18 @@ def test_it_serves_the_catalog_in_a_constant_number_of_queries(api, django_asser
 
 def test_it_has_no_write_endpoint_for_prices(api):
     assert api.post(PRICES, {}).status_code in (403, 405)
+
+
+def test_it_counts_prompt_tokens_and_prices_a_million_of_them(api, accrued):
+    response = api.get(COSTS, {"group_by": "deployment", "start": "2026-03-02T00:00:00Z",
+                               "end": "2026-03-02T02:00:00Z"})
+
+    rows = rows_by_key(response)
+    embed = rows["search/embed"]  # an embedding model: 500 prompt tokens/s, nothing generated
+    assert embed["tokens_prompt"] == 3_600_000  # 500 tokens/s x 7,200 s
+    assert embed["usd"] == "6.8618"  # 3.43088125 $/h x 2 h = 6.8617625
+    assert embed["usd_per_million_prompt_tokens"] == "1.9060"  # 6.8617625 / 3.6
+    assert embed["usd_per_million_tokens"] is None
+    assert rows["llm/llama"]["tokens_prompt"] == 360_000  # 50 tokens/s x 7,200 s
+    assert rows["(unallocated)"]["tokens_prompt"] == 0
+    assert rows["(unallocated)"]["usd_per_million_prompt_tokens"] is None  # serves nothing

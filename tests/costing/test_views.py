@@ -168,3 +168,27 @@ def test_it_renders_in_a_constant_number_of_queries(viewer, count, django_assert
     build(count)
     with django_assert_max_num_queries(25):
         assert get(viewer, group="deployment").status_code == 200
+
+
+def test_it_prices_a_million_prompt_tokens_for_a_model_that_only_reads_prompts(viewer):
+    InstancePriceFactory()
+    cluster = ClusterFactory(name="prod", region="us-east-1")
+    node = GpuNodeFactory(cluster=cluster, name="embed-node")
+    embed = ModelDeploymentFactory(cluster=cluster, namespace="search", name="embed", gpu_per_replica=2)
+    PodFactory(deployment=embed, node=node, name="embed-0")
+    metrics = FakeMetrics({"embed": busy(generation=0.0, prompt=6300.0)})
+    with time_machine.travel(T0, tick=False) as traveller:
+        for _ in range(9):
+            cost_accrue(cluster=cluster, now=timezone.now(), metrics=metrics)
+            traveller.shift(timedelta(minutes=15))
+
+    response = get(viewer, format="csv", table="spend", group="deployment")
+
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    header = rows[0]
+    row = dict(zip(header, {r[0]: r for r in rows[1:]}["search/embed"], strict=True))
+    assert row["Generated tokens"] == "0" and row["USD per 1M generated tokens"] == ""
+    assert row["Prompt tokens"] == "45360000"  # 6,300 tokens/s x 7,200 s
+    assert row["USD per 1M prompt tokens"] == "0.3025"  # 2 h x 2 x 27.44705/8 = 13.723525 / 45.36
+    html = get(viewer, group="deployment").content.decode()
+    assert "USD per 1M prompt tokens" in html and "$0.3025" in html
