@@ -175,22 +175,33 @@ class FleetTotals:
     cost_unknown: int
 
 
-def gpu_usage(clusters: Iterable[Cluster] | None = None) -> tuple[float, int]:
-    """(GPUs in use, physical GPUs) on live nodes; a held MIG slice counts as its share of a GPU."""
+def gpu_usage(
+    clusters: Iterable[Cluster] | None = None, *, deployment_ids: Sequence[int] | None = None
+) -> tuple[float, int]:
+    """(GPUs in use, physical GPUs) on live nodes; a held MIG slice counts as its share of a GPU.
+
+    With `deployment_ids`, "in use" counts only what those deployments' pods hold (a filtered
+    overview); the total stays the clusters' GPUs, the capacity they share."""
     gpus = Gpu.objects.filter(node__gone_at__isnull=True)
     slices = MigDevice.objects.filter(gpu__node__gone_at__isnull=True, pod__isnull=False)
     if clusters is not None:
         ids = [c.id for c in clusters]
         gpus = gpus.filter(node__cluster_id__in=ids)
         slices = slices.filter(gpu__node__cluster_id__in=ids)
-    counts = gpus.aggregate(total=Count("id"), whole=Count("id", filter=Q(pod__isnull=False, mig_enabled=False)))
+    held = Q(pod__isnull=False, mig_enabled=False)
+    if deployment_ids is not None:
+        held &= Q(pod__deployment_id__in=list(deployment_ids))
+        slices = slices.filter(pod__deployment_id__in=list(deployment_ids))
+    counts = gpus.aggregate(total=Count("id"), whole=Count("id", filter=held))
     in_use = Fraction(counts["whole"] or 0)
     for row in slices.values("gpu__product", "profile").annotate(n=Count("id")):
         in_use += mig.slice_fraction(row["profile"], row["gpu__product"]) * row["n"]
     return float(in_use), counts["total"] or 0
 
 
-def fleet_totals(rows: Sequence[DeploymentRow], clusters: Sequence[Cluster]) -> FleetTotals:
+def fleet_totals(rows: Sequence[DeploymentRow], clusters: Sequence[Cluster], *, filtered: bool = False) -> FleetTotals:
+    """Totals of the rows shown. `filtered`: the rows are a selection (by namespace, name...), so the
+    GPUs in use are those the rows' deployments hold, not every GPU held in the clusters."""
     queues = [r.metrics.queue_depth for r in rows if r.metrics.queue_depth is not None]
     ratios = [
         WorstTtft(r, r.metrics.ttft_p95_seconds / r.deployment.slo_seconds)
@@ -198,7 +209,7 @@ def fleet_totals(rows: Sequence[DeploymentRow], clusters: Sequence[Cluster]) -> 
         if r.metrics.ttft_p95_seconds is not None and r.deployment.slo_seconds > 0
     ]
     costs = [r.cost_per_hour for r in rows if r.cost_per_hour is not None]
-    in_use, total = gpu_usage(clusters)
+    in_use, total = gpu_usage(clusters, deployment_ids=[r.deployment.id for r in rows] if filtered else None)
     return FleetTotals(
         deployments=len(rows),
         replicas_ready=sum(r.deployment.replicas_ready for r in rows),

@@ -229,3 +229,44 @@ def test_it_never_prints_minus_zero():
     assert qty(-0.0, "req") == "0 req"
     assert qty(-0.04, "req") == "0.0 req"
     assert qty(-2, "req") == "-2 req"
+
+
+def _llama_and_mistral():
+    """llama holds 4 of the node's 8 GPUs, mistral 2; 2 are free."""
+    cluster = ClusterFactory(name="prod")
+    node = GpuNodeFactory(cluster=cluster)
+    llama = ModelDeploymentFactory(cluster=cluster, name="Llama-3-8B")
+    mistral = ModelDeploymentFactory(cluster=cluster, name="mistral-7b")
+    for deployment, indexes in ((llama, range(4)), (mistral, range(4, 6))):
+        pod = PodFactory(deployment=deployment, node=node)
+        for i in indexes:
+            GpuFactory(node=node, index=i, pod=pod)
+    for i in range(6, 8):
+        GpuFactory(node=node, index=i)
+    return llama, mistral
+
+
+def test_it_finds_a_part_of_the_name_in_any_case(viewer_client, fake_metrics):
+    llama, mistral = _llama_and_mistral()
+
+    html = viewer_client.get(URL, {"name": "llama"}).content.decode()
+
+    assert reverse("fleet:deployment", args=[llama.id]) in html
+    assert reverse("fleet:deployment", args=[mistral.id]) not in html
+
+
+def test_the_api_keeps_its_exact_name_match(viewer_client, fake_metrics):
+    _llama_and_mistral()
+
+    assert viewer_client.get("/api/v1/deployments/", {"name": "llama"}).json()["count"] == 0
+    assert viewer_client.get("/api/v1/deployments/", {"name": "Llama-3-8B"}).json()["count"] == 1
+
+
+def test_the_gpu_tile_counts_only_the_gpus_of_the_deployments_shown(viewer_client, fake_metrics):
+    _llama_and_mistral()
+
+    everything = viewer_client.get(URL).content.decode()
+    filtered = viewer_client.get(URL, {"name": "mistral"}).content.decode()
+
+    assert "6 / 8 <small>GPUs</small>" in everything
+    assert "2 / 8 <small>GPUs</small>" in filtered and "GPUs these deployments hold / total" in filtered
