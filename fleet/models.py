@@ -71,6 +71,10 @@ class Cluster(models.Model):
     last_sync_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     last_sync_status = models.CharField(max_length=8, choices=SyncStatus.choices, default=SyncStatus.NEVER)
     last_sync_error = models.CharField(max_length=500, blank=True)
+    # The lease of the watcher (`cluster_watch`) keeping this cluster current: who holds it and
+    # until when. While it is fresh, the beat's full sync leaves the cluster to the watcher.
+    watch_holder = models.CharField(max_length=200, blank=True)
+    watch_lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

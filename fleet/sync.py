@@ -42,6 +42,7 @@ from fleet.models import (
     NodePool,
     Pod,
 )
+from fleet.rows import autoscaler_row, deployment_row, node_row, pod_row, pool_rows, quota_row
 
 logger = logging.getLogger(__name__)
 
@@ -182,98 +183,69 @@ def _record(result: SyncResult, kind: str, counts: tuple[int, int, int]) -> None
     result.created[kind], result.updated[kind], result.gone[kind] = counts
 
 
-def _apply_snapshot(cluster, snapshot: ClusterSnapshot, assignments, now, result: SyncResult) -> None:
-    # Node pools: the backend's NodePools, plus any pool name a node carries.
-    pool_desired: dict[str, dict] = {}
-    for pool in snapshot.node_pools:
-        pool_desired[pool.name] = {
-            "instance_types": list(pool.instance_types),
-            "capacity_types": list(pool.capacity_types),
-            "gpu_limit": pool.gpu_limit,
-            "consolidation_policy": pool.consolidation_policy,
-        }
-    node_pool_types: dict[str, set[str]] = defaultdict(set)
-    for node in snapshot.nodes:
-        if node.node_pool and node.node_pool not in pool_desired:
-            node_pool_types[node.node_pool].add(node.instance_type)
-    for name, types in node_pool_types.items():
-        pool_desired[name] = {
-            "instance_types": sorted(t for t in types if t),
-            "capacity_types": [],
-            "gpu_limit": None,
-            "consolidation_policy": "",
-        }
-    pools, *counts = _upsert(
-        NodePool,
-        _by_key(NodePool.objects.filter(cluster=cluster), lambda r: r.name),
-        pool_desired,
-        new_row=lambda key, v: NodePool(cluster=cluster, name=key, **v),
-        now=now,
-    )
-    _record(result, "node_pools", counts)
+def row_key(model: type[models.Model]) -> Callable[[models.Model], Hashable]:
+    """The natural key a table's rows are matched on (what `desired` dicts are keyed by)."""
+    return _ROW_KEYS[model]
 
-    node_desired = {
-        n.name: {
-            "node_pool_id": pools[n.node_pool].pk if n.node_pool else None,
-            "instance_type": n.instance_type,
-            "zone": n.zone,
-            "region": n.region,
-            "capacity_type": n.capacity_type,
-            "gpu_product": n.gpu_product,
-            "gpu_count": n.gpu_count,
-            "gpu_memory_mib": n.gpu_memory_mib,
-            "mig_config": n.mig_config or "",
-            "mig_strategy": n.mig_strategy or "",
-            "capacity": dict(n.capacity),
-            "allocatable": dict(n.allocatable),
-            "ready": n.ready,
-            "unschedulable": n.unschedulable,
-            "taints": [{"key": t.key, "value": t.value, "effect": t.effect} for t in n.taints],
-            "k8s_created_at": n.created_at,
-        }
-        for n in snapshot.nodes
-    }
-    nodes, *counts = _upsert(
-        GpuNode,
-        _by_key(GpuNode.objects.filter(cluster=cluster), lambda r: r.name),
-        node_desired,
-        new_row=lambda key, v: GpuNode(cluster=cluster, name=key, first_seen_at=now, **v),
+
+_ROW_KEYS: dict[type[models.Model], Callable[[models.Model], Hashable]] = {
+    NodePool: lambda r: r.name,
+    GpuNode: lambda r: r.name,
+    ModelDeployment: lambda r: (r.namespace, r.name),
+    Autoscaler: lambda r: (r.namespace, r.kind, r.name),
+    Pod: lambda r: (r.namespace, r.name),
+    NamespaceQuota: lambda r: (r.namespace, r.name),
+    Gpu: lambda r: (r.node_id, r.index),
+    MigDevice: lambda r: (r.gpu_id, r.slot),
+}
+
+
+def _new_row(model: type[models.Model], cluster: Cluster, now: datetime) -> Callable[[Hashable, dict], models.Model]:
+    if model in (NodePool, GpuNode):
+        seen = {"first_seen_at": now} if model is GpuNode else {}
+        return lambda key, v: model(cluster=cluster, name=key, **seen, **v)
+    if model is Autoscaler:
+        return lambda key, v: Autoscaler(cluster=cluster, namespace=key[0], kind=key[1], name=key[2], **v)
+    if model in (ModelDeployment, Pod, NamespaceQuota):
+        seen = {} if model is NamespaceQuota else {"first_seen_at": now}
+        return lambda key, v: model(cluster=cluster, namespace=key[0], name=key[1], **seen, **v)
+    if model is Gpu:
+        return lambda key, v: Gpu(node_id=key[0], index=key[1], **v)
+    return lambda key, v: MigDevice(gpu_id=key[0], slot=key[1], **v)
+
+
+def upsert_rows(
+    model: type[models.Model],
+    rows: Iterable[models.Model],
+    desired: dict[Hashable, dict],
+    *,
+    cluster: Cluster,
+    now: datetime,
+) -> tuple[dict[Hashable, models.Model], int, int, int]:
+    """`_upsert` over `rows` (all of the cluster's rows of `model`, or only those a batch
+    touches: rows absent from `desired` are marked gone, or deleted for GPUs and MIG slices)."""
+    return _upsert(
+        model,
+        _by_key(rows, row_key(model)),
+        desired,
+        new_row=_new_row(model, cluster, now),
         now=now,
+        soft_delete=model not in (Gpu, MigDevice),
+    )
+
+
+def _apply_snapshot(cluster, snapshot: ClusterSnapshot, assignments, now, result: SyncResult) -> None:
+    def upsert(model, desired):
+        return upsert_rows(model, model.objects.filter(cluster=cluster), desired, cluster=cluster, now=now)
+
+    pools, *counts = upsert(NodePool, pool_rows(snapshot.node_pools, snapshot.nodes))
+    _record(result, "node_pools", counts)
+    nodes, *counts = upsert(
+        GpuNode, {n.name: node_row(n, pools[n.node_pool].pk if n.node_pool else None) for n in snapshot.nodes}
     )
     _record(result, "nodes", counts)
-
-    dep_desired = {
-        (d.namespace, d.name): {
-            "model": d.model,
-            "image": d.image,
-            "replicas_desired": max(d.replicas_desired, 0),
-            "replicas_ready": max(d.replicas_ready, 0),
-            "replicas_updated": max(d.replicas_updated, 0),
-            "replicas_available": max(d.replicas_available, 0),
-            "gpu_resource": d.gpu_resource,
-            "gpu_per_replica": max(d.gpu_per_replica, 0),
-            "tensor_parallel": max(d.tensor_parallel, 1),
-            "max_model_len": d.max_model_len,
-            "gpu_memory_utilization": d.gpu_memory_utilization,
-            "rollout_condition": d.rollout_condition[:200],
-            "termination_grace_seconds": d.termination_grace_seconds,
-            "liveness_initial_delay_seconds": d.liveness_initial_delay_seconds,
-            "readiness_initial_delay_seconds": d.readiness_initial_delay_seconds,
-            "max_unavailable": d.max_unavailable,
-            "max_surge": d.max_surge,
-            "resource_version": d.resource_version,
-            "labels": dict(d.labels),
-        }
-        for d in snapshot.deployments
-    }
-    deployments, *counts = _upsert(
-        ModelDeployment,
-        _by_key(ModelDeployment.objects.filter(cluster=cluster), lambda r: (r.namespace, r.name)),
-        dep_desired,
-        new_row=lambda key, v: ModelDeployment(
-            cluster=cluster, namespace=key[0], name=key[1], first_seen_at=now, **v
-        ),
-        now=now,
+    deployments, *counts = upsert(
+        ModelDeployment, {(d.namespace, d.name): deployment_row(d) for d in snapshot.deployments}
     )
     _record(result, "deployments", counts)
 
@@ -281,64 +253,34 @@ def _apply_snapshot(cluster, snapshot: ClusterSnapshot, assignments, now, result
     for a in snapshot.autoscalers:
         namespace = _autoscaler_namespace(a, snapshot)
         target = deployments.get((namespace, a.target_name))
-        scaler_desired[(namespace, a.kind, a.name)] = {
-            "target_name": a.target_name,
-            "deployment_id": target.pk if target else None,
-            "min_replicas": max(a.min_replicas, 0),
-            "max_replicas": max(a.max_replicas, 0),
-            "metric": a.metric[:300],
-            "paused_replicas": a.paused_replicas,
-            "paused": a.paused,
-            "owned_by_scaledobject": a.owned_by_scaledobject,
-            "resource_version": a.resource_version,
-        }
-    _, *counts = _upsert(
-        Autoscaler,
-        _by_key(Autoscaler.objects.filter(cluster=cluster), lambda r: (r.namespace, r.kind, r.name)),
-        scaler_desired,
-        new_row=lambda key, v: Autoscaler(cluster=cluster, namespace=key[0], kind=key[1], name=key[2], **v),
-        now=now,
-    )
+        scaler_desired[(namespace, a.kind, a.name)] = autoscaler_row(a, target.pk if target else None)
+    _, *counts = upsert(Autoscaler, scaler_desired)
     _record(result, "autoscalers", counts)
 
     pod_desired = {}
     for p in snapshot.pods:
         deployment = deployments.get((p.namespace, p.owner_name)) if p.owner_kind == "Deployment" else None
         node = nodes.get(p.node_name) if p.node_name else None
-        pod_desired[(p.namespace, p.name)] = {
-            "deployment_id": deployment.pk if deployment else None,
-            "node_id": node.pk if node else None,
-            "phase": p.phase,
-            "ready": p.ready,
-            "started_at": p.started_at,
-            "gpu_requests": dict(p.gpu_requests),
-            "restarts": max(p.restarts, 0),
-            "owner_kind": p.owner_kind,
-            "owner_name": p.owner_name,
-            "waiting_reason": p.waiting_reason[:200],
-        }
-    pods, *counts = _upsert(
-        Pod,
-        _by_key(Pod.objects.filter(cluster=cluster), lambda r: (r.namespace, r.name)),
-        pod_desired,
-        new_row=lambda key, v: Pod(cluster=cluster, namespace=key[0], name=key[1], first_seen_at=now, **v),
-        now=now,
-    )
+        pod_desired[(p.namespace, p.name)] = pod_row(
+            p, deployment.pk if deployment else None, node.pk if node else None
+        )
+    pods, *counts = upsert(Pod, pod_desired)
     _record(result, "pods", counts)
 
-    _sync_gpus(cluster, snapshot, nodes, pods, assignments, now, result)
-
-    quota_desired = {
-        (q.namespace, q.name): {"hard": dict(q.hard), "used": dict(q.used), "resource_version": q.resource_version}
-        for q in snapshot.quotas
-    }
-    _, *counts = _upsert(
-        NamespaceQuota,
-        _by_key(NamespaceQuota.objects.filter(cluster=cluster), lambda r: (r.namespace, r.name)),
-        quota_desired,
-        new_row=lambda key, v: NamespaceQuota(cluster=cluster, namespace=key[0], name=key[1], **v),
-        now=now,
+    sync_gpus(
+        cluster,
+        snapshot.nodes,
+        snapshot.pods,
+        nodes,
+        pods,
+        assignments,
+        now,
+        result,
+        gpus=Gpu.objects.filter(node__cluster=cluster),
+        mig_devices=MigDevice.objects.filter(gpu__node__cluster=cluster),
     )
+
+    _, *counts = upsert(NamespaceQuota, {(q.namespace, q.name): quota_row(q) for q in snapshot.quotas})
     _record(result, "quotas", counts)
 
 
@@ -351,8 +293,12 @@ def _autoscaler_namespace(autoscaler, snapshot: ClusterSnapshot) -> str:
     return matches[0] if matches else ""
 
 
-def _sync_gpus(cluster, snapshot, nodes, pods, assignments, now, result: SyncResult) -> None:
-    """GPUs and MIG slices of every live node, and which pod holds each.
+def sync_gpus(
+    cluster, node_facts, pod_facts, nodes, pods, assignments, now, result: SyncResult, *, gpus, mig_devices
+) -> None:
+    """GPUs and MIG slices of the nodes in `node_facts` (`nodes`: their rows by name), and which
+    of `pod_facts` (`pods`: their rows by key) holds each. `gpus` / `mig_devices` are the
+    existing rows to match: the cluster's, or those of the nodes a watch batch touched.
 
     The simulator says exactly which GPU or slice a pod holds. Kubernetes does not (only the
     kubelet's pod-resources API knows), so there the holding is inferred by packing each
@@ -370,7 +316,7 @@ def _sync_gpus(cluster, snapshot, nodes, pods, assignments, now, result: SyncRes
 
     gpu_desired: dict[tuple[int, int], dict] = {}
     mig_slots_by_gpu: dict[tuple[int, int], list[mig.MigSlot]] = {}
-    for facts in snapshot.nodes:
+    for facts in node_facts:
         node = nodes[facts.name]
         slots = mig.node_mig_slots(
             gpu_product=facts.gpu_product,
@@ -404,18 +350,12 @@ def _sync_gpus(cluster, snapshot, nodes, pods, assignments, now, result: SyncRes
             for s, pod in zip(free, holders, strict=False):
                 mig_holder[(node.pk, gpu_index, s.slot)] = pod.pk
     else:
-        _infer_holders(snapshot, nodes, pods, gpu_desired, mig_slots_by_gpu, mig_holder)
+        _infer_holders(pod_facts, nodes, pods, gpu_desired, mig_slots_by_gpu, mig_holder)
 
-    existing_gpus = _by_key(
-        Gpu.objects.filter(node__cluster=cluster), lambda r: (r.node_id, r.index)
-    )
-    gpus, *counts = _upsert(
-        Gpu,
-        existing_gpus,
-        gpu_desired_for_live(gpu_desired, existing_gpus, nodes),
-        new_row=lambda key, v: Gpu(node_id=key[0], index=key[1], **v),
-        now=now,
-        soft_delete=False,
+    gpus = list(gpus)
+    existing_gpus = _by_key(gpus, row_key(Gpu))
+    gpus, *counts = upsert_rows(
+        Gpu, gpus, gpu_desired_for_live(gpu_desired, existing_gpus, nodes), cluster=cluster, now=now
     )
     _record(result, "gpus", counts)
 
@@ -431,14 +371,7 @@ def _sync_gpus(cluster, snapshot, nodes, pods, assignments, now, result: SyncRes
                 "memory_mib": s.memory_mib,
                 "pod_id": mig_holder.get((node_pk, gpu_index, s.slot)),
             }
-    _, *counts = _upsert(
-        MigDevice,
-        _by_key(MigDevice.objects.filter(gpu__node__cluster=cluster), lambda r: (r.gpu_id, r.slot)),
-        mig_desired,
-        new_row=lambda key, v: MigDevice(gpu_id=key[0], slot=key[1], **v),
-        now=now,
-        soft_delete=False,
-    )
+    _, *counts = upsert_rows(MigDevice, mig_devices, mig_desired, cluster=cluster, now=now)
     _record(result, "mig_devices", counts)
 
 
@@ -453,9 +386,9 @@ def _fields_of(gpu: Gpu) -> dict:
     return {"product": gpu.product, "memory_mib": gpu.memory_mib, "mig_enabled": gpu.mig_enabled, "pod_id": gpu.pod_id}
 
 
-def _infer_holders(snapshot, nodes, pods, gpu_desired, mig_slots_by_gpu, mig_holder) -> None:
+def _infer_holders(pod_facts, nodes, pods, gpu_desired, mig_slots_by_gpu, mig_holder) -> None:
     by_node: dict[str, list] = defaultdict(list)
-    for p in snapshot.pods:
+    for p in pod_facts:
         if p.node_name and p.phase in ("Running", "Pending", "Unknown"):
             by_node[p.node_name].append(p)
     whole_gpus: dict[int, list[int]] = defaultdict(list)

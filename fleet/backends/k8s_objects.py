@@ -460,3 +460,32 @@ def read_snapshot(raw: RawLists, *, taken_at: datetime) -> tuple[ClusterSnapshot
         keda_installed=raw.scaledobjects is not None,
     )
     return snapshot, warnings.result()
+
+
+# --------------------------------------------------------------------------- one object at a time (the watch)
+# The watch re-reads only the objects that changed; these are the readers `read_snapshot` uses,
+# one object at a time, with the context (owners, nodes) the caller keeps current.
+
+
+def controller_of(obj: dict) -> tuple[str, str]:
+    """(kind, name) of an object's controlling owner; ("", "") when it has none."""
+    return _controller(as_dict(obj.get("metadata")))
+
+
+def read_node(obj: dict, name: str, warnings: Warnings) -> NodeFacts:
+    return _node(obj, "", name, warnings)
+
+
+def read_deployment(obj: dict, namespace: str, name: str, warnings: Warnings) -> DeploymentFacts | None:
+    return _deployment(obj, namespace, name, warnings)
+
+
+def read_pod(
+    obj: dict, namespace: str, name: str, *, replicasets: dict, deployments, node: NodeFacts | None
+) -> PodFacts | None:
+    """A pod as `read_snapshot` keeps it; `replicasets` maps (namespace, ReplicaSet) to its
+    Deployment, `deployments` holds the model Deployments' keys, `node` is the pod's node."""
+    facts = _pod(obj, namespace, name, _Owners(replicasets=replicasets, deployments=deployments))
+    if facts is None or node is None:
+        return facts
+    return _slices_on_single_strategy_nodes([facts], [node])[0]
