@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.limits.RequestLimits",  # body size and JSON depth, before anything parses
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -130,6 +131,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -181,6 +187,10 @@ CELERY_BEAT_SCHEDULE = {
 SCALEDECK_STALE_AFTER_SECONDS = env_int("SCALEDECK_STALE_AFTER_SECONDS", 120)
 SCALEDECK_METRICS_CACHE_SECONDS = env_int("SCALEDECK_METRICS_CACHE_SECONDS", 10)
 SCALEDECK_DEFAULT_TTFT_SLO_SECONDS = float(env("SCALEDECK_DEFAULT_TTFT_SLO_SECONDS", "2.0"))
+# Input limits (core/limits.py): request body sizes in bytes, and how deep JSON may nest.
+SCALEDECK_API_MAX_BODY_BYTES = env_int("SCALEDECK_API_MAX_BODY_BYTES", 1024 * 1024)
+SCALEDECK_PAGE_MAX_BODY_BYTES = env_int("SCALEDECK_PAGE_MAX_BODY_BYTES", 1024 * 1024)
+SCALEDECK_JSON_MAX_DEPTH = env_int("SCALEDECK_JSON_MAX_DEPTH", 32)
 
 CACHES = {
     "default": {

@@ -10,6 +10,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.filters import RangeCheckedFilterSet
 from fleet.models import Cluster, GpuNode, ModelDeployment
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -34,7 +35,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
-class LiveRowsFilterSet(django_filters.FilterSet):
+class LiveRowsFilterSet(RangeCheckedFilterSet):
     """Only rows still in the cluster (gone_at null) unless `?include_gone=true`."""
 
     include_gone = StrictBooleanFilter(method="keep_all")
@@ -49,7 +50,7 @@ class LiveRowsFilterSet(django_filters.FilterSet):
         return queryset
 
 
-class ClusterFilterSet(django_filters.FilterSet):
+class ClusterFilterSet(RangeCheckedFilterSet):
     name = django_filters.CharFilter()
     backend = django_filters.ChoiceFilter(choices=Cluster.Backend.choices)
 

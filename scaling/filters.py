@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import django_filters
 
+from core.filters import RangeCheckedFilterSet
 from scaling.models import ScaleAction
 
 
-class ScaleActionFilterSet(django_filters.FilterSet):
+class ScaleActionFilterSet(RangeCheckedFilterSet):
     cluster = django_filters.CharFilter(field_name="cluster__name", label="Cluster")
     namespace = django_filters.CharFilter(label="Namespace")
     deployment = django_filters.NumberFilter(field_name="deployment_id", label="Deployment id")

@@ -1,0 +1,1 @@
+"""What every app shares: request limits, range-checked filters, input rules."""
