@@ -10,9 +10,13 @@ class ApplicationError(Exception):
     inline error, management commands into a one-line non-zero exit.
     """
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400, extra: dict | None = None):
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400, extra: dict | None = None,
+                 code: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
         self.extra = extra or {}
+        # Names the refusal for front doors that word it their own way: the message speaks the API's
+        # words ("ask again with raise_max"), a page says "tick 'raise the max too'" (scaling.forms).
+        self.code = code

@@ -219,6 +219,7 @@ def check_policy(
                 field="replicas",
                 status=409,
                 extra={"max_replicas": scaler.max_replicas, "requested": replicas},
+                code="above_max",
             )
         notes.append(f"raises max from {scaler.max_replicas} to {replicas}")
     check_quota(
@@ -378,6 +379,7 @@ def resolve(
                 field="replicas",
                 status=409,
                 extra={"min_replicas": low, "max_replicas": high},
+                code="min_above_max",
             )
     for n in names:
         if wants is not None and n in wants and wants[n][0] == FLOOR and after[n] != wants[n][1]:
@@ -492,6 +494,7 @@ def plan_quota_change(
                     field="hard",
                     status=409,
                     extra={"resource": key, "requested": value, "used": in_use},
+                    code="below_usage",
                 )
             notes.append(f"forced: {key} {value} is below current usage {in_use}")
     before = {k: current_hard.get(k) for k in clean}

@@ -7,15 +7,33 @@ from django import forms
 from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling import decisions
+from scaling.templatetags.scaling_pages import quota_entry_label
 
 DURATIONS = [("", "until changed"), ("30", "30 min"), ("60", "1 hour"), ("120", "2 hours"), ("240", "4 hours"),
              ("480", "8 hours")]
 
 
+def _page_words(error: ApplicationError) -> str:
+    """The refusal in the page's words. The services' messages are shared with the API and name
+    its fields ("ask again with raise_max", "send force"); on a page the way out is a tick box."""
+    extra = error.extra
+    if error.code == "above_max":
+        return (f"{extra['requested']} is above the autoscaler's max ({extra['max_replicas']}): "
+                "tick \u201craise the max too\u201d to raise it as well")
+    if error.code == "min_above_max":
+        return (f"that would put the floor ({extra['min_replicas']}) above the autoscaler's max "
+                f"({extra['max_replicas']}): tick \u201craise the max too\u201d to raise it as well")
+    if error.code == "below_usage":
+        return (f"{quota_entry_label(extra['resource'])} {extra['requested']} is below what the namespace uses now "
+                f"({extra['used']}): running pods keep their GPUs but new ones would not start; tick "
+                "\u201clower below current usage anyway\u201d to do it anyway")
+    return error.message
+
+
 def add_service_error(form: forms.Form, error: ApplicationError, field_map: dict[str, str] | None = None) -> None:
-    """Show a service's refusal next to the input at fault (or above the form)."""
+    """Show a service's refusal next to the input at fault (or above the form), in the page's words."""
     name = (field_map or {}).get(error.field or "", error.field)
-    form.add_error(name if name in form.fields else None, error.message)
+    form.add_error(name if name in form.fields else None, _page_words(error))
 
 
 class ScaleForm(forms.Form):
@@ -26,7 +44,7 @@ class ScaleForm(forms.Form):
     )
     duration = forms.ChoiceField(choices=DURATIONS, required=False, initial="120")
     reason = forms.CharField(max_length=2000, strip=True, widget=forms.TextInput(attrs={"placeholder": "why?"}))
-    raise_max = forms.BooleanField(required=False, label="raise the max too if needed")
+    raise_max = forms.BooleanField(required=False, label="raise the max too")
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     FIELD_MAP = {"ttl_minutes": "duration"}

@@ -38,7 +38,7 @@ def test_an_operator_raises_a_floor_for_an_hour_from_the_deployment_page(browser
     page.screenshot(path=str(SCREENSHOTS / "scaling-controls.png"), full_page=True)
     action = ScaleAction.objects.get(status="succeeded")
     assert (action.status, action.after, action.actor_label) == ("succeeded", {"min_replicas": 4}, "sre")
-    assert "min_replicas: 2 → 4" in page.inner_text(".action-progress")
+    assert "Floor (min replicas): 2 → 4" in page.inner_text(".action-progress")
     assert errors == []
     page.close()
 

@@ -85,7 +85,7 @@ def test_progress_is_polled_until_the_action_is_finished(world, keda_deployment,
     ScaleAction.objects.filter(id=action.id).update(status="succeeded", after={"min_replicas": 4},
                                                     before={"min_replicas": 2})
     done = client.get(url, **HTMX).content.decode()
-    assert "every 1s" not in done and "2 → 4" in done
+    assert "every 1s" not in done and "2 → <strong>4</strong>" in done
 
 
 def test_scaling_to_zero_asks_for_confirmation_first(world, keda_deployment, operator, run_on_commit):
@@ -224,7 +224,7 @@ def test_the_quota_pages_show_hard_and_used_and_only_admins_edit(world, admin, o
 
     client = login(admin)
     refused = client.post(reverse("scaling:quota-edit", args=[quota.id]), {"hard_0": 8, "reason": "shrink"})
-    assert refused.status_code == 400 and "below current usage 12" in refused.content.decode()
+    assert refused.status_code == 400 and "below what the namespace uses now (12)" in refused.content.decode()
     assert world.patches() == []
 
     done = run_on_commit(client.post, reverse("scaling:quota-edit", args=[quota.id]), {"hard_0": 20, "reason": "grow"})
