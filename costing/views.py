@@ -121,10 +121,11 @@ def _chart(*, group: str, start, end, range_key: str) -> dict:
     # plotly.js ignores UTC offsets in date strings: send wall-clock times in the server's zone.
     x = [timezone.localtime(b).strftime("%Y-%m-%d %H:%M") for b in series.buckets]
     figure = {
-        # Hourly spend reads as a stacked area; a month of days as stacked bars.
+        # Stacked bars, one per hour or day: a bucket with nothing accrued has no bar (a gap).
+        # A stacked area cannot show one: plotly fills a missing value of a stack group with 0
+        # (or interpolates), so it drew the hours before accrual began as $0 and a ramp up.
         "data": [
-            {**({"type": "bar"} if bucket == "day" else {"type": "scatter", "mode": "lines", "stackgroup": "spend"}),
-             "name": name, "x": x, "y": [float(v) for v in values],
+            {"type": "bar", "name": name, "x": x, "y": [None if v is None else float(v) for v in values],
              "hovertemplate": "%{y:$,.2f}<extra>%{fullData.name}</extra>"}
             for name, values in series.series.items()
         ],
@@ -136,9 +137,11 @@ def _chart(*, group: str, start, end, range_key: str) -> dict:
             "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
             "hovermode": "x unified",
             "barmode": "stack",
+            "bargap": 0.1,
         },
     }
-    return {"figure": figure, "empty": not series.series}
+    gaps = any(v is None for values in series.series.values() for v in values)
+    return {"figure": figure, "empty": not series.series, "gaps": gaps}
 
 
 def _csv_cell(value) -> str:

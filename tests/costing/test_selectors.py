@@ -166,3 +166,35 @@ def test_it_ranks_idle_spenders_including_unallocated_gpus(cluster):
     assert [(s.key, pricing.quantize(s.idle_usd)) for s in spenders] == [
         ("(unallocated) a", Decimal("13.72352500")), ("llm/lazy", Decimal("13.72352500")),
     ]
+
+
+def test_it_leaves_hours_with_nothing_accrued_as_gaps_not_zeros(cluster):
+    early, late = deployments_with_pods(cluster, 2)
+    late_pod = late.pods.get()
+    late_pod.phase = "Pending"  # holds no GPUs for the first hour
+    late_pod.save()
+    start = T0 + timedelta(hours=3)
+    with time_machine.travel(start, tick=False) as traveller:
+        for step in range(9):
+            if step == 5:  # each accrual bills the 15 minutes before it at the state it sees
+                late_pod.phase = "Running"
+                late_pod.save()
+            cost_accrue(cluster=cluster, now=timezone.now(), metrics=FakeMetrics())
+            traveller.shift(timedelta(minutes=15))
+
+    series = selectors.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=6))
+
+    assert series.buckets == [T0 + timedelta(hours=h) for h in range(6)]
+    # Accrued from 03:00 to 05:00 only: before and after is unknown, not $0.
+    assert series.series["llm/model-p4de.24xlarge-0"] == [None, None, None, Decimal("6.8618"), Decimal("6.8618"), None]
+    # Held nothing in the first accrued hour while the rest was billed: a real $0.
+    assert series.series["llm/model-p4de.24xlarge-1"] == [None, None, None, Decimal("0"), Decimal("6.8618"), None]
+
+
+def test_it_leaves_a_group_with_no_price_as_a_gap(cluster):
+    deployments_with_pods(cluster, 1, instance_type="p9.unpriced")
+    accrue_hours(cluster, 1, FakeMetrics())
+
+    series = selectors.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=1))
+
+    assert series.series == {"llm/model-p9.unpriced-0": [None], "(unallocated)": [None]}

@@ -192,3 +192,17 @@ def test_it_prices_a_million_prompt_tokens_for_a_model_that_only_reads_prompts(v
     assert row["USD per 1M prompt tokens"] == "0.3025"  # 2 h x 2 x 27.44705/8 = 13.723525 / 45.36
     html = get(viewer, group="deployment").content.decode()
     assert "USD per 1M prompt tokens" in html and "$0.3025" in html
+
+
+def test_it_draws_hours_with_nothing_accrued_as_gaps(viewer):
+    build(1)  # accrued from 00:00 to 02:00 only; the 24 h range begins the day before
+
+    response = get(viewer)
+
+    figure = response.context["chart"]["figure"]
+    trace = {t["name"]: t for t in figure["data"]}["team-0"]
+    assert trace["type"] == "bar" and "stackgroup" not in trace  # a stacked area fills gaps with $0
+    assert trace["y"][:22] == [None] * 22  # the hours before accrual began
+    assert trace["y"][22:] == [2.6482, 2.6482]  # 2 spot GPUs x 10.59275/8 per GPU-hour
+    html = response.content.decode()
+    assert '"y": [null, null' in html and "unknown, not $0" in html
