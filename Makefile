@@ -22,8 +22,11 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed-demo
 
+# The demo serves collected static files: hashed names, gzip copies, cached for a year.
+demo: export SCALEDECK_STATIC_MANIFEST = 1
 demo: $(VENV)/.installed-demo
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py demo_seed
 	$(BIN)/python manage.py demo_run --port $(PORT)
 

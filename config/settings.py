@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # WhiteNoise serves static files under runserver too (Django's own handler there answered
+    # 500 to a missing file or a `..%2f` path); it must come before staticfiles.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
@@ -117,9 +120,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "fleet.staticfiles.PlotlyFinder",  # plotly.min.js from the installed plotly package
 ]
-WHITENOISE_USE_FINDERS = True  # serve htmx/plotly straight from the installed packages
+WHITENOISE_USE_FINDERS = True  # without collectstatic, serve the sources (tests, a bare runserver)
+# Collected files (`make demo` sets this after collectstatic; production always) get hashed names,
+# gzip copies and a year of browser caching; see fleet/staticfiles.py.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "fleet.staticfiles.HashedStaticFilesStorage"
+        if env_bool("SCALEDECK_STATIC_MANIFEST", False)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -94,7 +94,7 @@ def get_item(mapping, key):
 
 @register.simple_tag
 def plotly_script() -> str:
-    """The plotly.js bundle of the installed `plotly` package, served locally (see fleet/staticfiles.py)."""
+    """The vendored plotly.js cartesian bundle, served locally (see fleet/staticfiles.py); once per page."""
     from fleet.staticfiles import plotly_url
 
     return format_html('<script src="{}" defer></script>', plotly_url())

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NamespaceQuota, NodePool, Pod
-from fleet.staticfiles import PlotlyFinder, plotly_url
+from fleet.staticfiles import plotly_url
 from tests.factories import (
     AutoscalerFactory,
     GpuFactory,
@@ -41,25 +41,15 @@ def test_it_logs_out_with_a_post(viewer_client):
     assert viewer_client.get(reverse("fleet:overview")).status_code == 302
 
 
-def test_it_finds_plotly_in_the_installed_package():
-    finder = PlotlyFinder()
-
-    path = finder.find("vendor/plotly/plotly.min.js")
-
-    assert path.endswith("plotly/package_data/plotly.min.js")
-    assert finder.find("vendor/plotly/other.js") is None
-    assert [p for p, _ in finder.list(None)] == ["plotly.min.js"]
-
-
 @pytest.mark.django_db
-def test_it_serves_plotly_from_the_installed_package_as_a_static_file(viewer_client):
+def test_it_serves_the_vendored_plotly_bundle_as_a_static_file(viewer_client):
     url = plotly_url()
 
     response = viewer_client.get(url)
 
-    assert url == "/static/vendor/plotly/plotly.min.js"
+    assert url == "/static/vendor/plotly/plotly-cartesian.min.js"
     assert response.status_code == 200
-    assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()
+    assert b"plotly.js (cartesian" in b"".join(response.streaming_content)[:2000]
 
 
 @pytest.mark.django_db
