@@ -12,6 +12,7 @@ TTFT_BUCKETS_SECONDS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
     20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 )
+SLO_MIN_SECONDS = 0.001  # vLLM's smallest bucket: nothing finer can be measured
 SLO_MAX_SECONDS = 600.0
 
 
@@ -30,6 +31,6 @@ def bucket_note(seconds: float) -> str | None:
 
 def validate_slo(seconds: float) -> str | None:
     """An error message, or None when the objective is usable."""
-    if not 0 < seconds <= SLO_MAX_SECONDS:
-        return f"a TTFT objective must be more than 0 and at most {SLO_MAX_SECONDS:g} s"
+    if not SLO_MIN_SECONDS <= seconds <= SLO_MAX_SECONDS:  # also refuses NaN and infinity
+        return f"a TTFT objective must be between {SLO_MIN_SECONDS * 1000:g} ms and {SLO_MAX_SECONDS:g} s"
     return None

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from config.errors import ApplicationError
+from scaling.quota_keys import quota_key_error, quota_value_error
 
 FLOOR = "floor"
 PIN = "pin"
@@ -475,13 +476,9 @@ def plan_quota_change(
         raise ApplicationError('hard must be an object such as {"requests.nvidia.com/gpu": 16}', field="hard")
     clean: dict[str, int] = {}
     for key, value in requested.items():
-        if not isinstance(key, str) or not key.startswith(GPU_QUOTA_PREFIX) or key == GPU_QUOTA_PREFIX:
-            raise ApplicationError(
-                f"{key!r} is not a GPU quota entry: use requests.nvidia.com/gpu or requests.nvidia.com/mig-<profile>",
-                field="hard",
-            )
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ApplicationError(f"{key} must be a whole number, 0 or more", field="hard")
+        problem = quota_key_error(key) or quota_value_error(key, value)
+        if problem:
+            raise ApplicationError(problem, field="hard")
         clean[key] = value
     notes = []
     for key, value in clean.items():

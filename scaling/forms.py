@@ -7,6 +7,7 @@ from django import forms
 from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling import decisions
+from scaling.quota_keys import MAX_QUOTA_DEVICES, RESOURCE_NAME_MAX
 from scaling.templatetags.scaling_pages import quota_entry_label
 
 DURATIONS = [("", "until changed"), ("30", "30 min"), ("60", "1 hour"), ("120", "2 hours"), ("240", "4 hours"),
@@ -77,16 +78,17 @@ class QuotaForm(forms.Form):
     reason = forms.CharField(max_length=2000, strip=True)
     force = forms.BooleanField(required=False, label="lower below current usage anyway")
     new_resource = forms.CharField(
-        max_length=120, required=False, label="Add entry", help_text="e.g. requests.nvidia.com/mig-3g.40gb"
+        max_length=RESOURCE_NAME_MAX, required=False, label="Add entry",
+        help_text="e.g. requests.nvidia.com/mig-3g.40gb"
     )
-    new_value = forms.IntegerField(min_value=0, required=False, label="Hard limit")
+    new_value = forms.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES, required=False, label="Hard limit")
 
     def __init__(self, *args, quota, **kwargs):
         super().__init__(*args, **kwargs)
         self.keys = sorted(quota.hard or {})
         for i, key in enumerate(self.keys):
             self.fields[f"hard_{i}"] = forms.IntegerField(
-                min_value=0, label=key, initial=(quota.hard or {}).get(key)
+                min_value=0, max_value=MAX_QUOTA_DEVICES, label=key, initial=(quota.hard or {}).get(key)
             )
 
     def hard_fields(self):

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import decisions, windows
 from scaling.models import PrescaleRule, ScaleAction
+from scaling.quota_keys import MAX_QUOTA_DEVICES
 
 
 class StrictInput(serializers.Serializer):
@@ -146,6 +147,7 @@ class QuotaSerializer(serializers.ModelSerializer):
 
 
 class QuotaPatchSerializer(StrictInput):
-    hard = serializers.DictField(child=serializers.IntegerField(min_value=0), allow_empty=False)
+    hard = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES),
+                                 allow_empty=False)
     reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
     force = serializers.BooleanField(default=False)

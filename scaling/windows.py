@@ -44,13 +44,18 @@ def parse_timezone(name: str) -> ZoneInfo:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
-    # ZoneInfo also opens legacy files ("EST", "posixrules"); keep to the canonical list when known.
+    # ZoneInfo also opens legacy files ("EST", "posixrules") and the tz database lists old
+    # abbreviations and aliases ("EST", "EST5EDT", "US/Eastern", "GB"); only region names
+    # (Area/Location) and UTC say where a rule's clock hangs, DST included.
     known = _known_zones()
-    if known and name not in known and name != "UTC":
-        raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
+    if (known and name not in known) or not (name in ("UTC", "Etc/UTC") or name.split("/", 1)[0] in IANA_AREAS):
+        raise WindowError(f"{name!r} is not an IANA region time zone (e.g. Europe/Berlin, or UTC)", field="timezone")
     return zone
 
 
+IANA_AREAS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+)
 _ZONES: frozenset[str] | None = None
 
 

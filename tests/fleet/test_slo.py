@@ -19,6 +19,14 @@ def test_it_says_whether_an_objective_is_on_a_bucket_boundary(seconds, note):
     assert bucket_note(seconds) == note
 
 
-@pytest.mark.parametrize(("seconds", "ok"), [(0, False), (-1, False), (0.5, True), (600, True), (601, False)])
-def test_it_accepts_objectives_between_zero_and_ten_minutes(seconds, ok):
+@pytest.mark.parametrize(
+    ("seconds", "ok"),
+    [(0, False), (-1, False), (0.0009, False), (0.001, True), (0.5, True), (600, True), (601, False),
+     (float("nan"), False), (float("inf"), False)],
+)
+def test_it_accepts_objectives_between_one_millisecond_and_ten_minutes(seconds, ok):
     assert (validate_slo(seconds) is None) is ok
+
+
+def test_it_says_the_range_in_units():
+    assert validate_slo(0.0001) == "a TTFT objective must be between 1 ms and 600 s"

@@ -33,8 +33,10 @@ def test_it_resets_to_the_default_when_empty(client):
     assert deployment.ttft_slo_seconds is None
 
 
-@pytest.mark.parametrize(("value", "message"), [("abc", "is not a number of seconds"), ("0", "more than 0"),
-                                                ("9999", "at most 600")])
+@pytest.mark.parametrize(("value", "message"), [("abc", "is not a number of seconds"), ("0", "between 1 ms and 600 s"),
+                                                ("9999", "between 1 ms and 600 s"),
+                                                ("0.0001", "between 1 ms and 600 s"),
+                                                ("nan", "between 1 ms and 600 s")])
 def test_it_shows_bad_values_inline_and_changes_nothing(client, value, message):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
 

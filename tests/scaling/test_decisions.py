@@ -346,8 +346,8 @@ def test_cost_is_per_replica_times_replicas():
         ({"requests.nvidia.com/gpu": 24}, False, None),
         ({"requests.nvidia.com/gpu": 8}, False, "below current usage 12"),
         ({"requests.nvidia.com/gpu": 8}, True, None),
-        ({"cpu": 8}, False, "not a GPU quota entry"),
-        ({"requests.nvidia.com/gpu": -1}, False, "whole number"),
+        ({"cpu": 8}, False, "is not a Kubernetes resource name"),
+        ({"requests.nvidia.com/gpu": -1}, False, "must be between 0 and 100,000 devices"),
         ({}, False, "hard must be"),
     ],
 )

@@ -90,14 +90,16 @@ def test_it_refuses_bad_cron_expressions(cron, message):
     assert message in str(exc.value) and exc.value.field == "cron"
 
 
-@pytest.mark.parametrize("name", ["Berlin", "Mars/Olympus", "+02:00", "", " UTC", "../etc/passwd", "CEST"])
+@pytest.mark.parametrize("name", ["Berlin", "Mars/Olympus", "+02:00", "", " UTC", "../etc/passwd", "CEST",
+                                  "EST", "EST5EDT", "US/Eastern", "GB", "Etc/GMT+5", "posixrules", "Europe/Nowhere"])
 def test_it_refuses_names_that_are_not_iana_timezones(name):
     with pytest.raises(WindowError) as exc:
         windows.parse_timezone(name)
     assert exc.value.field == "timezone"
 
 
-@pytest.mark.parametrize("name", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("name", ["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata",
+                                  "Australia/Lord_Howe", "America/Argentina/Buenos_Aires"])
 def test_it_accepts_iana_timezones(name):
     assert windows.parse_timezone(name).key == name
 
