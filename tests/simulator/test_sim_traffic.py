@@ -1,13 +1,10 @@
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from simulator import Constant, Diurnal, Spike, TraceReplay, Traffic
 from simulator.autoscalers import Autoscaler, Reading
 from simulator.capacity import ReplicaCapacity, serve
-
-TRACE = Path("/work/shared/data/traces/AzureLLMInferenceTrace_conv.csv")
 
 
 def _epoch(*args) -> int:
@@ -39,11 +36,13 @@ def test_it_ramps_a_spike_up_holds_it_and_lets_it_decay():
     assert Traffic(Constant(2)).with_spike(spike).rate(7, "k", t0 + 150) == 10
 
 
-def test_it_replays_the_azure_trace_per_minute_and_round_trips():
-    trace = TraceReplay.from_csv(TRACE)
-    assert sum(trace.counts) == 19366 and len(trace.counts) == 59
-    assert trace.rate(7, "k", 600) == trace.counts[10] / 60
-    assert 5 < sum(trace.counts) / len(trace.counts) / 60 < 6
+def test_it_replays_the_azure_trace_per_minute_and_round_trips(azure_trace):
+    trace = TraceReplay.from_csv(azure_trace)
+    assert sum(trace.counts) == 2867 and len(trace.counts) == 10
+    assert trace.counts[:3] == (191, 265, 329)
+    assert trace.rate(7, "k", 120) == trace.counts[2] / 60
+    assert trace.rate(7, "k", 600) == trace.counts[0] / 60  # the replay loops
+    assert 4.5 < sum(trace.counts) / len(trace.counts) / 60 < 5
     prompt, output = trace.tokens(0)
     assert 500 < prompt < 2000 and 100 < output < 400
     traffic = Traffic(trace)
