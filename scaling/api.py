@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,7 @@ from scaling.filters import ScaleActionFilterSet
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services import (
     Actor,
+    override_end,
     prescale_rule_create,
     prescale_rule_delete,
     prescale_rule_update,
@@ -68,11 +70,24 @@ class DeploymentScaleView(APIView):
 
 
 class ScaleActionViewSet(viewsets.ReadOnlyModelViewSet):
-    """The audit log, newest first; filter by cluster (name), namespace, deployment (id), actor, status, source."""
+    """The audit log, newest first; filter by cluster (name), namespace, deployment (id), actor, status, source.
+
+    POST {id}/end/ {"reason"} (operator) ends an active time-boxed override now: 202 with the restore."""
 
     serializer_class = serializers.ScaleActionSerializer
     filterset_class = ScaleActionFilterSet
     queryset = ScaleAction.objects.select_related("cluster").order_by("-created_at", "-id")
+    write_role = Role.OPERATOR
+
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
+        if not isinstance(reason, str) or len(reason) > 2000:
+            raise ValidationError({"reason": ["must be text of at most 2000 characters"]})
+        restore = override_end(override=self.get_object(), actor=Actor.of_request(request),
+                               source=ScaleAction.Source.API, reason=reason)
+        restore = ScaleAction.objects.select_related("cluster").get(pk=restore.pk)
+        return Response(serializers.ScaleActionSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PrescaleRuleViewSet(viewsets.ModelViewSet):

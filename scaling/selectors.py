@@ -84,6 +84,9 @@ class ScaleState:
     overrides: list[ActiveOverride] = field(default_factory=list)
     recent: list[ScaleAction] = field(default_factory=list)
     writable: bool = True
+    # An HPA whose min equals its max because a floor raised the max to the same value: it holds
+    # that count like a pin, but it is a floor, and ends as one (the max comes back with it).
+    floor_at_max: ScaleAction | None = None
 
     @property
     def target_label(self) -> str:
@@ -107,11 +110,27 @@ def scale_state(deployment: ModelDeployment, *, now: datetime) -> ScaleState:
             if target.kind == "scaledobject":
                 state.pinned = scaler.paused_replicas
             elif scaler.min_replicas == scaler.max_replicas:
-                state.pinned = scaler.min_replicas
+                state.floor_at_max = _floor_that_raised_the_max(deployment, scaler.min_replicas)
+                if state.floor_at_max is None:
+                    state.pinned = scaler.min_replicas
     state.writable = deployment.cluster.namespace_writable(deployment.namespace)
     state.overrides = active_overrides([deployment], now=now).get(deployment.id, [])
     state.recent = list(action_queryset().filter(deployment=deployment)[:5])
     return state
+
+
+def _floor_that_raised_the_max(deployment: ModelDeployment, replicas: int) -> ScaleAction | None:
+    """The last write to the deployment's HPA, when it was a floor that left min = max = `replicas`."""
+    last = (
+        ScaleAction.objects.filter(deployment=deployment, target_kind="hpa", status=ScaleAction.Status.SUCCEEDED)
+        .exclude(operation=ScaleAction.Operation.QUOTA)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    after = (last.after or {}) if last else {}
+    if last and last.mode == decisions.FLOOR and after.get("min_replicas") == after.get("max_replicas") == replicas:
+        return last
+    return None
 
 
 @dataclass(frozen=True)

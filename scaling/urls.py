@@ -10,6 +10,7 @@ urlpatterns = [
     path("actions/", views.audit, name="audit"),
     path("actions/<int:action_id>/", views.action_detail, name="action"),
     path("actions/<int:action_id>/progress/", views.action_progress, name="action-progress"),
+    path("actions/<int:action_id>/end/", views.override_end_now, name="override-end"),
     path("deployments/<int:deployment_id>/controls/", views.deployment_controls, name="deployment-controls"),
     path("deployments/<int:deployment_id>/whatif/", views.whatif, name="whatif"),
     path("rules/", views.rules, name="rules"),

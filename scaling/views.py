@@ -24,6 +24,7 @@ from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, ad
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services import (
     Actor,
+    override_end,
     prescale_rule_create,
     prescale_rule_delete,
     prescale_rule_update,
@@ -61,8 +62,39 @@ def audit(request):
 
 @require_GET
 def action_detail(request, action_id: int):
+    """One action. Until it is finished the whole record (status, attempts, before/after) is polled
+    as one fragment, so no part of the page can say "pending" while another says "succeeded"."""
     action = get_object_or_404(selectors.action_queryset().select_related("restore_action", "rule"), id=action_id)
-    return render(request, "scaling/action.html", {"action": action, "restores": action.restores.all()})
+    context = {
+        "action": action,
+        "restores": action.restores.all(),
+        "can_end": action.is_override and action.status == ScaleAction.Status.SUCCEEDED
+        and action.restore_action_id is None and action.expires_at > timezone.now()
+        and role_at_least(user_role(request.user), Role.OPERATOR),
+    }
+    template = "scaling/_action_detail.html" if wants_fragment(request) else "scaling/action.html"
+    return render(request, template, context)
+
+
+@role_required(Role.OPERATOR)
+@require_POST
+def override_end_now(request, action_id: int):
+    """End an active override now (audited; restores like an expiry). From the scale controls (HTMX)
+    the controls answer with the restore's progress; from the action page, its page."""
+    override = get_object_or_404(ScaleAction.objects.select_related("cluster", "deployment"), id=action_id)
+    deployment = override.deployment
+    try:
+        restore = override_end(override=override, actor=Actor.of(request.user),
+                               source=ScaleAction.Source.UI, reason=request.POST.get("reason", "")[:2000])
+    except ApplicationError as error:
+        if wants_fragment(request) and deployment is not None:
+            return _controls(request, deployment, notice=error.message)
+        messages.error(request, error.message)
+        return redirect("scaling:action", action_id=override.pk)
+    if wants_fragment(request) and deployment is not None:
+        return _controls(request, deployment, action=restore)
+    messages.success(request, f"Override #{override.pk} ends now: action #{restore.pk} restores the previous value.")
+    return redirect("scaling:action", action_id=restore.pk)
 
 
 @require_GET
@@ -75,19 +107,32 @@ def action_progress(request, action_id: int):
 # --------------------------------------------------------------------------- scale controls
 
 
-def _controls(request, deployment, *, form=None, confirm=None, action=None, status=200):
+def _scale_form(state, data=None) -> ScaleForm:
+    """The scale form; "raise the max too" only where an autoscaler has a max to raise."""
+    form = ScaleForm(data, initial=None if data is not None else {"replicas": state.floor or
+                                                                   state.deployment.replicas_desired})
+    if state.target is None or state.target.autoscaler is None:
+        del form.fields["raise_max"]
+    return form
+
+
+def _controls(request, deployment, *, form=None, confirm=None, action=None, notice="", status=200):
     """Render the controls. A refused form is answered 200 to HTMX (which swaps only 2xx answers in
-    place, so the inline errors show) and with its real status (400/409) to a plain form post."""
+    place, so the inline errors show) and with its real status (400/409) to a plain form post.
+
+    While `action` runs, its progress box re-fetches these whole controls every second, so the
+    floor, the overrides, the recent list and the box always come from one read."""
     can_operate = role_at_least(user_role(request.user), Role.OPERATOR)
     state = selectors.scale_state(deployment, now=timezone.now())
     if form is None and can_operate:
-        form = ScaleForm(initial={"replicas": state.floor or deployment.replicas_desired})
+        form = _scale_form(state)
     context = {
         "deployment": deployment,
         "state": state,
         "form": form,
         "confirm": confirm,
         "action": action,
+        "notice": notice,
         "can_operate": can_operate,
     }
     if wants_fragment(request):
@@ -104,10 +149,14 @@ def deployment_controls(request, deployment_id: int):
     """
     deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), id=deployment_id)
     if request.method == "GET":
-        return _controls(request, deployment)
+        # `?action=N`: the poll of an action shown in these controls (see _controls).
+        action_id = request.GET.get("action", "")
+        action = (selectors.action_queryset().filter(deployment=deployment, id=int(action_id)).first()
+                  if action_id.isdigit() else None)
+        return _controls(request, deployment, action=action)
     if not role_at_least(user_role(request.user), Role.OPERATOR):
         return _controls(request, deployment, status=403)
-    form = ScaleForm(request.POST)
+    form = _scale_form(selectors.scale_state(deployment, now=timezone.now()), request.POST)
     if not form.is_valid():
         return _controls(request, deployment, form=form, status=400)
     data = form.cleaned_data
@@ -119,7 +168,7 @@ def deployment_controls(request, deployment_id: int):
         actor=Actor.of(request.user),
         source=ScaleAction.Source.UI,
         ttl_minutes=form.ttl_minutes,
-        raise_max=data["raise_max"],
+        raise_max=data.get("raise_max", False),
     )
     warning = decisions.needs_confirmation(current_replicas=deployment.replicas_desired, replicas=data["replicas"])
     try:

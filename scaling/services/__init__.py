@@ -3,7 +3,7 @@
 from scaling.services.actions import DryRunPreview, scale_action_dispatch, scale_action_request
 from scaling.services.actors import Actor
 from scaling.services.execution import TargetBusy, TransientActionError, scale_action_execute, scale_action_fail
-from scaling.services.overrides import overrides_expire_due
+from scaling.services.overrides import override_end, overrides_expire_due
 from scaling.services.prescale import (
     prescale_rule_create,
     prescale_rule_delete,
@@ -25,6 +25,7 @@ __all__ = [
     "TickResult",
     "TransientActionError",
     "actions_redispatch_stuck",
+    "override_end",
     "overrides_expire_due",
     "prescale_rule_create",
     "prescale_rule_delete",

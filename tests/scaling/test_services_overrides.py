@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import time_machine
 
+from config.errors import ApplicationError
 from scaling.models import ScaleAction
-from scaling.services import Actor, scale_action_request, scaling_tick_run
+from scaling.services import Actor, override_end, scale_action_request, scaling_tick_run
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 ALICE = Actor(label="alice", key="user:1")
@@ -161,3 +163,38 @@ def test_an_override_that_runs_after_its_expiry_writes_nothing(world, run_on_com
     action.refresh_from_db()
     assert action.status == ScaleAction.Status.FAILED and "expired" in action.error
     assert world.patches() == []
+
+
+def test_it_ends_an_override_early_and_restores_like_an_expiry(world, run_on_commit):
+    dep = world.deployment()
+    world.keda(dep, min_replicas=1)
+    bob = Actor(label="bob", key="user:2")
+    with time_machine.travel(T0, tick=False):
+        override = ask(run_on_commit, dep, 4, ttl_minutes=120)
+    with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+        restore = run_on_commit(override_end, override=override, actor=bob, source="api", reason="incident over")
+
+        restore.refresh_from_db()
+        override.refresh_from_db()
+        assert min_count(world) == 1
+        assert (restore.operation, restore.status, restore.actor_label, restore.source) == (
+            "restore", "succeeded", "bob", "api")
+        assert "ended early by bob" in restore.reason and "incident over" in restore.reason
+        assert override.expires_at == T0 + timedelta(minutes=10) and override.restored_at is not None
+        assert override.restore_action_id == restore.pk
+        with pytest.raises(ApplicationError, match="already ended") as refused:
+            override_end(override=override, actor=bob, source="api")
+        assert refused.value.status == 409
+    with time_machine.travel(T0 + timedelta(minutes=121), tick=False):
+        assert tick(run_on_commit).restores == []  # the expiry finds nothing left to restore
+    assert ScaleAction.objects.filter(operation="restore").count() == 1
+
+
+def test_it_refuses_to_end_an_action_that_is_not_a_time_boxed_override(world, run_on_commit):
+    dep = world.deployment()
+    world.keda(dep, min_replicas=1)
+    with time_machine.travel(T0, tick=False):
+        permanent = ask(run_on_commit, dep, 4)
+        with pytest.raises(ApplicationError, match="not an active time-boxed override"):
+            override_end(override=permanent, actor=ALICE, source="ui")
+    assert min_count(world) == 4
