@@ -14,14 +14,16 @@ only (all we need is their owner). An object that cannot be understood is skippe
 `last_warnings()`, never allowed to fail the whole snapshot.
 
 RBAC the ServiceAccount needs (ClusterRole, or Roles per allow-listed namespace):
-  get/list: nodes (cluster), pods, resourcequotas, apps deployments, apps replicasets,
-  autoscaling horizontalpodautoscalers, keda.sh scaledobjects, karpenter.sh nodepools (cluster);
+  get/list, and watch for `cluster_watch` (`open_watch`): nodes (cluster), pods, resourcequotas,
+  apps deployments, apps replicasets, autoscaling horizontalpodautoscalers, keda.sh scaledobjects,
+  karpenter.sh nodepools (cluster);
   get/patch for writes: apps deployments/scale, keda.sh scaledobjects, autoscaling
   horizontalpodautoscalers, resourcequotas.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -49,6 +51,7 @@ from fleet.backends.k8s_autoscaling import parse_scaledobject, quota_entries
 from fleet.backends.k8s_objects import RawLists, read_snapshot
 from fleet.backends.k8s_patches import check_target, hpa_patch, quota_patch, scale_patch, scaledobject_patch
 from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_str, json_int, one_line
+from fleet.backends.k8s_watch import WatchGone, WatchStream
 
 MERGE_PATCH = "application/merge-patch+json"
 # Ask for metadata only; a server that cannot do it falls back to full objects.
@@ -290,7 +293,11 @@ class KubernetesClusterBackend:
         return BackendError(f"the Kubernetes API refused to {action} ({status}){detail}", status=status)
 
     def _list(self, action: _Action, method: Callable, *args, **kwargs) -> list:
-        """Every item of a list, page by page. An expired continue token restarts the list once."""
+        return self._list_versioned(action, method, *args, **kwargs)[0]
+
+    def _list_versioned(self, action: _Action, method: Callable, *args, **kwargs) -> tuple[list, str]:
+        """Every item of a list, page by page, and the list's resourceVersion (where a watch
+        starts). An expired continue token restarts the list once."""
         for _attempt in range(2):
             items: list = []
             token = None
@@ -301,9 +308,10 @@ class KubernetesClusterBackend:
                     if not isinstance(page, list):
                         raise BackendError(f"the Kubernetes API at {self.host} answered {action} without a list")
                     items += page
-                    token = as_dict(doc.get("metadata")).get("continue")
+                    meta = as_dict(doc.get("metadata"))
+                    token = meta.get("continue")
                     if not token or not isinstance(token, str):
-                        return items
+                        return items, as_str(meta.get("resourceVersion"))
                 raise BackendError(f"cannot {action}: the API server kept sending more pages")
             except BackendError as exc:
                 if exc.status == 410 and token:
@@ -423,6 +431,96 @@ class KubernetesClusterBackend:
     def last_warnings(self) -> list[str]:
         """What the last snapshot skipped or could not read, one line each (untrusted text, cut)."""
         return list(self._warnings)
+
+    # ------------------------------------------------------------------ watching (fleet.watch)
+
+    def _kind_calls(self, kind: str) -> tuple[str, Callable, Callable | None, dict]:
+        """(resource, list in all namespaces, list in one namespace or None if cluster-scoped,
+        extra arguments) for each kind `fleet.watch.state.KINDS` names."""
+        api = self._api()
+        core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
+        autoscaling, custom = k8s.AutoscalingV2Api(api), k8s.CustomObjectsApi(api)
+
+        def crd(group: str, version: str, plural: str, namespaced: bool):
+            every = functools.partial(custom.list_cluster_custom_object, group, version, plural)
+            if not namespaced:
+                return f"{plural}.{group}", every, None, {}
+            return f"{plural}.{group}", every, (
+                lambda namespace, **kw: custom.list_namespaced_custom_object(group, version, namespace, plural, **kw)
+            ), {}
+
+        calls = {
+            "nodes": lambda: ("nodes", core.list_node, None, {}),
+            "pods": lambda: ("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod, {}),
+            "replicasets": lambda: (
+                "replicasets",
+                apps.list_replica_set_for_all_namespaces,
+                apps.list_namespaced_replica_set,
+                {"_headers": {"Accept": METADATA_ONLY}},
+            ),
+            "deployments": lambda: (
+                "deployments", apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment, {}
+            ),
+            "hpas": lambda: (
+                "horizontalpodautoscalers",
+                autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces,
+                autoscaling.list_namespaced_horizontal_pod_autoscaler,
+                {},
+            ),
+            "scaledobjects": lambda: crd(*KEDA, namespaced=True),
+            "quotas": lambda: (
+                "resourcequotas", core.list_resource_quota_for_all_namespaces, core.list_namespaced_resource_quota, {}
+            ),
+            "nodepools": lambda: crd(*KARPENTER, namespaced=False),
+        }
+        return calls[kind]()
+
+    def watch_scopes(self, kind: str, namespaced: bool) -> list[str | None]:
+        """Where to list and watch `kind`: each allow-listed namespace, or everywhere (None)."""
+        return list(self.namespaces) if namespaced and self.namespaces else [None]
+
+    def list_for_watch(self, kind: str, namespace: str | None) -> tuple[list, str] | None:
+        """Every object of `kind` (in `namespace`, or everywhere) and the list's resourceVersion;
+        None when the API server does not serve the kind (404: a CRD not installed)."""
+        resource, every, one, extra = self._kind_calls(kind)
+        action = _Action("list", resource, namespace, cluster_scoped=one is None)
+        try:
+            if namespace is None:
+                return self._list_versioned(action, every, **extra)
+            return self._list_versioned(action, one, namespace=namespace, **extra)
+        except BackendError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def open_watch(
+        self, kind: str, namespace: str | None, resource_version: str, *, timeout_seconds: int
+    ) -> WatchStream:
+        """A watch of `kind` from `resource_version`, with bookmarks; the server ends it after
+        `timeout_seconds` (then resume from the last resourceVersion seen). Raises `WatchGone`
+        on 410, `BackendError` otherwise."""
+        resource, every, one, extra = self._kind_calls(kind)
+        action = _Action("watch", resource, namespace, cluster_scoped=one is None)
+        method, where = (every, {}) if namespace is None else (one, {"namespace": namespace})
+        try:
+            response = method(
+                **where,
+                **extra,
+                watch=True,
+                allow_watch_bookmarks=True,
+                resource_version=resource_version,
+                timeout_seconds=int(timeout_seconds),
+                _preload_content=False,
+                # Silence longer than the server's own timeout means the connection died.
+                _request_timeout=(self.timeout_seconds, timeout_seconds + 30),
+            )
+        except ApiException as exc:
+            if exc.status == 410:
+                raise WatchGone(f"the watch of {resource} is too old to resume (410)") from None
+            raise self._api_error(exc, action) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._transport_error(exc) from None
+        return WatchStream(response, what=resource, transport_error=self._transport_error)
 
     # ------------------------------------------------------------------ writing
 

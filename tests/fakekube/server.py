@@ -10,7 +10,10 @@ Switches make it misbehave: `fail()` answers a path with a status (401/403/500/4
 `uninstall()` removes an API group (a missing CRD answers 404), `delay()` stalls answers (for
 timeouts), and `token` turns on Bearer token checks.
 
-What it does not model: watches, label/field selectors, server-side apply, admission webhooks,
+Watches (`?watch=true`, with bookmarks, 410 Gone and dropped connections) are served by
+`tests.fakekube.watch.WatchHub` (`api.watches`); `bytes_served` counts every byte answered.
+
+What it does not model: label/field selectors, server-side apply, admission webhooks,
 and the object-specific semantics of strategic merge (it applies a strategic merge patch as a
 JSON merge patch, which is exact for the scalar fields ScaleDeck writes).
 """
@@ -30,6 +33,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+
+from tests.fakekube.watch import WatchHub
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,8 @@ class FakeKubeApi:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.watches = WatchHub(self)
+        self.bytes_served = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -250,6 +257,7 @@ class FakeKubeApi:
                 meta.setdefault("uid", str(uuid.uuid4()))
                 meta.setdefault("creationTimestamp", "2025-01-01T00:00:00Z")
                 key = (meta.get("namespace", "") if resource.namespaced else "", meta["name"])
+                self.watches.record("MODIFIED" if key in self._store[resource] else "ADDED", resource, obj)
                 self._store[resource][key] = _Entry(obj, resource)
 
     def load_raw(self, kind: str, item: object, *, namespace: str = "default", api_version: str = "") -> None:
@@ -275,7 +283,9 @@ class FakeKubeApi:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         resource = next(r for r in RESOURCES if r.kind == kind)
         with self._lock:
-            self._store[resource].pop((namespace if resource.namespaced else "", name), None)
+            removed = self._store[resource].pop((namespace if resource.namespaced else "", name), None)
+            if removed is not None and not removed.raw:
+                self.watches.record("DELETED", resource, removed.obj)
 
     def touch(self, kind: str, namespace: str, name: str) -> str:
         """Bump an object's resourceVersion, as another writer would. Returns the new one."""
@@ -284,6 +294,7 @@ class FakeKubeApi:
             obj["metadata"]["resourceVersion"] = self._next_rv()
             resource = next(r for r in RESOURCES if r.kind == kind)
             self._store[resource][(namespace if resource.namespaced else "", name)] = _Entry(obj, resource)
+            self.watches.record("MODIFIED", resource, obj)
         return obj["metadata"]["resourceVersion"]
 
     # ------------------------------------------------------------------ switches
@@ -528,6 +539,7 @@ class FakeKubeApi:
                 stored.setdefault("status", {})["hard"] = copy.deepcopy((stored.get("spec") or {}).get("hard", {}))
             stored["metadata"]["resourceVersion"] = self._next_rv()
             self._store[resource][(namespace or "", name)] = _Entry(stored, resource)
+            self.watches.record("MODIFIED", resource, stored)
             return _scale_of(stored) if sub else copy.deepcopy(stored)
 
 
@@ -682,6 +694,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
+        if self.command == "GET" and self.api.watches.wants(self.path):
+            self.api.watches.serve(self)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, payload = self.api._handle(self.command, self.path, self.headers, body)
@@ -691,6 +706,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+            self.api.bytes_served += len(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
 
