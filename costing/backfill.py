@@ -10,7 +10,8 @@ where live accrual begins.
 The history is per deployment and per node pool, minute by minute, where live accrual sees
 pods on nodes. What that changes:
 - Samples name a node pool, not a node or a pod: `node` and `pod` are empty and `node_name`
-  is "nodepool/<pool>", so a per-node view shows the backfilled hours under the pool.
+  is "nodepool/<pool>", so a per-node view shows the backfilled hours under the pool. Live
+  accrual keys unallocated GPUs the same way (`services.node_pool_key`): one row for them.
 - A deployment's GPUs in a minute are its scheduled pods (the minute's `gpus_allocated` over
   one replica's share, to the nearest 1/60 of a pod: `gpus_allocated` is stored to 1/1000 of a
   GPU, too coarse for 3/7) x one replica's share, as `pricing.gpu_share` prices a pod. That
@@ -47,7 +48,7 @@ from config.errors import ApplicationError
 from costing import pricing
 from costing.models import CostSample, CostWatermark
 from costing.selectors import price_book
-from costing.services import cost_sample_new, cost_sample_rates, cost_sample_stretch, idle_threshold
+from costing.services import cost_sample_new, cost_sample_rates, cost_sample_stretch, idle_threshold, node_pool_key
 from fleet.backends.base import BackendError
 from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment, Pod
@@ -56,7 +57,6 @@ logger = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
 POD_STEPS_PER_MINUTE = 60  # `gpus_allocated` averages whole pods over steps that divide a minute
-NODE_POOL_PREFIX = "nodepool/"
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ def _increment(row: dict, before: dict | None, counter: str) -> int:
 def _who(cluster: Cluster, h: _Holding) -> dict:
     pool, dep = h.pool, h.deployment
     return {
-        "cluster": cluster, "cluster_name": cluster.name, "node": None, "node_name": NODE_POOL_PREFIX + pool.name,
+        "cluster": cluster, "cluster_name": cluster.name, "node": None, "node_name": node_pool_key(pool.name),
         "kind": h.kind, "pod": None, "pod_name": "", "deployment": dep,
         "deployment_name": dep.name if dep else "", "namespace": dep.namespace if dep else "",
         "instance_type": pool.instance_type, "region": pool.region, "capacity_type": pool.capacity_type,

@@ -374,7 +374,8 @@ def idle_spenders(
     *, start: datetime, end: datetime, limit: int = 10, cluster: Cluster | None = None
 ) -> list[CostTotals]:
     """Who paid most for idle GPUs: deployments that served nothing or ran under the utilization
-    threshold, and each node's unallocated GPUs (`key` "(unallocated) <node>")."""
+    threshold, and each node pool's unallocated GPUs (`key` "(unallocated) nodepool/<pool>"; a node
+    in no pool is listed by its name), live and backfilled hours in one row."""
     fields = ("cluster_name", "kind", "namespace", "deployment_name", "node_name")
     qs = _samples(cluster).filter(idle=True)
     merged: dict[tuple, CostTotals] = {}

@@ -4,7 +4,8 @@ Accrual runs after every successful sync (`fleet.services.cluster_refresh`). It 
 since the cluster's watermark at the state the sync just stored:
 - every Running pod holding GPUs on a live node: its GPU share (MIG slices at their fraction of
   a GPU) x the node's per-GPU price;
-- each live node's GPUs held by no pod, as "unallocated" (capacity paid for and unused is waste);
+- the GPUs no pod holds, as "unallocated" (capacity paid for and unused is waste), one holder per
+  node pool (per node for a node in no pool): see `node_pool_key`;
 - idle: a deployment that served no tokens or whose GPUs ran under
   `SCALEDECK_IDLE_UTILIZATION_THRESHOLD`; unknown metrics never count as idle;
 - tokens: what each deployment's vLLM counters counted over exactly the accrued span
@@ -54,6 +55,18 @@ PRICE_COLUMNS = (
 DEFAULT_IDLE_UTILIZATION_THRESHOLD = 0.10
 DEFAULT_MAX_GAP_SECONDS = 3600
 DEFAULT_MIN_INTERVAL_SECONDS = 60
+NODE_POOL_PREFIX = "nodepool/"
+
+
+def node_pool_key(pool: str) -> str:
+    """The `node_name` of a sample billed to a node pool rather than to one node.
+
+    Unallocated GPUs are keyed by their node pool, in live accrual as in the backfilled history
+    of a simulated cluster (which knows pools minute by minute, not nodes), so the same spare
+    capacity is one row wherever it is listed. The pool is also where it is decided: Karpenter
+    consolidates and sizes a NodePool, not one node.
+    """
+    return NODE_POOL_PREFIX + pool
 
 
 # --------------------------------------------------------------------------- the price catalog
@@ -141,9 +154,10 @@ class _Holder:
     """Something that holds GPUs of a node during the accrued span: a pod, or nobody."""
 
     kind: str
-    node: GpuNode
+    node: GpuNode  # for unallocated GPUs of a pool, one of its nodes (they share instance type and price)
     share: Fraction
     pod: Pod | None = None
+    pool: str | None = None  # unallocated GPUs of this node pool, all its nodes of `node`'s kind
     metrics: DeploymentMetrics | None = None
     token_fraction: Fraction = Fraction(0)  # this pod's part of its deployment's tokens
     # Its deployment's (prompt, generated) tokens per second over the accrued span, from the
@@ -227,7 +241,10 @@ def _counted_rates(
 
 def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
     """Who holds which GPUs of the cluster's live nodes, from the state the sync stored."""
-    nodes = {n.id: n for n in GpuNode.objects.alive().filter(cluster=cluster, gpu_count__gt=0)}
+    nodes = {
+        n.id: n
+        for n in GpuNode.objects.alive().filter(cluster=cluster, gpu_count__gt=0).select_related("node_pool")
+    }
     pods = [
         p
         for p in Pod.objects.alive()
@@ -262,11 +279,26 @@ def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
             _Holder(kind=CostSample.Kind.POD, node=nodes[p.node_id], share=shares[p.id], pod=p,
                     metrics=dep_metrics, token_fraction=token_fraction)
         )
-    for node in nodes.values():
-        free = Fraction(node.gpu_count) - allocated[node.id]
-        if free > 0:
-            holders.append(_Holder(kind=CostSample.Kind.UNALLOCATED, node=node, share=free))
-    return holders
+    return holders + _unallocated(cluster, nodes.values(), allocated)
+
+
+def _unallocated(cluster: Cluster, nodes, allocated: dict[int, Fraction]) -> list[_Holder]:
+    """The GPUs no pod holds: one holder per node pool and kind of node (instance type, region,
+    capacity type: what sets the price), or per node for a node in no pool."""
+    free: dict[tuple, Fraction] = defaultdict(Fraction)
+    first: dict[tuple, GpuNode] = {}
+    for node in sorted(nodes, key=lambda n: n.name):
+        spare = Fraction(node.gpu_count) - allocated[node.id]
+        if spare <= 0:
+            continue
+        pool = node.node_pool.name if node.node_pool_id else None
+        key = (pool, node.instance_type, node.region or cluster.region, node.capacity_type) if pool else (node.id,)
+        free[key] += spare
+        first.setdefault(key, node)
+    return [
+        _Holder(kind=CostSample.Kind.UNALLOCATED, node=first[key], share=share, pool=key[0] if len(key) > 1 else None)
+        for key, share in free.items()
+    ]
 
 
 def _with_counted_tokens(
@@ -353,22 +385,32 @@ def cost_sample_stretch(
     row.on_demand_usd = pricing.quantize(on_demand_rate * span_hours) if on_demand_rate is not None else None
 
 
-def _key(*, hour, kind, node_id, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate) -> tuple:
+def _key(*, hour, kind, node_id, node_name, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate) -> tuple:
     """What must stay the same for a sample to be extended: who, where, at which rate, idle or not."""
-    return (hour, kind, node_id, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate)
+    return (hour, kind, node_id, node_name, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate)
 
 
 def _row_key(row: CostSample) -> tuple:
     return _key(
-        hour=row.hour, kind=row.kind, node_id=row.node_id, pod_id=row.pod_id, deployment_id=row.deployment_id,
+        hour=row.hour, kind=row.kind, node_id=row.node_id, node_name=row.node_name, pod_id=row.pod_id,
+        deployment_id=row.deployment_id,
         price_id=row.price_id, gpus=row.gpus, idle=row.idle, on_demand_rate=row.on_demand_usd_per_hour,
     )
 
 
+def _holder_node(holder: _Holder) -> tuple[GpuNode | None, str]:
+    """(node, node_name) a holder's samples carry: its node, or for a pool's spare GPUs none and the pool's key."""
+    if holder.pool is not None:
+        return None, node_pool_key(holder.pool)
+    return holder.node, holder.node.name
+
+
 def _holder_key(holder: _Holder, priced: _Priced, at: datetime) -> tuple:
     pod = holder.pod
+    node, node_name = _holder_node(holder)
     return _key(
-        hour=pricing.hour_floor(at), kind=holder.kind, node_id=holder.node.id, pod_id=pod.id if pod else None,
+        hour=pricing.hour_floor(at), kind=holder.kind, node_id=node.id if node else None, node_name=node_name,
+        pod_id=pod.id if pod else None,
         deployment_id=pod.deployment_id if pod else None, price_id=priced.quote.price.id if priced.quote else None,
         gpus=pricing.quantize(holder.share), idle=priced.idle, on_demand_rate=_rate(priced.on_demand_rate),
     )
@@ -376,10 +418,11 @@ def _holder_key(holder: _Holder, priced: _Priced, at: datetime) -> tuple:
 
 def _new_sample(cluster: Cluster, holder: _Holder, priced: _Priced, at: datetime) -> CostSample:
     pod, node = holder.pod, holder.node
+    sample_node, node_name = _holder_node(holder)
     return cost_sample_new(
         at=at, share=holder.share, quote=priced.quote, rate=priced.rate, on_demand_rate=priced.on_demand_rate,
         idle=priced.idle,
-        cluster=cluster, cluster_name=cluster.name, node=node, node_name=node.name, kind=holder.kind,
+        cluster=cluster, cluster_name=cluster.name, node=sample_node, node_name=node_name, kind=holder.kind,
         pod=pod, pod_name=pod.name if pod else "",
         deployment_id=pod.deployment_id if pod else None,
         deployment_name=pod.deployment.name if pod and pod.deployment else "",

@@ -83,7 +83,7 @@ def test_it_integrates_cost_over_exactly_the_window_asked(api, accrued):
     [
         ("deployment", {"llm/llama", "search/embed", "(unallocated)"}),
         ("namespace", {"llm", "search", "(unallocated)"}),
-        ("node", {"a100-a"}),
+        ("node", {"a100-a", "nodepool/a100"}),  # the GPUs no pod holds are the node pool's
         ("cluster", {"prod"}),
     ],
 )

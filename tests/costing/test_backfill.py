@@ -163,15 +163,20 @@ def test_it_ends_exactly_where_live_accrual_begins():
     backfill(cluster, at=synced_at)
     backfilled = CostSample.objects.filter(cluster=cluster)
     assert backfilled.aggregate(last=Max("end"))["last"] == synced_at
-    before = {(s.id, s.end, s.usd) for s in backfilled}
+    before = {s.id: (s.start, s.end, s.usd, s.usd_per_hour) for s in backfilled}
     later = NOW + timedelta(minutes=15)
     with time_machine.travel(later, tick=False):
         assert cluster_refresh(cluster=cluster).ok
 
-    live = CostSample.objects.filter(cluster=cluster).exclude(id__in=[s[0] for s in before])
+    live = CostSample.objects.filter(cluster=cluster).exclude(id__in=list(before))
     assert live.exists()
     assert live.aggregate(first=Min("start"))["first"] == synced_at
-    assert {(s.id, s.end, s.usd) for s in CostSample.objects.filter(id__in=[s[0] for s in before])} == before
+    # History is left as it was, except that a pool's spare GPUs, keyed alike live and backfilled,
+    # may go on in the same row at the same rate.
+    for s in CostSample.objects.filter(id__in=list(before)):
+        if (s.start, s.end, s.usd, s.usd_per_hour) != before[s.id]:
+            assert s.kind == "unallocated" and s.end == later, s
+            assert (s.start, s.usd_per_hour) == (before[s.id][0], before[s.id][3])
     # No gap and no overlap: every GPU of every node billed once, continuously.
     span = CostSample.objects.filter(cluster=cluster).aggregate(first=Min("start"), last=Max("end"))
     assert span["first"] == synced_at - WINDOW and span["last"] == later
@@ -250,3 +255,28 @@ def test_demo_seed_backfills_a_day_once(settings):
     span = CostSample.objects.aggregate(first=Min("start"), last=Max("end"))
     assert span["last"] - span["first"] == timedelta(hours=24)
     assert span["last"] == CostWatermark.objects.get().accrued_until
+
+
+def test_it_lists_a_pools_spare_gpus_once_backfilled_and_live():
+    seed_prices()
+    cluster = demo_cluster()
+    backfill(cluster)
+    later = NOW + timedelta(minutes=30)
+    for at in (NOW + timedelta(minutes=15), later):
+        with time_machine.travel(at, tick=False):
+            assert cluster_refresh(cluster=cluster).ok
+    assert CostSample.objects.filter(cluster=cluster, start__gte=NOW, kind="unallocated").exists()  # live ones
+
+    window = {"start": NOW - WINDOW, "end": later}
+    spare = [t for t in selectors.idle_spenders(**window, limit=50) if t.key.startswith("(unallocated)")]
+    nodes = {t.key: t for t in selectors.cost_by_group(group_by="node", **window)}
+
+    pools = {"a100-p4de", "h100-p5", "g5-spot"}
+    keys = [t.key for t in spare]
+    assert keys and len(keys) == len(set(keys))
+    assert set(keys) <= {f"(unallocated) nodepool/{pool}" for pool in pools}  # never one node's name
+    assert not CostSample.objects.filter(kind="unallocated", node__isnull=False).exists()
+    unallocated = CostSample.objects.filter(kind="unallocated").aggregate(g=Sum("gpu_hours"))["g"]
+    assert pricing.quantize(sum(t.idle_gpu_hours for t in spare), 4) == pricing.quantize(unallocated, 4)
+    for pool in pools:  # a pool's row holds its history and its live spare GPUs
+        assert nodes[f"nodepool/{pool}"].gpu_hours > 0

@@ -164,7 +164,7 @@ def test_it_ranks_idle_spenders_including_unallocated_gpus(cluster):
 
     # Same idle spend (4 GPUs each for an hour): ties are ordered by name.
     assert [(s.key, pricing.quantize(s.idle_usd)) for s in spenders] == [
-        ("(unallocated) a", Decimal("13.72352500")), ("llm/lazy", Decimal("13.72352500")),
+        ("(unallocated) nodepool/a100", Decimal("13.72352500")), ("llm/lazy", Decimal("13.72352500")),
     ]
 
 

@@ -3,13 +3,14 @@
 import logging
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 import time_machine
 from django.db.models import Sum
 from django.utils import timezone
 
-from costing import services
+from costing import pricing, services
 from costing.models import CostSample, CostWatermark
 from costing.services import cost_accrue
 from fleet.backends.base import DeploymentMetrics
@@ -184,7 +185,7 @@ def test_it_records_gpu_hours_without_a_price_rather_than_zero(world, caplog):
 
     run_syncs(world["cluster"], world["metrics"], start=DAY, count=5)
 
-    rows = CostSample.objects.filter(node=mystery)
+    rows = CostSample.objects.filter(instance_type=mystery.instance_type)  # its pod's GPUs and its spare ones
     assert rows.exists()
     assert not rows.filter(usd__isnull=False).exists()
     assert rows.aggregate(g=Sum("gpu_hours"))["g"] == 8  # 8 GPUs x 1 h, counted but not costed
@@ -197,7 +198,7 @@ def test_it_prices_a_spot_node_without_a_spot_price_at_on_demand(world):
                           capacity_type="spot")
     run_syncs(world["cluster"], world["metrics"], start=DAY, count=5)
 
-    rows = CostSample.objects.filter(node=node)
+    rows = CostSample.objects.filter(instance_type=node.instance_type)  # its pool's spare GPUs of that kind
     assert set(rows.values_list("priced_as", flat=True)) == {"on-demand"}
     assert usd(rows) == Decimal("16.29")
 
@@ -294,3 +295,18 @@ def test_it_waits_for_a_minute_of_history_before_writing(world):
 
     # Nothing lost: the 75 seconds are accrued in one go.
     assert CostSample.objects.get(pod__name="llama-0").end == DAY + timedelta(seconds=75)
+
+
+def test_it_bills_spare_gpus_to_their_node_pool_one_row_per_kind_of_node(world):
+    loner = GpuNodeFactory(cluster=world["cluster"], name="hand-made", node_pool=None)
+    run_syncs(world["cluster"], world["metrics"], start=DAY, count=5)
+
+    spare = CostSample.objects.filter(kind="unallocated")
+    by_name = {name: spare.filter(node_name=name) for name in spare.values_list("node_name", flat=True)}
+    assert set(by_name) == {"nodepool/a100", "hand-made"}
+    # Pool a100: 4 spare A100s of a100-a and 8 of a100-mig less embed's 3g slice (3/7), one p4de row;
+    # the l40s node is in the pool too, and full. The hour is one row, extended at every sync.
+    pool = by_name["nodepool/a100"].get()
+    assert (pool.node_id, pool.instance_type) == (None, "p4de.24xlarge")
+    assert pool.gpus == pricing.quantize(Fraction(4) + 8 - Fraction(3, 7))
+    assert by_name["hand-made"].get().node_id == loner.id  # no pool to name

@@ -65,7 +65,7 @@ def test_it_shows_spend_idle_waste_and_spot_savings(viewer):
         assert title in html
     assert "llm/model-1" not in html  # namespaces are team-N
     assert "team-1/model-1" in html  # the idle one, in the idle table
-    assert "(unallocated) a100-0" in html
+    assert "(unallocated) nodepool/a100" in html
     assert "plotly" in html
 
 
