@@ -13,9 +13,20 @@ from pathlib import Path
 import dj_database_url
 
 from config.env import env, env_bool, env_int, env_list
+from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env("SCALEDECK_DATA_DIR", str(BASE_DIR / "var")))
+# A checkout (manage.py beside the apps) keeps templates/, static/ and var/ at its top; an
+# installed wheel carries templates/ and static/ inside the `scaledeck` package, and keeps its
+# data in the user's data folder unless SCALEDECK_DATA_DIR says where.
+CHECKOUT = (BASE_DIR / "manage.py").is_file()
+SITE_DIR = BASE_DIR if CHECKOUT else BASE_DIR / "scaledeck"
+_DEFAULT_DATA_DIR = (
+    BASE_DIR / "var"
+    if CHECKOUT
+    else Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "scaledeck"
+)
+DATA_DIR = Path(env("SCALEDECK_DATA_DIR", str(_DEFAULT_DATA_DIR)))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("SCALEDECK_DEBUG", True)
@@ -43,9 +54,14 @@ INSTALLED_APPS = [
     "fleet",
     "scaling",
     "costing",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics for the kubelet and Prometheus (pod IP, plain http): answered
+    # before any Host or https check, which still apply to every other path (ops/endpoints.py).
+    "ops.endpoints.OpsEndpoints",
+    "ops.request_context.RequestLogContext",
     "django.middleware.security.SecurityMiddleware",
     "core.limits.RequestLimits",  # body size and JSON depth, before anything parses
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -65,7 +81,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [SITE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -114,9 +130,11 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# A container image collects them at build time into a read-only folder of its own.
+STATIC_ROOT = Path(env("SCALEDECK_STATIC_ROOT", str(DATA_DIR / "static")))
+if not STATIC_ROOT.exists():
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [SITE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
@@ -211,13 +229,15 @@ CACHES = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("SCALEDECK_LOG_LEVEL", "INFO")},
-    "loggers": {"kubernetes": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+# Time, level, logger, message and context on every line; `json` for one object per line.
+LOGGING = logging_config(fmt=env("SCALEDECK_LOG_FORMAT", "text"), level=env("SCALEDECK_LOG_LEVEL", "INFO"))
+
+# ScaleDeck's own metrics (ops/metrics.py): each process (web workers, Celery pool processes)
+# writes its counters to a file in this folder and /metrics adds them up. prometheus-client
+# reads the variable when first imported, which is after settings.
+SCALEDECK_METRICS_DIR = Path(env("SCALEDECK_METRICS_DIR", str(DATA_DIR / "metrics")))
+SCALEDECK_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(SCALEDECK_METRICS_DIR))
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # HTMX reads it to send X-CSRFToken

@@ -11,6 +11,7 @@ from config.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment, validate_service_url
 from fleet.slo import validate_slo
 from fleet.sync import SyncResult, cluster_sync
+from ops import metrics
 
 NAMESPACE_MAX = 63
 
@@ -22,6 +23,7 @@ def cluster_refresh(*, cluster: Cluster) -> SyncResult:
     sync failed: a cluster we cannot see is not billed on guesses.
     """
     result = cluster_sync(cluster=cluster)
+    metrics.sync_observed(cluster=cluster.name, seconds=result.duration_ms / 1000, ok=result.ok)
     if result.ok:
         from costing.services import cost_accrue
 

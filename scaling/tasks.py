@@ -6,7 +6,9 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.utils import timezone
 
+from ops import metrics
 from scaling.services import (
     TargetBusy,
     TransientActionError,
@@ -62,6 +64,7 @@ def apply_scale_action(self, action_id: int) -> str:
 def scaling_tick() -> str:
     """Beat's entry point, every 15 s: the same pass as `manage.py scaling_tick`, through the broker."""
     result = scaling_tick_run()
+    metrics.prescale_firings_observed(result.firings, now=timezone.now())
     return (
         f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"
     )

@@ -73,7 +73,7 @@ class UnavailableMetricsBackend:
 
 def metrics_backend(cluster: Cluster) -> MetricsBackend:
     if cluster.prometheus_url:
-        from fleet.backends.prometheus import PrometheusMetricsBackend
+        from ops.instrumented import ObservedPrometheusBackend  # times and counts the queries
 
         try:
             token = (
@@ -91,7 +91,8 @@ def metrics_backend(cluster: Cluster) -> MetricsBackend:
                 basic = (cluster.prometheus_basic_auth_user, password)
         except BackendError as exc:
             return UnavailableMetricsBackend(str(exc))
-        return PrometheusMetricsBackend(
+        return ObservedPrometheusBackend(
+            cluster_name=cluster.name,
             url=cluster.prometheus_url,
             bearer_token=token,
             basic_auth=basic,
