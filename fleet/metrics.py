@@ -27,6 +27,7 @@ from django.utils import timezone
 from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, GpuUtilization, Series
 from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment, Pod
+from fleet.replica_history import replica_series
 
 logger = logging.getLogger(__name__)
 
@@ -167,15 +168,16 @@ def deployment_series(
 ) -> dict[str, Series]:
     """Range series for a deployment's charts, ending now. Raises BackendError (only) when unavailable.
 
-    The end is aligned to the step, so every viewer within one step shares one cached answer.
+    The backend selects every pod the deployment ran in the range by its namespace and name,
+    not today's pods, so the answer does not depend on them. The end is aligned to the step, so
+    every viewer within one step shares one cached answer. Desired and ready replicas the
+    backend does not know (no kube-state-metrics) are filled from ScaleDeck's own records.
     """
     step = step_for_range(range_seconds)
     now = now or timezone.now()
     end = datetime.fromtimestamp(int(now.timestamp()) // step * step, tz=now.tzinfo)
     start = end - timedelta(seconds=range_seconds)
-    ref = DeploymentRef(
-        namespace=deployment.namespace, name=deployment.name, pods=_pod_names([deployment])[deployment.id]
-    )
+    ref = DeploymentRef(namespace=deployment.namespace, name=deployment.name, pods=())
     key = f"{_ref_key(deployment.cluster_id, ref)}:series:{range_seconds}:{step}:{int(end.timestamp())}"
     hit = cache.get(key)
     if hit is not None:
@@ -193,8 +195,28 @@ def deployment_series(
         reason = _unavailable(exc, deployment.cluster)
         cache.set(key, reason, timeout=settings.SCALEDECK_METRICS_CACHE_SECONDS)
         raise BackendError(reason) from exc
+    series = _with_recorded_replicas(deployment, series)
     cache.set(key, series, timeout=settings.SCALEDECK_METRICS_CACHE_SECONDS)
     return series
+
+
+def _with_recorded_replicas(deployment: ModelDeployment, series: dict[str, Series]) -> dict[str, Series]:
+    """Desired/ready replicas point by point: the backend's value where it has one, else the
+    count the sync recorded (`fleet.replica_history`). One query, skipped when not needed."""
+    names = ("replicas_desired", "replicas_ready")
+    timestamps = next((s.timestamps for s in series.values() if s.timestamps), ())
+    if not timestamps or all(n in series and None not in series[n].values for n in names):
+        return series
+    recorded = dict(zip(names, replica_series(deployment, timestamps), strict=True))
+    out = dict(series)
+    for name in names:
+        known = series.get(name)
+        if known is None or known.timestamps != recorded[name].timestamps:
+            out[name] = recorded[name]
+            continue
+        values = tuple(v if v is not None else r for v, r in zip(known.values, recorded[name].values, strict=True))
+        out[name] = Series(name, known.unit, known.timestamps, values)
+    return out
 
 
 # --------------------------------------------------------------------------- GPUs

@@ -44,6 +44,19 @@ VLLM_E2E = "vllm:e2e_request_latency_seconds"
 VLLM_PROMPT_TOKENS = "vllm:prompt_tokens_total"
 VLLM_GENERATION_TOKENS = "vllm:generation_tokens_total"
 VLLM_PREEMPTIONS = "vllm:num_preemptions_total"
+VLLM_REQUESTS_FINISHED = "vllm:request_success_total"  # every finished request, by `finished_reason`
+FINISHED_REASON_LABEL = "finished_reason"
+# Finish reasons of a request that was served: it hit a stop condition or its length limit.
+# Anything else ("abort": client gone or engine aborted it, "error") is a request error.
+SERVED_FINISH_REASONS = ("stop", "length")
+
+# kube-state-metrics: desired (`spec.replicas`) and ready replicas of each Deployment.
+KSM_SPEC_REPLICAS = "kube_deployment_spec_replicas"
+KSM_READY_REPLICAS = "kube_deployment_status_replicas_ready"
+KSM_DEPLOYMENT_LABEL = "deployment"
+# kube-state-metrics is normally scraped with honor_labels (its `namespace` is the object's);
+# without it Prometheus renames the label to `exported_namespace`.
+KSM_NAMESPACE_LABELS = ("namespace", "exported_namespace")
 
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # 0-100; reads 0 on a MIG slice
 DCGM_GR_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"  # 0-1; MIG-aware
@@ -102,6 +115,32 @@ def any_of_matcher(label: str, values: Iterable[str]) -> str:
     return f'{check_label_name(label)}=~"{escape_label_value(alternation)}"'
 
 
+# --------------------------------------------------------------------------- a deployment's pods over time
+# A Deployment's pods are named by its ReplicaSets: `<deployment>-<pod-template-hash>-<5 random>`,
+# the hash (at most 10 characters) changing with every rollout. Matching that shape selects
+# every pod the Deployment ever ran -- replaced, scaled away or alive -- and no other
+# Deployment's: the two `[a-z0-9]` runs hold no dash, so `llama` never matches `llama-8b-...`.
+# Kubernetes cuts a generated name's base (`<deployment>-<hash>-`) to 58 characters, so a long
+# Deployment name has pods of exactly 63 characters with the hash partly or wholly cut off.
+
+POD_TEMPLATE_HASH_PATTERN = "[a-z0-9]{1,10}"
+POD_SUFFIX_PATTERN = "[a-z0-9]{5}"
+MAX_GENERATED_NAME_BASE = 58  # apiserver: maxNameLength 63 - randomLength 5
+
+
+def deployment_pods_pattern(deployment: str) -> str:
+    """An RE2 pattern (unescaped for PromQL) matching the names of every pod the Deployment's
+    ReplicaSets created, past and present."""
+    if not deployment:
+        raise ValueError("a deployment name is required")
+    whole = f"{quote_regex(deployment)}-{POD_TEMPLATE_HASH_PATTERN}-{POD_SUFFIX_PATTERN}"
+    if len(deployment) + 2 + 10 <= MAX_GENERATED_NAME_BASE:
+        return whole
+    base = (deployment + "-")[:MAX_GENERATED_NAME_BASE]
+    cut = f"{quote_regex(base)}[a-z0-9-]{{{MAX_GENERATED_NAME_BASE - len(base)}}}{POD_SUFFIX_PATTERN}"
+    return f"{whole}|{cut}"
+
+
 # --------------------------------------------------------------------------- selectors
 
 
@@ -143,6 +182,15 @@ def pod_selector(
     if len(pod_matcher) > max_pod_regex_chars:
         return PodSelector(namespace_label, pod_label, (ns_matcher,), exact=False)
     return PodSelector(namespace_label, pod_label, (ns_matcher, pod_matcher))
+
+
+def deployment_selector(
+    namespace: str, deployment: str, *, namespace_label: str = "namespace", pod_label: str = "pod"
+) -> PodSelector:
+    """Matchers for every pod a Deployment ran in `namespace` (`deployment_pods_pattern`), for charts
+    that must show the pods a rollout or a scale-down replaced, and a Deployment scaled to zero."""
+    pods = f'{check_label_name(pod_label)}=~"{escape_label_value(deployment_pods_pattern(deployment))}"'
+    return PodSelector(namespace_label, pod_label, (equal_matcher(namespace_label, namespace), pods))
 
 
 @dataclass(frozen=True)
@@ -231,6 +279,12 @@ def preemptions_rate_by_pod(sel: PodSelector, window_seconds: int) -> str:
     return _rate_by_pod(VLLM_PREEMPTIONS, sel, window_seconds)
 
 
+def finished_requests_rate_by_pod(sel: PodSelector, window_seconds: int) -> str:
+    """Finished requests/s per pod and `finished_reason` (see SERVED_FINISH_REASONS)."""
+    metric = f"{VLLM_REQUESTS_FINISHED}{sel.braces()}{_window(window_seconds)}"
+    return f"sum by ({sel.by}, {FINISHED_REASON_LABEL}) (rate({metric}))"
+
+
 def prompt_tokens_total_by_pod(sel: PodSelector) -> str:
     return f"sum by ({sel.by}) ({VLLM_PROMPT_TOKENS}{sel.braces()})"
 
@@ -302,9 +356,46 @@ def generation_tokens_rate_for_deployment(sel: PodSelector, window_seconds: int)
     return f"sum(rate({VLLM_GENERATION_TOKENS}{sel.braces()}{_window(window_seconds)}))"
 
 
+def itl_buckets_for_deployment(sel: PodSelector, window_seconds: int) -> str:
+    """The merged inter-token-latency histogram (old name for pods that only have it)."""
+    return f"sum by (le) ({itl_buckets_by_pod(sel, window_seconds)})"
+
+
+def e2e_buckets_for_deployment(sel: PodSelector, window_seconds: int) -> str:
+    return f"sum by (le) (rate({VLLM_E2E}_bucket{sel.braces()}{_window(window_seconds)}))"
+
+
+def finished_requests_rate_for_deployment(sel: PodSelector, window_seconds: int) -> str:
+    """Finished requests/s by `finished_reason`; errors and the error rate are taken from it."""
+    metric = f"{VLLM_REQUESTS_FINISHED}{sel.braces()}{_window(window_seconds)}"
+    return f"sum by ({FINISHED_REASON_LABEL}) (rate({metric}))"
+
+
+def preemptions_rate_for_deployment(sel: PodSelector, window_seconds: int) -> str:
+    return f"sum(rate({VLLM_PREEMPTIONS}{sel.braces()}{_window(window_seconds)}))"
+
+
 def replicas_for_deployment(sel: PodSelector) -> str:
     """How many of the pods report vLLM metrics (pods, not engines)."""
     return f"count(count by ({sel.by}) ({VLLM_WAITING}{sel.braces()}))"
+
+
+def _kube_state(metric: str, namespace: str, deployment: str) -> str:
+    # max: an HA pair of Prometheus (or two kube-state-metrics shards) gives duplicate series.
+    parts = [
+        f"max({metric}{{{equal_matcher(label, namespace)}, {equal_matcher(KSM_DEPLOYMENT_LABEL, deployment)}}})"
+        for label in KSM_NAMESPACE_LABELS
+    ]
+    return " or ".join(parts)
+
+
+def desired_replicas_of_deployment(namespace: str, deployment: str) -> str:
+    """spec.replicas over time, from kube-state-metrics (no series where it is not installed)."""
+    return _kube_state(KSM_SPEC_REPLICAS, namespace, deployment)
+
+
+def ready_replicas_of_deployment(namespace: str, deployment: str) -> str:
+    return _kube_state(KSM_READY_REPLICAS, namespace, deployment)
 
 
 # --------------------------------------------------------------------------- per GPU (instant, by node)

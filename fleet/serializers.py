@@ -33,9 +33,20 @@ def money(value: Decimal | None) -> str | None:
 
 
 def metrics_representation(m: DeploymentMetrics) -> dict:
+    """Current values; null where unknown (`unavailable_reason` says why when nothing is known).
+    Rates are per second over vLLM's 5-minute window; `error_rate` is a 0-1 share of finished
+    requests (finish reasons other than stop and length, e.g. abort)."""
     return {
         "queue_depth": m.queue_depth,
+        "requests_running": m.running,
+        "ttft_p50_seconds": m.ttft_p50_seconds,
         "ttft_p95_seconds": m.ttft_p95_seconds,
+        "ttft_p99_seconds": m.ttft_p99_seconds,
+        "itl_p95_seconds": m.itl_p95_seconds,
+        "e2e_p95_seconds": m.e2e_p95_seconds,
+        "error_rate": m.error_rate,
+        "preemptions_per_second": m.preemptions_per_second,
+        "generation_tokens_per_second": m.generation_tokens_per_second,
         "gpu_utilization": m.gpu_utilization,
         "kv_cache_usage": m.kv_cache_usage,
         "as_of": _time(m.as_of),

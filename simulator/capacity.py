@@ -27,6 +27,7 @@ def _lognormal_factor(sigma: float, z: float) -> float:
 
 
 _PROMPT_Q = {q: _lognormal_factor(_PROMPT_SIGMA, z) for q, z in ((50, 0.0), (95, 1.645), (99, 2.326))}
+_OUTPUT_P50 = _lognormal_factor(_OUTPUT_SIGMA, 0.0)
 _OUTPUT_P95 = _lognormal_factor(_OUTPUT_SIGMA, 1.645)
 # Queue wait spread around its mean: FIFO under a steady backlog is narrow, not exponential.
 _WAIT_Q = {50: 0.8, 95: 1.6, 99: 2.2}
@@ -83,6 +84,8 @@ class StepOutcome:
     kv_cache_usage: float
     gpu_utilization: float  # per ready replica's GPUs (DCGM_FI_DEV_GPU_UTIL-like)
     cpu_utilization: float  # of the pod's CPU request: low whatever the GPU does
+    itl_p50: float | None = None
+    e2e_p50: float | None = None
 
 
 def _itl(cap: ReplicaCapacity, load: float) -> float:
@@ -150,11 +153,13 @@ def serve(
         for q in (50, 95, 99)
     }
     if output > 0:
+        itl_p50 = itl
         itl_p95 = itl * 1.3 + 0.05 * prompt / prefill_rate
+        e2e_p50 = wait * _WAIT_Q[50] + prompt * _PROMPT_Q[50] / prefill_rate + output * _OUTPUT_P50 * itl
         e2e_p95 = wait * _WAIT_Q[95] + prompt * _PROMPT_Q[50] / prefill_rate + output * _OUTPUT_P95 * itl
     else:
-        itl_p95 = None
-        e2e_p95 = ttft[95]
+        itl_p50 = itl_p95 = None
+        e2e_p50, e2e_p95 = ttft[50], ttft[95]
     busy = 1.0 - math.exp(-2.5 * load)
     return StepOutcome(
         queue=left,
@@ -172,4 +177,6 @@ def serve(
         kv_cache_usage=kv_usage,
         gpu_utilization=min(1.0, 0.02 + 1.1 * busy),
         cpu_utilization=0.04 + 0.1 * load,
+        itl_p50=itl_p50,
+        e2e_p50=e2e_p50,
     )

@@ -28,8 +28,12 @@ SERIES: dict[str, int] = {
     "ttft_p50_seconds": 1000,
     "ttft_p95_seconds": 1000,
     "ttft_p99_seconds": 1000,
+    "itl_p50_seconds": 10000,
     "itl_p95_seconds": 10000,
+    "e2e_p50_seconds": 100,
     "e2e_p95_seconds": 100,
+    "requests_per_second": 100,  # finished (served or aborted)
+    "errors_per_second": 1000,  # finished as "abort": gave up waiting or cancelled
     "kv_cache_usage": 1000,
     "gpu_utilization": 1000,
     "preemptions_per_second": 1000,
@@ -42,7 +46,10 @@ SERIES: dict[str, int] = {
 }
 LAST_VALUE = {"replicas_desired", "replicas_ready"}
 # Latencies are averaged over the steps that served requests, weighted by what they served.
-SERVED_WEIGHTED = {"ttft_p50_seconds", "ttft_p95_seconds", "ttft_p99_seconds", "itl_p95_seconds", "e2e_p95_seconds"}
+SERVED_WEIGHTED = {
+    "ttft_p50_seconds", "ttft_p95_seconds", "ttft_p99_seconds",
+    "itl_p50_seconds", "itl_p95_seconds", "e2e_p50_seconds", "e2e_p95_seconds",
+}  # fmt: skip
 COUNTERS = ("prompt_tokens", "generation_tokens")
 
 
@@ -188,6 +195,9 @@ class History:
         history.length = d["length"]
         series = _unpack(d["series_zlib_b64"])
         history.deployments = series["deployments"]
+        for kept in history.deployments.values():  # a world saved before a series was added
+            for name in SERIES:
+                kept.setdefault(name, [None] * history.length)
         history.pools = series["pools"]
         history.counter_base = copied(d["counter_base"])
         history.counter_last = copied(d["counter_last"])

@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 
 from .capacity import StepOutcome, serve
 
+# Share of served requests whose client cancels mid-generation: vLLM finishes them as "abort",
+# as it does a request whose client gave up while it waited in the queue (`abandoned`).
+CLIENT_CANCEL_SHARE = 0.002
+
 if TYPE_CHECKING:
     from .world import World
 
@@ -49,8 +53,12 @@ def serve_traffic(world: World, t: int) -> None:
             "ttft_p50_seconds": out.ttft_p50,
             "ttft_p95_seconds": out.ttft_p95,
             "ttft_p99_seconds": out.ttft_p99,
+            "itl_p50_seconds": out.itl_p50,
             "itl_p95_seconds": out.itl_p95,
+            "e2e_p50_seconds": out.e2e_p50,
             "e2e_p95_seconds": out.e2e_p95,
+            "requests_per_second": (out.served + out.abandoned) / dt,
+            "errors_per_second": (out.abandoned + out.served * CLIENT_CANCEL_SHARE) / dt,
             "kv_cache_usage": out.kv_cache_usage,
             "gpu_utilization": out.gpu_utilization,
             "preemptions_per_second": out.preemptions / dt,

@@ -192,7 +192,11 @@ class ClusterBackend(Protocol):
 
 @dataclass(frozen=True)
 class DeploymentRef:
-    """What a metrics backend needs to find a deployment's series."""
+    """What a metrics backend needs to find a deployment's series.
+
+    `pods` are its live pods, for current values. Chart series (`deployment_series`) select
+    every pod the deployment ran over the range by its namespace and name, not `pods`.
+    """
 
     namespace: str
     name: str
@@ -215,6 +219,8 @@ class DeploymentMetrics:
     prompt_tokens_per_second: float | None = None
     generation_tokens_per_second: float | None = None
     preemptions_per_second: float | None = None
+    requests_per_second: float | None = None  # finished requests, whatever their finish reason
+    error_rate: float | None = None  # 0-1 share of finished requests that did not stop or hit their length
     as_of: datetime | None = None
     unavailable_reason: str | None = None  # None when all is well
 
@@ -257,9 +263,12 @@ class MetricsBackend(Protocol):
     def deployment_series(
         self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int
     ) -> dict[str, Series]:
-        """Range series for charts, keyed by name: ttft_p50/ttft_p95/ttft_p99 (s), queue_depth,
-        running, kv_cache_usage (0-1), gpu_utilization (0-1), generation_tokens_per_second,
-        prompt_tokens_per_second. Raises BackendError when the source is unavailable."""
+        """Range series for charts, keyed by name: ttft_p50/ttft_p95/ttft_p99, itl_p50/itl_p95,
+        e2e_p50/e2e_p95 (s), queue_depth, running, kv_cache_usage (0-1), gpu_utilization (0-1),
+        generation_tokens_per_second, prompt_tokens_per_second, requests_per_second,
+        errors_per_second, error_rate (0-1), preemptions_per_second, replicas_desired and
+        replicas_ready (all gaps where the source does not know them). Every pod the deployment
+        ran in the range counts, not only today's. Raises BackendError when unavailable."""
         ...
 
     def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:

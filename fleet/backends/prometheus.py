@@ -26,8 +26,14 @@ Design decisions worth knowing:
   `BackendError`. Messages name the Prometheus URL without credentials and never include
   tokens. Bad cluster settings (URL, label names, timeout) do not raise in the constructor:
   every call reports them.
-* Pods. A `DeploymentRef` names its current pods; series are matched on exactly those
-  (namespace, pod) pairs, with the label names configured for the cluster.
+* Pods. Current values match exactly the (namespace, pod) pairs of a `DeploymentRef`'s live
+  pods. Charts match every pod the Deployment ran over the range, by the names its
+  ReplicaSets give pods (`promql.deployment_selector`): after a rollout or a scale-down, or
+  at zero replicas, the history of the pods gone stays on the chart. Both with the label
+  names configured for the cluster.
+* Request errors: `vllm:request_success_total` counts every finished request by
+  `finished_reason`; "stop" and "length" were served, anything else ("abort", "error") is an
+  error (`request_outcomes`).
 """
 
 from __future__ import annotations
@@ -73,14 +79,30 @@ SERIES_UNITS: dict[str, str] = {
     "ttft_p50": "s",
     "ttft_p95": "s",
     "ttft_p99": "s",
+    "itl_p50": "s",
+    "itl_p95": "s",
+    "e2e_p50": "s",
+    "e2e_p95": "s",
     "queue_depth": "requests",
     "running": "requests",
     "kv_cache_usage": "fraction",
     "gpu_utilization": "fraction",
     "generation_tokens_per_second": "tokens/s",
     "prompt_tokens_per_second": "tokens/s",
-    "replicas": "replicas",
+    "requests_per_second": "requests/s",
+    "errors_per_second": "requests/s",
+    "error_rate": "fraction",
+    "preemptions_per_second": "preemptions/s",
+    "replicas": "replicas",  # pods reporting vLLM metrics
+    "replicas_desired": "replicas",  # kube-state-metrics, when installed
+    "replicas_ready": "replicas",
 }
+# Histogram series of the charts: (query name, series prefix, quantiles).
+_CHART_QUANTILES = (
+    ("ttft", "ttft", (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))),
+    ("itl", "itl", (("p50", 0.50), ("p95", 0.95))),
+    ("e2e", "e2e", (("p50", 0.50), ("p95", 0.95))),
+)
 
 _NICE_STEPS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _HTTP_STATUS = re.compile(r"HTTP Status Code (\d{3})")
@@ -152,6 +174,25 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None
     if count <= 0:
         return start
     return start + (end - start) * (rank / count)
+
+
+def request_outcomes(rates_by_reason: Iterable[tuple[str, float]]) -> tuple[float, float]:
+    """(finished requests/s, errors/s) from rates by vLLM `finished_reason`.
+
+    A request that stopped or hit its length limit was served; "abort" (client gone, engine
+    aborted it), "error" and any reason a later vLLM adds count as errors.
+    """
+    total = errors = 0.0
+    for reason, rate in rates_by_reason:
+        total += rate
+        if reason not in promql.SERVED_FINISH_REASONS:
+            errors += rate
+    return total, errors
+
+
+def error_rate(total: float, errors: float) -> float | None:
+    """Errors as a 0-1 share of finished requests; None (unknown) when nothing finished."""
+    return errors / total if total > 0 else None
 
 
 def _redact_url(url: str) -> str:
@@ -513,6 +554,7 @@ class PrometheusMetricsBackend:
             "prompt_tps": promql.prompt_tokens_rate_by_pod(sel, w),
             "generation_tps": promql.generation_tokens_rate_by_pod(sel, w),
             "preemptions": promql.preemptions_rate_by_pod(sel, w),
+            "finished": promql.finished_requests_rate_by_pod(sel, w),
             "gpu": promql.gpu_utilization_by_device(gsel),
         }
         as_of = self._clock()
@@ -556,6 +598,13 @@ class PrometheusMetricsBackend:
                 )
                 continue
             ttft = merged("ttft")
+            requests, errors = request_outcomes(
+                (s.labels.get(promql.FINISHED_REASON_LABEL, ""), s.value)
+                for p in pods
+                for s in by_pod["finished"].get(p, ())
+                if s.value is not None
+            )
+            finished = present("finished")
             out[(ref.namespace, ref.name)] = DeploymentMetrics(
                 queue_depth=total("queue_depth"),
                 running=total("running"),
@@ -569,6 +618,8 @@ class PrometheusMetricsBackend:
                 prompt_tokens_per_second=total("prompt_tps"),
                 generation_tokens_per_second=total("generation_tps"),
                 preemptions_per_second=total("preemptions"),
+                requests_per_second=requests if finished else None,
+                error_rate=error_rate(requests, errors) if finished else None,
                 as_of=as_of,
             )
         return out
@@ -578,6 +629,14 @@ class PrometheusMetricsBackend:
     def deployment_series(
         self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int
     ) -> dict[str, Series]:
+        """Chart series of every pod the Deployment ran in the range, not only its live pods.
+
+        Pods are selected by the names its ReplicaSets give them (`promql.deployment_selector`),
+        so a chart still shows the pods a rollout or a scale-down replaced, and a Deployment
+        scaled to zero still has its history; `ref.pods` is not used. Desired and ready replicas
+        come from kube-state-metrics; where it is not installed they are all gaps and the caller
+        fills them from ScaleDeck's own samples. One range query per chart quantity.
+        """
         self._check_config()
         step = max(1, int(step_seconds))
         start_s, end_s = round(start.timestamp()), round(end.timestamp())
@@ -589,41 +648,62 @@ class PrometheusMetricsBackend:
         def series(name: str, points: Mapping[int, float | None]) -> Series:
             return Series(name, SERIES_UNITS[name], timestamps, tuple(points.get(t) for t in grid))
 
-        if not ref.pods:
-            return {name: series(name, {}) for name in SERIES_UNITS}
-
-        pairs = [(ref.namespace, pod) for pod in ref.pods]
-        sel, gsel = self._pod_selector(pairs, exact=True), self._gpu_selector(pairs, exact=True)
+        sel = promql.deployment_selector(
+            ref.namespace, ref.name, namespace_label=self.namespace_label, pod_label=self.pod_label
+        )
+        gsel = promql.deployment_selector(
+            ref.namespace, ref.name, namespace_label=self.gpu_namespace_label, pod_label=self.gpu_pod_label
+        )
         w = self.rate_window_seconds
-        queries = {
+        single = {  # aggregations without `by`: at most one series each
             "queue_depth": promql.queue_depth_for_deployment(sel),
             "running": promql.running_for_deployment(sel),
             "kv_cache_usage": promql.kv_cache_usage_for_deployment(sel),
             "gpu_utilization": promql.gpu_utilization_for_deployment(gsel),
             "generation_tokens_per_second": promql.generation_tokens_rate_for_deployment(sel, w),
             "prompt_tokens_per_second": promql.prompt_tokens_rate_for_deployment(sel, w),
+            "preemptions_per_second": promql.preemptions_rate_for_deployment(sel, w),
             "replicas": promql.replicas_for_deployment(sel),
-            "ttft": promql.ttft_buckets_for_deployment(sel, w),
+            "replicas_desired": promql.desired_replicas_of_deployment(ref.namespace, ref.name),
+            "replicas_ready": promql.ready_replicas_of_deployment(ref.namespace, ref.name),
         }
-        answers = self._range(queries, start_s, end_s, step)
+        answers = self._range(
+            {
+                **single,
+                "ttft": promql.ttft_buckets_for_deployment(sel, w),
+                "itl": promql.itl_buckets_for_deployment(sel, w),
+                "e2e": promql.e2e_buckets_for_deployment(sel, w),
+                "finished": promql.finished_requests_rate_for_deployment(sel, w),
+            },
+            start_s,
+            end_s,
+            step,
+        )
 
-        out: dict[str, Series] = {}
-        for name, matrix in answers.items():
-            if name == "ttft":
-                continue
-            # Aggregations without `by` give at most one series.
-            out[name] = series(name, matrix[0][1] if matrix else {})
+        out: dict[str, Series] = {name: series(name, answers[name][0][1] if answers[name] else {}) for name in single}
+        for query, prefix, quantiles in _CHART_QUANTILES:
+            per_time: dict[int, dict[float, float]] = defaultdict(dict)
+            for labels, points in answers[query]:
+                le = _le(labels)
+                if le is None:
+                    continue
+                for t, v in points.items():
+                    if v is not None:
+                        per_time[t][le] = per_time[t].get(le, 0.0) + v
+            for suffix, q in quantiles:
+                name = f"{prefix}_{suffix}"
+                out[name] = series(name, {t: histogram_quantile(q, b) for t, b in per_time.items()})
 
-        per_time: dict[int, dict[float, float]] = defaultdict(dict)
-        for labels, points in answers["ttft"]:
-            le = _le(labels)
-            if le is None:
-                continue
+        finished: dict[int, list[tuple[str, float]]] = defaultdict(list)
+        for labels, points in answers["finished"]:
+            reason = labels.get(promql.FINISHED_REASON_LABEL, "")
             for t, v in points.items():
                 if v is not None:
-                    per_time[t][le] = per_time[t].get(le, 0.0) + v
-        for name, q in (("ttft_p50", 0.50), ("ttft_p95", 0.95), ("ttft_p99", 0.99)):
-            out[name] = series(name, {t: histogram_quantile(q, b) for t, b in per_time.items()})
+                    finished[t].append((reason, v))
+        outcomes = {t: request_outcomes(rates) for t, rates in finished.items()}
+        out["requests_per_second"] = series("requests_per_second", {t: o[0] for t, o in outcomes.items()})
+        out["errors_per_second"] = series("errors_per_second", {t: o[1] for t, o in outcomes.items()})
+        out["error_rate"] = series("error_rate", {t: error_rate(*o) for t, o in outcomes.items()})
         return {name: out[name] for name in SERIES_UNITS}
 
     # ------------------------------------------------------------------- gpu_utilization

@@ -394,7 +394,9 @@ SERIES_UNITS = {
     "ttft_p50": ("ttft_p50_seconds", "s"),
     "ttft_p95": ("ttft_p95_seconds", "s"),
     "ttft_p99": ("ttft_p99_seconds", "s"),
+    "itl_p50": ("itl_p50_seconds", "s"),
     "itl_p95": ("itl_p95_seconds", "s"),
+    "e2e_p50": ("e2e_p50_seconds", "s"),
     "e2e_p95": ("e2e_p95_seconds", "s"),
     "queue_depth": ("queue_depth", "requests"),
     "running": ("running", "requests"),
@@ -403,9 +405,19 @@ SERIES_UNITS = {
     "generation_tokens_per_second": ("generation_tokens_per_second", "tokens/s"),
     "prompt_tokens_per_second": ("prompt_tokens_per_second", "tokens/s"),
     "arrivals_per_second": ("arrivals_per_second", "requests/s"),
+    "requests_per_second": ("requests_per_second", "requests/s"),
+    "errors_per_second": ("errors_per_second", "requests/s"),
+    "preemptions_per_second": ("preemptions_per_second", "preemptions/s"),
     "replicas_desired": ("replicas_desired", "replicas"),
     "replicas_ready": ("replicas_ready", "replicas"),
 }
+
+
+def _error_rate(requests: float | None, errors: float | None) -> float | None:
+    """Errors as a 0-1 share of finished requests; None when nothing finished (or unknown)."""
+    if requests is None or errors is None or requests <= 0:
+        return None
+    return round(min(1.0, errors / requests), 6)
 
 
 def downsample(rows: list[dict], column: str, start: int, end: int, step: int) -> tuple[list[int], list]:
@@ -479,6 +491,8 @@ class SimulatedMetricsBackend:
                 prompt_tokens_per_second=minute.get("prompt_tokens_per_second"),
                 generation_tokens_per_second=None if dep.is_embedding else minute.get("generation_tokens_per_second"),
                 preemptions_per_second=minute.get("preemptions_per_second"),
+                requests_per_second=minute.get("requests_per_second"),
+                error_rate=_error_rate(minute.get("requests_per_second"), minute.get("errors_per_second")),
                 as_of=world.now,
             )
         return result
@@ -497,6 +511,11 @@ class SimulatedMetricsBackend:
         for name, (column, unit) in SERIES_UNITS.items():
             points, values = downsample(rows, column, first, last, step_seconds)
             series[name] = Series(name, unit, tuple(from_epoch(p) for p in points), tuple(values))
+        requests, errors = series["requests_per_second"], series["errors_per_second"]
+        series["error_rate"] = Series(
+            "error_rate", "fraction", requests.timestamps,
+            tuple(_error_rate(r, e) for r, e in zip(requests.values, errors.values, strict=True)),
+        )
         return series
 
     def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:

@@ -43,7 +43,9 @@ def test_it_describes_a_deployment_with_metrics_and_cost(api, fake_metrics):
         PodFactory(deployment=deployment, node=node, name="llama-70b-a")
         PodFactory(deployment=deployment, node=node, name="llama-70b-b")
         fake_metrics.metrics = {("llm", "llama-70b"): DeploymentMetrics(
-            queue_depth=14.0, ttft_p95_seconds=1.8, gpu_utilization=0.91, kv_cache_usage=0.77, as_of=NOW)}
+            queue_depth=14.0, running=40.0, ttft_p50_seconds=0.4, ttft_p95_seconds=1.8, ttft_p99_seconds=3.1,
+            itl_p95_seconds=0.045, e2e_p95_seconds=12.5, error_rate=0.012, preemptions_per_second=0.5,
+            generation_tokens_per_second=2400.0, gpu_utilization=0.91, kv_cache_usage=0.77, as_of=NOW)}
 
         response = api.get(detail(deployment))
 
@@ -59,7 +61,10 @@ def test_it_describes_a_deployment_with_metrics_and_cost(api, fake_metrics):
                        "metric": "vllm:num_requests_waiting > 5 per replica", "paused_replicas": None,
                        "conflicts": []},
         "gpu": {"resource": "nvidia.com/gpu", "per_replica": 4},
-        "metrics": {"queue_depth": 14.0, "ttft_p95_seconds": 1.8, "gpu_utilization": 0.91, "kv_cache_usage": 0.77,
+        "metrics": {"queue_depth": 14.0, "requests_running": 40.0, "ttft_p50_seconds": 0.4,
+                    "ttft_p95_seconds": 1.8, "ttft_p99_seconds": 3.1, "itl_p95_seconds": 0.045,
+                    "e2e_p95_seconds": 12.5, "error_rate": 0.012, "preemptions_per_second": 0.5,
+                    "generation_tokens_per_second": 2400.0, "gpu_utilization": 0.91, "kv_cache_usage": 0.77,
                     "as_of": "2026-11-27T12:00:00Z", "unavailable_reason": None},
         "cost_per_hour_usd": "40.9600",  # 2 running pods x 4 GPUs x $5.12 per GPU-hour
         "slo_ttft_seconds": 1.5,
@@ -74,7 +79,10 @@ def test_it_reports_unknown_metrics_as_null_with_the_reason(api):
 
     metrics = api.get(detail(deployment)).json()["metrics"]
 
-    assert metrics == {"queue_depth": None, "ttft_p95_seconds": None, "gpu_utilization": None,
+    assert metrics == {"queue_depth": None, "requests_running": None, "ttft_p50_seconds": None,
+                       "ttft_p95_seconds": None, "ttft_p99_seconds": None, "itl_p95_seconds": None,
+                       "e2e_p95_seconds": None, "error_rate": None, "preemptions_per_second": None,
+                       "generation_tokens_per_second": None, "gpu_utilization": None,
                        "kv_cache_usage": None, "as_of": None,
                        "unavailable_reason": "no Prometheus URL configured for this cluster"}
 

@@ -150,7 +150,7 @@ def test_it_asks_for_series_over_the_range_ending_at_a_whole_step(fake_metrics):
 
     assert len(fake_metrics.calls) == 1
     ref, start, end, step = fake_metrics.calls[0][1]
-    assert ref.pods == ("llama-0",)
+    assert (ref.namespace, ref.name) == (deployment.namespace, "llama")
     assert step == 120
     assert end == datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     assert end - start == timedelta(hours=6)
@@ -185,3 +185,46 @@ def test_it_maps_gpu_readings_to_nodes_and_says_which_clusters_have_none(fake_me
     assert readings.whole_gpu(node.id, 0).utilization == 0.5
     assert [r.utilization for r in readings.mig_slices(node.id, 1)] == [0.2, 0.1]
     assert readings.unavailable == {"down": "no Prometheus here"}
+
+
+@pytest.mark.django_db
+def test_it_asks_for_series_by_the_deployment_not_by_todays_pods(fake_metrics):
+    # The backend selects every pod the deployment ran over the range; today's pods must not
+    # narrow it (they used to), nor make a scale-down miss the cached answer.
+    deployment = ModelDeploymentFactory(name="llama", replicas_desired=0, replicas_ready=0)
+    old = PodFactory(deployment=deployment, name="llama-7d9f8-aaaaa")
+
+    metrics.deployment_series(deployment, 3600, now=NOW)
+    old.gone_at = NOW
+    old.save()
+    metrics.deployment_series(deployment, 3600, now=NOW)
+
+    series_calls = [args for name, args in fake_metrics.calls if name == "deployment_series"]
+    assert len(series_calls) == 1
+    assert series_calls[0][0].pods == ()
+
+
+def _steps(count: int, step: int = 60) -> tuple[datetime, ...]:
+    start = NOW.replace(second=0)
+    return tuple(start + timedelta(seconds=step * i) for i in range(count))
+
+
+@pytest.mark.django_db
+def test_it_fills_replicas_the_metrics_source_does_not_know_from_recorded_changes(fake_metrics):
+    from fleet.backends.base import Series
+    from fleet.models import ReplicaChange
+
+    deployment = ModelDeploymentFactory(name="llama")
+    stamps = _steps(6)
+    # kube-state-metrics knows only the last two points (installed late); no ready series at all.
+    fake_metrics.series = {"replicas_desired": Series("replicas_desired", "replicas", stamps,
+                                                      (None, None, None, None, 5.0, 5.0))}
+    ReplicaChange.objects.create(deployment=deployment, at=stamps[1] - timedelta(seconds=1), desired=4, ready=3)
+    ReplicaChange.objects.create(deployment=deployment, at=stamps[3], desired=2, ready=2)
+    ReplicaChange.objects.create(deployment=ModelDeploymentFactory(), at=stamps[0], desired=9, ready=9)
+
+    series = metrics.deployment_series(deployment, 3600, now=NOW)
+
+    assert series["replicas_desired"].values == (None, 4.0, 4.0, 2.0, 5.0, 5.0)
+    assert series["replicas_ready"].values == (None, 3.0, 3.0, 2.0, 2.0, 2.0)
+    assert series["replicas_ready"].timestamps == stamps

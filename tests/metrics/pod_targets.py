@@ -11,7 +11,12 @@ Kubernetes service discovery does). Three more shapes are served:
 * one dcgm-exporter target per node (`Hostname` or the newer `hostname` label, MIG slices with
   `GPU_I_PROFILE`/`GPU_I_ID`, the pod mapping in `namespace`/`pod`), scraped with
   `honor_labels: true`;
-* pods of old vLLM releases (0.7 names and bucket layouts, no `engine` label).
+* pods of old vLLM releases (0.7 names and bucket layouts, no `engine` label);
+* kube-state-metrics (`kube_deployment_spec_replicas`, `kube_deployment_status_replicas_ready`),
+  scraped with `honor_labels: true` as its ServiceMonitor does.
+
+A pod can be removed (`remove_pods`): its endpoint then answers 404, Prometheus marks its
+series stale, and only their history remains -- a pod replaced by a rollout or a scale-down.
 
 The text follows prometheus_client's output (HELP/TYPE, `_created` samples, `le` last). Counters
 grow linearly with wall time from values chosen by the test; gauges can be changed while the
@@ -35,6 +40,9 @@ TTFT_BUCKETS_V07 = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 
 ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
                20.0, 40.0, 80.0)  # fmt: skip
 ITL_BUCKETS_V07 = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+               120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)  # fmt: skip
+LENGTH_SHARE = 0.1  # of served requests, finished_reason="length"; the rest "stop"
 
 Latencies = tuple[tuple[float, float], ...]  # (seconds, share of requests)
 
@@ -53,6 +61,9 @@ class VllmPodTarget:
     requests_per_second: float = 1.0
     ttft: Latencies = ((0.3, 1.0),)
     itl: Latencies = ((0.02, 1.0),)
+    e2e: Latencies = ((4.0, 1.0),)
+    abort_share: float = 0.0  # of finished requests, finished_reason="abort"
+    preemptions_per_second: float = 0.0
     prompt_tokens_per_second: float = 0.0
     generation_tokens_per_second: float = 0.0
     generation_tokens_at_start: float = 1_000_000.0  # the pod has served before the test looks
@@ -155,6 +166,28 @@ def vllm_exposition(pods: Sequence[VllmPodTarget], elapsed: dict[str, float], cr
                    TTFT_BUCKETS_V07 if p.old else TTFT_BUCKETS, requests, created)  # fmt: skip
         itl = "vllm:time_per_output_token_seconds" if p.old else "vllm:inter_token_latency_seconds"
         _histogram(out, itl, labels, p.itl, ITL_BUCKETS_V07 if p.old else ITL_BUCKETS, requests * 200, created)
+        _histogram(out, "vllm:e2e_request_latency_seconds", labels, p.e2e, E2E_BUCKETS, requests, created)
+        served = 1.0 - p.abort_share
+        finished = out.family("vllm:request_success", "counter", "Count of successfully processed requests.")
+        for reason, share in (("stop", served * (1 - LENGTH_SHARE)), ("length", served * LENGTH_SHARE),
+                              ("abort", p.abort_share)):  # fmt: skip
+            finished.sample("_total", [*labels, ("finished_reason", reason)], requests * share)
+            finished.sample("_created", [*labels, ("finished_reason", reason)], created)
+        preempted = out.family("vllm:num_preemptions", "counter", "Cumulative number of preemption from the engine.")
+        preempted.sample("_total", labels, p.preemptions_per_second * seconds)
+        preempted.sample("_created", labels, created)
+    return out.text()
+
+
+def kube_state_exposition(deployments: dict[tuple[str, str], tuple[int, int]]) -> str:
+    """kube-state-metrics' Deployment replica gauges: {(namespace, deployment): (desired, ready)}."""
+    out = _Exposition()
+    spec = out.family("kube_deployment_spec_replicas", "gauge", "Number of desired pods for a deployment.")
+    ready = out.family("kube_deployment_status_replicas_ready", "gauge", "The number of ready replicas per deployment.")
+    for (namespace, name), (desired, ready_count) in sorted(deployments.items()):
+        labels = [("namespace", namespace), ("deployment", name)]
+        spec.sample("", labels, desired)
+        ready.sample("", labels, ready_count)
     return out.text()
 
 
@@ -194,6 +227,7 @@ class PodTargets:
     """An HTTP server with one path per scrape target. Thread-safe; add targets any time."""
 
     GATEWAY_PATH = "/gateway/metrics"
+    KUBE_STATE_PATH = "/kube-state-metrics/metrics"
     GATEWAY_LABELS = {"namespace": "monitoring", "pod": "vllm-gateway-0"}
 
     def __init__(self, *, clock: Callable[[], float] = time.time):
@@ -202,6 +236,7 @@ class PodTargets:
         self._pods: dict[str, VllmPodTarget] = {}  # by pod name
         self._added_at: dict[str, float] = {}
         self._dcgm: dict[str, list[DcgmDeviceTarget]] = {}  # by node
+        self._kube_state: dict[tuple[str, str], tuple[int, int]] = {}  # (ns, deployment) -> (desired, ready)
         self._server: ThreadingHTTPServer | None = None
         self.created = clock() - 3600.0
 
@@ -214,6 +249,17 @@ class PodTargets:
                     raise ValueError(f"pod {p.pod} is already served")
                 self._pods[p.pod] = p
                 self._added_at[p.pod] = self._clock()
+
+    def remove_pods(self, *names: str) -> None:
+        """Stop serving the pods (404): Prometheus marks their series stale; their history stays."""
+        with self._lock:
+            for name in names:
+                del self._pods[name]
+
+    def set_deployment_replicas(self, namespace: str, deployment: str, *, desired: int, ready: int) -> None:
+        """What kube-state-metrics reports for the Deployment from now on."""
+        with self._lock:
+            self._kube_state[(namespace, deployment)] = (desired, ready)
 
     def add_devices(self, *devices: DcgmDeviceTarget) -> None:
         with self._lock:
@@ -238,9 +284,12 @@ class PodTargets:
     def pod_path(p: VllmPodTarget) -> str:
         return f"/pods/{quote(p.namespace, safe='')}/{quote(p.pod, safe='')}/metrics"
 
-    def scrape_configs(self, job_prefix: str, *, pods: Sequence[str] = (), nodes: Sequence[str] = ()) -> list[dict]:
+    def scrape_configs(
+        self, job_prefix: str, *, pods: Sequence[str] = (), nodes: Sequence[str] = (), kube_state: bool = False
+    ) -> list[dict]:
         """Jobs for the given pods and dcgm nodes: pods as Kubernetes SD would label them, the
-        gateway's pods behind its own target labels, dcgm with `honor_labels: true`."""
+        gateway's pods behind its own target labels, dcgm and kube-state-metrics with
+        `honor_labels: true`."""
         address = self.address
         with self._lock:
             chosen = [self._pods[name] for name in pods]
@@ -274,6 +323,14 @@ class PodTargets:
                     for node in nodes
                 ],
             })  # fmt: skip
+        if kube_state:
+            jobs.append({
+                "job_name": f"{job_prefix}-kube-state-metrics",
+                "honor_labels": True,
+                "metrics_path": self.KUBE_STATE_PATH,
+                "static_configs": [{"targets": [address],
+                                    "labels": {"namespace": "monitoring", "pod": "kube-state-metrics-0"}}],
+            })  # fmt: skip
         return jobs
 
     # ------------------------------------------------------------------ HTTP
@@ -281,6 +338,8 @@ class PodTargets:
     def render(self, path: str) -> str | None:
         now = self._clock()
         with self._lock:
+            if path == self.KUBE_STATE_PATH:
+                return kube_state_exposition(self._kube_state)
             if path == self.GATEWAY_PATH:
                 pods = [p for p in self._pods.values() if p.behind_gateway]
                 return vllm_exposition(pods, {p.pod: now - self._added_at[p.pod] for p in pods}, self.created,

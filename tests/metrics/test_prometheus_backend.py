@@ -426,7 +426,7 @@ def test_it_batches_queries_whatever_the_number_of_deployments(prometheus_server
         queries_for_three = len(proxy.requests)
     finally:
         proxy.close()
-    assert queries_for_one == queries_for_three == 10
+    assert queries_for_one == queries_for_three == 11
     assert all(path.startswith("/api/v1/query?") for path, _ in proxy.requests)
     assert three[("team-a", "llama")].queue_depth == one[("team-a", "llama")].queue_depth == 8
     assert three[("team-a", "qwen-old")].queue_depth == 2
