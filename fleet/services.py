@@ -58,6 +58,17 @@ def _validate_prometheus(*, token_file: str, user: str, password_file: str, time
             raise ApplicationError(f"{label!r} is not a Prometheus label name", field=field)
 
 
+def cluster_watched_accrue(*, cluster: Cluster) -> str:
+    """The beat's turn for a cluster whose watcher (`cluster_watch`) holds the lease: the
+    watcher keeps the inventory current, so no full sync; only the cost of what ran, billed up
+    to the watcher's last good renewal (none while its watches fail)."""
+    if cluster.last_sync_status == Cluster.SyncStatus.OK and cluster.last_sync_ok_at is not None:
+        from costing.services import cost_accrue
+
+        cost_accrue(cluster=cluster, now=cluster.last_sync_ok_at)
+    return f"{cluster.name}: kept current by its watcher ({cluster.watch_holder}); no full sync"
+
+
 @transaction.atomic
 def cluster_add(
     *,

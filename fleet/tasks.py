@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from fleet.models import Cluster
-from fleet.services import cluster_refresh
+from fleet.services import cluster_refresh, cluster_watched_accrue
+from fleet.watch.lease import cluster_is_watched
 
 logger = logging.getLogger(__name__)
 
@@ -17,13 +19,16 @@ def sync_cluster(cluster_id: int) -> str:
     cluster = Cluster.objects.filter(id=cluster_id).first()
     if cluster is None:
         return f"cluster {cluster_id} no longer exists"
+    if cluster_is_watched(cluster, timezone.now()):
+        return cluster_watched_accrue(cluster=cluster)
     # A failed sync is recorded on the Cluster row; the next beat tick is the retry.
     return cluster_refresh(cluster=cluster).summary()
 
 
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
 def sync_all_clusters() -> int:
-    """Beat's entry point: fan out one sync task per cluster, so one slow cluster delays no other."""
+    """Beat's entry point: fan out one sync task per cluster, so one slow cluster delays no other.
+    (`sync_cluster` leaves a cluster whose watcher holds a fresh lease to that watcher.)"""
     ids = list(Cluster.objects.values_list("id", flat=True))
     for cluster_id in ids:
         sync_cluster.delay(cluster_id)
