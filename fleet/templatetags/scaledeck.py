@@ -60,11 +60,23 @@ def secs(value: float | None) -> str:
 
 
 @register.filter
-def pct(value: float | None, style: str = "") -> str:
-    """A 0-1 fraction as a percentage: 0.734 -> "73 %"; `|pct:"tight"` -> "73%" for cramped places."""
+def latency(value: float | None) -> str:
+    """A latency in seconds, in milliseconds under one second: 0.0234 -> "23 ms", 4.9 -> "4.90 s"."""
     if value is None:
         return UNKNOWN
-    return f"{value * 100:.0f}{'' if style == 'tight' else ' '}%"
+    if abs(value) < 1:
+        return f"{_fmt(value * 1000, 1 if abs(value) < 0.01 else 0)} ms"
+    return secs(value)
+
+
+@register.filter
+def pct(value: float | None, style: str = "") -> str:
+    """A 0-1 fraction as a percentage: 0.734 -> "73 %"; `|pct:"tight"` -> "73%" for cramped places;
+    `|pct:"fine"` keeps a decimal under 10 % (error rates): 0.0042 -> "0.4 %"."""
+    if value is None:
+        return UNKNOWN
+    digits = 1 if style == "fine" and abs(value) < 0.1 else 0
+    return f"{_fmt(value * 100, digits)}{'' if style == 'tight' else ' '}%"
 
 
 @register.filter

@@ -16,17 +16,24 @@ from django.utils import timezone
 
 from fleet.backends.base import Series
 
-# (title, y-axis title) per panel, top to bottom.
+# (title, y-axis title) per panel, top to bottom; rows are numbered from 1 in this order.
 PANELS = (
     ("TTFT (time to first token)", "seconds (s)"),
+    ("Inter-token latency (ITL)", "seconds (s)"),
+    ("End-to-end request latency", "seconds (s)"),
     ("Requests waiting and running", "requests (req)"),
+    ("Requests finished, errors and preemptions", "per second (/s)"),
+    ("Error rate (aborted or failed requests)", "% of finished"),
     ("Replicas", "replicas"),
     ("KV cache usage", "%"),
     ("GPU utilization", "%"),
     ("Tokens per second", "tokens/s"),
     ("Cost", "$/h"),
 )
-PANEL_HEIGHT = 170
+ROW = {title: row for row, (title, _) in enumerate(PANELS, start=1)}
+PERCENT_ROWS = (ROW["KV cache usage"], ROW["GPU utilization"])
+PANEL_HEIGHT = 175  # px per panel, with the gap above it for its title and time ticks
+PANEL_GAP = 56  # px
 COLOURS = {
     "p50": "#6c8ebf",
     "p95": "#1f4e9a",
@@ -34,8 +41,12 @@ COLOURS = {
     "slo": "#c0392b",
     "queue": "#d35400",
     "running": "#2e86ab",
+    "finished": "#2e86ab",
+    "errors": "#c0392b",
+    "preemptions": "#8e44ad",
     "desired": "#7f8c8d",
     "ready": "#27ae60",
+    "serving": "#16a085",
     "kv": "#8e44ad",
     "gpu": "#16a085",
     "gen": "#2c3e50",
@@ -62,10 +73,11 @@ def _has_data(series: Series | None) -> bool:
     return series is not None and any(v is not None for v in series.values)
 
 
-def _replicas(series: Mapping[str, Series]) -> tuple[Series | None, Series | None]:
-    """(desired, ready): the simulator reports both; Prometheus reports serving replicas as `replicas`."""
-    ready = series.get("replicas_ready") or series.get("replicas")
-    return series.get("replicas_desired"), ready
+def _replicas(series: Mapping[str, Series]) -> tuple[Series | None, Series | None, Series | None]:
+    """(desired, ready, serving). Desired and ready come from kube-state-metrics or ScaleDeck's
+    records (the simulator reports both); serving is how many pods reported vLLM metrics, which
+    Prometheus knows even for pods that are gone."""
+    return series.get("replicas_desired"), series.get("replicas_ready"), series.get("replicas")
 
 
 def deployment_figure(
@@ -84,7 +96,7 @@ def deployment_figure(
         rows=len(PANELS),
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.045,
+        vertical_spacing=PANEL_GAP / (PANEL_HEIGHT * len(PANELS) + 80),
         subplot_titles=[title for title, _ in PANELS],
     )
     empty_panels: list[int] = []
@@ -119,64 +131,94 @@ def deployment_figure(
         )
         return _has_data(s)
 
-    # 1. TTFT with the SLO as a dashed line.
-    got = [
-        line(1, "ttft_p50", "TTFT p50 (s)", COLOURS["p50"], first=True),
-        line(1, "ttft_p95", "TTFT p95 (s)", COLOURS["p95"], style={"width": 2.2}),
-        line(1, "ttft_p99", "TTFT p99 (s)", COLOURS["p99"]),
-    ]
+    def panel(title: str, *traces: bool) -> None:
+        if not any(traces):
+            empty_panels.append(ROW[title])
+
+    # TTFT with the SLO as a dashed line.
+    row = ROW["TTFT (time to first token)"]
+    panel(
+        "TTFT (time to first token)",
+        line(row, "ttft_p50", "TTFT p50 (s)", COLOURS["p50"], first=True),
+        line(row, "ttft_p95", "TTFT p95 (s)", COLOURS["p95"], style={"width": 2.2}),
+        line(row, "ttft_p99", "TTFT p99 (s)", COLOURS["p99"]),
+    )
     fig.add_hline(
         y=slo_seconds,
         line_dash="dash",
         line_color=COLOURS["slo"],
-        row=1,
+        row=row,
         col=1,
         annotation_text=f"SLO p95 {slo_seconds:g} s",
         annotation_position="top left",
         annotation_font_color=COLOURS["slo"],
     )
-    if not any(got):
-        empty_panels.append(1)
 
-    # 2. Queue and running.
-    got = [
-        line(2, "queue_depth", "waiting (req)", COLOURS["queue"], first=True, style={"width": 2.2}),
-        line(2, "running", "running (req)", COLOURS["running"]),
-    ]
-    if not any(got):
-        empty_panels.append(2)
+    row = ROW["Inter-token latency (ITL)"]
+    panel(
+        "Inter-token latency (ITL)",
+        line(row, "itl_p50", "ITL p50 (s)", COLOURS["p50"], first=True),
+        line(row, "itl_p95", "ITL p95 (s)", COLOURS["p95"], style={"width": 2.2}),
+    )
+    row = ROW["End-to-end request latency"]
+    panel(
+        "End-to-end request latency",
+        line(row, "e2e_p50", "E2E p50 (s)", COLOURS["p50"], first=True),
+        line(row, "e2e_p95", "E2E p95 (s)", COLOURS["p95"], style={"width": 2.2}),
+    )
 
-    # 3. Replicas desired vs ready.
-    desired, ready = _replicas(series)
-    got = [
-        line(3, desired, "desired (replicas)", COLOURS["desired"], first=True, style={"dash": "dot", "shape": "hv"}),
-        line(3, ready, "ready (replicas)", COLOURS["ready"], style={"shape": "hv"}),
-    ]
-    if not any(got):
-        empty_panels.append(3)
+    row = ROW["Requests waiting and running"]
+    panel(
+        "Requests waiting and running",
+        line(row, "queue_depth", "waiting (req)", COLOURS["queue"], first=True, style={"width": 2.2}),
+        line(row, "running", "running (req)", COLOURS["running"]),
+    )
+    row = ROW["Requests finished, errors and preemptions"]
+    panel(
+        "Requests finished, errors and preemptions",
+        line(row, "requests_per_second", "finished (req/s)", COLOURS["finished"], first=True),
+        line(row, "errors_per_second", "errors: aborted or failed (req/s)", COLOURS["errors"], style={"width": 2.2}),
+        line(row, "preemptions_per_second", "preemptions (/s)", COLOURS["preemptions"], style={"dash": "dot"}),
+    )
+    row = ROW["Error rate (aborted or failed requests)"]
+    panel(
+        "Error rate (aborted or failed requests)",
+        line(row, "error_rate", "error rate (%)", COLOURS["errors"], factor=100, first=True),
+    )
 
-    # 4-5. KV cache and GPU utilization, 0-1 fractions shown as %.
-    if not line(4, "kv_cache_usage", "KV cache (%)", COLOURS["kv"], factor=100, first=True):
-        empty_panels.append(4)
-    if not line(5, "gpu_utilization", "GPU util (%)", COLOURS["gpu"], factor=100, first=True):
-        empty_panels.append(5)
+    # Replicas desired vs ready, and the pods that reported vLLM metrics.
+    desired, ready, serving = _replicas(series)
+    row = ROW["Replicas"]
+    panel(
+        "Replicas",
+        line(row, desired, "desired (replicas)", COLOURS["desired"], first=True, style={"dash": "dot", "shape": "hv"}),
+        line(row, ready, "ready (replicas)", COLOURS["ready"], style={"shape": "hv"}),
+        line(row, serving, "reporting metrics (pods)", COLOURS["serving"], style={"shape": "hv", "width": 1.2}),
+    )
 
-    # 6. Tokens per second.
-    got = [
-        line(6, "generation_tokens_per_second", "generated (tokens/s)", COLOURS["gen"], first=True),
-        line(6, "prompt_tokens_per_second", "prompt (tokens/s)", COLOURS["prompt"]),
-    ]
-    if not any(got):
-        empty_panels.append(6)
+    # KV cache and GPU utilization, 0-1 fractions shown as %.
+    panel("KV cache usage", line(ROW["KV cache usage"], "kv_cache_usage", "KV cache (%)", COLOURS["kv"],
+                                 factor=100, first=True))  # fmt: skip
+    panel("GPU utilization", line(ROW["GPU utilization"], "gpu_utilization", "GPU util (%)", COLOURS["gpu"],
+                                  factor=100, first=True))  # fmt: skip
 
-    # 7. $/hour: what the ready replicas cost, at the deployment's current price per replica.
+    row = ROW["Tokens per second"]
+    panel(
+        "Tokens per second",
+        line(row, "generation_tokens_per_second", "generated (tokens/s)", COLOURS["gen"], first=True),
+        line(row, "prompt_tokens_per_second", "prompt (tokens/s)", COLOURS["prompt"]),
+    )
+
+    # $/hour: what the ready replicas cost, at the deployment's current price per replica.
+    row = ROW["Cost"]
     cost_series = series.get("cost_per_hour_usd")
+    ready_or_serving = ready if _has_data(ready) else serving
     if cost_series is not None:
-        got_cost = line(7, cost_series, "cost ($/h)", COLOURS["cost"], first=True, style={"shape": "hv"})
-    elif ready is not None and cost_per_replica_hour is not None:
+        got_cost = line(row, cost_series, "cost ($/h)", COLOURS["cost"], first=True, style={"shape": "hv"})
+    elif ready_or_serving is not None and cost_per_replica_hour is not None:
         got_cost = line(
-            7,
-            ready,
+            row,
+            ready_or_serving,
             "cost, estimated ($/h)",
             COLOURS["cost"],
             factor=float(cost_per_replica_hour),
@@ -185,8 +227,7 @@ def deployment_figure(
         )
     else:
         got_cost = False
-    if not got_cost:
-        empty_panels.append(7)
+    panel("Cost", got_cost)
 
     for row in empty_panels:
         axis = "" if row == 1 else str(row)
@@ -208,8 +249,8 @@ def deployment_figure(
         fig.update_xaxes(
             range=x_range, type="date", row=row, col=1, showticklabels=True, tickformat=None if last else "%H:%M"
         )
-    fig.update_yaxes(range=[0, 100], row=4, col=1)
-    fig.update_yaxes(range=[0, 100], row=5, col=1)
+    for row in PERCENT_ROWS:
+        fig.update_yaxes(range=[0, 100], row=row, col=1)
     fig.update_xaxes(title_text=f"time ({timezone.get_current_timezone_name()})", row=len(PANELS), col=1)
     fig.update_layout(
         template="plotly_white",
