@@ -143,19 +143,38 @@ class RuleRow:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class FiringPreview:
+    """The next firings of a cron in a zone, as (local, utc) pairs, or why there are none."""
+
+    firings: list[tuple[datetime, datetime]]
+    problems: dict[str, str]  # field -> one sentence
+
+
+def firing_preview(cron: str, timezone_name: str, *, now: datetime, count: int = 5) -> FiringPreview:
+    """What a rule with this cron and zone would do next: the rule form previews it while typing."""
+    problems = windows.cron_and_zone_problems(cron, timezone_name)
+    if problems:
+        return FiringPreview(firings=[], problems=problems)
+    try:
+        ats = windows.next_firings(cron, timezone_name, now, count)
+    except (windows.WindowError, ValueError) as exc:
+        return FiringPreview(firings=[], problems={"cron": str(exc)})
+    return FiringPreview(firings=[(windows.local(at, timezone_name), at) for at in ats], problems={})
+
+
 def rule_rows(rules: Iterable[PrescaleRule], *, now: datetime) -> list[RuleRow]:
     rules = list(rules)
     overrides = active_overrides([r.deployment for r in rules], now=now)
     floors = _current_floors([r.deployment for r in rules])
     rows = []
     for rule in rules:
+        preview = firing_preview(rule.cron, rule.timezone, now=now)
+        firings, error = preview.firings, " ".join(preview.problems.values())
         try:
-            firings = [(windows.local(at, rule.timezone), at) for at in windows.next_firings(rule.cron, rule.timezone,
-                                                                                             now, 5)]
-            window = windows.open_window(rule.cron, rule.timezone, rule.duration_minutes, now)
-            error = ""
+            window = windows.open_window(rule.cron, rule.timezone, rule.duration_minutes, now) if not error else None
         except (windows.WindowError, ValueError) as exc:
-            firings, window, error = [], None, str(exc)
+            window, error = None, str(exc)
         rows.append(
             RuleRow(
                 rule=rule,

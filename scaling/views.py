@@ -27,6 +27,7 @@ from scaling.services import (
     override_end,
     prescale_rule_create,
     prescale_rule_delete,
+    prescale_rule_problems,
     prescale_rule_update,
     quota_update,
     scale_action_request,
@@ -282,11 +283,27 @@ def rules(request):
 
 
 def _rule_form_page(request, form, rule=None, status=200):
-    return render(request, "scaling/rule_form.html", {"form": form, "rule": rule}, status=status)
+    data = form.data if form.is_bound else form.initial
+    preview = selectors.firing_preview(str(data.get("cron") or ""), str(data.get("timezone") or "UTC"),
+                                       now=timezone.now())
+    context = {"form": form, "rule": rule, "preview": preview if preview.firings else None}
+    return render(request, "scaling/rule_form.html", context, status=status)
 
 
 def _save_rule(request, form, rule=None):
+    """Save the rule, or put every field's error on the form at once: the form's own checks, then
+    what the service says of the fields that passed them (cron, zone, floor against the autoscaler)."""
+    valid = form.is_valid()
     data = form.cleaned_data
+    problems = prescale_rule_problems(
+        deployment=data.get("deployment"), cron=data.get("cron") or "", tz=(data.get("timezone") or "").strip(),
+        min_replicas=data.get("min_replicas"), duration_minutes=data.get("duration_minutes"),
+    )
+    for field, message in problems.items():
+        if field not in form.errors:
+            form.add_error(field if field in form.fields else None, message)
+    if not valid or problems:
+        return None
     fields = dict(
         deployment=data["deployment"],
         cron=data["cron"],
@@ -299,7 +316,7 @@ def _save_rule(request, form, rule=None):
             rule = prescale_rule_create(**fields, timezone_name=data["timezone"].strip(), created_by=request.user)
         else:
             rule = prescale_rule_update(rule=rule, **fields, timezone=data["timezone"].strip())
-    except ApplicationError as error:
+    except ApplicationError as error:  # changed between the check and the save
         add_service_error(form, error, {"timezone_name": "timezone"})
         return None
     return rule
@@ -309,7 +326,7 @@ def _save_rule(request, form, rule=None):
 @require_http_methods(["GET", "POST"])
 def rule_create(request):
     form = PrescaleRuleForm(request.POST or None, initial={"deployment": request.GET.get("deployment")})
-    if request.method == "POST" and form.is_valid() and (rule := _save_rule(request, form)):
+    if request.method == "POST" and (rule := _save_rule(request, form)):
         messages.success(request, f"Rule #{rule.pk} saved.")
         return redirect("scaling:rules")
     return _rule_form_page(request, form, status=400 if form.errors else 200)
@@ -328,10 +345,26 @@ def rule_edit(request, rule_id: int):
         "enabled": rule.enabled,
     }
     form = PrescaleRuleForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid() and _save_rule(request, form, rule):
+    if request.method == "POST" and _save_rule(request, form, rule):
         messages.success(request, f"Rule #{rule.pk} saved.")
         return redirect("scaling:rules")
     return _rule_form_page(request, form, rule, status=400 if form.errors else 200)
+
+
+@require_GET
+def rule_preview(request):
+    """Fragment: the next five firings of the cron and zone being typed, before anything is saved."""
+    preview = selectors.firing_preview(request.GET.get("cron", "")[:100], request.GET.get("timezone", "UTC")[:64],
+                                       now=timezone.now())
+    return render(request, "scaling/_rule_preview.html", {"preview": preview})
+
+
+@require_GET
+def deployment_rules(request, deployment_id: int):
+    """Fragment on the deployment page: its pre-scale rules and when each fires next."""
+    deployment = get_object_or_404(ModelDeployment, id=deployment_id)
+    rows = selectors.rule_rows(selectors.rule_queryset().filter(deployment=deployment), now=timezone.now())
+    return render(request, "scaling/_deployment_rules.html", {"deployment": deployment, "rows": rows})
 
 
 @role_required(Role.OPERATOR)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
-from croniter.croniter import CroniterBadDateError, CroniterError
+from croniter.croniter import CroniterBadDateError
 
 # How far to walk looking for a firing before deciding there is none (e.g. "0 0 30 2 *").
 _SEARCH_STEPS = 2000
@@ -66,6 +66,27 @@ def _known_zones() -> frozenset[str]:
     return _ZONES
 
 
+CRON_FIELDS = (  # name, values, example
+    ("minute", "0-59", "*/15 for every quarter hour"),
+    ("hour", "0-23", "8-18 for office hours"),
+    ("day-of-month", "1-31", "1,15"),
+    ("month", "1-12 or JAN-DEC", "JUN-AUG"),
+    ("day-of-week", "0-6 or SUN-SAT", "MON-FRI for weekdays"),
+)
+
+
+def _cron_problem(expr: str) -> str:
+    """One sentence naming the field at fault. croniter's own messages repeat the expression and
+    speak its internals ("[45 8 * * weekdays] is not acceptable"), so each field is tried alone."""
+    parts = expr.split(" ")
+    for i, ((name, allowed, example), part) in enumerate(zip(CRON_FIELDS, parts, strict=False)):
+        alone = " ".join(part if j == i else "*" for j in range(len(CRON_FIELDS)))
+        if not croniter.is_valid(alone):
+            return (f"the {name} field \u201c{part}\u201d is not valid: use {allowed}, *, a list or a range "
+                    f"(e.g. {example})")
+    return f"{expr!r} is not a valid cron expression"
+
+
 def validate_cron(expr: str) -> str:
     """The expression, normalised; raises WindowError unless it is a five-field cron (or @daily...)."""
     expr = " ".join((expr or "").split())
@@ -78,17 +99,27 @@ def validate_cron(expr: str) -> str:
     if expr.startswith("@") and expr not in {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
                                              "@hourly"}:
         raise WindowError(f"{expr!r} is not a cron expression", field="cron")
-    try:
-        croniter(expr, datetime(2000, 1, 1))
-    except (CroniterError, ValueError, KeyError) as exc:
-        raise WindowError(f"{expr!r} is not a valid cron expression: {str(exc).splitlines()[0]}", field="cron")
     if not croniter.is_valid(expr):
-        raise WindowError(f"{expr!r} is not a valid cron expression", field="cron")
+        raise WindowError(_cron_problem(expr), field="cron")
     try:
         croniter(expr, datetime(2000, 1, 1)).get_next(datetime)
     except CroniterBadDateError:
         raise WindowError(f"{expr!r} never fires", field="cron")
     return expr
+
+
+def cron_and_zone_problems(expr: str, tz: str) -> dict[str, str]:
+    """What is wrong with a cron expression and a zone name, by field ("cron", "timezone"); both at once."""
+    problems = {}
+    try:
+        validate_cron(expr)
+    except WindowError as exc:
+        problems[exc.field] = str(exc)
+    try:
+        parse_timezone(tz)
+    except WindowError as exc:
+        problems[exc.field] = str(exc)
+    return problems
 
 
 # --------------------------------------------------------------------------- wall clock <-> instant

@@ -7,6 +7,7 @@ from scaling.services.overrides import override_end, overrides_expire_due
 from scaling.services.prescale import (
     prescale_rule_create,
     prescale_rule_delete,
+    prescale_rule_problems,
     prescale_rule_update,
     prescale_rules_fire_due,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "overrides_expire_due",
     "prescale_rule_create",
     "prescale_rule_delete",
+    "prescale_rule_problems",
     "prescale_rule_update",
     "prescale_rules_fire_due",
     "quota_update",

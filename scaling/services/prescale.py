@@ -27,41 +27,60 @@ FIRING_RETRY_AFTER = timedelta(seconds=60)
 FIRING_MAX_TRIES = 5
 
 
-def _validate(*, deployment: ModelDeployment, cron: str, tz: str, min_replicas, duration_minutes) -> str:
-    try:
-        cron = windows.validate_cron(cron)
-        windows.parse_timezone(tz)
-    except windows.WindowError as exc:
-        raise ApplicationError(str(exc), field=exc.field)
-    if isinstance(min_replicas, bool) or not isinstance(min_replicas, int) or min_replicas < 0:
-        raise ApplicationError("min_replicas must be a whole number, 0 or more", field="min_replicas")
+def prescale_rule_problems(
+    *, deployment: ModelDeployment | None, cron: str, tz: str, min_replicas, duration_minutes
+) -> dict[str, str]:
+    """Every reason a rule cannot be saved, one sentence per field (empty when it can).
+
+    All of them at once, so a form shows each field's error in one go and the API answers every
+    field at fault. The sentences name what they speak of in words ("the floor"), since the page
+    shows them under its labels and the API under its field names."""
+    problems = windows.cron_and_zone_problems(cron, tz)
+    floor_ok = not isinstance(min_replicas, bool) and isinstance(min_replicas, int) and min_replicas >= 0
+    if not floor_ok:
+        problems["min_replicas"] = "the floor must be a whole number of replicas, 0 or more"
     if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, int) or duration_minutes <= 0:
-        raise ApplicationError("duration_minutes must be a whole number above 0", field="duration_minutes")
-    if duration_minutes > MAX_DURATION_MINUTES:
-        raise ApplicationError(f"duration_minutes must be at most {MAX_DURATION_MINUTES} (7 days)",
-                               field="duration_minutes")
+        problems["duration_minutes"] = "the duration must be a whole number of minutes above 0"
+    elif duration_minutes > MAX_DURATION_MINUTES:
+        problems["duration_minutes"] = f"the duration must be at most {MAX_DURATION_MINUTES} minutes (7 days)"
+    if deployment is None:
+        return problems
     if deployment.gone_at is not None:
-        raise ApplicationError(f"{deployment} is gone from the cluster", field="deployment")
+        problems["deployment"] = f"{deployment} is gone from the cluster"
+        return problems
     if not deployment.cluster.namespace_writable(deployment.namespace):
-        raise ApplicationError(
-            f"namespace {deployment.namespace} is not in the cluster's allow-list: the rule could never apply",
-            field="deployment",
+        problems["deployment"] = (
+            f"namespace {deployment.namespace} is not in the cluster's allow-list: the rule could never apply"
         )
+        return problems
     try:
         target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
     except ApplicationError as exc:
-        raise ApplicationError(exc.message, field="deployment")
+        problems["deployment"] = exc.message
+        return problems
+    if not floor_ok:
+        return problems
     if target.kind == "hpa" and min_replicas < 1:
-        raise ApplicationError(
-            "min_replicas must be at least 1 for a deployment scaled by an HPA (its minReplicas cannot be 0)",
-            field="min_replicas",
+        problems["min_replicas"] = (
+            "the floor must be at least 1 for a deployment scaled by an HPA (its minReplicas cannot be 0)"
         )
-    if target.autoscaler is not None and min_replicas > target.autoscaler.max_replicas:
-        raise ApplicationError(
-            f"min_replicas {min_replicas} is above the autoscaler's max ({target.autoscaler.max_replicas})",
-            field="min_replicas",
+    elif target.autoscaler is not None and min_replicas > target.autoscaler.max_replicas:
+        problems["min_replicas"] = (
+            f"the floor ({min_replicas}) is above the autoscaler's max ({target.autoscaler.max_replicas})"
         )
-    return cron
+    return problems
+
+
+def _validate(*, deployment: ModelDeployment, cron: str, tz: str, min_replicas, duration_minutes) -> str:
+    """The cron, normalised; ApplicationError(400) naming the first field at fault, every other one
+    in `extra` as `{field: [message]}` (the API's field-error shape)."""
+    problems = prescale_rule_problems(deployment=deployment, cron=cron, tz=tz, min_replicas=min_replicas,
+                                      duration_minutes=duration_minutes)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise ApplicationError(message, field=field,
+                               extra={name: [text] for name, text in problems.items() if name != field})
+    return windows.validate_cron(cron)
 
 
 def prescale_rule_create(
