@@ -37,7 +37,7 @@ ALLOWED_HOSTS = env_list("SCALEDECK_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("SCALEDECK_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_apps.ScaleDeckAdminConfig",  # django.contrib.admin, open only to the admin role
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -221,6 +221,9 @@ SCALEDECK_DEFAULT_TTFT_SLO_SECONDS = float(env("SCALEDECK_DEFAULT_TTFT_SLO_SECON
 SCALEDECK_API_MAX_BODY_BYTES = env_int("SCALEDECK_API_MAX_BODY_BYTES", 1024 * 1024)
 SCALEDECK_PAGE_MAX_BODY_BYTES = env_int("SCALEDECK_PAGE_MAX_BODY_BYTES", 1024 * 1024)
 SCALEDECK_JSON_MAX_DEPTH = env_int("SCALEDECK_JSON_MAX_DEPTH", 32)
+# Folders a cluster's kubeconfig and Prometheus secret files may be read from (fleet/secret_files.py);
+# SCALEDECK_SECRET_DIRS adds more (comma-separated) to the data folder and /run/secrets.
+SCALEDECK_SECRET_DIRS = [str(DATA_DIR), "/run/secrets", *env_list("SCALEDECK_SECRET_DIRS")]
 
 CACHES = {
     "default": {

@@ -5,8 +5,11 @@ overwritten by the next sync anyway). What ScaleDeck itself owns stays editable:
 connection settings and a deployment's TTFT objective.
 """
 
+from django import forms
 from django.contrib import admin
 
+from config.errors import ApplicationError
+from fleet.cluster_rules import ADMIN_FIELDS, ClusterConnection, cluster_connection_check
 from fleet.models import (
     Autoscaler,
     Cluster,
@@ -19,6 +22,7 @@ from fleet.models import (
     Pod,
     SimulatedWorld,
 )
+from fleet.slo import validate_slo
 
 
 class SyncedAdmin(admin.ModelAdmin):
@@ -34,8 +38,51 @@ class SyncedAdmin(admin.ModelAdmin):
         return False  # rows are marked gone, never deleted: history points at them
 
 
+class ClusterAdminForm(forms.ModelForm):
+    """The admin refuses what `cluster_add` refuses (fleet/cluster_rules.py), secret paths included."""
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "name", "backend", "namespaces", "region", "kubeconfig_path", "kube_context", "in_cluster",
+            "request_timeout_seconds", "prometheus_url", "prometheus_bearer_token_file", "prometheus_basic_auth_user",
+            "prometheus_basic_auth_password_file", "prometheus_timeout_seconds", "prometheus_namespace_label",
+            "prometheus_pod_label", "prometheus_gpu_namespace_label", "prometheus_gpu_pod_label",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        labels = {name: data.get(name, "") for name in (
+            "prometheus_namespace_label", "prometheus_pod_label",
+            "prometheus_gpu_namespace_label", "prometheus_gpu_pod_label",
+        )}
+        try:
+            data["namespaces"] = cluster_connection_check(
+                ClusterConnection(
+                    backend=data.get("backend", ""),
+                    kubeconfig_path=data.get("kubeconfig_path", ""),
+                    in_cluster=bool(data.get("in_cluster")),
+                    namespaces=data.get("namespaces") or [],
+                    prometheus_url=data.get("prometheus_url", ""),
+                    prometheus_bearer_token_file=data.get("prometheus_bearer_token_file", ""),
+                    prometheus_basic_auth_user=data.get("prometheus_basic_auth_user", ""),
+                    prometheus_basic_auth_password_file=data.get("prometheus_basic_auth_password_file", ""),
+                    prometheus_timeout_seconds=data.get("prometheus_timeout_seconds", 3.0),
+                    request_timeout_seconds=data.get("request_timeout_seconds", 10.0),
+                    labels=labels,
+                )
+            )
+        except ApplicationError as exc:
+            name = ADMIN_FIELDS.get(exc.field or "", exc.field)
+            self.add_error(name if name in self.fields else None, exc.message)
+        return data
+
+
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterAdminForm
     list_display = ["name", "backend", "last_sync_status", "last_sync_ok_at", "last_sync_duration_ms", "prometheus_url"]
     list_filter = ["backend", "last_sync_status"]
     search_fields = ["name"]
@@ -145,9 +192,24 @@ class MigDeviceAdmin(SyncedAdmin):
     search_fields = ["gpu__node__name", "profile"]
 
 
+class ModelDeploymentAdminForm(forms.ModelForm):
+    class Meta:
+        model = ModelDeployment
+        fields = ["ttft_slo_seconds"]
+
+    def clean_ttft_slo_seconds(self):
+        seconds = self.cleaned_data.get("ttft_slo_seconds")
+        error = validate_slo(seconds) if seconds is not None else None  # empty: the default objective
+        if error:
+            raise forms.ValidationError(error)
+        return seconds
+
+
 @admin.register(ModelDeployment)
 class ModelDeploymentAdmin(admin.ModelAdmin):
     """Only the TTFT objective is ScaleDeck's own; everything else comes from the cluster."""
+
+    form = ModelDeploymentAdminForm
 
     list_display = [
         "name",

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from django.db import transaction
 
 from config.errors import ApplicationError
-from fleet.models import Cluster, ModelDeployment, validate_service_url
+from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
+from fleet.models import Cluster, ModelDeployment
 from fleet.slo import validate_slo
 from fleet.sync import SyncResult, cluster_sync
 from ops import metrics
-
-NAMESPACE_MAX = 63
 
 
 def cluster_refresh(*, cluster: Cluster) -> SyncResult:
@@ -29,33 +27,6 @@ def cluster_refresh(*, cluster: Cluster) -> SyncResult:
 
         cost_accrue(cluster=cluster, now=result.taken_at)
     return result
-
-
-def _validate_namespaces(namespaces: list[str]) -> list[str]:
-    pattern = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    for ns in namespaces:
-        if len(ns) > NAMESPACE_MAX or not pattern.match(ns):
-            raise ApplicationError(f"{ns!r} is not a valid namespace name", field="namespaces")
-    return sorted(set(namespaces))
-
-
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-def _validate_prometheus(*, token_file: str, user: str, password_file: str, timeout: float, labels: dict) -> None:
-    """Secrets stay in files (only their paths are stored); check the files are there now."""
-    if token_file and user:
-        raise ApplicationError("use a bearer token or basic auth for Prometheus, not both", field="prometheus")
-    for path, what in ((token_file, "prometheus_token_file"), (password_file, "prometheus_password_file")):
-        if path and not Path(path).is_file():
-            raise ApplicationError(f"{path} does not exist", field=what)
-    if password_file and not user:
-        raise ApplicationError("a Prometheus password file needs a user", field="prometheus_user")
-    if not 0 < timeout <= 60:
-        raise ApplicationError(f"Prometheus timeout {timeout} s must be between 0 and 60 s", field="prometheus_timeout")
-    for field, label in labels.items():
-        if not LABEL_NAME.match(label):
-            raise ApplicationError(f"{label!r} is not a Prometheus label name", field=field)
 
 
 def cluster_watched_accrue(*, cluster: Cluster) -> str:
@@ -89,39 +60,29 @@ def cluster_add(
     prometheus_gpu_pod_label: str = "pod",
     region: str = "",
 ) -> Cluster:
-    """Register a cluster. Checks what can be checked without contacting it."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_slug
-
-    try:
-        validate_slug(name)
-    except ValidationError:
-        raise ApplicationError(f"{name!r} is not a valid cluster name (letters, digits, - and _)", field="name")
+    """Register a cluster. Checks what can be checked without contacting it (fleet/cluster_rules.py)."""
+    cluster_name_check(name)
     if Cluster.objects.filter(name=name).exists():
         raise ApplicationError(f"a cluster named {name!r} already exists", field="name")
-    if backend not in Cluster.Backend.values:
-        raise ApplicationError(f"unknown backend {backend!r}", field="backend")
-    if backend == Cluster.Backend.KUBERNETES and not in_cluster:
-        if not kubeconfig_path:
-            raise ApplicationError("a Kubernetes cluster needs --kubeconfig or --in-cluster", field="kubeconfig")
-        if not Path(kubeconfig_path).is_file():
-            raise ApplicationError(f"kubeconfig {kubeconfig_path} does not exist", field="kubeconfig")
-    if prometheus_url:
-        try:
-            validate_service_url(prometheus_url)
-        except ValidationError as exc:
-            raise ApplicationError(exc.messages[0], field="prometheus_url") from None
-    _validate_prometheus(
-        token_file=prometheus_bearer_token_file,
-        user=prometheus_basic_auth_user,
-        password_file=prometheus_basic_auth_password_file,
-        timeout=prometheus_timeout_seconds,
-        labels={
-            "prometheus_namespace_label": prometheus_namespace_label,
-            "prometheus_pod_label": prometheus_pod_label,
-            "prometheus_gpu_namespace_label": prometheus_gpu_namespace_label,
-            "prometheus_gpu_pod_label": prometheus_gpu_pod_label,
-        },
+    labels = {
+        "prometheus_namespace_label": prometheus_namespace_label,
+        "prometheus_pod_label": prometheus_pod_label,
+        "prometheus_gpu_namespace_label": prometheus_gpu_namespace_label,
+        "prometheus_gpu_pod_label": prometheus_gpu_pod_label,
+    }
+    namespaces = cluster_connection_check(
+        ClusterConnection(
+            backend=backend,
+            kubeconfig_path=kubeconfig_path,
+            in_cluster=in_cluster,
+            namespaces=namespaces or [],
+            prometheus_url=prometheus_url,
+            prometheus_bearer_token_file=prometheus_bearer_token_file,
+            prometheus_basic_auth_user=prometheus_basic_auth_user,
+            prometheus_basic_auth_password_file=prometheus_basic_auth_password_file,
+            prometheus_timeout_seconds=prometheus_timeout_seconds,
+            labels=labels,
+        )
     )
     return Cluster.objects.create(
         name=name,
@@ -129,7 +90,7 @@ def cluster_add(
         kubeconfig_path=str(Path(kubeconfig_path).resolve()) if kubeconfig_path else "",
         kube_context=kube_context,
         in_cluster=in_cluster,
-        namespaces=_validate_namespaces(namespaces or []),
+        namespaces=namespaces,
         prometheus_url=prometheus_url,
         prometheus_bearer_token_file=prometheus_bearer_token_file,
         prometheus_basic_auth_user=prometheus_basic_auth_user,

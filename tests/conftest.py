@@ -28,6 +28,18 @@ except ImportError as exc:  # pragma: no cover
         raise
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _secrets_readable_from_test_folders(tmp_path_factory):
+    """Tests write kubeconfigs and token files under their tmp_path: let ScaleDeck read secrets
+    from there (fleet/secret_files.py), in this process and in the workers tests start."""
+    from django.conf import settings
+
+    base = str(tmp_path_factory.getbasetemp())
+    extra = [d for d in os.environ.get("SCALEDECK_SECRET_DIRS", "").split(",") if d]
+    os.environ["SCALEDECK_SECRET_DIRS"] = ",".join([*extra, base])
+    settings.SCALEDECK_SECRET_DIRS = [*settings.SCALEDECK_SECRET_DIRS, base]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings):
     """Every test starts with an empty cache (metrics are cached per cluster)."""

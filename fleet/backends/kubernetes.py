@@ -32,6 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
@@ -51,6 +52,7 @@ from fleet.backends.k8s_autoscaling import parse_scaledobject, quota_entries
 from fleet.backends.k8s_objects import RawLists, read_snapshot
 from fleet.backends.k8s_patches import check_target, hpa_patch, quota_patch, scale_patch, scaledobject_patch
 from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_str, json_int, one_line
+from fleet.secret_files import path_within
 from fleet.backends.k8s_watch import WatchGone, WatchStream
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -100,8 +102,12 @@ class KubernetesClusterBackend:
         in_cluster: bool = False,
         timeout_seconds: float = 10.0,
         namespaces: tuple[str, ...] = (),
+        secret_dirs: list[Path] | None = None,
     ):
         self.kubeconfig_path = kubeconfig_path
+        # Folders a kubeconfig named by a cluster row may be read from (fleet/secret_files.py);
+        # None for a backend built by hand (tests, benches).
+        self.secret_dirs = secret_dirs
         self.context = context
         self.in_cluster = in_cluster
         self.timeout_seconds = float(timeout_seconds) if timeout_seconds and timeout_seconds > 0 else 10.0
@@ -132,6 +138,11 @@ class KubernetesClusterBackend:
                 ) from None
             return k8s.ApiClient(configuration)
         path = self._kubeconfig_file()
+        if self.kubeconfig_path and self.secret_dirs is not None and not path_within(path, self.secret_dirs):
+            raise BackendError(
+                f"kubeconfig {path}: is outside the folders ScaleDeck reads secrets from; "
+                "move it there or add its folder to SCALEDECK_SECRET_DIRS"
+            )
         self._check_kubeconfig(path)
         try:
             api = k8s_config.new_client_from_config(

@@ -22,9 +22,14 @@ from fleet.backends.base import (
     Series,
 )
 from fleet.models import Cluster
+from fleet.secret_files import secret_dirs, secret_path_error
 
 
 def _read_secret(path: str, what: str) -> str:
+    # Checked again on every read: the row may have been edited, or a link swapped, since it was set.
+    refusal = secret_path_error(path, what=f"{what} file")
+    if refusal:
+        raise BackendError(refusal)
     try:
         return Path(path).read_text().strip()
     except OSError as exc:
@@ -45,6 +50,7 @@ def cluster_backend(cluster: Cluster) -> ClusterBackend:
         in_cluster=cluster.in_cluster,
         timeout_seconds=cluster.request_timeout_seconds,
         namespaces=tuple(cluster.namespaces or ()),
+        secret_dirs=secret_dirs(),
     )
 
 

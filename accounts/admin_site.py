@@ -1,0 +1,38 @@
+"""The admin site: open only to ScaleDeck admins.
+
+Django's admin lets in any active staff user; being staff is a Django flag, not a ScaleDeck
+role, so an operator or viewer who was once made staff (or a demo account) could edit clusters,
+prices and tokens there. Here the user must also hold the admin role (`accounts.services.user_role`).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+
+from accounts.models import Role, role_at_least
+from accounts.services import user_role
+
+
+def is_scaledeck_admin(user) -> bool:
+    return bool(user and user.is_active and user.is_staff and role_at_least(user_role(user), Role.ADMIN))
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """Refuses at the login form, rather than logging in a user the site will then turn away."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not role_at_least(user_role(user), Role.ADMIN):
+            raise forms.ValidationError("The admin needs ScaleDeck's admin role.", code="invalid_login")
+
+
+class ScaleDeckAdminSite(admin.AdminSite):
+    site_header = "ScaleDeck admin"
+    site_title = "ScaleDeck admin"
+    login_form = AdminLoginForm
+
+    def has_permission(self, request) -> bool:
+        return is_scaledeck_admin(request.user)
+
