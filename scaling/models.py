@@ -115,6 +115,13 @@ class ScaleAction(models.Model):
     response_body = models.CharField(max_length=500, blank=True)
     resource_version_before = models.CharField(max_length=64, blank=True)
     resource_version_after = models.CharField(max_length=64, blank=True)
+    # Recorded before each write (see scaling/services/execution.py, "the write protocol"): what the
+    # claim read (values and resourceVersion) and what it is about to write, so that a run after a
+    # crash can tell from the object whether the write landed. Kept once finished, as audit.
+    intent = models.JSONField(default=dict, blank=True)
+    # The process holding the claim ("host:pid:start", scaling/services/workers.py): a claim whose
+    # process is provably gone is taken over at once rather than after the reconciler's timeout.
+    claimed_by = models.CharField(max_length=120, blank=True)
 
     idempotency_key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=now, db_index=True)

@@ -6,12 +6,15 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django.db import DatabaseError
 from django.utils import timezone
 
 from ops import metrics
 from scaling.services import (
     TargetBusy,
     TransientActionError,
+    actions_redispatch_stuck,
     scale_action_execute,
     scale_action_fail,
     scaling_tick_run,
@@ -68,3 +71,17 @@ def scaling_tick() -> str:
     return (
         f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"
     )
+
+
+@worker_ready.connect
+def recover_lost_actions(**_) -> None:
+    """A worker that starts runs the reconciler at once: the actions a killed predecessor on this host
+    held are taken back and sent again now (their re-run reads the object to learn whether the
+    write landed), not at the next tick's timeout, and not after the broker's visibility timeout."""
+    try:
+        recovered = actions_redispatch_stuck()
+    except DatabaseError:
+        logger.exception("could not look for actions lost by a previous worker; the next tick will")
+        return
+    if recovered:
+        logger.warning("sent again %s action(s) a lost worker held: %s", len(recovered), recovered)

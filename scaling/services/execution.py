@@ -1,19 +1,50 @@
-"""Carrying out a pending action: claim it, read the object, compute absolute values, write, record.
+"""Carrying out a pending action: claim it, read the object, record the intent, write, record.
 
 Called by the Celery task `scaling.tasks.apply_scale_action` and inline by `manage.py
 scaling_tick`. Safe to call twice for one action: only the caller whose conditional UPDATE moves
 it from pending to running goes on.
 
+The write protocol
+------------------
+A worker can die at any instant: between two SQL statements, with a PATCH on the wire, after the
+API server applied it and before the answer came back. The protocol makes every such crash
+recoverable from the database and one read of the object, and keeps the audit true:
+
+1. Claim: one conditional UPDATE (pending -> running) in a short transaction. It names the claiming
+   process (`claimed_by`), and is refused while another action on the same object is running
+   (see `_claim`).
+2. Read the object and decide the absolute values to write (`_compute`). If something must be
+   written, record the intent on the action first (`_record_intent`, conditional on still owning
+   the claim): the values read and their resourceVersion, the values about to be written, and the
+   before/after/baseline the action will report. Then check expiry: a time-boxed action whose time
+   ran out before its write is sent fails with "nothing was written", which is then true. Expiry is
+   never checked after a write.
+3. Write the absolute values as a merge patch carrying the resourceVersion read; on 409 Conflict
+   re-read, re-decide, record the new intent and try again, with backoff.
+4. Record the outcome with the Kubernetes answer: one conditional UPDATE (running -> succeeded or
+   failed) that lands only if this claim still owns the action (see `_finish`).
+
+Recovery. A run that finds an intent left by an earlier claim (the worker was killed, or the answer
+to the write never came and the action went back to pending) reads the object before anything
+else and asks `scaling.write_intent.judge`:
+- the object holds the intended values on a newer resourceVersion: the write landed. The action
+  ends `succeeded` with the recorded `before` and `baseline`, so its restore (TTL expiry, the end of
+  a rule's window) puts the original value back, whether or not the action has expired meanwhile;
+- the resourceVersion is the one read: the write never landed, and the action runs as if fresh
+  (an expired one fails, truthfully, with "nothing was written");
+- the object moved on and holds other values: unknown. The action runs again from what the
+  cluster holds now, and the audit says an earlier write may have landed, never "nothing was written".
+A crash before the intent is recorded needs nothing: no write was sent.
+
+Who runs the recovery: the redelivered message of a killed pool process, or a restarted worker
+(`actions_recover_lost`), take over a claim whose process is provably gone (`workers.py`) at once;
+for claimers on other hosts the reconciler puts a running action back to pending after
+STUCK_RUNNING_SECONDS (`scaling/services/tick.py`) and sends it again.
+
 No database transaction is open while the cluster is read or written. An API call may take up
 to its timeout on every try, and a transaction held across it would be, on SQLite (the demo, a
 single file with IMMEDIATE transactions), the one write lock of the whole application, and on
-PostgreSQL a long transaction holding a row lock. So an action runs in three steps:
-
-1. claim: one conditional UPDATE (pending -> running) in a short transaction, which also refuses
-   while another action on the same object is running (see `_claim`);
-2. read, compute, write against the cluster, with 409 re-reads, outside any transaction;
-3. record: one conditional UPDATE (running -> succeeded/failed) in a short transaction, which
-   lands only if this claim still owns the action (see `_finish`).
+PostgreSQL a long transaction holding a row lock.
 """
 
 from __future__ import annotations
@@ -35,7 +66,9 @@ from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import decisions
 from scaling.models import ScaleAction
 from scaling.services import cluster as cluster_access
+from scaling.services import workers
 from scaling.services.stack import override_wants, stack_inputs
+from scaling.write_intent import Intent, Verdict, describe, judge
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +87,10 @@ class TransientActionError(Exception):
 
 class TargetBusy(Exception):
     """Another action on the same object is running; this one is still pending: try again shortly."""
+
+
+class ClaimLost(Exception):
+    """The reconciler or another worker took this claim over before its write: stop, write nothing."""
 
 
 @dataclass
@@ -80,6 +117,9 @@ def scale_action_execute(*, action_id: int, sleep: Callable[[float], None] = tim
     action = ScaleAction.objects.select_related("cluster").get(id=action_id)
     try:
         _apply(action, claim, sleep)
+    except ClaimLost:
+        logger.warning("action %s: claim %s was taken over before its write; nothing written", action.id, claim)
+        return None
     except ApplicationError as exc:
         _fail(action, claim, exc.message)
     except ConflictError:
@@ -118,15 +158,30 @@ def _claim(action_id: int) -> int | None:
     the conditional UPDATE; on PostgreSQL two claims on different rows could each miss the other's
     uncommitted claim, so they first lock the deployment's (or quota's) row, held only for this
     short transaction. SQLite runs one write transaction at a time (IMMEDIATE): nothing to add.
+
+    A running action whose claiming process is provably gone (killed on this host) is taken over
+    the same way, compare-and-set on the dead claim: it is what the redelivered message of a killed
+    pool process finds.
     """
     now = timezone.now()
+    me = workers.this_process()
     with transaction.atomic():
         row = (
             ScaleAction.objects.filter(id=action_id)
-            .values("status", "cluster_id", "namespace", "target_kind", "target_name", "deployment_id", "quota_id")
+            .values("status", "attempts", "claimed_by", "cluster_id", "namespace", "target_kind", "target_name",
+                    "deployment_id", "quota_id")
             .first()
         )
-        if row is None or row["status"] != S.PENDING:
+        if row is None:
+            return None
+        if row["status"] == S.PENDING:
+            mine = ScaleAction.objects.filter(id=action_id, status=S.PENDING)
+        elif row["status"] == S.RUNNING and workers.process_is_gone(row["claimed_by"]):
+            mine = ScaleAction.objects.filter(
+                id=action_id, status=S.RUNNING, attempts=row["attempts"], claimed_by=row["claimed_by"]
+            )
+            logger.warning("action %s: its claimer %s is gone; taking it over", action_id, row["claimed_by"])
+        else:
             return None
         _lock_target(deployment_id=row["deployment_id"], quota_id=row["quota_id"])
         other_running = (
@@ -139,13 +194,11 @@ def _claim(action_id: int) -> int | None:
             .filter(status=S.RUNNING, started_at__gt=now - timedelta(seconds=STUCK_RUNNING_SECONDS))
             .exclude(id=OuterRef("id"))
         )
-        claimed = (
-            ScaleAction.objects.filter(id=action_id, status=S.PENDING)
-            .exclude(Exists(other_running))
-            .update(status=S.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        claimed = mine.exclude(Exists(other_running)).update(
+            status=S.RUNNING, started_at=now, attempts=F("attempts") + 1, claimed_by=me
         )
         if claimed != 1:
-            if ScaleAction.objects.filter(id=action_id, status=S.PENDING).exists():
+            if mine.exists():
                 raise TargetBusy(f"another action on {row['target_kind']}/{row['target_name']} is running")
             return None
         return ScaleAction.objects.values_list("attempts", flat=True).get(id=action_id)
@@ -184,31 +237,103 @@ def _fail(action: ScaleAction, claim: int, error: str, status: int | None = None
 
 
 def _apply(action: ScaleAction, claim: int, sleep) -> None:
-    now = timezone.now()
-    if action.operation == ScaleAction.Operation.SCALE and action.expires_at and action.expires_at <= now:
-        raise ApplicationError("expired before it could be applied; nothing was written")
     cluster = action.cluster
     cluster.refresh_from_db()
     if not cluster.namespace_writable(action.namespace):
         raise ApplicationError(f"namespace {action.namespace} is not in this cluster's allow-list")
     writer = cluster_access.cluster_writer(cluster)
+    state: ObjectState | None = None
+    doubt = ""  # set when an earlier write may have landed: the audit must not say "nothing was written"
+    earlier = Intent.from_json(action.intent)
+    if earlier is not None:
+        # An earlier claim recorded a write and never recorded its outcome: find out from the object.
+        state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+        verdict = judge(earlier, current=state.values, resource_version=state.resource_version)
+        if verdict is Verdict.LANDED:
+            _record_landed(action, claim, earlier, state)
+            return
+        if verdict is Verdict.UNKNOWN:
+            doubt = (
+                f"an earlier try may have written {describe(earlier)} (resourceVersion {earlier.resource_version}); "
+                f"the object has changed since (resourceVersion {state.resource_version}) and holds other values"
+            )
+    _check_expiry(action, doubt)
     for attempt in range(CONFLICT_TRIES):
         # No transaction here (see the module docstring): the claim keeps other actions off this
         # object, and the resourceVersion makes a concurrent change outside ScaleDeck a 409.
         try:
-            state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+            if state is None:
+                state = writer.read_object(action.target_kind, action.namespace, action.target_name)
             outcome = _compute(action, state, now=timezone.now())
+            if doubt:
+                outcome.notes.insert(0, f"{doubt}: carried out again from what it holds now")
             new_rv = state.resource_version
             if outcome.write:
+                _record_intent(action, claim, state, outcome)
+                _check_expiry(action, doubt)  # before the write, never after it
                 new_rv = _write(writer, action, state, outcome.write)
         except ConflictError:
             if attempt + 1 >= CONFLICT_TRIES:
                 raise
             logger.info("action %s: 409 Conflict, re-reading (try %s)", action.id, attempt + 2)
+            state = None
             sleep(CONFLICT_BACKOFF_SECONDS[attempt])
             continue
         _record_success(action, claim, state, outcome, new_rv)
         return
+
+
+def _check_expiry(action: ScaleAction, doubt: str) -> None:
+    if action.operation != ScaleAction.Operation.SCALE or not action.expires_at:
+        return
+    if action.expires_at <= timezone.now():
+        if doubt:
+            raise ApplicationError(f"expired before it could be applied; not written again: {doubt}")
+        raise ApplicationError("expired before it could be applied; nothing was written")
+
+
+def _record_intent(action: ScaleAction, claim: int, state: ObjectState, outcome: Outcome) -> None:
+    """Step 2 of the protocol: what is about to be written, stored before the write is sent.
+
+    Conditional on this claim still owning the action and it still running: a claim the reconciler
+    or another worker took over must not write at all (ClaimLost)."""
+    intent = Intent(
+        claim=claim,
+        resource_version=state.resource_version,
+        read=state.values,
+        write=outcome.write,
+        before=outcome.before,
+        after=outcome.after,
+        baseline=outcome.baseline,
+        notes=tuple(outcome.notes),
+        superseded=tuple(outcome.superseded),
+    )
+    recorded = ScaleAction.objects.filter(id=action.id, status=S.RUNNING, attempts=claim).update(
+        intent=intent.as_json(), resource_version_before=state.resource_version
+    )
+    if recorded != 1:
+        raise ClaimLost(action.id)
+    action.intent = intent.as_json()
+
+
+def _record_landed(action: ScaleAction, claim: int, intent: Intent, state: ObjectState) -> None:
+    """Recovery: the earlier claim's write is on the object. Record it as that claim would have."""
+    note = (
+        f"recovered: the worker was lost after writing {describe(intent)}; the object held it at "
+        f"resourceVersion {state.resource_version} (it was {intent.resource_version} before the write)"
+    )
+    outcome = Outcome(
+        before=intent.before,
+        after=intent.after,
+        baseline=intent.baseline,
+        write=intent.write,
+        notes=[*intent.notes, note],
+        superseded=intent.superseded,
+        restores=action.restores.first() if action.operation == ScaleAction.Operation.RESTORE else None,
+    )
+    body = f"write found on re-read at resourceVersion {state.resource_version} (the answer was lost)"
+    _record_success(action, claim, None, outcome, state.resource_version, rv_before=intent.resource_version,
+                    body=body)
 
 
 def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
@@ -285,16 +410,31 @@ def _write(writer, action: ScaleAction, state: ObjectState, write: dict) -> str:
     raise ApplicationError(f"unknown target kind {kind!r}")
 
 
-def _record_success(action: ScaleAction, claim: int, state: ObjectState, outcome: Outcome, new_rv: str) -> None:
+def _record_success(
+    action: ScaleAction,
+    claim: int,
+    state: ObjectState | None,
+    outcome: Outcome,
+    new_rv: str,
+    *,
+    rv_before: str = "",
+    body: str = "",
+) -> None:
     now = timezone.now()
+    rv_before = rv_before or (state.resource_version if state is not None else "")
     with transaction.atomic():
-        if _finish(action, claim, **_success_fields(action, state, outcome, new_rv, now=now)):
+        if _finish(action, claim, **_success_fields(action, outcome, rv_before, new_rv, body=body, now=now)):
             _record_effects(action, outcome, new_rv, now=now)
 
 
-def _success_fields(action: ScaleAction, state: ObjectState, outcome: Outcome, new_rv: str, *, now) -> dict:
+def _success_fields(action: ScaleAction, outcome: Outcome, rv_before: str, new_rv: str, *, body: str, now) -> dict:
     wrote = bool(outcome.write)
     names = outcome.write if action.target_kind != "quota" else ({"hard": None} if wrote else {})
+    if body:
+        code = None  # the write landed but its answer never reached us
+    else:
+        code = 200 if wrote else None
+        body = f"resourceVersion {new_rv}" if wrote else "nothing written"
     return dict(
         status=S.SUCCEEDED,
         before=outcome.before,
@@ -304,9 +444,9 @@ def _success_fields(action: ScaleAction, state: ObjectState, outcome: Outcome, n
         notes=[*action.notes, *(n for n in outcome.notes if n not in action.notes)],
         error="",
         finished_at=now,
-        response_code=200 if wrote else None,
-        response_body=f"resourceVersion {new_rv}" if wrote else "nothing written",
-        resource_version_before=state.resource_version,
+        response_code=code,
+        response_body=body[:500],
+        resource_version_before=rv_before,
         resource_version_after=new_rv,
     )
 

@@ -6,14 +6,17 @@ Beat runs it every 15 s (`scaling.tasks.scaling_tick`, dispatching through the b
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from scaling.models import ScaleAction
+from scaling.services import workers
 from scaling.services.actions import scale_action_dispatch
 from scaling.services.execution import (
     STUCK_RUNNING_SECONDS,
@@ -43,15 +46,31 @@ class TickResult:
 
 def actions_redispatch_stuck(*, now: datetime | None = None, dispatch: bool = True) -> list[int]:
     """Pending actions nobody picked up for a minute (a lost message, a broker restart) go out again;
-    running ones whose worker died go back to pending first. Writes are absolute and claimed, so a
-    duplicate message is harmless."""
+    running ones whose worker died go back to pending first and out again at once. A worker is known
+    dead when its claim is older than STUCK_RUNNING_SECONDS, or, on this host, as soon as its process
+    is gone (`workers.process_is_gone`): so a restarted worker, which runs this at start, recovers the
+    actions its killed predecessor held. Writes are absolute and claimed, and a re-run reads the
+    object to learn what an earlier try wrote (the write protocol, `execution.py`): a duplicate
+    message is harmless."""
     now = now or timezone.now()
     ids: list[int] = []
-    lost = ScaleAction.objects.filter(status=S.RUNNING, started_at__lt=now - timedelta(seconds=STUCK_RUNNING_SECONDS))
-    for action_id in lost.values_list("id", flat=True):
-        ScaleAction.objects.filter(id=action_id, status=S.RUNNING).update(
-            status=S.PENDING, error="worker lost: trying again", dispatched_at=None
-        )
+    running = ScaleAction.objects.filter(status=S.RUNNING).filter(
+        Q(started_at__lt=now - timedelta(seconds=STUCK_RUNNING_SECONDS)) | Q(started_at__isnull=True)
+        | Q(claimed_by__startswith=f"{socket.gethostname()}:")
+    )
+    rows = running.values_list("id", "claimed_by", "started_at", "attempts")
+    for action_id, claimed_by, started_at, attempts in rows:
+        timed_out = started_at is None or started_at < now - timedelta(seconds=STUCK_RUNNING_SECONDS)
+        if not timed_out and not workers.process_is_gone(claimed_by):
+            continue
+        # Compare-and-set on the claim: a worker that claimed it again meanwhile keeps it.
+        if ScaleAction.objects.filter(id=action_id, status=S.RUNNING, attempts=attempts).update(
+            status=S.PENDING, error="worker lost: trying again", dispatched_at=now
+        ) != 1:
+            continue
+        ids.append(action_id)
+        if dispatch:
+            scale_action_dispatch(action_id)
     cutoff = now - timedelta(seconds=STUCK_PENDING_SECONDS)
     stuck = ScaleAction.objects.filter(status=S.PENDING, created_at__lt=cutoff).exclude(dispatched_at__gte=cutoff)
     for action_id, dispatched_at in stuck.values_list("id", "dispatched_at"):

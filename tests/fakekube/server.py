@@ -8,7 +8,8 @@ every request so tests can assert on paths, verbs, content types and bodies.
 
 Switches make it misbehave: `fail()` answers a path with a status (401/403/500/410...),
 `uninstall()` removes an API group (a missing CRD answers 404), `delay()` stalls answers (for
-timeouts), and `token` turns on Bearer token checks.
+timeouts; `after_applying=True` applies a PATCH first and stalls only its answer), and `token`
+turns on Bearer token checks.
 
 Watches (`?watch=true`, with bookmarks, 410 Gone and dropped connections) are served by
 `tests.fakekube.watch.WatchHub` (`api.watches`); `bytes_served` counts every byte answered.
@@ -113,6 +114,7 @@ class _Delay:
     path: str
     seconds: float
     method: str | None = None
+    after_applying: bool = False  # stall the answer of a request already applied (a write "in flight")
 
 
 @dataclass
@@ -313,10 +315,16 @@ class FakeKubeApi:
         with self._lock:
             self._rules.append(_Rule(path, status, method, query_contains, times, message))
 
-    def delay(self, seconds: float, *, path: str = "/", method: str | None = None) -> None:
-        """Stall answers to matching requests for `seconds` (interrupted by stop())."""
+    def delay(
+        self, seconds: float, *, path: str = "/", method: str | None = None, after_applying: bool = False
+    ) -> None:
+        """Stall answers to matching requests for `seconds` (interrupted by stop()).
+
+        By default the request waits before it is handled. With `after_applying` it is handled at once
+        (a PATCH changes the object and its resourceVersion) and only the answer waits: a client
+        killed or timing out meanwhile wrote without ever hearing so."""
         with self._lock:
-            self._delays.append(_Delay(path, seconds, method))
+            self._delays.append(_Delay(path, seconds, method, after_applying))
 
     def uninstall(self, group: str) -> None:
         """Remove an API group (e.g. "keda.sh"): every path under it answers 404."""
@@ -366,7 +374,9 @@ class FakeKubeApi:
                     accept=headers.get("Accept", "") or "",
                 )
             )
-            delays = [d.seconds for d in self._delays if path.startswith(d.path) and d.method in (None, method)]
+            matching = [d for d in self._delays if path.startswith(d.path) and d.method in (None, method)]
+        delays = [d.seconds for d in matching if not d.after_applying]
+        answer_delays = [d.seconds for d in matching if d.after_applying]
         for seconds in delays:
             if self._stopping.wait(seconds):
                 break
@@ -375,9 +385,13 @@ class FakeKubeApi:
             self._check_auth(headers.get("Authorization", "") or "")
             if body_error:
                 raise _ApiError(400, "BadRequest", "the request body is not valid JSON")
-            return self._route(method, path, query, content_type, parsed_body, headers.get("Accept", "") or "")
+            answer = self._route(method, path, query, content_type, parsed_body, headers.get("Accept", "") or "")
         except _ApiError as exc:
-            return exc.status, json.dumps(exc.body()).encode()
+            answer = exc.status, json.dumps(exc.body()).encode()
+        for seconds in answer_delays:
+            if self._stopping.wait(seconds):
+                break
+        return answer
 
     def _check_rules(self, method: str, path: str, raw_query: str) -> None:
         with self._lock:
