@@ -5,17 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 
 from config.errors import ApplicationError
 from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
 from fleet.models import Cluster, ModelDeployment
+from fleet.replica_history import replica_changes_record
 from fleet.slo import validate_slo
 from fleet.sync import SyncResult, cluster_sync
 from ops import metrics
 
 
 def cluster_refresh(*, cluster: Cluster) -> SyncResult:
-    """One sync of a cluster, then the cost of what ran since the previous one.
+    """One sync of a cluster, then the replica counts that changed (the replicas chart's own
+    history) and the cost of what ran since the previous one.
 
     What the periodic task and `manage.py cluster_sync` run. Accrual is skipped when the
     sync failed: a cluster we cannot see is not billed on guesses.
@@ -25,6 +28,7 @@ def cluster_refresh(*, cluster: Cluster) -> SyncResult:
     if result.ok:
         from costing.services import cost_accrue
 
+        replica_changes_record(cluster=cluster, at=result.taken_at or timezone.now())
         cost_accrue(cluster=cluster, now=result.taken_at)
     return result
 
