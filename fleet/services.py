@@ -35,11 +35,13 @@ def cluster_refresh(*, cluster: Cluster) -> SyncResult:
 
 def cluster_watched_accrue(*, cluster: Cluster) -> str:
     """The beat's turn for a cluster whose watcher (`cluster_watch`) holds the lease: the
-    watcher keeps the inventory current, so no full sync; only the cost of what ran, billed up
-    to the watcher's last good renewal (none while its watches fail)."""
+    watcher keeps the inventory current, so no full sync; only the replica counts that changed
+    since the last turn (as the watcher wrote them) and the cost of what ran, billed up to the
+    watcher's last good renewal (none while its watches fail)."""
     if cluster.last_sync_status == Cluster.SyncStatus.OK and cluster.last_sync_ok_at is not None:
         from costing.services import cost_accrue
 
+        replica_changes_record(cluster=cluster, at=timezone.now())
         cost_accrue(cluster=cluster, now=cluster.last_sync_ok_at)
     return f"{cluster.name}: kept current by its watcher ({cluster.watch_holder}); no full sync"
 

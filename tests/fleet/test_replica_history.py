@@ -91,4 +91,21 @@ def test_it_is_recorded_by_every_refresh_and_nothing_when_nothing_changed(monkey
     )
     cluster_refresh(cluster=cluster)
     mistral = ReplicaChange.objects.filter(deployment__name="mistral").order_by("at", "id")
-    assert [c.desired for c in mistral] == [d.replicas_desired for d in snapshot.deployments if d.name == "mistral"] + [3]
+    (before,) = [d.replicas_desired for d in snapshot.deployments if d.name == "mistral"]
+    assert [c.desired for c in mistral] == [before, 3]
+
+
+def test_it_is_recorded_on_the_beats_turn_of_a_watched_cluster(monkeypatch):
+    # A watcher keeps the rows current; the beat skips the full sync but still records changes.
+    from fleet.services import cluster_watched_accrue
+
+    monkeypatch.setattr("costing.services.cost_accrue", lambda **kwargs: None)
+    cluster = ClusterFactory(last_sync_status=Cluster.SyncStatus.OK, last_sync_ok_at=NOW)
+    llama = ModelDeploymentFactory(cluster=cluster, replicas_desired=2, replicas_ready=1)
+
+    cluster_watched_accrue(cluster=cluster)
+    ModelDeployment.objects.filter(pk=llama.pk).update(replicas_ready=2)  # what the watcher writes
+    cluster_watched_accrue(cluster=cluster)
+    cluster_watched_accrue(cluster=cluster)
+
+    assert list(ReplicaChange.objects.filter(deployment=llama).values_list("desired", "ready")) == [(2, 1), (2, 2)]
