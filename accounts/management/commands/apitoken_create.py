@@ -1,14 +1,23 @@
-"""`manage.py apitoken_create --user NAME --role viewer|operator|admin [--name NAME]`.
+"""`manage.py apitoken_create --user NAME --role viewer|operator|admin [--name NAME] [--promote]`.
 
 Creates the user if needed (with that role, no password), issues a token and prints it as the
 last line. The token is stored only as a hash: this is the one time it is shown.
+
+An existing user keeps their role: asking for a token above it is refused, because issuing a
+token is not the place to raise someone's rights by accident. `--promote` raises the user to
+the role first, on purpose.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import ROLE_RANK, Role
+from accounts.models import Role, role_at_least
 from accounts.services import api_token_create, user_ensure, user_role
 from config.errors import ApplicationError
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role == Role.ADMIN else f"a {role}"
 
 
 class Command(BaseCommand):
@@ -18,15 +27,23 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True)
         parser.add_argument("--role", required=True, choices=Role.values)
         parser.add_argument("--name", default="", help="what the token is for, e.g. 'slack-bot'")
+        parser.add_argument("--promote", action="store_true",
+                            help="raise an existing user to --role if their role is lower")
 
-    def handle(self, *args, user: str, role: str, name: str, **options):
-        from django.contrib.auth import get_user_model
-
+    def handle(self, *args, user: str, role: str, name: str, promote: bool, **options):
         try:
             existing = get_user_model().objects.filter(username=user).first()
             current = user_role(existing) if existing else None
-            if existing is None or current is None or ROLE_RANK[Role(current)] < ROLE_RANK[Role(role)]:
+            if existing is None:
                 existing = user_ensure(username=user, role=role)
+            elif not role_at_least(current, role):
+                if not promote:
+                    raise CommandError(
+                        f"{user} has the {current or 'no'} role; {_a(role)} token would need more rights. "
+                        f"Add --promote to make {user} {_a(role)} first."
+                    )
+                existing = user_ensure(username=user, role=role)
+                self.stdout.write(f"{user} is now {role} (was {current or 'no role'}).")
             token, raw = api_token_create(user=existing, name=name or f"{user}-{role}", role=role)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
