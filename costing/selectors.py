@@ -78,18 +78,21 @@ def node_cost_per_hour(nodes: Iterable[GpuNode | int]) -> dict[int, Decimal | No
     return result
 
 
-def deployment_cost_per_hour(deployments: Iterable[ModelDeployment | int]) -> dict[int, Decimal | None]:
-    """What each deployment costs per hour now: its running pods' GPUs at their nodes' prices.
+@dataclass(frozen=True)
+class _PricedPod:
+    """A running pod's GPUs and the price its node pays now (None: the catalog has none)."""
 
-    0 for a deployment with no running pod; None when any of its GPU-holding pods sits on a
-    node the catalog has no price for.
-    """
-    ids = _ids(deployments)
-    if not ids:
-        return {}
+    deployment_id: int
+    gpu_requests: dict
+    share: Fraction
+    quote: pricing.PriceQuote | None
+
+
+def _priced_pods(deployment_ids: list[int]) -> list[_PricedPod]:
+    """The running GPU-holding pods of these deployments, priced now. Two queries."""
     pods = list(
         Pod.objects.filter(
-            deployment_id__in=ids, gone_at__isnull=True, phase="Running", node__isnull=False
+            deployment_id__in=deployment_ids, gone_at__isnull=True, phase="Running", node__isnull=False
         ).values_list(
             "deployment_id",
             "gpu_requests",
@@ -103,18 +106,30 @@ def deployment_cost_per_hour(deployments: Iterable[ModelDeployment | int]) -> di
     )
     book = price_book(p[2] for p in pods)
     now = timezone.now()
-    totals: dict[int, Fraction | None] = dict.fromkeys(ids, Fraction(0))
+    priced = []
     for dep_id, requests, itype, region, capacity, product, cluster_id, cluster_region in pods:
         share = pricing.gpu_share(requests or {}, product)
-        if not share or totals[dep_id] is None:
-            continue
-        quote = book.quote(
-            instance_type=itype, region=region or cluster_region, capacity_type=capacity, at=now, cluster_id=cluster_id
-        )
-        if quote is None:
-            totals[dep_id] = None
-            continue
-        totals[dep_id] += quote.gpu_rate * share
+        if share:
+            quote = book.quote(instance_type=itype, region=region or cluster_region, capacity_type=capacity, at=now,
+                               cluster_id=cluster_id)
+            priced.append(_PricedPod(dep_id, requests or {}, share, quote))
+    return priced
+
+
+def deployment_cost_per_hour(deployments: Iterable[ModelDeployment | int]) -> dict[int, Decimal | None]:
+    """What each deployment costs per hour now: its running pods' GPUs at their nodes' prices.
+
+    0 for a deployment with no running pod; None when any of its GPU-holding pods sits on a
+    node the catalog has no price for.
+    """
+    ids = _ids(deployments)
+    if not ids:
+        return {}
+    totals: dict[int, Fraction | None] = dict.fromkeys(ids, Fraction(0))
+    for pod in _priced_pods(ids):
+        total = totals[pod.deployment_id]
+        if total is not None:
+            totals[pod.deployment_id] = None if pod.quote is None else total + pod.quote.gpu_rate * pod.share
     return {dep_id: None if total is None else pricing.quantize(total, RATE_PLACES) for dep_id, total in totals.items()}
 
 
@@ -505,3 +520,46 @@ def deployment_cost_per_million_tokens(deployment: ModelDeployment, *, hours: in
         "tokens_generated": totals.tokens_generated,
         "tokens_prompt": totals.tokens_prompt,
     }
+
+
+# --------------------------------------------------------------------------- next to the scale controls
+
+
+@dataclass(frozen=True)
+class DeploymentCostNow:
+    """What a deployment costs now, as the scale panel shows it. None: no price (never zero)."""
+
+    usd_per_hour: Decimal | None
+    replicas: int  # running pods holding GPUs
+    gpus: Decimal  # GPUs they hold, a MIG slice at its share of a GPU
+    usd_per_gpu_hour: Decimal | None  # one whole GPU of its nodes
+    slice_profile: str  # "3g.40gb" when it runs on MIG slices, else ""
+    usd_per_slice_hour: Decimal | None  # one of those slices
+    usd_per_replica_hour: Decimal | None
+    per_million: dict | None  # `deployment_cost_per_million_tokens`
+
+
+def deployment_cost_now(deployment: ModelDeployment) -> DeploymentCostNow:
+    """$/hour of a deployment's running pods, $/GPU-hour (and $/slice-hour) of the GPUs they hold,
+    $/hour per replica, and what 1M tokens cost over the last day. Five queries."""
+    pods = _priced_pods([deployment.pk])
+    priced = all(p.quote is not None for p in pods)
+    total = sum((p.quote.gpu_rate * p.share for p in pods), Fraction(0)) if priced else None
+    gpus = sum((p.share for p in pods), Fraction(0))
+    profile = deployment.gpu_resource.removeprefix(pricing.MIG_RESOURCE_PREFIX) if (
+        deployment.gpu_resource.startswith(pricing.MIG_RESOURCE_PREFIX)) else ""
+    slices = sum(p.gpu_requests.get(deployment.gpu_resource, 0) for p in pods) if profile else 0
+
+    def rate(value: Fraction | None) -> Decimal | None:
+        return None if value is None else pricing.quantize(value, RATE_PLACES)
+
+    return DeploymentCostNow(
+        usd_per_hour=rate(total),
+        replicas=len(pods),
+        gpus=pricing.quantize(gpus, 4),
+        usd_per_gpu_hour=rate(total / gpus) if total is not None and gpus else None,
+        slice_profile=profile,
+        usd_per_slice_hour=rate(total / slices) if total is not None and slices else None,
+        usd_per_replica_hour=rate(total / len(pods)) if total is not None and pods else None,
+        per_million=deployment_cost_per_million_tokens(deployment),
+    )

@@ -198,3 +198,19 @@ def test_it_leaves_a_group_with_no_price_as_a_gap(cluster):
     series = selectors.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=1))
 
     assert series.series == {"llm/model-p9.unpriced-0": [None], "(unallocated)": [None]}
+
+
+@pytest.mark.parametrize("replicas", [1, 12])
+def test_it_prices_a_deployment_now_in_a_constant_number_of_queries(cluster, replicas, django_assert_max_num_queries):
+    dep = ModelDeploymentFactory(cluster=cluster, namespace="llm", name="llama", gpu_per_replica=2)
+    for i in range(replicas):
+        PodFactory(deployment=dep, node=GpuNodeFactory(cluster=cluster, name=f"n{i}"), name=f"llama-{i}")
+
+    with django_assert_max_num_queries(5):
+        cost = selectors.deployment_cost_now(dep)
+
+    assert cost.replicas == replicas and cost.gpus == 2 * replicas
+    assert cost.usd_per_gpu_hour == Decimal("3.430881")  # 27.44705 / 8
+    assert cost.usd_per_replica_hour == Decimal("6.861762")  # 6.8617625, half-even
+    assert cost.usd_per_hour == pricing.quantize(Decimal("6.8617625") * replicas, 6)
+    assert cost.slice_profile == "" and cost.usd_per_slice_hour is None
