@@ -358,3 +358,30 @@ class ReplicaChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_id} at {self.at:%Y-%m-%d %H:%M:%S}: {self.ready}/{self.desired}"
+
+
+class SloChange(models.Model):
+    """A change of a deployment's TTFT objective: who, from what to what, why, when.
+
+    The objective is ScaleDeck's own setting (nothing is written to a cluster, so it is not a
+    ScaleAction), yet it decides what pages and alerts call a breach: changing it is audited too.
+    `None` on either side is the default objective (SCALEDECK_DEFAULT_TTFT_SLO_SECONDS).
+    """
+
+    deployment = models.ForeignKey(ModelDeployment, on_delete=models.CASCADE, related_name="slo_changes")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="slo_changes"
+    )
+    actor_label = models.CharField(max_length=120)
+    before_seconds = models.FloatField(null=True, blank=True)
+    after_seconds = models.FloatField(null=True, blank=True)
+    reason = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["deployment", "at"], name="slochange_deployment_at")]
+
+    def __str__(self) -> str:
+        return (f"{self.deployment_id}: TTFT objective {self.before_seconds} -> {self.after_seconds} "
+                f"by {self.actor_label}")

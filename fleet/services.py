@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from django.db import transaction
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError
 from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
-from fleet.models import Cluster, ModelDeployment
+from fleet.models import Cluster, ModelDeployment, SloChange
 from fleet.replica_history import replica_changes_record
 from fleet.slo import validate_slo
 from fleet.sync import SyncResult, cluster_sync
@@ -110,11 +111,27 @@ def cluster_add(
     )
 
 
-def deployment_slo_set(*, deployment: ModelDeployment, seconds: float | None) -> None:
+def deployment_slo_set(
+    *, deployment: ModelDeployment, seconds: float | None, reason: str, actor_user, now: datetime | None = None
+) -> SloChange | None:
     """Set a deployment's TTFT p95 objective; None returns it to the default. ScaleDeck's own
-    setting, not the cluster's: nothing is written to Kubernetes."""
+    setting, not the cluster's: nothing is written to Kubernetes, but the change is audited
+    (SloChange: who, before, after, why). Returns the audit row, or None when nothing changed."""
+    reason = (reason or "").strip()
     if seconds is not None:
         error = validate_slo(seconds)
         if error:
             raise ApplicationError(error, field="ttft_slo_seconds")
-    ModelDeployment.objects.filter(id=deployment.id).update(ttft_slo_seconds=seconds)
+    if not reason:
+        raise ApplicationError("a reason is required: it goes in the audit log", field="reason")
+    with transaction.atomic():
+        before = ModelDeployment.objects.select_for_update().values_list("ttft_slo_seconds", flat=True).get(
+            id=deployment.id)
+        if before == seconds:
+            return None
+        ModelDeployment.objects.filter(id=deployment.id).update(ttft_slo_seconds=seconds)
+        return SloChange.objects.create(
+            deployment=deployment, actor_user=actor_user if getattr(actor_user, "pk", None) else None,
+            actor_label=actor_user.get_username()[:120], before_seconds=before, after_seconds=seconds,
+            reason=reason, at=now or timezone.now(),
+        )

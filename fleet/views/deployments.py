@@ -31,7 +31,8 @@ def deployment_detail(request, deployment_id: int):
 @require_POST
 @role_required(Role.OPERATOR)
 def deployment_slo(request, deployment_id: int):
-    """Set (or, empty, reset to the default) the TTFT p95 objective; errors inline on the page."""
+    """Set (or, empty, reset to the default) the TTFT p95 objective, with a reason for the audit;
+    errors inline on the page."""
     deployment = _deployment(deployment_id)
     raw = request.POST.get("ttft_slo_seconds", "").strip()
     try:
@@ -39,7 +40,8 @@ def deployment_slo(request, deployment_id: int):
     except ValueError:
         return _render_detail(request, deployment, slo_error=f"{raw[:20]!r} is not a number of seconds", status=400)
     try:
-        deployment_slo_set(deployment=deployment, seconds=seconds)
+        deployment_slo_set(deployment=deployment, seconds=seconds, reason=request.POST.get("reason", "")[:2000],
+                           actor_user=request.user)
     except ApplicationError as exc:
         return _render_detail(request, deployment, slo_error=exc.message, status=400)
     return redirect("fleet:deployment", deployment_id=deployment.id)
@@ -60,6 +62,8 @@ def _render_detail(request, deployment, *, slo_error: str | None = None, status:
         "ranges": list(RANGES),
         "slo_note": bucket_note(deployment.slo_seconds),
         "slo_error": slo_error,
+        "slo_reason": request.POST.get("reason", "") if slo_error else "",
+        "slo_changes": deployment.slo_changes.all()[:3],
     }
     return render(request, "fleet/deployment.html", context, status=status)
 
