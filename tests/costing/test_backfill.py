@@ -153,6 +153,13 @@ def test_it_feeds_the_cost_per_million_tokens():
     assert figures["window_hours"] == Decimal("3.00")
     assert figures["tokens_generated"] > 1_000_000
     assert figures["usd_per_million_generated"] == pricing.per_million(figures["usd"], figures["tokens_generated"])
+    # The embedding model generates nothing: it is priced per 1M prompt tokens.
+    embed = ModelDeployment.objects.get(cluster=cluster, name="bge-embed")
+    with time_machine.travel(NOW, tick=False):
+        figures = selectors.deployment_cost_per_million_tokens(embed, hours=3)
+    assert figures["tokens_generated"] == 0 and figures["usd_per_million_generated"] is None
+    assert figures["tokens_prompt"] > 1_000_000
+    assert figures["usd_per_million_prompt"] == pricing.per_million(figures["usd"], figures["tokens_prompt"]) > 0
 
 
 def test_it_ends_exactly_where_live_accrual_begins():
