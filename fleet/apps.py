@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class FleetConfig(AppConfig):
     name = "fleet"
+
+    def ready(self) -> None:
+        from fleet import sqlite_limits
+
+        sqlite_limits.connect()

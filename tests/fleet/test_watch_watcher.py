@@ -125,3 +125,19 @@ def test_it_follows_a_changing_cluster_through_a_dropped_connection_and_a_410(wa
     assert Pod.objects.get(cluster=cluster, name="debug-gpu").gone_at is not None
     assert not GpuNode.objects.get(cluster=cluster, name="h100-b").ready
     assert Gpu.objects.filter(node__cluster=cluster, pod__name="debug-gpu").count() == 0
+
+
+def test_it_lists_again_when_its_history_is_compacted_away(watched, fake_kube):
+    cluster, watcher = watched
+    listed = len(list_calls(fake_kube))
+    # The watches break and cannot come back for a while; meanwhile a deployment changes and
+    # the history is compacted: resuming answers an ERROR event with 410 Gone.
+    fake_kube.fail("/", 503, query_contains="watch=")
+    fake_kube.watches.drop_connections()
+    change(fake_kube, "Deployment", "team-b", "qwen", lambda d: d["spec"].update(replicas=3))
+    fake_kube.watches.expire_history()
+    fake_kube.reset_switches()
+    run_until(watcher, lambda: ModelDeployment.objects.get(cluster=cluster, name="qwen").replicas_desired == 3)
+    run_until(watcher, lambda: watcher.lists == 2 * WATCHED_KINDS)
+    first, again = list_calls(fake_kube)[:listed], list_calls(fake_kube)[listed:]
+    assert sorted(r.path for r in again) == sorted(r.path for r in first)

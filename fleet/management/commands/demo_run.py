@@ -2,6 +2,8 @@
 
 The worker and beat use the default broker, which needs no server (a folder under var/), so a
 fresh machine runs the whole product with no services.
+With a Kubernetes cluster registered it also runs `cluster_watch`; the demo's simulated
+cluster has nothing to watch (the beat syncs it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from fleet.models import Cluster
 
 
 class Command(BaseCommand):
@@ -39,6 +43,9 @@ class Command(BaseCommand):
                 cwd=settings.BASE_DIR,
             ),
         ]
+        if Cluster.objects.filter(backend=Cluster.Backend.KUBERNETES).exists():
+            # Kubernetes clusters are kept current by watches; simulated ones by the beat's sync.
+            children.append(subprocess.Popen([python, manage, "cluster_watch"]))
         self.stdout.write(
             f"\nScaleDeck demo: http://{host}:{port}/\n"
             f"Log in as admin / {settings.SCALEDECK_DEMO_PASSWORD} "
