@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from fleet.backends.registry import cluster_backend
 from fleet.models import Cluster
+from fleet.replica_history import replica_changes_record
 from fleet.sync import SyncResult, cluster_sync
 from fleet.watch.apply import changes_apply
 from fleet.watch.informer import Informer
@@ -164,9 +165,12 @@ class ClusterWatcher:
         if not changes:
             return None
         statements = _Statements()
+        now = timezone.now()
         try:
             with connection.execute_wrapper(statements):
-                result = changes_apply(cluster=self.cluster, state=self.state, changes=changes, now=timezone.now())
+                result = changes_apply(cluster=self.cluster, state=self.state, changes=changes, now=now)
+                if changes.deployments:  # the replicas chart's own history, as after a full sync
+                    replica_changes_record(cluster=self.cluster, at=now)
         except DatabaseError:
             self.state.forget_facts()
             self.first_sync = None
@@ -192,6 +196,7 @@ class ClusterWatcher:
         if not result.ok:
             self.state.forget_facts()
             return result
+        replica_changes_record(cluster=self.cluster, at=result.taken_at or timezone.now())
         self.first_sync = result
         return result
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fleet.backends.kubernetes import KubernetesClusterBackend
-from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
+from fleet.models import Gpu, GpuNode, ModelDeployment, Pod, ReplicaChange
 from fleet.sync import cluster_sync
 from fleet.watch.watcher import ClusterWatcher
 from tests.factories import ClusterFactory
@@ -106,6 +106,8 @@ def test_it_follows_a_changing_cluster_through_a_dropped_connection_and_a_410(wa
     fake_kube.delete("Pod", "team-a", "llama-3-70b-dc74b0cab8-new01")
     run_until(watcher, lambda: ModelDeployment.objects.get(cluster=cluster, name="llama-3-70b").replicas_desired == 5)
     assert len(list_calls(fake_kube)) == listed, "a broken connection is resumed, not listed again"
+    # The replicas chart's history follows the watch as it follows a full sync.
+    assert ReplicaChange.objects.filter(deployment__cluster=cluster, deployment__name="llama-3-70b", desired=5).exists()
 
     # The pods watch is told 410 Gone when it resumes: only pods are listed again.
     fake_kube.fail("/api/v1/pods", 410, query_contains="watch=", times=1)
