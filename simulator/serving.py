@@ -46,6 +46,8 @@ def serve_traffic(world: World, t: int) -> None:
         dep.last = {f.name: getattr(out, f.name) for f in fields(out)}
         dep.last["arrivals_per_second"] = arrivals / dt
         gpus, cost = allocated.get(dep.key, (0.0, 0.0))
+        # vLLM counts what its pods finish: with none ready, nothing (a gateway answers 503).
+        scraped = dep.ready_replicas > 0
         world.history.accumulate(dep.key, {
             "arrivals_per_second": arrivals / dt,
             "queue_depth": out.queue,
@@ -57,8 +59,8 @@ def serve_traffic(world: World, t: int) -> None:
             "itl_p95_seconds": out.itl_p95,
             "e2e_p50_seconds": out.e2e_p50,
             "e2e_p95_seconds": out.e2e_p95,
-            "requests_per_second": (out.served + out.abandoned) / dt,
-            "errors_per_second": (out.abandoned + out.served * CLIENT_CANCEL_SHARE) / dt,
+            "requests_per_second": (out.served + out.abandoned) / dt if scraped else None,
+            "errors_per_second": (out.abandoned + out.served * CLIENT_CANCEL_SHARE) / dt if scraped else None,
             "kv_cache_usage": out.kv_cache_usage,
             "gpu_utilization": out.gpu_utilization,
             "preemptions_per_second": out.preemptions / dt,
