@@ -307,7 +307,7 @@ def _save_rule(request, form, rule=None):
     """Save the rule, or put every field's error on the form at once: the form's own checks, then
     what the service says of the fields that passed them (cron, zone, floor against the autoscaler)."""
     valid = form.is_valid()
-    data = form.cleaned_data
+    data = getattr(form, "cleaned_data", {})  # absent on an unbound form
     problems = prescale_rule_problems(
         deployment=data.get("deployment"), cron=data.get("cron") or "", tz=(data.get("timezone") or "").strip(),
         min_replicas=data.get("min_replicas"), duration_minutes=data.get("duration_minutes"),
@@ -338,7 +338,8 @@ def _save_rule(request, form, rule=None):
 @role_required(Role.OPERATOR)
 @require_http_methods(["GET", "POST"])
 def rule_create(request):
-    form = PrescaleRuleForm(request.POST or None, initial={"deployment": request.GET.get("deployment")})
+    form = PrescaleRuleForm(request.POST if request.method == "POST" else None,
+                            initial={"deployment": request.GET.get("deployment")})
     if request.method == "POST" and (rule := _save_rule(request, form)):
         messages.success(request, f"Rule #{rule.pk} saved.")
         return redirect("scaling:rules")
@@ -357,7 +358,7 @@ def rule_edit(request, rule_id: int):
         "duration_minutes": rule.duration_minutes,
         "enabled": rule.enabled,
     }
-    form = PrescaleRuleForm(request.POST or None, initial=initial)
+    form = PrescaleRuleForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and _save_rule(request, form, rule):
         messages.success(request, f"Rule #{rule.pk} saved.")
         return redirect("scaling:rules")
@@ -405,7 +406,7 @@ def quotas(request):
 @require_http_methods(["GET", "POST"])
 def quota_edit(request, quota_id: int):
     quota = get_object_or_404(selectors.quota_queryset(), id=quota_id)
-    form = QuotaForm(request.POST or None, quota=quota)
+    form = QuotaForm(request.POST if request.method == "POST" else None, quota=quota)
     if request.method == "POST" and form.is_valid():
         hard = form.changes(quota)
         if not hard:

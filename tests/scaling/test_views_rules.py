@@ -102,3 +102,15 @@ def test_the_api_names_every_field_at_fault(world, operator):
     }, format="json").json()
 
     assert {"cron", "timezone", "min_replicas"} <= set(body)
+
+
+def test_a_post_without_form_fields_is_refused_not_a_crash(world, operator, admin):
+    quota = world.quota()
+
+    rule = login(operator).post(reverse("scaling:rule-create"), '{"cron": "0 9 * * *"}',
+                                content_type="application/json")
+    quota_edit = login(admin).post(reverse("scaling:quota-edit", args=[quota.id]), "{}",
+                                   content_type="application/json")
+
+    assert rule.status_code == 400 and "This field is required." in rule.content.decode()
+    assert quota_edit.status_code == 400
