@@ -154,3 +154,58 @@ def _use_broker(app, url: str) -> None:
 
 def worker_log(tmp_path) -> str:
     return (tmp_path / "worker.log").read_text()
+
+
+# --------------------------------------------------------------------------- the PostgreSQL run
+# Tests whose outcome can depend on the database engine: claims by conditional UPDATE, row locks,
+# unique-constraint races, JSON fields, Decimal sums, date truncation in a time zone, raw SQL, data
+# migrations, and real worker processes sharing the database. `make test` runs everything on SQLite,
+# then only these again on PostgreSQL (scripts/run_tests.py). A new test of that kind:
+# `@pytest.mark.db_engine`, or list it here (a module, or `module::test` for part of a slow module).
+DB_ENGINE_TESTS = {
+    "tests/acceptance/test_issue5_scaling.py",  # 200 concurrent requests on one idempotency key, ticks racing
+    "tests/acceptance/test_issue6_costs.py",  # costs summed in Decimal over exact windows, through the API
+    "tests/costing/test_api.py",
+    # The backfill's watermark row lock and bulk inserts (not the day-long demo seed: 30 s on PostgreSQL).
+    "tests/costing/test_backfill.py::test_it_bills_the_history_to_the_cent_of_an_independent_sum",
+    "tests/costing/test_backfill.py::test_it_ends_exactly_where_live_accrual_begins",
+    "tests/costing/test_backfill.py::test_it_sets_the_watermark_when_nothing_was_accrued_yet",
+    "tests/costing/test_backfill.py::test_it_is_idempotent",
+    "tests/costing/test_migrations.py",
+    "tests/costing/test_selectors.py::test_it_prices_a_deployment_by_its_running_pods",
+    "tests/costing/test_selectors.py::test_it_prices_a_million_tokens_from_the_last_day",
+    "tests/costing/test_selectors.py::test_it_integrates_exactly_over_a_window_that_cuts_hour_buckets",  # TruncHour
+    "tests/costing/test_selectors.py::test_it_ranks_idle_spenders_including_unallocated_gpus",
+    "tests/costing/test_selectors.py::test_it_leaves_hours_with_nothing_accrued_as_gaps_not_zeros",
+    "tests/costing/test_selectors.py::test_it_leaves_a_group_with_no_price_as_a_gap",
+    "tests/costing/test_services_accrual.py::test_it_only_sets_the_watermark_on_the_first_call",
+    "tests/costing/test_services_accrual.py::test_it_accrues_a_simulated_day_to_the_hand_computed_cent",  # Decimal
+    "tests/costing/test_services_accrual.py::test_it_accrues_nothing_twice_for_a_duplicate_call",
+    "tests/costing/test_services_accrual.py::test_it_walks_away_when_another_worker_claimed_the_span",
+    "tests/costing/test_services_accrual.py::test_it_splits_the_interval_where_a_price_changes",
+    "tests/costing/test_services_accrual.py::test_it_writes_a_bounded_number_of_statements_per_accrual",
+    "tests/fleet/test_replica_history.py",
+    "tests/fleet/test_selectors.py",
+    "tests/fleet/test_sync.py",  # bulk upserts, "gone" marking by conditional UPDATE
+    "tests/fleet/test_watch_lease.py",  # a lease taken by conditional UPDATE
+    "tests/integration/test_celery_worker.py",  # a real worker process on the same database
+    "tests/integration/test_scale_through_worker.py",
+    "tests/ops/test_endpoints.py",  # readiness runs raw SQL
+    "tests/scaling/test_api.py",  # JSON request bodies stored in JSON fields, Idempotency-Key
+    "tests/scaling/test_services_actions.py",  # idempotency by unique constraint
+    "tests/scaling/test_services_execution.py",  # claims, select_for_update, crash recovery
+    "tests/scaling/test_services_overrides.py",
+    "tests/scaling/test_services_prescale.py",  # one claim per firing
+    "tests/scaling/test_tick_command.py",
+    "tests/scaling/test_write_intent.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = sorted({t.split("::")[0] for t in DB_ENGINE_TESTS if not (ROOT / t.split("::")[0]).is_file()})
+    if missing:  # renamed or moved: its tests would silently leave the PostgreSQL run
+        raise pytest.UsageError(f"tests/conftest.py DB_ENGINE_TESTS names missing files: {', '.join(missing)}")
+    for item in items:
+        module, _, name = item.nodeid.partition("::")
+        if module in DB_ENGINE_TESTS or f"{module}::{name.split('[')[0]}" in DB_ENGINE_TESTS:
+            item.add_marker(pytest.mark.db_engine)

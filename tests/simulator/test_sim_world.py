@@ -1,5 +1,5 @@
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,11 +27,17 @@ def test_it_continues_identically_after_a_round_trip(demo, now):
     assert restored.rng.random() == demo.rng.random()
 
 
-def test_it_serializes_the_full_demo_day_compactly(now):
-    world = demo_world(now=now, warmup_hours=24)
-    size = len(json.dumps(world.to_dict()))
+@pytest.fixture(scope="module")
+def full_day():
+    """The demo world after a whole day of warm-up (seconds to simulate: built once for the module),
+    with `now` deliberately not on a whole minute. Read it, never advance it."""
+    return demo_world(seed=7, now=datetime(2026, 11, 27, 12, 34, 56, 789000, tzinfo=UTC), warmup_hours=24)
+
+
+def test_it_serializes_the_full_demo_day_compactly(full_day):
+    size = len(json.dumps(full_day.to_dict()))
     assert size < 400_000
-    assert len(world.history.rows(KEY_8B)) == HISTORY_MINUTES
+    assert len(full_day.history.rows(KEY_8B)) == HISTORY_MINUTES
 
 
 def test_it_jumps_over_a_long_gap_without_simulating_it(demo, now):
@@ -145,13 +151,6 @@ def test_it_counts_tokens_and_an_embedding_model_generates_none(demo, now):
     assert demo.history.rows("team-search/bge-embed", last=3) == rows[-3:]
 
 
-def test_it_keeps_a_full_day_of_warmup_when_now_is_not_on_a_whole_minute():
-    from datetime import UTC, datetime
-
-    from simulator.demo import demo_world
-
-    now = datetime(2026, 11, 27, 12, 34, 56, 789000, tzinfo=UTC)
-    world = demo_world(seed=7, now=now, warmup_hours=24)
-
-    assert [e for e in world.events if e[1] == "TimeJump"] == []
-    assert len(world.history.rows("llm-prod/llama-3-8b")) >= 24 * 60 - 1
+def test_it_keeps_a_full_day_of_warmup_when_now_is_not_on_a_whole_minute(full_day):
+    assert [e for e in full_day.events if e[1] == "TimeJump"] == []
+    assert len(full_day.history.rows("llm-prod/llama-3-8b")) >= 24 * 60 - 1
