@@ -39,7 +39,34 @@ def test_an_operator_raises_a_floor_for_an_hour_from_the_deployment_page(browser
     action = ScaleAction.objects.get(status="succeeded")
     assert (action.status, action.after, action.actor_label) == ("succeeded", {"min_replicas": 4}, "sre")
     assert "Floor (min replicas): 2 → 4" in page.inner_text(".action-progress")
+    panel = page.inner_text(".scale-controls")
+    assert "pending" not in panel and f"#{action.id} succeeded" in panel  # box and recent list agree
+    assert page.inner_text(".scale-controls dl dd strong") == "4"  # the floor, refreshed with them
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(".scale-controls .overrides button")
+    page.wait_for_selector(f"#action-{action.id}-progress", state="detached", timeout=15000)
+    page.wait_for_selector(".action-progress .badge.ok", timeout=15000)
+    restore = ScaleAction.objects.get(operation="restore")
+    assert restore.status == "succeeded" and restore.actor_label == "sre" and restore.after == {"min_replicas": 2}
+    assert "Active overrides" not in page.inner_text(".scale-controls")
     assert errors == []
+    page.close()
+
+
+def test_the_rule_form_previews_the_next_firings_while_typing(browser, demo, live_server):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    log_in(page, live_server)
+
+    page.goto(f"{live_server.url}/scaling/rules/new/")
+    page.fill("#id_timezone", "Europe/Berlin")
+    page.fill("#id_cron", "45 8 * * weekdays")
+    page.wait_for_function("document.querySelector('#rule-preview').innerText.includes('day-of-week')")
+    page.fill("#id_cron", "45 8 * * 1-5")
+    page.wait_for_selector("#rule-preview ol.firings li", timeout=10000)
+
+    assert page.locator("#rule-preview ol.firings li").count() == 5
+    assert "08:45" in page.inner_text("#rule-preview")
     page.close()
 
 
