@@ -140,3 +140,22 @@ def test_the_api_ends_an_override_once(world, operator, viewer, run_on_commit):
     assert ended.status_code == 202 and ended.json()["operation"] == "restore"
     assert again.status_code == 409 and "already ended" in again.json()["detail"]
     assert world.so_spec()["spec"]["minReplicaCount"] == 2
+
+
+def test_the_action_page_of_an_active_override_offers_end_now_to_operators(world, operator, viewer, run_on_commit):
+    dep = world.deployment(replicas=2)
+    world.keda(dep, min_replicas=2, max_replicas=8)
+    override = run_on_commit(scale_action_request, deployment=dep, replicas=5, reason="launch",
+                             actor=Actor.of(operator), source="ui", ttl_minutes=120)
+    url = reverse("scaling:action", args=[override.id])
+    end_url = reverse("scaling:override-end", args=[override.id])
+    assert end_url not in login(viewer).get(url).content.decode()
+    client = login(operator)
+    assert f'action="{end_url}"' in client.get(url).content.decode()
+
+    response = run_on_commit(client.post, end_url, {"reason": "launch done"})
+
+    restore = ScaleAction.objects.get(operation="restore")
+    assert response.status_code == 302 and response["Location"] == reverse("scaling:action", args=[restore.id])
+    assert "launch done" in restore.reason
+    assert end_url not in client.get(url).content.decode()  # ended: no second button
