@@ -22,6 +22,7 @@ from fleet.models import (
     Pod,
     SimulatedWorld,
 )
+from fleet.services import deployment_slo_set
 from fleet.slo import validate_slo
 
 
@@ -193,6 +194,8 @@ class MigDeviceAdmin(SyncedAdmin):
 
 
 class ModelDeploymentAdminForm(forms.ModelForm):
+    reason = forms.CharField(max_length=2000, help_text="why the objective changes: it goes in the audit log")
+
     class Meta:
         model = ModelDeployment
         fields = ["ttft_slo_seconds"]
@@ -226,7 +229,12 @@ class ModelDeploymentAdmin(admin.ModelAdmin):
     list_filter = ["cluster", "namespace"]
     list_select_related = ["cluster"]
     search_fields = ["name", "namespace", "model"]
-    fields = ["ttft_slo_seconds"]
+    fields = ["ttft_slo_seconds", "reason"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, as the deployment page does: the change is audited (SloChange).
+        deployment_slo_set(deployment=obj, seconds=form.cleaned_data["ttft_slo_seconds"],
+                           reason=form.cleaned_data["reason"], actor_user=request.user)
 
     def has_add_permission(self, request):
         return False

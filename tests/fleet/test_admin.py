@@ -82,3 +82,19 @@ def test_it_refuses_a_ttft_objective_outside_1_ms_to_600_s(admin_client, value):
     assert "a TTFT objective must be between 1 ms and 600 s" in response.content.decode()
     deployment.refresh_from_db()
     assert deployment.ttft_slo_seconds == 2.0
+
+
+def test_it_audits_a_ttft_objective_changed_in_the_admin(admin_client):
+    from fleet.models import SloChange
+
+    deployment = ModelDeploymentFactory(ttft_slo_seconds=2.0)
+
+    refused = admin_client.post(f"/admin/fleet/modeldeployment/{deployment.id}/change/", {"ttft_slo_seconds": "4"})
+    saved = admin_client.post(f"/admin/fleet/modeldeployment/{deployment.id}/change/",
+                              {"ttft_slo_seconds": "4", "reason": "new tier"})
+
+    assert refused.status_code == 200 and saved.status_code == 302
+    change = SloChange.objects.get()
+    assert (change.before_seconds, change.after_seconds, change.reason) == (2.0, 4.0, "new tier")
+    deployment.refresh_from_db()
+    assert deployment.ttft_slo_seconds == 4.0
