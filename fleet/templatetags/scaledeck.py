@@ -109,7 +109,7 @@ def plotly_script() -> str:
     """The vendored plotly.js cartesian bundle, served locally (see fleet/staticfiles.py); once per page."""
     from fleet.staticfiles import plotly_url
 
-    return format_html('<script src="{}" defer></script>', plotly_url())
+    return format_html('<script src="{}" async data-plotly></script>', plotly_url())
 
 
 @register.simple_tag

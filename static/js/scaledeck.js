@@ -6,10 +6,23 @@
 (function () {
   "use strict";
 
+  // plotly.js loads `async` (marked data-plotly), so the page and its chart fragments do not wait
+  // for 1.5 MB of script to parse; a figure that arrives first waits for it instead.
+  function whenPlotlyLoaded(callback) {
+    var tag = document.querySelector("script[data-plotly]");
+    if (typeof window.Plotly !== "undefined" || !tag) return callback();
+    tag.addEventListener("load", callback, { once: true });
+    tag.addEventListener("error", callback, { once: true });
+  }
+
   function drawCharts(root) {
     if (!root || !root.querySelectorAll) return;
     var targets = root.querySelectorAll("[data-figure]");
     if (root.matches && root.matches("[data-figure]")) targets = [root].concat(Array.from(targets));
+    if (targets.length) whenPlotlyLoaded(function () { drawFigures(targets); });
+  }
+
+  function drawFigures(targets) {
     Array.prototype.forEach.call(targets, function (el) {
       var source = document.getElementById(el.getAttribute("data-figure"));
       if (!source) return;
