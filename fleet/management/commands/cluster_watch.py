@@ -46,19 +46,23 @@ class Command(BaseCommand):
             self.stdout.write("no Kubernetes clusters to watch yet (simulated clusters are synced by the beat)")
         holder = f"{socket.gethostname()}:{os.getpid()}"
         stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         running: dict[int, threading.Thread] = {}
-        while not stop.is_set():
-            for cluster in clusters:
-                # A watch loop that died (its database went away) is started again at this pace.
-                if cluster.id not in running or not running[cluster.id].is_alive():
-                    running[cluster.id] = self._start(cluster, holder, stop, resync_minutes * 60)
-            stop.wait(RESCAN_SECONDS)
-            if not names:
-                clusters = self._kubernetes()
-        for thread in running.values():
-            thread.join(timeout=15)
+        try:
+            while not stop.is_set():
+                for cluster in clusters:
+                    # A watch loop that died (its database went away) is started again at this pace.
+                    if cluster.id not in running or not running[cluster.id].is_alive():
+                        running[cluster.id] = self._start(cluster, holder, stop, resync_minutes * 60)
+                stop.wait(RESCAN_SECONDS)
+                if not names:
+                    clusters = self._kubernetes()
+        finally:
+            stop.set()
+            for thread in running.values():
+                thread.join(timeout=15)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.stdout.write("cluster_watch stopped")
 
     def _named(self, names: list[str]) -> list[Cluster]:
