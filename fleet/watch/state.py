@@ -178,9 +178,18 @@ class ClusterState:
             warnings.add(line)
         self._odd = []
         self._read_replicasets(dirty)
-        self._read_deployments(dirty, changes, warnings)
-        self._read_nodes(dirty, changes, warnings)
+        came_or_went = self._read_deployments(dirty, changes, warnings)
+        hosts_came_or_went = self._read_nodes(dirty, changes, warnings)
         self._read_pods(dirty["pods"], changes, warnings)
+        # A pod row points at its Deployment and node rows while they exist: re-link the pods of
+        # those that appeared or vanished, even when the pods themselves read the same.
+        if came_or_went:
+            changes.pods |= {
+                k for k, p in self.pods.items()
+                if p.owner_kind == "Deployment" and (p.namespace, p.owner_name) in came_or_went
+            }
+        for name in hosts_came_or_went:
+            changes.pods |= {k for k in self._pods_by_node.get(name, ()) if k in self.pods}
         for kind, parse in (
             ("hpas", parse_hpa),
             ("scaledobjects", lambda o, ns, n: parse_scaledobject(o, ns, n, warnings)),
@@ -219,7 +228,9 @@ class ClusterState:
             if self._rs_owner.get(key) != old:
                 dirty["pods"] |= self._pods_by_owner.get(key, set())
 
-    def _read_deployments(self, dirty: dict, changes: Changes, warnings: Warnings) -> None:
+    def _read_deployments(self, dirty: dict, changes: Changes, warnings: Warnings) -> set:
+        """Read the touched Deployments; the keys of those that appeared or vanished."""
+        came_or_went = set()
         for key in dirty["deployments"]:
             namespace, name = key
             was = key in self.deployments
@@ -229,6 +240,7 @@ class ClusterState:
                 changes.deployments.add(key)
             if was == (key in self.deployments):
                 continue
+            came_or_went.add(key)
             # It became (or stopped being) a model deployment: its pods and autoscalers follow.
             for (ns, owner), pods in self._pods_by_owner.items():
                 if ns == namespace and (self._rs_owner.get((ns, owner)) == name or owner.startswith(f"{name}-")):
@@ -236,8 +248,11 @@ class ClusterState:
             changes.autoscalers |= {
                 k for k, a in self.autoscalers.items() if k[0] == namespace and a.target_name == name
             }
+        return came_or_went
 
-    def _read_nodes(self, dirty: dict, changes: Changes, warnings: Warnings) -> None:
+    def _read_nodes(self, dirty: dict, changes: Changes, warnings: Warnings) -> set:
+        """Read the touched nodes; the names of those that appeared or vanished."""
+        came_or_went = set()
         for key in dirty["nodes"]:
             name = key[1]
             old = self.nodes.get(name)
@@ -246,9 +261,12 @@ class ClusterState:
                 continue
             new = self.nodes.get(name)
             changes.nodes.add(name)
+            if (old is None) != (new is None):
+                came_or_went.add(name)
             if _gpu_shape(old) != _gpu_shape(new):
                 changes.gpu_nodes.add(name)
                 dirty["pods"] |= self._pods_by_node.get(name, set())  # MIG single strategy: slices
+        return came_or_went
 
     def _read_pods(self, keys: set, changes: Changes, warnings: Warnings) -> None:
         for key in keys:

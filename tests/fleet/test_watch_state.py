@@ -153,3 +153,13 @@ def test_after_a_run_of_events_it_still_reads_as_read_snapshot_does(world):
     apply("Deployment", "ADDED", find(world, "Deployment", "qwen"))
     apply("NodePool", "DELETED", next(x for x in world if x["kind"] == "NodePool"))
     assert facts(state.snapshot(NOW)) == facts(as_read_snapshot(list(current.values())))
+
+
+def test_it_relinks_the_pods_of_a_deployment_or_node_that_vanishes(world):
+    state = listed(world)
+    state.event("deployments", "DELETED", find(world, "Deployment", "llama-3-70b"))
+    changes = state.take_changes()
+    # Its pods hold GPUs, so they stay, and their rows must stop pointing at the gone Deployment.
+    assert ("team-a", "llama-3-70b-dc74b0cab8-46gjq") in changes.pods
+    state.event("nodes", "DELETED", find(world, "Node", "h100-b"))
+    assert ("research", "finetune-8b-x7k2p") in state.take_changes().pods
