@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from core.validators import reason_problem
 from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
 from fleet.models import Cluster, ModelDeployment, SloChange
 from fleet.replica_history import replica_changes_record
@@ -124,6 +125,8 @@ def deployment_slo_set(
             raise ApplicationError(error, field="ttft_slo_seconds")
     if not reason:
         raise ApplicationError("a reason is required: it goes in the audit log", field="reason")
+    if problem := reason_problem(reason):
+        raise ApplicationError(problem, field="reason")
     with transaction.atomic():
         before = ModelDeployment.objects.select_for_update().values_list("ttft_slo_seconds", flat=True).get(
             id=deployment.id)

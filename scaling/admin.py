@@ -1,8 +1,12 @@
-"""Admin: the audit is read-only (no add, change or delete); rules are editable."""
+"""Admin: the audit is read-only (no add, change or delete); rules are editable, with the same
+checks as the pages and the API (`prescale_rule_problems`)."""
 
+from django import forms
 from django.contrib import admin
 
+from scaling import windows
 from scaling.models import PrescaleRule, ScaleAction
+from scaling.services.prescale import prescale_rule_problems
 
 
 @admin.register(ScaleAction)
@@ -28,8 +32,30 @@ class ScaleActionAdmin(admin.ModelAdmin):
         return False
 
 
+class PrescaleRuleAdminForm(forms.ModelForm):
+    class Meta:
+        model = PrescaleRule
+        fields = ["deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled", "created_by"]
+
+    def clean(self):
+        data = super().clean()
+        if any(name in self.errors for name in ("cron", "timezone", "min_replicas", "duration_minutes")):
+            return data  # the field's own error already says what is wrong
+        problems = prescale_rule_problems(
+            deployment=data.get("deployment"), cron=data.get("cron", ""), tz=data.get("timezone", ""),
+            min_replicas=data.get("min_replicas"), duration_minutes=data.get("duration_minutes"),
+        )
+        for name, message in problems.items():
+            if name not in self.errors:
+                self.add_error(name if name in self.fields else None, message)
+        if not problems:
+            data["cron"] = windows.validate_cron(data["cron"])  # stored normalised, as the services do
+        return data
+
+
 @admin.register(PrescaleRule)
 class PrescaleRuleAdmin(admin.ModelAdmin):
+    form = PrescaleRuleAdminForm
     list_display = ("id", "deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled",
                     "last_fired_at")
     list_filter = ("enabled",)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django import forms
 
 from config.errors import ApplicationError
+from core.validators import no_control_characters
 from fleet.models import ModelDeployment
 from scaling import decisions
-from scaling.quota_keys import MAX_QUOTA_DEVICES, RESOURCE_NAME_MAX
+from scaling.quota_keys import MAX_QUOTA_DEVICES, RESOURCE_NAME_MAX, quota_key_error
 from scaling.templatetags.scaling_pages import quota_entry_label
 
 DURATIONS = [("", "until changed"), ("30", "30 min"), ("60", "1 hour"), ("120", "2 hours"), ("240", "4 hours"),
@@ -44,7 +45,8 @@ class ScaleForm(forms.Form):
         initial="floor",
     )
     duration = forms.ChoiceField(choices=DURATIONS, required=False, initial="120")
-    reason = forms.CharField(max_length=2000, strip=True, widget=forms.TextInput(attrs={"placeholder": "why?"}))
+    reason = forms.CharField(max_length=2000, strip=True, validators=[no_control_characters],
+                             widget=forms.TextInput(attrs={"placeholder": "why?"}))
     raise_max = forms.BooleanField(required=False, label="raise the max too")
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
@@ -75,7 +77,7 @@ class PrescaleRuleForm(forms.Form):
 class QuotaForm(forms.Form):
     """One input per GPU entry the quota has, plus one new entry."""
 
-    reason = forms.CharField(max_length=2000, strip=True)
+    reason = forms.CharField(max_length=2000, strip=True, validators=[no_control_characters])
     force = forms.BooleanField(required=False, label="lower below current usage anyway")
     new_resource = forms.CharField(
         max_length=RESOURCE_NAME_MAX, required=False, label="Add entry",
@@ -93,6 +95,13 @@ class QuotaForm(forms.Form):
 
     def hard_fields(self):
         return [self[f"hard_{i}"] for i in range(len(self.keys))]
+
+    def clean_new_resource(self):
+        key = self.cleaned_data.get("new_resource", "").strip()
+        problem = quota_key_error(key) if key else None
+        if problem:
+            raise forms.ValidationError(problem)
+        return key
 
     def clean(self):
         data = super().clean()

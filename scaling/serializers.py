@@ -7,10 +7,11 @@ from datetime import datetime
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.validators import no_control_characters
 from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import decisions, windows
 from scaling.models import PrescaleRule, ScaleAction
-from scaling.quota_keys import MAX_QUOTA_DEVICES
+from scaling.quota_keys import MAX_QUOTA_DEVICES, quota_key_error
 
 
 class StrictInput(serializers.Serializer):
@@ -35,7 +36,8 @@ class StrictInput(serializers.Serializer):
 
 class ScaleRequestSerializer(StrictInput):
     replicas = serializers.IntegerField(min_value=0, max_value=decisions.MAX_REPLICAS)
-    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True,
+                                   validators=[no_control_characters])
     mode = serializers.ChoiceField(choices=decisions.MODES, default=decisions.FLOOR)
     ttl_minutes = serializers.IntegerField(
         min_value=1, max_value=decisions.MAX_TTL_MINUTES, required=False, allow_null=True, default=None
@@ -121,6 +123,11 @@ class PrescaleRuleSerializer(serializers.ModelSerializer):
             "next_firings", "last_fired_at",
         ]
         read_only_fields = ["id", "next_firings", "last_fired_at"]
+        extra_kwargs = {
+            "min_replicas": {"max_value": decisions.MAX_REPLICAS},
+            "cron": {"validators": [no_control_characters]},
+            "timezone": {"validators": [no_control_characters]},
+        }
 
     def get_next_firings(self, rule: PrescaleRule) -> list[dict]:
         return firing_rows(rule, now=self.context.get("now"))
@@ -149,5 +156,13 @@ class QuotaSerializer(serializers.ModelSerializer):
 class QuotaPatchSerializer(StrictInput):
     hard = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES),
                                  allow_empty=False)
-    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True,
+                                   validators=[no_control_characters])
     force = serializers.BooleanField(default=False)
+
+    def validate_hard(self, hard: dict) -> dict:
+        """Entry names checked here, so a malformed one is a 400 with nothing recorded."""
+        problems = [problem for key in hard if (problem := quota_key_error(key))]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return hard

@@ -13,11 +13,12 @@ from django.db import transaction
 
 from config.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
-from scaling.decisions import MAX_REPLICAS
 from simulator import Policy, SimNotFound, Spike, Summary, Traffic, compare_policies
 from simulator.whatif import MAX_HOURS
 
 MAX_CANDIDATES = 4
+# A candidate's replicas cost simulation time: past this one run could take minutes of CPU.
+MAX_REPLICAS = 1_000
 MAX_SPIKE = 100.0
 SPIKE_AFTER_SECONDS = 3600  # the spike starts an hour in, once the candidates have settled
 

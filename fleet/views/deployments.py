@@ -40,7 +40,7 @@ def deployment_slo(request, deployment_id: int):
     except ValueError:
         return _render_detail(request, deployment, slo_error=f"{raw[:20]!r} is not a number of seconds", status=400)
     try:
-        deployment_slo_set(deployment=deployment, seconds=seconds, reason=request.POST.get("reason", "")[:2000],
+        deployment_slo_set(deployment=deployment, seconds=seconds, reason=request.POST.get("reason", ""),
                            actor_user=request.user)
     except ApplicationError as exc:
         return _render_detail(request, deployment, slo_error=exc.message, status=400)

@@ -244,3 +244,17 @@ def test_it_is_linked_from_the_scale_controls_of_a_simulated_deployment(llama):
 
     assert "Try policies first:" in response.content.decode()
     assert reverse("scaling:whatif", args=[llama.id]) in response.content.decode()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("none min=1001", "min must be within 0-1000"),
+    ("keda min=1 max=1001", "max must be within 1-1000"),
+    ("hpa min=2 max=5000", "max must be within 1-1000"),
+])
+def test_it_refuses_candidates_above_1000_replicas(text, message):
+    with pytest.raises(ApplicationError, match=message):
+        parse_policy(text)
+
+
+def test_it_accepts_a_candidate_of_exactly_1000_replicas():
+    assert parse_policy("keda min=1 max=1000").max_replicas == 1000
