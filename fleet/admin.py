@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin
 
 from config.errors import ApplicationError
+from core.validators import no_control_characters
 from fleet.cluster_rules import ADMIN_FIELDS, ClusterConnection, cluster_connection_check
 from fleet.models import (
     Autoscaler,
@@ -194,7 +195,8 @@ class MigDeviceAdmin(SyncedAdmin):
 
 
 class ModelDeploymentAdminForm(forms.ModelForm):
-    reason = forms.CharField(max_length=2000, help_text="why the objective changes: it goes in the audit log")
+    reason = forms.CharField(max_length=2000, validators=[no_control_characters],
+                             help_text="why the objective changes: it goes in the audit log")
 
     class Meta:
         model = ModelDeployment

@@ -220,9 +220,10 @@ def test_it_refuses_the_corpus_in_the_admin(scene, world):
                                      "min_replicas": FORM_INT_BAD, "deployment": FORM_INT_BAD}, unknown=False):
         response = client.post(f"/admin/scaling/prescalerule/{rule.id}/change/", body)
         assert response.status_code == 200, str(body)[:80]  # the form again, with its errors
-    for value in [*SECONDS_BAD, "0.0001", "601"]:
-        response = client.post(f"/admin/fleet/modeldeployment/{dep.id}/change/", {"ttft_slo_seconds": value})
-        assert response.status_code == 200, value
+    for body in variants({"ttft_slo_seconds": "1.5", "reason": "tighter"},
+                         {"ttft_slo_seconds": [*SECONDS_BAD, "0.0001", "601"], "reason": FORM_TEXT_BAD}, unknown=False):
+        response = client.post(f"/admin/fleet/modeldeployment/{dep.id}/change/", body)
+        assert response.status_code == 200, str(body)[:80]
     assert state(world) == before
 
 
