@@ -11,7 +11,9 @@ urlpatterns = [
     path("api/v1/", include("fleet.api_urls")),
     path("api/v1/", include("scaling.api_urls")),
     path("api/v1/", include("costing.api_urls")),
+    path("api/v1/", include("mig.api_urls")),
     path("scaling/", include("scaling.urls")),
     path("costs/", include("costing.urls")),
+    path("mig/", include("mig.urls")),
     path("", include("fleet.urls")),
 ]
