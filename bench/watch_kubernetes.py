@@ -227,7 +227,7 @@ def main() -> None:
             # 4. 100 pods change within one second.
             pods = model_pods[:100]
             before = len(watcher.batches)
-            first_change, last_change = api.ask("set_ready", pods, False, 0.9)
+            first_change, last_change = api.ask("set_ready", pods, False, 0.8)
             _step_until(watcher, lambda: sum(b.changed for b in watcher.batches[before:]) >= len(pods))
             done_at = time.time()
             batches = watcher.batches[before:]

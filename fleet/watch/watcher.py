@@ -148,7 +148,8 @@ class ClusterWatcher:
         try:
             message = self.events.get(timeout=timeout)
         except queue.Empty:
-            return None
+            # After a failed write the next apply is a full one, whether or not anything changes.
+            return self._first_apply() if self.first_sync is None else None
         first_at = time.monotonic()
         self._take(message)
         gathered = 1
@@ -192,10 +193,11 @@ class ClusterWatcher:
         started = time.monotonic()
         changes = self.state.take_changes()
         self.first_read_seconds = time.monotonic() - started
-        result = cluster_sync(cluster=self.cluster, backend=_Listed(self.state, changes.warnings))
-        if not result.ok:
+        try:
+            result = cluster_sync(cluster=self.cluster, backend=_Listed(self.state, changes.warnings))
+        except DatabaseError:
             self.state.forget_facts()
-            return result
+            raise
         replica_changes_record(cluster=self.cluster, at=result.taken_at or timezone.now())
         self.first_sync = result
         return result

@@ -6,10 +6,12 @@ import copy
 import time
 
 import pytest
+from django.db import DatabaseError
 
 from fleet.backends.kubernetes import KubernetesClusterBackend
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod, ReplicaChange
 from fleet.sync import cluster_sync
+from fleet.watch import watcher as watcher_module
 from fleet.watch.watcher import ClusterWatcher
 from tests.factories import ClusterFactory
 from tests.fakekube import objects as o
@@ -38,7 +40,7 @@ def make_ready(pod: dict) -> None:
     pod["status"]["conditions"].append({"type": "Ready", "status": "True"})
 
 
-def run_until(watcher: ClusterWatcher, done, timeout: float = 10.0) -> None:
+def run_until(watcher: ClusterWatcher, done, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "the watcher did not get there in time"
@@ -56,8 +58,9 @@ def watched(fake_kube, fake_kubeconfig):
     )
     watcher.start()
     try:
-        run_until(watcher, lambda: watcher.first_sync is not None)
-        assert fake_kube.watches.wait_for_watches(WATCHED_KINDS)
+        # Generous waits: a loaded CI machine is slow, and a passing run never waits them out.
+        run_until(watcher, lambda: watcher.first_sync is not None, timeout=60)
+        assert fake_kube.watches.wait_for_watches(WATCHED_KINDS, timeout=60)
         yield cluster, watcher
     finally:
         watcher.stop()
@@ -143,3 +146,20 @@ def test_it_lists_again_when_its_history_is_compacted_away(watched, fake_kube):
     run_until(watcher, lambda: watcher.lists == 2 * WATCHED_KINDS)
     first, again = list_calls(fake_kube)[:listed], list_calls(fake_kube)[listed:]
     assert sorted(r.path for r in again) == sorted(r.path for r in first)
+
+
+def test_a_batch_that_cannot_be_written_is_followed_by_a_full_apply(watched, fake_kube, monkeypatch):
+    cluster, watcher = watched
+
+    def database_gone(**kwargs):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(watcher_module, "changes_apply", database_gone)
+    change(fake_kube, "Pod", "team-b", "mistral-7b-c937860dde-g7n95", make_ready)
+    with pytest.raises(DatabaseError):
+        for _ in range(100):
+            watcher.step(timeout=0.1)
+    monkeypatch.undo()
+    # Nothing else happens in the cluster; the change still reaches the database.
+    run_until(watcher, lambda: Pod.objects.get(cluster=cluster, name="mistral-7b-c937860dde-g7n95").ready)
+    assert watcher.first_sync is not None
