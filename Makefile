@@ -43,6 +43,7 @@ check-deploy: $(VENV)/.installed-demo
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/sync_kubernetes.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/page_load.py
 
 clean:
 	rm -rf var .pytest_cache
