@@ -195,6 +195,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Workers and beat log through LOGGING (text or JSON, with task context), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Workers and beat log through LOGGING (text or JSON, with task context), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("SCALEDECK_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_TASK_TIME_LIMIT = env_int("SCALEDECK_TASK_TIME_LIMIT", 180)
 CELERY_TASK_IGNORE_RESULT = True

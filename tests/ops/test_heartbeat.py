@@ -3,6 +3,7 @@ probe command fails once they stop."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,7 +60,8 @@ def stop(process: subprocess.Popen) -> None:
 def test_it_reports_a_running_worker_alive_and_serves_its_counters(celery_env, tmp_path):
     port = free_port()
     worker = run([sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                  "--concurrency", "1"], {**celery_env, "SCALEDECK_WORKER_METRICS_PORT": str(port)})
+                  "--concurrency", "1"],
+                 {**celery_env, "SCALEDECK_WORKER_METRICS_PORT": str(port), "SCALEDECK_LOG_FORMAT": "json"})
     try:
         wait_for_file(tmp_path / "worker.heartbeat", worker)
         probe = subprocess.run([*PROBE, "worker", "--max-age", "60"], env=celery_env, capture_output=True,
@@ -70,6 +72,10 @@ def test_it_reports_a_running_worker_alive_and_serves_its_counters(celery_env, t
         assert 'scaledeck_prescale_firings_total{outcome="on_time"}' in scraped
     finally:
         stop(worker)
+    # The worker logs through ScaleDeck's formatters, not Celery's own.
+    lines = [json.loads(line) for line in worker.stdout.read().splitlines() if line.startswith("{")]
+    assert any(line["logger"].startswith("celery") and line["level"] == "INFO" for line in lines), lines
+    assert any(line["logger"] == "ops.celery_signals" and "metrics on" in line["message"] for line in lines)
 
 
 def test_it_reports_beat_alive_while_it_ticks_and_dead_once_it_stops(celery_env, tmp_path):
