@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,8 +100,6 @@ def database_url_for_subprocess() -> str:
 @pytest.fixture
 def celery_worker_process(redis_url, transactional_db, tmp_path, settings):
     """A real `celery -A config worker` on real Redis, using the test database. Yields the broker URL."""
-    from config.celery import app
-
     env = {
         **os.environ,
         "CELERY_BROKER_URL": redis_url,
@@ -125,21 +125,32 @@ def celery_worker_process(redis_url, transactional_db, tmp_path, settings):
     else:
         proc.kill()
         pytest.fail("celery worker did not become ready in 30 s")
-    old = (app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue)
-    _use_broker(app, redis_url)
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = TEST_QUEUE
     try:
-        yield redis_url
+        with tasks_sent_to(redis_url):
+            yield redis_url
     finally:
-        _use_broker(app, old[0])
-        app.conf.task_always_eager, app.conf.task_default_queue = old[1], old[2]
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def tasks_sent_to(broker_url: str) -> Iterator[None]:
+    """Within the block this process sends tasks (not eagerly) through `broker_url`, on this run's queue."""
+    from config.celery import app
+
+    old = (app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue)
+    _use_broker(app, broker_url)
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = TEST_QUEUE
+    try:
+        yield
+    finally:
+        _use_broker(app, old[0])
+        app.conf.task_always_eager, app.conf.task_default_queue = old[1], old[2]
 
 
 def _use_broker(app, url: str) -> None:
