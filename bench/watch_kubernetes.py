@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import multiprocessing
+import resource
 import sys
 import tempfile
 import time
@@ -236,6 +237,8 @@ def main() -> None:
                 f"{sum(b.statements for b in batches)} SQL statements, "
                 f"{done_at - last_change:.2f} s after the last change"
             )
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"watcher process peak memory: {peak:.0f} MB (the informers' caches and the first apply)")
             watcher.stop()
             backend.close()
     finally:
