@@ -76,8 +76,9 @@ S = ScaleAction.Status
 CONFLICT_TRIES = 3
 # Pauses between tries after a 409 Conflict: short, the other writer is usually done by then.
 CONFLICT_BACKOFF_SECONDS = (0.1, 0.3, 0.9)
-# Past the task's hard time limit a running action has lost its worker: the reconciler puts it
-# back to pending, and it no longer keeps other actions off its object.
+# Past this a running action has lost its worker (its calls to the cluster are bounded by the client's
+# timeouts, CONFLICT_TRIES reads and writes: about a minute): the reconciler puts it back to pending,
+# and it no longer keeps other actions off its object.
 STUCK_RUNNING_SECONDS = 300
 
 
@@ -140,10 +141,17 @@ def scale_action_execute(*, action_id: int, sleep: Callable[[float], None] = tim
 
 
 def scale_action_fail(*, action_id: int, error: str) -> bool:
-    """Give up on an action that is not finished (retries exhausted, time limit)."""
+    """Give up on an action that is not finished (retries exhausted, time limit).
+
+    When a write was sent and never confirmed (its intent is recorded, the cluster stopped
+    answering), the error says it may have landed: nobody could read the object to tell."""
+    line = error.splitlines()[0] if error else "failed"
+    intent = Intent.from_json(ScaleAction.objects.filter(id=action_id).values_list("intent", flat=True).first() or {})
+    if intent is not None:
+        line = f"{line}; a write of {describe(intent)} was sent and may have landed (the cluster could not be read)"
     return bool(
         ScaleAction.objects.filter(id=action_id, status__in=(S.PENDING, S.RUNNING)).update(
-            status=S.FAILED, error=error.splitlines()[0][:500] if error else "failed", finished_at=timezone.now()
+            status=S.FAILED, error=line[:500], finished_at=timezone.now()
         )
     )
 

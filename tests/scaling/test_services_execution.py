@@ -24,6 +24,7 @@ from scaling.services import (
     overrides_expire_due,
     quota_update,
     scale_action_execute,
+    scale_action_fail,
     scale_action_run_inline,
     workers,
 )
@@ -594,3 +595,21 @@ def test_a_claim_taken_over_before_its_write_writes_nothing(world, monkeypatch):
 
     assert world.patches() == []
     assert ScaleAction.objects.get(id=action.id).intent == {}
+
+
+def test_giving_up_on_a_write_that_may_have_landed_says_so(world):
+    """The API server applied the PATCH, its answer timed out, and then the cluster stopped answering."""
+    world.cluster.request_timeout_seconds = 0.3
+    world.cluster.save()
+    dep = make_target(world, "hpa")
+    world.kube.delay(1.0, path="/apis/autoscaling", method="PATCH", after_applying=True)
+    action = pending(dep, 2, ttl_minutes=10)
+    with pytest.raises(execution.TransientActionError):
+        scale_action_execute(action_id=action.id)
+
+    scale_action_fail(action_id=action.id, error="gave up after 6 tries: the cluster did not answer")
+
+    failed = ScaleAction.objects.get(id=action.id)
+    assert failed.status == ScaleAction.Status.FAILED
+    assert failed.error == ("gave up after 6 tries: the cluster did not answer; a write of min_replicas 2 was sent "
+                            "and may have landed (the cluster could not be read)")
