@@ -163,3 +163,12 @@ def test_a_batch_that_cannot_be_written_is_followed_by_a_full_apply(watched, fak
     # Nothing else happens in the cluster; the change still reaches the database.
     run_until(watcher, lambda: Pod.objects.get(cluster=cluster, name="mistral-7b-c937860dde-g7n95").ready)
     assert watcher.first_sync is not None
+
+
+def test_it_moves_a_quiet_kinds_resource_version_forward_with_bookmarks(watched, fake_kube):
+    _, watcher = watched
+    change(fake_kube, "Pod", "team-b", "mistral-7b-c937860dde-g7n95", make_ready)
+    latest = fake_kube.get("Pod", "team-b", "mistral-7b-c937860dde-g7n95")["metadata"]["resourceVersion"]
+    nodes = next(i for i in watcher.informers if i.kind == "nodes")
+    # No node changed, yet a resume after a break would start from here, not from the list's version.
+    run_until(watcher, lambda: nodes.resource_version == latest)
