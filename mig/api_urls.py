@@ -2,8 +2,11 @@
 
 from rest_framework.routers import SimpleRouter
 
+from mig import api
+
 app_name = "mig-api"
 
 router = SimpleRouter()
+router.register("mig-plans", api.MigPlanViewSet, basename="mig-plan")
 
 urlpatterns = router.urls

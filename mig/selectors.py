@@ -3,9 +3,13 @@ answers), and the inputs of a plan for one node pool."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+from django.db.models import Prefetch
+
 from fleet.backends.base import DeploymentMetrics
 from fleet.mig import gpu_models
-from fleet.models import ModelDeployment
+from fleet.models import GpuNode, ModelDeployment, Pod
 from mig.memory import MemoryInputs, MemoryNeed, memory_need
 
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
@@ -41,3 +45,36 @@ def deployment_memory_need(deployment: ModelDeployment,
                            metrics: DeploymentMetrics | None = None) -> tuple[MemoryInputs, MemoryNeed]:
     inputs = memory_inputs(deployment, metrics)
     return inputs, memory_need(inputs)
+
+
+def pool_nodes(node_pool) -> list[GpuNode]:
+    """The pool's live GPU nodes with their live pods and those pods' deployments, in three queries."""
+    pods = Pod.objects.alive().select_related("deployment", "deployment__cluster")
+    return list(
+        GpuNode.objects.alive().filter(node_pool=node_pool, gpu_count__gt=0)
+        .prefetch_related(Prefetch("pods", queryset=pods, to_attr="live_pods")).order_by("name")
+    )
+
+
+def pool_deployments(nodes: list[GpuNode]) -> dict[int, tuple[ModelDeployment, str, int]]:
+    """Each deployment with pods on these nodes: (deployment, the GPU product most of them run on,
+    replicas in the pool). Every replica the deployment wants counts when all its placed pods are here."""
+    seen: dict[int, ModelDeployment] = {}
+    products: dict[int, Counter] = {}
+    for node in nodes:
+        for pod in node.live_pods:
+            if pod.deployment is None or pod.deployment.gone_at is not None:
+                continue
+            seen[pod.deployment_id] = pod.deployment
+            products.setdefault(pod.deployment_id, Counter())[node.gpu_product] += 1
+    placed_elsewhere = set(
+        Pod.objects.alive().filter(deployment_id__in=seen, node__isnull=False)
+        .exclude(node__in=nodes).values_list("deployment_id", flat=True)
+    )
+    result = {}
+    for dep_id, deployment in seen.items():
+        here = sum(products[dep_id].values())
+        replicas = here if dep_id in placed_elsewhere else max(here, deployment.replicas_desired)
+        result[dep_id] = (deployment, products[dep_id].most_common(1)[0][0], replicas)
+    return result
+

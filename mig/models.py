@@ -1,0 +1,98 @@
+"""Stored MIG plans, and their application to nodes (the audited multi-step action)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from fleet.models import Cluster, GpuNode, NodePool
+
+
+class MigPlan(models.Model):
+    """A plan for one node pool, as the planner made it from the inventory at `created_at`.
+
+    Stored whole (nodes, placements, kept whole, what did not fit) so that it can be reviewed and
+    applied later exactly as it was shown, whatever the inventory has become since.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="mig_plans")
+    node_pool = models.ForeignKey(NodePool, on_delete=models.CASCADE, related_name="mig_plans")
+    gpu_products = models.JSONField(default=list)
+    nodes = models.JSONField(default=list)
+    placements = models.JSONField(default=list)
+    kept_whole = models.JSONField(default=list)
+    unplaced = models.JSONField(default=list)
+    usd_per_hour_before = models.DecimalField(max_digits=16, decimal_places=6, null=True, blank=True)
+    usd_per_hour_after = models.DecimalField(max_digits=16, decimal_places=6, null=True, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="mig_plans"
+    )
+    actor_label = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"MIG plan #{self.pk} for {self.node_pool}"
+
+    @property
+    def gpus_freed(self) -> int:
+        return sum(n.get("gpu_count", 0) for n in self.nodes if n.get("freed"))
+
+    def node_entry(self, node: str) -> dict | None:
+        return next((n for n in self.nodes if n["node"] == node), None)
+
+
+class MigApplication(models.Model):
+    """Repartitioning one node to a plan's layout: cordon, drain, relabel, wait, uncordon, verify.
+
+    Each step's status lives in `steps`, so a worker that stops (or is stopped) resumes at the first
+    step not done. At most one application runs per node pool at a time (the partial unique
+    constraint), so a pool never loses two nodes to repartitioning at once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        PAUSED = "paused", "paused"
+        FAILED = "failed", "failed"
+        SUCCEEDED = "succeeded", "succeeded"
+
+    ACTIVE = (Status.PENDING, Status.RUNNING)
+
+    plan = models.ForeignKey(MigPlan, on_delete=models.CASCADE, related_name="applications")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="mig_applications")
+    node_pool = models.ForeignKey(NodePool, on_delete=models.CASCADE, related_name="mig_applications")
+    node = models.ForeignKey(GpuNode, on_delete=models.SET_NULL, null=True, blank=True, related_name="mig_applications")
+    node_name = models.CharField(max_length=253)
+    from_config = models.CharField(max_length=100, blank=True)
+    to_config = models.CharField(max_length=100)
+    expected_devices = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    steps = models.JSONField(default=list)
+    error = models.TextField(blank=True)
+    reason = models.TextField()
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="mig_applications"
+    )
+    actor_label = models.CharField(max_length=120)
+    stop_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["node_pool"], condition=Q(status__in=["pending", "running"]),
+                name="migapplication_one_active_per_pool",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_name} -> {self.to_config} ({self.status})"

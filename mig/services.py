@@ -1,0 +1,101 @@
+"""Changes for MIG planning: make and store a plan for a node pool."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict
+from decimal import Decimal
+
+from config.errors import ApplicationError
+from costing import selectors as costing_selectors
+from fleet.backends.base import DeploymentMetrics
+from fleet.metrics import deployment_metrics
+from fleet.mig import gpu_models, layout_for_gpu, layout_names
+from fleet.models import Cluster, NodePool
+from mig import planner, selectors
+from mig.memory import MemoryInputs, memory_need
+from mig.models import MigPlan
+from scaling.services import Actor
+
+
+def named_layouts(gpu_product: str) -> dict[str, dict[str, int]]:
+    """The layouts the cluster's mig-parted config names, as per-GPU devices for this GPU model.
+
+    The GPU operator ships mig-parted's default config; that is what we offer. A layout that does
+    not apply to this GPU (all-1g.5gb on an 80 GB A100) is left out."""
+    layouts = {name: layout_for_gpu(name, gpu_product) for name in layout_names()}
+    return {name: devices for name, devices in layouts.items() if devices is not None}
+
+
+def _device_memory(deployment, product: str, node_memory: int) -> int | None:
+    model = gpu_models().get(product)
+    profile = deployment.gpu_resource.removeprefix(selectors.MIG_RESOURCE_PREFIX)
+    if deployment.gpu_resource.startswith(selectors.MIG_RESOURCE_PREFIX):
+        return model.profiles[profile].memory_mib if model and profile in model.profiles else None
+    return node_memory or None
+
+
+def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> MigPlan:
+    """Plan the pool from the last sync and store the plan. Pools of several GPU models are planned
+    per model: a replica stays on the GPU model most of its pods run on."""
+    if node_pool.cluster_id != cluster.id:
+        raise ApplicationError(f"node pool {node_pool.name} is not in cluster {cluster.name}", field="node_pool")
+    nodes = selectors.pool_nodes(node_pool)
+    if not nodes:
+        raise ApplicationError(f"node pool {node_pool.name} has no GPU node", field="node_pool")
+    placed = selectors.pool_deployments(nodes)
+    prices = costing_selectors.node_cost_per_hour(nodes)
+    deployments = [d for d, _, _ in placed.values()]
+    costs = costing_selectors.deployment_cost_per_hour(deployments) if deployments else {}
+    metrics = deployment_metrics(deployments) if deployments else {}
+    by_product = defaultdict(list)
+    for node in nodes:
+        by_product[node.gpu_product].append(node)
+    plans = []
+    for product, group in sorted(by_product.items()):
+        node_memory = max(n.gpu_memory_mib for n in group)
+        demands = []
+        for deployment, home, replicas in placed.values():
+            if home != product:
+                continue
+            need = memory_need(MemoryInputs(
+                model=deployment.model, max_model_len=deployment.max_model_len,
+                tensor_parallel=max(deployment.tensor_parallel, 1),
+                gpu_memory_utilization=deployment.gpu_memory_utilization,
+                device_memory_mib=_device_memory(deployment, product, node_memory)))
+            tokens = (metrics.get(deployment.id) or DeploymentMetrics()).generation_tokens_per_second
+            demands.append(planner.DeploymentDemand(
+                id=deployment.id, name=f"{deployment.namespace}/{deployment.name}", replicas=replicas,
+                need_mib=need.per_gpu_mib, why_unknown=need.why_unknown,
+                gpus_per_replica=deployment.gpu_per_replica if deployment.gpu_resource == "nvidia.com/gpu" else 1,
+                tensor_parallel=max(deployment.tensor_parallel, 1), usd_per_hour_now=costs.get(deployment.id),
+                generated_tokens_per_hour=tokens * 3600 if tokens else None))
+        shapes = [planner.NodeShape(n.name, product, n.gpu_count, n.mig_config, n.mig_devices, prices.get(n.id))
+                  for n in group]
+        plans.append(planner.plan_pool(model=gpu_models().get(product), gpu_product=product, nodes=shapes,
+                                       deployments=demands, named_layouts=named_layouts(product)))
+    gpu_counts = {n.name: n.gpu_count for n in nodes}
+    before = [p.usd_per_hour_before for p in plans]
+    after = [p.usd_per_hour_after for p in plans]
+    return MigPlan.objects.create(
+        cluster=cluster, node_pool=node_pool, gpu_products=[p.gpu_product for p in plans],
+        nodes=[_node_row(c, gpu_counts[c.node]) for p in plans for c in p.nodes],
+        placements=[_json(asdict(x)) for p in plans for x in p.placements],
+        kept_whole=[_json(asdict(x)) for p in plans for x in p.kept_whole],
+        unplaced=[x for p in plans for x in p.unplaced],
+        usd_per_hour_before=sum(before, Decimal(0)) if None not in before else None,
+        usd_per_hour_after=sum(after, Decimal(0)) if None not in after else None,
+        actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
+    )
+
+
+def _node_row(change: planner.NodeChange, gpu_count: int) -> dict:
+    row = _json(asdict(change))
+    row["gpu_layouts"] = [dict(layout) for layout in change.gpu_layouts]
+    row["gpu_count"] = gpu_count
+    return row
+
+
+def _json(row: dict) -> dict:
+    """Decimals as strings: money keeps its digits in JSON."""
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
