@@ -77,9 +77,11 @@ def scaling_tick() -> str:
 def recover_lost_actions(**_) -> None:
     """A worker that starts runs the reconciler at once: the actions a killed predecessor on this host
     held are taken back and sent again now (their re-run reads the object to learn whether the
-    write landed), not at the next tick's timeout, and not after the broker's visibility timeout."""
+    write landed), not at the next tick's timeout, and not after the broker's visibility timeout.
+    Every pending action is sent again too: a Redis BRPOP still open in a worker being killed can take
+    a message with it. Duplicates are harmless (the claim)."""
     try:
-        recovered = actions_redispatch_stuck()
+        recovered = actions_redispatch_stuck(pending_for_seconds=0)
     except DatabaseError:
         logger.exception("could not look for actions lost by a previous worker; the next tick will")
         return

@@ -44,14 +44,17 @@ class TickResult:
         return [*fired, *self.restores, *self.redispatched]
 
 
-def actions_redispatch_stuck(*, now: datetime | None = None, dispatch: bool = True) -> list[int]:
+def actions_redispatch_stuck(
+    *, now: datetime | None = None, dispatch: bool = True, pending_for_seconds: float = STUCK_PENDING_SECONDS
+) -> list[int]:
     """Pending actions nobody picked up for a minute (a lost message, a broker restart) go out again;
     running ones whose worker died go back to pending first and out again at once. A worker is known
     dead when its claim is older than STUCK_RUNNING_SECONDS, or, on this host, as soon as its process
     is gone (`workers.process_is_gone`): so a restarted worker, which runs this at start, recovers the
     actions its killed predecessor held. Writes are absolute and claimed, and a re-run reads the
     object to learn what an earlier try wrote (the write protocol, `execution.py`): a duplicate
-    message is harmless."""
+    message is harmless. A starting worker passes `pending_for_seconds=0`: a message its predecessor's
+    dying connection took from the broker is lost, and nothing tells which one."""
     now = now or timezone.now()
     ids: list[int] = []
     running = ScaleAction.objects.filter(status=S.RUNNING).filter(
@@ -71,7 +74,7 @@ def actions_redispatch_stuck(*, now: datetime | None = None, dispatch: bool = Tr
         ids.append(action_id)
         if dispatch:
             scale_action_dispatch(action_id)
-    cutoff = now - timedelta(seconds=STUCK_PENDING_SECONDS)
+    cutoff = now - timedelta(seconds=pending_for_seconds)
     stuck = ScaleAction.objects.filter(status=S.PENDING, created_at__lt=cutoff).exclude(dispatched_at__gte=cutoff)
     for action_id, dispatched_at in stuck.values_list("id", "dispatched_at"):
         # Compare-and-set: two reconcilers re-send it once.

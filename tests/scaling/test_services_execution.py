@@ -30,7 +30,7 @@ from scaling.services import (
 )
 from scaling.services import cluster as cluster_access
 from scaling.services.actions import scale_request
-from scaling.tasks import apply_scale_action
+from scaling.tasks import apply_scale_action, recover_lost_actions
 
 CLUSTER_CALLS = ("read_object", "scale_deployment", "patch_scaledobject", "patch_hpa", "patch_quota")
 ALICE = Actor(label="alice", key="user:1")
@@ -613,3 +613,17 @@ def test_giving_up_on_a_write_that_may_have_landed_says_so(world):
     assert failed.status == ScaleAction.Status.FAILED
     assert failed.error == ("gave up after 6 tries: the cluster did not answer; a write of min_replicas 2 was sent "
                             "and may have landed (the cluster could not be read)")
+
+
+def test_a_starting_worker_sends_every_pending_action_again(world, django_capture_on_commit_callbacks):
+    """Its predecessor's dying connection may have taken their messages from the broker."""
+    dep = make_target(world, "scaledobject")
+    fresh = pending(dep, 3)
+    assert actions_redispatch_stuck(dispatch=False) == []  # the tick waits a minute for a fresh one
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recover_lost_actions()
+
+    done = ScaleAction.objects.get(id=fresh.id)
+    assert done.status == ScaleAction.Status.SUCCEEDED, done.error
+    assert world.so_spec()["spec"]["minReplicaCount"] == 3
