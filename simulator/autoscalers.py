@@ -21,6 +21,9 @@ KEDA = "keda"
 HPA = "hpa"
 METRICS = {
     "queue_depth": "vllm:num_requests_waiting",
+    # avg(vllm:num_requests_waiting): the query averages over pods, and KEDA's AverageValue then
+    # divides that average by the threshold again, so it asks for fewer replicas than the sum.
+    "queue_depth_avg": "avg(vllm:num_requests_waiting)",
     "gpu_utilization": "DCGM_FI_DEV_GPU_UTIL",
     "cpu_utilization": "cpu",
 }
@@ -65,8 +68,8 @@ class Autoscaler:
 
     def summary(self) -> str:
         """The metric in words, as a dashboard row shows it."""
-        if self.metric == "queue_depth":
-            return f"{METRICS['queue_depth']} > {self.target_value:g} per replica"
+        if self.metric in ("queue_depth", "queue_depth_avg"):
+            return f"{METRICS[self.metric]} > {self.target_value:g} per replica"
         return f"{METRICS.get(self.metric, self.metric)} avg {self.target_value * 100:.0f}%"
 
     def due(self, t: int) -> bool:
@@ -97,8 +100,10 @@ class Autoscaler:
 
     def _raw_recommendation(self, t: int, reading: Reading) -> int:
         current = reading.current
-        if self.metric == "queue_depth":
+        if self.metric in ("queue_depth", "queue_depth_avg"):
             value = reading.queue_depth
+            if self.metric == "queue_depth_avg":
+                value /= max(1, reading.ready)
             if value > 0:
                 self.last_active = t
             if current == 0:

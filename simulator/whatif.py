@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .autoscalers import Autoscaler
+from .replay import PrescaleRule
 from .traffic import Traffic
 from .world import World, from_epoch
 
@@ -33,6 +34,20 @@ class Policy:
     scale_down_stabilization_s: int = 300
     scale_down_max_pods: int | None = None
     scale_down_period_s: int = 60
+    # Only the 1-second replay (`simulator.replay`) runs these two:
+    prescale: tuple[PrescaleRule, ...] = ()  # floors by time of day
+    warm_pool_nodes: int = 0  # spare nodes kept Ready by pause pods
+
+    def make_autoscaler(self, namespace: str, name: str) -> Autoscaler | None:
+        """The controller this policy describes; None for kind "none" (fixed replicas)."""
+        if self.kind == "none":
+            return None
+        return Autoscaler(
+            self.kind, namespace, name, name, self.min_replicas, self.max_replicas, self.metric,
+            self.target_value, polling_interval_s=self.polling_interval_s, cooldown_s=self.cooldown_s,
+            scale_down_stabilization_s=self.scale_down_stabilization_s,
+            scale_down_max_pods=self.scale_down_max_pods, scale_down_period_s=self.scale_down_period_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,12 +79,7 @@ def _install(world: World, namespace: str, name: str, policy: Policy) -> None:
     if policy.kind == "none":
         dep.replicas = policy.min_replicas
         return
-    autoscaler = Autoscaler(
-        policy.kind, namespace, name, name, policy.min_replicas, policy.max_replicas, policy.metric,
-        policy.target_value, polling_interval_s=policy.polling_interval_s, cooldown_s=policy.cooldown_s,
-        scale_down_stabilization_s=policy.scale_down_stabilization_s,
-        scale_down_max_pods=policy.scale_down_max_pods, scale_down_period_s=policy.scale_down_period_s,
-    )
+    autoscaler = policy.make_autoscaler(namespace, name)
     dep.replicas = max(policy.min_replicas, min(policy.max_replicas, dep.replicas))
     autoscaler.desired_replicas = dep.replicas
     world.bump(autoscaler)

@@ -1,0 +1,381 @@
+"""Fast replay of one deployment's traffic at 1-second resolution, for what-if and the advisor.
+
+`whatif.compare_policies` steps a whole World (every node, pod, quota and neighbour, 15 s
+steps), which is right for "what would my cluster do" but costs ~100x real time too much for
+a week of traffic times forty candidates. This module replays only what decides a policy's
+score: one deployment's queue (the same fluid model, `capacity.serve`), its pods starting and
+stopping (pod start = image pull + weight load; a pod with no room waits for a node of its
+pool, which takes the pool's provisioning time), the autoscaler (the same `Autoscaler`), pre-scale
+floors and a warm pool of spare nodes. Arrivals are computed once per traffic source (`Load`)
+and shared by every candidate.
+
+Scoring follows the World's minute history: a minute's TTFT p95 is the served-weighted mean
+of the seconds' p95; a minute violates the SLO when that is above the SLO, or when requests
+arrived and nothing served them. GPU-hours count every pod bound to a node (starting pods
+hold their GPUs) plus the warm pool's spare nodes, which are paid for while they wait.
+Everything is deterministic: no random draw happens during a replay.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .autoscalers import Reading
+from .capacity import (
+    _DELAY_Q,
+    _PROMPT_Q,
+    _WAIT_Q,
+    BATCH_SLOWDOWN,
+    CLIENT_PATIENCE_SECONDS,
+    PREFILL_CONTENTION,
+    ReplicaCapacity,
+    _saturation_rate,
+)
+
+if TYPE_CHECKING:
+    from .whatif import Policy
+
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class DeploymentModel:
+    """What a replay needs to know of a deployment and the pool its pods run on."""
+
+    capacity: ReplicaCapacity
+    gpus_per_replica: float  # GPU-equivalents (a 1g MIG slice = 1/7)
+    price_per_gpu_hour_usd: float
+    pod_start_seconds: int  # image pull + weight load on a node with room
+    node_start_seconds: int  # the pool's provisioning time for a new node
+    replicas_per_node: int  # how many of its pods a fresh node of the pool holds
+    gpus_per_node: float  # GPU-equivalents of one node (the warm pool's cost per spare node)
+    free_replica_slots: int = 0  # room for more of its pods on nodes already Ready
+    max_new_nodes: int = 4  # the pool's max_nodes minus the nodes it has
+    consolidate_after_seconds: int = 600
+    embedding: bool = False
+    notes: tuple[str, ...] = ()  # where each figure came from, for the report
+
+    @property
+    def longest_cold_start_seconds(self) -> int:
+        return self.node_start_seconds + self.pod_start_seconds
+
+
+@dataclass(frozen=True)
+class Load:
+    """Arrivals per second from `start` (epoch seconds), and mean token sizes per minute.
+
+    A zero token mean means "no request that minute": the capacity's defaults apply.
+    """
+
+    start: int
+    arrivals: array  # 'd', requests arriving during each second
+    prompt_tokens: array  # 'd', per minute
+    output_tokens: array  # 'd', per minute
+
+    @property
+    def seconds(self) -> int:
+        return len(self.arrivals)
+
+
+@dataclass(frozen=True)
+class PrescaleRule:
+    """Keep at least `replicas` from `start_second` to `end_second` of each UTC day."""
+
+    start_second: int
+    end_second: int
+    replicas: int
+
+    def covers(self, second_of_day: int) -> bool:
+        if self.start_second <= self.end_second:
+            return self.start_second <= second_of_day < self.end_second
+        return second_of_day >= self.start_second or second_of_day < self.end_second  # over midnight
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A candidate's score over the scored minutes (after the warm-up)."""
+
+    scored_minutes: int
+    slo_violation_minutes: int
+    gpu_hours: float
+    cost_usd: float
+    peak_replicas: int
+    # per scored minute: replicas ready at its end, TTFT p95 (None: nothing served), arrivals/s
+    ready_per_minute: list[int] = field(repr=False, default_factory=list)
+    ttft_p95_per_minute: list[float | None] = field(repr=False, default_factory=list)
+
+    @property
+    def attainment(self) -> float:
+        return 1.0 - self.slo_violation_minutes / self.scored_minutes if self.scored_minutes else 1.0
+
+
+def _floor_at(rules: tuple[PrescaleRule, ...], t: int) -> int:
+    second = t % DAY
+    return max((r.replicas for r in rules if r.covers(second)), default=0)
+
+
+class _Pods:
+    """The deployment's pods and the room its pool has for them: pending, starting, ready."""
+
+    def __init__(self, model: DeploymentModel, replicas: int, warm_pool_nodes: int, t: int):
+        self.m = model
+        self.per_node = max(1, model.replicas_per_node)
+        self.warm_slots = warm_pool_nodes * self.per_node
+        self.extra_ready_nodes = warm_pool_nodes  # nodes launched for this deployment, Ready
+        self.slots = model.free_replica_slots + self.warm_slots + replicas  # room on Ready nodes
+        self.launching: list[int] = []  # ready times of nodes in flight
+        self.pending = 0
+        self.starting: list[int] = []  # heap of ready times
+        self.ready = replicas  # every candidate starts warm
+        self.empty_since: int | None = None
+        self.events_at = t
+
+    @property
+    def bound(self) -> int:
+        return len(self.starting) + self.ready
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.bound
+
+    def _nodes_used(self) -> int:
+        return self.extra_ready_nodes + len(self.launching)
+
+    def tick(self, t: int) -> None:
+        """Nodes and pods whose start finished by t; pending pods take the room that appeared."""
+        launching, starting = self.launching, self.starting
+        while launching and launching[0] <= t:
+            heapq.heappop(launching)
+            self.slots += self.per_node
+            self.extra_ready_nodes += 1
+        while self.pending and self.bound < self.slots:
+            self.pending -= 1
+            heapq.heappush(starting, t + self.m.pod_start_seconds)
+        while starting and starting[0] <= t:
+            heapq.heappop(starting)
+            self.ready += 1
+
+    def scale_to(self, desired: int, t: int) -> None:
+        change = desired - self.total
+        if change > 0:
+            room = max(0, self.slots - self.bound)
+            placed = min(change, room)
+            for _ in range(placed):
+                heapq.heappush(self.starting, t + self.m.pod_start_seconds)
+            self.pending += change - placed
+        elif change < 0:
+            remove = -change
+            gone = min(remove, self.pending)  # unscheduled pods go first, then starting, newest first
+            self.pending -= gone
+            remove -= gone
+            if remove and self.starting:
+                newest = sorted(self.starting)
+                gone = min(remove, len(newest))
+                self.starting = newest[: len(newest) - gone]
+                heapq.heapify(self.starting)
+                remove -= gone
+            self.ready -= min(remove, self.ready)
+        self._provision(t)
+
+    def _provision(self, t: int) -> None:
+        """Launch nodes for pods with no room, and to keep the warm pool's spare nodes."""
+        spare = self.slots + len(self.launching) * self.per_node - self.bound - self.pending
+        while spare < self.warm_slots and self._nodes_used() < self.m.max_new_nodes:
+            heapq.heappush(self.launching, t + self.m.node_start_seconds)
+            spare += self.per_node
+
+    def consolidate(self, t: int) -> None:
+        """An empty node of its own beyond the warm pool goes after the pool's consolidation delay."""
+        spare = self.slots - self.bound - self.pending
+        if self.extra_ready_nodes and spare - self.warm_slots - self.m.free_replica_slots >= self.per_node:
+            if self.empty_since is None:
+                self.empty_since = t
+            elif t - self.empty_since >= self.m.consolidate_after_seconds:
+                self.extra_ready_nodes -= 1
+                self.slots -= self.per_node
+                self.empty_since = None
+        else:
+            self.empty_since = None
+
+
+def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p95_seconds: float,
+           warmup_seconds: int) -> Outcome:
+    """Replay `load` against `candidate`; the first `warmup_seconds` are run but not scored."""
+    cap = model.capacity
+    autoscaler = candidate.make_autoscaler("replay", "replay")
+    rules = candidate.prescale
+    start = load.start
+    first = max(candidate.min_replicas, _floor_at(rules, start)) if autoscaler else candidate.min_replicas
+    pods = _Pods(model, first, candidate.warm_pool_nodes, start)
+    base_min = candidate.min_replicas
+    desired = first
+    if autoscaler is not None:
+        autoscaler.desired_replicas = desired
+    queue = 0.0
+    last_queue = load_now = 0.0
+    abandon_share = 1.0 - math.exp(-1.0 / CLIENT_PATIENCE_SECONDS)
+    prefill, itl_alone = cap.prefill_tokens_per_second, 1.0 / cap.decode_tokens_per_second
+    delay_p95, wait_p95 = _DELAY_Q[95], _WAIT_Q[95]
+    saturation = prompt_p95 = pooling_step = ttft = 0.0
+    embedding = model.embedding
+    arrivals, prompts, outputs = load.arrivals, load.prompt_tokens, load.output_tokens
+    default_prompt, default_output = cap.mean_prompt_tokens, (0.0 if embedding else cap.mean_output_tokens)
+    warm_gpus = candidate.warm_pool_nodes * model.gpus_per_node
+    per_replica = model.gpus_per_replica
+    slo = slo_ttft_p95_seconds
+
+    scored = violations = 0
+    gpu_seconds = 0.0
+    peak = 0
+    ready_series: list[int] = []
+    ttft_series: list[float | None] = []
+    weighted = served_minute = arrived_minute = 0.0
+    unserved = False
+    prompt = default_prompt
+    output = default_output
+    polling = autoscaler.polling_interval_s if autoscaler else 0
+    next_eval = start
+    next_rule_check = start
+    for i in range(load.seconds):
+        t = start + i
+        if i % 60 == 0:
+            minute = i // 60
+            prompt = prompts[minute] or default_prompt
+            output = 0.0 if embedding else (outputs[minute] or default_output)
+            saturation = _saturation_rate(cap, prompt, output)
+            prompt_p95 = prompt * _PROMPT_Q[95]
+            pooling_step = 0.01 + 4.0 * prompt / prefill
+        if pods.launching or pods.starting or pods.pending:
+            pods.tick(t)
+        if rules and t >= next_rule_check:
+            floor = _floor_at(rules, t)
+            next_rule_check = t + 60
+            if autoscaler is None:
+                wanted = max(base_min, floor)
+                if wanted != desired:
+                    desired = wanted
+                    pods.scale_to(desired, t)
+            else:
+                autoscaler.min_replicas = max(base_min, floor)
+        if autoscaler is not None and t >= next_eval:
+            next_eval = t + polling
+            ready = pods.ready
+            busy = 1.0 - math.exp(-2.5 * load_now)  # as capacity.serve reports utilization
+            reading = Reading(current=pods.total, ready=ready, queue_depth=last_queue,
+                              gpu_utilization=min(1.0, 0.02 + 1.1 * busy) if ready else None,
+                              cpu_utilization=0.04 + 0.1 * load_now if ready else None)
+            wanted = autoscaler.evaluate(t, reading)
+            if wanted != pods.total:
+                desired = wanted
+                pods.scale_to(desired, t)
+            pods.consolidate(t)
+        elif autoscaler is None and i % 60 == 0:
+            pods.consolidate(t)
+        ready = pods.ready
+        # capacity.serve for dt = 1, inlined: this line runs 600,000 times a week
+        # (tests/simulator/test_replay.py holds the two equal).
+        backlog = queue + arrivals[i]
+        if ready:
+            capacity = ready * saturation
+            if backlog <= capacity:
+                served, wait = backlog, 0.0
+                queue = 0.0
+            else:
+                served = capacity
+                left = backlog - capacity
+                wait = left / capacity
+                queue = left - left * abandon_share * wait / (wait + 30.0)
+            load_now = served / capacity
+            step = (itl_alone * (1.0 + BATCH_SLOWDOWN * load_now) if output > 0 else pooling_step) * (
+                1.0 + 10.0 * load_now**6)
+            ttft = prompt_p95 / (prefill * (1.0 - PREFILL_CONTENTION * load_now)) + step * delay_p95 + wait * wait_p95
+        else:
+            served = load_now = 0.0
+            queue = backlog - backlog * abandon_share
+        last_queue = queue
+        if i >= warmup_seconds:
+            gpu_seconds += pods.bound * per_replica + warm_gpus
+            arrived_minute += arrivals[i]
+            if served > 0:
+                weighted += ttft * served
+                served_minute += served
+            elif ready == 0 and arrivals[i] > 0:
+                unserved = True
+            if (i - warmup_seconds) % 60 == 59:
+                p95 = weighted / served_minute if served_minute else None
+                scored += 1
+                if (p95 is not None and p95 > slo) or (p95 is None and arrived_minute > 0 and unserved):
+                    violations += 1
+                ready_series.append(ready)
+                ttft_series.append(None if p95 is None else round(p95, 3))
+                peak = max(peak, pods.total)
+                weighted = served_minute = arrived_minute = 0.0
+                unserved = False
+    gpu_hours = gpu_seconds / 3600.0
+    return Outcome(scored_minutes=scored, slo_violation_minutes=violations, gpu_hours=round(gpu_hours, 3),
+                   cost_usd=round(gpu_hours * model.price_per_gpu_hour_usd, 2), peak_replicas=peak,
+                   ready_per_minute=ready_series, ttft_p95_per_minute=ttft_series)
+
+
+RATE_SAMPLE_SECONDS = 10
+
+
+def load_from_traffic(traffic, *, seed: int, key: str, start: int, seconds: int) -> Load:
+    """Arrivals of a simulator `Traffic` (the deployment's own shape, spikes included), per second.
+
+    The shape's rate is read every 10 s and interpolated between (its slowest features, bursts
+    and spike ramps, take minutes; each read costs several hashes). The per-second Poisson-sized
+    noise comes from one generator seeded by (seed, deployment), so a load is the same every
+    time it is built, though not draw-for-draw the World's counter-based noise.
+    """
+    import random
+
+    noise = random.Random(f"{seed}|{key}|replay-arrivals")
+    step = RATE_SAMPLE_SECONDS
+    knots = [traffic.rate(seed, key, start + k * step) for k in range(seconds // step + 2)]
+    arrivals = array("d", bytes(8 * seconds))
+    gauss, sqrt = noise.gauss, math.sqrt
+    for i in range(seconds):
+        k, frac = divmod(i, step)
+        mean = knots[k] + (knots[k + 1] - knots[k]) * frac / step
+        value = mean + sqrt(mean) * gauss(0.0, 1.0)
+        arrivals[i] = value if value > 0.0 else 0.0
+    minutes = math.ceil(seconds / 60)
+    prompts, outputs = array("d", bytes(8 * minutes)), array("d", bytes(8 * minutes))
+    for m in range(minutes):
+        p, o = traffic.tokens(start + 60 * m)
+        prompts[m], outputs[m] = p or 0.0, o or 0.0
+    return Load(start, arrivals, prompts, outputs)
+
+
+def model_from_world(world, namespace: str, name: str) -> DeploymentModel:
+    """A simulated deployment's model: its capacity, its pool's prices and start times, and
+    the room its pool has now on Ready nodes (other deployments keep what they hold)."""
+    from .cluster import free_devices, fresh_node_units
+    from .objects import NODE_READY
+
+    dep = world.deployment(namespace, name)
+    pool = world.pools[dep.node_pool] if dep.node_pool else next(iter(world.pools.values()))
+    per_replica = max(1, dep.gpu_per_replica)
+    nodes = [n for n in world.nodes.values() if n.pool == pool.name]
+    free = sum(len(free_devices(world, n, dep.mig_profile)) // per_replica for n in nodes if n.status == NODE_READY)
+    return DeploymentModel(
+        capacity=dep.capacity,
+        gpus_per_replica=dep.gpu_equivalents_per_replica,
+        price_per_gpu_hour_usd=pool.price_per_gpu_hour_usd,
+        pod_start_seconds=dep.image_pull_seconds + dep.weight_load_seconds,
+        node_start_seconds=pool.provisioning_seconds,
+        replicas_per_node=max(1, fresh_node_units(pool, dep.mig_profile) // per_replica),
+        gpus_per_node=float(pool.gpus_per_node),
+        free_replica_slots=free,
+        max_new_nodes=max(0, pool.max_nodes - len(nodes)),
+        consolidate_after_seconds=pool.consolidate_after_seconds,
+        embedding=dep.is_embedding,
+        notes=(f"capacity, start times and prices from the simulated world ({pool.name}: "
+               f"{pool.instance_type}, node start {pool.provisioning_seconds} s, pod start "
+               f"{dep.image_pull_seconds + dep.weight_load_seconds} s)",),
+    )
