@@ -48,6 +48,10 @@ CHARTS_DRAWN_PROBE = """
   const seen = () => document.querySelector('.plotly-chart .main-svg');
   const mark = () => { if (!window.__chartsDrawnAt && seen()) window.__chartsDrawnAt = performance.now(); };
   new MutationObserver(mark).observe(document, {childList: true, subtree: true});
+  // When the chart library has been fetched and run (its script element's load event).
+  document.addEventListener('load', (e) => {
+    if (e.target && e.target.src && e.target.src.includes('/vendor/plotly/')) window.__libraryAt = performance.now();
+  }, true);
 })();
 """
 
@@ -106,13 +110,14 @@ def measure(browser, base: str, path: str, storage_state: dict, *, before: bool)
         const charts = performance.getEntriesByType('resource').find(e => e.name.includes('/charts/'));
         return {
             drawn: window.__chartsDrawnAt,
+            library: window.__libraryAt === undefined ? null : window.__libraryAt,
             dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
             fragment_start: charts ? charts.startTime : null,
             fragment_end: charts ? charts.responseEnd : null,
         };
     }""")
     context.close()
-    return {**received, "drawn_ms": timings["drawn"], "dcl_ms": timings["dcl"],
+    return {**received, "drawn_ms": timings["drawn"], "dcl_ms": timings["dcl"], "library_ms": timings["library"],
             "fragment_start_ms": timings["fragment_start"], "fragment_end_ms": timings["fragment_end"]}
 
 
@@ -121,12 +126,13 @@ def summarize(label: str, runs: list[dict]) -> float:
     dcl = [r["dcl_ms"] / 1000 for r in runs]
     fragment = [(r["fragment_start_ms"] or 0) / 1000 for r in runs]
     fragment_end = [(r["fragment_end_ms"] or 0) / 1000 for r in runs]
+    library = [(r["library_ms"] or 0) / 1000 for r in runs]
     last = runs[-1]
     print(
         f"{label:<7} charts drawn: median {statistics.median(drawn):.2f} s, worst {max(drawn):.2f} s"
         f" | DOMContentLoaded median {statistics.median(dcl):.2f} s"
         f" | charts fragment asked at {statistics.median(fragment):.2f} s, answered at"
-        f" {statistics.median(fragment_end):.2f} s"
+        f" {statistics.median(fragment_end):.2f} s | chart library ready at {statistics.median(library):.2f} s"
         f" | chart library: {last['plotly_requests']} request(s), {last['plotly_bytes'] / 1e6:.2f} MB received"
         f" ({last.get('encoding', '?')}; Cache-Control: {last.get('cache_control') or 'none'})",
         flush=True,
