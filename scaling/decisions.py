@@ -471,10 +471,14 @@ def cost_per_hour(per_replica: Decimal | None, replicas: int) -> Decimal | None:
 def plan_quota_change(
     *, current_hard: Mapping[str, int], used: Mapping[str, int], requested: Mapping, force: bool
 ) -> tuple[dict, dict, list[str]]:
-    """(before, after, notes) for a change to a quota's GPU hard limits; ApplicationError otherwise."""
+    """(before, after, notes) for a change to a quota's GPU hard limits; ApplicationError otherwise.
+
+    A value of None removes the entry (the namespace is then not limited on that resource): it
+    cannot go below usage, so it needs no force, and removing an entry the quota lacks changes nothing.
+    """
     if not isinstance(requested, Mapping) or not requested:
         raise ApplicationError('hard must be an object such as {"requests.nvidia.com/gpu": 16}', field="hard")
-    clean: dict[str, int] = {}
+    clean: dict[str, int | None] = {}
     for key, value in requested.items():
         problem = quota_key_error(key) or quota_value_error(key, value)
         if problem:
@@ -483,6 +487,10 @@ def plan_quota_change(
     notes = []
     for key, value in clean.items():
         in_use = int(used.get(key, 0) or 0)
+        if value is None:
+            if key in current_hard:
+                notes.append(f"removes the {key} limit ({current_hard[key]}); {in_use} in use")
+            continue
         if value < in_use:
             if not force:
                 raise ApplicationError(

@@ -46,7 +46,9 @@ def quota_key_error(key: object) -> str | None:
 
 
 def quota_value_error(key: str, value: object) -> str | None:
-    """Why `value` cannot be the hard limit of `key`; None when it can."""
+    """Why `value` cannot be the hard limit of `key`; None when it can (None itself removes the entry)."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
         return f"{key} must be a whole number of devices"
     if not 0 <= value <= MAX_QUOTA_DEVICES:

@@ -154,8 +154,10 @@ class QuotaSerializer(serializers.ModelSerializer):
 
 
 class QuotaPatchSerializer(StrictInput):
-    hard = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES),
-                                 allow_empty=False)
+    # null removes an entry
+    hard = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES, allow_null=True), allow_empty=False
+    )
     reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True,
                                    validators=[no_control_characters])
     force = serializers.BooleanField(default=False)

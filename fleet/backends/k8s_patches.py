@@ -98,5 +98,6 @@ def quota_patch(hard: object, *, resource_version: object) -> dict:
                 f"{one_line(key, 80)!r} is not a GPU quota entry (requests.nvidia.com/gpu, "
                 "requests.nvidia.com/mig-<profile>)"
             )
-    entries = {key: str(_count(value, key)) for key, value in hard.items()}
+    # None removes the entry: null in a merge patch deletes the key.
+    entries = {key: None if value is None else str(_count(value, key)) for key, value in hard.items()}
     return {"metadata": _guard(resource_version), "spec": {"hard": entries}}

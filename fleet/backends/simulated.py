@@ -384,8 +384,10 @@ class SimulatedClusterBackend:
         """Set the given entries of a quota's hard limits; the others are kept (as a merge patch does)."""
         self._check_writable(namespace)
         expected = _rv(resource_version)
-        return self._write(lambda w: w.set_quota(
-            namespace, name, {**w.quota(namespace, name).hard, **hard}, expected_resource_version=expected))
+        def merged(w) -> dict[str, int]:  # None removes an entry, as null does in a merge patch
+            return {k: v for k, v in {**w.quota(namespace, name).hard, **hard}.items() if v is not None}
+
+        return self._write(lambda w: w.set_quota(namespace, name, merged(w), expected_resource_version=expected))
 
 
 # --------------------------------------------------------------------------- metrics backend

@@ -347,7 +347,8 @@ def _record_landed(action: ScaleAction, claim: int, intent: Intent, state: Objec
 def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
     if action.operation == ScaleAction.Operation.QUOTA:
         current = dict(state.values.get("hard") or {})
-        requested = {k: int(v) for k, v in (action.request.get("hard") or {}).items()}
+        # None removes an entry: sent as null, which a merge patch deletes.
+        requested = {k: None if v is None else int(v) for k, v in (action.request.get("hard") or {}).items()}
         merged = {**current, **requested}
         changed = any(current.get(k) != v for k, v in requested.items())
         return Outcome(

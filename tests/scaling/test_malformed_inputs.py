@@ -105,7 +105,9 @@ def api_cases(dep, quota, rule) -> list[tuple[str, str, dict, dict]]:
         }),
         ("patch", f"/api/v1/quotas/{quota.id}/", quota_patch, {
             "hard": [
-                *({"requests.nvidia.com/gpu": v} for v in INT_BAD), {"requests.nvidia.com/gpu": 100_001},
+                # (null is no malformed value there: it removes the entry)
+                *({"requests.nvidia.com/gpu": v} for v in INT_BAD if v is not None),
+                {"requests.nvidia.com/gpu": 100_001},
                 *({key: 4} for key in ["requests.nvidia.com/gpu\x00", "requests.nvidia.com/mig-" + "a" * 300,
                                       "requests.cpu", "", "requests.nvidia.com/mig-\n1g", HUGE]),
                 {}, [], "16", None,

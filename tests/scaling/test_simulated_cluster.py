@@ -87,6 +87,16 @@ def test_a_quota_change_keeps_the_other_entries(sim, run_on_commit):
     }
 
 
+def test_a_quota_entry_can_be_removed_on_a_simulated_cluster(sim, run_on_commit):
+    quota = NamespaceQuota.objects.get(cluster=sim, namespace="team-search")
+    with time_machine.travel(NOON + timedelta(seconds=30), tick=False):
+        action = run_on_commit(quota_update, quota=quota, hard={"requests.nvidia.com/mig-1g.10gb": None},
+                               reason="slices retired", actor=ALICE, source="ui")
+    action.refresh_from_db()
+    assert action.status == "succeeded", action.error
+    assert world(sim).quota("team-search", "gpu-quota").hard == {"requests.nvidia.com/mig-3g.40gb": 8}
+
+
 def test_the_simulated_backend_refuses_namespaces_outside_the_allow_list(sim):
     backend = cluster_backend(sim)
     state = backend.read_object("hpa", "llm-dev", "qwen-2.5-1.5b")
