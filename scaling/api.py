@@ -81,11 +81,10 @@ class ScaleActionViewSet(viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
-        reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
-        if not isinstance(reason, str) or len(reason) > 2000:
-            raise ValidationError({"reason": ["must be text of at most 2000 characters"]})
+        body = serializers.OverrideEndSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         restore = override_end(override=self.get_object(), actor=Actor.of_request(request),
-                               source=ScaleAction.Source.API, reason=reason)
+                               source=ScaleAction.Source.API, reason=body.validated_data["reason"])
         restore = ScaleAction.objects.select_related("cluster").get(pk=restore.pk)
         return Response(serializers.ScaleActionSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
 

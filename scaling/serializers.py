@@ -46,6 +46,11 @@ class ScaleRequestSerializer(StrictInput):
     dry_run = serializers.BooleanField(default=False)
 
 
+class OverrideEndSerializer(StrictInput):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
+                                   trim_whitespace=True, validators=[no_control_characters])
+
+
 class ScaleActionSerializer(serializers.ModelSerializer):
     cluster = serializers.CharField(source="cluster.name")
     actor = serializers.CharField(source="actor_label")

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from core.validators import reason_problem
 from scaling.models import ScaleAction
 from scaling.services.actions import scale_action_dispatch
 from scaling.services.actors import Actor
@@ -61,6 +62,8 @@ def override_end(
     pending restore action, enqueued on commit.
     """
     now = now or timezone.now()
+    if problem := reason_problem(reason or ""):
+        raise ApplicationError(problem, field="reason")
     if not override.is_override or override.status != ScaleAction.Status.SUCCEEDED:
         raise ApplicationError(f"action #{override.pk} is not an active time-boxed override", status=409)
     if override.restored_at is not None or override.restore_action_id is not None or override.expires_at <= now:

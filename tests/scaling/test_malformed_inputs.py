@@ -242,3 +242,26 @@ def test_the_admin_saves_a_rule_the_services_accept_with_its_cron_normalised(sce
     assert response.status_code == 302
     rule.refresh_from_db()
     assert (rule.cron, rule.min_replicas) == ("0 8 * * 1-5", 3)
+
+
+def test_it_refuses_the_corpus_when_ending_an_override_early(scene, world, run_on_commit):
+    dep = scene[0]
+    client = api("operator")
+    started = run_on_commit(client.post, f"/api/v1/deployments/{dep.id}/scale/",
+                            {"replicas": 4, "reason": "launch", "ttl_minutes": 60}, format="json")
+    override = ScaleAction.objects.get(id=started.json()["id"])
+    assert override.status == ScaleAction.Status.SUCCEEDED
+    before = state(world)
+    page = Client()
+    page.force_login(UserFactory(role="operator"))
+
+    for body in [*RAW_BODIES, *({"reason": bad} for bad in TEXT_BAD if bad is not None), {"reason": None},
+                 {"reason": "ok", "unknown_field": 1}]:
+        code = send(client, "post", f"/api/v1/actions/{override.id}/end/", body)
+        assert 400 <= code < 500, str(body)[:80]
+    for reason in CONTROL:
+        page.post(f"/scaling/actions/{override.id}/end/", {"reason": reason})
+
+    assert state(world) == before
+    override.refresh_from_db()
+    assert override.restore_action_id is None
