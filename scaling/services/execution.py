@@ -272,6 +272,12 @@ def _apply(action: ScaleAction, claim: int, sleep) -> None:
         try:
             if state is None:
                 state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+                if earlier is not None and judge(
+                    earlier, current=state.values, resource_version=state.resource_version
+                ) is Verdict.LANDED:
+                    # Our 409 was the earlier claim's write landing late (its worker was slow, not dead).
+                    _record_landed(action, claim, earlier, state)
+                    return
             outcome = _compute(action, state, now=timezone.now())
             if doubt:
                 outcome.notes.insert(0, f"{doubt}: carried out again from what it holds now")

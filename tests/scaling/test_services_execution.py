@@ -627,3 +627,29 @@ def test_a_starting_worker_sends_every_pending_action_again(world, django_captur
     done = ScaleAction.objects.get(id=fresh.id)
     assert done.status == ScaleAction.Status.SUCCEEDED, done.error
     assert world.so_spec()["spec"]["minReplicaCount"] == 3
+
+
+def test_an_earlier_write_that_lands_late_is_recorded_not_taken_for_someone_elses(world, cluster_calls):
+    """The reconciler gave a slow worker's claim to another; the slow one's PATCH lands just before
+    the new claim's, which gets 409: the re-read shows the earlier write, with its true before."""
+    dep = make_target(world, "hpa")
+    action = pending(dep, 2, ttl_minutes=10)
+    cluster_calls.on_write = kill_the_worker  # the slow worker, as far as the audit knows, never wrote
+    slow = killed(action.id)
+    cluster_calls.on_write = None
+    rv = slow.intent["resource_version"]
+
+    def the_slow_write_lands_first():
+        cluster_calls.on_write = None
+        world.kube.load({**world.kube.get("HorizontalPodAutoscaler", "llm", "llama"),
+                         "metadata": {"name": "llama", "namespace": "llm"},
+                         "spec": {**world.kube.get("HorizontalPodAutoscaler", "llm", "llama")["spec"],
+                                  "minReplicas": 2}})
+
+    cluster_calls.on_write = the_slow_write_lands_first
+    done = rerun_after_the_reconciler(action.id)
+
+    assert done.status == ScaleAction.Status.SUCCEEDED, done.error
+    assert (done.before, done.after, done.baseline) == ({"min_replicas": 1}, {"min_replicas": 2}, {"min_replicas": 1})
+    assert done.resource_version_before == rv
+    assert any(n.startswith("recovered:") for n in done.notes)
