@@ -6,7 +6,8 @@ ServiceAccount token would be sent to whatever URL the row names. So paths are c
 configured folders (`SCALEDECK_SECRET_DIRS` adds to the defaults: the data folder and
 `/run/secrets`), checked when a path is set (`cluster_add`, the admin) and again each time a
 file is read, after resolving symlinks, so a row edited in the database or a link swapped
-later is refused as well.
+later is refused as well. ScaleDeck's own secret files (its `*_FILE` settings, often mounted in
+the same /run/secrets) are refused outright.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def secret_dirs() -> list[Path]:
     return [Path(os.path.realpath(d)) for d in settings.SCALEDECK_SECRET_DIRS if d]
 
 
+def own_secret_files() -> set[str]:
+    """Files ScaleDeck's own settings are read from (`SCALEDECK_SECRET_KEY_FILE`, `DATABASE_URL_FILE`,
+    ...): often mounted in /run/secrets beside the clusters' secrets, and never a cluster's token."""
+    return {os.path.realpath(v) for k, v in os.environ.items() if k.endswith("_FILE") and v}
+
+
 def path_within(path: str, dirs: list[Path]) -> bool:
     """Whether `path`, symlinks resolved, is inside one of `dirs` (already resolved). Pure."""
     resolved = Path(os.path.realpath(os.path.expanduser(path)))
@@ -32,6 +39,8 @@ def secret_path_error(path: str, *, what: str) -> str | None:
     """Why `what` (e.g. "the Prometheus token file") may not be read from `path`; None when it may."""
     if "\x00" in path or any(ord(c) < 32 for c in path):
         return f"{what} path contains control characters"
+    if os.path.realpath(os.path.expanduser(path)) in own_secret_files():
+        return f"{what} {path} is one of ScaleDeck's own secrets (a *_FILE setting); it is never sent anywhere"
     allowed = secret_dirs()
     if path_within(path, allowed):
         return None

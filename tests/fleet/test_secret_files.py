@@ -58,3 +58,14 @@ def test_it_refuses_a_kubeconfig_outside_the_folders_when_connecting(settings, f
     with pytest.raises(BackendError, match="is outside the folders ScaleDeck reads secrets from"):
         cluster_backend(cluster).snapshot()
     assert fake_kube.requests == []
+
+
+def test_it_never_reads_scaledecks_own_secret_files_for_a_cluster(settings, monkeypatch):
+    key_file = settings.DATA_DIR / "secret-key"
+    monkeypatch.setenv("SCALEDECK_SECRET_KEY_FILE", str(key_file))
+
+    assert secret_path_error(str(key_file), what="the Prometheus token file") == (
+        f"the Prometheus token file {key_file} is one of ScaleDeck's own secrets (a *_FILE setting); "
+        "it is never sent anywhere"
+    )
+    assert secret_path_error(str(settings.DATA_DIR / "prometheus-token"), what="the Prometheus token file") is None
