@@ -77,20 +77,19 @@ def test_an_api_scale_request_reaches_the_cluster_through_a_real_worker(
 ):
     rv = fake_kube.get(kind, NS, name)["metadata"]["resourceVersion"]
     client = operator_client()
-    sent = time.monotonic()
 
     response = scale(client, cluster, name, {"replicas": max(after.values()), "reason": "launch"})
 
     assert response.status_code == 202, response.content
     action_id = response.json()["id"]
-    wait_for(lambda: fake_kube.requests_to(path, "PATCH"), 5, "the PATCH", tmp_path / "worker.log")
-    assert time.monotonic() - sent < 5
+    # How fast is bench/scale_latency.py's question; a busy machine must not fail this one.
+    wait_for(lambda: fake_kube.requests_to(path, "PATCH"), 30, "the PATCH", tmp_path / "worker.log")
     [patch] = fake_kube.requests_to(path, "PATCH")
     assert patch.content_type.split(";")[0] == "application/merge-patch+json"
     assert patch.body == {"metadata": {"resourceVersion": rv}, "spec": written}
     assert [r.method for r in fake_kube.requests if r.method != "GET"] == ["PATCH"]
 
-    wait_for(lambda: ScaleAction.objects.get(id=action_id).is_terminal, 10, "the action to finish",
+    wait_for(lambda: ScaleAction.objects.get(id=action_id).is_terminal, 30, "the action to finish",
              tmp_path / "worker.log")
     action = ScaleAction.objects.get(id=action_id)
     assert action.status == ScaleAction.Status.SUCCEEDED, action.error
