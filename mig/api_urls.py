@@ -1,4 +1,4 @@
-"""MIG API under /api/v1/: mig-plans/ (URL names `mig-api:<basename>-list|detail`)."""
+"""MIG API under /api/v1/: mig-plans/, mig-applications/ (URL names `mig-api:<basename>-list|detail`)."""
 
 from rest_framework.routers import SimpleRouter
 
@@ -8,5 +8,6 @@ app_name = "mig-api"
 
 router = SimpleRouter()
 router.register("mig-plans", api.MigPlanViewSet, basename="mig-plan")
+router.register("mig-applications", api.MigApplicationViewSet, basename="mig-application")
 
 urlpatterns = router.urls

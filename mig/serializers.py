@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from fleet.models import Cluster, NodePool
-from mig.models import MigPlan
+from mig.models import MigApplication, MigPlan
 
 _NODE_FIELDS = ("node", "from_config", "to_config", "devices_before", "devices_after", "whole_gpus_after", "freed",
                 "custom_entry", "gpu_count")
@@ -58,3 +58,27 @@ class MigPlanSerializer(serializers.ModelSerializer):
         body["kept_whole"] = [{"deployment": k["deployment_id"], "deployment_name": k["deployment"],
                                "why": k["why"], "whole_gpus": k["whole_gpus"]} for k in plan.kept_whole]
         return body
+
+
+class MigApplyRequestSerializer(serializers.Serializer):
+    node = serializers.CharField(max_length=253)
+    reason = serializers.CharField(max_length=2000)
+
+
+class MigApplicationSerializer(serializers.ModelSerializer):
+    """A node's repartitioning: who, why, how far (`steps`: name, title, status, detail)."""
+
+    cluster = serializers.CharField(source="cluster.name")
+    node_pool = serializers.CharField(source="node_pool.name")
+    node = serializers.CharField(source="node_name")
+    actor = serializers.CharField(source="actor_label")
+    steps = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MigApplication
+        fields = ["id", "plan", "cluster", "node_pool", "node", "from_config", "to_config", "expected_devices",
+                  "status", "steps", "error", "reason", "actor", "stop_requested", "created_at", "started_at",
+                  "finished_at"]
+
+    def get_steps(self, application: MigApplication) -> list[dict]:
+        return [{k: s.get(k, "") for k in ("name", "title", "status", "detail")} for s in application.steps]

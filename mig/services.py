@@ -1,10 +1,12 @@
-"""Changes for MIG planning: make and store a plan for a node pool."""
+"""Changes for MIG planning: make and store a plan for a node pool; start and resume repartitioning a node."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict
 from decimal import Decimal
+
+from django.db import transaction
 
 from config.errors import ApplicationError
 from costing import selectors as costing_selectors
@@ -14,8 +16,10 @@ from fleet.mig import gpu_models, layout_for_gpu, layout_names
 from fleet.models import Cluster, NodePool
 from mig import planner, selectors
 from mig.memory import MemoryInputs, memory_need
-from mig.models import MigPlan
+from mig.models import MigApplication, MigPlan
+from mig.tasks import run_mig_application
 from scaling.services import Actor
+from scaling.services.mig_apply import mig_application_request, mig_application_resume
 
 
 def named_layouts(gpu_product: str) -> dict[str, dict[str, int]]:
@@ -99,3 +103,18 @@ def _node_row(change: planner.NodeChange, gpu_count: int) -> dict:
 def _json(row: dict) -> dict:
     """Decimals as strings: money keeps its digits in JSON."""
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+
+
+def mig_application_start(*, plan: MigPlan, node_name: str, reason: str, actor: Actor) -> MigApplication:
+    """Ask for a node's repartitioning (refusals as `mig_application_request`) and send it to a worker
+    once the row is committed."""
+    application = mig_application_request(plan=plan, node_name=node_name, reason=reason, actor=actor)
+    transaction.on_commit(lambda: run_mig_application.delay(application.id))
+    return application
+
+
+def mig_application_continue(*, application: MigApplication, actor: Actor) -> MigApplication:
+    """Resume a paused or failed repartitioning at the step where it stopped."""
+    application = mig_application_resume(application=application, actor=actor)
+    transaction.on_commit(lambda: run_mig_application.delay(application.id))
+    return application

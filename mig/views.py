@@ -12,10 +12,12 @@ from fleet import selectors as fleet_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
 from fleet.models import NodePool
+from fleet.views.common import wants_fragment
 from mig import selectors
-from mig.models import MigPlan
-from mig.services import mig_plan_create
+from mig.models import MigApplication, MigPlan
+from mig.services import mig_application_continue, mig_application_start, mig_plan_create
 from scaling.services import Actor
+from scaling.services.mig_apply import mig_application_stop
 
 
 @require_GET
@@ -61,4 +63,55 @@ def plan_create(request):
 @require_GET
 def plan_detail(request, plan_id: int):
     plan = get_object_or_404(MigPlan.objects.select_related("cluster", "node_pool"), id=plan_id)
-    return render(request, "mig/plan.html", {"plan": plan, "cluster": plan.cluster})
+    return _plan_page(request, plan)
+
+
+def _plan_page(request, plan: MigPlan, *, apply_error: str = "", status: int = 200):
+    context = {"plan": plan, "cluster": plan.cluster, "apply_error": apply_error,
+               "applications": plan.applications.order_by("-created_at", "-id")[:20]}
+    return render(request, "mig/plan.html", context, status=status)
+
+
+def _application(application_id: int) -> MigApplication:
+    return get_object_or_404(MigApplication.objects.select_related("cluster", "node_pool", "plan"), id=application_id)
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def plan_apply(request, plan_id: int):
+    """Repartition one node of the plan; refusals (ready floor, pool busy, no reason) inline on the plan."""
+    plan = get_object_or_404(MigPlan.objects.select_related("cluster", "node_pool"), id=plan_id)
+    try:
+        application = mig_application_start(plan=plan, node_name=request.POST.get("node", ""),
+                                            reason=request.POST.get("reason", ""), actor=Actor.of(request.user))
+    except ApplicationError as exc:
+        return _plan_page(request, plan, apply_error=exc.message, status=400 if exc.status == 400 else 409)
+    return redirect("mig:application", application_id=application.id)
+
+
+@require_GET
+def application_detail(request, application_id: int):
+    """The action's steps; the fragment alone for the HTMX poll while it is under way."""
+    application = _application(application_id)
+    template = "mig/_application_steps.html" if wants_fragment(request) else "mig/application.html"
+    return render(request, template, {"application": application,
+                                      "active": application.status in MigApplication.ACTIVE})
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def application_stop(request, application_id: int):
+    mig_application_stop(application=_application(application_id), actor=Actor.of(request.user))
+    return redirect("mig:application", application_id=application_id)
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def application_resume(request, application_id: int):
+    application = _application(application_id)
+    try:
+        mig_application_continue(application=application, actor=Actor.of(request.user))
+    except ApplicationError as exc:
+        return render(request, "mig/application.html", {"application": application, "error": exc.message},
+                      status=409)
+    return redirect("mig:application", application_id=application_id)

@@ -42,6 +42,15 @@ class ConflictError(BackendError):
         super().__init__(message, transient=True, status=409)
 
 
+class EvictionRefused(BackendError):
+    """An eviction the API server refused (HTTP 429): a PodDisruptionBudget allows no more disruption.
+    `budget` names it when the answer did."""
+
+    def __init__(self, message: str, *, budget: str = ""):
+        super().__init__(message, transient=False, status=429)
+        self.budget = budget
+
+
 # --------------------------------------------------------------------------- cluster facts
 
 

@@ -46,14 +46,15 @@ from fleet.backends.base import (
     BackendError,
     ClusterSnapshot,
     ConflictError,
+    EvictionRefused,
     ObjectState,
 )
 from fleet.backends.k8s_autoscaling import parse_scaledobject, quota_entries
 from fleet.backends.k8s_objects import RawLists, read_snapshot
 from fleet.backends.k8s_patches import check_target, hpa_patch, quota_patch, scale_patch, scaledobject_patch
 from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_str, json_int, one_line
-from fleet.secret_files import path_within
 from fleet.backends.k8s_watch import WatchGone, WatchStream
+from fleet.secret_files import path_within
 
 MERGE_PATCH = "application/merge-patch+json"
 # Ask for metadata only; a server that cannot do it falls back to full objects.
@@ -697,3 +698,78 @@ class KubernetesClusterBackend:
             raise BackendError(f"cannot read objects of kind {one_line(kind, 40)!r}")
         values, rv = readers[kind](namespace, name)
         return ObjectState(kind=kind, namespace=namespace, name=name, values=values, resource_version=rv)
+
+    # ------------------------------------------------------------------ nodes (MIG repartitioning)
+
+    def get_node(self, name: str) -> dict:
+        """{"unschedulable", "labels", "capacity", "resource_version"} of a node, read now."""
+        core = k8s.CoreV1Api(self._api())
+        doc, rv = self._get(_Action("get", "nodes", name=name, cluster_scoped=True), core.read_node, name)
+        labels = as_dict(as_dict(doc.get("metadata")).get("labels"))
+        capacity = as_dict(as_dict(doc.get("status")).get("capacity"))
+        return {
+            "unschedulable": as_dict(doc.get("spec")).get("unschedulable") is True,
+            "labels": {str(k): as_str(v) for k, v in labels.items()},
+            "capacity": {str(k): as_str(v) for k, v in capacity.items()},
+            "resource_version": rv,
+        }
+
+    def patch_node(self, name: str, body: dict) -> str:
+        """Merge-patch a node (cordon, uncordon, a label). Returns the new resourceVersion."""
+        core = k8s.CoreV1Api(self._api())
+        return self._patch(_Action("patch", "nodes", name=name, cluster_scoped=True), core.patch_node, name, body=body)
+
+    def node_pods(self, name: str) -> list[dict]:
+        """The pods bound to a node: {"namespace", "name", "owner_kind", "phase", "mirror"}."""
+        core = k8s.CoreV1Api(self._api())
+        items = self._list(_Action("list", "pods"), core.list_pod_for_all_namespaces,
+                           field_selector=f"spec.nodeName={name}")
+        pods = []
+        for item in items:
+            meta = as_dict(as_dict(item).get("metadata"))
+            owners = [as_dict(o) for o in meta.get("ownerReferences") or [] if isinstance(o, dict)]
+            pods.append({
+                "namespace": as_str(meta.get("namespace")),
+                "name": as_str(meta.get("name")),
+                "owner_kind": as_str(owners[0].get("kind")) if owners else "",
+                "phase": as_str(as_dict(as_dict(item).get("status")).get("phase")),
+                "mirror": "kubernetes.io/config.mirror" in as_dict(meta.get("annotations")),
+            })
+        return pods
+
+    def evict_pod(self, namespace: str, name: str) -> None:
+        """Ask the eviction API (policy/v1) to remove a pod, honouring its PodDisruptionBudgets and
+        its own terminationGracePeriodSeconds. Never a delete. 429: `EvictionRefused`."""
+        self._check_target(namespace, name, write=True)
+        core = k8s.CoreV1Api(self._api())
+        action = _Action("create", "pods/eviction", namespace, name)
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+        try:
+            response = core.create_namespaced_pod_eviction(
+                name, namespace, body, _preload_content=False, _request_timeout=self.timeout_seconds)
+            try:
+                response.data  # noqa: B018 - read the answer whole, or the pooled connection breaks the next call
+            finally:
+                response.release_conn()
+        except ApiException as exc:
+            if exc.status == 429:
+                raise _eviction_refused(exc.body, namespace, name) from None
+            raise self._api_error(exc, action) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._transport_error(exc) from None
+
+
+_BUDGET = re.compile(r"disruption budget ([a-z0-9]([-a-z0-9.]*[a-z0-9])?)")
+
+
+def _eviction_refused(body: str | bytes | None, namespace: str, name: str) -> EvictionRefused:
+    """The PodDisruptionBudget a 429 names (in `details.causes`, reason DisruptionBudget), if any."""
+    try:
+        doc = as_dict(json.loads(body or ""))
+    except (ValueError, TypeError):
+        doc = {}
+    causes = [as_dict(c) for c in as_dict(doc.get("details")).get("causes") or [] if isinstance(c, dict)]
+    texts = [as_str(c.get("message")) for c in causes] + [as_str(doc.get("message"))]
+    budget = next((m.group(1) for m in map(_BUDGET.search, texts) if m), "")
+    which = f"PodDisruptionBudget {namespace}/{budget}" if budget else "a PodDisruptionBudget"
+    return EvictionRefused(f"{which} refused to evict pod {namespace}/{name} (429)", budget=budget)

@@ -14,7 +14,12 @@ turns on Bearer token checks.
 Watches (`?watch=true`, with bookmarks, 410 Gone and dropped connections) are served by
 `tests.fakekube.watch.WatchHub` (`api.watches`); `bytes_served` counts every byte answered.
 
-What it does not model: label/field selectors, server-side apply, admission webhooks,
+Evictions (`POST .../pods/{name}/eviction`, policy/v1) honour loaded PodDisruptionBudgets
+(`status.disruptionsAllowed`; 429 naming the budget, as the API server does); `reactors` are
+called after every request, to play a controller (tests/fakekube/mig_manager.py).
+
+What it does not model: label selectors, field selectors other than `spec.nodeName` on pods,
+server-side apply, admission webhooks,
 and the object-specific semantics of strategic merge (it applies a strategic merge patch as a
 JSON merge patch, which is exact for the scalar fields ScaleDeck writes).
 """
@@ -69,6 +74,7 @@ RESOURCES = (
     Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", namespaced=True),
     Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", namespaced=True, custom=True),
     Resource("karpenter.sh", "v1", "nodepools", "NodePool", namespaced=False, custom=True),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", namespaced=True),
 )
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
@@ -196,6 +202,9 @@ class FakeKubeApi:
         self._thread: threading.Thread | None = None
         self.watches = WatchHub(self)
         self.bytes_served = 0
+        # Called after every answered request as reactor(api, method, path): a controller acting on
+        # what was written (tests.fakekube.mig_manager plays the GPU operator's mig-manager).
+        self.reactors: list = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -388,6 +397,8 @@ class FakeKubeApi:
             answer = self._route(method, path, query, content_type, parsed_body, headers.get("Accept", "") or "")
         except _ApiError as exc:
             answer = exc.status, json.dumps(exc.body()).encode()
+        for reactor in list(self.reactors):
+            reactor(self, method, path)
         for seconds in answer_delays:
             if self._stopping.wait(seconds):
                 break
@@ -432,6 +443,8 @@ class FakeKubeApi:
             raise _ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) >= 2 else None
         sub = rest[2] if len(rest) == 3 else None
+        if sub == "eviction" and resource.kind == "Pod" and method == "POST" and name is not None:
+            return 201, json.dumps(self._evict(namespace, name, body)).encode()
         if sub not in (None, "scale") or (sub == "scale" and resource.kind != "Deployment"):
             raise _ApiError(404, "NotFound", "the server could not find the requested resource")
         if resource.namespaced and name is not None and namespace is None:
@@ -464,6 +477,10 @@ class FakeKubeApi:
                 ((key, entry) for key, entry in self._store[resource].items() if namespace in (None, key[0])),
                 key=lambda pair: pair[0],
             )
+            node_name = _node_name_selector(query.get("fieldSelector", ""))
+            if node_name is not None and resource.kind == "Pod":
+                entries = [(k, e) for k, e in entries
+                           if isinstance(e.obj, dict) and (e.obj.get("spec") or {}).get("nodeName") == node_name]
             list_rv = self._last_rv
         start = 0
         if query.get("continue"):
@@ -495,6 +512,36 @@ class FakeKubeApi:
             items = [e.item_json() for _, e in page]
         head_json = json.dumps(head, separators=(",", ":")).encode()
         return head_json[:-1] + b',"items":[' + b",".join(items) + b"]}"
+
+    def _evict(self, namespace: str, name: str, body: object) -> dict:
+        """policy/v1 Eviction: refused with 429 while a matching PodDisruptionBudget's
+        `status.disruptionsAllowed` is 0 (as the API server does), else the pod is gone (its
+        graceful termination is instant here) and the budget allows one disruption fewer."""
+        if not isinstance(body, dict) or body.get("kind") != "Eviction":
+            raise _ApiError(400, "BadRequest", "the body of an eviction must be an Eviction")
+        pods = self._store[_BY_KIND[("v1", "Pod")]]
+        budgets = self._store[_BY_KIND[("policy/v1", "PodDisruptionBudget")]]
+        with self._lock:
+            pod = self._find(_BY_KIND[("v1", "Pod")], namespace, name)
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            for (ns, budget_name), entry in sorted(budgets.items()):
+                budget = entry.obj
+                if ns != namespace or not _labels_match((budget.get("spec") or {}).get("selector") or {}, labels):
+                    continue
+                allowed = int((budget.get("status") or {}).get("disruptionsAllowed") or 0)
+                if allowed <= 0:
+                    raise _ApiError(
+                        429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                        details={"causes": [{"reason": "DisruptionBudget", "message":
+                                             f"The disruption budget {budget_name} needs "
+                                             f"{(budget.get('spec') or {}).get('minAvailable', 1)} healthy pods and "
+                                             "has 1 currently"}]})
+                budget = copy.deepcopy(budget)
+                budget.setdefault("status", {})["disruptionsAllowed"] = allowed - 1
+                budgets[(ns, budget_name)] = _Entry(budget, entry.resource)
+            del pods[(namespace, name)]
+            self.watches.record("DELETED", _BY_KIND[("v1", "Pod")], pod)
+        return {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
 
     def _patch(self, resource, namespace, name, sub, content_type, body) -> dict:
         media = content_type.split(";")[0].strip().lower()
@@ -555,6 +602,16 @@ class FakeKubeApi:
             self._store[resource][(namespace or "", name)] = _Entry(stored, resource)
             self.watches.record("MODIFIED", resource, stored)
             return _scale_of(stored) if sub else copy.deepcopy(stored)
+
+
+def _node_name_selector(selector: str) -> str | None:
+    """The node of `fieldSelector=spec.nodeName=X` (the only field selector modelled)."""
+    key, _, value = selector.partition("=")
+    return value if key == "spec.nodeName" else None
+
+
+def _labels_match(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
 
 
 def _default_message(status: int, method: str, path: str) -> str:

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from accounts.models import Role
 from fleet.mig import gpu_models
@@ -16,7 +15,6 @@ from mig.planner import layout_is_valid
 from tests.costing.factories import InstancePriceFactory
 from tests.factories import (
     A100,
-    ApiTokenFactory,
     ClusterFactory,
     GpuNodeFactory,
     ModelDeploymentFactory,
@@ -27,12 +25,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/mig-plans/"
 
-
-def client_with(role: str) -> APIClient:
-    token = ApiTokenFactory(role=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
-    return client
 
 
 @pytest.fixture
@@ -56,8 +48,8 @@ def pool():
     return pool
 
 
-def test_it_plans_the_pool_and_answers_201_in_the_contract_shape(pool, fake_metrics):
-    response = client_with(Role.OPERATOR).post(URL, {"cluster": "prod", "node_pool": "a100"}, format="json")
+def test_it_plans_the_pool_and_answers_201_in_the_contract_shape(api_as, pool, fake_metrics):
+    response = api_as(Role.OPERATOR).post(URL, {"cluster": "prod", "node_pool": "a100"}, format="json")
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -80,8 +72,8 @@ def test_it_plans_the_pool_and_answers_201_in_the_contract_shape(pool, fake_metr
     assert stored.actor_label.startswith("bot:")
 
 
-def test_viewers_cannot_plan(pool):
-    response = client_with(Role.VIEWER).post(URL, {"cluster": "prod", "node_pool": "a100"}, format="json")
+def test_viewers_cannot_plan(api_as, pool):
+    response = api_as(Role.VIEWER).post(URL, {"cluster": "prod", "node_pool": "a100"}, format="json")
     assert response.status_code == 403
     assert not MigPlan.objects.exists()
 
@@ -94,22 +86,22 @@ def test_viewers_cannot_plan(pool):
         ({"cluster": "prod"}, "node_pool", "This field is required."),
     ],
 )
-def test_it_refuses_unknown_clusters_and_pools_and_stores_nothing(pool, body, field, message):
-    response = client_with(Role.OPERATOR).post(URL, body, format="json")
+def test_it_refuses_unknown_clusters_and_pools_and_stores_nothing(api_as, pool, body, field, message):
+    response = api_as(Role.OPERATOR).post(URL, body, format="json")
     assert response.status_code == 400
     assert message in str(response.json()[field])
     assert not MigPlan.objects.exists()
 
 
-def test_it_refuses_a_pool_without_gpu_nodes(pool):
+def test_it_refuses_a_pool_without_gpu_nodes(api_as, pool):
     NodePoolFactory(cluster=pool.cluster, name="cpu")
-    response = client_with(Role.OPERATOR).post(URL, {"cluster": "prod", "node_pool": "cpu"}, format="json")
+    response = api_as(Role.OPERATOR).post(URL, {"cluster": "prod", "node_pool": "cpu"}, format="json")
     assert response.status_code == 400
     assert "node pool cpu has no GPU node" in str(response.json())
 
 
-def test_plans_are_listed_and_read_back_in_few_queries(pool, fake_metrics):
-    operator = client_with(Role.OPERATOR)
+def test_plans_are_listed_and_read_back_in_few_queries(api_as, pool, fake_metrics):
+    operator = api_as(Role.OPERATOR)
     for _ in range(3):
         operator.post(URL, {"cluster": "prod", "node_pool": "a100"}, format="json")
     with CaptureQueriesContext(connection) as queries:

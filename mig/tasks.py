@@ -1,0 +1,23 @@
+"""Celery front door for repartitioning: run one slice of a node's MIG application, and send
+itself again after the wait the slice asked for (a drain or the GPU operator takes minutes; no
+worker sits through them)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from fleet.backends.registry import cluster_backend
+from mig.models import MigApplication
+from scaling.services.mig_apply import mig_application_run
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90,
+             ignore_result=True)
+def run_mig_application(self, application_id: int) -> str:
+    application = MigApplication.objects.select_related("cluster").get(id=application_id)
+    result = mig_application_run(application_id=application_id, backend=cluster_backend(application.cluster))
+    if result.wait_seconds is not None and not self.request.is_eager:
+        # Eager (tests, one-process demo) would recurse without time passing: the next
+        # `mig_application_run` call from there, or a resume, carries on.
+        run_mig_application.apply_async((application_id,), countdown=result.wait_seconds)
+    return f"MIG application {application_id}: {result.status}"
