@@ -1,0 +1,106 @@
+"""Advisor quality on the issue's two scenarios, printed with the targets they are held to.
+
+    .venv/bin/python bench/advisor.py [--workers 2] [--scenario a|b|both]
+
+(a) The seed's story: the demo cluster's KEDA-scaled llama-3-8b on a diurnal weekday (its own
+    traffic shape, seed 7) with a viral spike of 10x reached within 10 minutes at 16:00 UTC
+    (11:00 in New York), held 30 minutes, falling over 10.
+(b) A real trace: the Azure LLM conversation trace (../shared/data/traces), one hour, its rate
+    multiplied so its mean needs about three replicas of the deployment.
+
+For each: the recommendation against the seed's ScaledObject (target: >= 80 % fewer SLO
+violation minutes at <= 1.2x its GPU-hours) and against static replicas sized for the peak
+(target: meet the attainment with >= 25 % fewer GPU-hours), the number of candidates and the
+wall time. When no candidate meets a target, the figures say by how much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from simulator import demo_world  # noqa: E402
+from simulator.advisor import Objective, advise, replica_rate  # noqa: E402
+from simulator.replay import load_from_traffic, model_from_world  # noqa: E402
+from simulator.traces import read_trace_file  # noqa: E402
+from simulator.traffic import Spike  # noqa: E402
+
+TRACE = ROOT.parent / "shared" / "data" / "traces" / "AzureLLMInferenceTrace_conv.csv"
+DAY_START = datetime(2025, 6, 4, 0, 0, tzinfo=UTC)  # a Wednesday
+
+
+def report(name: str, advice, seconds: float) -> None:
+    rec, seed, static = advice.recommended, advice.keda_seed, advice.static_peak
+    o, s, p = rec.outcome, seed.outcome, static.outcome
+    print(f"\n({name}) {advice.hours:g} h scored, objective TTFT p95 <= {advice.objective.ttft_p95_seconds:g} s "
+          f"in {advice.objective.attainment:.0%} of minutes; {len(advice.candidates)} candidates in {seconds:.0f} s")
+    for what, t in (("recommended", rec), ("keda_seed", seed), ("static_peak", static)):
+        print(f"  {what:<12} {t.outcome.slo_violation_minutes:>5} violation min  attainment "
+              f"{t.outcome.attainment:7.2%}  {t.outcome.gpu_hours:8.2f} GPU-h  ${t.outcome.cost_usd:>9,.2f}  "
+              f"{t.policy.label}")
+    fewer = 1 - o.slo_violation_minutes / s.slo_violation_minutes if s.slo_violation_minutes else 0.0
+    ratio = o.gpu_hours / s.gpu_hours if s.gpu_hours else math.inf
+    saving = 1 - o.gpu_hours / p.gpu_hours if p.gpu_hours else 0.0
+    ok = "met" if fewer >= 0.8 and ratio <= 1.2 else "NOT met"
+    print(f"  vs keda_seed: {fewer:.0%} fewer violation minutes (target >= 80 %), {ratio:.2f}x its GPU-hours "
+          f"(target <= 1.2x): {ok}")
+    ok = "met" if advice.meets_objective and saving >= 0.25 else "NOT met"
+    print(f"  vs static_peak: meets the objective: {'yes' if advice.meets_objective else 'no'}, {saving:.0%} fewer "
+          f"GPU-hours (target >= 25 %): {ok}")
+    if not advice.meets_objective:
+        print("  no candidate meets the objective; the best attainment is shown")
+
+
+def scenario_a(workers: int) -> None:
+    world = demo_world(now=DAY_START, warmup_hours=1)
+    dep = world.deployment("llm-prod", "llama-3-8b")
+    model = model_from_world(world, "llm-prod", "llama-3-8b")
+    warmup = model.longest_cold_start_seconds
+    spike_at = int(DAY_START.timestamp()) + 16 * 3600
+    traffic = dep.traffic.with_spike(Spike(start=spike_at, multiplier=10, ramp_seconds=600, hold_seconds=1800,
+                                           decay_seconds=600))
+    load = load_from_traffic(traffic, seed=world.seed, key=dep.key, start=int(DAY_START.timestamp()) - warmup,
+                             seconds=warmup + 86400)
+    began = time.perf_counter()
+    advice = advise(model, load, Objective(2.0, 0.99), warmup_seconds=warmup, workers=workers)
+    report("a: diurnal day, 10x viral spike within 10 min", advice, time.perf_counter() - began)
+
+
+def scenario_b(workers: int) -> None:
+    if not TRACE.exists():
+        print(f"\n(b) skipped: {TRACE} is not there")
+        return
+    world = demo_world(now=DAY_START, warmup_hours=1)
+    model = model_from_world(world, "llm-prod", "llama-3-8b")
+    trace = read_trace_file(TRACE)
+    warmup = model.longest_cold_start_seconds
+    probe = trace.to_load(seconds=trace.seconds)
+    mean = sum(probe.arrivals) / probe.seconds
+    multiplier = round(3 * replica_rate(model, probe) * 0.85 / mean, 2)
+    load = trace.to_load(seconds=trace.seconds, rate_multiplier=multiplier, warmup_seconds=warmup)
+    began = time.perf_counter()
+    advice = advise(model, load, Objective(2.0, 0.99), warmup_seconds=warmup, workers=workers)
+    report(f"b: Azure conversation trace x{multiplier:g} (mean {mean * multiplier:.1f} requests/s)", advice,
+           time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scenario", choices=("a", "b", "both"), default="both")
+    args = parser.parse_args()
+    if args.scenario in ("a", "both"):
+        scenario_a(args.workers)
+    if args.scenario in ("b", "both"):
+        scenario_b(args.workers)
+
+
+if __name__ == "__main__":
+    main()

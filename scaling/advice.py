@@ -1,0 +1,115 @@
+"""The policy advisor for one deployment: which autoscaling policy meets its TTFT objective cheapest.
+
+The search itself is pure (`simulator.advisor`); this module gathers its inputs from what
+ScaleDeck knows: the deployment's model (capacity, GPUs, its pool's prices, free room and
+start times) and a traffic source (an uploaded trace in the Azure CSV format, or the
+deployment's own traffic shape), then runs it. Nothing is written: advice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.db import transaction
+
+from config.errors import ApplicationError
+from fleet.models import Cluster, ModelDeployment
+from simulator import SimNotFound
+from simulator.advisor import Advice, Objective, advise
+from simulator.replay import DeploymentModel, Load, load_from_traffic, model_from_world
+from simulator.traces import Spike, TraceError, read_trace_file
+
+MAX_HOURS = 7 * 24.0
+DEFAULT_HOURS = 24.0
+DEFAULT_ATTAINMENT = 0.99
+
+
+def _world(deployment: ModelDeployment):
+    cluster = deployment.cluster
+    if cluster.backend != Cluster.Backend.SIMULATED:
+        raise ApplicationError(
+            f"the advisor models deployments of simulated clusters; {cluster.name} is a "
+            f"{cluster.get_backend_display()} cluster, whose history ScaleDeck does not model yet"
+        )
+    from fleet.backends.base import BackendError
+    from fleet.world_store import DbWorldStore
+
+    try:
+        with transaction.atomic():  # a consistent read; the world is never saved back
+            world = DbWorldStore(cluster).load()
+    except BackendError as exc:
+        raise ApplicationError(str(exc), status=409) from exc
+    try:
+        world.deployment(deployment.namespace, deployment.name)
+    except SimNotFound:
+        key = f"{deployment.namespace}/{deployment.name}"
+        raise ApplicationError(f"{key} is not in the simulated world of {cluster.name}", status=409) from None
+    return world
+
+
+def deployment_model(deployment: ModelDeployment) -> tuple[DeploymentModel, object]:
+    """The replay's model of the deployment, and the world it came from."""
+    world = _world(deployment)
+    return model_from_world(world, deployment.namespace, deployment.name), world
+
+
+def check_objective(*, slo: float, attainment: float, hours: float | None, rate_multiplier: float) -> None:
+    if not 0 < slo <= 600:
+        raise ApplicationError(f"the TTFT objective must be above 0 and at most 600 s, not {slo:g}", field="slo")
+    if not 0 < attainment <= 1:
+        raise ApplicationError(f"attainment is a fraction above 0 and at most 1, not {attainment:g}",
+                               field="attainment")
+    if hours is not None and not 0 < hours <= MAX_HOURS:
+        raise ApplicationError(f"hours must be above 0 and at most {MAX_HOURS:g}, not {hours:g}", field="hours")
+    if not 0 < rate_multiplier <= 1000:
+        raise ApplicationError(f"the rate multiplier must be above 0 and at most 1000, not {rate_multiplier:g}",
+                               field="rate_multiplier")
+
+
+def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, trace_path: str | Path | None,
+                hours: float | None, rate_multiplier: float, spike: Spike | None,
+                time_scale: float = 1.0) -> tuple[Load, int]:
+    """The traffic every candidate replays, warm-up first, and the warm-up's length in seconds."""
+    warmup = model.longest_cold_start_seconds
+    if trace_path is not None:
+        try:
+            trace = read_trace_file(trace_path, time_scale=time_scale)
+            seconds = round(hours * 3600) if hours else trace.seconds
+            return trace.to_load(seconds=seconds, rate_multiplier=rate_multiplier, spike=spike,
+                                 warmup_seconds=warmup), warmup
+        except TraceError as exc:
+            raise ApplicationError(f"trace refused: {exc}", field="trace") from exc
+        except OSError as exc:
+            raise ApplicationError(f"cannot read the trace: {exc.strerror}", field="trace") from exc
+    from simulator.traffic import Spike as TrafficSpike
+
+    dep = world.deployment(deployment.namespace, deployment.name)
+    seconds = round((hours or DEFAULT_HOURS) * 3600)
+    traffic = dep.traffic
+    start = world.t
+    if spike is not None:
+        traffic = traffic.with_spike(TrafficSpike(start=start + spike.start_seconds, multiplier=spike.multiplier,
+                                                  ramp_seconds=spike.ramp_seconds,
+                                                  hold_seconds=spike.duration_seconds,
+                                                  decay_seconds=spike.ramp_seconds))
+    load = load_from_traffic(traffic, seed=world.seed, key=dep.key, start=start - warmup, seconds=warmup + seconds)
+    if rate_multiplier != 1.0:
+        for i in range(load.seconds):
+            load.arrivals[i] *= rate_multiplier
+    return load, warmup
+
+
+def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = None, hours: float | None = None,
+               rate_multiplier: float = 1.0, spike: Spike | None = None, slo: float | None = None,
+               attainment: float = DEFAULT_ATTAINMENT, time_scale: float = 1.0, workers: int = 2,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> Advice:
+    """Search the policies for `deployment` on the given traffic. Raises ApplicationError."""
+    slo = deployment.slo_seconds if slo is None else slo
+    check_objective(slo=slo, attainment=attainment, hours=hours, rate_multiplier=rate_multiplier)
+    model, world = deployment_model(deployment)
+    load, warmup = advice_load(deployment=deployment, model=model, world=world, trace_path=trace_path, hours=hours,
+                               rate_multiplier=rate_multiplier, spike=spike, time_scale=time_scale)
+    return advise(model, load, Objective(slo, attainment), warmup_seconds=warmup, workers=workers,
+                  progress=progress, cancelled=cancelled)
