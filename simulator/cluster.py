@@ -148,7 +148,7 @@ def schedule_pending(world: World, t: int) -> list[Pod]:
         dep = world.deployments[f"{pod.namespace}/{pod.deployment}"]
         best: tuple[int, str, list[Device]] | None = None
         for node in world.nodes.values():
-            if node.status != NODE_READY or (dep.node_pool and node.pool != dep.node_pool):
+            if node.status != NODE_READY or node.unschedulable or (dep.node_pool and node.pool != dep.node_pool):
                 continue
             free = free_devices(world, node, dep.mig_profile)
             if len(free) >= dep.gpu_per_replica and (best is None or (len(free), node.name) < best[:2]):
@@ -232,7 +232,7 @@ def progress_nodes(world: World, t: int) -> None:
             node.status = NODE_READY
             world.bump(node)
             world.event(t, "NodeReady", f"Node/{node.name}", "node is Ready; GPUs advertised")
-        if node.status != NODE_READY or node.name in occupied:
+        if node.status != NODE_READY or node.name in occupied or node.unschedulable:
             node.empty_since = None
             continue
         node.empty_since = t if node.empty_since is None else node.empty_since

@@ -83,6 +83,7 @@ class Node:
     empty_since: int | None = None
     images: list[str] = field(default_factory=list)  # cached on the node: pulls are quick
     resource_version: int = 0
+    unschedulable: bool = False  # cordoned: no new pod lands here, and it is not consolidated
 
     def to_dict(self) -> dict:
         return _plain(self)

@@ -272,6 +272,24 @@ class World:
         self.event(self.t, "MigReconfigure", f"Node/{node.name}", f"nvidia.com/mig.config={layout}")
         return self.bump(node)
 
+    def set_unschedulable(self, node_name: str, unschedulable: bool) -> int:
+        """Cordon (True) or uncordon a node, as `kubectl cordon` does."""
+        node = self.node(node_name)
+        if node.unschedulable == unschedulable:
+            return node.resource_version
+        node.unschedulable = unschedulable
+        self.event(self.t, "NodeNotSchedulable" if unschedulable else "NodeSchedulable", f"Node/{node.name}",
+                   "cordoned" if unschedulable else "uncordoned")
+        return self.bump(node)
+
+    def evict_pod(self, namespace: str, name: str) -> None:
+        """The eviction API: the pod goes (its Deployment makes a new one, which schedules elsewhere)."""
+        pod = self.pods.get(f"{namespace}/{name}")
+        if pod is None:
+            raise SimNotFound(f"pod {namespace}/{name} not found")
+        self.delete_pod(pod)
+        self.event(self.t, "Evicted", f"Pod/{pod.key}", "evicted through the eviction API")
+
     def set_traffic(self, namespace: str, name: str, traffic: Traffic) -> None:
         self.deployment(namespace, name).traffic = traffic
 

@@ -42,7 +42,17 @@ from fleet.backends.base import (
 )
 from simulator import KEEP, SimConflict, SimInvalid, SimNotFound, World
 from simulator.mig import gpu_model, mig_counts
-from simulator.objects import LAUNCHING, LOADING, NODE_READY, PENDING, PULLING, READY, Deployment, Node
+from simulator.objects import (
+    LAUNCHING,
+    LOADING,
+    NODE_READY,
+    PENDING,
+    PULLING,
+    READY,
+    RECONFIGURING,
+    Deployment,
+    Node,
+)
 from simulator.world import from_epoch
 
 Clock = Callable[[], datetime]
@@ -132,7 +142,7 @@ def _node_facts(world: World, node: Node) -> NodeFacts:
         # While mig-manager repartitions, the device plugin advertises nothing allocatable.
         allocatable=dict(capacity) if ready else {key: 0 for key in capacity},
         ready=registered,
-        unschedulable=False,
+        unschedulable=node.unschedulable,
         taints=(GPU_TAINT,) if registered else (GPU_TAINT, NOT_READY_TAINT),
         created_at=from_epoch(node.launched_at),
     )
@@ -312,6 +322,57 @@ class SimulatedClusterBackend:
                        expected_resource_version: str | int | None = None) -> str:
         expected = _rv(expected_resource_version)
         return self._write(lambda w: w.set_mig_config(node_name, layout, expected_resource_version=expected))
+
+    # ------------------------------------------------------------------ nodes (MIG repartitioning)
+    # The calls of KubernetesClusterBackend, over the simulated world: the mig-manager there is the
+    # world's own (relabelling starts a reconfiguration of MIG_RECONFIGURE_SECONDS).
+
+    def get_node(self, name: str) -> dict:
+        """{"unschedulable", "labels", "capacity", "resource_version"}, as the kubernetes backend reads them."""
+        with self._locked():
+            world = self._current()
+            self.store.save(world)
+            try:
+                node = world.node(name)
+            except SimNotFound as error:
+                raise _translate(error) from None
+            facts = _node_facts(world, node)
+        labels = {"nvidia.com/mig.config": node.mig_layout or "all-disabled",
+                  "nvidia.com/mig.config.state": "pending" if node.status == RECONFIGURING else "success"}
+        return {"unschedulable": node.unschedulable, "labels": labels,
+                "capacity": {k: str(v) for k, v in facts.capacity.items()},
+                "resource_version": str(node.resource_version)}
+
+    def patch_node(self, name: str, body: dict) -> str:
+        """Cordon/uncordon (`spec.unschedulable`) and the `nvidia.com/mig.config` label."""
+        spec = body.get("spec") or {}
+        meta = body.get("metadata") or {}
+        layout = (meta.get("labels") or {}).get("nvidia.com/mig.config")
+        expected = _rv(meta.get("resourceVersion"))
+
+        def apply(world: World) -> int:
+            version = world.node(name).resource_version
+            if "unschedulable" in spec:
+                version = world.set_unschedulable(name, bool(spec["unschedulable"]))
+            if layout is not None:
+                version = world.set_mig_config(name, layout, expected_resource_version=expected)
+            return version
+
+        return self._write(apply)
+
+    def node_pods(self, name: str) -> list[dict]:
+        world = self.store.load()
+        return [{"namespace": p.namespace, "name": p.name, "owner_kind": "ReplicaSet", "phase": "Running",
+                 "mirror": False} for p in sorted(world.pods.values(), key=lambda p: p.key) if p.node == name]
+
+    def evict_pod(self, namespace: str, name: str) -> None:
+        self._check_writable(namespace)
+
+        def apply(world: World) -> int:
+            world.evict_pod(namespace, name)
+            return world.t
+
+        self._write(apply)
 
     # ------------------------------------------------------------------ ClusterWriter (scaling)
     # The protocol of fleet/backends/base.py over the methods above, so that scale actions from
