@@ -6,12 +6,19 @@ mig-applications/{id}/ show each action and its steps; POST mig-applications/{id
 
 from __future__ import annotations
 
+import yaml
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.models import Role
-from mig import serializers
+from fleet.models import ModelDeployment
+from fleet.serving_manifests import serving_manifests
+from mig import selectors, serializers
 from mig.models import MigApplication, MigPlan
 from mig.services import mig_application_continue, mig_application_start, mig_plan_create
 from scaling.services import Actor
@@ -63,3 +70,20 @@ class MigApplicationViewSet(viewsets.ReadOnlyModelViewSet):
         application = mig_application_continue(application=self.get_object(), actor=Actor.of_request(request))
         return Response(serializers.MigApplicationSerializer(_applications().get(pk=application.pk)).data,
                         status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentManifestsView(APIView):
+    """GET deployments/{id}/manifests/?autoscaler=keda|hpa: the best-practice manifests to serve the
+    deployment's model, as one multi-document YAML stream (application/yaml)."""
+
+    def get(self, request, pk: int):
+        deployment = get_object_or_404(
+            ModelDeployment.objects.select_related("cluster").prefetch_related("pods__node", "autoscalers"), pk=pk)
+        autoscaler = request.query_params.get("autoscaler", "keda")
+        if autoscaler not in ("keda", "hpa"):
+            raise ValidationError({"autoscaler": [f"{autoscaler[:20]!r} is not keda or hpa"]})
+        documents = serving_manifests(selectors.serving_spec(deployment), autoscaler=autoscaler)
+        body = yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True)
+        response = HttpResponse(body, content_type="application/yaml")
+        response["Content-Disposition"] = f'attachment; filename="{documents[2]["metadata"]["name"]}.yaml"'
+        return response

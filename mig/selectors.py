@@ -8,8 +8,10 @@ from collections import Counter
 from django.db.models import Prefetch
 
 from fleet.backends.base import DeploymentMetrics
+from fleet.lint import COLD_START_SECONDS, independent_autoscalers
 from fleet.mig import gpu_models
 from fleet.models import GpuNode, ModelDeployment, Pod
+from fleet.serving_manifests import ServingSpec, dns_name, weights_gib
 from mig.memory import MemoryInputs, MemoryNeed, memory_need
 
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
@@ -78,3 +80,24 @@ def pool_deployments(nodes: list[GpuNode]) -> dict[int, tuple[ModelDeployment, s
         result[dep_id] = (deployment, products[dep_id].most_common(1)[0][0], replicas)
     return result
 
+
+
+def serving_spec(deployment: ModelDeployment) -> ServingSpec:
+    """The manifests' inputs from a deployment as synced: what it runs, where, and its autoscaler's
+    bounds; the weights volume sized from the memory need."""
+    pods = [p for p in deployment.pods.all() if p.gone_at is None and p.node_id]
+    products = Counter(p.node.gpu_product for p in pods if p.node.gpu_product)
+    scalers = independent_autoscalers([a for a in deployment.autoscalers.all() if a.gone_at is None])
+    need = memory_need(memory_inputs(deployment))
+    return ServingSpec(
+        name=dns_name(deployment.name), namespace=deployment.namespace, model=deployment.model or deployment.name,
+        image=deployment.image or ServingSpec.image, replicas=deployment.replicas_desired,
+        min_replicas=scalers[0].min_replicas if scalers else max(deployment.replicas_desired, 1),
+        max_replicas=scalers[0].max_replicas if scalers else max(deployment.replicas_desired, 1) * 2,
+        gpu_resource=deployment.gpu_resource or "nvidia.com/gpu",
+        gpus_per_replica=max(deployment.gpu_per_replica, 1), tensor_parallel=max(deployment.tensor_parallel, 1),
+        max_model_len=deployment.max_model_len, gpu_memory_utilization=deployment.gpu_memory_utilization,
+        gpu_product=products.most_common(1)[0][0] if products else "", cold_start_seconds=COLD_START_SECONDS,
+        weights_gib=weights_gib(need.weights_mib),
+        prometheus_url=deployment.cluster.prometheus_url or ServingSpec.prometheus_url,
+    )
