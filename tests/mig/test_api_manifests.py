@@ -54,7 +54,8 @@ def deployment():
                                         gpu_per_replica=4, tensor_parallel=4, replicas_desired=2,
                                         max_model_len=16384, gpu_memory_utilization=0.92)
     AutoscalerFactory(deployment=deployment, min_replicas=2, max_replicas=6)
-    PodFactory(deployment=deployment, node=GpuNodeFactory(cluster=deployment.cluster, gpu_product="NVIDIA-H100-80GB-HBM3"))
+    node = GpuNodeFactory(cluster=deployment.cluster, gpu_product="NVIDIA-H100-80GB-HBM3")
+    PodFactory(deployment=deployment, node=node)
     return deployment
 
 
