@@ -13,10 +13,9 @@ exposed as counters (`scaledeck_scale_actions_total`) and a histogram
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.db import DatabaseError
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, F, FloatField, Func, Q, Sum
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -26,6 +25,22 @@ from scaling.models import ScaleAction
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600)
+
+
+class SecondsBetween(Func):
+    """`end - start` in seconds, computed by the database's own date functions. (Django's generic
+    DateTime subtraction runs a Python function per row on SQLite: 5 s a scrape at 50,000 actions.)"""
+
+    arity = 2
+    output_field = FloatField()
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))",
+                              arg_joiner=" - ", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)",
+                              arg_joiner=") - julianday(", **extra)
 
 
 class DatabaseState:
@@ -97,18 +112,14 @@ class DatabaseState:
         yield from (done, waiting)
 
     def _latency(self):
-        latency = ExpressionWrapper(F("finished_at") - F("created_at"), output_field=DurationField())
+        latency = SecondsBetween(F("finished_at"), F("created_at"))
         applied = ScaleAction.objects.filter(status=ScaleAction.Status.SUCCEEDED, finished_at__isnull=False)
-        buckets = {
-            f"le_{i}": Count("id", filter=Q(latency__lte=timedelta(seconds=bound)))
-            for i, bound in enumerate(LATENCY_BUCKETS)
-        }
+        buckets = {f"le_{i}": Count("id", filter=Q(latency__lte=bound)) for i, bound in enumerate(LATENCY_BUCKETS)}
         totals = applied.annotate(latency=latency).aggregate(count=Count("id"), total=Sum("latency"), **buckets)
-        seconds = totals["total"].total_seconds() if totals["total"] is not None else 0.0
         family = HistogramMetricFamily(
             "scaledeck_scale_action_latency_seconds",
             "From request to applied, for succeeded actions, seconds.",
         )
         cumulative = [(str(float(bound)), totals[f"le_{i}"]) for i, bound in enumerate(LATENCY_BUCKETS)]
-        family.add_metric([], cumulative + [("+Inf", totals["count"])], sum_value=seconds)
+        family.add_metric([], cumulative + [("+Inf", totals["count"])], sum_value=float(totals["total"] or 0.0))
         return family
