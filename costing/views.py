@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core import charts
 from costing import pricing, selectors, services
 from fleet.views.common import wants_fragment
 
@@ -118,15 +119,14 @@ def _chart(*, group: str, start, end, range_key: str) -> dict:
     """A stacked area figure (plotly JSON) of spend per hour (per day for 30 days)."""
     bucket = "day" if range_key == "30d" else "hour"
     series = selectors.spend_over_time(group_by=group, start=start, end=end, bucket=bucket)
-    # plotly.js ignores UTC offsets in date strings: send wall-clock times in the server's zone.
-    x = [timezone.localtime(b).strftime("%Y-%m-%d %H:%M") for b in series.buckets]
+    x = [charts.wall_clock(b, seconds=False) for b in series.buckets]
     figure = {
         # Stacked bars, one per hour or day: a bucket with nothing accrued has no bar (a gap).
         # A stacked area cannot show one: plotly fills a missing value of a stack group with 0
         # (or interpolates), so it drew the hours before accrual began as $0 and a ramp up.
         "data": [
-            {"type": "bar", "name": name, "x": x, "y": [None if v is None else float(v) for v in values],
-             "hovertemplate": "%{y:$,.2f}<extra>%{fullData.name}</extra>"}
+            charts.bar(x=x, y=[None if v is None else float(v) for v in values], name=name,
+                       hovertemplate="%{y:$,.2f}<extra>%{fullData.name}</extra>")
             for name, values in series.series.items()
         ],
         "layout": {

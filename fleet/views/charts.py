@@ -1,19 +1,20 @@
 """The deployment page's charts: one Plotly figure, panels stacked on one shared time axis.
 
-Built with plotly's Python API in the view, shipped to the page as JSON (json_script) and drawn
-there by `Plotly.newPlot`. Every panel has units on its axis; the x axis spans exactly the
-range asked for, so an empty stretch reads as "no data then", not as a shorter chart.
+Built as plain Plotly JSON by core.charts in the view, shipped to the page as JSON (json_script)
+and drawn there by one `Plotly.newPlot`. Every panel has units on its axis; the x axis spans
+exactly the range asked for, so an empty stretch reads as "no data then", not as a shorter chart.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
 
+from core import charts
+from core.charts import wall_clock
 from fleet.backends.base import Series
 
 # (title, y-axis title) per panel, top to bottom; rows are numbered from 1 in this order.
@@ -55,14 +56,8 @@ COLOURS = {
 }
 
 
-def _local(moment: datetime) -> str:
-    # plotly.js ignores UTC offsets in date strings: send wall-clock times in the server's zone
-    # (TIME_ZONE), and name that zone on the axis.
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _times(series: Series) -> list[str]:
-    return [_local(t) for t in series.timestamps]
+    return [wall_clock(t) for t in series.timestamps]
 
 
 def _scaled(series: Series, factor: float) -> list[float | None]:
@@ -88,17 +83,11 @@ def deployment_figure(
     end: datetime,
     cost_per_replica_hour: Decimal | None,
 ) -> dict:
-    """The figure as a JSON-ready dict (`fig.to_json()`, parsed): data, layout."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=len(PANELS),
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=PANEL_GAP / (PANEL_HEIGHT * len(PANELS) + 80),
-        subplot_titles=[title for title, _ in PANELS],
-    )
+    """The figure as a JSON-ready dict: data, layout (plain dicts, see core.charts)."""
+    height = PANEL_HEIGHT * len(PANELS) + 80
+    layout = charts.stacked_panels([title for title, _ in PANELS], vertical_spacing=PANEL_GAP / height, title_size=12)
+    data: list[dict] = []
+    shapes: list[dict] = []
     empty_panels: list[int] = []
 
     def line(
@@ -115,20 +104,10 @@ def deployment_figure(
         s = series.get(key) if isinstance(key, str) else key
         if s is None:
             return False
-        fig.add_trace(
-            go.Scatter(
-                x=_times(s),
-                y=_scaled(s, factor),
-                name=name,
-                mode="lines",
-                line={"color": colour, "width": 1.6, **(style or {})},
-                legendgroup=str(row),
-                legendgrouptitle_text=PANELS[row - 1][0] if first else None,
-                connectgaps=False,
-            ),
-            row=row,
-            col=1,
-        )
+        data.append(charts.line(
+            x=_times(s), y=_scaled(s, factor), name=name, colour=colour, row=row, legendgroup=str(row),
+            group_title=PANELS[row - 1][0] if first else None, **(style or {}),
+        ))  # fmt: skip
         return _has_data(s)
 
     def panel(title: str, *traces: bool) -> None:
@@ -143,15 +122,9 @@ def deployment_figure(
         line(row, "ttft_p95", "TTFT p95 (s)", COLOURS["p95"], style={"width": 2.2}),
         line(row, "ttft_p99", "TTFT p99 (s)", COLOURS["p99"]),
     )
-    fig.add_hline(
-        y=slo_seconds,
-        line_dash="dash",
-        line_color=COLOURS["slo"],
-        row=row,
-        col=1,
-        annotation_text=f"SLO p95 {slo_seconds:g} s",
-        annotation_position="top left",
-        annotation_font_color=COLOURS["slo"],
+    shapes.append(charts.hline(slo_seconds, colour=COLOURS["slo"], row=row))
+    layout["annotations"].append(
+        charts.label(f"SLO p95 {slo_seconds:g} s", y=slo_seconds, colour=COLOURS["slo"], row=row, size=12)
     )
 
     row = ROW["Inter-token latency (ITL)"]
@@ -230,35 +203,30 @@ def deployment_figure(
     panel("Cost", got_cost)
 
     for row in empty_panels:
-        axis = "" if row == 1 else str(row)
-        fig.add_annotation(
-            text="no data from this metrics source for this range",
-            xref=f"x{axis} domain",
-            yref=f"y{axis} domain",
-            x=0.5,
-            y=0.5,
-            showarrow=False,
-            font={"color": "#6b7280", "size": 12},
-        )
+        layout["annotations"].append(charts.panel_note("no data from this metrics source for this range", row=row))
 
-    x_range = [_local(start), _local(end)]
+    x_range = [wall_clock(start), wall_clock(end)]
     for row, (_, y_title) in enumerate(PANELS, start=1):
-        fig.update_yaxes(title_text=y_title, rangemode="tozero", row=row, col=1, title_font={"size": 11})
+        suffix = charts.axis_suffix(row)
+        y_axis = layout["yaxis" + suffix]
+        y_axis.update(title={"text": y_title, "font": {"size": 11}}, rangemode="tozero")
+        if row in PERCENT_ROWS:
+            y_axis["range"] = [0, 100]
         # Times on every panel (the eye should not travel to the bottom), the date only on the last.
-        last = row == len(PANELS)
-        fig.update_xaxes(
-            range=x_range, type="date", row=row, col=1, showticklabels=True, tickformat=None if last else "%H:%M"
-        )
-    for row in PERCENT_ROWS:
-        fig.update_yaxes(range=[0, 100], row=row, col=1)
-    fig.update_xaxes(title_text=f"time ({timezone.get_current_timezone_name()})", row=len(PANELS), col=1)
-    fig.update_layout(
-        template="plotly_white",
-        height=PANEL_HEIGHT * len(PANELS) + 80,
+        x_axis = layout["xaxis" + suffix]
+        x_axis.update(range=x_range, type="date", showticklabels=True)
+        if row != len(PANELS):
+            x_axis["tickformat"] = "%H:%M"
+    layout["xaxis" + charts.axis_suffix(len(PANELS))]["title"] = {
+        "text": f"time ({timezone.get_current_timezone_name()})"
+    }
+    layout.update(
+        template=charts.PLOTLY_WHITE,
+        shapes=shapes,
+        height=height,
         margin={"l": 64, "r": 16, "t": 36, "b": 48},
         hovermode="x unified",
         legend={"orientation": "v", "groupclick": "toggleitem", "font": {"size": 11}},
         font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
     )
-    fig.update_annotations(font_size=12)
-    return json.loads(fig.to_json())
+    return {"data": data, "layout": layout}
