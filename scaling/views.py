@@ -6,8 +6,6 @@ Views parse input, check the role, call one service or selector, and render.
 
 from __future__ import annotations
 
-import math
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +20,7 @@ from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from fleet.views.common import filter_errors, wants_fragment
 from scaling import decisions, selectors
+from scaling.charts import whatif_figure
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services import (
@@ -192,10 +191,6 @@ def deployment_controls(request, deployment_id: int):
 
 # --------------------------------------------------------------------------- what-if
 
-WHATIF_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
-WHATIF_LOG_AXIS_ABOVE = 10  # x the SLO
-
-
 def _whatif_initial(deployment) -> str:
     """Starting candidates: today's autoscaler, the same with a higher floor, and a fixed size."""
     autoscaler = deployment.autoscalers.filter(gone_at__isnull=True).order_by("-kind").first()  # KEDA before HPA
@@ -206,42 +201,6 @@ def _whatif_initial(deployment) -> str:
     kind = "keda" if autoscaler.kind == "keda" else "hpa"
     raised = min(high, max(low + 2, 2 * low))
     return f"{kind} min={max(low, kind == 'hpa')} max={high}\n{kind} min={raised} max={high}\nnone min={high}"
-
-
-def _whatif_figure(summaries, slo_seconds: float) -> dict:
-    """TTFT p95 per candidate against the SLO, and ready replicas per candidate, on one time axis."""
-    import json
-
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=["TTFT p95 (s)", "Replicas ready"])
-    for summary, colour in zip(summaries, WHATIF_COLOURS, strict=False):
-        label, at = summary.policy.label, summary.series["at"]
-        fig.add_trace(go.Scatter(x=at, y=summary.series["ttft_p95_seconds"], name=label, legendgroup=label,
-                                 mode="lines", line={"color": colour, "width": 1.8}, connectgaps=False), row=1, col=1)
-        fig.add_trace(go.Scatter(x=at, y=summary.series["replicas_ready"], name=label, legendgroup=label,
-                                 showlegend=False, mode="lines", line={"color": colour, "width": 1.8, "shape": "hv"}),
-                      row=2, col=1)
-    # A candidate that falls behind queues for minutes: on a linear axis its TTFT flattens the SLO
-    # line (2 s under 300 s) into the floor. Past 10x the SLO, a log axis keeps both readable.
-    worst = max((v for s in summaries for v in s.series["ttft_p95_seconds"] if v is not None), default=0.0)
-    log_axis = worst > WHATIF_LOG_AXIS_ABOVE * slo_seconds > 0
-    if log_axis:
-        fig.update_yaxes(title_text="seconds (log scale)", type="log", row=1, col=1)
-    else:
-        fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=1)
-    # Shapes take data values on a log axis, annotations its exponent (plotly's rule).
-    fig.add_hline(y=slo_seconds, line_dash="dash", line_color="#d62728", row=1, col=1)
-    fig.add_annotation(text=f"SLO p95 {slo_seconds:g} s", x=0, xref="x domain", xanchor="left", yanchor="bottom",
-                       y=math.log10(slo_seconds) if log_axis else slo_seconds, yref="y", showarrow=False,
-                       font={"color": "#d62728"})
-    fig.update_yaxes(title_text="replicas", rangemode="tozero", row=2, col=1)
-    fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
-    fig.update_layout(height=560, margin={"l": 60, "r": 20, "t": 40, "b": 40}, hovermode="x unified",
-                      legend={"orientation": "h", "y": -0.12})
-    return json.loads(fig.to_json())
 
 
 @require_http_methods(["GET", "POST"])
@@ -266,7 +225,7 @@ def whatif(request, deployment_id: int):
                 add_service_error(form, error, {"policy": "policies"})
                 status = error.status
             else:
-                figure = _whatif_figure(summaries, deployment.slo_seconds)
+                figure = whatif_figure(summaries, deployment.slo_seconds)
         else:
             status = 400
     context = {
