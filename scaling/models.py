@@ -190,3 +190,40 @@ class PrescaleRule(models.Model):
 
     def __str__(self) -> str:
         return f"rule #{self.pk}: {self.cron} ({self.timezone}) floor {self.min_replicas}"
+
+
+class WhatIfRun(models.Model):
+    """One what-if, run by a worker (scaling/whatif_runs.py): the page asks, the worker answers here.
+
+    A simulation takes seconds of CPU, so it never runs in a web request (a few of them would hold
+    every web worker); at most one per user is queued or running (the partial unique constraint),
+    so one person cannot fill the queue either."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="whatif_runs")
+    deployment = models.ForeignKey(ModelDeployment, on_delete=models.CASCADE, related_name="whatif_runs")
+    policies = models.JSONField()  # the candidates as typed, one string each
+    hours = models.FloatField()
+    spike = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    result = models.JSONField(null=True, blank=True)  # one summary per candidate (whatif_runs.summary_json)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(status__in=["queued", "running"]), name="one_active_whatif_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"what-if #{self.pk} ({self.status})"

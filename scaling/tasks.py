@@ -11,6 +11,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from ops import metrics
+from scaling import whatif_runs
 from scaling.services import (
     TargetBusy,
     TransientActionError,
@@ -87,3 +88,20 @@ def recover_lost_actions(**_) -> None:
         return
     if recovered:
         logger.warning("sent again %s action(s) a lost worker held: %s", len(recovered), recovered)
+
+
+@shared_task(ignore_result=True, acks_late=False, soft_time_limit=whatif_runs.SOFT_TIME_LIMIT_SECONDS,
+             time_limit=whatif_runs.TIME_LIMIT_SECONDS)
+def whatif_run(run_id: int) -> str:
+    """One what-if simulation (scaling/whatif_runs.py). Not acked late and never retried: a run
+    that killed its worker must not kill the next one; its user just starts another."""
+    try:
+        run = whatif_runs.whatif_run_execute(run_id=run_id)
+    except SoftTimeLimitExceeded:
+        limit = whatif_runs.SOFT_TIME_LIMIT_SECONDS
+        whatif_runs.whatif_run_fail(run_id=run_id, error=f"took longer than {limit} s: try fewer hours or policies")
+        return f"what-if {run_id}: timed out"
+    except Exception:
+        whatif_runs.whatif_run_fail(run_id=run_id, error="the simulation failed; the worker log has the details")
+        raise
+    return f"what-if {run_id}: {run.status if run else 'claimed elsewhere'}"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("actions/<int:action_id>/end/", views.override_end_now, name="override-end"),
     path("deployments/<int:deployment_id>/controls/", views.deployment_controls, name="deployment-controls"),
     path("deployments/<int:deployment_id>/whatif/", views.whatif, name="whatif"),
+    path("deployments/<int:deployment_id>/whatif/<int:run_id>/", views.whatif_run_status, name="whatif-run"),
     path("deployments/<int:deployment_id>/rules/", views.deployment_rules, name="deployment-rules"),
     path("rules/", views.rules, name="rules"),
     path("rules/new/", views.rule_create, name="rule-create"),

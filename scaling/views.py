@@ -19,10 +19,10 @@ from accounts.services import user_role
 from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from fleet.views.common import filter_errors, wants_fragment
-from scaling import decisions, selectors
+from scaling import decisions, selectors, tasks
 from scaling.charts import whatif_figure
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
-from scaling.models import PrescaleRule, ScaleAction
+from scaling.models import PrescaleRule, ScaleAction, WhatIfRun
 from scaling.services import (
     Actor,
     override_end,
@@ -33,7 +33,7 @@ from scaling.services import (
     quota_update,
     scale_action_request,
 )
-from scaling.whatif import whatif_compare
+from scaling.whatif_runs import run_summaries, whatif_run_start
 
 PAGE_SIZE = 50
 
@@ -207,37 +207,54 @@ def _whatif_initial(deployment) -> str:
 def whatif(request, deployment_id: int):
     """Try autoscaler policies on a simulated copy of the cluster before applying one.
 
-    Any role may run it: nothing is changed or saved. Hours and candidates are capped (24 h, 4)
-    so a run answers within a few seconds, in-request.
+    Any role may run it: nothing is changed. The simulation runs in a worker (scaling/whatif_runs.py),
+    one at a time per user; the page shows the run's result, or polls for it while it runs.
     """
     deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), id=deployment_id)
-    summaries, figure, status = None, None, 200
+    run, status = None, 200
     if request.method == "GET":
         form = WhatIfForm(initial={"policies": _whatif_initial(deployment), "hours": 6})
+        run_id = request.GET.get("run", "")
+        if run_id.isdigit() and len(run_id) < 18:
+            run = WhatIfRun.objects.filter(id=int(run_id), user=request.user, deployment=deployment).first()
     else:
         form = WhatIfForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
+            lines = [line.strip() for line in request.POST.get("policies", "").splitlines() if line.strip()]
             try:
-                summaries = whatif_compare(deployment=deployment, candidates=data["policies"], hours=data["hours"],
-                                           spike=data["spike"])
+                run = whatif_run_start(deployment=deployment, policies=lines, hours=data["hours"],
+                                       spike=data["spike"], user=request.user, enqueue=tasks.whatif_run.delay)
             except ApplicationError as error:
                 add_service_error(form, error, {"policy": "policies"})
                 status = error.status
             else:
-                figure = whatif_figure(summaries, deployment.slo_seconds)
+                run.refresh_from_db()  # a worker (or an eager test run) may have finished it already
         else:
             status = 400
-    context = {
-        "deployment": deployment,
-        "form": form,
-        "summaries": summaries,
-        "figure": figure,
-        "slo_seconds": deployment.slo_seconds,
-        "start": summaries[0].series["at"][0] if summaries and summaries[0].series["at"] else None,
-        "end": summaries[0].series["at"][-1] if summaries and summaries[0].series["at"] else None,
-    }
+    context = {"deployment": deployment, "form": form, "slo_seconds": deployment.slo_seconds,
+               **_whatif_run_context(run, deployment)}
     return render(request, "scaling/whatif.html", context, status=status)
+
+
+def _whatif_run_context(run, deployment) -> dict:
+    summaries = run_summaries(run) if run is not None and run.status == WhatIfRun.Status.DONE else None
+    at = summaries[0].series["at"] if summaries else []
+    return {
+        "run": run,
+        "summaries": summaries,
+        "figure": whatif_figure(summaries, deployment.slo_seconds) if summaries else None,
+        "start": at[0] if at else None,
+        "end": at[-1] if at else None,
+    }
+
+
+@require_GET
+def whatif_run_status(request, deployment_id: int, run_id: int):
+    """Fragment: a run's result once it has one; polled every second while it is queued or running."""
+    run = get_object_or_404(WhatIfRun.objects.select_related("deployment__cluster"), id=run_id, user=request.user,
+                            deployment_id=deployment_id)
+    return render(request, "scaling/_whatif_results.html", _whatif_run_context(run, run.deployment))
 
 
 # --------------------------------------------------------------------------- pre-scale rules

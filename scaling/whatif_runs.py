@@ -1,0 +1,101 @@
+"""What-if runs in the worker: start one (the page), execute it (the task), read its result.
+
+A run is a row (`WhatIfRun`). Starting one checks everything that can be checked at once (the
+policies, hours, spike, that the cluster is simulated) and refuses a second run while the user's
+previous one is queued or running: the database's partial unique constraint decides, so two
+clicks cannot both start one. The task claims the row with a conditional UPDATE, runs the
+simulation under Celery's time limit, and stores each candidate's summary as JSON. A run whose
+worker died never finishes: past the time limit it is marked failed when its user starts the
+next one, so nobody is locked out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from fleet.models import Cluster, ModelDeployment
+from scaling.models import WhatIfRun
+from scaling.whatif import check_run, parse_policy, whatif_compare
+from simulator import Summary
+
+# The task's limits (scaling/tasks.py): soft, then hard. A run older than this has lost its worker.
+SOFT_TIME_LIMIT_SECONDS = 60
+TIME_LIMIT_SECONDS = 75
+_SCALARS = ("slo_ttft_p95_seconds", "slo_violation_minutes", "gpu_hours", "cost_usd", "scale_reversals",
+            "peak_replicas", "mean_ready_replicas", "requests_served", "requests_abandoned")
+
+
+def whatif_run_start(*, deployment: ModelDeployment, policies: list[str], hours: float, spike: float | None,
+                     user, enqueue) -> WhatIfRun:
+    """Check the run and queue it; `enqueue(run_id)` sends it to the worker. ApplicationError (400
+    bad input, 409 a run of this user still going) otherwise."""
+    candidates = [parse_policy(text) for text in policies]
+    check_run(hours=hours, spike=spike, candidates=len(candidates))
+    cluster = deployment.cluster
+    if cluster.backend != Cluster.Backend.SIMULATED:
+        raise ApplicationError(
+            f"what-if runs on simulated clusters; {cluster.name} is a {cluster.get_backend_display()} cluster, "
+            "whose traffic and capacity ScaleDeck cannot replay yet"
+        )
+    now = timezone.now()
+    WhatIfRun.objects.filter(
+        user=user, status__in=WhatIfRun.ACTIVE, created_at__lt=now - timedelta(seconds=TIME_LIMIT_SECONDS + 15)
+    ).update(status=WhatIfRun.Status.FAILED, error="did not finish: its worker was lost", finished_at=now)
+    try:
+        with transaction.atomic():
+            run = WhatIfRun.objects.create(user=user, deployment=deployment, policies=list(policies), hours=hours,
+                                           spike=spike, created_at=now)
+    except IntegrityError:
+        raise ApplicationError(
+            "your previous what-if is still running: wait for it (at most "
+            f"{TIME_LIMIT_SECONDS} s) before starting another", status=409,
+        ) from None
+    # Created outside any transaction (committed already), so the worker can read it at once.
+    enqueue(run.id)
+    return run
+
+
+def whatif_run_execute(*, run_id: int) -> WhatIfRun | None:
+    """The task's body: claim, simulate, store. None when another worker claimed it first."""
+    if WhatIfRun.objects.filter(id=run_id, status=WhatIfRun.Status.QUEUED).update(
+            status=WhatIfRun.Status.RUNNING) != 1:
+        return None
+    run = WhatIfRun.objects.select_related("deployment__cluster").get(id=run_id)
+    try:
+        summaries = whatif_compare(deployment=run.deployment, candidates=[parse_policy(p) for p in run.policies],
+                                   hours=run.hours, spike=run.spike)
+    except ApplicationError as exc:
+        return _finish(run, status=WhatIfRun.Status.FAILED, error=exc.message)
+    return _finish(run, status=WhatIfRun.Status.DONE, result=[summary_json(s) for s in summaries])
+
+
+def whatif_run_fail(*, run_id: int, error: str) -> None:
+    """The task ran out of time or crashed: say so on the row (the page stops waiting)."""
+    WhatIfRun.objects.filter(id=run_id, status__in=WhatIfRun.ACTIVE).update(
+        status=WhatIfRun.Status.FAILED, error=error[:500], finished_at=timezone.now())
+
+
+def _finish(run: WhatIfRun, *, status: str, result=None, error: str = "") -> WhatIfRun:
+    WhatIfRun.objects.filter(id=run.id, status=WhatIfRun.Status.RUNNING).update(
+        status=status, result=result, error=error[:500], finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def summary_json(summary: Summary) -> dict:
+    series = {k: ([t.isoformat() for t in v] if k == "at" else list(v)) for k, v in summary.series.items()}
+    return {**{name: getattr(summary, name) for name in _SCALARS}, "series": series}
+
+
+def run_summaries(run: WhatIfRun) -> list[Summary]:
+    """A finished run's summaries, as `whatif_compare` returned them (the policies parsed again)."""
+    summaries = []
+    for text, stored in zip(run.policies, run.result or [], strict=False):
+        series = dict(stored["series"])
+        series["at"] = [datetime.fromisoformat(t) for t in series.get("at", [])]
+        summaries.append(Summary(policy=parse_policy(text), series=series, **{n: stored[n] for n in _SCALARS}))
+    return summaries
