@@ -53,9 +53,11 @@ INSTALLED_APPS = [
     "accounts",
     "fleet",
     "scaling",
+    "scaling.alerts.apps.AlertsConfig",
     "costing",
     "ops",
     "mig",
+    "advice",
 ]
 
 MIDDLEWARE = [
@@ -195,8 +197,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Workers and beat log through LOGGING (text or JSON, with task context), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Workers and beat log through LOGGING (text or JSON, with task context), not Celery's own format.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("SCALEDECK_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_TASK_TIME_LIMIT = env_int("SCALEDECK_TASK_TIME_LIMIT", 180)
 CELERY_TASK_IGNORE_RESULT = True
@@ -209,19 +209,36 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SCALEDECK_SYNC_INTERVAL_SECONDS),
         "options": {"expires": float(SCALEDECK_SYNC_INTERVAL_SECONDS)},
     },
+    # Scaling events older than SCALEDECK_EVENT_RETENTION_DAYS (fleet/events.py).
+    "prune-scaling-events": {
+        "task": "fleet.tasks.prune_scaling_events",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     # Due pre-scale firings, ended windows, expired overrides, stuck actions (scaling/services/tick.py).
     "scaling-tick": {
         "task": "scaling.tasks.scaling_tick",
         "schedule": 15.0,
         "options": {"expires": 15.0},
     },
+    # SLO burn and threshold alerts, then their notifications (scaling/alerts/).
+    "alerts-tick": {
+        "task": "scaling.alerts.tasks.alerts_tick",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 
 # ---------------------------------------------------------------- ScaleDeck
 # A cluster whose last good sync is older than this is shown as stale.
 SCALEDECK_STALE_AFTER_SECONDS = env_int("SCALEDECK_STALE_AFTER_SECONDS", 120)
+# Kubernetes Events, pod conditions and NodeClaims kept for the timeline and cold starts.
+SCALEDECK_EVENT_RETENTION_DAYS = env_int("SCALEDECK_EVENT_RETENTION_DAYS", 14)
 SCALEDECK_METRICS_CACHE_SECONDS = env_int("SCALEDECK_METRICS_CACHE_SECONDS", 10)
 SCALEDECK_DEFAULT_TTFT_SLO_SECONDS = float(env("SCALEDECK_DEFAULT_TTFT_SLO_SECONDS", "2.0"))
+# Alert notifications: how long a receiver may take to answer, and the address links point to.
+SCALEDECK_WEBHOOK_TIMEOUT_SECONDS = float(env("SCALEDECK_WEBHOOK_TIMEOUT_SECONDS", "5"))
+SCALEDECK_BASE_URL = env("SCALEDECK_BASE_URL", "")
 # Input limits (core/limits.py): request body sizes in bytes, and how deep JSON may nest.
 SCALEDECK_API_MAX_BODY_BYTES = env_int("SCALEDECK_API_MAX_BODY_BYTES", 1024 * 1024)
 SCALEDECK_PAGE_MAX_BODY_BYTES = env_int("SCALEDECK_PAGE_MAX_BODY_BYTES", 1024 * 1024)

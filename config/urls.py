@@ -12,8 +12,10 @@ urlpatterns = [
     path("api/v1/", include("scaling.api_urls")),
     path("api/v1/", include("costing.api_urls")),
     path("api/v1/", include("mig.api_urls")),
+    path("api/v1/", include("advice.api_urls")),
     path("scaling/", include("scaling.urls")),
     path("costs/", include("costing.urls")),
     path("mig/", include("mig.urls")),
+    path("advice/", include("advice.urls")),
     path("", include("fleet.urls")),
 ]

@@ -43,7 +43,14 @@ def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
     return False
 
 
+# Trace uploads (advice/services.py refuses a file over 100 MB itself; the margin is the multipart framing).
+TRACE_UPLOAD_PATHS = re.compile(r"^/(api/v1/traces/|advice/deployments/\d+/)$")
+TRACE_UPLOAD_MAX_BODY_BYTES = 101 * 1024 * 1024
+
+
 def max_body_bytes(path: str) -> int:
+    if TRACE_UPLOAD_PATHS.match(path):
+        return TRACE_UPLOAD_MAX_BODY_BYTES
     if path.startswith("/api/"):
         return settings.SCALEDECK_API_MAX_BODY_BYTES
     return settings.SCALEDECK_PAGE_MAX_BODY_BYTES

@@ -1,0 +1,80 @@
+"""Advice pages: start a search for a deployment, and a run's page (progress bar, cancel, result chart)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from advice import services, tasks
+from advice.charts import advice_figure, pareto_front
+from advice.models import AdviceRun
+from config.errors import ApplicationError
+from fleet import selectors as fleet_selectors
+
+
+def _number(request, name: str, default: float | None) -> float | None:
+    raw = request.POST.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApplicationError(f"{name.replace('_', ' ')} must be a number, not {raw[:40]!r}", field=name) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ApplicationError(f"{name.replace('_', ' ')} must be a finite number", field=name)
+    return value
+
+
+@require_http_methods(["GET", "POST"])
+def advice_new(request, deployment_id: int):
+    """The form: a trace (optional), hours, rate multiplier, spike, objective. Any role."""
+    deployment = get_object_or_404(fleet_selectors.deployment_queryset(), id=deployment_id)
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            trace = None
+            if request.FILES.get("trace"):
+                trace = services.trace_upload_create(user=request.user, upload=request.FILES["trace"])
+            spike = _number(request, "spike", None)
+            run = services.advice_start(
+                user=request.user, deployment=deployment, trace=trace, hours=_number(request, "hours", None),
+                rate_multiplier=_number(request, "rate_multiplier", 1.0),
+                spike={"multiplier": spike} if spike is not None else None,
+                slo=_number(request, "slo_seconds", None), attainment=_number(request, "attainment", 0.99),
+                enqueue=lambda run_id: transaction.on_commit(lambda: tasks.advice_run.delay(run_id)),
+            )
+            return redirect("advice:run", run.id)
+        except ApplicationError as exc:
+            error, status = exc.message, 400
+    return render(request, "advice/new.html", {"deployment": deployment, "error": error}, status=status)
+
+
+def _run_context(run: AdviceRun) -> dict:
+    context = {"run": run, "figure": None}
+    if run.status == AdviceRun.Status.DONE and run.result:
+        context["figure"] = advice_figure(run.result)
+        context["front"] = {c["label"] for c in pareto_front(run.result["candidates"])}
+        context["progress_percent"] = 100
+    else:
+        context["progress_percent"] = round(run.progress * 100)
+    return context
+
+
+@require_GET
+def advice_run(request, run_id: int):
+    run = get_object_or_404(AdviceRun.objects.select_related("deployment__cluster", "trace"), id=run_id)
+    template = "advice/_run.html" if request.headers.get("HX-Request") else "advice/run.html"
+    return render(request, template, _run_context(run))
+
+
+@require_POST
+def advice_cancel(request, run_id: int):
+    run = get_object_or_404(AdviceRun, id=run_id)
+    try:
+        services.advice_cancel(run=run, user=request.user)
+    except ApplicationError as exc:
+        return render(request, "advice/run.html", {**_run_context(run), "error": exc.message}, status=exc.status)
+    return redirect("advice:run", run.id)
+
+
