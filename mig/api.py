@@ -16,11 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
-from fleet.models import ModelDeployment
+from fleet.models import Cluster, ModelDeployment
 from fleet.serving_manifests import serving_manifests
-from mig import selectors, serializers
+from mig import doctor, selectors, serializers
+from mig.doctor_selectors import finding_rows
 from mig.models import MigApplication, MigPlan
-from mig.services import mig_application_continue, mig_application_start, mig_plan_create
+from mig.services import finding_dismiss, mig_application_continue, mig_application_start, mig_plan_create
 from scaling.services import Actor
 from scaling.services.mig_apply import mig_application_stop
 
@@ -87,3 +88,39 @@ class DeploymentManifestsView(APIView):
         response = HttpResponse(body, content_type="application/yaml")
         response["Content-Disposition"] = f'attachment; filename="{documents[2]["metadata"]["name"]}.yaml"'
         return response
+
+
+class FindingsView(APIView):
+    """GET findings/?kind=&cluster=&dismissed=true: the doctor's findings over every cluster."""
+
+    def get(self, request):
+        kind = request.query_params.get("kind") or None
+        if kind is not None and kind not in doctor.KINDS:
+            raise ValidationError({"kind": [f"{kind[:40]} is not one of {', '.join(doctor.KINDS)}"]})
+        cluster = None
+        if request.query_params.get("cluster"):
+            name = request.query_params["cluster"]
+            cluster = Cluster.objects.filter(name=name).first()
+            if cluster is None:
+                raise ValidationError({"cluster": [f"no cluster named {name[:63]}"]})
+        dismissed = request.query_params.get("dismissed", "false").lower() in ("true", "1", "yes")
+        rows = finding_rows(cluster=cluster, kind=kind, dismissed=dismissed)
+        return Response({"count": len(rows), "results": [serializers.finding_body(r) for r in rows]})
+
+
+class FindingDismissView(APIView):
+    """POST findings/{deployment id}:{kind}/dismiss/ {"reason"} (operators): 201 with the dismissal."""
+
+    write_role = Role.OPERATOR
+
+    def post(self, request, finding_id: str):
+        deployment_id, _, kind = finding_id.partition(":")
+        if not deployment_id.isdigit():
+            raise ValidationError({"id": [f"{finding_id[:60]} is not a finding id (deployment id:kind)"]})
+        deployment = get_object_or_404(ModelDeployment, pk=int(deployment_id))
+        body = serializers.DismissRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dismissal = finding_dismiss(deployment=deployment, kind=kind, reason=body.validated_data["reason"],
+                                    actor=Actor.of_request(request))
+        return Response({"id": finding_id, "kind": dismissal.kind, "by": dismissal.actor_label,
+                         "reason": dismissal.reason, "at": dismissal.at.isoformat()}, status=status.HTTP_201_CREATED)

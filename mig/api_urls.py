@@ -1,5 +1,5 @@
 """MIG API under /api/v1/: mig-plans/, mig-applications/ (URL names `mig-api:<basename>-list|detail`),
-and deployments/{id}/manifests/."""
+deployments/{id}/manifests/, findings/."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
@@ -15,4 +15,6 @@ router.register("mig-applications", api.MigApplicationViewSet, basename="mig-app
 urlpatterns = [
     *router.urls,
     path("deployments/<int:pk>/manifests/", api.DeploymentManifestsView.as_view(), name="deployment-manifests"),
+    path("findings/", api.FindingsView.as_view(), name="findings"),
+    path("findings/<str:finding_id>/dismiss/", api.FindingDismissView.as_view(), name="finding-dismiss"),
 ]

@@ -96,3 +96,24 @@ class MigApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_name} -> {self.to_config} ({self.status})"
+
+
+class FindingDismissal(models.Model):
+    """A doctor finding someone chose to live with: who, why, when. The finding stays hidden while
+    this row exists; the same mistake on another deployment still shows."""
+
+    deployment = models.ForeignKey("fleet.ModelDeployment", on_delete=models.CASCADE, related_name="dismissals")
+    kind = models.CharField(max_length=40)
+    reason = models.TextField()
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="dismissals"
+    )
+    actor_label = models.CharField(max_length=120)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["deployment", "kind"], name="findingdismissal_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.deployment_id} dismissed by {self.actor_label}"

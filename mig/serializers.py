@@ -82,3 +82,18 @@ class MigApplicationSerializer(serializers.ModelSerializer):
 
     def get_steps(self, application: MigApplication) -> list[dict]:
         return [{k: s.get(k, "") for k in ("name", "title", "status", "detail")} for s in application.steps]
+
+
+def finding_body(row) -> dict:
+    """A doctor finding as the API shows it (a `mig.doctor_selectors.FindingRow`)."""
+    body = {"id": row.id, "cluster": row.cluster, "namespace": row.namespace, "deployment": row.deployment,
+            "deployment_name": row.deployment_name, "kind": row.kind, "severity": row.severity,
+            "message": row.message, "evidence": row.evidence}
+    if row.dismissed is not None:
+        body["dismissed"] = {"by": row.dismissed.actor_label, "reason": row.dismissed.reason,
+                             "at": row.dismissed.at.isoformat()}
+    return body
+
+
+class DismissRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)

@@ -6,17 +6,17 @@ from collections import defaultdict
 from dataclasses import asdict
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from config.errors import ApplicationError
 from costing import selectors as costing_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
 from fleet.mig import gpu_models, layout_for_gpu, layout_names
-from fleet.models import Cluster, NodePool
-from mig import planner, selectors
+from fleet.models import Cluster, ModelDeployment, NodePool
+from mig import doctor, planner, selectors
 from mig.memory import MemoryInputs, memory_need
-from mig.models import MigApplication, MigPlan
+from mig.models import FindingDismissal, MigApplication, MigPlan
 from mig.tasks import run_mig_application
 from scaling.services import Actor
 from scaling.services.mig_apply import mig_application_request, mig_application_resume
@@ -118,3 +118,20 @@ def mig_application_continue(*, application: MigApplication, actor: Actor) -> Mi
     application = mig_application_resume(application=application, actor=actor)
     transaction.on_commit(lambda: run_mig_application.delay(application.id))
     return application
+
+
+def finding_dismiss(*, deployment: ModelDeployment, kind: str, reason: str, actor: Actor) -> FindingDismissal:
+    """Hide one doctor finding of one deployment, with the reason (audited: who, why, when)."""
+    if kind not in doctor.KINDS:
+        raise ApplicationError(f"{kind[:40]} is not a kind of finding", field="kind")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("say why (the reason is audited)", field="reason")
+    try:
+        with transaction.atomic():
+            return FindingDismissal.objects.create(
+                deployment=deployment, kind=kind, reason=reason[:2000], actor_label=actor.label,
+                actor_user=actor.user if getattr(actor.user, "pk", None) else None)
+    except IntegrityError:
+        raise ApplicationError(f"{kind} on {deployment.namespace}/{deployment.name} is already dismissed",
+                               status=409) from None

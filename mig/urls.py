@@ -13,5 +13,7 @@ urlpatterns = [
     path("applications/<int:application_id>/", views.application_detail, name="application"),
     path("applications/<int:application_id>/stop/", views.application_stop, name="application-stop"),
     path("applications/<int:application_id>/resume/", views.application_resume, name="application-resume"),
+    path("doctor/", views.doctor_page, name="doctor"),
+    path("doctor/dismiss/", views.finding_dismiss_view, name="doctor-dismiss"),
     path("deployments/<int:deployment_id>/memory/", views.deployment_memory, name="deployment-memory"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -11,11 +13,12 @@ from config.errors import ApplicationError
 from fleet import selectors as fleet_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
-from fleet.models import NodePool
+from fleet.models import ModelDeployment, NodePool
 from fleet.views.common import wants_fragment
-from mig import selectors
+from mig import doctor, selectors
+from mig.doctor_selectors import finding_rows
 from mig.models import MigApplication, MigPlan
-from mig.services import mig_application_continue, mig_application_start, mig_plan_create
+from mig.services import finding_dismiss, mig_application_continue, mig_application_start, mig_plan_create
 from scaling.services import Actor
 from scaling.services.mig_apply import mig_application_stop
 
@@ -115,3 +118,35 @@ def application_resume(request, application_id: int):
         return render(request, "mig/application.html", {"application": application, "error": exc.message},
                       status=409)
     return redirect("mig:application", application_id=application_id)
+
+
+def _doctor_page(request, *, error: str = "", status: int = 200):
+    kind = request.GET.get("kind") or None
+    if kind not in (None, *doctor.KINDS):
+        kind, error = None, error or f"{kind[:40]} is not a kind of finding; showing all"
+    rows = finding_rows(kind=kind)
+    counts = Counter(r.kind for r in (rows if kind is None else finding_rows()))
+    context = {"rows": rows, "counts": [(k, counts.get(k, 0)) for k in doctor.KINDS], "kind": kind,
+               "error": error, "dismissed": finding_rows(dismissed=True)}
+    return render(request, "mig/doctor.html", context, status=status)
+
+
+@require_GET
+def doctor_page(request):
+    """Every finding of every cluster, with counts per kind; `?kind=` narrows the table."""
+    return _doctor_page(request)
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def finding_dismiss_view(request):
+    raw = request.POST.get("deployment", "")
+    deployment = ModelDeployment.objects.filter(id=int(raw)).first() if raw.isdigit() else None
+    if deployment is None:
+        return _doctor_page(request, error="That deployment is gone.", status=400)
+    try:
+        finding_dismiss(deployment=deployment, kind=request.POST.get("kind", ""),
+                        reason=request.POST.get("reason", ""), actor=Actor.of(request.user))
+    except ApplicationError as exc:
+        return _doctor_page(request, error=exc.message, status=exc.status)
+    return redirect("mig:doctor")
