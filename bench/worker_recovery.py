@@ -115,6 +115,7 @@ def run(pool: str, broker: str, victim: str, rounds: int, wedged_after: float):
     if broker.startswith("filesystem://"):
         folder = str(data / "broker" / "queue")
         app.conf.broker_transport_options = {"data_folder_in": folder, "data_folder_out": folder,
+                                             "control_folder": str(data / "broker" / "control"),
                                              "store_processed": False}
     app.conf.task_default_queue = queue
     # Drop the connection pools cached for the previous broker (kombu keys them globally).
