@@ -25,6 +25,7 @@ from mig.planner import (
 A100_80 = "NVIDIA-A100-SXM4-80GB"
 A100_40 = "NVIDIA-A100-SXM4-40GB"
 H100 = "NVIDIA-H100-80GB-HBM3"
+H200 = "NVIDIA-H200"
 GIB = 1024
 
 
@@ -81,6 +82,10 @@ def test_it_knows_which_layouts_a_gpu_accepts(product, devices, valid):
         (A100_40, 15, "3g.20gb"),
         (H100, 19.9, "1g.20gb"),
         (H100, 40, "3g.40gb"),
+        (H200, 15, "1g.18gb"),
+        (H200, 30, "1g.35gb"),
+        (H200, 60, "3g.71gb"),
+        (H200, 80, None),
     ],
 )
 def test_it_picks_the_smallest_slice_that_holds_the_need(product, need_gib, profile):
@@ -88,7 +93,7 @@ def test_it_picks_the_smallest_slice_that_holds_the_need(product, need_gib, prof
 
 
 @settings(max_examples=60, deadline=None)
-@given(product=st.sampled_from([A100_80, A100_40, H100]), data=st.data())
+@given(product=st.sampled_from([A100_80, A100_40, H100, H200]), data=st.data())
 def test_packing_only_makes_valid_gpus_and_loses_nothing(product, data):
     model = gpu_models()[product]
     profiles = plannable_profiles(model)
@@ -166,3 +171,10 @@ def test_a_gpu_without_mig_keeps_everything_whole():
     result = plan("NVIDIA-L4", nodes("NVIDIA-L4", 1, gpus=1), [DeploymentDemand(1, "llm/a", 1, 6 * GIB)])
     assert result.kept_whole[0].why == "NVIDIA-L4 has no MIG profiles"
     assert result.nodes[0].to_config == "" and not result.nodes[0].freed
+
+
+def test_h200_nodes_get_mig_parted_s_own_h200_layouts():
+    result = plan(H200, nodes(H200, 2, price="50.44"), [DeploymentDemand(1, "llm/llama-8b", 14, 20 * GIB)])
+    assert result.placements[0].profile == "1g.35gb"
+    assert [n.to_config for n in result.nodes] == ["all-1g.35gb", ""]
+    assert result.nodes[0].devices_after == {"1g.35gb": 32} and result.nodes[1].freed
