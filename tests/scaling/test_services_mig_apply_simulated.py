@@ -14,6 +14,7 @@ from fleet.models import Cluster, GpuNode
 from fleet.sync import cluster_sync
 from fleet.world_store import DbWorldStore
 from mig.models import MigPlan
+from mig.services import mig_application_start
 from scaling.services import Actor
 from scaling.services.mig_apply import mig_application_request, mig_application_run
 from simulator import demo_world
@@ -69,3 +70,13 @@ def test_a_node_holding_every_replica_of_a_deployment_is_not_drained(sim):
     cluster, plan = sim
     with pytest.raises(ApplicationError, match="would leave team-search/bge-embed with 0 ready replicas"):
         mig_application_request(plan=plan, node_name=EMBED, reason="demo", actor=ALICE)
+
+
+def test_starting_it_sends_it_to_a_worker_which_runs_until_it_must_wait(sim, run_on_commit):
+    cluster, plan = sim
+    with time_machine.travel(NOON + timedelta(seconds=10), tick=False):
+        application = run_on_commit(mig_application_start, plan=plan, node_name=EMPTY, reason="demo", actor=ALICE)
+    application.refresh_from_db()
+    assert application.status == "pending"  # handed back to wait for the reconfiguration
+    assert [s["status"] for s in application.steps] == ["done", "done", "done", "running", "pending", "pending"]
+    assert DbWorldStore(cluster).load().node(EMPTY).mig_layout == "all-3g.40gb"
