@@ -485,6 +485,13 @@ class PrometheusMetricsBackend:
 
         return self._run({name: job(query) for name, query in queries.items()})
 
+    def instant_vectors(
+        self, queries: Mapping[str, str], at: datetime
+    ) -> dict[str, list[tuple[dict[str, str], float | None]]]:
+        """Catalogue queries (fleet/promql.py) answered at `at` as (labels, value) pairs, run
+        concurrently under one deadline. Raises BackendError. Used by alert evaluation."""
+        return {name: [(s.labels, s.value) for s in samples] for name, samples in self._instant(queries, at).items()}
+
     # ------------------------------------------------------------------- selectors
 
     def _pod_selector(self, pairs: Iterable[Key], *, exact: bool = False) -> promql.PodSelector:

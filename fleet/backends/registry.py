@@ -76,6 +76,12 @@ class UnavailableMetricsBackend:
     ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
         raise BackendError(self.reason)
 
+    def instant_vectors(self, queries, at: datetime) -> dict:
+        raise BackendError(self.reason)
+
+    def close(self) -> None:
+        """Nothing to close: no connection was made."""
+
 
 def metrics_backend(cluster: Cluster) -> MetricsBackend:
     if cluster.prometheus_url:

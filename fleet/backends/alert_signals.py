@@ -1,0 +1,141 @@
+"""What alert evaluation reads from a metrics source: plain values per deployment and per node.
+
+`read_alert_signals` runs one fixed batch of instant queries against a cluster's Prometheus
+(all PromQL from fleet/promql.py), whatever the number of deployments or nodes: per-deployment
+grouping is done in PromQL (`label_replace` from pod names), per-node grouping by the DCGM
+hostname label. Pure values come back; the rules that judge them live in scaling/alerts/rules.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fleet import promql
+
+# Burn-rate windows (seconds) and the SLO window: the SRE workbook's multiwindow pairs.
+BURN_WINDOWS_SECONDS = (300, 1800, 3600, 21600)
+SLO_WINDOW_SECONDS = 30 * 86400
+QUEUE_WINDOW_SECONDS = 600
+GPU_UTIL_WINDOW_SECONDS = 900
+ERROR_RATE_WINDOW_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class DeploymentSignals:
+    """TTFT bucket counts per window (seconds -> {le: requests}), request and error rates,
+    the fullest KV cache (0-1) and the queue that stayed for 10 minutes (requests per pod)."""
+
+    ttft_buckets: dict[int, dict[float, float]] = field(default_factory=dict)
+    requests_per_second: float | None = None
+    errors_per_second: float | None = None
+    kv_cache_max: float | None = None
+    queue_floor: float | None = None
+
+
+@dataclass(frozen=True)
+class NodeSignals:
+    model_name: str = ""
+    gpu_util_floor: float | None = None  # 0-100, lowest over 15 min of the busiest whole GPU
+    fb_used_fraction: float | None = None  # 0-1
+    temperature_c: float | None = None
+    power_watts: float | None = None
+    power_over_limit_watts: float | None = None  # only where the limit is exported
+    mem_copy_util: float | None = None  # 0-100
+
+
+@dataclass(frozen=True)
+class AlertSignals:
+    deployments: dict[tuple[str, str], DeploymentSignals]
+    nodes: dict[str, NodeSignals]
+    queries: int = 0
+
+
+def alert_queries(namespaces: Sequence[str], *, namespace_label: str, pod_label: str) -> dict[str, str]:
+    """Every query of one evaluation, named. With no namespaces, deployment queries are left out."""
+    queries: dict[str, str] = {}
+    if namespaces:
+        ns = promql.alert_namespaces(namespace_label, namespaces)
+        for window in (*BURN_WINDOWS_SECONDS, SLO_WINDOW_SECONDS):
+            queries[f"ttft_{window}"] = promql.ttft_bucket_increase_by_deployment(
+                ns, namespace_label, pod_label, window
+            )
+        queries["finished"] = promql.finished_rate_by_deployment(
+            ns, namespace_label, pod_label, ERROR_RATE_WINDOW_SECONDS
+        )
+        queries["kv_cache"] = promql.kv_cache_max_by_deployment(ns, namespace_label, pod_label)
+        queries["queue"] = promql.queue_floor_by_deployment(ns, namespace_label, pod_label, QUEUE_WINDOW_SECONDS)
+    queries["gpu_util"] = promql.gpu_util_floor_by_node(GPU_UTIL_WINDOW_SECONDS)
+    queries["fb_used"] = promql.fb_used_fraction_by_node()
+    queries["temperature"] = promql.temperature_max_by_node()
+    queries["power"] = promql.power_max_by_node()
+    queries["power_over"] = promql.power_over_limit_by_node()
+    queries["mem_copy"] = promql.mem_copy_util_max_by_node()
+    return queries
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def signals_from_vectors(
+    vectors: dict[str, list[tuple[dict[str, str], float | None]]], *, namespace_label: str
+) -> AlertSignals:
+    """Fold the answers of `alert_queries` into per-deployment and per-node values."""
+    dep: dict[tuple[str, str], dict] = defaultdict(lambda: {"ttft_buckets": {}})
+    label = promql.ALERT_DEPLOYMENT_LABEL
+    for name, samples in vectors.items():
+        if not name.startswith("ttft_"):
+            continue
+        window = int(name.removeprefix("ttft_"))
+        for labels, value in samples:
+            key = (labels.get(namespace_label), labels.get(label))
+            try:
+                le = float(labels["le"])
+            except (KeyError, ValueError):
+                continue
+            if None in key or value is None or math.isnan(value):
+                continue
+            dep[key]["ttft_buckets"].setdefault(window, {})[le] = value
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for labels, value in vectors.get("finished", ()):
+        key = (labels.get(namespace_label), labels.get(label))
+        if None in key or _finite(value) is None:
+            continue
+        totals[key][0] += value
+        if labels.get(promql.FINISHED_REASON_LABEL) not in promql.SERVED_FINISH_REASONS:
+            totals[key][1] += value
+    for key, (total, errors) in totals.items():
+        dep[key]["requests_per_second"] = total
+        dep[key]["errors_per_second"] = errors
+    for name, attr in (("kv_cache", "kv_cache_max"), ("queue", "queue_floor")):
+        for labels, value in vectors.get(name, ()):
+            key = (labels.get(namespace_label), labels.get(label))
+            if None not in key and _finite(value) is not None:
+                dep[key][attr] = value
+    nodes: dict[str, dict] = defaultdict(dict)
+    for name, attr in (("gpu_util", "gpu_util_floor"), ("fb_used", "fb_used_fraction"),
+                       ("temperature", "temperature_c"), ("power", "power_watts"),
+                       ("power_over", "power_over_limit_watts"), ("mem_copy", "mem_copy_util")):  # fmt: skip
+        for labels, value in vectors.get(name, ()):
+            node = next((labels[h] for h in promql.DCGM_HOSTNAME_LABELS if labels.get(h)), None)
+            if node is None or _finite(value) is None:
+                continue
+            nodes[node][attr] = value
+            nodes[node].setdefault("model_name", labels.get(promql.DCGM_MODEL_LABEL, ""))
+    return AlertSignals(
+        deployments={k: DeploymentSignals(**v) for k, v in dep.items()},
+        nodes={k: NodeSignals(**v) for k, v in nodes.items()},
+        queries=len(vectors),
+    )
+
+
+def read_alert_signals(backend, namespaces: Sequence[str], at: datetime) -> AlertSignals:
+    """One batch of instant queries against `backend` (a PrometheusMetricsBackend) at `at`.
+    Raises BackendError when Prometheus cannot answer: the caller reports "unknown"."""
+    queries = alert_queries(namespaces, namespace_label=backend.namespace_label, pod_label=backend.pod_label)
+    answers = backend.instant_vectors(queries, at)
+    return signals_from_vectors(answers, namespace_label=backend.namespace_label)

@@ -1,0 +1,178 @@
+"""Queueing and sending notifications.
+
+A Delivery row is created in the same transaction as the event it announces (an alert's insert
+or resolve, an action's end), so a crash cannot lose it; it is then sent by the `deliver` task
+(retries with backoff) or by `manage.py alerts_tick`, and picked up again by each tick while
+due. Sending claims the row with a conditional UPDATE, so two senders never post it twice at
+once. A receiver's URL is a secret: errors are recorded in words without it, and nothing here
+logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from scaling.alerts.models import Alert, Delivery, Receiver
+from scaling.alerts.receivers import receiver_url, receivers_for
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = (10, 30, 90, 270)  # before attempts 2..5
+STUCK_SENDING_SECONDS = 120  # a sender killed mid-post: its row is sent again after this
+
+SEVERITY_EMOJI = {"page": ":rotating_light:", "ticket": ":warning:", "info": ":information_source:"}
+
+
+def timeout_seconds() -> float:
+    return float(getattr(settings, "SCALEDECK_WEBHOOK_TIMEOUT_SECONDS", 5.0))
+
+
+def alert_body(alert: Alert, *, event: str, base_url: str) -> dict:
+    """The generic webhook body (the API contract) for an alert event."""
+    deployment = alert.deployment
+    return {
+        "event": event,
+        "alert": {
+            "id": alert.id,
+            "rule": alert.rule,
+            "severity": alert.severity,
+            "state": alert.state,
+            "started_at": alert.started_at.isoformat(),
+            "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
+            "node": alert.node_name or None,
+        },
+        "deployment": f"{deployment.namespace}/{deployment.name}" if deployment else None,
+        "cluster": alert.cluster.name,
+        "summary": alert.summary,
+        "url": f"{base_url.rstrip('/')}/scaling/alerts/{alert.id}/",
+    }
+
+
+def slack_body(body: dict) -> dict:
+    """Slack's incoming-webhook JSON with blocks, from the generic body."""
+    subject = body.get("deployment") or (body.get("alert") or {}).get("node") or ""
+    alert = body.get("alert")
+    if alert:
+        state = "RESOLVED" if body["event"] == "alert_resolved" else "FIRING"
+        head = f"{SEVERITY_EMOJI.get(alert['severity'], '')} [{state}] {alert['rule']} {subject}".strip()
+    else:
+        head = f"{body['event'].replace('_', ' ')}: {subject}"
+    return {
+        "text": f"{head}: {body['summary']}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": head[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{body['summary']}\ncluster {body['cluster']}"}},
+            {"type": "actions", "elements": [
+                {"type": "button", "text": {"type": "plain_text", "text": "Open in ScaleDeck"}, "url": body["url"]},
+            ]},
+        ],
+    }  # fmt: skip
+
+
+def deliveries_create(*, event: str, dedup_key: str, body: dict, severity: str | None, namespace: str | None
+                      ) -> list[int]:  # fmt: skip
+    """One Delivery per opted-in receiver; an existing (receiver, dedup_key) is left alone.
+    Call inside the transaction that records the event."""
+    kind = "alerts" if event.startswith("alert_") else ("prescale" if event == "prescale_fired" else "actions")
+    created = []
+    for receiver in receivers_for(Receiver.objects.all(), event=kind, severity=severity, namespace=namespace):
+        try:
+            with transaction.atomic():
+                created.append(Delivery.objects.create(receiver=receiver, event=event, dedup_key=dedup_key,
+                                                       payload=body).id)  # fmt: skip
+        except IntegrityError:
+            continue  # queued already for this receiver (another worker, or a re-run)
+    return created
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    status: str  # sent | retry | failed | skipped
+    retry_in_seconds: int = 0
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """In words, without the URL (requests puts it into most messages)."""
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout_seconds():g} s"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect"
+    return f"request failed ({type(exc).__name__})"
+
+
+def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Outcome:
+    """Send one delivery once, if it is pending (claimed with a conditional UPDATE)."""
+    now = now or timezone.now()
+    claimed = Delivery.objects.filter(id=delivery_id, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now
+    )
+    if claimed != 1:
+        return Outcome(delivery_id, "skipped")
+    delivery = Delivery.objects.select_related("receiver").get(id=delivery_id)
+    receiver = delivery.receiver
+    code, error = None, ""
+    try:
+        url = receiver_url(receiver)
+        body = slack_body(delivery.payload) if receiver.kind == Receiver.Kind.SLACK else delivery.payload
+        response = requests.post(url, json=body, timeout=timeout_seconds(), allow_redirects=False)
+        code = response.status_code
+        if not 200 <= code < 300:
+            error = f"answered HTTP {code}"
+    except ApplicationError as exc:
+        error = exc.message
+    except requests.RequestException as exc:
+        error = _describe(exc)
+    if not error:
+        Delivery.objects.filter(id=delivery_id).update(status=Delivery.Status.SENT, response_code=code,
+                                                       last_error="", finished_at=timezone.now())  # fmt: skip
+        return Outcome(delivery_id, "sent")
+    attempts = delivery.attempts
+    logger.warning("delivery %s to receiver %s failed (attempt %s): %s", delivery_id, receiver.name, attempts, error)
+    if attempts >= MAX_ATTEMPTS:
+        Delivery.objects.filter(id=delivery_id).update(status=Delivery.Status.FAILED, response_code=code,
+                                                       last_error=error[:300], finished_at=timezone.now())  # fmt: skip
+        return Outcome(delivery_id, "failed")
+    wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
+    Delivery.objects.filter(id=delivery_id).update(
+        status=Delivery.Status.PENDING, response_code=code, last_error=error[:300],
+        next_attempt_at=timezone.now() + timedelta(seconds=wait),
+    )
+    return Outcome(delivery_id, "retry", wait)
+
+
+def deliveries_due(*, now: datetime) -> list[int]:
+    """Pending deliveries whose time has come, after freeing rows a killed sender left `sending`."""
+    Delivery.objects.filter(
+        status=Delivery.Status.SENDING, next_attempt_at__lt=now - timedelta(seconds=STUCK_SENDING_SECONDS)
+    ).update(status=Delivery.Status.PENDING)
+    return list(Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+                .order_by("next_attempt_at").values_list("id", flat=True)[:500])  # fmt: skip
+
+
+def deliveries_attempt_now(ids: list[int]) -> list[Outcome]:
+    """Attempt each once, side by side, so a slow receiver delays no other (alerts_tick)."""
+    if not ids:
+        return []
+
+    def one(delivery_id: int) -> Outcome:
+        from django.db import connection
+
+        try:
+            return delivery_attempt(delivery_id=delivery_id)
+        finally:
+            connection.close()  # each thread has its own connection
+
+    with ThreadPoolExecutor(max_workers=min(8, len(ids)), thread_name_prefix="delivery") as pool:
+        return list(pool.map(one, ids))

@@ -1,0 +1,184 @@
+"""One evaluation pass: per cluster, read signals in one batch, judge them, open and resolve alerts.
+
+Never page twice for one firing, whatever runs concurrently (two workers, a beat and a manual
+`alerts_tick`): an alert is opened by INSERTing its row under a partial unique constraint (one
+firing row per fingerprint) and closed by a conditional UPDATE (`state=firing` -> resolved);
+only the evaluator whose write took effect queues the notifications, in the same transaction.
+
+Missing data is not good news. When Prometheus cannot answer, the cluster's evaluation turns
+`unknown` (shown on the alerts page) and its firing alerts stay firing. A deployment or node
+with no series at all keeps its alerts too; they resolve when data says the breach is over,
+or when the deployment or node is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fleet.backends.alert_signals import AlertSignals, read_alert_signals
+from fleet.backends.base import BackendError
+from fleet.backends.registry import metrics_backend
+from fleet.models import Cluster, GpuNode, ModelDeployment
+from scaling.alerts import rules
+from scaling.alerts.delivery import alert_body, deliveries_create
+from scaling.alerts.models import DEFAULT_ATTAINMENT, Alert, AlertSilence, ClusterEvaluation
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassResult:
+    opened: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    deliveries: list[int] = field(default_factory=list)
+    unknown_clusters: list[str] = field(default_factory=list)
+    seconds_by_cluster: dict[str, float] = field(default_factory=dict)
+
+
+def fingerprint(cluster_id: int, finding: rules.Finding) -> str:
+    subject = f"d{finding.deployment_id}" if finding.deployment_id is not None else f"n{cluster_id}/{finding.node_name}"
+    return f"{finding.rule}:{subject}"
+
+
+def _base_url() -> str:
+    return getattr(settings, "SCALEDECK_BASE_URL", "") or "http://localhost:8000"
+
+
+def _record(cluster: Cluster, *, now: datetime, status: str, reason: str = "", started: float, queries: int = 0):
+    previous = ClusterEvaluation.objects.filter(cluster=cluster).values_list("status", "unknown_since").first()
+    unknown_since = None
+    if status == ClusterEvaluation.Status.UNKNOWN:
+        unknown_since = previous[1] if previous and previous[0] == status and previous[1] else now
+    ClusterEvaluation.objects.update_or_create(cluster=cluster, defaults={
+        "status": status, "reason": reason[:500], "evaluated_at": now, "unknown_since": unknown_since,
+        "duration_ms": round((time.perf_counter() - started) * 1000), "queries": queries,
+    })  # fmt: skip
+
+
+def cluster_findings(
+    signals: AlertSignals, deployments: list[ModelDeployment], node_names: set[str]
+) -> list[rules.Finding]:
+    """Pure judgement for the cluster's deployments and GPU nodes (no queries). A Prometheus
+    shared by several clusters also answers for nodes that are not this cluster's: left out."""
+    found: list[rules.Finding] = []
+    for d in deployments:
+        s = signals.deployments.get((d.namespace, d.name))
+        if s is None:
+            continue
+        target = getattr(d, "slo_target", None)
+        autoscalers = list(d.autoscalers.all())
+        max_replicas = max((a.max_replicas for a in autoscalers), default=None)
+        queue_target = next((t for a in autoscalers if (t := rules.queue_target(a.metric)) is not None), None)
+        found += rules.deployment_findings(
+            deployment_id=d.id, signals=s, objective=d.slo_seconds,
+            attainment=target.attainment if target else DEFAULT_ATTAINMENT,
+            at_max_replicas=max_replicas is not None and d.replicas_desired >= max_replicas,
+            queue_target_value=queue_target,
+        )  # fmt: skip
+    for node_name, s in signals.nodes.items():
+        if node_name in node_names:
+            found += rules.node_findings(node_name=node_name, signals=s)
+    return found
+
+
+def _open(cluster: Cluster, finding: rules.Finding, key: str, deployment: ModelDeployment | None, now: datetime,
+          result: PassResult) -> None:  # fmt: skip
+    silenced = AlertSilence.objects.filter(fingerprint=key, until__gt=now).exists()
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                cluster=cluster, rule=finding.rule, severity=finding.severity, fingerprint=key,
+                deployment=deployment, node_name=finding.node_name, summary=finding.summary[:500],
+                started_at=now, last_seen_at=now, silenced=silenced,
+            )  # fmt: skip
+            if not silenced:
+                result.deliveries += deliveries_create(
+                    event="alert_firing", dedup_key=f"alert:{alert.id}:firing",
+                    body=alert_body(alert, event="alert_firing", base_url=_base_url()),
+                    severity=alert.severity, namespace=deployment.namespace if deployment else None,
+                )  # fmt: skip
+    except IntegrityError:
+        return  # another evaluator opened this firing first: it notifies, not us
+    result.opened.append(alert.id)
+
+
+def _resolve(alert: Alert, now: datetime, result: PassResult) -> None:
+    with transaction.atomic():
+        if Alert.objects.filter(id=alert.id, state=Alert.State.FIRING).update(
+            state=Alert.State.RESOLVED, ended_at=now
+        ) != 1:
+            return  # resolved by another evaluator
+        alert.state, alert.ended_at = Alert.State.RESOLVED, now
+        silenced = alert.silenced or AlertSilence.objects.filter(fingerprint=alert.fingerprint, until__gt=now).exists()
+        if not silenced:
+            result.deliveries += deliveries_create(
+                event="alert_resolved", dedup_key=f"alert:{alert.id}:resolved",
+                body=alert_body(alert, event="alert_resolved", base_url=_base_url()),
+                severity=alert.severity, namespace=alert.deployment.namespace if alert.deployment else None,
+            )  # fmt: skip
+    result.resolved.append(alert.id)
+
+
+def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResult) -> None:
+    started = time.perf_counter()
+    deployments = list(
+        ModelDeployment.objects.alive().filter(cluster=cluster).select_related("slo_target").prefetch_related("autoscalers")
+    )
+    if not cluster.prometheus_url:
+        _record(cluster, now=now, status=ClusterEvaluation.Status.UNKNOWN, started=started,
+                reason="no Prometheus configured for this cluster: alert rules are not evaluated")  # fmt: skip
+        result.unknown_clusters.append(cluster.name)
+        return
+    namespaces = sorted({d.namespace for d in deployments if cluster.namespace_readable(d.namespace)})
+    backend = metrics_backend(cluster)
+    try:
+        signals = read_alert_signals(backend, namespaces, now)
+    except BackendError as exc:
+        _record(cluster, now=now, status=ClusterEvaluation.Status.UNKNOWN, reason=str(exc), started=started)
+        result.unknown_clusters.append(cluster.name)
+        logger.warning("alert evaluation of cluster %s unknown: %s", cluster.name, exc)
+        return
+    finally:
+        backend.close()
+    live_nodes = set(GpuNode.objects.filter(cluster=cluster, gone_at__isnull=True).values_list("name", flat=True))
+    findings = cluster_findings(signals, deployments, live_nodes)
+    by_id = {d.id: d for d in deployments}
+    wanted = {fingerprint(cluster.id, f): f for f in findings}
+    firing = {a.fingerprint: a for a in Alert.objects.filter(cluster=cluster, state=Alert.State.FIRING)
+              .select_related("deployment", "cluster")}  # fmt: skip
+    for key, finding in wanted.items():
+        if key in firing:
+            continue
+        _open(cluster, finding, key, by_id.get(finding.deployment_id), now, result)
+    seen = [a.id for key, a in firing.items() if key in wanted]
+    Alert.objects.filter(id__in=seen, state=Alert.State.FIRING).update(last_seen_at=now)
+    for key, alert in firing.items():
+        if key in wanted:
+            continue
+        if alert.deployment_id is not None:
+            dep = by_id.get(alert.deployment_id)
+            measured = dep is not None and (dep.namespace, dep.name) in signals.deployments
+            gone = dep is None
+        else:
+            measured = alert.node_name in signals.nodes
+            gone = alert.node_name not in live_nodes and not measured
+        if measured or gone:
+            _resolve(alert, now, result)
+    _record(cluster, now=now, status=ClusterEvaluation.Status.OK, started=started, queries=signals.queries)
+    result.seconds_by_cluster[cluster.name] = time.perf_counter() - started
+
+
+def alerts_evaluate(*, now: datetime | None = None) -> PassResult:
+    """Evaluate every cluster once. Returns what was opened, resolved and queued."""
+    now = now or timezone.now()
+    result = PassResult()
+    for cluster in Cluster.objects.all():
+        cluster_alerts_evaluate(cluster=cluster, now=now, result=result)
+    return result

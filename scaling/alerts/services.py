@@ -1,0 +1,98 @@
+"""Services operators call: the SLO of a deployment, acknowledging and silencing alerts."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from core.validators import reason_problem
+from fleet.models import ModelDeployment
+from fleet.services import deployment_slo_set
+from scaling.alerts.models import DEFAULT_ATTAINMENT, Alert, AlertNote, AlertSilence, AttainmentChange, SloTarget
+from scaling.services.actors import Actor
+
+MIN_ATTAINMENT, MAX_ATTAINMENT = 0.5, 0.9999
+MAX_SILENCE_MINUTES = 14 * 24 * 60
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise ApplicationError("a reason is required: it goes in the audit log", field="reason")
+    if problem := reason_problem(reason):
+        raise ApplicationError(problem, field="reason")
+    return reason
+
+
+def _fraction_ok(value) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+            and MIN_ATTAINMENT <= value <= MAX_ATTAINMENT)  # fmt: skip
+
+
+def deployment_slo_update(
+    *, deployment: ModelDeployment, actor: Actor, reason: str, ttft_p95_seconds=..., attainment=...
+) -> dict:
+    """Change the TTFT objective and/or the attainment target (both audited). `...` leaves one
+    as it is. Everything is checked before anything is written."""
+    reason = _reason(reason)
+    if attainment is not ... and not _fraction_ok(attainment):
+        raise ApplicationError(
+            f"the attainment target is a fraction between {MIN_ATTAINMENT:g} and {MAX_ATTAINMENT:g} (0.99 is 99 %)",
+            field="attainment",
+        )
+    if ttft_p95_seconds is not ... and ttft_p95_seconds is not None and (
+        isinstance(ttft_p95_seconds, bool) or not isinstance(ttft_p95_seconds, int | float)
+    ):
+        raise ApplicationError("the TTFT objective is a number of seconds", field="ttft_p95_seconds")
+    with transaction.atomic():
+        if ttft_p95_seconds is not ...:
+            try:
+                deployment_slo_set(deployment=deployment, seconds=ttft_p95_seconds, reason=reason,
+                                   actor_user=actor.user)  # fmt: skip
+            except ApplicationError as exc:
+                raise ApplicationError(exc.message, field="ttft_p95_seconds") from exc
+        if attainment is not ...:
+            target, _ = SloTarget.objects.select_for_update().get_or_create(deployment=deployment)
+            if target.attainment != attainment:
+                AttainmentChange.objects.create(
+                    deployment=deployment, actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+                    actor_label=actor.label, before=target.attainment, after=float(attainment), reason=reason,
+                )  # fmt: skip
+                target.attainment = float(attainment)
+                target.save(update_fields=["attainment"])
+    deployment.refresh_from_db(fields=["ttft_slo_seconds"])
+    target = SloTarget.objects.filter(deployment=deployment).first()
+    return {"ttft_p95_seconds": deployment.slo_seconds,
+            "attainment": target.attainment if target else DEFAULT_ATTAINMENT}  # fmt: skip
+
+
+def alert_acknowledge(*, alert: Alert, actor: Actor, reason: str = "", now: datetime | None = None) -> AlertNote:
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if problem := reason_problem(reason):
+        raise ApplicationError(problem, field="reason")
+    with transaction.atomic():
+        Alert.objects.filter(id=alert.id).update(acknowledged_at=now, acknowledged_by=actor.label)
+        return AlertNote.objects.create(alert=alert, kind=AlertNote.Kind.ACKNOWLEDGED, actor_label=actor.label,
+                                        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+                                        reason=reason, at=now)  # fmt: skip
+
+
+def alert_silence(*, alert: Alert, actor: Actor, minutes, reason: str, now: datetime | None = None) -> AlertSilence:
+    """No notifications for this rule and subject for `minutes` (a new firing included)."""
+    now = now or timezone.now()
+    reason = _reason(reason)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SILENCE_MINUTES:
+        raise ApplicationError(f"a silence lasts 1 to {MAX_SILENCE_MINUTES:,} minutes (14 days)", field="minutes")
+    until = now + timedelta(minutes=minutes)
+    with transaction.atomic():
+        silence = AlertSilence.objects.create(fingerprint=alert.fingerprint, until=until, reason=reason,
+                                              actor_label=actor.label, created_at=now)  # fmt: skip
+        AlertNote.objects.create(alert=alert, kind=AlertNote.Kind.SILENCED, actor_label=actor.label,
+                                 actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+                                 reason=reason, until=until, at=now)  # fmt: skip
+    return silence

@@ -1,0 +1,104 @@
+"""End to end against a real Prometheus: a TTFT histogram burning the error budget at 20x pages
+once, through a real local webhook, with two evaluator processes running at the same time, and
+sends one resolved message after recovery."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from scaling.alerts.models import Alert, ClusterEvaluation, Delivery
+from scaling.alerts.receivers import receiver_create
+from tests.conftest import database_url_for_subprocess
+from tests.factories import ClusterFactory, ModelDeploymentFactory
+from tests.metrics.pod_targets import VllmPodTarget
+
+ROOT = Path(__file__).resolve().parents[3]
+NS = "burn"
+SLOW_POD = "llama-burn-5f6d7c8b9-slowa"
+FAST_POD = "llama-burn-5f6d7c8b9-fastb"
+
+
+def _two_evaluators_at_once(tmp_path) -> list[str]:
+    """Two `manage.py alerts_tick` processes started together (two workers, one period)."""
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "SCALEDECK_DATA_DIR": str(tmp_path),
+           "SCALEDECK_SECRET_KEY": settings.SECRET_KEY, "DJANGO_SETTINGS_MODULE": "config.settings"}  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "manage.py", "alerts_tick"], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]  # fmt: skip
+    outputs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        outputs.append(out)
+    return outputs
+
+
+def _wait_for_samples(prometheus_server, pod: str, n: int = 4, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    query = f'count_over_time(vllm:time_to_first_token_seconds_count{{namespace="{NS}", pod="{pod}"}}[5m])'
+    while time.monotonic() < deadline:
+        result = prometheus_server.query(query)
+        if result and float(result[0]["value"][1]) >= n:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"Prometheus did not collect {n} samples of {pod}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_pages_once_with_two_evaluators_and_resolves_after_recovery(
+    prometheus_server, pod_targets, webhook, tmp_path
+):
+    cluster = ClusterFactory(name="burning", prometheus_url=prometheus_server.url, namespaces=[NS])
+    deployment = ModelDeploymentFactory(cluster=cluster, namespace=NS, name="llama-burn", ttft_slo_seconds=2.0)
+    receiver_create(data={"name": "on-call", "kind": "webhook", "url": webhook.url, "severities": ["page"],
+                          "events": ["alerts"]})  # fmt: skip
+    # 20 % of requests take 5 s against a 2 s objective: 20x the 1 % budget of a 0.99 target.
+    pod_targets.add_pods(VllmPodTarget(NS, SLOW_POD, requests_per_second=5.0, ttft=((0.5, 0.8), (5.0, 0.2))))
+    prometheus_server.scrape_more(pod_targets.scrape_configs("alerts-burn", pods=[SLOW_POD]))
+    _wait_for_samples(prometheus_server, SLOW_POD)
+
+    firing = []
+    for _period in range(2):
+        _two_evaluators_at_once(tmp_path)
+        firing = [b for b in webhook.bodies() if b["event"] == "alert_firing"]
+        if firing:
+            break
+    assert len(firing) == 1, webhook.bodies()
+    body = firing[0]
+    assert body["alert"]["rule"] == "slo_burn_page"
+    assert body["alert"]["severity"] == "page"
+    assert body["alert"]["state"] == "firing"
+    assert body["deployment"] == f"{NS}/llama-burn"
+    assert body["cluster"] == "burning"
+    assert "20.0x" in body["summary"]
+    assert Alert.objects.filter(deployment=deployment, rule="slo_burn_page").count() == 1
+    assert ClusterEvaluation.objects.get(cluster=cluster).status == "ok"
+
+    # Another period while still burning: still one page.
+    _two_evaluators_at_once(tmp_path)
+    assert len([b for b in webhook.bodies() if b["event"] == "alert_firing"]) == 1
+
+    # Recovery: the slow pod is replaced by a fast, busy one; the 5 min window falls under 14.4x.
+    pod_targets.remove_pods(SLOW_POD)
+    pod_targets.add_pods(VllmPodTarget(NS, FAST_POD, requests_per_second=2000.0, ttft=((0.3, 1.0),)))
+    prometheus_server.scrape_more(pod_targets.scrape_configs("alerts-recover", pods=[FAST_POD]))
+    _wait_for_samples(prometheus_server, FAST_POD)
+    resolved = []
+    for _period in range(3):
+        _two_evaluators_at_once(tmp_path)
+        resolved = [b for b in webhook.bodies() if b["event"] == "alert_resolved"]
+        if resolved:
+            break
+        time.sleep(2)
+    assert len(resolved) == 1, webhook.bodies()
+    assert resolved[0]["alert"]["id"] == body["alert"]["id"]
+    assert resolved[0]["alert"]["state"] == "resolved"
+    assert len([b for b in webhook.bodies() if b["event"] == "alert_firing"]) == 1
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert Delivery.objects.get(event="alert_firing").response_code == 200
