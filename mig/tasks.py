@@ -8,7 +8,7 @@ from celery import shared_task
 
 from fleet.backends.registry import cluster_backend
 from mig.models import MigApplication
-from scaling.services.mig_apply import mig_application_run
+from scaling.services.mig_apply import mig_application_run, mig_applications_recover
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90,
@@ -21,3 +21,13 @@ def run_mig_application(self, application_id: int) -> str:
         # `mig_application_run` call from there, or a resume, carries on.
         run_mig_application.apply_async((application_id,), countdown=result.wait_seconds)
     return f"MIG application {application_id}: {result.status}"
+
+
+@shared_task(acks_late=True, soft_time_limit=30, time_limit=60, ignore_result=True)
+def recover_mig_applications() -> str:
+    """Beat: send again the repartitionings whose message was lost (a broker restart, a worker
+    killed between two slices)."""
+    ids = mig_applications_recover()
+    for application_id in ids:
+        run_mig_application.delay(application_id)
+    return f"{len(ids)} MIG applications sent again"

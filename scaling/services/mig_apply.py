@@ -25,7 +25,7 @@ Why it is built this way:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -321,3 +321,24 @@ def mig_application_run(*, application_id: int, backend, now: datetime | None = 
     MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
         status=Status.SUCCEEDED, finished_at=timezone.now(), updated_at=timezone.now())
     return RunResult(Status.SUCCEEDED)
+
+
+# How long a row may sit untouched before its message is taken as lost: a waiting row is due again
+# after the poll interval, a running slice ends within its task's time limit (90 s).
+LOST_AFTER_SECONDS = 300
+
+
+def mig_applications_recover(*, now: datetime | None = None) -> list[int]:
+    """Ids of applications whose worker message was lost, made runnable again: pending rows not
+    touched for LOST_AFTER_SECONDS past their poll, and running rows whose worker died mid-slice
+    (put back to pending: every step is safe to redo). The caller sends each to a worker; a
+    duplicate message is harmless, the claim lets one run."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=LOST_AFTER_SECONDS + _timeouts()["poll"])
+    running = list(MigApplication.objects.filter(status=Status.RUNNING, updated_at__lt=stale)
+                   .values_list("id", flat=True))
+    for application_id in running:
+        MigApplication.objects.filter(id=application_id, status=Status.RUNNING, updated_at__lt=stale).update(
+            status=Status.PENDING, updated_at=now)
+    pending = MigApplication.objects.filter(status=Status.PENDING, updated_at__lt=stale)
+    return sorted(set(pending.values_list("id", flat=True)) | set(running))

@@ -19,6 +19,7 @@ from scaling.services.mig_apply import (
     mig_application_resume,
     mig_application_run,
     mig_application_stop,
+    mig_applications_recover,
 )
 from tests.factories import GpuNodeFactory, ModelDeploymentFactory, NodePoolFactory, PodFactory, UserFactory
 from tests.fakekube import objects as k
@@ -226,3 +227,21 @@ def test_it_refuses_bad_requests_and_stores_nothing(world, repartition, node, re
     with pytest.raises(ApplicationError, match=re.escape(message)):
         mig_application_request(plan=plan, node_name=node, reason=reason, actor=actor())
     assert not MigApplication.objects.exists()
+
+
+def test_a_lost_slice_is_made_runnable_again_and_finishes(world, repartition):
+    plan, _ = repartition
+    application = mig_application_request(plan=plan, node_name=NODE, reason="pack", actor=actor())
+    now = timezone.now()
+    mig_application_run(application_id=application.id, backend=cluster_backend(world.cluster), now=now)
+    # the worker died mid-slice: the row says running and nobody holds it
+    MigApplication.objects.filter(id=application.id).update(status="running")
+    assert mig_applications_recover(now=now + timedelta(seconds=30)) == []  # too early to call it lost
+
+    assert mig_applications_recover(now=now + timedelta(minutes=10)) == [application.id]
+
+    application.refresh_from_db()
+    assert application.status == "pending"
+    run_to_the_end(world, application)
+    assert application.status == "succeeded", application.error
+    assert len([r for r in world.kube.requests if r.path.endswith("/eviction")]) == 2
