@@ -6,7 +6,7 @@ KEDA `min_replicas`, `max_replicas`, `polling_interval_seconds`, `cooldown_secon
 `max_replicas`, `metrics: [{index, target_value}]`, `behavior`. The edited spec is checked
 before anything is sent: a ScaledObject against KEDA's own CRD schema (v2.20.2
 `keda.sh_scaledobjects.yaml`, openAPIV3Schema of `spec`, descriptions dropped, kept in
-`schemas/`), an HPA against the `autoscaling/v2` rules the API server enforces; `behavior` in
+`data/`, packaged), an HPA against the `autoscaling/v2` rules the API server enforces; `behavior` in
 both against the API server's HPA behavior rules (KEDA hands it to the HPA it creates, so the
 API server would refuse it there, after KEDA accepted the ScaledObject). Trigger thresholds are
 written as strings, as KEDA's CRD stores them.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from config.errors import ApplicationError
 
-_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "keda_scaledobject_v1alpha1_spec.json"
+_SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "keda_scaledobject_v1alpha1_spec.json"
 KEDA_FIELDS = {"min_replicas", "max_replicas", "polling_interval_seconds", "cooldown_seconds", "triggers", "behavior"}
 HPA_FIELDS = {"min_replicas", "max_replicas", "metrics", "behavior"}
 MAX_REPLICAS = 1000
