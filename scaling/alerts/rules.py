@@ -49,8 +49,9 @@ ERROR_RATE_FRACTION = 0.01
 DEFAULT_TEMPERATURE_LIMIT_C = 83.0  # A100's slowdown guidance; other models below
 # Sustained-operation temperature and board power limits by GPU model (NVIDIA data sheets).
 TEMPERATURE_LIMIT_C = {"A100": 83.0, "H100": 85.0, "H200": 85.0, "L40S": 87.0, "L4": 80.0, "A10G": 83.0}
-POWER_LIMIT_W = {"A100-SXM": 400.0, "A100-PCIE": 300.0, "H100-SXM": 700.0, "H100-PCIE": 350.0,
-                 "H100 NVL": 400.0, "H200": 700.0, "L40S": 350.0, "L4": 72.0, "A10G": 150.0}  # fmt: skip
+# DCGM's modelName spells them e.g. "NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3" (SXM), "NVIDIA H100 PCIe".
+POWER_LIMIT_W = {"A100-SXM": 400.0, "A100-PCIE": 300.0, "A100": 400.0, "H100 PCIE": 350.0, "H100 NVL": 400.0,
+                 "H100": 700.0, "H200": 700.0, "L40S": 350.0, "L4": 72.0, "A10G": 150.0}  # fmt: skip
 
 RULE_TITLES = {
     "slo_burn_page": "TTFT error budget burning fast",
