@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "ops",
     "mig",
     "advice",
+    "chatops",
 ]
 
 MIDDLEWARE = [
@@ -162,7 +163,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RoleRequired"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # The token scope first: every list and detail goes through it (accounts/scope.py).
+    "DEFAULT_FILTER_BACKENDS": ["accounts.scope.TokenScopeFilter", "django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.BoundedJSONParser",
@@ -243,6 +245,9 @@ SCALEDECK_BASE_URL = env("SCALEDECK_BASE_URL", "")
 SCALEDECK_API_MAX_BODY_BYTES = env_int("SCALEDECK_API_MAX_BODY_BYTES", 1024 * 1024)
 SCALEDECK_PAGE_MAX_BODY_BYTES = env_int("SCALEDECK_PAGE_MAX_BODY_BYTES", 1024 * 1024)
 SCALEDECK_JSON_MAX_DEPTH = env_int("SCALEDECK_JSON_MAX_DEPTH", 32)
+# API tokens (accounts/): days a new token lasts unless told otherwise; "never" (or 0) for no expiry.
+_token_days = env("SCALEDECK_TOKEN_DEFAULT_DAYS", "90").strip().lower()
+SCALEDECK_TOKEN_DEFAULT_DAYS = None if _token_days in ("never", "0", "") else int(_token_days)
 # Folders a cluster's kubeconfig and Prometheus secret files may be read from (fleet/secret_files.py);
 # SCALEDECK_SECRET_DIRS adds more (comma-separated) to the data folder and /run/secrets.
 SCALEDECK_SECRET_DIRS = [str(DATA_DIR), "/run/secrets", *env_list("SCALEDECK_SECRET_DIRS")]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("costing.api_urls")),
     path("api/v1/", include("mig.api_urls")),
     path("api/v1/", include("advice.api_urls")),
+    path("api/v1/", include("chatops.api_urls")),
     path("scaling/", include("scaling.urls")),
     path("costs/", include("costing.urls")),
     path("mig/", include("mig.urls")),
