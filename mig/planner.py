@@ -222,7 +222,9 @@ def plan_pool(
     demand = Counter()
     for d, profile in wanted:
         demand[profile] += d.replicas
-    whole_needed = sum(k.whole_gpus for k in kept)
+    # A replica's GPUs must sit on one node: whole GPUs are placed per replica ("chunks"), largest first.
+    whole_chunks = sorted((k.whole_gpus // max(d.replicas, 1) for d in deployments for k in kept
+                           if k.deployment_id == d.id for _ in range(d.replicas)), reverse=True)
     changes: list[NodeChange] = []
     remaining = Counter(demand)
     for node in sorted(nodes, key=lambda n: n.name):
@@ -230,7 +232,7 @@ def plan_pool(
             changes.append(NodeChange(node.name, node.mig_config, node.mig_config, dict(node.devices),
                                       dict(node.devices), node.gpu_count, False))
             continue
-        if not +remaining and whole_needed <= 0:
+        if not +remaining and not whole_chunks:
             # Nothing left to host: the node can go (Karpenter consolidates it, or scale the pool down).
             changes.append(NodeChange(node.name, node.mig_config, node.mig_config, dict(node.devices),
                                       dict(node.devices), 0, True))
@@ -251,7 +253,7 @@ def plan_pool(
                     best_named, best_served = name, served
             spare_gpus = node.gpu_count - len(custom_layouts)
             custom_better = (_slices(model, custom_served) > _slices(model, best_served)
-                             or (whole_needed > 0 and spare_gpus > 0))
+                             or (bool(whole_chunks) and spare_gpus > 0))
             if best_named and not custom_better:
                 to, entry = best_named, ""
                 per_gpu = named_layouts[best_named]
@@ -262,7 +264,7 @@ def plan_pool(
                 to, entry = custom_config(custom_layouts, node.gpu_count)
                 remaining -= custom_served
         whole_after = node.gpu_count - len(layouts)
-        whole_needed -= whole_after
+        whole_chunks = _fit_chunks(whole_chunks, whole_after)
         after = Counter()
         for layout in layouts:
             after.update(layout)
@@ -270,8 +272,8 @@ def plan_pool(
         changes.append(NodeChange(node.name, node.mig_config, to, dict(node.devices), dict(sorted(after.items())),
                                   whole_after, False, entry, per_gpu))
     unplaced = [f"{n} x {p}" for p, n in sorted(remaining.items()) if n > 0]
-    if whole_needed > 0:
-        unplaced.append(f"{whole_needed} whole GPU{'s' if whole_needed != 1 else ''}")
+    for gpus, count in sorted(Counter(whole_chunks).items(), reverse=True):
+        unplaced.append(f"{count} replica{'s' if count != 1 else ''} of {gpus} whole GPU{'s' if gpus != 1 else ''}")
     priced = [n.usd_per_hour for n in nodes]
     before = sum(priced, Decimal(0)) if nodes and all(p is not None for p in priced) else None
     by_name = {n.name: n for n in nodes}
@@ -286,6 +288,18 @@ def plan_pool(
                                     _per_million(d.usd_per_hour_now, d.generated_tokens_per_hour),
                                     _per_million(cost_after, d.generated_tokens_per_hour)))
     return Plan(gpu_product, changes, placements, kept, unplaced, before, after_cost)
+
+
+def _fit_chunks(chunks: list[int], free: int) -> list[int]:
+    """Place replicas needing `chunk` whole GPUs each on a node with `free` whole GPUs, largest
+    first; returns the ones left for the next nodes."""
+    left = []
+    for chunk in chunks:
+        if chunk <= free:
+            free -= chunk
+        else:
+            left.append(chunk)
+    return left
 
 
 def _gpu_price(nodes: list[NodeShape]) -> Decimal | None:

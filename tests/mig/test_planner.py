@@ -178,3 +178,22 @@ def test_h200_nodes_get_mig_parted_s_own_h200_layouts():
     assert result.placements[0].profile == "1g.35gb"
     assert [n.to_config for n in result.nodes] == ["all-1g.35gb", ""]
     assert result.nodes[0].devices_after == {"1g.35gb": 32} and result.nodes[1].freed
+
+
+def test_a_tensor_parallel_replica_gets_its_gpus_on_one_node():
+    # Slices take 2 GPUs of node-0, leaving 2 whole there: 2 + 4 whole GPUs would count as enough
+    # for two replicas of 3, but neither fits on node-0, so node-2 is still needed.
+    deployments = [DeploymentDemand(1, "llm/tp3", 2, 40 * GIB, gpus_per_replica=3, tensor_parallel=3),
+                   DeploymentDemand(2, "llm/mistral-7b", 4, 30 * GIB)]
+
+    result = plan(A100_80, nodes(A100_80, 3, gpus=4), deployments)
+
+    assert result.unplaced == []
+    assert [(n.node, n.whole_gpus_after, n.freed) for n in result.nodes] == [
+        ("node-0", 2, False), ("node-1", 4, False), ("node-2", 4, False)]
+
+
+def test_it_says_when_a_replica_needs_more_whole_gpus_than_a_node_has():
+    result = plan(A100_80, nodes(A100_80, 2), [DeploymentDemand(1, "llm/tp16", 1, None, gpus_per_replica=16,
+                                                                 tensor_parallel=16)])
+    assert result.unplaced == ["1 replica of 16 whole GPUs"]
