@@ -171,6 +171,15 @@ def panel_note(text: str, *, row: int, size: int = 12) -> dict:
             "xref": f"x{suffix} domain", "y": 0.5, "yref": f"y{suffix} domain"}  # fmt: skip
 
 
+def resolution(step_seconds: int) -> str:
+    """`one point every 15 s` / `... every 5 min` / `... every 1 h`: said on a time axis."""
+    if step_seconds % 3600 == 0:
+        return f"one point every {step_seconds // 3600} h"
+    if step_seconds % 60 == 0:
+        return f"one point every {step_seconds // 60} min"
+    return f"one point every {step_seconds} s"
+
+
 def downsample(times: Sequence, values: Sequence, *, max_points: int = MAX_POINTS) -> tuple[list, list, int]:
     """At most `max_points` points: `(times, values, points per bucket)`.
 

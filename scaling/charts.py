@@ -19,9 +19,8 @@ SERIES_STEP_MINUTES = 1  # the replay's resolution (simulator/whatif.py keeps on
 
 
 def _resolution(per_bucket: int) -> str:
-    if per_bucket <= 1:
-        return f"one point per {SERIES_STEP_MINUTES} min"
-    return f"one point per {per_bucket * SERIES_STEP_MINUTES} min: the worst TTFT and the most replicas in each"
+    said = charts.resolution(per_bucket * SERIES_STEP_MINUTES * 60)
+    return said if per_bucket <= 1 else f"{said}: the worst TTFT and the most replicas in each"
 
 
 def whatif_figure(summaries, slo_seconds: float) -> dict:

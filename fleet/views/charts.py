@@ -82,6 +82,7 @@ def deployment_figure(
     start: datetime,
     end: datetime,
     cost_per_replica_hour: Decimal | None,
+    step_seconds: int | None = None,
 ) -> dict:
     """The figure as a JSON-ready dict: data, layout (plain dicts, see core.charts)."""
     height = PANEL_HEIGHT * len(PANELS) + 80
@@ -217,9 +218,10 @@ def deployment_figure(
         x_axis.update(range=x_range, type="date", showticklabels=True)
         if row != len(PANELS):
             x_axis["tickformat"] = "%H:%M"
-    layout["xaxis" + charts.axis_suffix(len(PANELS))]["title"] = {
-        "text": f"time ({timezone.get_current_timezone_name()})"
-    }
+    time_title = f"time ({timezone.get_current_timezone_name()})"
+    if step_seconds:
+        time_title += f", {charts.resolution(step_seconds)}"
+    layout["xaxis" + charts.axis_suffix(len(PANELS))]["title"] = {"text": time_title}
     layout.update(
         template=charts.PLOTLY_WHITE,
         shapes=shapes,

@@ -79,6 +79,7 @@ def deployment_charts(request, deployment_id: int):
     per_replica = cost / deployment.replicas_ready if cost is not None and deployment.replicas_ready else None
     end = timezone.now()
     start = end - timedelta(seconds=range_seconds)
+    step_seconds = step_for_range(range_seconds)
     figure, series_error = None, None
     try:
         series = deployment_series(deployment, range_seconds, now=end)
@@ -86,7 +87,8 @@ def deployment_charts(request, deployment_id: int):
         series_error = str(exc) or "metrics source unavailable"
     else:
         figure = deployment_figure(
-            series, slo_seconds=deployment.slo_seconds, start=start, end=end, cost_per_replica_hour=per_replica
+            series, slo_seconds=deployment.slo_seconds, start=start, end=end, cost_per_replica_hour=per_replica,
+            step_seconds=step_seconds,
         )
     context = {
         "deployment": deployment,
@@ -100,6 +102,6 @@ def deployment_charts(request, deployment_id: int):
         "range_error": range_error,
         "range_start": start,
         "range_end": end,
-        "step_seconds": step_for_range(range_seconds),
+        "step_seconds": step_seconds,
     }
     return render(request, "fleet/_deployment_charts.html", context)

@@ -30,6 +30,9 @@
         el.textContent = "Charts could not load (plotly.js is missing).";
         return;
       }
+      // One newPlot per figure, drawn once: the figures give their margins (core/charts.py turns
+      // plotly's automargin off), so plotly.js does not measure and redraw; `responsive` redraws
+      // only when the window is resized.
       var figure = JSON.parse(source.textContent);
       window.Plotly.newPlot(el, figure.data, figure.layout, {
         responsive: true,

@@ -83,3 +83,9 @@ def test_its_looks_turn_off_automargin_so_the_browser_draws_once():
         assert template["layout"]["xaxis"]["automargin"] is False
         assert template["layout"]["yaxis"]["automargin"] is False
     assert charts.PLOTLY_WHITE["layout"]["plot_bgcolor"] == "white"
+
+
+@pytest.mark.parametrize(("step", "said"), [(15, "one point every 15 s"), (300, "one point every 5 min"),
+                                            (3600, "one point every 1 h"), (90, "one point every 90 s")])
+def test_it_says_a_resolution_in_the_unit_a_reader_expects(step, said):
+    assert charts.resolution(step) == said

@@ -86,3 +86,18 @@ def test_it_writes_latencies_in_milliseconds_under_a_second(value, text):
 @pytest.mark.parametrize(("value", "text"), [(0.0042, "0.4 %"), (0.062, "6.2 %"), (0.25, "25 %"), (0.0, "0.0 %")])
 def test_it_keeps_a_decimal_for_small_error_rates(value, text):
     assert pct(value, "fine") == text
+
+
+@pytest.mark.parametrize(("range_key", "said"), [("1h", "one point every 15 s"), ("24h", "one point every 5 min")])
+def test_it_says_on_the_time_axis_which_resolution_is_drawn(viewer_client, fake_metrics, range_key, said):
+    deployment = ModelDeploymentFactory()
+    fake_metrics.series = {"queue_depth": series("queue_depth", "requests", [1, None, 3])}
+
+    with time_machine.travel(NOW, tick=False):
+        figure = figure_of(viewer_client.get(charts(deployment, f"?range={range_key}")).content.decode())
+
+    bottom = figure["layout"]["xaxis11"]
+    assert bottom["title"]["text"] == f"time (UTC), {said}"
+    assert all(figure["layout"][f"xaxis{n}"]["matches"] == "x11" for n in ("", 2, 10))  # one time axis
+    queue = trace(figure, "waiting (req)")
+    assert queue["y"] == [1, None, 3] and queue["connectgaps"] is False

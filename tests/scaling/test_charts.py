@@ -52,12 +52,12 @@ def test_it_draws_a_day_at_two_minutes_a_point_keeping_the_worst_ttft_and_says_s
     assert max(v for v in ttft["y"] if v is not None) == 12.0
     assert ttft["y"][500:505] == [None] * 5 and ttft["connectgaps"] is False
     assert ttft["x"][0] == "2025-06-02 08:00:00" and ttft["x"][1] == "2025-06-02 08:02:00"
-    assert figure["layout"]["xaxis2"]["title"]["text"].startswith("time (UTC), one point per 2 min")
+    assert figure["layout"]["xaxis2"]["title"]["text"].startswith("time (UTC), one point every 2 min: the worst TTFT")
 
 
 def test_it_draws_a_short_run_at_its_own_resolution():
     figure = whatif_figure([summary("keda min=2", [0.5, 1.8, 3.1])], slo_seconds=2.0)
 
     assert figure["data"][0]["y"] == [0.5, 1.8, 3.1]
-    assert figure["layout"]["xaxis2"]["title"]["text"] == "time (UTC), one point per 1 min"
+    assert figure["layout"]["xaxis2"]["title"]["text"] == "time (UTC), one point every 1 min"
     assert figure["data"][1]["line"]["shape"] == "hv" and figure["data"][1]["showlegend"] is False
