@@ -15,8 +15,8 @@ longest cold start is replayed first and not scored). The search:
 
 The recommendation is the fewest GPU-hours among candidates that meet the attainment target
 (fewer violation minutes break ties); when none does, the one with the best attainment, and
-`meets_objective` says so. Candidates run in worker processes (fork), two at a time on this
-machine's two cores.
+`meets_objective` says so. Candidates run in worker processes (fork, or forkserver from a
+threaded process such as a Celery worker), two at a time on this machine's two cores.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -197,7 +198,10 @@ class _Runner:
         _init(model, load, objective.ttft_p95_seconds, warmup)
         self.pool = None
         if workers > 1 and not multiprocessing.current_process().daemon:
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+            # fork is cheap, but forking a process with other threads running (a Celery worker's
+            # threads pool) can copy a lock some thread holds: then start clean workers instead.
+            method = "fork" if threading.active_count() == 1 else "forkserver"
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
                                             initializer=_init,
                                             initargs=(model, load, objective.ttft_p95_seconds, warmup))
 
@@ -256,7 +260,7 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
                      progress, cancelled, expected=75)
     try:
         seed = runner.run([SEED_POLICY])[0]
-        static_peak = _static_peak(runner, base, top + 1, objective)
+        static_peak = _static_peak(runner, 1, top + 1, objective)
         grid = [
             Policy("", "keda", low, ceiling, "queue_depth", float(target), polling_interval_s=polling,
                    cooldown_s=300, scale_down_stabilization_s=stabilization)
@@ -287,6 +291,12 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
             ]
             for fraction in (0.6, 0.9):
                 refined.append(replace(p, prescale=prescale_windows(load, warmup_seconds, rate, lead, fraction)))
+        # Pre-scale floors pay off on a cheap base: the cheapest coarse candidates and static replicas.
+        cheapest = sorted(coarse, key=lambda t: t.outcome.gpu_hours)[:2]
+        for fraction in (0.6, 0.9, 1.0):
+            windows = prescale_windows(load, warmup_seconds, rate, lead, fraction)
+            refined.append(Policy("", "none", 1, 1, prescale=windows))
+            refined += [replace(t.policy, label="", prescale=windows) for t in cheapest]
         runner.run(refined)
         tried = list(runner.tried.values())
         recommended = _cheapest(tried, objective)
