@@ -453,11 +453,22 @@ def alert_namespaces(namespace_label: str, namespaces: Iterable[str]) -> str:
 
 
 def ttft_bucket_increase_by_deployment(
-    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int
+    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, le: str | None = None
 ) -> str:
-    """Requests counted per TTFT bucket (`le`) per deployment over the window: the burn-rate input."""
-    inner = _by_deployment(f"increase({VLLM_TTFT}_bucket{{{ns_matcher}}}{_window(window_seconds)})", pod_label)
+    """Requests counted per TTFT bucket (`le`) per deployment over the window: the burn-rate input.
+    `le` keeps one bucket (as vLLM spells it: "2.5", "+Inf")."""
+    matchers = ns_matcher + (f", {equal_matcher('le', le)}" if le is not None else "")
+    inner = _by_deployment(f"increase({VLLM_TTFT}_bucket{{{matchers}}}{_window(window_seconds)})", pod_label)
     return f"sum by (le, {check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
+
+
+def ttft_slow_ratio_by_deployment(
+    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, objective_le: str
+) -> str:
+    """Share of requests slower than the bucket `objective_le` per deployment (the PrometheusRule's SLI)."""
+    good = ttft_bucket_increase_by_deployment(ns_matcher, namespace_label, pod_label, window_seconds, le=objective_le)
+    total = ttft_bucket_increase_by_deployment(ns_matcher, namespace_label, pod_label, window_seconds, le="+Inf")
+    return f"1 - (({good}) / ignoring (le) ({total}))"
 
 
 def finished_rate_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:
@@ -467,6 +478,16 @@ def finished_rate_by_deployment(ns_matcher: str, namespace_label: str, pod_label
     )
     return (f"sum by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}, {FINISHED_REASON_LABEL}) "
             f"({inner})")  # fmt: skip
+
+
+def error_ratio_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:
+    """Share of finished requests that were not served (finish reason other than stop/length)."""
+    served = "|".join(SERVED_FINISH_REASONS)
+    by = f"{check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}"
+    errors = _by_deployment(f'rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}, {FINISHED_REASON_LABEL}!~"{served}"}}'
+                            f"{_window(window_seconds)})", pod_label)  # fmt: skip
+    total = _by_deployment(f"rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}}}{_window(window_seconds)})", pod_label)
+    return f"sum by ({by}) ({errors}) / sum by ({by}) ({total})"
 
 
 def kv_cache_max_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str) -> str:

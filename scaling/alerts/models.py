@@ -8,9 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fleet.models import Cluster, ModelDeployment
-from scaling.alerts.rules import Severity
-
-DEFAULT_ATTAINMENT = 0.99
+from scaling.alerts.rules import DEFAULT_ATTAINMENT, Severity
 
 
 class SloTarget(models.Model):
