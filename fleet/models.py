@@ -385,3 +385,67 @@ class SloChange(models.Model):
     def __str__(self) -> str:
         return (f"{self.deployment_id}: TTFT objective {self.before_seconds} -> {self.after_seconds} "
                 f"by {self.actor_label}")
+
+
+class EventKind(models.TextChoices):
+    """The timeline's vocabulary (the API's `kind`); the backends speak it too."""
+
+    METRIC_ABOVE_TARGET = "metric_above_target", "metric above target"
+    METRIC_BELOW_TARGET = "metric_below_target", "metric below target"
+    DESIRED_CHANGED = "desired_changed", "desired replicas changed"
+    SCALE_ACTION = "scale_action", "scale action"
+    POD_CREATED = "pod_created", "pod created"
+    POD_SCHEDULED = "pod_scheduled", "pod scheduled"
+    SCHEDULING_FAILED = "scheduling_failed", "scheduling failed"
+    IMAGE_PULLING = "image_pulling", "pulling image"
+    IMAGE_PULLED = "image_pulled", "image pulled"
+    CONTAINER_STARTED = "container_started", "container started"
+    POD_READY = "pod_ready", "pod ready"
+    FIRST_TOKEN = "first_token", "first token served"
+    NODECLAIM_LAUNCHED = "nodeclaim_launched", "node launched"
+    NODE_REGISTERED = "node_registered", "node registered"
+    NODE_READY = "node_ready", "node ready"
+    POD_DELETED = "pod_deleted", "pod deleted"
+    OTHER = "other", "other"
+
+
+class ScalingEvent(models.Model):
+    """One stored moment of a scaling story: a Kubernetes Event, a pod condition's transition or
+    a NodeClaim condition, as a sync saw it (the timeline's and the cold starts' raw material).
+
+    Deduplicated on (cluster, uid, count): a sync that sees the same Event again stores
+    nothing, a repeated Event (its count went up) is a new occurrence. Kept
+    SCALEDECK_EVENT_RETENTION_DAYS, pruned by `fleet.events.scaling_events_prune`. Node-level
+    rows (NodeClaims) have no deployment; they join one through `node_name`.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="scaling_events")
+    uid = models.CharField(max_length=300)
+    count = models.PositiveIntegerField(default=1)
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    reason = models.CharField(max_length=100, blank=True)
+    namespace = models.CharField(max_length=63, blank=True)
+    object_kind = models.CharField(max_length=40)
+    object_name = models.CharField(max_length=253)
+    message = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=16)
+    deployment = models.ForeignKey(
+        ModelDeployment, on_delete=models.CASCADE, null=True, blank=True, related_name="scaling_events"
+    )
+    node_name = models.CharField(max_length=253, blank=True)
+    node_pool = models.CharField(max_length=253, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "uid", "count"], name="scalingevent_unique_occurrence")
+        ]
+        indexes = [
+            models.Index(fields=["deployment", "at"], name="scalingevent_deployment_at"),
+            models.Index(fields=["cluster", "node_name", "at"], name="scalingevent_node_at"),
+            models.Index(fields=["at"], name="scalingevent_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.object_kind}/{self.object_name}"

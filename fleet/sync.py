@@ -31,6 +31,7 @@ from fleet.backends.base import (
     ClusterSnapshot,
 )
 from fleet.backends.registry import cluster_backend
+from fleet.events import scaling_events_store
 from fleet.models import (
     Autoscaler,
     Cluster,
@@ -282,6 +283,9 @@ def _apply_snapshot(cluster, snapshot: ClusterSnapshot, assignments, now, result
 
     _, *counts = upsert(NamespaceQuota, {(q.namespace, q.name): quota_row(q) for q in snapshot.quotas})
     _record(result, "quotas", counts)
+
+    added = scaling_events_store(cluster=cluster, facts=snapshot.events, deployments=deployments, now=now)
+    _record(result, "events", (added, 0, 0))
 
 
 def _autoscaler_namespace(autoscaler, snapshot: ClusterSnapshot) -> str:

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from fleet.events import scaling_events_prune
 from fleet.models import Cluster
 from fleet.services import cluster_refresh, cluster_watched_accrue
 from fleet.watch.lease import cluster_is_watched
@@ -33,3 +34,9 @@ def sync_all_clusters() -> int:
     for cluster_id in ids:
         sync_cluster.delay(cluster_id)
     return len(ids)
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=300, time_limit=360)
+def prune_scaling_events() -> int:
+    """Beat, hourly: scaling events past their retention (one DELETE; safe to run twice)."""
+    return scaling_events_prune(now=timezone.now())

@@ -174,6 +174,32 @@ class NodePoolFacts:
 
 
 @dataclass(frozen=True)
+class ScalingEventFacts:
+    """One moment of a scaling story: a Kubernetes Event, a pod condition's transition, or a
+    Karpenter NodeClaim condition, already given its timeline `kind` (`fleet.models.EventKind`).
+
+    `uid` + `count` identify it: an Event's uid and its count (a repeated Event is a new
+    occurrence), or a synthetic uid for conditions ("pod:<uid>:Ready:<time>"), so a sync that
+    sees the same thing twice stores it once. `deployment` is the Deployment it belongs to
+    when known ("" for node-level facts, which join a deployment through `node_name`).
+    """
+
+    uid: str
+    count: int
+    at: datetime
+    kind: str  # metric_above_target | desired_changed | pod_created | ... | other
+    reason: str  # the Kubernetes reason or condition type, e.g. "FailedScheduling", "Ready"
+    namespace: str  # "" for cluster-scoped objects (nodes, NodeClaims)
+    object_kind: str  # Pod | Deployment | ReplicaSet | HorizontalPodAutoscaler | ScaledObject | NodeClaim | Node
+    object_name: str
+    message: str
+    source: str  # "event" | "pod" | "nodeclaim" | "simulator"
+    deployment: str = ""
+    node_name: str = ""
+    node_pool: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterSnapshot:
     """Everything one full list-based sync sees, at one moment."""
 
@@ -185,6 +211,8 @@ class ClusterSnapshot:
     quotas: tuple[QuotaFacts, ...]
     node_pools: tuple[NodePoolFacts, ...] = ()
     keda_installed: bool = True
+    # Events, pod condition transitions and NodeClaim conditions (the timeline's raw material).
+    events: tuple[ScalingEventFacts, ...] = ()
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ RBAC the ServiceAccount needs (ClusterRole, or Roles per allow-listed namespace)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -50,6 +51,7 @@ from fleet.backends.base import (
     ObjectState,
 )
 from fleet.backends.k8s_autoscaling import parse_scaledobject, quota_entries
+from fleet.backends.k8s_events import RawEventLists, read_events
 from fleet.backends.k8s_objects import RawLists, read_snapshot
 from fleet.backends.k8s_patches import check_target, hpa_patch, quota_patch, scale_patch, scaledobject_patch
 from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_str, json_int, one_line
@@ -61,6 +63,7 @@ MERGE_PATCH = "application/merge-patch+json"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
 KARPENTER = ("karpenter.sh", "v1", "nodepools")
+NODECLAIMS = ("karpenter.sh", "v1", "nodeclaims")
 
 
 @dataclass(frozen=True)
@@ -411,6 +414,8 @@ class KubernetesClusterBackend:
                 "resourcequotas", core.list_resource_quota_for_all_namespaces, core.list_namespaced_resource_quota
             )),
             "nodepools": lambda: self._list_custom(*KARPENTER, namespaced=False),
+            "events": lambda: self._list_events(missing),
+            "nodeclaims": lambda: self._list_custom(*NODECLAIMS, namespaced=False),
         }
         raw = self._run_all(jobs)
         raw_pods, raw_replicasets, raw_deployments = raw["workloads"]
@@ -426,8 +431,25 @@ class KubernetesClusterBackend:
             nodepools=raw["nodepools"],
         )
         snapshot, warnings = read_snapshot(raw_lists, taken_at=taken_at)
-        self._warnings = missing + warnings
-        return snapshot
+        event_warnings = Warnings()
+        events = read_events(RawEventLists(raw["events"], raw_pods, raw_replicasets, raw["nodeclaims"]),
+                             snapshot, event_warnings)
+        self._warnings = missing + warnings + event_warnings.result()
+        return dataclasses.replace(snapshot, events=tuple(events))
+
+    def _list_events(self, missing: list[str]) -> list:
+        """Events from events.k8s.io/v1, or core/v1 where that group is not served (one list)."""
+        api = self._api()
+        modern = k8s.EventsV1Api(api)
+        try:
+            return self._list_namespaced("events.events.k8s.io", modern.list_event_for_all_namespaces,
+                                         modern.list_namespaced_event)
+        except BackendError as exc:
+            if exc.status != 404:
+                raise
+        core = k8s.CoreV1Api(api)
+        return self._list_optional("events", missing, lambda: self._list_namespaced(
+            "events", core.list_event_for_all_namespaces, core.list_namespaced_event))
 
     def _run_all(self, jobs: dict[str, Callable]) -> dict:
         pool = ThreadPoolExecutor(max_workers=self.list_concurrency, thread_name_prefix="k8s-list")

@@ -40,6 +40,7 @@ from fleet.backends.base import (
     Series,
     Taint,
 )
+from fleet.backends.sim_events import world_events
 from simulator import KEEP, SimConflict, SimInvalid, SimNotFound, World
 from simulator.mig import gpu_model, mig_counts
 from simulator.objects import (
@@ -236,6 +237,7 @@ def cluster_snapshot(world: World) -> ClusterSnapshot:
             for p in world.pools.values()
         ),
         keda_installed=True,
+        events=tuple(world_events(world)),
     )
 
 

@@ -75,6 +75,9 @@ RESOURCES = (
     Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", namespaced=True, custom=True),
     Resource("karpenter.sh", "v1", "nodepools", "NodePool", namespaced=False, custom=True),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", namespaced=True),
+    Resource("events.k8s.io", "v1", "events", "Event", namespaced=True),
+    Resource("", "v1", "events", "Event", namespaced=True),
+    Resource("karpenter.sh", "v1", "nodeclaims", "NodeClaim", namespaced=False, custom=True),
 )
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}

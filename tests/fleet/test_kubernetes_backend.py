@@ -438,6 +438,8 @@ def test_it_sends_only_authenticated_list_requests_during_a_snapshot(world, fake
         "/apis/autoscaling/v2/horizontalpodautoscalers",
         "/apis/keda.sh/v1alpha1/scaledobjects",
         "/apis/karpenter.sh/v1/nodepools",
+        "/apis/events.k8s.io/v1/events",
+        "/apis/karpenter.sh/v1/nodeclaims",
     }
 
 
@@ -459,6 +461,8 @@ def test_it_lists_only_allow_listed_namespaces(world, fake_kubeconfig):
         "/apis/autoscaling/v2/namespaces/team-b/horizontalpodautoscalers",
         "/apis/keda.sh/v1alpha1/namespaces/team-b/scaledobjects",
         "/apis/karpenter.sh/v1/nodepools",
+        "/apis/events.k8s.io/v1/namespaces/team-b/events",
+        "/apis/karpenter.sh/v1/nodeclaims",
     }
     assert {d.namespace for d in snap.deployments} == {"team-b"}
     assert {p.namespace for p in snap.pods} == {"team-b"}

@@ -1,0 +1,74 @@
+"""Scaling events: storing what a sync saw (deduplicated) and pruning them after their retention.
+
+A sync hands over every Event, pod condition and NodeClaim condition its backend read; most of
+them were stored by an earlier sync already. One SELECT finds those (by uid, within the time
+span of the batch), one bulk INSERT adds the rest. A NodeClaim's Launched fact is first seen
+before Karpenter names its node: the node name is filled in when a later sync learns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from fleet.backends.base import ScalingEventFacts
+from fleet.models import Cluster, EventKind, ModelDeployment, ScalingEvent
+
+# Same instant: the cause before its effect (the metric before the rescale, a pod created before
+# it fails to schedule). Kinds not listed keep the order the backend gave.
+KIND_ORDER = {kind: i for i, kind in enumerate(EventKind.values)}
+
+
+def retention_days() -> int:
+    return int(getattr(settings, "SCALEDECK_EVENT_RETENTION_DAYS", 14))
+
+
+def scaling_events_store(
+    *, cluster: Cluster, facts: Iterable[ScalingEventFacts], deployments: dict[tuple[str, str], ModelDeployment],
+    now: datetime,
+) -> int:
+    """Store the facts not stored yet; returns how many rows were added. Facts older than the
+    retention are dropped (the prune would take them next anyway)."""
+    horizon = now - timedelta(days=retention_days())
+    fresh = sorted((f for f in facts if f.at >= horizon), key=lambda f: (f.at, KIND_ORDER.get(f.kind, 99)))
+    if not fresh:
+        return 0
+    known = {
+        (uid, count): (pk, node_name)
+        for pk, uid, count, node_name in ScalingEvent.objects.filter(
+            cluster=cluster, at__gte=fresh[0].at, at__lte=fresh[-1].at
+        ).values_list("id", "uid", "count", "node_name")
+    }
+    to_create, named = [], []
+    seen = set()
+    for f in fresh:
+        key = (f.uid[:300], f.count)
+        if key in seen:
+            continue
+        seen.add(key)
+        if key in known:
+            pk, node_name = known[key]
+            if f.node_name and not node_name:
+                named.append(ScalingEvent(id=pk, node_name=f.node_name[:253]))
+            continue
+        deployment = deployments.get((f.namespace, f.deployment)) if f.deployment else None
+        to_create.append(ScalingEvent(
+            cluster=cluster, uid=key[0], count=f.count, at=f.at,
+            kind=f.kind if f.kind in KIND_ORDER else EventKind.OTHER, reason=f.reason[:100],
+            namespace=f.namespace[:63], object_kind=f.object_kind[:40], object_name=f.object_name[:253],
+            message=f.message[:500], source=f.source[:16], deployment=deployment,
+            node_name=f.node_name[:253], node_pool=f.node_pool[:253],
+        ))
+    if to_create:
+        ScalingEvent.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
+    if named:
+        ScalingEvent.objects.bulk_update(named, ["node_name"], batch_size=1000)
+    return len(to_create)
+
+
+def scaling_events_prune(*, now: datetime) -> int:
+    """Delete events older than SCALEDECK_EVENT_RETENTION_DAYS; returns how many."""
+    deleted, _ = ScalingEvent.objects.filter(at__lt=now - timedelta(days=retention_days())).delete()
+    return deleted
