@@ -22,7 +22,7 @@ until the margins settle: with 22 axes that redrawing was a large part of the br
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -62,8 +62,13 @@ def wall_clock(moment: datetime, *, zone=None, seconds: bool = True) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def utc_wall_clock(moment: datetime) -> str:
-    return wall_clock(moment, zone=UTC)
+def wall_clocks(moments: Sequence[datetime], *, zone=None, seconds: bool = True) -> list[str]:
+    """`wall_clock` for a whole series. The zone is looked up once: Django's current time zone sits
+    in an asgiref Local, and asking it per point was most of the deployment figure's build time
+    (5,000 points: ~0.5 s on a loaded core)."""
+    zone = zone or timezone.get_current_timezone()
+    form = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return [(m.astimezone(zone) if timezone.is_aware(m) else m).strftime(form) for m in moments]
 
 
 def axis_suffix(row: int) -> str:

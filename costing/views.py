@@ -119,7 +119,7 @@ def _chart(*, group: str, start, end, range_key: str) -> dict:
     """A stacked area figure (plotly JSON) of spend per hour (per day for 30 days)."""
     bucket = "day" if range_key == "30d" else "hour"
     series = selectors.spend_over_time(group_by=group, start=start, end=end, bucket=bucket)
-    x = [charts.wall_clock(b, seconds=False) for b in series.buckets]
+    x = charts.wall_clocks(series.buckets, seconds=False)
     figure = {
         # Stacked bars, one per hour or day: a bucket with nothing accrued has no bar (a gap).
         # A stacked area cannot show one: plotly fills a missing value of a stack group with 0

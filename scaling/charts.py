@@ -9,6 +9,7 @@ and the most replicas of each bucket, and the time axis says which resolution is
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 from core import charts
 
@@ -29,7 +30,7 @@ def whatif_figure(summaries, slo_seconds: float) -> dict:
     data: list[dict] = []
     per_bucket = 1
     for summary, colour in zip(summaries, WHATIF_COLOURS, strict=False):
-        label, at = summary.policy.label, [charts.utc_wall_clock(t) for t in summary.series["at"]]
+        label, at = summary.policy.label, charts.wall_clocks(summary.series["at"], zone=UTC)
         x, ttft, per_bucket = charts.downsample(at, summary.series["ttft_p95_seconds"])
         _, ready, _ = charts.downsample(at, summary.series["replicas_ready"])
         data.append(charts.line(x=x, y=ttft, name=label, colour=colour, width=1.8, legendgroup=label, row=1))

@@ -56,10 +56,6 @@ COLOURS = {
 }
 
 
-def _times(series: Series) -> list[str]:
-    return [wall_clock(t) for t in series.timestamps]
-
-
 def _scaled(series: Series, factor: float) -> list[float | None]:
     return [None if v is None else v * factor for v in series.values]
 
@@ -90,6 +86,13 @@ def deployment_figure(
     data: list[dict] = []
     shapes: list[dict] = []
     empty_panels: list[int] = []
+    # The series of one range share their timestamps: format each distinct axis once.
+    time_labels: dict[tuple, list[str]] = {}
+
+    def times(s: Series) -> list[str]:
+        if s.timestamps not in time_labels:
+            time_labels[s.timestamps] = charts.wall_clocks(s.timestamps)
+        return time_labels[s.timestamps]
 
     def line(
         row: int,
@@ -106,7 +109,7 @@ def deployment_figure(
         if s is None:
             return False
         data.append(charts.line(
-            x=_times(s), y=_scaled(s, factor), name=name, colour=colour, row=row, legendgroup=str(row),
+            x=times(s), y=_scaled(s, factor), name=name, colour=colour, row=row, legendgroup=str(row),
             group_title=PANELS[row - 1][0] if first else None, **(style or {}),
         ))  # fmt: skip
         return _has_data(s)

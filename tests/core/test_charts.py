@@ -75,7 +75,8 @@ def test_it_sends_wall_clock_times_in_the_servers_zone():
     # plotly.js ignores offsets: 12:00 UTC must arrive as Paris wall-clock time.
     assert charts.wall_clock(T0) == "2026-11-27 13:00:00"
     assert charts.wall_clock(T0, seconds=False) == "2026-11-27 13:00"
-    assert charts.utc_wall_clock(T0) == "2026-11-27 12:00:00"
+    assert charts.wall_clocks([T0, T0 + timedelta(hours=1)]) == ["2026-11-27 13:00:00", "2026-11-27 14:00:00"]
+    assert charts.wall_clocks([T0], zone=UTC, seconds=False) == ["2026-11-27 12:00"]
 
 
 def test_its_looks_turn_off_automargin_so_the_browser_draws_once():
