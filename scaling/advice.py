@@ -8,6 +8,7 @@ deployment's own traffic shape), then runs it. Nothing is written: advice change
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,15 +70,20 @@ def check_objective(*, slo: float, attainment: float, hours: float | None, rate_
 
 def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, trace_path: str | Path | None,
                 hours: float | None, rate_multiplier: float, spike: Spike | None,
-                time_scale: float = 1.0) -> tuple[Load, int]:
-    """The traffic every candidate replays, warm-up first, and the warm-up's length in seconds."""
+                time_scale: float = 1.0) -> tuple[Load, int, Load]:
+    """The traffic every candidate replays (warm-up first), the warm-up's length in seconds, and the
+    same traffic without the spike (what pre-scale windows are read from: nobody schedules a
+    viral spike in advance)."""
     warmup = model.longest_cold_start_seconds
     if trace_path is not None:
         try:
             trace = read_trace_file(trace_path, time_scale=time_scale)
             seconds = round(hours * 3600) if hours else trace.seconds
+            plain = trace.to_load(seconds=seconds, rate_multiplier=rate_multiplier, warmup_seconds=warmup)
+            if spike is None:
+                return plain, warmup, plain
             return trace.to_load(seconds=seconds, rate_multiplier=rate_multiplier, spike=spike,
-                                 warmup_seconds=warmup), warmup
+                                 warmup_seconds=warmup), warmup, plain
         except TraceError as exc:
             raise ApplicationError(f"trace refused: {exc}", field="trace") from exc
         except OSError as exc:
@@ -86,18 +92,21 @@ def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, t
 
     dep = world.deployment(deployment.namespace, deployment.name)
     seconds = round((hours or DEFAULT_HOURS) * 3600)
-    traffic = dep.traffic
     start = world.t
-    if spike is not None:
-        traffic = traffic.with_spike(TrafficSpike(start=start + spike.start_seconds, multiplier=spike.multiplier,
-                                                  ramp_seconds=spike.ramp_seconds,
-                                                  hold_seconds=spike.duration_seconds,
-                                                  decay_seconds=spike.ramp_seconds))
-    load = load_from_traffic(traffic, seed=world.seed, key=dep.key, start=start - warmup, seconds=warmup + seconds)
+    plain = load_from_traffic(dep.traffic, seed=world.seed, key=dep.key, start=start - warmup,
+                              seconds=warmup + seconds)
     if rate_multiplier != 1.0:
-        for i in range(load.seconds):
-            load.arrivals[i] *= rate_multiplier
-    return load, warmup
+        for i in range(plain.seconds):
+            plain.arrivals[i] *= rate_multiplier
+    if spike is None:
+        return plain, warmup, plain
+    shape = TrafficSpike(start=start + spike.start_seconds, multiplier=spike.multiplier,
+                         ramp_seconds=spike.ramp_seconds, hold_seconds=spike.duration_seconds,
+                         decay_seconds=spike.ramp_seconds)
+    spiked = Load(plain.start, array("d", plain.arrivals), plain.prompt_tokens, plain.output_tokens)
+    for i in range(spiked.seconds):
+        spiked.arrivals[i] *= shape.factor(plain.start + i)
+    return spiked, warmup, plain
 
 
 def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = None, hours: float | None = None,
@@ -109,7 +118,8 @@ def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = N
     slo = deployment.slo_seconds if slo is None else slo
     check_objective(slo=slo, attainment=attainment, hours=hours, rate_multiplier=rate_multiplier)
     model, world = deployment_model(deployment)
-    load, warmup = advice_load(deployment=deployment, model=model, world=world, trace_path=trace_path, hours=hours,
-                               rate_multiplier=rate_multiplier, spike=spike, time_scale=time_scale)
+    load, warmup, profile = advice_load(deployment=deployment, model=model, world=world, trace_path=trace_path,
+                                        hours=hours, rate_multiplier=rate_multiplier, spike=spike,
+                                        time_scale=time_scale)
     return advise(model, load, Objective(slo, attainment), warmup_seconds=warmup, workers=workers,
-                  progress=progress, cancelled=cancelled)
+                  progress=progress, cancelled=cancelled, profile=profile)

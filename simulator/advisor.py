@@ -249,7 +249,9 @@ def _static_peak(runner: _Runner, low: int, high: int, objective: Objective) -> 
 
 def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_seconds: int, workers: int = 2,
            progress: Callable[[int, int], None] | None = None,
-           cancelled: Callable[[], bool] | None = None) -> Advice:
+           cancelled: Callable[[], bool] | None = None, profile: Load | None = None) -> Advice:
+    """`profile` is the traffic the pre-scale windows are read from: the load without a synthetic
+    spike, which no daily schedule could foresee (by default, the load itself)."""
     rate = replica_rate(model, load)
     rates = minute_rates(load, warmup_seconds)
     mean, peak = sum(rates) / len(rates), max(rates)
@@ -290,11 +292,12 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
                 replace(p, warm_pool_nodes=1),
             ]
             for fraction in (0.6, 0.9):
-                refined.append(replace(p, prescale=prescale_windows(load, warmup_seconds, rate, lead, fraction)))
+                refined.append(replace(p, prescale=prescale_windows(profile or load, warmup_seconds, rate, lead,
+                                                                    fraction)))
         # Pre-scale floors pay off on a cheap base: the cheapest coarse candidates and static replicas.
         cheapest = sorted(coarse, key=lambda t: t.outcome.gpu_hours)[:2]
         for fraction in (0.6, 0.9, 1.0):
-            windows = prescale_windows(load, warmup_seconds, rate, lead, fraction)
+            windows = prescale_windows(profile or load, warmup_seconds, rate, lead, fraction)
             refined.append(Policy("", "none", 1, 1, prescale=windows))
             refined += [replace(t.policy, label="", prescale=windows) for t in cheapest]
         runner.run(refined)

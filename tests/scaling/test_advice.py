@@ -114,3 +114,21 @@ def test_it_refuses_a_kubernetes_cluster_clearly(db):
     deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES))
     with pytest.raises(ApplicationError, match="the advisor models deployments of simulated clusters; prod"):
         advice_run(deployment=deployment, trace_path=SAMPLE)
+
+
+def test_it_reads_prescale_windows_from_the_traffic_without_the_spike(llama, monkeypatch):  # noqa: F811
+    from scaling import advice as service
+    from simulator.traces import Spike
+
+    seen = {}
+    real = service.advise
+
+    def spy(model, load, objective, **kwargs):
+        seen["load"], seen["profile"] = load, kwargs["profile"]
+        return real(model, load, objective, **kwargs)
+
+    monkeypatch.setattr(service, "advise", spy)
+    advice_run(deployment=llama, trace_path=SAMPLE, spike=Spike(10, 120, 60, 120), attainment=0.95)
+    warmup = seen["load"].seconds - 600
+    assert seen["load"].arrivals[warmup + 250] > 5 * seen["profile"].arrivals[warmup + 250] > 0
+    assert seen["load"].arrivals[warmup + 30] == seen["profile"].arrivals[warmup + 30]
