@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import permissions
 
 from accounts.models import ApiToken, Role, role_at_least
+from accounts.scope import request_token, scope_allows
 from accounts.services import user_role
 
 
@@ -17,7 +18,10 @@ def request_role(request) -> str | None:
 
 
 class RoleRequired(permissions.BasePermission):
-    """Viewer for safe methods; the view's `write_role` (default operator) for the rest."""
+    """Viewer for safe methods; the view's `write_role` (default operator) for the rest.
+
+    A read-only token is refused every write, and a scoped token every write to an object outside
+    its clusters and namespaces (accounts/scope.py)."""
 
     message = "Your role does not allow this."
 
@@ -28,4 +32,14 @@ class RoleRequired(permissions.BasePermission):
             needed = getattr(view, "read_role", Role.VIEWER)
         else:
             needed = getattr(view, "write_role", Role.OPERATOR)
+            token = request_token(request)
+            if token is not None and token.read_only:
+                self.message = "This token is read-only: it cannot change anything."
+                return False
         return role_at_least(request_role(request), needed)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in permissions.SAFE_METHODS or scope_allows(request_token(request), obj):
+            return True
+        self.message = "This token's scope does not include this cluster or namespace."
+        return False

@@ -14,11 +14,13 @@ urlpatterns = [
     path("api/v1/", include("costing.api_urls")),
     path("api/v1/", include("mig.api_urls")),
     path("api/v1/", include("advice.api_urls")),
+    path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("chatops.api_urls")),
     path("scaling/alerts/", include("scaling.alerts.urls")),
     path("scaling/", include("scaling.urls")),
     path("costs/", include("costing.urls")),
     path("mig/", include("mig.urls")),
     path("advice/", include("advice.urls")),
+    path("", include("accounts.urls")),
     path("", include("fleet.urls")),
 ]

@@ -46,6 +46,7 @@ class DeploymentScaleView(APIView):
 
     def post(self, request, pk: int):
         deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), pk=pk)
+        self.check_object_permissions(request, deployment)  # a token's scope (accounts/scope.py)
         body = serializers.ScaleRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -100,6 +101,7 @@ class PrescaleRuleViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
+        self.check_object_permissions(self.request, data["deployment"])  # a token's scope
         serializer.instance = prescale_rule_create(
             deployment=data["deployment"],
             cron=data["cron"],
@@ -108,13 +110,17 @@ class PrescaleRuleViewSet(viewsets.ModelViewSet):
             duration_minutes=data["duration_minutes"],
             enabled=data.get("enabled", True),
             created_by=self.request.user,
+            actor=Actor.of_request(self.request),
         )
 
     def perform_update(self, serializer):
-        serializer.instance = prescale_rule_update(rule=serializer.instance, **serializer.validated_data)
+        if "deployment" in serializer.validated_data:
+            self.check_object_permissions(self.request, serializer.validated_data["deployment"])
+        serializer.instance = prescale_rule_update(rule=serializer.instance, actor=Actor.of_request(self.request),
+                                                   **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        prescale_rule_delete(rule=instance)
+        prescale_rule_delete(rule=instance, actor=Actor.of_request(self.request))
 
 
 class QuotaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -304,7 +304,7 @@ def _save_rule(request, form, rule=None):
         if rule is None:
             rule = prescale_rule_create(**fields, timezone_name=data["timezone"].strip(), created_by=request.user)
         else:
-            rule = prescale_rule_update(rule=rule, **fields, timezone=data["timezone"].strip())
+            rule = prescale_rule_update(rule=rule, **fields, timezone=data["timezone"].strip(), actor=request.user)
     except ApplicationError as error:  # changed between the check and the save
         add_service_error(form, error, {"timezone_name": "timezone"})
         return None
@@ -361,7 +361,7 @@ def deployment_rules(request, deployment_id: int):
 @require_POST
 def rule_delete(request, rule_id: int):
     rule = get_object_or_404(PrescaleRule, id=rule_id)
-    prescale_rule_delete(rule=rule)
+    prescale_rule_delete(rule=rule, actor=request.user)
     messages.success(request, f"Rule #{rule_id} deleted; a window it opened still ends on time.")
     return redirect("scaling:rules")
 

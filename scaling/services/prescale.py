@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
+from accounts.models import AuditKind
 from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling import decisions, windows
@@ -85,20 +87,35 @@ def _validate(*, deployment: ModelDeployment, cron: str, tz: str, min_replicas, 
 
 def prescale_rule_create(
     *, deployment: ModelDeployment, cron: str, timezone_name: str, min_replicas: int, duration_minutes: int,
-    enabled: bool = True, created_by=None,
+    enabled: bool = True, created_by=None, actor=None,
 ) -> PrescaleRule:
     cron = _validate(deployment=deployment, cron=cron, tz=timezone_name, min_replicas=min_replicas,
                      duration_minutes=duration_minutes)
-    return PrescaleRule.objects.create(
-        deployment=deployment, cron=cron, timezone=timezone_name, min_replicas=min_replicas,
-        duration_minutes=duration_minutes, enabled=enabled, created_by=created_by,
-    )
+    with transaction.atomic():
+        rule = PrescaleRule.objects.create(
+            deployment=deployment, cron=cron, timezone=timezone_name, min_replicas=min_replicas,
+            duration_minutes=duration_minutes, enabled=enabled, created_by=created_by,
+        )
+        _audit(rule, actor=actor or created_by, before=None, after=_rule_fields(rule), reason="rule created")
+    return rule
 
 
-def prescale_rule_update(*, rule: PrescaleRule, **changes) -> PrescaleRule:
+def _rule_fields(rule: PrescaleRule) -> dict:
+    d = rule.deployment
+    return {"deployment": f"{d.cluster.name}/{d.namespace}/{d.name}", "cron": rule.cron, "timezone": rule.timezone,
+            "min_replicas": rule.min_replicas, "duration_minutes": rule.duration_minutes, "enabled": rule.enabled}
+
+
+def _audit(rule: PrescaleRule, *, actor, before, after, reason: str) -> None:
+    audit_record(actor=actor, kind=AuditKind.PRESCALE_RULE, object=f"pre-scale rule #{rule.pk}", object_id=rule.pk,
+                 before=before, after=after, reason=reason)
+
+
+def prescale_rule_update(*, rule: PrescaleRule, actor=None, **changes) -> PrescaleRule:
     """Change any of deployment, cron, timezone, min_replicas, duration_minutes, enabled.
 
-    A firing already applied keeps its window: it ends when it was going to.
+    A firing already applied keeps its window: it ends when it was going to. `actor` is who
+    changed it, for the audit (an enable or disable is an edit of `enabled`).
     """
     allowed = {"deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled"}
     unknown = set(changes) - allowed
@@ -107,15 +124,24 @@ def prescale_rule_update(*, rule: PrescaleRule, **changes) -> PrescaleRule:
     values = {f: getattr(rule, f) for f in allowed} | changes
     values["cron"] = _validate(deployment=values["deployment"], cron=values["cron"], tz=values["timezone"],
                                min_replicas=values["min_replicas"], duration_minutes=values["duration_minutes"])
+    before = _rule_fields(rule)
     for name, value in values.items():
         setattr(rule, name, value)
-    rule.save()
+    with transaction.atomic():
+        rule.save()
+        after = _rule_fields(rule)
+        if after != before:
+            reason = ("rule enabled" if after["enabled"] else "rule disabled") if (
+                {k for k in after if after[k] != before[k]} == {"enabled"}) else "rule edited"
+            _audit(rule, actor=actor, before=before, after=after, reason=reason)
     return rule
 
 
-def prescale_rule_delete(*, rule: PrescaleRule) -> None:
+def prescale_rule_delete(*, rule: PrescaleRule, actor=None) -> None:
     """Delete a rule; a window it opened still ends (and restores) on time."""
-    rule.delete()
+    with transaction.atomic():
+        _audit(rule, actor=actor, before=_rule_fields(rule), after=None, reason="rule deleted")
+        rule.delete()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,169 @@
+"""The one audit of everything that changes: `audit_record` writes a row, `audit_rows` reads the list.
+
+Any service that changes one of ScaleDeck's own settings calls, in the same transaction as the change:
+
+    from accounts.audit import audit_record
+    audit_record(actor=actor, kind=AuditKind.RECEIVER, object=f"receiver {receiver.name}",
+                 object_id=receiver.pk, before=old_fields_or_None, after=new_fields_or_None, reason=reason)
+
+`actor` is whoever acted: a user, an ApiToken (a bot), `scaling.services.Actor` (what the API and
+pages build from a request), or a plain label such as "rule:#3". `kind` is an `AuditKind`; `before`
+and `after` are JSON-able dicts (None for a creation's before and a deletion's after).
+
+Two kinds of change are not copied here, and the list reads them where they already are:
+- cluster writes (scale actions, quota changes) stay in ScaleAction, with their Kubernetes answer;
+  their rows link to the action;
+- TTFT objective changes are SloChange rows (fleet), written by `deployment_slo_set`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import reverse
+
+from accounts.models import ApiToken, AuditEntry, AuditKind
+from fleet.models import SloChange
+from scaling.models import ScaleAction
+
+
+def _actor_of(actor) -> tuple[str, Any]:
+    """(label, user) for any of the actor shapes `audit_record` accepts."""
+    if actor is None:
+        return "system", None
+    if isinstance(actor, str):
+        return actor[:120], None
+    if isinstance(actor, ApiToken):
+        return actor.name[:120], actor.user
+    if isinstance(actor, get_user_model()):
+        return actor.get_username()[:120], actor if actor.pk else None
+    # scaling.services.Actor: a bot is named by its token, a person by their username.
+    if actor.token is not None:
+        return actor.token.name[:120], actor.user
+    if actor.user is not None and getattr(actor.user, "pk", None):
+        return actor.user.get_username()[:120], actor.user
+    return actor.label[:120], None
+
+
+def audit_record(*, actor, kind: str, object: str, before: dict | None, after: dict | None,  # noqa: A002
+                 reason: str = "", object_id: Any = "") -> AuditEntry:
+    """Write one audit row: who (`actor`), what (`kind`, `object`), from `before` to `after`, and why."""
+    label, user = _actor_of(actor)
+    return AuditEntry.objects.create(
+        actor_label=label, actor_user=user, kind=AuditKind(kind), object_label=str(object)[:300],
+        object_id=str(object_id or "")[:64], before=before, after=after, reason=reason or "",
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the list is narrowed to; every field optional. `kinds` and `actors` match any of theirs."""
+
+    kinds: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
+    object: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _window(qs, field: str, f: AuditFilter):
+    if f.since:
+        qs = qs.filter(**{f"{field}__gte": f.since})
+    if f.until:
+        qs = qs.filter(**{f"{field}__lt": f.until})
+    return qs
+
+
+def _entries(f: AuditFilter):
+    kinds = set(f.kinds) - {AuditKind.SLO, AuditKind.SCALE_ACTION}
+    if f.kinds and not kinds:
+        return None
+    qs = AuditEntry.objects.order_by("-at", "-id")
+    if f.kinds:
+        qs = qs.filter(kind__in=kinds)
+    if f.actors:
+        qs = qs.filter(actor_label__in=f.actors)
+    if f.object:
+        qs = qs.filter(object_label__icontains=f.object)
+    return _window(qs, "at", f)
+
+
+def _actions(f: AuditFilter):
+    ops = []
+    if not f.kinds or AuditKind.SCALE_ACTION in f.kinds:
+        ops += [ScaleAction.Operation.SCALE, ScaleAction.Operation.RESTORE]
+    if not f.kinds or AuditKind.QUOTA in f.kinds:
+        ops.append(ScaleAction.Operation.QUOTA)
+    if not ops:
+        return None
+    qs = (ScaleAction.objects.filter(operation__in=ops)
+          .select_related("cluster", "actor_user", "actor_token").order_by("-created_at", "-id"))
+    if f.actors:
+        qs = qs.filter(Q(actor_token__name__in=f.actors)
+                       | Q(actor_token__isnull=True, actor_user__username__in=f.actors)
+                       | Q(actor_label__in=f.actors))
+    if f.object:
+        qs = qs.filter(Q(target_name__icontains=f.object) | Q(namespace__icontains=f.object)
+                       | Q(cluster__name__icontains=f.object))
+    return _window(qs, "created_at", f)
+
+
+def _slo_changes(f: AuditFilter):
+    if f.kinds and AuditKind.SLO not in f.kinds:
+        return None
+    qs = SloChange.objects.select_related("deployment__cluster").order_by("-at", "-id")
+    if f.actors:
+        qs = qs.filter(actor_label__in=f.actors)
+    if f.object:
+        qs = qs.filter(Q(deployment__name__icontains=f.object) | Q(deployment__namespace__icontains=f.object))
+    return _window(qs, "at", f)
+
+
+def _entry_row(e: AuditEntry) -> dict:
+    return {"id": f"entry-{e.pk}", "at": e.at, "actor": e.actor_label, "kind": e.kind, "object": e.object_label,
+            "before": e.before, "after": e.after, "reason": e.reason, "action_url": None}
+
+
+def _action_row(a: ScaleAction) -> dict:
+    if a.actor_token_id:
+        actor = a.actor_token.name
+    elif a.actor_user_id:
+        actor = a.actor_user.get_username()
+    else:
+        actor = a.actor_label
+    kind = AuditKind.QUOTA if a.operation == ScaleAction.Operation.QUOTA else AuditKind.SCALE_ACTION
+    return {"id": f"action-{a.pk}", "at": a.created_at, "actor": actor, "kind": kind.value,
+            "object": f"{a.cluster.name}/{a.namespace}/{a.target_name}", "before": a.before, "after": a.after,
+            "reason": a.reason, "action_url": reverse("scaling:action", args=[a.pk])}
+
+
+def _slo_row(s: SloChange) -> dict:
+    d = s.deployment
+    return {"id": f"slo-{s.pk}", "at": s.at, "actor": s.actor_label, "kind": AuditKind.SLO.value,
+            "object": f"{d.cluster.name}/{d.namespace}/{d.name}",
+            "before": {"ttft_p95_seconds": s.before_seconds}, "after": {"ttft_p95_seconds": s.after_seconds},
+            "reason": s.reason, "action_url": None}
+
+
+def audit_rows(*, f: AuditFilter, offset: int = 0, limit: int = 100) -> tuple[int, list[dict]]:
+    """(total, one page of rows newest first) across the audit entries, ScaleActions and SloChanges.
+
+    Each source is read only up to `offset + limit` rows, then merged by time: the page costs three
+    queries plus three counts, however many rows there are."""
+    sources = [(_entries(f), _entry_row), (_actions(f), _action_row), (_slo_changes(f), _slo_row)]
+    sources = [(qs, row) for qs, row in sources if qs is not None]
+    total = sum(qs.count() for qs, _ in sources)
+    streams = [[row(obj) for obj in qs[: offset + limit]] for qs, row in sources]
+    merged = heapq.merge(*streams, key=lambda r: r["at"], reverse=True)
+    page = []
+    for i, r in enumerate(merged):
+        if i >= offset + limit:
+            break
+        if i >= offset:
+            page.append(r)
+    return total, page

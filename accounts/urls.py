@@ -1,0 +1,13 @@
+"""Pages: /tokens/ and /audit/."""
+
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("audit/", views.audit, name="audit"),
+]

@@ -1,0 +1,77 @@
+"""Pages: API tokens (admins issue and revoke, everyone sees their own) and the one audit list."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.audit import AuditFilter, audit_rows
+from accounts.decorators import forbidden, role_required
+from accounts.forms import AuditFilterForm, TokenForm
+from accounts.models import ApiToken, Role
+from accounts.services import api_token_create, api_token_revoke, user_role
+from config.errors import ApplicationError
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    """The token list; admins also get the form to issue one, and the secret once after issuing it."""
+    is_admin = user_role(request.user) == Role.ADMIN
+    if request.method == "POST" and not is_admin:
+        return forbidden(request, role_needed=Role.ADMIN)
+    form = TokenForm(request.POST if request.method == "POST" else None) if is_admin else None
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            token, raw = api_token_create(
+                user=d["user"], name=d["name"], role=d["role"], namespaces=_names(d["namespaces"]),
+                clusters=_names(d["clusters"]), read_only=d["read_only"], actor=request.user,
+                expires_days=None if d["never_expires"] else (d["expires_days"] or -1))
+            issued = {"token": token, "raw": raw}
+            form = TokenForm()
+        except ApplicationError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+    rows = ApiToken.objects.select_related("user").order_by("-created_at", "-id")
+    if not is_admin:
+        rows = rows.filter(user=request.user)
+    status = 400 if form is not None and form.errors else 200
+    context = {"rows": rows[:500], "form": form, "issued": issued, "is_admin": is_admin, "now": timezone.now()}
+    return render(request, "accounts/tokens.html", context, status=status)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def token_revoke(request, token_id: int):
+    token = get_object_or_404(ApiToken, id=token_id)
+    reason = request.POST.get("reason", "")[:500]
+    if api_token_revoke(token=token, actor=request.user, reason=reason):
+        messages.success(request, f"Token {token.prefix}… ({token.name}) revoked: it is refused from now on.")
+    else:
+        messages.info(request, f"Token {token.prefix}… was already revoked.")
+    return redirect("accounts:tokens")
+
+
+@require_GET
+def audit(request):
+    """Every change, newest first: ScaleDeck's own settings and the cluster writes (linked to their action)."""
+    form = AuditFilterForm(request.GET)
+    f = form.audit_filter() if form.is_valid() else AuditFilter()
+    try:
+        number = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        number = 1
+    total, rows = audit_rows(f=f, offset=(number - 1) * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE)
+    pages = Paginator(range(total), AUDIT_PAGE_SIZE)
+    page = pages.get_page(number)
+    return render(request, "accounts/audit.html", {"form": form, "rows": rows, "page": page, "total": total},
+                  status=200 if form.is_valid() else 400)

@@ -1,0 +1,124 @@
+"""The one audit: rule, SLO, quota and token changes with before and after, cluster writes linked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.audit import audit_record
+from accounts.models import AuditKind
+from fleet.services import deployment_slo_set
+from scaling.models import ScaleAction
+from tests.factories import ApiTokenFactory, AutoscalerFactory, ModelDeploymentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client():
+    client = APIClient()
+    client.force_login(UserFactory(username="root", role="admin"))
+    return client
+
+
+def audit(client, query="") -> list[dict]:
+    response = client.get(f"/api/v1/audit/{query}")
+    assert response.status_code == 200, response.json()
+    return response.json()["results"]
+
+
+def test_it_records_a_rules_life_from_the_bot_that_changed_it(admin_client):
+    dep = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="ranker")
+    AutoscalerFactory(deployment=dep, min_replicas=1, max_replicas=8)
+    token = ApiTokenFactory(role="operator", name="search-bot")
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
+
+    created = bot.post("/api/v1/prescale-rules/", {"deployment": dep.id, "cron": "0 9 * * 1-5", "min_replicas": 3,
+                                                  "duration_minutes": 60}, format="json")
+    assert created.status_code == 201, created.json()
+    rule_id = created.json()["id"]
+    assert bot.patch(f"/api/v1/prescale-rules/{rule_id}/", {"min_replicas": 4}, format="json").status_code == 200
+    assert bot.patch(f"/api/v1/prescale-rules/{rule_id}/", {"enabled": False}, format="json").status_code == 200
+    assert bot.delete(f"/api/v1/prescale-rules/{rule_id}/").status_code == 204
+
+    rows = audit(admin_client, "?kind=prescale_rule&actor=search-bot")
+    assert [r["reason"] for r in rows] == ["rule deleted", "rule disabled", "rule edited", "rule created"]
+    assert {r["object"] for r in rows} == {f"pre-scale rule #{rule_id}"}
+    deleted, disabled, edited, created_row = rows
+    assert created_row["before"] is None and created_row["after"]["deployment"] == "prod/llm/ranker"
+    assert (edited["before"]["min_replicas"], edited["after"]["min_replicas"]) == (3, 4)
+    assert (disabled["before"]["enabled"], disabled["after"]["enabled"]) == (True, False)
+    assert deleted["after"] is None and set(rows[0]) == {
+        "id", "at", "actor", "kind", "object", "before", "after", "reason", "action_url"}
+
+
+def test_it_lists_slo_changes_and_cluster_writes_with_links_newest_first(admin_client):
+    dep = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="llama")
+    alice = UserFactory(username="alice", role="operator")
+    start = timezone.now() - timedelta(hours=1)
+    with time_machine.travel(start, tick=False):
+        action = ScaleAction.objects.create(
+            actor_user=alice, actor_label="alice", actor_key=f"user:{alice.pk}", source=ScaleAction.Source.UI,
+            cluster=dep.cluster, namespace="llm", deployment=dep, target_kind="scaledobject", target_name="llama",
+            before={"min_replicas": 1}, after={"min_replicas": 4}, reason="launch")
+    with time_machine.travel(start + timedelta(minutes=1), tick=False):
+        quota = ScaleAction.objects.create(
+            actor_label="bot:ci", actor_key="token:9", source=ScaleAction.Source.API, cluster=dep.cluster,
+            namespace="llm", operation=ScaleAction.Operation.QUOTA, target_kind="quota", target_name="gpu-quota",
+            before={"requests.nvidia.com/gpu": 8}, after={"requests.nvidia.com/gpu": 16}, reason="more")
+    deployment_slo_set(deployment=dep, seconds=1.5, reason="tighter for launch", actor_user=alice,
+                       now=start + timedelta(minutes=30))
+
+    rows = audit(admin_client)
+
+    assert [r["kind"] for r in rows] == ["slo", "quota", "scale_action"]
+    slo = rows[0]
+    assert slo["actor"] == "alice" and slo["object"] == "prod/llm/llama"
+    assert slo["before"] == {"ttft_p95_seconds": None} and slo["after"] == {"ttft_p95_seconds": 1.5}
+    scale = next(r for r in rows if r["kind"] == "scale_action")
+    assert scale["action_url"] == f"/scaling/actions/{action.pk}/" and scale["after"] == {"min_replicas": 4}
+    assert next(r for r in rows if r["kind"] == "quota")["id"] == f"action-{quota.pk}"
+    assert [r["kind"] for r in audit(admin_client, "?actor=alice")] == ["slo", "scale_action"]
+    assert [r["kind"] for r in audit(admin_client, "?kind=quota")] == ["quota"]
+    since = (start + timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
+    assert [r["kind"] for r in audit(admin_client, f"?since={since}")] == ["slo"]
+
+
+def test_it_pages_across_sources_in_time_order(admin_client):
+    base = timezone.now() - timedelta(days=1)
+    for i in range(5):
+        with time_machine.travel(base + timedelta(minutes=i), tick=False):
+            audit_record(actor="alice", kind=AuditKind.RECEIVER, object=f"receiver r{i}", before=None,
+                         after={"url": "https://example.com"}, reason="")
+
+    first = admin_client.get("/api/v1/audit/?limit=2").json()
+    second = admin_client.get("/api/v1/audit/?limit=2&offset=2").json()
+
+    assert first["count"] == 5
+    assert [r["object"] for r in first["results"] + second["results"]] == [
+        "receiver r4", "receiver r3", "receiver r2", "receiver r1"]
+
+
+def test_it_refuses_an_unknown_filter_or_kind_by_name(admin_client):
+    unknown = admin_client.get("/api/v1/audit/?kindd=token")
+    bad_kind = admin_client.get("/api/v1/audit/?kind=rules")
+
+    assert unknown.status_code == 400 and "unknown filter kindd" in str(unknown.json())
+    assert bad_kind.status_code == 400 and "kind" in bad_kind.json()
+
+
+def test_the_page_shows_the_changes_to_a_viewer():
+    audit_record(actor="alice", kind=AuditKind.TOKEN, object="token sdk_abcd1234… (ci)", before=None,
+                 after={"role": "viewer"}, reason="token issued")
+    client = APIClient()
+    client.force_login(UserFactory(role="viewer"))
+
+    response = client.get("/audit/?kind=token")
+
+    assert response.status_code == 200
+    assert "token sdk_abcd1234… (ci)" in response.content.decode() and "token issued" in response.content.decode()
