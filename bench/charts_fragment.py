@@ -14,7 +14,9 @@ figure JSON sent. Not a test; prints figures only.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import statistics
 import sys
 import time
@@ -48,6 +50,7 @@ def timed(bucket: list[float], function_owner, name: str):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=5, help="requests per range")
+    parser.add_argument("--profile", action="store_true", help="also print where one 1h request spends its time")
     args = parser.parse_args()
     setup_django()
     from django.contrib.auth import get_user_model
@@ -92,6 +95,11 @@ def main() -> int:
                 f" | first request {total[0] * 1000:.0f} ms",
                 flush=True,
             )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(client.get, url, {"range": "1h"})
+            ours = r"scaledeck|fleet|costing|core|django/template"
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(ours, 25)
     return 0
 
 
