@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scaling import api
+from scaling import api, api_timeline
 
 app_name = "scaling-api"
 
@@ -14,5 +14,6 @@ router.register("quotas", api.QuotaViewSet, basename="quota")
 
 urlpatterns = [
     path("deployments/<int:pk>/scale/", api.DeploymentScaleView.as_view(), name="deployment-scale"),
+    path("deployments/<int:pk>/timeline/", api_timeline.DeploymentTimelineView.as_view(), name="deployment-timeline"),
     *router.urls,
 ]

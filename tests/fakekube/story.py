@@ -39,6 +39,10 @@ def pod_times(i: int) -> dict[str, datetime]:
     }
 
 
+SYNCED_AT = BASE + timedelta(minutes=20)
+# The two pods that ran before the story started over a week earlier: kept, outside the 7-day window.
+EARLIER = BASE - timedelta(days=9)
+
 STORY = {
     "rescale": at(2, 30),
     "failed": at(2, 31),
@@ -105,6 +109,9 @@ def scale_up_story(events_api: str = "events.k8s.io/v1") -> list[dict]:
                        STORY["rescale"]))
     objs.append(_event(events_api, "e-scaling-rs-01", ("Deployment", NAME), "ScalingReplicaSet",
                        f"Scaled up replica set {rs_name} from 2 to 6", STORY["rescale"]))
+    for pod in pods[:2]:
+        _conditions(pod, {"created": EARLIER, "scheduled": EARLIER, "ready": EARLIER + timedelta(minutes=6)},
+                    "gpu-a")
     for i, pod in enumerate(pods[2:]):
         times = pod_times(i)
         _conditions(pod, times, NEW_NODE)
@@ -121,3 +128,20 @@ def scale_up_story(events_api: str = "events.k8s.io/v1") -> list[dict]:
         objs.append(_event(events_api, f"e-started-{i:03d}", ref, "Started", "Started container vllm",
                            times["started"]))
     return objs
+
+
+def sync_story(fake_kube, kubeconfig, *, name: str = "prod"):
+    """Load the story into `fake_kube` and sync it into a new cluster 20 minutes after it began
+    (through the Kubernetes backend, over HTTP). Returns the Cluster."""
+    import time_machine
+
+    from fleet.backends.kubernetes import KubernetesClusterBackend
+    from fleet.models import Cluster
+    from fleet.sync import cluster_sync
+
+    fake_kube.load(scale_up_story())
+    cluster = Cluster.objects.create(name=name, backend=Cluster.Backend.KUBERNETES, kubeconfig_path=str(kubeconfig))
+    with time_machine.travel(SYNCED_AT, tick=False):
+        result = cluster_sync(cluster=cluster, backend=KubernetesClusterBackend(kubeconfig_path=str(kubeconfig)))
+    assert result.ok, result.error
+    return cluster

@@ -1,0 +1,26 @@
+"""GET /api/v1/deployments/{id}/timeline/?start=&end= (ISO 8601): the deployment's scaling story,
+oldest first, paginated `{count, next, previous, results}` with rows {at, kind, object, message, source}."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework.views import APIView
+
+from config.pagination import StrictLimitOffsetPagination
+from fleet.models import ModelDeployment
+from scaling.timeline import deployment_timeline, timeline_range, timeline_row
+
+
+class DeploymentTimelineView(APIView):
+    pagination_class = StrictLimitOffsetPagination
+
+    def get(self, request, pk: int):
+        deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), pk=pk)
+        self.check_object_permissions(request, deployment)  # a token's scope (accounts/scope.py)
+        start, end = timeline_range(start=request.query_params.get("start"), end=request.query_params.get("end"),
+                                    now=timezone.now())
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(deployment_timeline(deployment=deployment, start=start, end=end),
+                                           request, view=self)
+        return paginator.get_paginated_response([timeline_row(row) for row in page])
