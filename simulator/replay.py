@@ -321,13 +321,13 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                    ready_per_minute=ready_series, ttft_p95_per_minute=ttft_series)
 
 
-RATE_SAMPLE_SECONDS = 10
+RATE_SAMPLE_SECONDS = 30
 
 
 def load_from_traffic(traffic, *, seed: int, key: str, start: int, seconds: int) -> Load:
     """Arrivals of a simulator `Traffic` (the deployment's own shape, spikes included), per second.
 
-    The shape's rate is read every 10 s and interpolated between (its slowest features, bursts
+    The shape's rate is read every 30 s and interpolated between (its fastest features, bursts
     and spike ramps, take minutes; each read costs several hashes). The per-second Poisson-sized
     noise comes from one generator seeded by (seed, deployment), so a load is the same every
     time it is built, though not draw-for-draw the World's counter-based noise.
