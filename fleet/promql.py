@@ -453,11 +453,14 @@ def alert_namespaces(namespace_label: str, namespaces: Iterable[str]) -> str:
 
 
 def ttft_bucket_increase_by_deployment(
-    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, le: str | None = None
+    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, le: str | None = None,
+    les: Sequence[str] = (),
 ) -> str:
     """Requests counted per TTFT bucket (`le`) per deployment over the window: the burn-rate input.
-    `le` keeps one bucket (as vLLM spells it: "2.5", "+Inf")."""
+    `le` keeps one bucket, `les` several (as vLLM spells them: "2.5", "+Inf"), so a fleet only
+    reads the buckets around its objectives instead of all 22."""
     matchers = ns_matcher + (f", {equal_matcher('le', le)}" if le is not None else "")
+    matchers += f", {any_of_matcher('le', les)}" if les else ""
     inner = _by_deployment(f"increase({VLLM_TTFT}_bucket{{{matchers}}}{_window(window_seconds)})", pod_label)
     return f"sum by (le, {check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,14 +54,17 @@ class AlertSignals:
     queries: int = 0
 
 
-def alert_queries(namespaces: Sequence[str], *, namespace_label: str, pod_label: str) -> dict[str, str]:
-    """Every query of one evaluation, named. With no namespaces, deployment queries are left out."""
+def alert_queries(
+    namespaces: Sequence[str], *, namespace_label: str, pod_label: str, ttft_les: Sequence[str] = ()
+) -> dict[str, str]:
+    """Every query of one evaluation, named. With no namespaces, deployment queries are left out.
+    `ttft_les`: the TTFT buckets to read (empty: all)."""
     queries: dict[str, str] = {}
     if namespaces:
         ns = promql.alert_namespaces(namespace_label, namespaces)
         for window in (*BURN_WINDOWS_SECONDS, SLO_WINDOW_SECONDS):
             queries[f"ttft_{window}"] = promql.ttft_bucket_increase_by_deployment(
-                ns, namespace_label, pod_label, window
+                ns, namespace_label, pod_label, window, les=ttft_les
             )
         queries["finished"] = promql.finished_rate_by_deployment(
             ns, namespace_label, pod_label, ERROR_RATE_WINDOW_SECONDS
@@ -133,9 +136,23 @@ def signals_from_vectors(
     )
 
 
-def read_alert_signals(backend, namespaces: Sequence[str], at: datetime) -> AlertSignals:
+def buckets_around(objectives: Iterable[float], boundaries: Sequence[float]) -> list[str]:
+    """The `le` values needed to count requests within each objective: the bucket boundaries just
+    below and at-or-above it, and +Inf (the total), spelled as vLLM's exposition does."""
+    les = {"+Inf"}
+    for objective in objectives:
+        below = [b for b in boundaries if b <= objective]
+        above = [b for b in boundaries if b >= objective]
+        les.update(repr(float(b)) for b in (below[-1:] + above[:1]))
+    return sorted(les)
+
+
+def read_alert_signals(
+    backend, namespaces: Sequence[str], at: datetime, *, ttft_les: Sequence[str] = ()
+) -> AlertSignals:
     """One batch of instant queries against `backend` (a PrometheusMetricsBackend) at `at`.
     Raises BackendError when Prometheus cannot answer: the caller reports "unknown"."""
-    queries = alert_queries(namespaces, namespace_label=backend.namespace_label, pod_label=backend.pod_label)
+    queries = alert_queries(namespaces, namespace_label=backend.namespace_label, pod_label=backend.pod_label,
+                            ttft_les=ttft_les)  # fmt: skip
     answers = backend.instant_vectors(queries, at)
     return signals_from_vectors(answers, namespace_label=backend.namespace_label)

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -80,20 +79,42 @@ def slack_body(body: dict) -> dict:
     }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Notification:
+    event: str
+    dedup_key: str
+    body: dict
+    severity: str | None
+    namespace: str | None
+
+    @property
+    def receiver_event(self) -> str:
+        if self.event.startswith("alert_"):
+            return Receiver.Event.ALERTS
+        return Receiver.Event.PRESCALE if self.event == "prescale_fired" else Receiver.Event.ACTIONS
+
+
+def deliveries_create_many(notifications: list[Notification], *, receivers: list[Receiver] | None = None) -> list[int]:
+    """One Delivery per notification and opted-in receiver, in one INSERT; a (receiver, dedup_key)
+    queued already (another worker, a re-run) is left alone. Returns the ids of the deliveries
+    of these keys still pending. Call inside the transaction that records the events."""
+    if not notifications:
+        return []
+    receivers = list(Receiver.objects.all()) if receivers is None else receivers
+    rows = [Delivery(receiver=r, event=n.event, dedup_key=n.dedup_key, payload=n.body)
+            for n in notifications
+            for r in receivers_for(receivers, event=n.receiver_event, severity=n.severity, namespace=n.namespace)]
+    if not rows:
+        return []
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return list(Delivery.objects.filter(dedup_key__in={n.dedup_key for n in notifications},
+                                        status=Delivery.Status.PENDING).values_list("id", flat=True))  # fmt: skip
+
+
 def deliveries_create(*, event: str, dedup_key: str, body: dict, severity: str | None, namespace: str | None
                       ) -> list[int]:  # fmt: skip
-    """One Delivery per opted-in receiver; an existing (receiver, dedup_key) is left alone.
-    Call inside the transaction that records the event."""
-    kind = "alerts" if event.startswith("alert_") else ("prescale" if event == "prescale_fired" else "actions")
-    created = []
-    for receiver in receivers_for(Receiver.objects.all(), event=kind, severity=severity, namespace=namespace):
-        try:
-            with transaction.atomic():
-                created.append(Delivery.objects.create(receiver=receiver, event=event, dedup_key=dedup_key,
-                                                       payload=body).id)  # fmt: skip
-        except IntegrityError:
-            continue  # queued already for this receiver (another worker, or a re-run)
-    return created
+    """`deliveries_create_many` for one event."""
+    return deliveries_create_many([Notification(event, dedup_key, body, severity, namespace)])
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from fleet.backends.alert_signals import AlertSignals, read_alert_signals
+from fleet.backends.alert_signals import AlertSignals, buckets_around, read_alert_signals
 from fleet.backends.base import BackendError
 from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment
+from fleet.slo import TTFT_BUCKETS_SECONDS
 from scaling.alerts import rules
-from scaling.alerts.delivery import alert_body, deliveries_create
-from scaling.alerts.models import DEFAULT_ATTAINMENT, Alert, AlertSilence, ClusterEvaluation
+from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many
+from scaling.alerts.models import DEFAULT_ATTAINMENT, Alert, AlertSilence, ClusterEvaluation, Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -88,42 +90,59 @@ def cluster_findings(
     return found
 
 
-def _open(cluster: Cluster, finding: rules.Finding, key: str, deployment: ModelDeployment | None, now: datetime,
-          result: PassResult) -> None:  # fmt: skip
-    silenced = AlertSilence.objects.filter(fingerprint=key, until__gt=now).exists()
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                cluster=cluster, rule=finding.rule, severity=finding.severity, fingerprint=key,
-                deployment=deployment, node_name=finding.node_name, summary=finding.summary[:500],
-                started_at=now, last_seen_at=now, silenced=silenced,
-            )  # fmt: skip
-            if not silenced:
-                result.deliveries += deliveries_create(
-                    event="alert_firing", dedup_key=f"alert:{alert.id}:firing",
-                    body=alert_body(alert, event="alert_firing", base_url=_base_url()),
-                    severity=alert.severity, namespace=deployment.namespace if deployment else None,
-                )  # fmt: skip
-    except IntegrityError:
-        return  # another evaluator opened this firing first: it notifies, not us
-    result.opened.append(alert.id)
+def _silenced(fingerprints: list[str], now: datetime) -> set[str]:
+    return set(AlertSilence.objects.filter(fingerprint__in=fingerprints, until__gt=now)
+               .values_list("fingerprint", flat=True))  # fmt: skip
 
 
-def _resolve(alert: Alert, now: datetime, result: PassResult) -> None:
+def _notify(alerts: list[Alert], *, event: str, receivers: list[Receiver], result: PassResult) -> None:
+    queued = []
+    for alert in alerts:
+        if alert.silenced:
+            continue
+        queued.append(Notification(
+            event=event, dedup_key=f"alert:{alert.id}:{event.removeprefix('alert_')}",
+            body=alert_body(alert, event=event, base_url=_base_url()), severity=alert.severity,
+            namespace=alert.deployment.namespace if alert.deployment else None,
+        ))  # fmt: skip
+    result.deliveries += deliveries_create_many(queued, receivers=receivers)
+
+
+def _open(cluster: Cluster, new: dict[str, rules.Finding], by_id: dict[int, ModelDeployment], now: datetime,
+          receivers: list[Receiver], result: PassResult) -> None:  # fmt: skip
+    """Insert every new firing at once; rows that another evaluator inserted first are skipped by
+    the unique constraint, and only the rows carrying this pass's claim are notified about."""
+    if not new:
+        return
+    claim = uuid.uuid4().hex
+    silenced = _silenced(list(new), now)
     with transaction.atomic():
-        if Alert.objects.filter(id=alert.id, state=Alert.State.FIRING).update(
-            state=Alert.State.RESOLVED, ended_at=now
-        ) != 1:
-            return  # resolved by another evaluator
-        alert.state, alert.ended_at = Alert.State.RESOLVED, now
-        silenced = alert.silenced or AlertSilence.objects.filter(fingerprint=alert.fingerprint, until__gt=now).exists()
-        if not silenced:
-            result.deliveries += deliveries_create(
-                event="alert_resolved", dedup_key=f"alert:{alert.id}:resolved",
-                body=alert_body(alert, event="alert_resolved", base_url=_base_url()),
-                severity=alert.severity, namespace=alert.deployment.namespace if alert.deployment else None,
-            )  # fmt: skip
-    result.resolved.append(alert.id)
+        Alert.objects.bulk_create([
+            Alert(cluster=cluster, rule=f.rule, severity=f.severity, fingerprint=key,
+                  deployment=by_id.get(f.deployment_id), node_name=f.node_name, summary=f.summary[:500],
+                  started_at=now, last_seen_at=now, silenced=key in silenced, claim=claim)
+            for key, f in new.items()
+        ], ignore_conflicts=True)  # fmt: skip
+        mine = list(Alert.objects.filter(claim=claim, state=Alert.State.FIRING).select_related("deployment", "cluster"))
+        _notify(mine, event="alert_firing", receivers=receivers, result=result)
+    result.opened += [a.id for a in mine]
+
+
+def _resolve(alerts: list[Alert], now: datetime, receivers: list[Receiver], result: PassResult) -> None:
+    """One conditional UPDATE for all; notify only about the rows this pass moved."""
+    if not alerts:
+        return
+    claim = uuid.uuid4().hex
+    silenced = _silenced([a.fingerprint for a in alerts], now)
+    with transaction.atomic():
+        Alert.objects.filter(id__in=[a.id for a in alerts], state=Alert.State.FIRING).update(
+            state=Alert.State.RESOLVED, ended_at=now, claim=claim
+        )
+        mine = list(Alert.objects.filter(claim=claim).select_related("deployment", "cluster"))
+        for alert in mine:
+            alert.silenced = alert.silenced or alert.fingerprint in silenced
+        _notify(mine, event="alert_resolved", receivers=receivers, result=result)
+    result.resolved += [a.id for a in mine]
 
 
 def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResult) -> None:
@@ -139,7 +158,8 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
     namespaces = sorted({d.namespace for d in deployments if cluster.namespace_readable(d.namespace)})
     backend = metrics_backend(cluster)
     try:
-        signals = read_alert_signals(backend, namespaces, now)
+        les = buckets_around({d.slo_seconds for d in deployments}, TTFT_BUCKETS_SECONDS)
+        signals = read_alert_signals(backend, namespaces, now, ttft_les=les)
     except BackendError as exc:
         _record(cluster, now=now, status=ClusterEvaluation.Status.UNKNOWN, reason=str(exc), started=started)
         result.unknown_clusters.append(cluster.name)
@@ -153,12 +173,11 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
     wanted = {fingerprint(cluster.id, f): f for f in findings}
     firing = {a.fingerprint: a for a in Alert.objects.filter(cluster=cluster, state=Alert.State.FIRING)
               .select_related("deployment", "cluster")}  # fmt: skip
-    for key, finding in wanted.items():
-        if key in firing:
-            continue
-        _open(cluster, finding, key, by_id.get(finding.deployment_id), now, result)
+    receivers = list(Receiver.objects.all())
+    _open(cluster, {k: f for k, f in wanted.items() if k not in firing}, by_id, now, receivers, result)
     seen = [a.id for key, a in firing.items() if key in wanted]
     Alert.objects.filter(id__in=seen, state=Alert.State.FIRING).update(last_seen_at=now)
+    over = []
     for key, alert in firing.items():
         if key in wanted:
             continue
@@ -170,7 +189,8 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
             measured = alert.node_name in signals.nodes
             gone = alert.node_name not in live_nodes and not measured
         if measured or gone:
-            _resolve(alert, now, result)
+            over.append(alert)
+    _resolve(over, now, receivers, result)
     _record(cluster, now=now, status=ClusterEvaluation.Status.OK, started=started, queries=signals.queries)
     result.seconds_by_cluster[cluster.name] = time.perf_counter() - started
 

@@ -68,6 +68,10 @@ class Alert(models.Model):
     silenced = models.BooleanField(default=False, help_text="a silence covered it when it fired")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=120, blank=True)
+    # The evaluation pass that last opened or resolved this row: a pass writes in bulk (INSERT ... ON
+    # CONFLICT DO NOTHING, a conditional UPDATE), then reads back the rows carrying its own claim --
+    # those are the ones it notifies about; rows another evaluator got first carry that one's claim.
+    claim = models.CharField(max_length=40, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
