@@ -165,6 +165,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     # The token scope first: every list and detail goes through it (accounts/scope.py).
     "DEFAULT_FILTER_BACKENDS": ["accounts.scope.TokenScopeFilter", "django_filters.rest_framework.DjangoFilterBackend"],
+    # Rates from SCALEDECK_THROTTLE_* below, read on every check (accounts/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttles.TokenWriteThrottle",
+        "accounts.throttles.UserWriteThrottle",
+        "accounts.throttles.ScaleThrottle",
+        "accounts.throttles.ReadThrottle",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.BoundedJSONParser",
@@ -248,6 +255,13 @@ SCALEDECK_JSON_MAX_DEPTH = env_int("SCALEDECK_JSON_MAX_DEPTH", 32)
 # API tokens (accounts/): days a new token lasts unless told otherwise; "never" (or 0) for no expiry.
 _token_days = env("SCALEDECK_TOKEN_DEFAULT_DAYS", "90").strip().lower()
 SCALEDECK_TOKEN_DEFAULT_DAYS = None if _token_days in ("never", "0", "") else int(_token_days)
+# API rate limits ("N/s|min|hour|day"): scale requests, any write, any read; per token and per user.
+SCALEDECK_THROTTLE_SCALE = env("SCALEDECK_THROTTLE_SCALE", "30/min")
+SCALEDECK_THROTTLE_WRITE = env("SCALEDECK_THROTTLE_WRITE", "120/min")
+SCALEDECK_THROTTLE_READ = env("SCALEDECK_THROTTLE_READ", "1200/min")
+# Sign-in: this many failures for one user from one address locks that pair for the window.
+SCALEDECK_LOGIN_MAX_FAILURES = env_int("SCALEDECK_LOGIN_MAX_FAILURES", 5)
+SCALEDECK_LOGIN_LOCKOUT_SECONDS = env_int("SCALEDECK_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 # Folders a cluster's kubeconfig and Prometheus secret files may be read from (fleet/secret_files.py);
 # SCALEDECK_SECRET_DIRS adds more (comma-separated) to the data folder and /run/secrets.
 SCALEDECK_SECRET_DIRS = [str(DATA_DIR), "/run/secrets", *env_list("SCALEDECK_SECRET_DIRS")]

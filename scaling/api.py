@@ -43,6 +43,7 @@ class DeploymentScaleView(APIView):
     or 200 with what would be written and its cost for a dry run."""
 
     write_role = Role.OPERATOR
+    throttle_scope = "scale"  # SCALEDECK_THROTTLE_SCALE (accounts/throttles.py)
 
     def post(self, request, pk: int):
         deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), pk=pk)

@@ -53,6 +53,15 @@ def _isolated_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _generous_rate_limits(settings):
+    """API and sign-in limits out of the way of tests that are about something else; the tests of
+    the limits themselves (tests/accounts/test_throttles.py) set low ones."""
+    settings.SCALEDECK_THROTTLE_SCALE = settings.SCALEDECK_THROTTLE_WRITE = "100000/min"
+    settings.SCALEDECK_THROTTLE_READ = "100000/min"
+    settings.SCALEDECK_LOGIN_MAX_FAILURES = 1000
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings):
     """Unit tests run tasks inline; the integration tests below use a real worker instead."""
     from config.celery import app
