@@ -6,9 +6,11 @@ FilterSets as the pages. Metrics and costs are read once per page of rows, not p
 
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import viewsets
 
 from fleet import filters, selectors, serializers
+from fleet.cold_start import deployment_cold_starts
 from fleet.metrics import deployment_metrics
 
 
@@ -41,7 +43,8 @@ class DeploymentViewSet(FleetViewSet):
         return selectors.deployment_queryset(include_gone=True)  # the FilterSet hides gone rows
 
     def row_context(self, rows):
-        return {"metrics": deployment_metrics(rows), "costs": selectors.deployment_costs(rows)}
+        return {"metrics": deployment_metrics(rows), "costs": selectors.deployment_costs(rows),
+                "cold_starts": deployment_cold_starts(rows, now=timezone.now())}
 
 
 class NodeViewSet(FleetViewSet):

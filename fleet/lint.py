@@ -64,7 +64,12 @@ def effective_max_unavailable(value: str, replicas: int) -> int | None:
         return None
 
 
-def lint_deployment(shape: DeploymentShape, *, cold_start_seconds: int = COLD_START_SECONDS) -> list[Finding]:
+def lint_deployment(
+    shape: DeploymentShape, *, cold_start_seconds: int = COLD_START_SECONDS, load_p95_seconds: float | None = None
+) -> list[Finding]:
+    """Findings for one deployment. `load_p95_seconds` is the measured p95 of container start ->
+    Ready (fleet/cold_start.py): when known, the liveness probe must wait twice that; without
+    history the fixed `cold_start_seconds` floor applies."""
     findings: list[Finding] = []
     uses_gpu = bool(shape.gpu_resource) and shape.gpu_per_replica > 0
     scalers = independent_autoscalers(shape.autoscalers)
@@ -81,7 +86,19 @@ def lint_deployment(shape: DeploymentShape, *, cold_start_seconds: int = COLD_ST
 
     if uses_gpu:
         delay = shape.liveness_initial_delay_seconds
-        if delay is not None and delay < cold_start_seconds:
+        if load_p95_seconds is not None:
+            needed = math.ceil(2 * load_p95_seconds)
+            if delay is not None and delay < needed:
+                findings.append(
+                    Finding(
+                        "liveness-before-cold-start",
+                        "warning",
+                        f"liveness probe starts after {delay} s, but loading the model takes {load_p95_seconds:.0f} s "
+                        f"(p95 measured over 7 days): the kubelet restarts pods still loading weights; "
+                        f"use at least {needed} s (2x the measured load time)",
+                    )
+                )
+        elif delay is not None and delay < cold_start_seconds:
             findings.append(
                 Finding(
                     "liveness-before-cold-start",

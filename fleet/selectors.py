@@ -228,8 +228,9 @@ def cluster_queryset() -> QuerySet[Cluster]:
     return Cluster.objects.order_by("name")
 
 
-def deployment_findings(deployment: ModelDeployment) -> list[lint.Finding]:
-    """Config lint of a deployment from `deployment_queryset()` (uses its prefetched autoscalers)."""
+def deployment_findings(deployment: ModelDeployment, *, load_p95_seconds: float | None = None) -> list[lint.Finding]:
+    """Config lint of a deployment from `deployment_queryset()` (uses its prefetched autoscalers);
+    `load_p95_seconds`: its measured weights-loading p95 (fleet/cold_start.py), None without history."""
     shape = lint.DeploymentShape(
         gpu_resource=deployment.gpu_resource,
         gpu_per_replica=deployment.gpu_per_replica,
@@ -244,7 +245,7 @@ def deployment_findings(deployment: ModelDeployment) -> list[lint.Finding]:
             for a in deployment.live_autoscalers
         ),
     )
-    return lint.lint_deployment(shape)
+    return lint.lint_deployment(shape, load_p95_seconds=load_p95_seconds)
 
 
 # --------------------------------------------------------------------------- nodes

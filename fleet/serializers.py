@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from fleet import selectors
 from fleet.backends.base import DeploymentMetrics
+from fleet.cold_start import ColdStart
 from fleet.models import Cluster, GpuNode, ModelDeployment
 
 _datetime = serializers.DateTimeField()
@@ -99,6 +100,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     cost_per_hour_usd = serializers.SerializerMethodField()
     slo_ttft_seconds = serializers.FloatField(source="slo_seconds", read_only=True)
     as_of = serializers.DateTimeField(source="cluster.last_sync_ok_at", read_only=True)
+    cold_start = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelDeployment
@@ -115,6 +117,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "cost_per_hour_usd",
             "slo_ttft_seconds",
             "as_of",
+            "cold_start",
         ]
         read_only_fields = fields
 
@@ -132,6 +135,10 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
     def get_cost_per_hour_usd(self, obj: ModelDeployment) -> str | None:
         return money(self.context.get("costs", {}).get(obj.id))
+
+    def get_cold_start(self, obj: ModelDeployment) -> dict:
+        """Measured over the last 7 days (fleet/cold_start.py): seconds, nulls without samples."""
+        return (self.context.get("cold_starts", {}).get(obj.id) or ColdStart()).as_dict()
 
 
 class NodeSerializer(serializers.ModelSerializer):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scaling import views
+from scaling import timeline_views, views
 
 app_name = "scaling"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/whatif/", views.whatif, name="whatif"),
     path("deployments/<int:deployment_id>/whatif/<int:run_id>/", views.whatif_run_status, name="whatif-run"),
     path("deployments/<int:deployment_id>/rules/", views.deployment_rules, name="deployment-rules"),
+    path("deployments/<int:deployment_id>/timeline/", timeline_views.deployment_timeline_fragment,
+         name="deployment-timeline"),
     path("rules/", views.rules, name="rules"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/preview/", views.rule_preview, name="rule-preview"),

@@ -60,6 +60,19 @@ def secs(value: float | None) -> str:
 
 
 @register.filter
+def duration(value: float | None) -> str:
+    """A span of seconds in words a person reads at a glance: "45 s", "12 min 35 s", "1 h 5 min"."""
+    if value is None:
+        return UNKNOWN
+    seconds = round(value)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+@register.filter
 def latency(value: float | None) -> str:
     """A latency in seconds, in milliseconds under one second: 0.0234 -> "23 ms", 4.9 -> "4.90 s"."""
     if value is None:

@@ -11,6 +11,7 @@ from accounts.models import Role
 from config.errors import ApplicationError
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
+from fleet.cold_start import deployment_cold_starts
 from fleet.metrics import RANGES, deployment_metrics, deployment_series, parse_range, step_for_range
 from fleet.services import deployment_slo_set
 from fleet.slo import bucket_note
@@ -50,11 +51,13 @@ def deployment_slo(request, deployment_id: int):
 def _render_detail(request, deployment, *, slo_error: str | None = None, status: int = 200):
     range_key, _, range_error = parse_range(request.GET.get("range"))
     cost = selectors.deployment_costs([deployment])[deployment.id]
+    cold_start = deployment_cold_starts([deployment], now=timezone.now())[deployment.id]
     context = {
         "deployment": deployment,
         "cluster": deployment.cluster,
         "autoscaler": selectors.autoscaler_summary(deployment.live_autoscalers),
-        "findings": selectors.deployment_findings(deployment),
+        "findings": selectors.deployment_findings(deployment, load_p95_seconds=cold_start.load_p95_seconds),
+        "cold_start": cold_start,
         "pods": deployment.live_pods,
         "cost_per_hour": cost,
         "range_key": range_key,

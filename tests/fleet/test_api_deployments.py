@@ -69,6 +69,8 @@ def test_it_describes_a_deployment_with_metrics_and_cost(api, fake_metrics):
         "cost_per_hour_usd": "40.9600",  # 2 running pods x 4 GPUs x $5.12 per GPU-hour
         "slo_ttft_seconds": 1.5,
         "as_of": "2026-11-27T12:00:00Z",
+        "cold_start": {"samples": 0, "p50_seconds": None, "p95_seconds": None, "max_seconds": None,
+                       "scheduling_p95_seconds": None, "pull_p95_seconds": None, "load_p95_seconds": None},
     }
     refs = fake_metrics.calls[0][1]
     assert refs[0].pods == ("llama-70b-a", "llama-70b-b")

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from fleet.lint import AutoscalerShape, DeploymentShape, effective_max_unavailable, lint_deployment
@@ -98,3 +100,19 @@ def test_it_names_both_autoscalers_of_a_conflict():
 )
 def test_it_rounds_a_percentage_max_unavailable_down_like_kubernetes(value, replicas, expected):
     assert effective_max_unavailable(value, replicas) == expected
+
+
+def test_it_asks_for_twice_the_measured_load_time_when_there_is_history():
+    shape = replace(SAFE, liveness_initial_delay_seconds=300)
+
+    assert lint_deployment(shape, load_p95_seconds=149.4) == []
+    [finding] = lint_deployment(shape, load_p95_seconds=235.0)
+
+    assert finding.code == "liveness-before-cold-start"
+    assert "235 s" in finding.message and "at least 470 s" in finding.message
+
+
+def test_it_keeps_the_fixed_floor_without_measured_history():
+    shape = replace(SAFE, liveness_initial_delay_seconds=100)
+
+    assert [f.code for f in lint_deployment(shape, load_p95_seconds=None)] == ["liveness-before-cold-start"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -10,7 +11,7 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from fleet.models import ModelDeployment, ScalingEvent
 from scaling.models import ScaleAction
-from tests.factories import ApiTokenFactory
+from tests.factories import ApiTokenFactory, UserFactory
 from tests.fakekube import story
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +120,44 @@ def test_it_does_not_mix_in_node_events_of_unrelated_nodes(api, llama):
     rows = api.get(URL.format(llama.id), {**RANGE, "limit": 1000}).json()["results"]
 
     assert "NodeClaim/elsewhere" not in {row["object"] for row in rows}
+
+
+def test_the_page_fragment_shows_the_story_and_escapes_cluster_text(client, llama):
+    ScalingEvent.objects.filter(kind="scheduling_failed").update(message="<script>alert(1)</script> no GPU")
+    client.force_login(UserFactory(role=Role.VIEWER))
+
+    html = client.get(f"/scaling/deployments/{llama.id}/timeline/",
+                      {"start": RANGE["start"], "end": RANGE["end"]}).content.decode()
+
+    assert "Scaling timeline" in html and "node launched" in html and "pod ready" in html
+    assert "2025-03-01 03:09:00" in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert html.index('data-kind="nodeclaim_launched"') < html.index('data-kind="pod_ready"')
+
+
+def test_the_page_fragment_says_plainly_when_the_range_is_bad(client, llama):
+    client.force_login(UserFactory(role=Role.VIEWER))
+
+    html = client.get(f"/scaling/deployments/{llama.id}/timeline/", {"start": "soon"}).content.decode()
+
+    assert "is not a date and time" in html and "showing the last 24 hours" in html
+
+
+def test_the_deployment_page_shows_the_measured_cold_start_and_loads_the_timeline(client, llama):
+    client.force_login(UserFactory(role=Role.VIEWER))
+
+    with time_machine.travel(story.SYNCED_AT, tick=False):
+        html = client.get(f"/deployments/{llama.id}/").content.decode()
+
+    assert "Cold start" in html and "p95 12 min 33 s" in html  # 752.85 s
+    assert "Container start to Ready: loading weights (p95)" in html and "3 min 55 s" in html
+    assert f'hx-get="/scaling/deployments/{llama.id}/timeline/"' in html
+
+
+def test_the_deployment_api_answers_the_measured_cold_start(api, llama):
+    with time_machine.travel(story.SYNCED_AT, tick=False):
+        body = api.get(f"/api/v1/deployments/{llama.id}/").json()
+
+    assert body["cold_start"] == {"samples": 4, "p50_seconds": 751.5, "p95_seconds": 752.85, "max_seconds": 753.0,
+                                  "scheduling_p95_seconds": 397.85, "pull_p95_seconds": 115.0,
+                                  "load_p95_seconds": 235.0}

@@ -1,0 +1,32 @@
+"""The deployment page's scaling timeline (an HTMX fragment, loaded after the page)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from config.errors import ApplicationError
+from fleet.models import EventKind, ModelDeployment
+from scaling.timeline import deployment_timeline, timeline_range, timeline_row
+
+SHOWN = 200  # the latest rows of the range; the API pages through all of them
+
+
+@require_GET
+def deployment_timeline_fragment(request, deployment_id: int):
+    """The latest SHOWN rows of the range (default: the last 24 hours), oldest first."""
+    deployment = get_object_or_404(ModelDeployment, id=deployment_id)
+    error = ""
+    try:
+        start, end = timeline_range(start=request.GET.get("start"), end=request.GET.get("end"), now=timezone.now())
+    except ApplicationError as exc:
+        error = exc.message
+        start, end = timeline_range(start=None, end=None, now=timezone.now())
+    rows = deployment_timeline(deployment=deployment, start=start, end=end)
+    total = rows.count()
+    labels = dict(EventKind.choices)
+    shown = [{**timeline_row(row), "label": labels.get(row[1], row[1])} for row in rows[max(0, total - SHOWN):]]
+    return render(request, "scaling/_timeline.html", {
+        "deployment": deployment, "rows": shown, "total": total, "start": start, "end": end, "error": error,
+    })
