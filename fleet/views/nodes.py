@@ -6,10 +6,12 @@ from decimal import Decimal
 
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from fleet import mig, selectors
 from fleet.backends.base import GpuUtilization
+from fleet.cold_start import NodeStart, node_starts
 from fleet.filters import NodeFilterSet
 from fleet.metrics import node_gpu_utilization
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
@@ -85,6 +87,7 @@ class NodeCard:
 class PoolGroup:
     name: str
     nodes: list[NodeCard] = field(default_factory=list)
+    node_start: NodeStart | None = None  # NodeClaim launched -> node Ready, measured over 7 days
 
 
 @dataclass
@@ -152,6 +155,10 @@ def nodes(request):
                 elif segment.pod is not None:
                     other_pods = True
         pools[-1].nodes.append(NodeCard(node, boxes, costs.get(node.id)))
+    starts = node_starts(cluster_ids=[g.cluster.id for g in groups], now=timezone.now())
+    for group in groups:
+        for pool in group.pools:
+            pool.node_start = starts.get((group.cluster.id, pool.name))
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
+from accounts.models import Role
 from fleet.cold_start import cold_start_stats, deployment_cold_starts, node_starts, percentile
 from fleet.models import ModelDeployment
+from tests.factories import UserFactory
 from tests.fakekube import story
 
 T0 = datetime(2025, 3, 1, 3, 0, tzinfo=UTC)
@@ -63,3 +66,14 @@ def test_it_reads_many_deployments_in_one_query(fake_kube, fake_kubeconfig, djan
         stats = deployment_cold_starts(deployments, now=story.SYNCED_AT)
 
     assert set(stats) == {d.id for d in deployments}
+
+
+@pytest.mark.django_db
+def test_the_nodes_page_shows_how_long_a_new_node_of_each_pool_takes(client, fake_kube, fake_kubeconfig):
+    story.sync_story(fake_kube, fake_kubeconfig)
+    client.force_login(UserFactory(role=Role.VIEWER))
+
+    with time_machine.travel(story.SYNCED_AT, tick=False):
+        html = client.get("/nodes/").content.decode()
+
+    assert "new node ready in p50 6 min 20 s, p95 6 min 20 s (1 launch in 7 days)" in html
