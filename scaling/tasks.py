@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ops import metrics
 from scaling import whatif_runs
+from scaling.alerts.notifications import action_notify, prescale_notify
 from scaling.services import (
     TargetBusy,
     TransientActionError,
@@ -50,6 +51,7 @@ def apply_scale_action(self, action_id: int) -> str:
     except TransientActionError as exc:
         if self.request.retries >= MAX_RETRIES:
             scale_action_fail(action_id=action_id, error=f"gave up after {MAX_RETRIES + 1} tries: {exc}")
+            action_notify(action_id=action_id)
             return f"action {action_id}: failed"
         if self.request.is_eager:
             # Eager mode (unit tests, no broker) has nowhere to schedule a retry and propagates
@@ -58,9 +60,11 @@ def apply_scale_action(self, action_id: int) -> str:
         raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 30))
     except SoftTimeLimitExceeded:
         scale_action_fail(action_id=action_id, error="timed out after 60 s; the cluster did not answer")
+        action_notify(action_id=action_id)
         return f"action {action_id}: timed out"
     if action is None:
         return f"action {action_id}: claimed elsewhere"
+    action_notify(action_id=action_id)  # receivers opted in to scale actions (scaling/alerts)
     return f"action {action_id}: {action.status}"
 
 
@@ -69,6 +73,7 @@ def scaling_tick() -> str:
     """Beat's entry point, every 15 s: the same pass as `manage.py scaling_tick`, through the broker."""
     result = scaling_tick_run()
     metrics.prescale_firings_observed(result.firings, now=timezone.now())
+    prescale_notify(firings=result.firings)  # receivers opted in to pre-scale firings (scaling/alerts)
     return (
         f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"
     )

@@ -37,6 +37,11 @@ def timeout_seconds() -> float:
     return float(getattr(settings, "SCALEDECK_WEBHOOK_TIMEOUT_SECONDS", 5.0))
 
 
+def link_base_url() -> str:
+    """Where links in notifications point (SCALEDECK_BASE_URL), without a trailing slash."""
+    return (getattr(settings, "SCALEDECK_BASE_URL", "") or "http://localhost:8000").rstrip("/")
+
+
 def alert_body(alert: Alert, *, event: str, base_url: str) -> dict:
     """The generic webhook body (the API contract) for an alert event."""
     deployment = alert.deployment

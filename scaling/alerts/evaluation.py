@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +28,7 @@ from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment
 from fleet.slo import TTFT_BUCKETS_SECONDS
 from scaling.alerts import rules
-from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many
+from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many, link_base_url
 from scaling.alerts.models import DEFAULT_ATTAINMENT, Alert, AlertSilence, ClusterEvaluation, Receiver
 
 logger = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ def fingerprint(cluster_id: int, finding: rules.Finding) -> str:
 
 
 def _base_url() -> str:
-    return getattr(settings, "SCALEDECK_BASE_URL", "") or "http://localhost:8000"
+    return link_base_url()
 
 
 def _record(cluster: Cluster, *, now: datetime, status: str, reason: str = "", started: float, queries: int = 0):
