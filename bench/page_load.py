@@ -12,7 +12,7 @@ Two rounds, printed side by side:
 - before: the page as it used to be served, with the browser's request for the chart library
   answered by the `plotly` Python package's full bundle (plotly.min.js, ~4.8 MB), uncompressed
   and without cache headers;
-- after: the page as it is served now (the vendored cartesian partial bundle, compressed, with
+- after: the page as it is served now (the vendored basic partial bundle, compressed, with
   hashed names cached for a year).
 
 Prints median and worst time to charts drawn, the DOMContentLoaded time, and the bytes of chart

@@ -47,9 +47,9 @@ def test_it_serves_the_vendored_plotly_bundle_as_a_static_file(viewer_client):
 
     response = viewer_client.get(url)
 
-    assert url == "/static/vendor/plotly/plotly-cartesian.min.js"
+    assert url == "/static/vendor/plotly/plotly-basic.min.js"
     assert response.status_code == 200
-    assert b"plotly.js (cartesian" in b"".join(response.streaming_content)[:2000]
+    assert b"plotly.js (basic" in b"".join(response.streaming_content)[:2000]
 
 
 @pytest.mark.django_db

@@ -79,7 +79,7 @@ def test_it_loads_the_charts_lazily_with_the_chosen_range(viewer_client):
 
     assert f'hx-get="{charts(deployment)}?range=6h" hx-trigger="load"' in html
     assert 'href="?range=24h"' in html
-    assert "plotly-cartesian.min.js" in html
+    assert "plotly-basic.min.js" in html
 
 
 @pytest.mark.parametrize("bad", ["7d", "<script>", "1h;drop"])
