@@ -54,6 +54,9 @@ class ClusterFilterSet(RangeCheckedFilterSet):
     name = django_filters.CharFilter()
     backend = django_filters.ChoiceFilter(choices=Cluster.Backend.choices)
 
+    search_fields = ("name", "region")
+    ordering_fields = {"name": "name", "last_sync_at": "last_sync_at"}
+
     class Meta:
         model = Cluster
         fields: list[str] = []  # the declared filters above, nothing implicit
@@ -64,6 +67,12 @@ class DeploymentFilterSet(LiveRowsFilterSet):
     namespace = django_filters.CharFilter()
     name = django_filters.CharFilter()
     model = django_filters.CharFilter()
+
+    search_fields = ("name", "namespace", "model", "cluster__name")
+    ordering_fields = {
+        "name": "name", "namespace": "namespace", "cluster": "cluster__name", "model": "model",
+        "replicas": "replicas_desired", "ready": "replicas_ready",
+    }
 
     class Meta:
         model = ModelDeployment
@@ -80,6 +89,11 @@ class NodeFilterSet(LiveRowsFilterSet):
     ready = StrictBooleanFilter()
     cordoned = StrictBooleanFilter(field_name="unschedulable")
     mig = StrictBooleanFilter(method="filter_mig")
+
+    search_fields = ("name", "instance_type", "gpu_product", "node_pool__name", "cluster__name")
+    ordering_fields = {
+        "name": "name", "cluster": "cluster__name", "instance_type": "instance_type", "gpus": "gpu_count",
+    }
 
     class Meta:
         model = GpuNode

@@ -16,6 +16,9 @@ class ScaleActionFilterSet(RangeCheckedFilterSet):
     status = django_filters.ChoiceFilter(choices=ScaleAction.Status.choices, label="Status")
     source = django_filters.ChoiceFilter(choices=ScaleAction.Source.choices, label="Source")
 
+    search_fields = ("reason", "actor_label", "namespace", "target_name", "error")
+    ordering_fields = {"created_at": "created_at", "status": "status", "namespace": "namespace"}
+
     class Meta:
         model = ScaleAction
         fields: list[str] = []  # the declared filters above, nothing implicit

@@ -35,7 +35,7 @@ def overview(request):
     deployments = [] if errors else list(filterset.qs)
     clusters = list(selectors.cluster_queryset())
     cluster_filter = filterset.form.cleaned_data.get("cluster") if not errors else None
-    shown_clusters = [c for c in clusters if c.name == cluster_filter] if cluster_filter else clusters
+    shown_clusters = [c for c in clusters if c.name in cluster_filter] if cluster_filter else clusters
     rows = selectors.deployment_rows(deployments)
     # Narrowed within the clusters shown: the GPU tile then counts only these deployments' GPUs.
     narrowed = any(request.GET.get(k) for k in ("namespace", "name", "model"))
