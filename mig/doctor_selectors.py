@@ -3,12 +3,15 @@ findings as rows (`{id, cluster, namespace, deployment, kind, severity, message,
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from fleet.backends.base import DeploymentMetrics
+from fleet.cold_start import deployment_cold_starts
 from fleet.lint import COLD_START_SECONDS, AutoscalerShape
 from fleet.metrics import deployment_metrics
 from fleet.mig import gpu_models
@@ -73,6 +76,7 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
     for node in nodes:
         pools[node.node_pool_id].append(node)
     metrics = deployment_metrics(deployments) if deployments else {}
+    cold_starts = deployment_cold_starts(deployments, now=timezone.now()) if deployments else {}
     result = []
     for d in deployments:
         placed = [node_by_id[p.node_id] for p in d.doctor_pods if p.node_id in node_by_id]
@@ -91,6 +95,8 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
                                 if n.node_pool and n.node_pool.consolidation_policy in doctor.CONSOLIDATING})
         waiting = sum(1 for p in d.doctor_pods if not p.node_id and p.phase in ("Pending", ""))
         tainted = [n for n in nodes if n.cluster_id == d.cluster_id and _tainted(n)]
+        # Liveness counts from the container's start: what matters is the weights' load time.
+        load = cold_starts[d.id].load_p95_seconds if d.id in cold_starts else None
         result.append((d, doctor.DeploymentCheckup(
             gpu_resource=d.gpu_resource, gpu_per_replica=d.gpu_per_replica, tensor_parallel=d.tensor_parallel,
             replicas_desired=d.replicas_desired, liveness_initial_delay_seconds=d.liveness_initial_delay_seconds,
@@ -98,7 +104,7 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
             max_surge=d.max_surge,
             autoscalers=tuple(AutoscalerShape(a.kind, a.name, a.metric, a.owned_by_scaledobject)
                               for a in d.doctor_autoscalers),
-            cold_start_seconds=COLD_START_SECONDS,
+            cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS, cold_start_measured=bool(load),
             e2e_p95_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p95_seconds,
             gpu_memory_utilization=d.gpu_memory_utilization, need_per_gpu_mib=need.per_gpu_mib,
             device_memory_mib=device, fitting_profile=fitting, consolidating_pools=tuple(consolidating),

@@ -3,11 +3,14 @@ answers), and the inputs of a plan for one node pool."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from fleet.backends.base import DeploymentMetrics
+from fleet.cold_start import deployment_cold_starts
 from fleet.lint import COLD_START_SECONDS, independent_autoscalers
 from fleet.mig import gpu_models
 from fleet.models import GpuNode, ModelDeployment, Pod
@@ -89,6 +92,7 @@ def serving_spec(deployment: ModelDeployment) -> ServingSpec:
     products = Counter(p.node.gpu_product for p in pods if p.node.gpu_product)
     scalers = independent_autoscalers([a for a in deployment.autoscalers.all() if a.gone_at is None])
     need = memory_need(memory_inputs(deployment))
+    load = deployment_cold_starts([deployment], now=timezone.now())[deployment.id].load_p95_seconds
     return ServingSpec(
         name=dns_name(deployment.name), namespace=deployment.namespace, model=deployment.model or deployment.name,
         image=deployment.image or ServingSpec.image, replicas=deployment.replicas_desired,
@@ -97,7 +101,8 @@ def serving_spec(deployment: ModelDeployment) -> ServingSpec:
         gpu_resource=deployment.gpu_resource or "nvidia.com/gpu",
         gpus_per_replica=max(deployment.gpu_per_replica, 1), tensor_parallel=max(deployment.tensor_parallel, 1),
         max_model_len=deployment.max_model_len, gpu_memory_utilization=deployment.gpu_memory_utilization,
-        gpu_product=products.most_common(1)[0][0] if products else "", cold_start_seconds=COLD_START_SECONDS,
+        gpu_product=products.most_common(1)[0][0] if products else "",
+        cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS,
         weights_gib=weights_gib(need.weights_mib),
         prometheus_url=deployment.cluster.prometheus_url or ServingSpec.prometheus_url,
     )

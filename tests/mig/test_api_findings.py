@@ -3,12 +3,15 @@ clean deployment; ?kind=; dismissing with a reason hides a finding and is audite
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Role
-from fleet.models import Pod
+from fleet.models import Pod, ScalingEvent
 from mig.doctor import KINDS
 from mig.models import FindingDismissal
 from tests.factories import (
@@ -118,3 +121,21 @@ def test_the_query_count_does_not_grow_with_the_fleet(api_as, fleet):
     with CaptureQueriesContext(connection) as more:
         viewer.get("/api/v1/findings/")
     assert len(more) <= len(few)
+
+
+def test_the_liveness_check_uses_the_measured_load_time(api_as, fake_metrics):
+    deployment = ModelDeploymentFactory(name="slow-loader", liveness_initial_delay_seconds=300)
+    PodFactory(deployment=deployment)
+    start = timezone.now() - timedelta(hours=1)
+    for i, (kind, seconds) in enumerate([("pod_created", 0), ("pod_scheduled", 5), ("container_started", 20),
+                                         ("pod_ready", 270)]):
+        ScalingEvent.objects.create(cluster=deployment.cluster, uid=f"e{i}", at=start + timedelta(seconds=seconds),
+                                    kind=kind, namespace="llm", object_kind="Pod", object_name="slow-loader-1",
+                                    source="pod", deployment=deployment)
+
+    rows = api_as(Role.VIEWER).get("/api/v1/findings/?kind=liveness_delay_short").json()["results"]
+
+    assert [r["deployment_name"] for r in rows] == ["slow-loader"]
+    assert rows[0]["evidence"] == {"liveness_initial_delay_seconds": 300, "cold_start_seconds": 250,
+                                   "cold_start_measured": True}
+    assert "under twice the measured cold start of 250 s" in rows[0]["message"]
