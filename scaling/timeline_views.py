@@ -10,7 +10,7 @@ from config.errors import ApplicationError
 from fleet.models import EventKind, ModelDeployment
 from scaling.timeline import deployment_timeline, timeline_range, timeline_row
 
-SHOWN = 200  # the latest rows of the range; the API pages through all of them
+SHOWN = 100  # the latest rows of the range; the API pages through all of them
 
 
 @require_GET
@@ -23,10 +23,12 @@ def deployment_timeline_fragment(request, deployment_id: int):
     except ApplicationError as exc:
         error = exc.message
         start, end = timeline_range(start=None, end=None, now=timezone.now())
-    rows = deployment_timeline(deployment=deployment, start=start, end=end)
-    total = rows.count()
+    # Newest first, one row more than shown (to know there are more), then back to time order:
+    # no COUNT and no deep OFFSET, whatever the number of stored events.
+    latest = list(deployment_timeline(deployment=deployment, start=start, end=end).reverse()[:SHOWN + 1])
     labels = dict(EventKind.choices)
-    shown = [{**timeline_row(row), "label": labels.get(row[1], row[1])} for row in rows[max(0, total - SHOWN):]]
+    shown = [{**timeline_row(row), "label": labels.get(row[1], row[1])} for row in reversed(latest[:SHOWN])]
     return render(request, "scaling/_timeline.html", {
-        "deployment": deployment, "rows": shown, "total": total, "start": start, "end": end, "error": error,
+        "deployment": deployment, "rows": shown, "more": len(latest) > SHOWN, "start": start, "end": end,
+        "error": error,
     })

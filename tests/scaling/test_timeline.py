@@ -161,3 +161,14 @@ def test_the_deployment_api_answers_the_measured_cold_start(api, llama):
     assert body["cold_start"] == {"samples": 4, "p50_seconds": 751.5, "p95_seconds": 752.85, "max_seconds": 753.0,
                                   "scheduling_p95_seconds": 397.85, "pull_p95_seconds": 115.0,
                                   "load_p95_seconds": 235.0}
+
+
+def test_the_page_fragment_shows_the_latest_moments_in_time_order(client, llama, monkeypatch):
+    monkeypatch.setattr("scaling.timeline_views.SHOWN", 3)
+    client.force_login(UserFactory(role=Role.VIEWER))
+
+    html = client.get(f"/scaling/deployments/{llama.id}/timeline/", RANGE).content.decode()
+
+    assert html.count("<tr data-kind=") == 3 and "The latest 3 moments of this range" in html
+    assert html.count('data-kind="pod_ready"') == 3  # the last three pods ready, 03:15:01-03:15:03
+    assert html.index("03:15:01") < html.index("03:15:03")
