@@ -14,7 +14,7 @@ from accounts.models import Role
 from fleet.models import ModelDeployment
 from scaling.alerts.models import Alert, Receiver
 from scaling.alerts.receivers import receiver_create, receiver_delete, receiver_update
-from scaling.alerts.services import alert_acknowledge, alert_silence, deployment_slo_update
+from scaling.alerts.services import alert_acknowledge, alert_silence, deployment_slo, deployment_slo_update
 from scaling.services.actors import Actor
 
 
@@ -117,9 +117,12 @@ class ReceiverViewSet(viewsets.ModelViewSet):
 
 
 class DeploymentSloView(APIView):
-    """PATCH {ttft_p95_seconds, attainment, reason}: the objective and the attainment target."""
+    """GET: the SLO and its error budget; PATCH {ttft_p95_seconds, attainment, reason} (operators)."""
 
     write_role = Role.OPERATOR
+
+    def get(self, request, pk: int):
+        return Response(deployment_slo(deployment=get_object_or_404(ModelDeployment, pk=pk)))
 
     def patch(self, request, pk: int):
         deployment = get_object_or_404(ModelDeployment, pk=pk)

@@ -29,7 +29,14 @@ from fleet.models import Cluster, GpuNode, ModelDeployment
 from fleet.slo import TTFT_BUCKETS_SECONDS
 from scaling.alerts import rules
 from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many, link_base_url
-from scaling.alerts.models import DEFAULT_ATTAINMENT, Alert, AlertSilence, ClusterEvaluation, Receiver
+from scaling.alerts.models import (
+    DEFAULT_ATTAINMENT,
+    Alert,
+    AlertSilence,
+    ClusterEvaluation,
+    Receiver,
+    SloTarget,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,23 @@ def cluster_findings(
         if node_name in node_names:
             found += rules.node_findings(node_name=node_name, signals=s)
     return found
+
+
+def _record_budgets(deployments: list[ModelDeployment], signals: AlertSignals, now: datetime) -> None:
+    """The error budget left and the 1 h burn of every deployment, in one upsert."""
+    rows = []
+    for d in deployments:
+        s = signals.deployments.get((d.namespace, d.name))
+        target = getattr(d, "slo_target", None)
+        attainment = target.attainment if target else DEFAULT_ATTAINMENT
+        rows.append(SloTarget(
+            deployment=d, attainment=attainment, evaluated_at=now,
+            budget_remaining=rules.budget_remaining(s, d.slo_seconds, attainment) if s else None,
+            burn_rate_1h=rules.burn_rate(rules.bad_share(s.ttft_buckets.get(3600), d.slo_seconds), attainment)
+            if s else None,
+        ))  # fmt: skip
+    SloTarget.objects.bulk_create(rows, update_conflicts=True, unique_fields=["deployment"],
+                                  update_fields=["budget_remaining", "burn_rate_1h", "evaluated_at"])  # fmt: skip
 
 
 def _silenced(fingerprints: list[str], now: datetime) -> set[str]:
@@ -168,6 +192,7 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
         backend.close()
     live_nodes = set(GpuNode.objects.filter(cluster=cluster, gone_at__isnull=True).values_list("name", flat=True))
     findings = cluster_findings(signals, deployments, live_nodes)
+    _record_budgets(deployments, signals, now)
     by_id = {d.id: d for d in deployments}
     wanted = {fingerprint(cluster.id, f): f for f in findings}
     firing = {a.fingerprint: a for a in Alert.objects.filter(cluster=cluster, state=Alert.State.FIRING)

@@ -17,9 +17,22 @@ class SloTarget(models.Model):
 
     deployment = models.OneToOneField(ModelDeployment, on_delete=models.CASCADE, related_name="slo_target")
     attainment = models.FloatField(default=DEFAULT_ATTAINMENT)
+    # What the last evaluation measured: share of the 30-day error budget left (negative when
+    # overspent) and the burn rate over the last hour; null without traffic.
+    budget_remaining = models.FloatField(null=True, blank=True)
+    burn_rate_1h = models.FloatField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.deployment_id}: {self.attainment:g}"
+
+    @property
+    def attainment_percent(self) -> float:
+        return round(self.attainment * 100, 4)  # 0.995 * 100 is 99.49999999999999
+
+    @property
+    def budget_percent(self) -> float | None:
+        return None if self.budget_remaining is None else self.budget_remaining * 100
 
 
 class AttainmentChange(models.Model):

@@ -65,9 +65,20 @@ def deployment_slo_update(
                 target.attainment = float(attainment)
                 target.save(update_fields=["attainment"])
     deployment.refresh_from_db(fields=["ttft_slo_seconds"])
+    return deployment_slo(deployment=deployment)
+
+
+def deployment_slo(*, deployment: ModelDeployment) -> dict:
+    """The objective, the attainment target, and what the last evaluation measured."""
     target = SloTarget.objects.filter(deployment=deployment).first()
-    return {"ttft_p95_seconds": deployment.slo_seconds,
-            "attainment": target.attainment if target else DEFAULT_ATTAINMENT}  # fmt: skip
+    return {
+        "ttft_p95_seconds": deployment.slo_seconds,
+        "attainment": target.attainment if target else DEFAULT_ATTAINMENT,
+        "window_days": 30,
+        "budget_remaining": target.budget_remaining if target else None,
+        "burn_rate_1h": target.burn_rate_1h if target else None,
+        "evaluated_at": target.evaluated_at if target else None,
+    }
 
 
 def alert_acknowledge(*, alert: Alert, actor: Actor, reason: str = "", now: datetime | None = None) -> AlertNote:

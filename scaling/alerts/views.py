@@ -12,7 +12,7 @@ from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from config.errors import ApplicationError
-from scaling.alerts.models import Alert, ClusterEvaluation, Delivery, Receiver
+from scaling.alerts.models import Alert, ClusterEvaluation, Delivery, Receiver, SloTarget
 from scaling.alerts.receivers import receiver_create, receiver_delete
 from scaling.alerts.rules import RULE_TITLES, Severity
 from scaling.alerts.services import alert_acknowledge, alert_silence
@@ -35,6 +35,8 @@ def alerts(request):
         "state": state,
         "titles": RULE_TITLES,
         "evaluations": ClusterEvaluation.objects.select_related("cluster").order_by("cluster__name"),
+        "budgets": SloTarget.objects.filter(budget_remaining__isnull=False, deployment__gone_at__isnull=True)
+        .select_related("deployment", "deployment__cluster").order_by("budget_remaining")[:20],
         "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
         "section": "alerts:alerts",
     }

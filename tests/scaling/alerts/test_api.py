@@ -85,7 +85,9 @@ def test_operators_set_the_slo_with_an_audit_row_for_each_change():
     answer = op.patch(f"/api/v1/deployments/{deployment.id}/slo/",
                       {"ttft_p95_seconds": 2.5, "attainment": 0.995, "reason": "launch"}, format="json")  # fmt: skip
     assert answer.status_code == 200, answer.json()
-    assert answer.json() == {"ttft_p95_seconds": 2.5, "attainment": 0.995}
+    assert {k: answer.json()[k] for k in ("ttft_p95_seconds", "attainment", "budget_remaining")} == {
+        "ttft_p95_seconds": 2.5, "attainment": 0.995, "budget_remaining": None}
+    assert bot("viewer", "v").get(f"/api/v1/deployments/{deployment.id}/slo/").json()["attainment"] == 0.995
     assert SloTarget.objects.get(deployment=deployment).attainment == 0.995
     assert AttainmentChange.objects.get().after == 0.995
     assert SloChange.objects.get().after_seconds == 2.5

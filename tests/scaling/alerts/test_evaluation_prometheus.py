@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from scaling.alerts.models import Alert, ClusterEvaluation, Delivery
+from scaling.alerts.models import Alert, ClusterEvaluation, Delivery, SloTarget
 from scaling.alerts.receivers import receiver_create
 from tests.conftest import database_url_for_subprocess
 from tests.factories import ClusterFactory, ModelDeploymentFactory
@@ -79,6 +79,9 @@ def test_it_pages_once_with_two_evaluators_and_resolves_after_recovery(
     assert "20.0x" in body["summary"]
     assert Alert.objects.filter(deployment=deployment, rule="slo_burn_page").count() == 1
     assert ClusterEvaluation.objects.get(cluster=cluster).status == "ok"
+    slo = SloTarget.objects.get(deployment=deployment)
+    assert slo.burn_rate_1h == pytest.approx(20.0, rel=0.05)
+    assert slo.budget_remaining < 0  # 20x over the whole (short) history: overspent
 
     # Another period while still burning: still one page.
     _two_evaluators_at_once(tmp_path)
