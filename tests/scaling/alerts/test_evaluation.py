@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+from fleet.backends.alert_signals import alert_queries
 from scaling.alerts.evaluation import alerts_evaluate
 from scaling.alerts.models import Alert, ClusterEvaluation
 from tests.factories import ClusterFactory, ModelDeploymentFactory
@@ -41,3 +42,11 @@ def test_it_says_why_a_cluster_without_prometheus_is_not_evaluated():
     evaluation = ClusterEvaluation.objects.get(cluster=cluster)
     assert (evaluation.status, evaluation.reason) == (
         "unknown", "no Prometheus configured for this cluster: alert rules are not evaluated")
+
+
+def test_it_asks_the_same_fixed_batch_of_queries_whatever_the_fleet_size():
+    one = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", ttft_les=["2.5", "+Inf"])
+    many = alert_queries([f"team-{i}" for i in range(500)], namespace_label="namespace", pod_label="pod",
+                         ttft_les=["1.0", "2.5", "+Inf"])  # fmt: skip
+    assert len(one) == len(many) == 14
+    assert sorted(one) == sorted(many)

@@ -42,3 +42,20 @@ def test_it_picks_receivers_by_event_severity_and_namespace():
         "every"]
     # A node's alert has no namespace: only receivers of every namespace get it.
     assert [r.name for r in receivers_for([every, team], event="alerts", severity="page", namespace=None)] == ["every"]
+
+
+@pytest.mark.django_db
+def test_it_reads_the_url_from_a_mounted_file_and_stores_none(tmp_path):
+    secret = tmp_path / "oncall-webhook-url"
+    secret.write_text("https://hooks.example.com/T/B/secret\n")
+    receiver = receiver_create(data={"name": "x", "kind": "webhook", "url_file": str(secret)})
+    assert receiver.url_encrypted == "" and receiver.url_hint == "(read from a file)"
+    assert receiver_url(receiver) == "https://hooks.example.com/T/B/secret"
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_url_file_outside_the_secret_folders():
+    with pytest.raises(ApplicationError) as refused:
+        receiver_create(data={"name": "x", "kind": "webhook", "url_file": "/etc/passwd"})
+    assert refused.value.field == "url_file"
+    assert not Receiver.objects.exists()
