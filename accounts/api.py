@@ -80,6 +80,7 @@ class AuditView(APIView):
         if not form.is_valid():
             raise ValidationError({k if k != "__all__" else "detail": v for k, v in form.errors.items()})
         paginator = StrictLimitOffsetPagination()
-        rows = paginator.paginate_queryset(_AuditPage(form.audit_filter()), request, view=self)
+        rows = paginator.paginate_queryset(_AuditPage(form.audit_filter(token=request_token(request))), request,
+                                           view=self)
         return paginator.get_paginated_response(serializers.AuditRowSerializer(rows, many=True).data)
 

@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from accounts.models import ApiToken, AuditEntry, AuditKind
+from accounts.scope import scope_queryset
 from fleet.models import SloChange
 from scaling.models import ScaleAction
 
@@ -69,6 +70,9 @@ class AuditFilter:
     object: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    # A scoped token reads only the cluster writes and SLO changes inside its scope; ScaleDeck's
+    # own settings (tokens, receivers, policies) belong to no namespace, so it reads none of them.
+    token: ApiToken | None = None
 
 
 def _window(qs, field: str, f: AuditFilter):
@@ -81,7 +85,7 @@ def _window(qs, field: str, f: AuditFilter):
 
 def _entries(f: AuditFilter):
     kinds = set(f.kinds) - {AuditKind.SLO, AuditKind.SCALE_ACTION}
-    if f.kinds and not kinds:
+    if (f.kinds and not kinds) or (f.token is not None and f.token.scoped):
         return None
     qs = AuditEntry.objects.order_by("-at", "-id")
     if f.kinds:
@@ -110,13 +114,13 @@ def _actions(f: AuditFilter):
     if f.object:
         qs = qs.filter(Q(target_name__icontains=f.object) | Q(namespace__icontains=f.object)
                        | Q(cluster__name__icontains=f.object))
-    return _window(qs, "created_at", f)
+    return _window(scope_queryset(qs, f.token), "created_at", f)
 
 
 def _slo_changes(f: AuditFilter):
     if f.kinds and AuditKind.SLO not in f.kinds:
         return None
-    qs = SloChange.objects.select_related("deployment__cluster").order_by("-at", "-id")
+    qs = scope_queryset(SloChange.objects.select_related("deployment__cluster").order_by("-at", "-id"), f.token)
     if f.actors:
         qs = qs.filter(actor_label__in=f.actors)
     if f.object:

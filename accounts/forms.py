@@ -53,7 +53,7 @@ class AuditFilterForm(forms.Form):
             self.add_error("until", "must be after since")
         return data
 
-    def audit_filter(self) -> AuditFilter:
+    def audit_filter(self, token=None) -> AuditFilter:
         d = self.cleaned_data
         return AuditFilter(kinds=tuple(d.get("kind") or ()), actors=self.actors, object=d.get("object") or "",
-                           since=d.get("since"), until=d.get("until"))
+                           since=d.get("since"), until=d.get("until"), token=token)

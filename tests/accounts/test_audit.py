@@ -122,3 +122,17 @@ def test_the_page_shows_the_changes_to_a_viewer():
 
     assert response.status_code == 200
     assert "token sdk_abcd1234… (ci)" in response.content.decode() and "token issued" in response.content.decode()
+
+
+def test_a_scoped_token_reads_only_its_namespaces_changes():
+    dep = ModelDeploymentFactory(cluster__name="prod", namespace="team-search", name="ranker")
+    other = ModelDeploymentFactory(cluster=dep.cluster, namespace="team-chat", name="llama")
+    alice = UserFactory(username="alice", role="operator")
+    deployment_slo_set(deployment=dep, seconds=1.5, reason="launch", actor_user=alice)
+    deployment_slo_set(deployment=other, seconds=2.5, reason="relax", actor_user=alice)
+    audit_record(actor="root", kind=AuditKind.TOKEN, object="token x", before=None, after={}, reason="")
+    token = ApiTokenFactory(role="viewer", namespaces=["team-search"])
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
+
+    assert [r["object"] for r in audit(bot)] == ["prod/team-search/ranker"]
