@@ -174,9 +174,8 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
         ModelDeployment.objects.alive().filter(cluster=cluster).select_related("slo_target").prefetch_related("autoscalers")
     )
     if not cluster.prometheus_url:
-        _record(cluster, now=now, status=ClusterEvaluation.Status.UNKNOWN, started=started,
+        _record(cluster, now=now, status=ClusterEvaluation.Status.NOT_EVALUATED, started=started,
                 reason="no Prometheus configured for this cluster: alert rules are not evaluated")  # fmt: skip
-        result.unknown_clusters.append(cluster.name)
         return
     namespaces = sorted({d.namespace for d in deployments if cluster.namespace_readable(d.namespace)})
     backend = metrics_backend(cluster)

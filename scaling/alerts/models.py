@@ -143,6 +143,7 @@ class ClusterEvaluation(models.Model):
     class Status(models.TextChoices):
         OK = "ok", "ok"
         UNKNOWN = "unknown", "unknown"
+        NOT_EVALUATED = "off", "not evaluated"  # no Prometheus configured (e.g. a simulated cluster)
 
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="alert_evaluation")
     status = models.CharField(max_length=8, choices=Status.choices)

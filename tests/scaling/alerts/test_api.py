@@ -104,3 +104,13 @@ def test_a_bad_slo_changes_nothing(body):
     assert not SloTarget.objects.exists() and not SloChange.objects.exists()
     assert bot("viewer", "v").patch(f"/api/v1/deployments/{deployment.id}/slo/", {"attainment": 0.9, "reason": "x"},
                                     format="json").status_code == 403  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_alert_list_costs_the_same_queries_for_many_alerts(django_assert_max_num_queries):
+    cluster = ClusterFactory()
+    for i in range(30):
+        _alert(deployment=ModelDeploymentFactory(cluster=cluster, name=f"m-{i}"))
+    client = bot("viewer")
+    with django_assert_max_num_queries(6):
+        assert client.get("/api/v1/alerts/").json()["count"] == 30
