@@ -106,6 +106,8 @@ def dry_run_body(action: ScaleAction) -> dict:
             "cost_per_hour_usd_when_unpinned": money(preview.cost_per_hour_usd_when_unpinned),
         },
         "notes": action.notes,
+        # Where the extra replicas would run, how many new nodes, the pool's limit, time to Ready.
+        "capacity": preview.capacity.as_dict() if preview.capacity is not None else None,
     }
 
 

@@ -19,8 +19,10 @@ from kombu.exceptions import OperationalError
 from config.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling import decisions
+from scaling.capacity import CapacityFit
 from scaling.models import ScaleAction
 from scaling.services.actors import Actor
+from scaling.services.capacity import deployment_capacity_fit
 from scaling.services.cluster import db_view, quota_headroom
 from scaling.services.stack import stack_inputs
 
@@ -46,6 +48,8 @@ class DryRunPreview:
     pinned_replicas: int | None = None
     replicas_when_unpinned: int | None = None
     cost_per_hour_usd_when_unpinned: Decimal | None = None
+    # Where the extra replicas would run and when they would be Ready (scaling/capacity.py).
+    capacity: CapacityFit | None = None
 
 
 def scale_action_dispatch(action_id: int) -> None:
@@ -319,6 +323,11 @@ def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> D
         replicas_when_unpinned=when_unpinned,
         cost_per_hour_usd_when_unpinned=(
             None if when_unpinned is None else decisions.cost_per_hour(per_replica, when_unpinned)
+        ),
+        capacity=deployment_capacity_fit(
+            deployment=deployment,
+            extra_replicas=(after_replicas if when_unpinned is None else max(after_replicas, when_unpinned))
+            - before_replicas,
         ),
     )
 
