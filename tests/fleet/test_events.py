@@ -138,8 +138,12 @@ def test_it_prunes_events_past_their_retention(fake_kube, fake_kubeconfig, clust
     sync(cluster, fake_kubeconfig)
     stored = ScalingEvent.objects.count()
 
-    assert scaling_events_prune(now=story.BASE + timedelta(days=13)) == 0
-    assert scaling_events_prune(now=story.BASE + timedelta(days=15)) == stored
+    # The two pods from 9 days before the story (created, scheduled, ready) pass 14 days first.
+    assert scaling_events_prune(now=story.BASE + timedelta(days=4)) == 0
+    assert scaling_events_prune(now=story.BASE + timedelta(days=6)) == 6
+    assert not ScalingEvent.objects.filter(at__lt=story.BASE).exists()
+    assert scaling_events_prune(now=story.BASE + timedelta(days=15)) == stored - 6
+    assert not ScalingEvent.objects.exists()
 
 
 def test_it_stores_the_same_kinds_of_events_from_the_simulated_cluster(db):
