@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "django_htmx",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, not a CDN
     "accounts",
     "fleet",
     "scaling",
@@ -172,7 +174,12 @@ REST_FRAMEWORK = {
         "accounts.throttles.ScaleThrottle",
         "accounts.throttles.ReadThrottle",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # The browsable API for people signed in (anonymous browsers get 401 like any client).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.ScaleDeckAutoSchema",
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
@@ -180,6 +187,33 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# OpenAPI 3 at /api/schema/ (YAML; `?format=json` for JSON), Swagger UI at /api/docs/, Redoc at
+# /api/redoc/. The schema describes shapes, never data, so it is readable without signing in
+# (a bot author's first call); every endpoint it describes still needs a token or a session.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ScaleDeck API",
+    "DESCRIPTION": (
+        "vLLM serving on Kubernetes GPU clusters: fleet, scaling, costs, MIG and advice. "
+        "Authenticate with `Authorization: Bearer <token>` (manage.py apitoken_create). "
+        "Errors: 400 `{field: [messages]}` or `{detail, ...}`; 401/403/404/413/429 `{detail}`; "
+        "409 `{detail, ...}` when the cluster or another request got there first."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.bound_integer_path_parameters",
+    ],
 }
 
 # ---------------------------------------------------------------- Celery
