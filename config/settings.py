@@ -216,6 +216,9 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Slack slash commands (POST /chatops/slack/): the app's signing secret; unset, every request is refused.
+SCALEDECK_SLACK_SIGNING_SECRET = env("SCALEDECK_SLACK_SIGNING_SECRET", "") or ""
+
 # ---------------------------------------------------------------- Celery
 # "localhost" only names the machine whose folder it is (kombu warns on every task without one).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")

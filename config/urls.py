@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("chatops.api_urls")),
     path("scaling/alerts/", include("scaling.alerts.urls")),
+    path("chatops/", include("chatops.urls")),
     path("scaling/", include("scaling.urls")),
     path("costs/", include("costing.urls")),
     path("mig/", include("mig.urls")),
