@@ -37,20 +37,23 @@ class WindowError(ValueError):
 
 
 def parse_timezone(name: str) -> ZoneInfo:
-    """The zone for an IANA name; raises WindowError for anything else (abbreviations, offsets)."""
-    if not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
-        raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
+    """The zone for an IANA region name; raises WindowError for anything else (abbreviations, offsets).
+
+    The name is looked up in the tz database's list before any file is opened: ZoneInfo would
+    otherwise open whatever path it is given (an over-long name raises OSError, not a lookup
+    error), and it also opens legacy files ("EST", "posixrules"). The list also holds old
+    abbreviations and aliases ("EST", "EST5EDT", "US/Eastern", "GB"); only region names
+    (Area/Location) and UTC say where a rule's clock hangs, DST included.
+    """
+    shown = name if len(name) <= 64 else name[:61] + "..."
+    if not name or name not in _known_zones():
+        raise WindowError(f"'{shown}' is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
+    if not (name in ("UTC", "Etc/UTC") or name.split("/", 1)[0] in IANA_AREAS):
+        raise WindowError(f"'{shown}' is not an IANA region time zone (e.g. Europe/Berlin, or UTC)", field="timezone")
     try:
-        zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise WindowError(f"{name!r} is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
-    # ZoneInfo also opens legacy files ("EST", "posixrules") and the tz database lists old
-    # abbreviations and aliases ("EST", "EST5EDT", "US/Eastern", "GB"); only region names
-    # (Area/Location) and UTC say where a rule's clock hangs, DST included.
-    known = _known_zones()
-    if (known and name not in known) or not (name in ("UTC", "Etc/UTC") or name.split("/", 1)[0] in IANA_AREAS):
-        raise WindowError(f"{name!r} is not an IANA region time zone (e.g. Europe/Berlin, or UTC)", field="timezone")
-    return zone
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise WindowError(f"'{shown}' is not an IANA timezone name (e.g. Europe/Berlin)", field="timezone")
 
 
 IANA_AREAS = frozenset(
