@@ -267,6 +267,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"expires": 15.0},
     },
+    # Node repartitionings whose worker message was lost (mig/services).
+    "recover-mig-applications": {
+        "task": "mig.tasks.recover_mig_applications",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # SLO burn and threshold alerts, then their notifications (scaling/alerts/).
     "alerts-tick": {
         "task": "scaling.alerts.tasks.alerts_tick",
