@@ -47,7 +47,7 @@ prometheus_query_duration = Histogram(
     ["cluster"],
     buckets=QUERY_BUCKETS,
 )
-PRESCALE_OUTCOMES = ("on_time", "late")
+PRESCALE_OUTCOMES = ("on_time", "late", "missed")
 prescale_firings = Counter(
     "scaledeck_prescale_firings",
     "Pre-scale rule firings applied on time (within a minute of their start) or late.",
@@ -97,6 +97,9 @@ def prescale_firings_observed(firings, *, now) -> None:
     """Count each firing once, at its first try (`Firing` of scaling.services.prescale)."""
     for firing in firings:
         if firing.attempt != 1:
+            continue
+        if firing.missed:
+            prescale_firings.labels(outcome="missed").inc()
             continue
         late = (now - firing.at).total_seconds() > LATE_AFTER_SECONDS
         prescale_firings.labels(outcome="late" if late else "on_time").inc()

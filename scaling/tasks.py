@@ -72,7 +72,7 @@ def apply_scale_action(self, action_id: int) -> str:
 def scaling_tick() -> str:
     """Beat's entry point, every 15 s: the same pass as `manage.py scaling_tick`, through the broker."""
     result = scaling_tick_run()
-    metrics.prescale_firings_observed(result.firings, now=timezone.now())
+    metrics.prescale_firings_observed([*result.firings, *result.missed], now=timezone.now())
     prescale_notify(firings=result.firings)  # receivers opted in to pre-scale firings (scaling/alerts)
     return (
         f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"

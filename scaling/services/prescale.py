@@ -151,6 +151,7 @@ class Firing:
     action_id: int | None
     error: str = ""
     attempt: int = 1
+    missed: bool = False  # its window closed before any tick (see prescale_firings_missed)
 
 
 def _firing_key(start: datetime, attempt: int = 1) -> str:
@@ -194,6 +195,38 @@ def prescale_rules_fire_due(*, now: datetime | None = None, dispatch: bool = Tru
             fired.append(firing)
     fired.extend(_retry_failed(claimed_open, now=now, dispatch=dispatch))
     return fired
+
+
+def prescale_firings_missed(*, now: datetime | None = None) -> list[Firing]:
+    """The firings whose whole window passed while no tick ran (workers down longer than the window).
+
+    Nothing is applied for them (the floor was meant for a time that is over); each is claimed once
+    with the same compare-and-set on `last_fired_at` as a firing, so two ticks count it once, and it
+    is reported (`Firing.missed`) for the metrics and the tick's output. Only the latest firing of a
+    rule is looked at, and a rule created after that firing began missed nothing.
+    """
+    now = now or timezone.now()
+    missed: list[Firing] = []
+    for rule in PrescaleRule.objects.filter(enabled=True):
+        try:
+            start = windows.latest_firing(rule.cron, rule.timezone, now)
+        except (windows.WindowError, ValueError):
+            continue  # prescale_rules_fire_due logs it
+        if start is None or rule.created_at > start:
+            continue
+        if rule.last_fired_at is not None and rule.last_fired_at >= start:
+            continue
+        if windows.Window(start, start + timedelta(minutes=rule.duration_minutes)).contains(now):
+            continue  # still open: prescale_rules_fire_due applies it late
+        if rule.last_fired_at is None:
+            unclaimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at__isnull=True)
+        else:
+            unclaimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at=rule.last_fired_at)
+        if unclaimed.update(last_fired_at=start) == 1:
+            logger.warning("rule %s: the firing of %s was missed (its window closed before a tick ran)",
+                           rule.pk, start.isoformat())
+            missed.append(Firing(rule.pk, start, None, "missed: its window closed before a worker ran", missed=True))
+    return missed
 
 
 def _claim_and_fire(

@@ -26,7 +26,7 @@ from scaling.services.execution import (
     scale_action_fail,
 )
 from scaling.services.overrides import overrides_expire_due
-from scaling.services.prescale import Firing, prescale_rules_fire_due
+from scaling.services.prescale import Firing, prescale_firings_missed, prescale_rules_fire_due
 
 S = ScaleAction.Status
 STUCK_PENDING_SECONDS = 60
@@ -35,6 +35,7 @@ STUCK_PENDING_SECONDS = 60
 @dataclass
 class TickResult:
     firings: list[Firing] = field(default_factory=list)
+    missed: list[Firing] = field(default_factory=list)
     restores: list[int] = field(default_factory=list)
     redispatched: list[int] = field(default_factory=list)
 
@@ -95,6 +96,7 @@ def scaling_tick_run(*, now: datetime | None = None, dispatch: bool = True) -> T
     result = TickResult()
     result.redispatched = actions_redispatch_stuck(now=now, dispatch=dispatch)
     result.firings = prescale_rules_fire_due(now=now, dispatch=dispatch)
+    result.missed = prescale_firings_missed(now=now)
     result.restores = overrides_expire_due(now=now, dispatch=dispatch)
     return result
 

@@ -143,16 +143,17 @@ def test_it_counts_prometheus_query_errors_per_cluster(client, db):
                  "scaledeck_prometheus_query_duration_seconds_count", cluster=name) == 1
 
 
-def test_it_tells_firings_on_time_from_late_ones(db, tmp_path):
+def test_it_tells_firings_on_time_from_late_and_missed_ones(db, tmp_path):
     before = own_counters(tmp_path / "before")
     now = datetime.now(UTC)
     metrics.prescale_firings_observed(
         [Firing(1, now - timedelta(seconds=10), 1), Firing(2, now - timedelta(minutes=7), 2),
-         Firing(3, now - timedelta(minutes=20), 3, attempt=2)],  # a retry is not a new firing
+         Firing(3, now - timedelta(minutes=20), 3, attempt=2),  # a retry is not a new firing
+         Firing(4, now - timedelta(hours=3), None, "missed", missed=True)],
         now=now,
     )
     after = own_counters(tmp_path / "after")
-    for outcome in ("on_time", "late"):
+    for outcome in ("on_time", "late", "missed"):
         assert value(after, "scaledeck_prescale_firings", "scaledeck_prescale_firings_total", outcome=outcome) == (
             value(before, "scaledeck_prescale_firings", "scaledeck_prescale_firings_total", outcome=outcome) + 1)
 

@@ -81,6 +81,29 @@ def test_a_firing_whose_window_closed_is_not_applied(world, run_on_commit, rule_
     assert result.firings == [] and world.patches() == []
 
 
+def test_a_firing_whose_window_closed_before_any_tick_is_reported_missed_once(world, run_on_commit, rule_setup):
+    _, rule = rule_setup
+    nine_berlin = datetime(2025, 6, 2, 7, 0, tzinfo=UTC)
+    PrescaleRule.objects.filter(id=rule.id).update(created_at=nine_berlin - timedelta(days=1))
+
+    first = tick_at(run_on_commit, nine_berlin + timedelta(hours=2, minutes=1))
+    second = tick_at(run_on_commit, nine_berlin + timedelta(hours=2, minutes=2))
+
+    [missed] = first.missed
+    assert (missed.rule_id, missed.at, missed.action_id, missed.missed) == (rule.id, nine_berlin, None, True)
+    assert second.missed == [] and first.firings == [] and world.patches() == []
+
+
+def test_a_rule_created_after_its_latest_window_closed_missed_nothing(world, run_on_commit, rule_setup):
+    _, rule = rule_setup
+    nine_berlin = datetime(2025, 6, 2, 7, 0, tzinfo=UTC)
+    PrescaleRule.objects.filter(id=rule.id).update(created_at=nine_berlin + timedelta(hours=3))
+
+    result = tick_at(run_on_commit, nine_berlin + timedelta(hours=4))
+
+    assert result.missed == []
+
+
 def test_a_firing_is_applied_once_however_many_ticks_see_it(world, run_on_commit, rule_setup):
     nine_berlin = datetime(2025, 6, 2, 7, 0, tzinfo=UTC)
     with time_machine.travel(nine_berlin + timedelta(minutes=1), tick=False):

@@ -42,12 +42,14 @@ class Command(BaseCommand):
                     f"{firing.error}"
                 )
                 failed.append(f"#{firing.action_id} rejected: {firing.error}")
+        for firing in result.missed:
+            self.stdout.write(f"missed    rule #{firing.rule_id} firing {firing.at:%Y-%m-%d %H:%M} UTC: {firing.error}")
         for action_id in result.action_ids:
             action = scale_action_run_inline(action_id=action_id, wait_seconds=options["wait"])
             self.stdout.write(describe(action))
             if action.status != ScaleAction.Status.SUCCEEDED:
                 failed.append(f"#{action.pk} {action.status}: {action.error or 'unfinished'}")
-        if not result.action_ids and not result.firings:
+        if not result.action_ids and not result.firings and not result.missed:
             self.stdout.write("nothing due")
         if failed:
             total = len(result.action_ids) + sum(1 for f in result.firings if f.error)
