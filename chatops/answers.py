@@ -14,7 +14,8 @@ from fleet import selectors as fleet_selectors
 from scaling import selectors as scaling_selectors
 
 USAGE = (
-    "Usage: `/scaledeck status [namespace/name]` or `/scaledeck why namespace/name`."
+    "Usage: `/scaledeck status [namespace/name]`, `/scaledeck why namespace/name` or "
+    '`/scaledeck scale namespace/name N [for 2h] "reason"`.'
 )
 
 
@@ -55,7 +56,7 @@ def fleet_status(*, now: datetime) -> str:
     return "\n".join(lines) or "No clusters yet."
 
 
-def _find(ref: str):
+def find_deployment(ref: str):
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         return None, f"Name a deployment as namespace/name, not {ref[:80]!r}."
@@ -69,7 +70,7 @@ def _find(ref: str):
 
 def deployment_why(ref: str, *, now: datetime) -> str:
     """Replicas, who owns them (autoscaler), active overrides and the metrics behind them."""
-    deployment, problem = _find(ref)
+    deployment, problem = find_deployment(ref)
     if deployment is None:
         return problem
     (row,) = fleet_selectors.deployment_rows([deployment])

@@ -6,4 +6,5 @@ app_name = "chatops"
 
 urlpatterns = [
     path("slack/", views.slack_command, name="slack-command"),
+    path("slack/interactive/", views.slack_interaction, name="slack-interaction"),
 ]

@@ -7,17 +7,21 @@ Slack user id is linked to (SlackUserLink), with that user's role.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from chatops import answers, slack
+from chatops import answers, scale, slack
 from chatops.models import SlackUserLink
+from chatops.tasks import slack_scale_apply
+from fleet.models import ModelDeployment
 
 logger = logging.getLogger("scaledeck.chatops")
 
@@ -26,25 +30,94 @@ def _ephemeral(text: str, status: int = 200) -> JsonResponse:
     return JsonResponse({"response_type": "ephemeral", "text": text}, status=status)
 
 
-@csrf_exempt  # the Slack signature below is this endpoint's authentication
-@require_POST
-def slack_command(request: HttpRequest) -> JsonResponse:
-    body = request.body  # the raw bytes, as signed; read before anything parses the form
+def _verified(request: HttpRequest) -> JsonResponse | None:
+    """None for a request Slack signed now and for the first time; else the 401 to answer."""
     signature = request.headers.get("X-Slack-Signature")
     problem = slack.signature_problem(
         secret=settings.SCALEDECK_SLACK_SIGNING_SECRET,
         timestamp=request.headers.get("X-Slack-Request-Timestamp"),
         signature=signature,
-        body=body,
+        body=request.body,  # the raw bytes, as signed; read before anything parses the form
         now=time.time(),
     )
     if problem:
-        logger.warning("Slack command refused: %s", problem)
+        logger.warning("Slack request refused: %s", problem)
         return JsonResponse({"detail": problem}, status=401)
     if not slack.first_use(signature):
-        logger.warning("Slack command refused: a replayed signature")
+        logger.warning("Slack request refused: a replayed signature")
         return JsonResponse({"detail": "This request was already received."}, status=401)
-    link = SlackUserLink.objects.select_related("user").filter(slack_user_id=request.POST.get("user_id", "")).first()
-    if link is None or not link.user.is_active:
-        return _ephemeral("Your Slack account is not linked to a ScaleDeck user; ask a ScaleDeck admin.")
-    return _ephemeral(answers.answer(user=link.user, text=request.POST.get("text", ""), now=timezone.now()))
+    return None
+
+
+def _linked_user(slack_user_id: str):
+    link = SlackUserLink.objects.select_related("user").filter(slack_user_id=slack_user_id).first()
+    return link.user if link is not None and link.user.is_active else None
+
+
+NOT_LINKED = "Your Slack account is not linked to a ScaleDeck user; ask a ScaleDeck admin."
+
+
+def _response_url_allowed(url: str) -> bool:
+    """Only Slack's own hooks: the worker POSTs there, so anything else would be a request forger's relay."""
+    return url.startswith(settings.SCALEDECK_SLACK_RESPONSE_URL_PREFIX)
+
+
+@csrf_exempt  # the Slack signature is this endpoint's authentication
+@require_POST
+def slack_command(request: HttpRequest) -> JsonResponse:
+    refused = _verified(request)
+    if refused is not None:
+        return refused
+    user = _linked_user(request.POST.get("user_id", ""))
+    if user is None:
+        return _ephemeral(NOT_LINKED)
+    words = scale.split_words(request.POST.get("text", ""))
+    if words and words[0].lower() == "scale":
+        if not scale.may_scale(user):
+            return _ephemeral("Your ScaleDeck role may not scale; an operator can.")
+        command, problem = scale.parse(words[1:], answers.find_deployment)
+        if command is None:
+            return _ephemeral(problem)
+        return JsonResponse(scale.dry_run_message(user=user, command=command))
+    return _ephemeral(answers.answer(user=user, text=request.POST.get("text", ""), now=timezone.now()))
+
+
+@csrf_exempt  # the Slack signature is this endpoint's authentication
+@require_POST
+def slack_interaction(request: HttpRequest) -> JsonResponse:
+    """Slack's interactivity request for the Confirm and Cancel buttons of a scale dry run."""
+    refused = _verified(request)
+    if refused is not None:
+        return refused
+    try:
+        payload = json.loads(request.POST.get("payload", ""))
+        pressed = payload["actions"][0]
+        slack_user, response_url = payload["user"]["id"], payload.get("response_url", "")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return JsonResponse({"detail": "Not a Slack interaction payload."}, status=400)
+    user = _linked_user(slack_user)
+    if user is None:
+        return _ephemeral(NOT_LINKED)
+    if pressed.get("action_id") == "scale_cancel":
+        return JsonResponse({"replace_original": True, "text": "Cancelled; nothing was changed."})
+    if pressed.get("action_id") != "scale_confirm":
+        return JsonResponse({"detail": "Unknown action."}, status=400)
+    if not scale.may_scale(user):  # the role is checked again: it may have changed since the dry run
+        return _ephemeral("Your ScaleDeck role may not scale; an operator can.")
+    try:
+        value = json.loads(pressed["value"])
+        deployment = ModelDeployment.objects.get(pk=int(value["deployment"]))
+        replicas, ttl = int(value["replicas"]), value["ttl_minutes"]
+        reason = str(value["reason"])[:500]
+    except (ValueError, KeyError, TypeError, ModelDeployment.DoesNotExist):
+        return JsonResponse({"detail": "The button no longer names a deployment."}, status=400)
+    if not _response_url_allowed(response_url):
+        return JsonResponse({"detail": "The response URL is not Slack's."}, status=400)
+    key = "slack:" + request.headers["X-Slack-Signature"][-40:]  # one apply per button press
+    transaction.on_commit(lambda: slack_scale_apply.delay(
+        user_id=user.id, deployment_id=deployment.id, replicas=replicas, ttl_minutes=None if ttl is None else int(ttl),
+        reason=reason, response_url=response_url, idempotency_key=key,
+    ))
+    return JsonResponse({"replace_original": True,
+                         "text": f"Scaling {deployment.namespace}/{deployment.name} to at least {replicas} replicas: "
+                                 "sent to the worker; the result follows here."})

@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
 
 # Slack slash commands (POST /chatops/slack/): the app's signing secret; unset, every request is refused.
 SCALEDECK_SLACK_SIGNING_SECRET = env("SCALEDECK_SLACK_SIGNING_SECRET", "") or ""
+# Where the worker may post a confirmed scale's result (Slack's response_url): Slack's hooks only.
+SCALEDECK_SLACK_RESPONSE_URL_PREFIX = env("SCALEDECK_SLACK_RESPONSE_URL_PREFIX", "https://hooks.slack.com/")
 
 # ---------------------------------------------------------------- Celery
 # "localhost" only names the machine whose folder it is (kombu warns on every task without one).

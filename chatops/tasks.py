@@ -1,0 +1,71 @@
+"""The apply of a confirmed Slack scale, in the worker: Slack's 3 seconds are long gone by the time
+Kubernetes answers, so the result is posted to the command's response_url."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from config.errors import ApplicationError
+from fleet.models import ModelDeployment
+from scaling.models import ScaleAction
+from scaling.services.actions import scale_action_request
+from scaling.services.actors import Actor
+from scaling.services.execution import TargetBusy, TransientActionError, scale_action_execute
+
+logger = logging.getLogger("scaledeck.chatops")
+POST_TIMEOUT_SECONDS = 10
+WAIT_FOR_OTHER_WORKER_SECONDS = 30  # another worker claimed the action: how long to wait for its answer
+
+
+def post_to_slack(response_url: str, text: str) -> None:
+    """One message to the command's response_url (Slack's hooks.slack.com URL, valid 30 minutes)."""
+    body = json.dumps({"response_type": "ephemeral", "replace_original": True, "text": text}).encode()
+    request = urllib.request.Request(  # noqa: S310 - an https Slack URL, checked by the view
+        response_url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as answer:  # noqa: S310 - Slack's URL
+        answer.read()
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def slack_scale_apply(*, user_id: int, deployment_id: int, replicas: int, ttl_minutes: int | None, reason: str,
+                      response_url: str, idempotency_key: str) -> None:
+    user = get_user_model().objects.get(pk=user_id)
+    deployment = ModelDeployment.objects.select_related("cluster").get(pk=deployment_id)
+    try:
+        action = scale_action_request(
+            deployment=deployment, replicas=replicas, reason=reason, actor=Actor.of(user),
+            source=ScaleAction.Source.API, ttl_minutes=ttl_minutes, idempotency_key=idempotency_key,
+        )
+    except ApplicationError as exc:
+        text = f"Refused: {exc.message}"
+    else:
+        action = _finished(action)
+        text = (f"Scale request #{action.id} for {deployment.namespace}/{deployment.name} to {replicas} replicas: "
+                f"{action.get_status_display()}{'. ' + action.error if action.error else ''}.")
+    try:
+        post_to_slack(response_url, text)
+    except OSError as exc:  # the action stands either way; Slack only misses the message
+        logger.warning("Slack response_url unreachable for a scale result: %s", exc)
+
+
+def _finished(action: ScaleAction) -> ScaleAction:
+    """The action once Kubernetes has answered, so Slack hears the outcome, not "pending".
+
+    It is applied here, through the same claim as the dispatched execution: whichever claims it
+    first applies it and the other walks away; if that was another worker, wait for its answer."""
+    try:
+        scale_action_execute(action_id=action.id)
+    except (TargetBusy, TransientActionError) as exc:  # still pending: the reconciler retries it
+        logger.info("Slack scale request #%s left to the reconciler: %s", action.id, exc)
+    deadline = time.monotonic() + WAIT_FOR_OTHER_WORKER_SECONDS
+    action.refresh_from_db()
+    while action.status == ScaleAction.Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(1)
+        action.refresh_from_db()
+    return action
