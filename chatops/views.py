@@ -7,6 +7,7 @@ Slack user id is linked to (SlackUserLink), with that user's role.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -62,12 +63,21 @@ def _response_url_allowed(url: str) -> bool:
     return url.startswith(settings.SCALEDECK_SLACK_RESPONSE_URL_PREFIX)
 
 
-@csrf_exempt  # the Slack signature is this endpoint's authentication
-@require_POST
+def slack_signed(view):
+    """POST only, no CSRF token, and answered only when Slack signed it now and for the first time."""
+
+    @csrf_exempt  # the Slack signature is these endpoints' authentication
+    @require_POST
+    @functools.wraps(view)
+    def checked(request: HttpRequest) -> JsonResponse:
+        refused = _verified(request)
+        return refused if refused is not None else view(request)
+
+    return checked
+
+
+@slack_signed
 def slack_command(request: HttpRequest) -> JsonResponse:
-    refused = _verified(request)
-    if refused is not None:
-        return refused
     user = _linked_user(request.POST.get("user_id", ""))
     if user is None:
         return _ephemeral(NOT_LINKED)
@@ -82,13 +92,9 @@ def slack_command(request: HttpRequest) -> JsonResponse:
     return _ephemeral(answers.answer(user=user, text=request.POST.get("text", ""), now=timezone.now()))
 
 
-@csrf_exempt  # the Slack signature is this endpoint's authentication
-@require_POST
+@slack_signed
 def slack_interaction(request: HttpRequest) -> JsonResponse:
     """Slack's interactivity request for the Confirm and Cancel buttons of a scale dry run."""
-    refused = _verified(request)
-    if refused is not None:
-        return refused
     try:
         payload = json.loads(request.POST.get("payload", ""))
         pressed = payload["actions"][0]
