@@ -108,6 +108,9 @@ class AuditKind(models.TextChoices):
     SILENCE = "silence", "silence"
     AUTOSCALER_POLICY = "autoscaler_policy", "autoscaler policy"
     SCALE_ACTION = "scale_action", "scale action"
+    MIG_PLAN = "mig_plan", "MIG plan"
+    MIG_REPARTITION = "mig_repartition", "MIG repartitioning"
+    FINDING = "finding", "configuration finding"
 
 
 class AuditEntry(models.Model):

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from accounts.audit import audit_record
+from accounts.models import AuditKind
 from config.errors import ApplicationError
 from costing import selectors as costing_selectors
 from fleet.backends.base import DeploymentMetrics
@@ -81,16 +83,27 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
     gpu_counts = {n.name: n.gpu_count for n in nodes}
     before = [p.usd_per_hour_before for p in plans]
     after = [p.usd_per_hour_after for p in plans]
-    return MigPlan.objects.create(
-        cluster=cluster, node_pool=node_pool, gpu_products=[p.gpu_product for p in plans],
-        nodes=[_node_row(c, gpu_counts[c.node]) for p in plans for c in p.nodes],
-        placements=[_json(asdict(x)) for p in plans for x in p.placements],
-        kept_whole=[_json(asdict(x)) for p in plans for x in p.kept_whole],
-        unplaced=[x for p in plans for x in p.unplaced],
-        usd_per_hour_before=sum(before, Decimal(0)) if None not in before else None,
-        usd_per_hour_after=sum(after, Decimal(0)) if None not in after else None,
-        actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
-    )
+    with transaction.atomic():
+        plan = MigPlan.objects.create(
+            cluster=cluster, node_pool=node_pool, gpu_products=[p.gpu_product for p in plans],
+            nodes=[_node_row(c, gpu_counts[c.node]) for p in plans for c in p.nodes],
+            placements=[_json(asdict(x)) for p in plans for x in p.placements],
+            kept_whole=[_json(asdict(x)) for p in plans for x in p.kept_whole],
+            unplaced=[x for p in plans for x in p.unplaced],
+            usd_per_hour_before=sum(before, Decimal(0)) if None not in before else None,
+            usd_per_hour_after=sum(after, Decimal(0)) if None not in after else None,
+            actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
+        )
+        audit_record(actor=actor, kind=AuditKind.MIG_PLAN, object=f"{cluster.name}/{node_pool.name} plan #{plan.id}",
+                     object_id=plan.id, before=None,
+                     after={"nodes": [{k: n.get(k) for k in ("node", "from_config", "to_config")} for n in plan.nodes],
+                            "usd_per_hour_before": _money(plan.usd_per_hour_before),
+                            "usd_per_hour_after": _money(plan.usd_per_hour_after)})
+    return plan
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _node_row(change: planner.NodeChange, gpu_count: int) -> dict:
@@ -129,9 +142,14 @@ def finding_dismiss(*, deployment: ModelDeployment, kind: str, reason: str, acto
         raise ApplicationError("say why (the reason is audited)", field="reason")
     try:
         with transaction.atomic():
-            return FindingDismissal.objects.create(
+            dismissal = FindingDismissal.objects.create(
                 deployment=deployment, kind=kind, reason=reason[:2000], actor_label=actor.label,
                 actor_user=actor.user if getattr(actor.user, "pk", None) else None)
+            audit_record(actor=actor, kind=AuditKind.FINDING,
+                         object=f"{deployment.cluster.name}/{deployment.namespace}/{deployment.name} {kind}",
+                         object_id=dismissal.pk, before={"dismissed": False}, after={"dismissed": True, "kind": kind},
+                         reason=dismissal.reason)
+            return dismissal
     except IntegrityError:
         raise ApplicationError(f"{kind} on {deployment.namespace}/{deployment.name} is already dismissed",
                                status=409) from None

@@ -31,6 +31,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
+from accounts.models import AuditKind
 from config.errors import ApplicationError
 from fleet.backends.base import BackendError, ConflictError, EvictionRefused
 from fleet.models import GpuNode, Pod
@@ -133,6 +135,7 @@ def mig_application_request(*, plan: MigPlan, node_name: str, reason: str, actor
                 steps=[{"name": name, "title": title, "status": "pending", "detail": ""} for name, title in STEPS],
                 actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
             )
+            _audit(application, actor, before=None, after={"status": application.status}, reason=reason)
     except IntegrityError:
         busy = MigApplication.objects.filter(node_pool=plan.node_pool, status__in=MigApplication.ACTIVE).first()
         which = f"node {busy.node_name} (#{busy.id})" if busy else "another node"
@@ -314,13 +317,31 @@ def mig_application_run(*, application_id: int, backend, now: datetime | None = 
         current = next((s for s in application.steps if s["status"] != "done"), None)
         if current is not None:
             current.update(status="failed", detail=str(exc))
-        MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
-            status=status, steps=application.steps, error=str(exc), finished_at=timezone.now(),
-            updated_at=timezone.now())
+        with transaction.atomic():
+            ended = MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
+                status=status, steps=application.steps, error=str(exc), finished_at=timezone.now(),
+                updated_at=timezone.now())
+            if ended:
+                _audit(application, f"mig-application:#{application_id}", before={"status": Status.RUNNING},
+                       after={"status": status, "error": str(exc)[:500],
+                              "step": current["name"] if current else None})
         return RunResult(status)
-    MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
-        status=Status.SUCCEEDED, finished_at=timezone.now(), updated_at=timezone.now())
+    with transaction.atomic():
+        ended = MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
+            status=Status.SUCCEEDED, finished_at=timezone.now(), updated_at=timezone.now())
+        if ended:
+            _audit(application, f"mig-application:#{application_id}", before={"status": Status.RUNNING},
+                   after={"status": Status.SUCCEEDED, "devices": application.expected_devices})
     return RunResult(Status.SUCCEEDED)
+
+
+def _audit(application: MigApplication, actor, *, before: dict | None, after: dict, reason: str = "") -> None:
+    """One row in the audit list for a repartitioning asked for or ended (its steps stay on the action)."""
+    audit_record(actor=actor, kind=AuditKind.MIG_REPARTITION,
+                 object=f"{application.cluster.name}/{application.node_name} -> {application.to_config}",
+                 object_id=application.pk, before=before,
+                 after={"from_config": application.from_config, "to_config": application.to_config, **after},
+                 reason=reason or application.reason)
 
 
 # How long a row may sit untouched before its message is taken as lost: a waiting row is due again

@@ -110,6 +110,10 @@ def test_a_dismissed_finding_is_hidden_and_audited(api_as, fleet):
         ("rollout", "a batch model, rollouts may drop it")]
     again = api_as(Role.OPERATOR).post(url, {"reason": "twice"}, format="json")
     assert again.status_code == 409
+    audited = api_as(Role.ADMIN).get("/api/v1/audit/?kind=finding").json()["results"]
+    assert [(r["kind"], r["reason"], r["after"]) for r in audited] == [
+        ("finding", "a batch model, rollouts may drop it", {"dismissed": True, "kind": "max_unavailable"})]
+    assert audited[0]["object"].endswith(f"/{deployment.namespace}/rollout max_unavailable")
 
 
 def test_the_query_count_does_not_grow_with_the_fleet(api_as, fleet):

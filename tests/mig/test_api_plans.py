@@ -110,3 +110,14 @@ def test_plans_are_listed_and_read_back_in_few_queries(api_as, pool, fake_metric
     assert len(queries) <= 6
     plan_id = listing.json()["results"][0]["id"]
     assert operator.get(f"{URL}{plan_id}/").json()["id"] == plan_id
+
+
+def test_a_plan_made_is_in_the_audit_list(api_as, pool, fake_metrics):
+    body = api_as(Role.OPERATOR).post(URL, {"cluster": "prod", "node_pool": "a100"}, format="json").json()
+
+    rows = api_as(Role.ADMIN).get("/api/v1/audit/?kind=mig_plan").json()["results"]
+
+    assert [(r["kind"], r["object"]) for r in rows] == [("mig_plan", f"prod/a100 plan #{body['id']}")]
+    assert rows[0]["actor"].startswith("bot-") and rows[0]["before"] is None  # the token's name
+    assert {n["node"] for n in rows[0]["after"]["nodes"]} == {"a100-0", "a100-1", "a100-2"}
+    assert Decimal(rows[0]["after"]["usd_per_hour_after"]) == Decimal(body["usd_per_hour_after"])

@@ -245,3 +245,31 @@ def test_a_lost_slice_is_made_runnable_again_and_finishes(world, repartition):
     run_to_the_end(world, application)
     assert application.status == "succeeded", application.error
     assert len([r for r in world.kube.requests if r.path.endswith("/eviction")]) == 2
+
+
+def test_a_repartition_asked_for_and_its_end_are_in_the_audit_list(world, repartition):
+    from accounts.audit import AuditFilter, audit_rows
+
+    plan, _ = repartition
+    application = mig_application_request(plan=plan, node_name=NODE, reason="pack the small models", actor=actor())
+    run_to_the_end(world, application)
+
+    _, rows = audit_rows(f=AuditFilter(kinds=("mig_repartition",)))
+    assert [(r["actor"], r["after"]["status"]) for r in reversed(rows)] == [
+        ("alice", "pending"), (f"mig-application:#{application.id}", "succeeded")]
+    assert all(r["object"] == f"{world.cluster.name}/{NODE} -> all-1g.10gb" for r in rows)
+    assert rows[-1]["reason"] == "pack the small models"
+
+
+def test_a_repartition_stopped_by_a_pdb_is_audited_with_the_refusal(world, repartition):
+    from accounts.audit import AuditFilter, audit_rows
+
+    plan, _ = repartition
+    world.kube.load(pdb("llama-pdb", 1))
+    application = mig_application_request(plan=plan, node_name=NODE, reason="pack", actor=actor())
+    run_to_the_end(world, application)
+
+    _, rows = audit_rows(f=AuditFilter(kinds=("mig_repartition",)))
+    ended = rows[0]["after"]
+    assert (ended["status"], ended["step"]) == ("paused", "drain")
+    assert "llm/llama-pdb" in ended["error"]
