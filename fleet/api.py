@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 
 from fleet import filters, selectors, serializers
+from fleet.backends.base import DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts
 from fleet.metrics import deployment_metrics
 
@@ -42,9 +43,23 @@ class DeploymentViewSet(FleetViewSet):
     def get_queryset(self):
         return selectors.deployment_queryset(include_gone=True)  # the FilterSet hides gone rows
 
+    def get_serializer_class(self):
+        # Only the detail says why it runs this many replicas: a list would pay its queries per row.
+        return serializers.DeploymentDetailSerializer if self.action == "retrieve" else super().get_serializer_class()
+
     def row_context(self, rows):
-        return {"metrics": deployment_metrics(rows), "costs": selectors.deployment_costs(rows),
-                "cold_starts": deployment_cold_starts(rows, now=timezone.now())}
+        context = {"metrics": deployment_metrics(rows), "costs": selectors.deployment_costs(rows),
+                   "cold_starts": deployment_cold_starts(rows, now=timezone.now())}
+        if self.action == "retrieve":
+            from scaling.services.why import deployment_scaling_why
+
+            now = timezone.now()
+            context["scaling"] = {
+                d.id: deployment_scaling_why(deployment=d, metrics=context["metrics"].get(d.id) or DeploymentMetrics(),
+                                             now=now)[0]
+                for d in rows
+            }
+        return context
 
 
 class NodeViewSet(FleetViewSet):

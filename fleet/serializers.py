@@ -141,6 +141,24 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return (self.context.get("cold_starts", {}).get(obj.id) or ColdStart()).as_dict()
 
 
+
+class DeploymentDetailSerializer(DeploymentSerializer):
+    """One deployment, with why it runs this many replicas (context `scaling`: scaling/why.py)."""
+
+    scaling = serializers.SerializerMethodField()
+
+    class Meta(DeploymentSerializer.Meta):
+        fields = [*DeploymentSerializer.Meta.fields, "scaling"]
+        read_only_fields = fields
+
+    def get_scaling(self, obj: ModelDeployment) -> dict | None:
+        """{metric, metric_value, target_value, implied_replicas, min_replicas, max_replicas, floor,
+        pinned, binding, blockers}; binding is autoscaler, max, min, floor, pin, paused, quota,
+        capacity or manual (no autoscaler)."""
+        why = self.context.get("scaling", {}).get(obj.id)
+        return why.as_dict() if why is not None else None
+
+
 class NodeSerializer(serializers.ModelSerializer):
     """Rows from `selectors.node_queryset()`; context carries `costs`."""
 

@@ -71,6 +71,11 @@ def test_it_describes_a_deployment_with_metrics_and_cost(api, fake_metrics):
         "as_of": "2026-11-27T12:00:00Z",
         "cold_start": {"samples": 0, "p50_seconds": None, "p95_seconds": None, "max_seconds": None,
                        "scheduling_p95_seconds": None, "pull_p95_seconds": None, "load_p95_seconds": None},
+        # 14 waiting at 5 per replica asks for 3; 1 of them waits: the node's 8 GPUs are taken.
+        "scaling": {"metric": "vllm:num_requests_waiting > 5 per replica", "metric_value": 14.0,
+                    "target_value": 5.0, "implied_replicas": 3, "min_replicas": 2, "max_replicas": 6,
+                    "floor": None, "pinned": None, "binding": "capacity",
+                    "blockers": ["No free GPU now: one more replica waits for a new node from pool a100."]},
     }
     refs = fake_metrics.calls[0][1]
     assert refs[0].pods == ("llama-70b-a", "llama-70b-b")
@@ -190,3 +195,16 @@ def test_it_runs_as_many_queries_for_50_deployments_as_for_5(api, fake_metrics, 
     with django_assert_max_num_queries(len(ctx.captured_queries)):
         body = api.get(URL, {"cluster": "large"}).json()
     assert body["count"] == 50
+
+
+def test_it_says_why_this_many_replicas_only_on_the_detail(api, fake_metrics):
+    deployment = ModelDeploymentFactory(name="llama-8b", replicas_desired=4)
+    AutoscalerFactory(deployment=deployment, min_replicas=1, max_replicas=4)
+    fake_metrics.metrics = {("llm", "llama-8b"): DeploymentMetrics(queue_depth=40.0)}
+
+    row = api.get(URL).json()["results"][0]
+    scaling = api.get(detail(deployment)).json()["scaling"]
+
+    assert "scaling" not in row  # a list would pay the quota and capacity reads per row
+    assert (scaling["binding"], scaling["implied_replicas"]) == ("max", 8)
+    assert "Maximum reached: 4 of at most 4 replicas." in scaling["blockers"]
