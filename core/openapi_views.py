@@ -185,3 +185,41 @@ class ApiTokenViewSetSchema(OpenApiViewExtension):
         Described.__name__ = base.__name__
         Described.__doc__ = base.__doc__
         return Described
+
+
+AutoscalerPolicyEdit = {
+    "type": "object",
+    "description": "The autoscaler fields to change, in ScaleDeck's words, plus `reason` and `dry_run`.",
+    "properties": {"reason": {"type": "string", "maxLength": 500}, "dry_run": {"type": "boolean"}},
+    "required": ["reason"],
+    "additionalProperties": {},
+}
+AutoscalerPolicyDryRun = inline_serializer(name="AutoscalerPolicyDryRun", fields={
+    "dry_run": serializers.BooleanField(),
+    "autoscaler": serializers.DictField(),
+    "diff": serializers.JSONField(),
+    "patch": serializers.JSONField(),
+    "warning": serializers.CharField(allow_null=True),
+})
+
+
+class DeploymentAutoscalerViewSchema(OpenApiViewExtension):
+    target_class = "scaling.api_autoscaler.DeploymentAutoscalerView"
+
+    def view_replacement(self):
+        return _replaced(self.target_class, patch=extend_schema(
+            request={"application/json": AutoscalerPolicyEdit},
+            responses={200: OpenApiResponse(AutoscalerPolicyDryRun, description="dry_run: true"),
+                       202: OpenApiResponse(ScaleActionSerializer,
+                                            description="the pending action, with diff and warning")},
+        ))
+
+
+class ActionRevertViewSchema(OpenApiViewExtension):
+    target_class = "scaling.api_autoscaler.ActionRevertView"
+
+    def view_replacement(self):
+        from scaling.api_autoscaler import RevertSerializer  # H10's, landing while this is written
+
+        return _replaced(self.target_class, post=extend_schema(request=RevertSerializer,
+                                                               responses={202: ScaleActionSerializer}))
