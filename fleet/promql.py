@@ -538,3 +538,21 @@ def power_max_by_node() -> str:
 
 def mem_copy_util_max_by_node() -> str:
     return _per_node("max", DCGM_MEM_COPY_UTIL)
+
+
+# --------------------------------------------------------------------------- deployment history (what-if)
+
+
+def deployment_history_queries(sel: PodSelector, window_seconds: int) -> dict[str, str]:
+    """The range queries a what-if replay's model is built from, one batch: finished requests/s by
+    `finished_reason` (every request that arrived ends as one: arrivals), prompt and generation
+    tokens/s, requests waiting, TTFT buckets and the pods reporting. `sel` is a
+    `deployment_selector`, so replaced pods' history counts."""
+    return {
+        "finished": finished_requests_rate_for_deployment(sel, window_seconds),
+        "prompt_tokens": prompt_tokens_rate_for_deployment(sel, window_seconds),
+        "generation_tokens": generation_tokens_rate_for_deployment(sel, window_seconds),
+        "queue_depth": queue_depth_for_deployment(sel),
+        "ttft": ttft_buckets_for_deployment(sel, window_seconds),
+        "replicas": replicas_for_deployment(sel),
+    }

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 
 from config.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
@@ -109,17 +112,71 @@ def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, t
     return spiked, warmup, plain
 
 
+def history_load(load: Load, *, warmup_seconds: int, rate_multiplier: float,
+                 spike: Spike | None) -> tuple[Load, int, Load]:
+    """A measured load made ready to replay: its first minutes repeated in front as the warm-up
+    (a whole number of minutes, at least `warmup_seconds`, so the per-minute token sizes stay
+    aligned), arrivals times `rate_multiplier`, and `spike` counted from the end of the warm-up.
+    Returns (load, warm-up seconds, the load without the spike)."""
+    minutes = -(-warmup_seconds // 60)
+    warmup = min(minutes * 60, load.seconds)
+    minutes = warmup // 60
+    arrivals = array("d", load.arrivals[:warmup]) + load.arrivals
+    if rate_multiplier != 1.0:
+        for i in range(len(arrivals)):
+            arrivals[i] *= rate_multiplier
+    plain = Load(load.start - warmup, arrivals, array("d", load.prompt_tokens[:minutes]) + load.prompt_tokens,
+                 array("d", load.output_tokens[:minutes]) + load.output_tokens)
+    if spike is None:
+        return plain, warmup, plain
+    spiked = array("d", plain.arrivals)
+    for i in range(warmup, len(spiked)):
+        spiked[i] *= spike.factor(i - warmup)
+    return Load(plain.start, spiked, plain.prompt_tokens, plain.output_tokens), warmup, plain
+
+
+def _from_history(*, deployment: ModelDeployment, trace_path, hours, rate_multiplier, spike, time_scale,
+                  now: datetime | None):
+    """(model, load, warm-up, profile, source) of a deployment on a cluster that is not simulated."""
+    from scaling.history import deployment_history
+
+    history = deployment_history(deployment=deployment, hours=hours or DEFAULT_HOURS, now=now or timezone.now())
+    model = history.model
+    if trace_path is not None:
+        load, warmup, profile = advice_load(deployment=deployment, model=model, world=None, trace_path=trace_path,
+                                            hours=hours, rate_multiplier=rate_multiplier, spike=spike,
+                                            time_scale=time_scale)
+        traffic = "uploaded trace"
+    else:
+        load, warmup, profile = history_load(history.load, warmup_seconds=model.longest_cold_start_seconds,
+                                             rate_multiplier=rate_multiplier, spike=spike)
+        traffic = "deployment history"
+    return model, load, warmup, profile, {"traffic": traffic, "model": "deployment history",
+                                          "notes": list(model.notes)}
+
+
 def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = None, hours: float | None = None,
                rate_multiplier: float = 1.0, spike: Spike | None = None, slo: float | None = None,
                attainment: float = DEFAULT_ATTAINMENT, time_scale: float = 1.0, workers: int = 2,
                progress: Callable[[int, int], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> Advice:
-    """Search the policies for `deployment` on the given traffic. Raises ApplicationError."""
+               cancelled: Callable[[], bool] | None = None, now: datetime | None = None) -> Advice:
+    """Search the policies for `deployment` on the given traffic. Raises ApplicationError.
+
+    A simulated cluster's deployment is modelled from its world; any other from its measured
+    history (`scaling.history`), whose traffic is replayed when no trace is given."""
     slo = deployment.slo_seconds if slo is None else slo
     check_objective(slo=slo, attainment=attainment, hours=hours, rate_multiplier=rate_multiplier)
-    model, world = deployment_model(deployment)
-    load, warmup, profile = advice_load(deployment=deployment, model=model, world=world, trace_path=trace_path,
-                                        hours=hours, rate_multiplier=rate_multiplier, spike=spike,
-                                        time_scale=time_scale)
-    return advise(model, load, Objective(slo, attainment), warmup_seconds=warmup, workers=workers,
-                  progress=progress, cancelled=cancelled, profile=profile)
+    if deployment.cluster.backend != Cluster.Backend.SIMULATED:
+        model, load, warmup, profile, source = _from_history(
+            deployment=deployment, trace_path=trace_path, hours=hours, rate_multiplier=rate_multiplier,
+            spike=spike, time_scale=time_scale, now=now)
+    else:
+        model, world = deployment_model(deployment)
+        load, warmup, profile = advice_load(deployment=deployment, model=model, world=world,
+                                            trace_path=trace_path, hours=hours, rate_multiplier=rate_multiplier,
+                                            spike=spike, time_scale=time_scale)
+        source = {"traffic": "uploaded trace" if trace_path is not None else "simulated world",
+                  "model": "simulated world", "notes": list(model.notes)}
+    advice = advise(model, load, Objective(slo, attainment), warmup_seconds=warmup, workers=workers,
+                    progress=progress, cancelled=cancelled, profile=profile)
+    return replace(advice, source=source)

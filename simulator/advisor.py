@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .replay import DeploymentModel, Load, Outcome, PrescaleRule, replay
 from .whatif import Policy
@@ -67,9 +67,12 @@ class Advice:
     static_peak: Tried
     candidates: list[Tried]
     meets_objective: bool
+    # where the traffic and the model came from: {"traffic": ..., "model": ..., "notes": [...]}
+    source: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
+            "source": self.source,
             "objective": {"ttft_p95_seconds": self.objective.ttft_p95_seconds,
                           "attainment": self.objective.attainment},
             "hours": self.hours,

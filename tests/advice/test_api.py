@@ -59,7 +59,9 @@ def test_it_runs_advice_in_the_task_and_serves_the_commands_json(llama, django_c
     assert response.status_code == 202
     run = client.get(f"/api/v1/advice/{response.json()['id']}/").json()
     assert (run["status"], run["progress"]) == ("done", 1.0)
-    assert set(run["result"]) == {"objective", "hours", "recommended", "baselines", "candidates"}
+    assert set(run["result"]) == {"source", "objective", "hours", "recommended", "baselines", "candidates"}
+    source = run["result"]["source"]
+    assert (source["traffic"], source["model"]) == ("uploaded trace", "simulated world")
     assert len(run["result"]["candidates"]) >= 40 and run["result"]["recommended"]["attainment"] >= 0.95
 
     page = client.get(f"/advice/{run['id']}/").content.decode()

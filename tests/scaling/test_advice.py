@@ -46,7 +46,8 @@ def advice(django_db_setup, django_db_blocker):
 
 
 def test_it_prints_the_contracts_json_with_baselines_and_at_least_40_candidates(advice):
-    assert set(advice) == {"objective", "hours", "recommended", "baselines", "candidates"}
+    assert set(advice) == {"source", "objective", "hours", "recommended", "baselines", "candidates"}
+    assert (advice["source"]["traffic"], advice["source"]["model"]) == ("uploaded trace", "simulated world")
     assert advice["objective"] == {"ttft_p95_seconds": 2.0, "attainment": 0.95}
     assert advice["hours"] == pytest.approx(10 / 60, abs=0.02)
     assert set(advice["baselines"]) == {"keda_seed", "static_peak"}
@@ -110,9 +111,11 @@ def test_it_refuses_a_trace_option_without_advise(llama):  # noqa: F811
                      stdout=StringIO(), stderr=StringIO())
 
 
-def test_it_refuses_a_kubernetes_cluster_clearly(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES))
-    with pytest.raises(ApplicationError, match="the advisor models deployments of simulated clusters; prod"):
+def test_it_refuses_a_kubernetes_cluster_without_prometheus_clearly(db):
+    """A Kubernetes deployment is modelled from its history (tests/scaling/test_history.py): none without Prometheus."""
+    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
+                                                               prometheus_url=""))
+    with pytest.raises(ApplicationError, match="prod has no Prometheus to read the deployment's history from"):
         advice_run(deployment=deployment, trace_path=SAMPLE)
 
 
