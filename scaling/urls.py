@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scaling import timeline_views, views
+from scaling import timeline_views, views, why_views
 
 app_name = "scaling"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/rules/", views.deployment_rules, name="deployment-rules"),
     path("deployments/<int:deployment_id>/timeline/", timeline_views.deployment_timeline_fragment,
          name="deployment-timeline"),
+    path("deployments/<int:deployment_id>/why/", why_views.deployment_why_fragment, name="deployment-why"),
     path("rules/", views.rules, name="rules"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/preview/", views.rule_preview, name="rule-preview"),
