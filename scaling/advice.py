@@ -135,6 +135,14 @@ def history_load(load: Load, *, warmup_seconds: int, rate_multiplier: float,
     return Load(plain.start, spiked, plain.prompt_tokens, plain.output_tokens), warmup, plain
 
 
+def check_scored(load: Load, warmup_seconds: int) -> None:
+    """Refuse a replay whose warm-up leaves no whole minute to score (a too-short history)."""
+    if load.seconds - warmup_seconds < 60:
+        raise ApplicationError(
+            f"the traffic holds {load.seconds // 60} minutes and the warm-up (the longest cold start, "
+            f"{warmup_seconds // 60} minutes) leaves none to score: replay more hours", field="hours")
+
+
 def _from_history(*, deployment: ModelDeployment, trace_path, hours, rate_multiplier, spike, time_scale,
                   now: datetime | None):
     """(model, load, warm-up, profile, source) of a deployment on a cluster that is not simulated."""
@@ -151,6 +159,7 @@ def _from_history(*, deployment: ModelDeployment, trace_path, hours, rate_multip
         load, warmup, profile = history_load(history.load, warmup_seconds=model.longest_cold_start_seconds,
                                              rate_multiplier=rate_multiplier, spike=spike)
         traffic = "deployment history"
+    check_scored(load, warmup)
     return model, load, warmup, profile, {"traffic": traffic, "model": "deployment history",
                                           "notes": list(model.notes)}
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from config.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from simulator import Policy, SimNotFound, Spike, Summary, Traffic, compare_policies
+from simulator.replay import Outcome
 from simulator.whatif import MAX_HOURS
 
 MAX_CANDIDATES = 4
@@ -143,7 +144,8 @@ def whatif_compare(
 
     Every candidate sees the deployment's own traffic (times `spike` from an hour in, if given)
     and is judged against the deployment's TTFT p95 SLO. `progress(i, n, policy)` is called
-    before each candidate runs. Only simulated clusters have a world to replay.
+    before each candidate runs. Only simulated clusters have a world to replay; other clusters'
+    deployments are replayed on their measured history (`whatif_history_compare`).
     """
     check_run(hours=hours, spike=spike, candidates=len(candidates))
     cluster = deployment.cluster
@@ -176,3 +178,30 @@ def whatif_compare(
         summaries += compare_policies(base, key, traffic, [policy], hours,
                                       slo_ttft_p95_seconds=deployment.slo_seconds)
     return summaries
+
+
+def whatif_history_compare(*, deployment: ModelDeployment, candidates: list[Policy], hours: float,
+                           spike: float | None, now=None) -> tuple[list[tuple[Policy, Outcome]], tuple[str, ...]]:
+    """(policy, outcome) per candidate replayed on the deployment's measured history, and the notes
+    saying where the model's figures came from; for clusters that are not simulated.
+
+    The last `hours` of history are replayed (`scaling.history`), a warm-up as long as the longest
+    cold start first and not scored; `spike` multiplies the traffic from an hour in.
+    """
+    from django.utils import timezone
+
+    from scaling.advice import check_scored, history_load
+    from scaling.history import deployment_history
+    from simulator.replay import replay
+    from simulator.traces import Spike as TraceSpike
+
+    check_run(hours=hours, spike=spike, candidates=len(candidates))
+    history = deployment_history(deployment=deployment, hours=hours, now=now or timezone.now())
+    model = history.model
+    shape = TraceSpike(spike, start_seconds=SPIKE_AFTER_SECONDS) if spike is not None else None
+    load, warmup, _ = history_load(history.load, warmup_seconds=model.longest_cold_start_seconds,
+                                   rate_multiplier=1.0, spike=shape)
+    check_scored(load, warmup)
+    outcomes = [(policy, replay(model, load, policy, slo_ttft_p95_seconds=deployment.slo_seconds,
+                                warmup_seconds=warmup)) for policy in candidates]
+    return outcomes, model.notes

@@ -9,8 +9,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApplicationError
-from fleet.models import ModelDeployment
-from scaling.whatif import HELP, parse_policy, whatif_compare
+from fleet.models import Cluster, ModelDeployment
+from scaling.whatif import HELP, parse_policy, whatif_compare, whatif_history_compare
 from simulator import Summary
 
 COLUMNS = (
@@ -21,6 +21,15 @@ COLUMNS = (
     ("reversals", 9, lambda s: f"{s.scale_reversals}"),
     ("peak (replicas)", 15, lambda s: f"{s.peak_replicas}"),
     ("abandoned (req)", 15, lambda s: f"{s.requests_abandoned:.0f}"),
+)
+
+
+HISTORY_COLUMNS = (  # a replay of measured history: no per-request counts, no reversals
+    ("SLO-viol (min)", 14, lambda o: f"{o.slo_violation_minutes}"),
+    ("attainment (%)", 14, lambda o: f"{o.attainment:.2%}"),
+    ("GPU-hours (GPU·h)", 17, lambda o: f"{o.gpu_hours:.2f}"),
+    ("cost ($)", 10, lambda o: f"{o.cost_usd:.2f}"),
+    ("peak (replicas)", 15, lambda o: f"{o.peak_replicas}"),
 )
 
 
@@ -80,6 +89,9 @@ class Command(BaseCommand):
         def progress(i: int, n: int, policy) -> None:
             self.stderr.write(f"simulating {i}/{n}: {policy.label}")
 
+        if deployment.cluster.backend != Cluster.Backend.SIMULATED:
+            self._history(deployment, options)
+            return
         try:
             candidates = [parse_policy(text) for text in options["policy"]]
             summaries = whatif_compare(deployment=deployment, candidates=candidates, hours=options["hours"],
@@ -96,6 +108,27 @@ class Command(BaseCommand):
         )
         for line in table(summaries):
             self.stdout.write(line)
+
+    def _history(self, deployment, options) -> None:
+        """A Kubernetes deployment: the candidates replayed on its measured history."""
+        try:
+            candidates = [parse_policy(text) for text in options["policy"]]
+            outcomes, notes = whatif_history_compare(deployment=deployment, candidates=candidates,
+                                                     hours=options["hours"], spike=options["spike"])
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        spike = f", traffic x{options['spike']:g} from 1 h in" if options["spike"] else ""
+        self.stdout.write(
+            f"{deployment.cluster.name} {deployment.namespace}/{deployment.name}: the last {options['hours']:g} h "
+            f"of deployment history{spike}, SLO TTFT p95 {deployment.slo_seconds:g} s"
+        )
+        for note in notes:
+            self.stdout.write(f"  {note}")
+        width = max(len("policy"), *(len(p.label) for p, _ in outcomes))
+        self.stdout.write("  ".join([f"{'policy':<{width}}", *(f"{h:>{w}}" for h, w, _ in HISTORY_COLUMNS)]))
+        for policy, o in outcomes:
+            self.stdout.write("  ".join([f"{policy.label:<{width}}",
+                                         *(f"{cell(o):>{w}}" for _, w, cell in HISTORY_COLUMNS)]))
 
     def _advise(self, deployment, options) -> None:
         from scaling.advice import advice_run
@@ -132,6 +165,11 @@ class Command(BaseCommand):
         self.stdout.write(f"{deployment.cluster.name} {deployment.namespace}/{deployment.name}: {advice.hours:g} h, "
                           f"TTFT p95 <= {goal.ttft_p95_seconds:g} s in {goal.attainment:.1%} of minutes; "
                           f"{len(advice.candidates)} candidates replayed")
+        source = advice.source
+        if source:
+            self.stdout.write(f"traffic from the {source['traffic']}, model from the {source['model']}")
+            for note in source["notes"]:
+                self.stdout.write(f"  {note}")
         if not advice.meets_objective:
             self.stdout.write("no candidate meets the objective: the best attainment is recommended")
         for what, tried in (("recommended", rec), ("keda seed", seed), ("static peak", static)):
