@@ -103,6 +103,8 @@ def _actions(f: AuditFilter):
         ops += [ScaleAction.Operation.SCALE, ScaleAction.Operation.RESTORE]
     if not f.kinds or AuditKind.QUOTA in f.kinds:
         ops.append(ScaleAction.Operation.QUOTA)
+    if not f.kinds or AuditKind.AUTOSCALER_POLICY in f.kinds:
+        ops.append(ScaleAction.Operation.POLICY)
     if not ops:
         return None
     qs = (ScaleAction.objects.filter(operation__in=ops)
@@ -133,6 +135,12 @@ def _entry_row(e: AuditEntry) -> dict:
             "before": e.before, "after": e.after, "reason": e.reason, "action_url": None}
 
 
+_ACTION_KINDS = {
+    ScaleAction.Operation.QUOTA: AuditKind.QUOTA,
+    ScaleAction.Operation.POLICY: AuditKind.AUTOSCALER_POLICY,
+}
+
+
 def _action_row(a: ScaleAction) -> dict:
     if a.actor_token_id:
         actor = a.actor_token.name
@@ -140,7 +148,7 @@ def _action_row(a: ScaleAction) -> dict:
         actor = a.actor_user.get_username()
     else:
         actor = a.actor_label
-    kind = AuditKind.QUOTA if a.operation == ScaleAction.Operation.QUOTA else AuditKind.SCALE_ACTION
+    kind = _ACTION_KINDS.get(a.operation, AuditKind.SCALE_ACTION)
     return {"id": f"action-{a.pk}", "at": a.created_at, "actor": actor, "kind": kind.value,
             "object": f"{a.cluster.name}/{a.namespace}/{a.target_name}", "before": a.before, "after": a.after,
             "reason": a.reason, "action_url": reverse("scaling:action", args=[a.pk])}

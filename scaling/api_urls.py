@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scaling import api, api_timeline
+from scaling import api, api_autoscaler, api_timeline
 
 app_name = "scaling-api"
 
@@ -14,6 +14,9 @@ router.register("quotas", api.QuotaViewSet, basename="quota")
 
 urlpatterns = [
     path("deployments/<int:pk>/scale/", api.DeploymentScaleView.as_view(), name="deployment-scale"),
+    path("deployments/<int:pk>/autoscaler/", api_autoscaler.DeploymentAutoscalerView.as_view(),
+         name="deployment-autoscaler"),
+    path("actions/<int:pk>/revert/", api_autoscaler.ActionRevertView.as_view(), name="action-revert"),
     path("deployments/<int:pk>/timeline/", api_timeline.DeploymentTimelineView.as_view(), name="deployment-timeline"),
     *router.urls,
 ]

@@ -244,14 +244,15 @@ def _diff(before, after, path: str = "spec") -> list[dict]:
     return [] if before == after else [{"path": path, "before": before, "after": after}]
 
 
-def _changed(before: dict, after: dict) -> dict:
-    """The merge patch of `spec`: changed keys only, lists whole."""
-    patch = {}
+def merge_patch_between(before: dict, after: dict) -> dict:
+    """The RFC 7386 merge patch turning `before` into `after`: changed keys only, removed keys as
+    null, lists whole (a merge patch replaces lists)."""
+    patch: dict = {key: None for key in before if key not in after}
     for key, value in after.items():
-        if before.get(key) == value:
+        if key in before and before[key] == value:
             continue
         if isinstance(value, dict) and isinstance(before.get(key), dict):
-            patch[key] = _changed(before[key], value)
+            patch[key] = merge_patch_between(before[key], value)
         else:
             patch[key] = value
     return patch
@@ -306,7 +307,8 @@ def scaledobject_edit(spec: dict, changes: dict, *, resource_version: str, label
     _refuse(errors, {"spec.minReplicaCount": "min_replicas", "spec.maxReplicaCount": "max_replicas",
                      "spec.pollingInterval": "polling_interval_seconds", "spec.cooldownPeriod": "cooldown_seconds",
                      "spec.triggers": "triggers", "spec.advanced": "behavior"})
-    return PolicyEdit("scaledobject", {"metadata": {"resourceVersion": resource_version}, "spec": _changed(spec, new)},
+    patch = {"metadata": {"resourceVersion": resource_version}, "spec": merge_patch_between(spec, new)}
+    return PolicyEdit("scaledobject", patch,
                       _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
 
 
@@ -347,7 +349,8 @@ def hpa_edit(spec: dict, changes: dict, *, resource_version: str, labels: dict |
         new["behavior"] = changes["behavior"]
     _refuse(_hpa_errors(new), {"spec.minReplicas": "min_replicas", "spec.maxReplicas": "max_replicas",
                                "spec.metrics": "metrics", "spec.behavior": "behavior"})
-    return PolicyEdit("hpa", {"metadata": {"resourceVersion": resource_version}, "spec": _changed(spec, new)},
+    patch = {"metadata": {"resourceVersion": resource_version}, "spec": merge_patch_between(spec, new)}
+    return PolicyEdit("hpa", patch,
                       _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
 
 
@@ -376,3 +379,16 @@ def changes_for_candidate(kind: str, policy: dict) -> dict:
         target = policy["target"]
         changes["metrics"] = [{"index": 0, "target_value": round(target * 100) if target <= 1 else target}]
     return changes
+
+
+def apply_merge_patch(target, patch):
+    """RFC 7386: `target` with the JSON merge patch `patch` applied (null removes a key)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result

@@ -47,6 +47,8 @@ class ScaleAction(models.Model):
         SCALE = "scale", "scale"
         RESTORE = "restore", "restore after expiry"
         QUOTA = "quota", "quota change"
+        # An autoscaler policy edit (scaling/services/policy.py); request {"changes"} or {"revert_of"}.
+        POLICY = "policy", "autoscaler policy edit"
 
     class Mode(models.TextChoices):
         FLOOR = "floor", "floor"

@@ -630,6 +630,44 @@ class KubernetesClusterBackend:
         action = _Action("patch", "resourcequotas", namespace, name)
         return self._patch(action, core.patch_namespaced_resource_quota, name, namespace, body=body)
 
+    def _autoscaler_call(self, verb: str, kind: str, namespace: str, name: str, **body) -> dict:
+        if kind == "scaledobject":
+            custom = k8s.CustomObjectsApi(self._api())
+            group, version, plural = KEDA
+            method = custom.get_namespaced_custom_object if verb == "get" else custom.patch_namespaced_custom_object
+            args, action = (group, version, namespace, plural, name), _Action(verb, "scaledobjects.keda.sh",
+                                                                                namespace, name)
+        elif kind == "hpa":
+            autoscaling = k8s.AutoscalingV2Api(self._api())
+            method = (autoscaling.read_namespaced_horizontal_pod_autoscaler if verb == "get"
+                      else autoscaling.patch_namespaced_horizontal_pod_autoscaler)
+            args, action = (name, namespace), _Action(verb, "horizontalpodautoscalers", namespace, name)
+        else:
+            raise BackendError(f"{one_line(kind, 40)!r} is not an autoscaler kind")
+        if verb == "get":
+            return self._call(action, method, *args)
+        return self._call(action, method, *args, body["body"], _content_type=MERGE_PATCH)
+
+    def read_autoscaler_spec(self, kind: str, namespace: str, name: str) -> ObjectState:
+        """A ScaledObject's or HPA's whole `spec`, with its labels and annotations (GitOps marks), for
+        a policy edit: values {"spec", "labels", "annotations"}."""
+        self._check_target(namespace, name, write=False)
+        doc = self._autoscaler_call("get", kind, namespace, name)
+        meta = as_dict(doc.get("metadata"))
+        values = {"spec": as_dict(doc.get("spec")), "labels": as_dict(meta.get("labels")),
+                  "annotations": as_dict(meta.get("annotations"))}
+        return ObjectState(kind=kind, namespace=namespace, name=name, values=values,
+                           resource_version=as_str(meta.get("resourceVersion")))
+
+    def patch_autoscaler_spec(self, kind: str, namespace: str, name: str, spec_patch: dict, *,
+                              resource_version: str) -> str:
+        """Send `{"metadata": {"resourceVersion"}, "spec": spec_patch}` as one JSON merge patch (a policy
+        edit, built and validated by scaling/autoscaler_policy.py). Returns the new resourceVersion."""
+        self._check_target(namespace, name, write=True)
+        body = {"metadata": {"resourceVersion": resource_version}, "spec": spec_patch}
+        doc = self._autoscaler_call("patch", kind, namespace, name, body=body)
+        return as_str(as_dict(doc.get("metadata")).get("resourceVersion"))
+
     # ------------------------------------------------------------------ re-reads
 
     def _get(self, action: _Action, method: Callable, *args) -> tuple[dict, str]:

@@ -63,10 +63,10 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from fleet.backends.base import BackendError, ConflictError, ObjectState
 from fleet.models import ModelDeployment, NamespaceQuota
-from scaling import decisions
+from scaling import autoscaler_policy, decisions
 from scaling.models import ScaleAction
 from scaling.services import cluster as cluster_access
-from scaling.services import workers
+from scaling.services import policy, workers
 from scaling.services.stack import override_wants, stack_inputs
 from scaling.write_intent import Intent, Verdict, describe, judge
 
@@ -255,7 +255,7 @@ def _apply(action: ScaleAction, claim: int, sleep) -> None:
     earlier = Intent.from_json(action.intent)
     if earlier is not None:
         # An earlier claim recorded a write and never recorded its outcome: find out from the object.
-        state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+        state = _read(writer, action)
         verdict = judge(earlier, current=state.values, resource_version=state.resource_version)
         if verdict is Verdict.LANDED:
             _record_landed(action, claim, earlier, state)
@@ -271,7 +271,7 @@ def _apply(action: ScaleAction, claim: int, sleep) -> None:
         # object, and the resourceVersion makes a concurrent change outside ScaleDeck a 409.
         try:
             if state is None:
-                state = writer.read_object(action.target_kind, action.namespace, action.target_name)
+                state = _read(writer, action)
                 if earlier is not None and judge(
                     earlier, current=state.values, resource_version=state.resource_version
                 ) is Verdict.LANDED:
@@ -295,6 +295,12 @@ def _apply(action: ScaleAction, claim: int, sleep) -> None:
             continue
         _record_success(action, claim, state, outcome, new_rv)
         return
+
+
+def _read(writer, action: ScaleAction) -> ObjectState:
+    if action.operation == ScaleAction.Operation.POLICY:  # the whole spec: a policy edit rewrites any of it
+        return writer.read_autoscaler_spec(action.target_kind, action.namespace, action.target_name)
+    return writer.read_object(action.target_kind, action.namespace, action.target_name)
 
 
 def _check_expiry(action: ScaleAction, doubt: str) -> None:
@@ -351,6 +357,12 @@ def _record_landed(action: ScaleAction, claim: int, intent: Intent, state: Objec
 
 
 def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
+    if action.operation == ScaleAction.Operation.POLICY:
+        # The intent records the whole spec to hold, so a re-read can tell whether it landed.
+        before, after, target, notes = policy.policy_write(action, state.values, state.resource_version)
+        changed = bool(after["spec"] or before["absent"])
+        return Outcome(before=before, after=after, write={"spec": target} if changed else {},
+                       notes=notes if changed else [*notes, "no change needed: the autoscaler holds these values"])
     if action.operation == ScaleAction.Operation.QUOTA:
         current = dict(state.values.get("hard") or {})
         # None removes an entry: sent as null, which a merge patch deletes.
@@ -414,6 +426,9 @@ def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
 
 def _write(writer, action: ScaleAction, state: ObjectState, write: dict) -> str:
     kind, ns, name, rv = action.target_kind, action.namespace, action.target_name, state.resource_version
+    if action.operation == ScaleAction.Operation.POLICY:
+        patch = autoscaler_policy.merge_patch_between(state.values.get("spec") or {}, write["spec"])
+        return writer.patch_autoscaler_spec(kind, ns, name, patch, resource_version=rv)
     if kind == "deployment":
         return writer.scale_deployment(ns, name, int(write["replicas"]), resource_version=rv)
     if kind == "scaledobject":
@@ -455,7 +470,7 @@ def _success_fields(action: ScaleAction, outcome: Outcome, rv_before: str, new_r
         before=outcome.before,
         after=outcome.after,
         baseline=outcome.baseline,
-        fields=decisions.field_paths(action.target_kind, names),
+        fields=_written_paths(action, outcome, names),
         notes=[*action.notes, *(n for n in outcome.notes if n not in action.notes)],
         error="",
         finished_at=now,
@@ -474,7 +489,7 @@ def _record_effects(action: ScaleAction, outcome: Outcome, new_rv: str, *, now) 
             namespace=action.namespace,
             target_kind=action.target_kind,
             target_name=action.target_name,
-            after=outcome.write if action.target_kind == "quota" else outcome.after,
+            after=_mirrored(action, outcome),
             rv=new_rv,
         )
     if outcome.superseded:
@@ -483,3 +498,24 @@ def _record_effects(action: ScaleAction, outcome: Outcome, new_rv: str, *, now) 
         )
     if outcome.restores is not None:
         ScaleAction.objects.filter(id=outcome.restores.id, restored_at__isnull=True).update(restored_at=now)
+
+
+def _written_paths(action: ScaleAction, outcome: Outcome, names) -> list[str]:
+    if action.operation != ScaleAction.Operation.POLICY:
+        return decisions.field_paths(action.target_kind, names)
+    if not outcome.write:
+        return []
+    keys = {*(outcome.after.get("spec") or {}), *(outcome.before.get("absent") or ())}
+    return sorted(f"spec.{key}" for key in keys)
+
+
+def _mirrored(action: ScaleAction, outcome: Outcome) -> dict:
+    """The values the synced rows take from a write (a policy edit: its floor and ceiling)."""
+    if action.target_kind == "quota":
+        return outcome.write
+    if action.operation != ScaleAction.Operation.POLICY:
+        return outcome.after
+    spec = outcome.write.get("spec") or {}
+    keys = ("minReplicaCount", "maxReplicaCount") if action.target_kind == "scaledobject" else ("minReplicas",
+                                                                                                 "maxReplicas")
+    return {name: spec[key] for name, key in zip(("min_replicas", "max_replicas"), keys, strict=True) if key in spec}

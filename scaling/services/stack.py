@@ -37,7 +37,7 @@ def stack_inputs(
     last_baseline: dict = {}
     history = (
         on_target.filter(status=ScaleAction.Status.SUCCEEDED, finished_at__isnull=False)
-        .exclude(operation=ScaleAction.Operation.QUOTA)
+        .exclude(operation__in=(ScaleAction.Operation.QUOTA, ScaleAction.Operation.POLICY))
         .order_by("-finished_at", "-id")
         .values("after", "baseline")[:_HISTORY]
     )
