@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import permissions
 
 from accounts.models import ApiToken, Role, role_at_least
-from accounts.scope import request_token, scope_allows
+from accounts.scope import SCOPE_REFUSED, request_token, scope_allows
 from accounts.services import user_role
 
 
@@ -41,5 +41,5 @@ class RoleRequired(permissions.BasePermission):
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS or scope_allows(request_token(request), obj):
             return True
-        self.message = "This token's scope does not include this cluster or namespace."
+        self.message = SCOPE_REFUSED
         return False

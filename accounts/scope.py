@@ -9,15 +9,20 @@ One rule, applied in two places every API request passes through:
   problem. Views that load their object by hand call `self.check_object_permissions`.
 
 Which field holds a row's cluster and namespace is read from the model, not listed per model, so a
-new model is scoped as soon as it has a `cluster`, a `namespace` or a `deployment`. Rows with no
+new model is scoped as soon as it has a `cluster`, a `namespace` or a `deployment` (a row with a
+cluster and a deployment but no namespace of its own, such as an alert, takes its deployment's). Rows with no
 namespace (nodes, clusters, MIG plans) are visible to a namespace-scoped token but cannot be
 changed by it: a team's token does not repartition a shared node pool.
+
+Views with no queryset (costs, findings, timeline, manifests, plan creation, advice requests) narrow
+what they read with `scope_queryset` / `scope_contains`, and refuse writes with `scope_require`.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import FieldDoesNotExist
 from rest_framework import filters, permissions
+from rest_framework.exceptions import PermissionDenied
 
 from accounts.models import ApiToken
 from fleet.models import Cluster
@@ -41,7 +46,9 @@ def scope_paths(model) -> tuple[str | None, str | None]:
     if model is Cluster:
         return "name", None
     if _has_field(model, "cluster"):
-        return "cluster__name", ("namespace" if _has_field(model, "namespace") else None)
+        if _has_field(model, "namespace"):
+            return "cluster__name", "namespace"
+        return "cluster__name", ("deployment__namespace" if _has_field(model, "deployment") else None)
     if _has_field(model, "deployment"):
         return "deployment__cluster__name", "deployment__namespace"
     return None, None
@@ -74,6 +81,25 @@ def scope_allows(token: ApiToken | None, obj) -> bool:
         return False
     return not token.namespaces or (
         namespace_path is not None and _resolve(obj, namespace_path) in token.namespaces)
+
+
+def scope_contains(token: ApiToken | None, *, cluster: str | None, namespace: str | None) -> bool:
+    """Is a row of `cluster` and `namespace` (names; None where the row has none) inside `token`'s scope?
+    For rows that are not model instances: cost groups, doctor findings."""
+    if token is None or not token.scoped:
+        return True
+    if token.clusters and cluster not in token.clusters:
+        return False
+    return not token.namespaces or namespace in token.namespaces
+
+
+SCOPE_REFUSED = "This token's scope does not include this cluster or namespace."
+
+
+def scope_require(request, obj) -> None:
+    """Refuse (403) a write to `obj` by a token whose scope does not include it."""
+    if not scope_allows(request_token(request), obj):
+        raise PermissionDenied(SCOPE_REFUSED)
 
 
 class TokenScopeFilter(filters.BaseFilterBackend):

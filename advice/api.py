@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.models import Role
+from accounts.scope import scope_require
 from advice import services, tasks
 from advice.models import AdviceRun, TraceUpload
 from fleet.models import ModelDeployment
@@ -62,6 +63,7 @@ class AdviceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         body = AdviceRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        scope_require(request, data["deployment"])  # a deployment outside the token's scope: 403
         run = services.advice_start(
             user=request.user, deployment=data["deployment"], trace=data["trace"], hours=data["hours"],
             rate_multiplier=data["rate_multiplier"], spike=data["spike"], slo=data["slo_seconds"],

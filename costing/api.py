@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.scope import request_token
 from costing import selectors
 from costing.models import CapacityType, InstancePrice
 from costing.serializers import CostQuerySerializer, CostRowSerializer, InstancePriceSerializer
@@ -27,7 +28,8 @@ class CostView(APIView):
         params.is_valid(raise_exception=True)
         query = params.validated_data
         rows = selectors.cost_by_group(
-            group_by=query["group_by"], start=query["start"], end=query["end"], cluster=query.get("cluster")
+            group_by=query["group_by"], start=query["start"], end=query["end"], cluster=query.get("cluster"),
+            token=request_token(request),  # a scoped token sees its own clusters and namespaces (accounts/scope.py)
         )
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(rows, request, view=self)

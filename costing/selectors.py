@@ -18,6 +18,7 @@ from django.db.models import Case, Count, DecimalField, F, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
+from accounts.scope import scope_queryset
 from costing import pricing
 from costing.models import CostSample, InstancePrice
 from fleet.models import Cluster, GpuNode, ModelDeployment, Pod
@@ -349,19 +350,21 @@ _GROUP_FIELDS = {
 
 
 def cost_by_group(
-    *, group_by: str, start: datetime, end: datetime, cluster: Cluster | None = None
+    *, group_by: str, start: datetime, end: datetime, cluster: Cluster | None = None, token=None
 ) -> list[CostTotals]:
     """Accrued cost per deployment, namespace (team), node or cluster over exactly [start, end).
 
     Deployments and nodes are told apart by cluster (`CostTotals.cluster`); namespaces are
     summed across clusters (a team is a team). Unallocated GPUs of nodes are one group,
-    "(unallocated)". Ordered by cost, most expensive first.
+    "(unallocated)". Ordered by cost, most expensive first. A scoped API `token` sums only the samples
+    of its clusters and namespaces: a team's token sees its own share of a node or a cluster, never
+    the others'.
     """
     if group_by not in _GROUP_FIELDS:
         raise ValueError(f"unknown group {group_by!r}")
     fields = _GROUP_FIELDS[group_by]
     merged: dict[tuple[str, str | None], CostTotals] = {}
-    for values, sums in _window(_samples(cluster), start, end, fields).items():
+    for values, sums in _window(scope_queryset(_samples(cluster), token), start, end, fields).items():
         key, cluster_name = _group_key(group_by, dict(zip(fields, values, strict=True)))
         totals = merged.setdefault((key, cluster_name), CostTotals(key=key, cluster=cluster_name))
         totals.add(sums)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
+from accounts.scope import request_token, scope_contains, scope_queryset, scope_require
 from fleet.models import Cluster, ModelDeployment
 from fleet.serving_manifests import serving_manifests
 from mig import doctor, selectors, serializers
@@ -34,6 +35,7 @@ class MigPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request, *args, **kwargs):
         body = serializers.MigPlanRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        scope_require(request, body.validated_data["node_pool"])  # a pool outside the token's clusters: 403
         plan = mig_plan_create(**body.validated_data, actor=Actor.of_request(request))
         plan = self.get_queryset().get(pk=plan.pk)
         return Response(serializers.MigPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
@@ -78,8 +80,8 @@ class DeploymentManifestsView(APIView):
     deployment's model, as one multi-document YAML stream (application/yaml)."""
 
     def get(self, request, pk: int):
-        deployment = get_object_or_404(
-            ModelDeployment.objects.select_related("cluster").prefetch_related("pods__node", "autoscalers"), pk=pk)
+        deployments = ModelDeployment.objects.select_related("cluster").prefetch_related("pods__node", "autoscalers")
+        deployment = get_object_or_404(scope_queryset(deployments, request_token(request)), pk=pk)
         autoscaler = request.query_params.get("autoscaler", "keda")
         if autoscaler not in ("keda", "hpa"):
             raise ValidationError({"autoscaler": [f"{autoscaler[:20]!r} is not keda or hpa"]})
@@ -104,7 +106,9 @@ class FindingsView(APIView):
             if cluster is None:
                 raise ValidationError({"cluster": [f"no cluster named {name[:63]}"]})
         dismissed = request.query_params.get("dismissed", "false").lower() in ("true", "1", "yes")
-        rows = finding_rows(cluster=cluster, kind=kind, dismissed=dismissed)
+        token = request_token(request)
+        rows = [r for r in finding_rows(cluster=cluster, kind=kind, dismissed=dismissed)
+                if scope_contains(token, cluster=r.cluster, namespace=r.namespace)]
         return Response({"count": len(rows), "results": [serializers.finding_body(r) for r in rows]})
 
 
@@ -117,7 +121,8 @@ class FindingDismissView(APIView):
         deployment_id, _, kind = finding_id.partition(":")
         if not deployment_id.isdigit():
             raise ValidationError({"id": [f"{finding_id[:60]} is not a finding id (deployment id:kind)"]})
-        deployment = get_object_or_404(ModelDeployment, pk=int(deployment_id))
+        deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), pk=int(deployment_id))
+        scope_require(request, deployment)
         body = serializers.DismissRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         dismissal = finding_dismiss(deployment=deployment, kind=kind, reason=body.validated_data["reason"],

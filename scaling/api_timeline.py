@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework.views import APIView
 
+from accounts.scope import request_token, scope_queryset
 from config.pagination import StrictLimitOffsetPagination
 from fleet.models import ModelDeployment
 from scaling.timeline import deployment_timeline, timeline_range, timeline_row
@@ -16,8 +17,9 @@ class DeploymentTimelineView(APIView):
     pagination_class = StrictLimitOffsetPagination
 
     def get(self, request, pk: int):
-        deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), pk=pk)
-        self.check_object_permissions(request, deployment)  # a token's scope (accounts/scope.py)
+        # Outside a token's scope the deployment does not exist: 404, as in every list (accounts/scope.py).
+        deployment = get_object_or_404(
+            scope_queryset(ModelDeployment.objects.select_related("cluster"), request_token(request)), pk=pk)
         start, end = timeline_range(start=request.query_params.get("start"), end=request.query_params.get("end"),
                                     now=timezone.now())
         paginator = self.pagination_class()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -31,6 +32,7 @@ from tests.factories import (
     NamespaceQuotaFactory,
     UserFactory,
 )
+from tests.fleet.conftest import fake_metrics  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +287,89 @@ def test_a_token_is_never_accepted_from_the_query_string_nor_on_a_page(ids):
             if response.status_code != 302:
                 wrong.append(f"GET {e.path} with a bearer token: {response.status_code}")
     assert wrong == []
+
+
+# ---------------------------------------------------------------- scope on views without a queryset
+
+
+@pytest.fixture
+def two_teams(fake_metrics):  # noqa: F811 (the fixture imported above)
+    """Cluster prod with a deployment of team-search and one of llm, each with a cost sample, a
+    firing alert and a doctor finding (maxUnavailable 1), and a GPU node pool to plan."""
+    from datetime import UTC, datetime
+
+    from costing.models import CostSample
+    from scaling.alerts.models import Alert
+    from tests.factories import GpuNodeFactory, NodePoolFactory, PodFactory
+
+    cluster = ClusterFactory(name="prod")
+    pool = NodePoolFactory(cluster=cluster, name="a100")
+    node = GpuNodeFactory(cluster=cluster, node_pool=pool, name="a100-0")
+    made = {}
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    for namespace in ("team-search", "llm"):
+        d = ModelDeploymentFactory(cluster=cluster, namespace=namespace, name=f"{namespace}-model",
+                                   max_unavailable="1", replicas_desired=6)
+        pod = PodFactory(deployment=d, node=node)
+        CostSample.objects.create(
+            cluster=cluster, cluster_name="prod", node=node, node_name=node.name, pod=pod, pod_name=pod.name,
+            deployment=d, deployment_name=d.name, namespace=namespace, hour=start, start=start,
+            end=start + timedelta(hours=1), gpus=Decimal(1), gpu_hours=Decimal(1), usd=Decimal("4.00"))
+        Alert.objects.create(cluster=cluster, rule="ttft_breach", severity="page", fingerprint=f"ttft/{namespace}",
+                             deployment=d, summary=f"{namespace} is slow")
+        made[namespace] = d
+    return {"cluster": cluster, "pool": pool, **made}
+
+
+def bearer(token) -> Client:
+    client = Client(raise_request_exception=False)
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token.raw}"
+    return client
+
+
+def test_a_namespace_scoped_token_sees_only_its_namespaces_on_views_without_a_queryset(ids, two_teams):
+    scoped, full = bearer(ids.tokens["scoped"]), bearer(ids.tokens["operator"])
+    search, llm = two_teams["team-search"], two_teams["llm"]
+
+    def seen(client, path, field):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.content[:300])
+        return sorted({row[field] for row in response.json()["results"]})
+
+    assert seen(full, "/api/v1/costs/?group_by=namespace", "key") == ["llm", "team-search"]
+    assert seen(scoped, "/api/v1/costs/?group_by=namespace", "key") == ["team-search"]
+    assert seen(scoped, "/api/v1/costs/?group_by=deployment", "key") == ["team-search/team-search-model"]
+    node_costs = scoped.get("/api/v1/costs/?group_by=node").json()["results"]
+    assert [Decimal(r["usd"]) for r in node_costs] == [Decimal(4)]  # its share of the shared node, not the node's $8.00
+    assert seen(full, "/api/v1/findings/?kind=max_unavailable", "namespace") == ["llm", "team-search"]
+    assert seen(scoped, "/api/v1/findings/?kind=max_unavailable", "namespace") == ["team-search"]
+    assert seen(full, "/api/v1/alerts/", "summary") == ["llm is slow", "team-search is slow"]
+    assert seen(scoped, "/api/v1/alerts/", "summary") == ["team-search is slow"]
+    assert scoped.get(f"/api/v1/deployments/{search.id}/timeline/").status_code == 200
+    assert scoped.get(f"/api/v1/deployments/{llm.id}/timeline/").status_code == 404
+    assert scoped.get(f"/api/v1/deployments/{search.id}/manifests/").status_code == 200
+    assert scoped.get(f"/api/v1/deployments/{llm.id}/manifests/").status_code == 404
+
+
+def test_a_scoped_token_cannot_write_outside_its_scope_on_views_without_a_queryset(ids, two_teams):
+    from advice.models import AdviceRun
+    from mig.models import FindingDismissal, MigPlan
+
+    other_cluster = ApiTokenFactory(user=ids.users["operator"], role="operator", clusters=["staging"])
+    llm = two_teams["llm"]
+    plan_body = {"cluster": "prod", "node_pool": "a100"}
+    dismiss = f"/api/v1/findings/{llm.id}:max_unavailable/dismiss/"
+    for client in (bearer(other_cluster), bearer(ids.tokens["scoped"])):
+        refused = client.post("/api/v1/mig-plans/", plan_body, content_type="application/json")
+        assert refused.status_code == 403, refused.content
+        assert "scope" in refused.json()["detail"]
+        assert client.post(dismiss, {"reason": "fine"}, content_type="application/json").status_code in (403, 404)
+        advice = client.post("/api/v1/advice/", {"deployment": llm.id}, content_type="application/json")
+        assert advice.status_code == 403, advice.content
+    assert not MigPlan.objects.exists() and not FindingDismissal.objects.exists() and not AdviceRun.objects.exists()
+    assert bearer(ids.tokens["scoped"]).post(dismiss, {"reason": "fine"},
+                                             content_type="application/json").status_code == 403
+    assert bearer(ids.tokens["operator"]).post("/api/v1/mig-plans/", plan_body,
+                                               content_type="application/json").status_code == 201
+    assert bearer(other_cluster).get("/api/v1/mig-plans/").json()["count"] == 0
+    assert bearer(ids.tokens["operator"]).get("/api/v1/mig-plans/").json()["count"] == 1
