@@ -70,10 +70,10 @@ def advice_start(*, user, deployment: ModelDeployment, trace: TraceUpload | None
     slo = deployment.slo_seconds if slo is None else slo
     check_objective(slo=slo, attainment=attainment, hours=hours, rate_multiplier=rate_multiplier)
     _spike(spike)
-    if deployment.cluster.backend != Cluster.Backend.SIMULATED:
-        raise ApplicationError(
-            f"the advisor models deployments of simulated clusters; {deployment.cluster.name} is a "
-            f"{deployment.cluster.get_backend_display()} cluster, whose history ScaleDeck does not model yet")
+    if deployment.cluster.backend != Cluster.Backend.SIMULATED and not deployment.cluster.prometheus_url:
+        # modelled from its history (scaling.history), which only Prometheus holds
+        raise ApplicationError(f"{deployment.cluster.name} has no Prometheus to read the deployment's history from",
+                               field="deployment")
     run = AdviceRun.objects.create(user=user, deployment=deployment, trace=trace, hours=hours,
                                    rate_multiplier=rate_multiplier, spike=spike, slo_seconds=slo,
                                    attainment=attainment)

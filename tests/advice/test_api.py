@@ -80,10 +80,20 @@ def test_it_refuses_a_bad_request_and_stores_no_run(llama, body, message):  # no
     assert not AdviceRun.objects.exists()
 
 
-def test_it_refuses_a_kubernetes_deployment(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES))
+def test_it_refuses_a_kubernetes_deployment_without_prometheus(db):
+    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
+                                                               prometheus_url=""))
     response = login().post("/api/v1/advice/", {"deployment": deployment.id}, content_type="application/json")
-    assert response.status_code == 400 and "simulated clusters" in json.dumps(response.json())
+    assert response.status_code == 400 and "prod has no Prometheus" in json.dumps(response.json())
+    assert not AdviceRun.objects.exists()
+
+
+def test_it_queues_a_kubernetes_deployment_with_prometheus(db):
+    """Its history is read by the worker (tests/scaling/test_whatif_history.py); here only the start."""
+    cluster = ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES, prometheus_url="http://127.0.0.1:1")
+    deployment = ModelDeploymentFactory(cluster=cluster)
+    response = login().post("/api/v1/advice/", {"deployment": deployment.id}, content_type="application/json")
+    assert response.status_code == 202 and AdviceRun.objects.filter(deployment=deployment).count() == 1
 
 
 def test_it_cancels_a_queued_run_which_then_never_runs(llama):  # noqa: F811
