@@ -8,13 +8,17 @@ before Karpenter names its node: the node name is filled in when a later sync le
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from fleet.backends.base import ScalingEventFacts
-from fleet.models import Cluster, EventKind, ModelDeployment, ScalingEvent
+from fleet.backends.base import BackendError, ScalingEventFacts
+from fleet.backends.k8s_events import KnownOwners
+from fleet.models import Autoscaler, Cluster, EventKind, ModelDeployment, Pod, ScalingEvent
+
+logger = logging.getLogger(__name__)
 
 # Same instant: the cause before its effect (the metric before the rescale, a pod created before
 # it fails to schedule). Kinds not listed keep the order the backend gave.
@@ -72,3 +76,34 @@ def scaling_events_prune(*, now: datetime) -> int:
     """Delete events older than SCALEDECK_EVENT_RETENTION_DAYS; returns how many."""
     deleted, _ = ScalingEvent.objects.filter(at__lt=now - timedelta(days=retention_days())).delete()
     return deleted
+
+
+def watched_cluster_events_record(*, cluster: Cluster, now: datetime, backend=None) -> str:
+    """The beat's turn for a cluster its watcher keeps current (no full sync): list only the
+    Events and NodeClaims (two list calls) and store them, so its timeline and cold starts go on.
+    Owners come from the rows the watcher keeps (three queries). A failure is logged and said,
+    never raised: the watcher's lease and the cost accrual do not depend on it."""
+    from fleet.backends.registry import cluster_backend
+
+    backend = backend or cluster_backend(cluster)
+    read = getattr(backend, "scaling_events", None)
+    if read is None:
+        return "events: this backend reads them with its sync only"
+    deployments = {(d.namespace, d.name): d for d in ModelDeployment.objects.alive().filter(cluster=cluster)}
+    known = KnownOwners(
+        deployments=frozenset(deployments),
+        pods={(ns, name): owner for ns, name, owner in Pod.objects.alive().filter(
+            cluster=cluster, owner_kind="Deployment").values_list("namespace", "name", "owner_name")},
+        autoscalers={("ScaledObject" if kind == Autoscaler.Kind.KEDA else "HorizontalPodAutoscaler", ns, name): target
+                     for kind, ns, name, target in Autoscaler.objects.alive().filter(cluster=cluster).values_list(
+                         "kind", "namespace", "name", "target_name")},
+    )
+    try:
+        facts, warnings = read(known)
+    except BackendError as exc:
+        logger.warning("cluster %s: events not read: %s", cluster.name, exc)
+        return f"events not read: {exc}"
+    for warning in warnings:
+        logger.warning("cluster %s: %s", cluster.name, warning)
+    added = scaling_events_store(cluster=cluster, facts=facts, deployments=deployments, now=now)
+    return f"{added} new event(s)"

@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from core.validators import reason_problem
 from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
+from fleet.events import watched_cluster_events_record
 from fleet.models import Cluster, ModelDeployment, SloChange
 from fleet.replica_history import replica_changes_record
 from fleet.slo import validate_slo
@@ -45,7 +46,9 @@ def cluster_watched_accrue(*, cluster: Cluster) -> str:
 
         replica_changes_record(cluster=cluster, at=timezone.now())
         cost_accrue(cluster=cluster, now=cluster.last_sync_ok_at)
-    return f"{cluster.name}: kept current by its watcher ({cluster.watch_holder}); no full sync"
+    # The watcher keeps the inventory, not the Events and NodeClaims: those are listed here.
+    events = watched_cluster_events_record(cluster=cluster, now=timezone.now())
+    return f"{cluster.name}: kept current by its watcher ({cluster.watch_holder}); no full sync; {events}"
 
 
 @transaction.atomic

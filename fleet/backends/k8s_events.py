@@ -54,12 +54,31 @@ class RawEventLists:
     nodeclaims: list | None
 
 
+@dataclass(frozen=True)
+class KnownOwners:
+    """What is already known about a cluster's model Deployments, without a snapshot: a watched
+    cluster's events are read between full syncs from the stored rows (fleet/services.py)."""
+
+    deployments: frozenset  # {(namespace, name)}
+    pods: dict  # (namespace, pod name) -> Deployment name
+    autoscalers: dict  # ("ScaledObject" | "HorizontalPodAutoscaler", namespace, name) -> target name
+
+    @classmethod
+    def of_snapshot(cls, snapshot: ClusterSnapshot) -> KnownOwners:
+        return cls(
+            deployments=frozenset((d.namespace, d.name) for d in snapshot.deployments),
+            pods={(p.namespace, p.name): p.owner_name for p in snapshot.pods if p.owner_kind == "Deployment"},
+            autoscalers={("ScaledObject" if a.kind == "keda" else "HorizontalPodAutoscaler", a.namespace, a.name):
+                         a.target_name for a in snapshot.autoscalers},
+        )
+
+
 class _Deployments:
     """Which model Deployment an object belongs to, from what the snapshot already knows."""
 
-    def __init__(self, snapshot: ClusterSnapshot, replicasets: Iterable):
-        self.names = {(d.namespace, d.name) for d in snapshot.deployments}
-        self.pods = {(p.namespace, p.name): p.owner_name for p in snapshot.pods if p.owner_kind == "Deployment"}
+    def __init__(self, known: KnownOwners, replicasets: Iterable):
+        self.names = set(known.deployments)
+        self.pods = dict(known.pods)
         self.replicasets: dict[tuple[str, str], str] = {}
         for rs in replicasets:
             meta = as_dict(as_dict(rs).get("metadata"))
@@ -69,10 +88,7 @@ class _Deployments:
                     self.replicasets[(as_str(meta.get("namespace")), as_str(meta.get("name")))] = as_str(
                         ref.get("name")
                     )
-        self.autoscalers = {}
-        for a in snapshot.autoscalers:
-            kind = "ScaledObject" if a.kind == "keda" else "HorizontalPodAutoscaler"
-            self.autoscalers[(kind, a.namespace, a.name)] = a.target_name
+        self.autoscalers = dict(known.autoscalers)
 
     def _stripped(self, namespace: str, name: str, suffixes: int) -> str:
         for _ in range(suffixes):
@@ -94,9 +110,13 @@ class _Deployments:
         return target if (namespace, target) in self.names else ""
 
 
-def read_events(raw: RawEventLists, snapshot: ClusterSnapshot, warnings: Warnings) -> list[ScalingEventFacts]:
+def read_events(
+    raw: RawEventLists, known: ClusterSnapshot | KnownOwners, warnings: Warnings
+) -> list[ScalingEventFacts]:
     """Every scaling fact these lists describe (unordered); odd objects skipped with a warning."""
-    owners = _Deployments(snapshot, raw.replicasets)
+    if isinstance(known, ClusterSnapshot):
+        known = KnownOwners.of_snapshot(known)
+    owners = _Deployments(known, raw.replicasets)
     out: list[ScalingEventFacts] = []
     for items, read, what in (
         (raw.events, _event, "event"),

@@ -49,9 +49,10 @@ from fleet.backends.base import (
     ConflictError,
     EvictionRefused,
     ObjectState,
+    ScalingEventFacts,
 )
 from fleet.backends.k8s_autoscaling import parse_scaledobject, quota_entries
-from fleet.backends.k8s_events import RawEventLists, read_events
+from fleet.backends.k8s_events import KnownOwners, RawEventLists, read_events
 from fleet.backends.k8s_objects import RawLists, read_snapshot
 from fleet.backends.k8s_patches import check_target, hpa_patch, quota_patch, scale_patch, scaledobject_patch
 from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_str, json_int, one_line
@@ -436,6 +437,19 @@ class KubernetesClusterBackend:
                              snapshot, event_warnings)
         self._warnings = missing + warnings + event_warnings.result()
         return dataclasses.replace(snapshot, events=tuple(events))
+
+    def scaling_events(self, known: KnownOwners) -> tuple[list[ScalingEventFacts], list[str]]:
+        """Only the Events and NodeClaims (two list calls), for a cluster whose watcher keeps the
+        inventory current: the beat's turn stores them without a full sync. Returns the facts and
+        the warnings (odd objects skipped). Raises BackendError."""
+        missing: list[str] = []
+        raw = self._run_all({
+            "events": lambda: self._list_events(missing),
+            "nodeclaims": lambda: self._list_custom(*NODECLAIMS, namespaced=False),
+        })
+        warnings = Warnings()
+        facts = read_events(RawEventLists(raw["events"], [], [], raw["nodeclaims"]), known, warnings)
+        return facts, missing + warnings.result()
 
     def _list_events(self, missing: list[str]) -> list:
         """Events from events.k8s.io/v1, or core/v1 where that group is not served (one list)."""

@@ -37,6 +37,7 @@ from fleet.backends.base import (
     ObjectState,
     PodFacts,
     QuotaFacts,
+    ScalingEventFacts,
     Series,
     Taint,
 )
@@ -265,6 +266,14 @@ class SimulatedClusterBackend:
             world = self._current()
             self.store.save(world)
         return cluster_snapshot(world)
+
+    def scaling_events(self, known=None) -> tuple[list[ScalingEventFacts], list[str]]:
+        """The world's story only (fleet.events.watched_cluster_events_record); `known` is not
+        needed: the world knows which deployment each pod and node belongs to."""
+        with self._locked():
+            world = self._current()
+            self.store.save(world)
+        return world_events(world), []
 
     def gpu_assignments(self) -> list[tuple[str, int, str | None, int | None, str, str]]:
         """(node, gpu index, MIG profile, MIG instance id, pod namespace, pod name) per held device.
