@@ -3,7 +3,9 @@
 The search itself is pure (`simulator.advisor`); this module gathers its inputs from what
 ScaleDeck knows: the deployment's model (capacity, GPUs, its pool's prices, free room and
 start times) and a traffic source (an uploaded trace in the Azure CSV format, or the
-deployment's own traffic shape), then runs it. Nothing is written: advice changes nothing.
+deployment's own traffic), then runs it. On a simulated cluster both come from its world; on
+any other from the deployment's measured history (`scaling.history`). The result's `source`
+says which, and how each figure was obtained. Nothing is written: advice changes nothing.
 """
 
 from __future__ import annotations
