@@ -6,11 +6,16 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.decorators import role_required
+from accounts.models import Role
 from advice import services, tasks
+from advice.apply import advice_apply, advice_apply_preview
 from advice.charts import advice_figure, pareto_front
 from advice.models import AdviceRun
 from config.errors import ApplicationError
 from fleet import selectors as fleet_selectors
+from scaling.models import ScaleAction
+from scaling.services import Actor
 
 
 def _number(request, name: str, default: float | None) -> float | None:
@@ -78,3 +83,21 @@ def advice_cancel(request, run_id: int):
     return redirect("advice:run", run.id)
 
 
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def advice_apply_page(request, run_id: int):
+    """"Apply this policy": the exact changes (the dry run) first, then, confirmed, the audited actions."""
+    run = get_object_or_404(AdviceRun.objects.select_related("deployment__cluster"), id=run_id)
+    label = request.POST.get("candidate") or request.GET.get("candidate") or None
+    try:
+        if request.method == "POST":
+            plan = advice_apply(run=run, label=label, reason=request.POST.get("reason", ""),
+                                actor=Actor.of(request.user), user=request.user, source=ScaleAction.Source.UI)
+            return redirect("scaling:action", plan.action.pk)
+        plan = advice_apply_preview(run=run, label=label)
+    except ApplicationError as exc:
+        return render(request, "advice/apply.html", {"run": run, "plan": None, "error": exc.message},
+                      status=exc.status)
+    return render(request, "advice/apply.html", {"run": run, "plan": plan})

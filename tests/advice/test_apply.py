@@ -30,7 +30,8 @@ def advised(world):  # noqa: F811
     best = candidate("queue 4 (2-10)", POLICY)
     static = candidate("static 3", {"kind": "static", "replicas": 3, "prescale": [], "warm_pool_nodes": 0})
     return AdviceRun.objects.create(user=UserFactory(), deployment=dep, slo_seconds=2.0, status=AdviceRun.Status.DONE,
-                                    result={"recommended": best, "candidates": [best, static], "baselines": {}})
+                                    result={"recommended": best, "candidates": [best, static], "hours": 1,
+                                            "baselines": {"keda_seed": best, "static_peak": static}})
 
 
 def bot(role="operator") -> APIClient:
@@ -96,3 +97,36 @@ def test_it_is_for_operators_and_finished_advice_only(world, advised):  # noqa: 
     assert bot().post(f"/api/v1/advice/{advised.id}/apply/", {"candidate": "nope"},
                       format="json").status_code == 409
     assert writes(world) == [] and not ScaleAction.objects.exists()
+
+
+def page_client(role):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(UserFactory(username=f"page-{role}", role=role))
+    return client
+
+
+def test_it_shows_the_changes_on_the_page_before_applying_them(world, advised, run_on_commit):  # noqa: F811
+    client = page_client("operator")
+
+    page = client.get(f"/advice/{advised.id}/apply/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "spec.minReplicaCount" in html and "30 8 * * *" in html and "Apply these changes" in html
+    assert writes(world) == []
+
+    response = run_on_commit(client.post, f"/advice/{advised.id}/apply/",
+                             {"candidate": "queue 4 (2-10)", "reason": "from the page"})
+
+    action = ScaleAction.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/{action.pk}/")
+    assert action.source == "ui" and action.status == ScaleAction.Status.SUCCEEDED
+    assert world.so_spec()["spec"]["maxReplicaCount"] == 10
+
+
+def test_it_keeps_viewers_off_the_apply_page(world, advised):  # noqa: F811
+    assert page_client("viewer").get(f"/advice/{advised.id}/apply/").status_code == 403
+    assert "Apply this policy" not in page_client("viewer").get(f"/advice/{advised.id}/").content.decode()
+    assert "Apply this policy" in page_client("operator").get(f"/advice/{advised.id}/").content.decode()
