@@ -8,9 +8,11 @@ prices and tokens there. Here the user must also hold the admin role (`accounts.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.template.response import TemplateResponse
 
+from accounts.login import limited_login, locked_message
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 
@@ -35,4 +37,19 @@ class ScaleDeckAdminSite(admin.AdminSite):
 
     def has_permission(self, request) -> bool:
         return is_scaledeck_admin(request.user)
+
+    def login(self, request, extra_context=None):
+        """Django admin's sign-in, limited per user and address exactly as ScaleDeck's own
+        (accounts/login.py): the admin is the same door to the same accounts."""
+        if request.method != "POST":
+            return super().login(request, extra_context)
+
+        def refuse(username: str, wait: int):
+            form = self.login_form(request, initial={"username": username})  # unbound: no password check
+            messages.error(request, locked_message(username, wait))  # the admin's pages show messages
+            context = {**self.each_context(request), "title": "Log in", "subtitle": None, "form": form,
+                       "app_path": request.get_full_path(), "username": username, **(extra_context or {})}
+            return TemplateResponse(request, self.login_template or "admin/login.html", context)
+
+        return limited_login(request, lambda: super(ScaleDeckAdminSite, self).login(request, extra_context), refuse)
 

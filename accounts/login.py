@@ -55,26 +55,40 @@ def login_succeeded(username: str, address: str) -> None:
     cache.delete(_keys(username, address)[0][0])
 
 
+def locked_message(username: str, wait: int) -> str:
+    minutes = max(1, math.ceil(wait / 60))
+    return (f"Too many failed sign-in attempts for {username or 'this user'} from your address. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+
+
+def limited_login(request, sign_in, refuse):
+    """The one limit around any sign-in form (ScaleDeck's and Django admin's): a locked pair gets
+    `refuse(username, wait)` (its password is not checked), otherwise `sign_in()` runs and its
+    outcome is counted (a redirect is a success)."""
+    username = request.POST.get("username", "")[:150]
+    address = client_address(request) or "unknown"
+    wait = login_locked_for(username, address)
+    if wait:
+        logger.warning("sign-in refused: too many failures for %s from %s", username, address)
+        response = refuse(username, wait)
+        response.status_code = 429
+        response["Retry-After"] = str(wait)
+        return response
+    response = sign_in()
+    if response.status_code == 302:
+        login_succeeded(username, address)
+    else:
+        login_failed(username, address)
+    return response
+
+
 class LimitedLoginView(auth_views.LoginView):
     """Django's login page, refusing a locked username/address pair with how long to wait (429)."""
 
     def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")[:150]
-        address = client_address(request) or "unknown"
-        wait = login_locked_for(username, address)
-        if wait:
-            logger.warning("sign-in refused: too many failures for %s from %s", username, address)
-            minutes = max(1, math.ceil(wait / 60))
+        def refuse(username: str, wait: int):
             form = self.get_form_class()(request, initial={"username": username})  # unbound: no password check
-            context = self.get_context_data(form=form, locked_message=(
-                f"Too many failed sign-in attempts for {username or 'this user'} from your address. "
-                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."))
-            response = self.render_to_response(context, status=429)
-            response["Retry-After"] = str(wait)
-            return response
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 302:
-            login_succeeded(username, address)
-        else:
-            login_failed(username, address)
-        return response
+            return self.render_to_response(self.get_context_data(
+                form=form, locked_message=locked_message(username, wait)))
+
+        return limited_login(request, lambda: super(LimitedLoginView, self).post(request, *args, **kwargs), refuse)
