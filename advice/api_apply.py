@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,10 +23,28 @@ class AdviceApplySerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False)
 
 
+AdviceApplication = inline_serializer(name="AdviceApplication", fields={
+    "dry_run": serializers.BooleanField(required=False),
+    "candidate": serializers.CharField(),
+    "autoscaler": serializers.DictField(),
+    "diff": serializers.JSONField(),
+    "patch": serializers.JSONField(),
+    "warning": serializers.CharField(allow_null=True),
+    "prescale_rules": serializers.JSONField(),
+    "notes": serializers.ListField(child=serializers.CharField()),
+    "action": ScaleActionSerializer(required=False),
+    "prescale_rule_ids": serializers.ListField(child=serializers.IntegerField(), required=False),
+})
+
+
 class AdviceApplyView(APIView):
     write_role = Role.OPERATOR
     throttle_scope = "scale"
 
+    @extend_schema(request=AdviceApplySerializer, responses={
+        200: OpenApiResponse(AdviceApplication, description="dry_run: true, nothing written"),
+        202: OpenApiResponse(AdviceApplication, description="the pending policy action and the created rules"),
+    })
     def post(self, request, pk: int):
         run = get_object_or_404(AdviceRun.objects.select_related("deployment__cluster"), pk=pk)
         self.check_object_permissions(request, run.deployment)  # a token's scope (accounts/scope.py)

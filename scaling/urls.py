@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scaling import timeline_views, views, why_views
+from scaling import policy_views, timeline_views, views, why_views
 
 app_name = "scaling"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("actions/<int:action_id>/", views.action_detail, name="action"),
     path("actions/<int:action_id>/progress/", views.action_progress, name="action-progress"),
     path("actions/<int:action_id>/end/", views.override_end_now, name="override-end"),
+    path("actions/<int:action_id>/revert/", policy_views.autoscaler_policy_revert_page, name="policy-revert"),
+    path("deployments/<int:deployment_id>/autoscaler/", policy_views.autoscaler_policy_edit, name="policy-edit"),
     path("deployments/<int:deployment_id>/controls/", views.deployment_controls, name="deployment-controls"),
     path("deployments/<int:deployment_id>/whatif/", views.whatif, name="whatif"),
     path("deployments/<int:deployment_id>/whatif/<int:run_id>/", views.whatif_run_status, name="whatif-run"),
