@@ -18,9 +18,13 @@ Every choice answers one of the field guide's traps:
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import zipfile
 from dataclasses import dataclass
+
+import yaml
 
 PORT = 8000
 GRACE_SECONDS = 600
@@ -190,6 +194,18 @@ def pods_hpa(spec: ServingSpec) -> dict:
 def kustomization(spec: ServingSpec, files: list[str]) -> dict:
     return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "namespace": spec.namespace, "resources": files}
+
+
+def kustomize_archive(spec: ServingSpec, documents: list[dict]) -> bytes:
+    """A zip of a kustomize base: one file per object (in apply order) and the kustomization.yaml
+    listing them, so a team can `kubectl apply -k` it or overlay their own patches."""
+    files = [f"{doc['kind'].lower()}.yaml" for doc in documents]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, doc in zip(files, documents, strict=True):
+            archive.writestr(name, yaml.safe_dump(doc, sort_keys=False))
+        archive.writestr("kustomization.yaml", yaml.safe_dump(kustomization(spec, files), sort_keys=False))
+    return buffer.getvalue()
 
 
 def serving_manifests(spec: ServingSpec, *, autoscaler: str) -> list[dict]:

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from accounts.scope import request_token, scope_contains, scope_queryset, scope_require
 from fleet.models import Cluster, ModelDeployment
-from fleet.serving_manifests import serving_manifests
+from fleet.serving_manifests import kustomize_archive, serving_manifests
 from mig import doctor, selectors, serializers
 from mig.doctor_selectors import finding_rows
 from mig.models import MigApplication, MigPlan
@@ -77,7 +77,12 @@ class MigApplicationViewSet(viewsets.ReadOnlyModelViewSet):
 
 class DeploymentManifestsView(APIView):
     """GET deployments/{id}/manifests/?autoscaler=keda|hpa: the best-practice manifests to serve the
-    deployment's model, as one multi-document YAML stream (application/yaml)."""
+    deployment's model, as one multi-document YAML stream (application/yaml); `&format=kustomize`
+    gives them as a zip of a kustomize base (one file per object and kustomization.yaml)."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` names the download here, not a DRF renderer: never a 404 for `format=kustomize`.
+        return super().perform_content_negotiation(request, force=True)
 
     def get(self, request, pk: int):
         deployments = ModelDeployment.objects.select_related("cluster").prefetch_related("pods__node", "autoscalers")
@@ -85,7 +90,15 @@ class DeploymentManifestsView(APIView):
         autoscaler = request.query_params.get("autoscaler", "keda")
         if autoscaler not in ("keda", "hpa"):
             raise ValidationError({"autoscaler": [f"{autoscaler[:20]!r} is not keda or hpa"]})
-        documents = serving_manifests(selectors.serving_spec(deployment), autoscaler=autoscaler)
+        output = request.query_params.get("format", "yaml")
+        if output not in ("yaml", "kustomize"):
+            raise ValidationError({"format": [f"{output[:20]!r} is not yaml or kustomize"]})
+        spec = selectors.serving_spec(deployment)
+        documents = serving_manifests(spec, autoscaler=autoscaler)
+        if output == "kustomize":
+            response = HttpResponse(kustomize_archive(spec, documents), content_type="application/zip")
+            response["Content-Disposition"] = f'attachment; filename="{documents[2]["metadata"]["name"]}-kustomize.zip"'
+            return response
         body = yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True)
         response = HttpResponse(body, content_type="application/yaml")
         response["Content-Disposition"] = f'attachment; filename="{documents[2]["metadata"]["name"]}.yaml"'

@@ -128,3 +128,23 @@ def test_an_unknown_autoscaler_is_refused(api_as, deployment):
     response = get(api_as, deployment, "?autoscaler=cpu")
     assert response.status_code == 400
     assert "'cpu' is not keda or hpa" in str(response.json())
+
+
+def test_it_exports_a_kustomize_base_as_a_zip(api_as, deployment, keda_schema):
+    import io
+    import zipfile
+
+    response = get(api_as, deployment, "?autoscaler=hpa&format=kustomize")
+
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].endswith('-kustomize.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    kustomization = yaml.safe_load(archive.read("kustomization.yaml"))
+    assert kustomization["kind"] == "Kustomization" and kustomization["namespace"] == deployment.namespace
+    documents = [yaml.safe_load(archive.read(name)) for name in kustomization["resources"]]
+    assert sorted(archive.namelist()) == sorted([*kustomization["resources"], "kustomization.yaml"])
+    stream = list(yaml.safe_load_all(get(api_as, deployment, "?autoscaler=hpa").content))
+    assert documents == stream  # the same objects as the YAML stream, in the same order
+    validate(documents, keda_schema)
+    assert get(api_as, deployment, "?format=helm").status_code == 400
