@@ -45,7 +45,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(parts[1])).first()
         if token is None:
             logger.warning("API token refused: unknown token (path %s)", request.path)
-            raise exceptions.AuthenticationFailed("Invalid token.")
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
         refusal = token.refusal(now)
         if refusal:

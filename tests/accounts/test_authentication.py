@@ -66,7 +66,7 @@ def test_it_refuses_a_revoked_token_with_the_reason(caplog):
 def test_it_refuses_an_unknown_token():
     response = client_with("sdk_" + "x" * 43).get("/api/v1/clusters/")
 
-    assert response.status_code == 401 and response.json()["detail"] == "Invalid token."
+    assert response.status_code == 401 and response.json()["detail"] == "Invalid or revoked token."
 
 
 def test_it_never_accepts_a_token_in_the_query_string():

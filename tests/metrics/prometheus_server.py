@@ -222,6 +222,19 @@ class PrometheusServer:
             time.sleep(0.2)
         raise RuntimeError(f"scrape targets of {sorted(expected)} were not all up within {timeout} s")
 
+    def wait_for_samples(self, selector: str, *, count: int, within: str, timeout: float = 30.0) -> None:
+        """Block until every series of `selector` holds `count` samples over the last `within`.
+
+        A test that reads a rate over a short window needs the window full of scrapes; a fixed
+        sleep gets fewer of them on a busy machine, and the rate comes out short."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            counts = [float(r["value"][1]) for r in self.query(f"count_over_time({selector}[{within}])")]
+            if counts and min(counts) >= count:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{selector} did not reach {count} samples over {within} within {timeout} s")
+
     def wait_for_history(self, seconds: float) -> None:
         """Block until Prometheus has scraped for at least `seconds`."""
         assert self.first_scrape_at is not None
