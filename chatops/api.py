@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.scope import request_token, scope_queryset
 from chatops.serializers import SummarySerializer
 from chatops.summary import fleet_summary
 from fleet.filters import ClusterFilterSet
@@ -20,9 +21,11 @@ class SummaryView(APIView):
     serializer_class = SummarySerializer
 
     def get(self, request: Request) -> Response:
-        clusters = ClusterFilterSet(request.query_params, queryset=cluster_queryset())
+        token = request_token(request)
+        clusters = ClusterFilterSet(request.query_params, queryset=scope_queryset(cluster_queryset(), token))
         if not clusters.is_valid():
             return Response(clusters.errors, status=400)
         now = timezone.now()
-        body = {"generated_at": now, "clusters": fleet_summary(now=now, clusters=clusters.qs)}
+        namespaces = token.namespaces if token is not None and token.scoped else ()
+        body = {"generated_at": now, "clusters": fleet_summary(now=now, clusters=clusters.qs, namespaces=namespaces)}
         return Response(SummarySerializer(body).data)

@@ -9,6 +9,7 @@ the whole fleet, grouped in Python.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -42,15 +43,23 @@ def _ref(deployment) -> str:
     return f"{deployment.namespace}/{deployment.name}"
 
 
-def fleet_summary(*, now: datetime, clusters=None) -> list[ClusterSummary]:
-    """One ClusterSummary per cluster (all clusters, or the queryset given), by name."""
+def fleet_summary(*, now: datetime, clusters=None, namespaces: Sequence[str] = ()) -> list[ClusterSummary]:
+    """One ClusterSummary per cluster (all clusters, or the queryset given), by name.
+
+    `namespaces` (a token scoped to some namespaces) limits every figure to them; the spend is
+    then what their deployments cost per hour, not the whole nodes' price, which would tell a
+    team what the other teams run."""
     clusters = list(clusters if clusters is not None else fleet_selectors.cluster_queryset())
     by_id = {c.id: ClusterSummary(cluster=c) for c in clusters}
     if not by_id:
         return []
 
-    deployments = list(fleet_selectors.deployment_queryset().filter(cluster_id__in=list(by_id)))
-    for row in fleet_selectors.deployment_rows(deployments):
+    deployment_qs = fleet_selectors.deployment_queryset().filter(cluster_id__in=list(by_id))
+    if namespaces:
+        deployment_qs = deployment_qs.filter(namespace__in=namespaces)
+    deployments = list(deployment_qs)
+    rows = fleet_selectors.deployment_rows(deployments)
+    for row in rows:
         summary = by_id[row.deployment.cluster_id]
         summary.deployments += 1
         state = row.slo_state
@@ -64,10 +73,10 @@ def fleet_summary(*, now: datetime, clusters=None) -> list[ClusterSummary]:
         elif state == "unknown":
             summary.ttft_unknown += 1
 
-    pending = (
-        Pod.objects.alive().filter(cluster_id__in=list(by_id), phase="Pending")
-        .values("cluster_id").annotate(n=Count("id"))
-    )
+    pods = Pod.objects.alive().filter(cluster_id__in=list(by_id), phase="Pending")
+    if namespaces:
+        pods = pods.filter(namespace__in=namespaces)
+    pending = pods.values("cluster_id").annotate(n=Count("id"))
     for row in pending:
         by_id[row["cluster_id"]].pending_pods = row["n"]
 
@@ -84,15 +93,20 @@ def fleet_summary(*, now: datetime, clusters=None) -> list[ClusterSummary]:
                 "seconds_left": o.seconds_left,
             })
 
-    _add_next_firings(by_id, now=now)
-    _add_spend(by_id)
+    _add_next_firings(by_id, now=now, namespaces=namespaces)
+    if namespaces:
+        _add_deployment_spend(by_id, rows)
+    else:
+        _add_spend(by_id)
     return list(by_id.values())
 
 
-def _add_next_firings(by_id: dict[int, ClusterSummary], *, now: datetime) -> None:
+def _add_next_firings(by_id: dict[int, ClusterSummary], *, now: datetime, namespaces: Sequence[str]) -> None:
     rules = PrescaleRule.objects.filter(
         enabled=True, deployment__cluster_id__in=list(by_id), deployment__gone_at__isnull=True
     ).select_related("deployment")
+    if namespaces:
+        rules = rules.filter(deployment__namespace__in=namespaces)
     upcoming: dict[int, list[dict]] = defaultdict(list)
     for rule in rules:
         try:
@@ -109,6 +123,13 @@ def _add_next_firings(by_id: dict[int, ClusterSummary], *, now: datetime) -> Non
             })
     for cluster_id, firings in upcoming.items():
         by_id[cluster_id].next_firings = sorted(firings, key=lambda f: (f["at"], f["rule_id"]))[:FIRINGS_SHOWN]
+
+
+def _add_deployment_spend(by_id: dict[int, ClusterSummary], rows) -> None:
+    """What the deployments shown cost per hour (their GPUs' share of their nodes)."""
+    for row in rows:
+        if row.cost_per_hour is not None:  # unpriced: its nodes' instance types are not in the catalog
+            by_id[row.deployment.cluster_id].spend_usd_per_hour += row.cost_per_hour
 
 
 def _add_spend(by_id: dict[int, ClusterSummary]) -> None:

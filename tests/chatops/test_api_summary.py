@@ -6,10 +6,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from fleet.backends.base import DeploymentMetrics
+from fleet.models import Cluster
 from scaling.models import PrescaleRule, ScaleAction
 from tests.costing.factories import InstancePriceFactory
-from tests.factories import ClusterFactory, GpuNodeFactory, ModelDeploymentFactory, PodFactory
+from tests.factories import ClusterFactory, GpuNodeFactory, ModelDeploymentFactory, PodFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/summary/"
@@ -109,3 +111,23 @@ def test_it_uses_the_same_number_of_queries_for_one_cluster_or_four(api, fake_me
 
     assert len(body["clusters"]) == 4 and all(c["deployments"] == 3 for c in body["clusters"])
     assert len(four) == len(one)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_token_scoped_to_namespaces_sees_only_their_deployments_clusters_and_spend(fake_metrics):
+    InstancePriceFactory()
+    _cluster_with_everything("prod", fake_metrics)
+    team = ModelDeploymentFactory(cluster=Cluster.objects.get(name="prod"), namespace="team-search", name="search")
+    PodFactory(deployment=team, node=None, phase="Pending", ready=False)
+    ClusterFactory(name="edge")
+    _, secret = api_token_create(user=UserFactory(role="viewer"), name="bot", role="viewer",
+                                 namespaces=["team-search"], clusters=["prod"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    (prod,) = client.get(URL).json()["clusters"]
+
+    assert prod["cluster"] == "prod" and prod["deployments"] == 1
+    assert prod["pending_pods"] == 1 and prod["in_breach"] == [] and prod["overrides"] == []
+    assert prod["next_firings"] == []
+    assert prod["spend_usd_per_hour"] == 0.0  # its pod holds no GPU; the other teams' nodes are not its spend
