@@ -49,7 +49,7 @@ class Command(BaseCommand):
             self.stdout.write(describe(action))
             if action.status != ScaleAction.Status.SUCCEEDED:
                 failed.append(f"#{action.pk} {action.status}: {action.error or 'unfinished'}")
-        if not result.action_ids and not result.firings and not result.missed:
+        if not result.action_ids and not result.firings:  # a missed firing applies nothing either
             self.stdout.write("nothing due")
         if failed:
             total = len(result.action_ids) + sum(1 for f in result.firings if f.error)
