@@ -62,8 +62,21 @@ def run(label: str, command: list[str], env: dict[str, str]) -> int:
     return rc
 
 
+def parallel_args() -> list[str]:
+    """Run tests in SCALEDECK_TEST_WORKERS processes (default 2, one per core of the machines we
+    run on): many tests wait on a real worker, Prometheus or Chromium, and the other process uses
+    the core meanwhile. Every service fixture takes its own free port, queue and database, so the
+    processes never share state. 1 (or no pytest-xdist) runs everything in this process."""
+    workers = os.environ.get("SCALEDECK_TEST_WORKERS", "2")
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return []
+    return [] if workers in ("", "0", "1") else ["-n", workers]
+
+
 def main() -> int:
-    args = sys.argv[1:]
+    args = [*parallel_args(), *sys.argv[1:]]
     python = sys.executable
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     sqlite_rc = run("tests on SQLite", [python, "-m", "pytest", *args], env)
