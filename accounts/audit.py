@@ -13,7 +13,11 @@ and `after` are JSON-able dicts (None for a creation's before and a deletion's a
 Two kinds of change are not copied here, and the list reads them where they already are:
 - cluster writes (scale actions, quota changes) stay in ScaleAction, with their Kubernetes answer;
   their rows link to the action;
-- TTFT objective changes are SloChange rows (fleet), written by `deployment_slo_set`.
+- TTFT objective changes are SloChange rows (fleet), written by `deployment_slo_set`; the
+  attainment target, the other half of an SLO, is an entry (kind `slo`) like any setting.
+
+Receivers (created, edited, deleted) are `receiver` entries; silences and acknowledgements of
+alerts are `silence` entries (scaling/alerts).
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def _window(qs, field: str, f: AuditFilter):
 
 
 def _entries(f: AuditFilter):
-    kinds = set(f.kinds) - {AuditKind.SLO, AuditKind.SCALE_ACTION}
+    kinds = set(f.kinds) - {AuditKind.SCALE_ACTION}  # scale actions are ScaleAction rows only
     if (f.kinds and not kinds) or (f.token is not None and f.token.scoped):
         return None
     qs = AuditEntry.objects.order_by("-at", "-id")
@@ -179,3 +183,29 @@ def audit_rows(*, f: AuditFilter, offset: int = 0, limit: int = 100) -> tuple[in
         if i >= offset:
             page.append(r)
     return total, page
+
+
+def _shown(value) -> str:
+    if value is None or value == [] or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def readable_lines(values: dict | None) -> list[str]:
+    """A before or after as the audit page shows it: "min replicas: 4", "acknowledged: yes"."""
+    if not isinstance(values, dict):
+        return []
+    return [f"{str(key).replace('_', ' ')}: {_shown(value)}" for key, value in values.items()]
+
+
+def page_row(row: dict) -> dict:
+    """An `audit_rows` row with what the page shows in words: the kind's name, before and after as lines."""
+    kind = AuditKind(row["kind"])
+    return {**row, "kind_label": kind.label, "before_lines": readable_lines(row["before"]),
+            "after_lines": readable_lines(row["after"])}  # fmt: skip

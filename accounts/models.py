@@ -105,7 +105,7 @@ class AuditKind(models.TextChoices):
     QUOTA = "quota", "quota"
     TOKEN = "token", "API token"
     RECEIVER = "receiver", "alert receiver"
-    SILENCE = "silence", "silence"
+    SILENCE = "silence", "alert silence or acknowledgement"
     AUTOSCALER_POLICY = "autoscaler_policy", "autoscaler policy"
     SCALE_ACTION = "scale_action", "scale action"
     MIG_PLAN = "mig_plan", "MIG plan"

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import AuditFilter, audit_rows
+from accounts.audit import AuditFilter, audit_rows, page_row
 from accounts.decorators import forbidden, role_required
 from accounts.forms import AuditFilterForm, TokenForm
 from accounts.models import ApiToken, Role
@@ -73,5 +73,6 @@ def audit(request):
     total, rows = audit_rows(f=f, offset=(number - 1) * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE)
     pages = Paginator(range(total), AUDIT_PAGE_SIZE)
     page = pages.get_page(number)
+    rows = [page_row(r) for r in rows]
     return render(request, "accounts/audit.html", {"form": form, "rows": rows, "page": page, "total": total},
                   status=200 if form.is_valid() else 400)

@@ -104,15 +104,16 @@ class ReceiverViewSet(viewsets.ModelViewSet):
     FIELDS = {"name", "kind", "url", "url_file", "severities", "namespaces", "events"}
 
     def create(self, request, *args, **kwargs):
-        receiver = receiver_create(data=_body(request, self.FIELDS))
+        receiver = receiver_create(data=_body(request, self.FIELDS), actor=Actor.of_request(request))
         return Response(ReceiverSerializer(receiver).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        receiver = receiver_update(receiver=self.get_object(), data=_body(request, self.FIELDS))
+        receiver = receiver_update(receiver=self.get_object(), data=_body(request, self.FIELDS),
+                                   actor=Actor.of_request(request))
         return Response(ReceiverSerializer(receiver).data)
 
     def destroy(self, request, *args, **kwargs):
-        receiver_delete(receiver=self.get_object())
+        receiver_delete(receiver=self.get_object(), actor=Actor.of_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,4 +1,5 @@
-"""Receivers: create, change, delete; the URL secret (encrypted at rest or read from a file).
+"""Receivers: create, change, delete (each in the one audit, accounts/audit.py); the URL secret
+(encrypted at rest or read from a file).
 
 The key is derived from SECRET_KEY (SHA-256 -> a Fernet key), so rotating SECRET_KEY makes
 stored URLs unreadable: deliveries then fail with "the receiver's URL cannot be decrypted" and
@@ -17,6 +18,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from accounts.audit import audit_record
+from accounts.models import AuditKind
 from config.errors import ApplicationError
 from fleet.secret_files import secret_path_error
 from scaling.alerts.models import Receiver
@@ -125,34 +128,48 @@ def _apply(receiver: Receiver, changes: dict) -> None:
         raise ApplicationError("a receiver needs a URL", field="url")
 
 
-def _save(receiver: Receiver) -> Receiver:
+def receiver_audit_fields(receiver: Receiver) -> dict:
+    """What the audit shows of a receiver: its settings, with the URL reduced to its scheme and host."""
+    return {"name": receiver.name, "kind": receiver.kind, "url": receiver.url_hint,
+            "severities": list(receiver.severities), "namespaces": list(receiver.namespaces),
+            "events": list(receiver.events)}  # fmt: skip
+
+
+def _save(receiver: Receiver, *, actor, before: dict | None) -> Receiver:
+    """Save and audit in one transaction: the row and its audit entry land together or not at all."""
     try:
         with transaction.atomic():
             receiver.save()
+            audit_record(actor=actor, kind=AuditKind.RECEIVER, object=f"receiver {receiver.name}",
+                         object_id=receiver.pk, before=before, after=receiver_audit_fields(receiver))  # fmt: skip
     except IntegrityError as exc:
         raise ApplicationError(f"a receiver named {receiver.name} exists already", field="name") from exc
     return receiver
 
 
-def receiver_create(*, data: dict) -> Receiver:
-    """Validate everything, then save; a refusal changes nothing."""
+def receiver_create(*, data: dict, actor) -> Receiver:
+    """Validate everything, then save; a refusal changes nothing. `actor` is who the audit names."""
     receiver = Receiver(events=[Receiver.Event.ALERTS])
     if "kind" not in data:
         raise ApplicationError("choose a kind: slack or webhook", field="kind")
     if "name" not in data:
         raise ApplicationError("a receiver needs a name", field="name")
     _apply(receiver, data)
-    return _save(receiver)
+    return _save(receiver, actor=actor, before=None)
 
 
-def receiver_update(*, receiver: Receiver, data: dict) -> Receiver:
+def receiver_update(*, receiver: Receiver, data: dict, actor) -> Receiver:
     fresh = Receiver.objects.get(pk=receiver.pk)
+    before = receiver_audit_fields(fresh)
     _apply(fresh, data)
-    return _save(fresh)
+    return _save(fresh, actor=actor, before=before)
 
 
-def receiver_delete(*, receiver: Receiver) -> None:
-    receiver.delete()
+def receiver_delete(*, receiver: Receiver, actor) -> None:
+    with transaction.atomic():
+        audit_record(actor=actor, kind=AuditKind.RECEIVER, object=f"receiver {receiver.name}",
+                     object_id=receiver.pk, before=receiver_audit_fields(receiver), after=None)  # fmt: skip
+        receiver.delete()
 
 
 def receivers_for(receivers: Iterable[Receiver], *, event: str, severity: str | None, namespace: str | None

@@ -1,4 +1,8 @@
-"""Services operators call: the SLO of a deployment, acknowledging and silencing alerts."""
+"""Services operators call: the SLO of a deployment, acknowledging and silencing alerts.
+
+Each change is in the one audit (accounts/audit.py): attainment targets as `slo`, silences and
+acknowledgements as `silence` (the TTFT objective is audited by `deployment_slo_set` itself).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
+from accounts.models import AuditKind
 from config.errors import ApplicationError
 from core.validators import reason_problem
 from fleet.models import ModelDeployment
@@ -62,6 +68,9 @@ def deployment_slo_update(
                     deployment=deployment, actor_user=actor.user if getattr(actor.user, "pk", None) else None,
                     actor_label=actor.label, before=target.attainment, after=float(attainment), reason=reason,
                 )  # fmt: skip
+                audit_record(actor=actor, kind=AuditKind.SLO, object=_deployment_label(deployment),
+                             object_id=deployment.pk, before={"attainment": target.attainment},
+                             after={"attainment": float(attainment)}, reason=reason)  # fmt: skip
                 target.attainment = float(attainment)
                 target.save(update_fields=["attainment"])
     deployment.refresh_from_db(fields=["ttft_slo_seconds"])
@@ -81,6 +90,16 @@ def deployment_slo(*, deployment: ModelDeployment) -> dict:
     }
 
 
+def _deployment_label(deployment: ModelDeployment) -> str:
+    return f"{deployment.cluster.name}/{deployment.namespace}/{deployment.name}"
+
+
+def _alert_label(alert: Alert) -> str:
+    """The alert as the audit names it: its number, rule and subject."""
+    subject = _deployment_label(alert.deployment) if alert.deployment_id else f"node {alert.node_name}"
+    return f"alert #{alert.pk} {alert.rule} on {subject}"
+
+
 def alert_acknowledge(*, alert: Alert, actor: Actor, reason: str = "", now: datetime | None = None) -> AlertNote:
     now = now or timezone.now()
     reason = (reason or "").strip()
@@ -88,6 +107,9 @@ def alert_acknowledge(*, alert: Alert, actor: Actor, reason: str = "", now: date
         raise ApplicationError(problem, field="reason")
     with transaction.atomic():
         Alert.objects.filter(id=alert.id).update(acknowledged_at=now, acknowledged_by=actor.label)
+        audit_record(actor=actor, kind=AuditKind.SILENCE, object=_alert_label(alert), object_id=alert.pk,
+                     before={"acknowledged": alert.acknowledged_at is not None},
+                     after={"acknowledged": True}, reason=reason)  # fmt: skip
         return AlertNote.objects.create(alert=alert, kind=AlertNote.Kind.ACKNOWLEDGED, actor_label=actor.label,
                                         actor_user=actor.user if getattr(actor.user, "pk", None) else None,
                                         reason=reason, at=now)  # fmt: skip
@@ -103,6 +125,9 @@ def alert_silence(*, alert: Alert, actor: Actor, minutes, reason: str, now: date
     with transaction.atomic():
         silence = AlertSilence.objects.create(fingerprint=alert.fingerprint, until=until, reason=reason,
                                               actor_label=actor.label, created_at=now)  # fmt: skip
+        audit_record(actor=actor, kind=AuditKind.SILENCE, object=_alert_label(alert), object_id=alert.pk,
+                     before=None, after={"notifications silenced until": f"{until:%Y-%m-%d %H:%M} UTC",
+                                         "minutes": minutes}, reason=reason)  # fmt: skip
         AlertNote.objects.create(alert=alert, kind=AlertNote.Kind.SILENCED, actor_label=actor.label,
                                  actor_user=actor.user if getattr(actor.user, "pk", None) else None,
                                  reason=reason, until=until, at=now)  # fmt: skip

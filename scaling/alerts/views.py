@@ -88,7 +88,8 @@ def receivers(request):
     error = None
     if request.method == "POST":
         if request.POST.get("delete"):
-            receiver_delete(receiver=get_object_or_404(Receiver, id=request.POST["delete"]))
+            receiver_delete(receiver=get_object_or_404(Receiver, id=request.POST["delete"]),
+                            actor=Actor.of_request(request))
             return redirect("alerts:receivers")
         data = {
             "name": request.POST.get("name", ""), "kind": request.POST.get("kind", ""),
@@ -97,7 +98,7 @@ def receivers(request):
             "events": request.POST.getlist("events"),
         }  # fmt: skip
         try:
-            receiver_create(data=data)
+            receiver_create(data=data, actor=Actor.of_request(request))
             messages.success(request, f"Receiver {data['name']} added.")
             return redirect("alerts:receivers")
         except ApplicationError as exc:

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.audit import audit_record
 from accounts.models import AuditKind
 from fleet.services import deployment_slo_set
+from scaling.alerts.models import Alert, Receiver
 from scaling.models import ScaleAction
 from tests.factories import ApiTokenFactory, AutoscalerFactory, ModelDeploymentFactory, UserFactory
 
@@ -136,3 +137,99 @@ def test_a_scoped_token_reads_only_its_namespaces_changes():
     bot.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
 
     assert [r["object"] for r in audit(bot)] == ["prod/team-search/ranker"]
+
+
+def _bot(role: str, name: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiTokenFactory(role=role, name=name).raw}")
+    return client
+
+
+def test_it_records_a_receivers_life_by_the_bot_that_changed_it_without_the_url(admin_client):
+    url = "https://hooks.slack.com/services/T000/B000/very-secret"
+    bot = _bot("admin", "pager-bot")
+    created = bot.post("/api/v1/receivers/", {"name": "oncall", "kind": "slack", "url": url, "severities": ["page"]},
+                       format="json")
+    assert created.status_code == 201, created.json()
+    rid = created.json()["id"]
+    assert bot.patch(f"/api/v1/receivers/{rid}/", {"namespaces": ["team-a"]}, format="json").status_code == 200
+    assert bot.post("/api/v1/receivers/", {"name": "oncall", "kind": "slack", "url": url}, format="json"
+                    ).status_code == 400  # a refused change is not in the audit
+    assert bot.delete(f"/api/v1/receivers/{rid}/").status_code == 204
+
+    rows = audit(admin_client, "?kind=receiver")
+
+    assert [(r["actor"], r["object"]) for r in rows] == [("pager-bot", "receiver oncall")] * 3
+    deleted, edited, created_row = rows
+    assert created_row["before"] is None and created_row["after"]["severities"] == ["page"]
+    assert created_row["after"]["url"] == "https://hooks.slack.com/…"
+    assert (edited["before"]["namespaces"], edited["after"]["namespaces"]) == ([], ["team-a"])
+    assert deleted["before"]["namespaces"] == ["team-a"] and deleted["after"] is None
+    assert "very-secret" not in str(admin_client.get("/api/v1/audit/").json())
+
+
+def test_the_receivers_page_records_its_admin_as_the_actor():
+    client = APIClient()
+    client.force_login(UserFactory(username="root", role="admin"))
+    client.post("/scaling/alerts/receivers/", {"name": "ops", "kind": "webhook", "url": "https://hooks.example.com/x",
+                                       "events": ["alerts"]})
+    rid = Receiver.objects.get(name="ops").id
+    client.post("/scaling/alerts/receivers/", {"delete": rid})
+
+    rows = audit(client, "?kind=receiver&actor=root")
+
+    assert [(r["before"] is None, r["after"] is None) for r in rows] == [(False, True), (True, False)]
+
+
+def test_it_records_silences_and_acknowledgements_by_whoever_made_them(admin_client):
+    deployment = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="llama")
+    alert = Alert.objects.create(cluster=deployment.cluster, rule="slo_burn_page", severity="page",
+                                 deployment=deployment, fingerprint="f1", summary="TTFT burning")
+    bot = _bot("operator", "oncall-bot")
+    assert bot.post(f"/api/v1/alerts/{alert.id}/acknowledge/", {"reason": "looking"}, format="json"
+                    ).status_code == 200
+    assert bot.post(f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 90, "reason": "known rollout"},
+                    format="json").status_code == 201
+    assert bot.post(f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 0, "reason": "x"},
+                    format="json").status_code == 400
+    person = APIClient()
+    person.force_login(UserFactory(username="otto", role="operator"))
+    person.post(f"/scaling/alerts/{alert.id}/act/", {"do": "silence", "minutes": "30", "reason": "still rolling"})
+
+    rows = audit(admin_client, "?kind=silence")
+
+    label = f"alert #{alert.id} slo_burn_page on prod/llm/llama"
+    assert [(r["actor"], r["object"], r["reason"]) for r in rows] == [
+        ("otto", label, "still rolling"), ("oncall-bot", label, "known rollout"), ("oncall-bot", label, "looking")]
+    assert rows[2]["before"] == {"acknowledged": False} and rows[2]["after"] == {"acknowledged": True}
+    assert rows[1]["before"] is None and rows[1]["after"]["minutes"] == 90
+    assert [r["kind"] for r in audit(admin_client, "?actor=oncall-bot")] == ["silence", "silence"]
+
+
+def test_it_records_an_attainment_target_change_as_an_slo_change(admin_client):
+    deployment = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="llama")
+    bot = _bot("operator", "slo-bot")
+
+    answer = bot.patch(f"/api/v1/deployments/{deployment.id}/slo/", {"attainment": 0.995, "reason": "launch"},
+                       format="json")
+
+    assert answer.status_code == 200, answer.json()
+    (row,) = audit(admin_client, "?kind=slo")
+    assert (row["actor"], row["object"], row["reason"]) == ("slo-bot", "prod/llm/llama", "launch")
+    assert row["before"] == {"attainment": 0.99} and row["after"] == {"attainment": 0.995}
+
+
+def test_the_page_words_kinds_and_values_as_people_read_them():
+    audit_record(actor="otto", kind=AuditKind.SILENCE, object="alert #7 slo_burn_page on prod/llm/llama",
+                 before={"acknowledged": False}, after={"acknowledged": True}, reason="looking")
+    audit_record(actor="root", kind=AuditKind.RECEIVER, object="receiver oncall", before=None,
+                 after={"severities": ["page", "ticket"], "namespaces": []}, reason="")
+    client = APIClient()
+    client.force_login(UserFactory(role="viewer"))
+
+    page = client.get("/audit/").content.decode()
+
+    assert "alert silence or acknowledgement" in page and "alert receiver" in page
+    assert "acknowledged: no" in page and "acknowledged: yes" in page
+    assert "severities: page, ticket" in page and "namespaces: —" in page
+    assert "True" not in page and "[&#x27;page&#x27;" not in page and ">receiver<" not in page

@@ -10,7 +10,7 @@ from scaling.alerts.receivers import receiver_create
 
 
 def _queue(name: str, url: str, kind: str = "webhook") -> Delivery:
-    receiver_create(data={"name": name, "kind": kind, "url": url})
+    receiver_create(actor="admin", data={"name": name, "kind": kind, "url": url})
     body = {"event": "alert_firing", "alert": {"id": 1, "rule": "slo_burn_page", "severity": "page",
             "state": "firing", "started_at": "2026-01-01T00:00:00+00:00", "node": None},
             "deployment": "llm/llama", "cluster": "prod", "summary": "burning", "url": "http://sd/scaling/alerts/1/"}
@@ -80,7 +80,7 @@ def test_a_receiver_that_times_out_does_not_hold_up_the_others(webhook, settings
     slow = WebhookReceiver().start()
     slow.delay = 3.0
     try:
-        receiver_create(data={"name": "good", "kind": "webhook", "url": webhook.url})
+        receiver_create(actor="admin", data={"name": "good", "kind": "webhook", "url": webhook.url})
         slow_delivery = _queue("slow", slow.url)  # queued for both receivers
         good_delivery = Delivery.objects.get(receiver__name="good")
         outcomes = {o.delivery_id: o.status for o in deliveries_attempt_now([slow_delivery.id, good_delivery.id])}

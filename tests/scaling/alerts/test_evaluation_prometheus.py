@@ -56,8 +56,8 @@ def test_it_pages_once_with_two_evaluators_and_resolves_after_recovery(
 ):
     cluster = ClusterFactory(name="burning", prometheus_url=prometheus_server.url, namespaces=[NS])
     deployment = ModelDeploymentFactory(cluster=cluster, namespace=NS, name="llama-burn", ttft_slo_seconds=2.0)
-    receiver_create(data={"name": "on-call", "kind": "webhook", "url": webhook.url, "severities": ["page"],
-                          "events": ["alerts"]})  # fmt: skip
+    receiver_create(actor="admin", data={"name": "on-call", "kind": "webhook", "url": webhook.url,
+                                         "severities": ["page"], "events": ["alerts"]})  # fmt: skip
     # 20 % of requests take 5 s against a 2 s objective: 20x the 1 % budget of a 0.99 target.
     pod_targets.add_pods(VllmPodTarget(NS, SLOW_POD, requests_per_second=5.0, ttft=((0.5, 0.8), (5.0, 0.2))))
     prometheus_server.scrape_more(pod_targets.scrape_configs("alerts-burn", pods=[SLOW_POD]))

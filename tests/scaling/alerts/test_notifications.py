@@ -24,8 +24,9 @@ def _action(deployment, status=ScaleAction.Status.SUCCEEDED, **kw) -> ScaleActio
 
 @pytest.mark.django_db(transaction=True)
 def test_an_ended_action_goes_to_receivers_of_actions_only_once(webhook, llama):
-    receiver_create(data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["actions"]})
-    receiver_create(data={"name": "pager", "kind": "webhook", "url": webhook.url + "?pager", "events": ["alerts"]})
+    receiver_create(actor="admin", data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["actions"]})
+    receiver_create(actor="admin", data={"name": "pager", "kind": "webhook", "url": webhook.url + "?pager",
+                                         "events": ["alerts"]})
     action = _action(llama, status=ScaleAction.Status.FAILED, error="the cluster refused: quota exceeded")
     action_notify(action_id=action.id)
     action_notify(action_id=action.id)  # a redelivered task message
@@ -38,14 +39,14 @@ def test_an_ended_action_goes_to_receivers_of_actions_only_once(webhook, llama):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_running_action_sends_nothing(webhook, llama):
-    receiver_create(data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["actions"]})
+    receiver_create(actor="admin", data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["actions"]})
     action_notify(action_id=_action(llama, status=ScaleAction.Status.RUNNING).id)
     assert webhook.bodies() == []
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_prescale_firing_goes_to_receivers_of_prescale(webhook, llama):
-    receiver_create(data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["prescale"],
+    receiver_create(actor="admin", data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["prescale"],
                           "namespaces": ["llm"]})  # fmt: skip
     rule = PrescaleRule.objects.create(deployment=llama, cron="0 9 * * 1-5", timezone="Europe/Berlin",
                                        min_replicas=4, duration_minutes=120)  # fmt: skip
