@@ -20,7 +20,7 @@ from accounts.models import ApiToken, Role
 from accounts.permissions import request_role
 from accounts.scope import request_token
 from accounts.services import api_token_create, api_token_revoke
-from config.pagination import StrictLimitOffsetPagination
+from core.pagination import StrictLimitOffsetPagination
 
 
 def _actor(request):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import ROLE_RANK, TOKEN_PREFIX, ApiToken, AuditKind, Membership, Role, hash_token
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 # Kubernetes names (RFC 1123 labels for namespaces; cluster names are ScaleDeck's own, same shape).
 _SCOPE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

@@ -13,7 +13,7 @@ from accounts.decorators import forbidden, role_required
 from accounts.forms import AuditFilterForm, TokenForm
 from accounts.models import ApiToken, Role
 from accounts.services import api_token_create, api_token_revoke, user_role
-from config.errors import ApplicationError
+from core.errors import ApplicationError, form_error_add
 
 AUDIT_PAGE_SIZE = 50
 
@@ -40,7 +40,7 @@ def tokens(request):
             issued = {"token": token, "raw": raw}
             form = TokenForm()
         except ApplicationError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            form_error_add(form, error)
     rows = ApiToken.objects.select_related("user").order_by("-created_at", "-id")
     if not is_admin:
         rows = rows.filter(user=request.user)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from advice.models import AdviceRun
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.autoscaler_policy import PolicyEdit, changes_for_candidate
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services.policy import (

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from advice.models import AdviceRun, TraceUpload
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from scaling.advice import advice_run, check_objective
 from simulator.advisor import Cancelled

@@ -12,7 +12,7 @@ from advice import services, tasks
 from advice.apply import advice_apply, advice_apply_preview
 from advice.charts import advice_figure, pareto_front
 from advice.models import AdviceRun
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet import selectors as fleet_selectors
 from scaling.models import ScaleAction
 from scaling.services import Actor

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling.models import ScaleAction
 from scaling.services.actions import scale_action_request

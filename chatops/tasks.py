@@ -11,7 +11,7 @@ import urllib.request
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling.models import ScaleAction
 from scaling.services.actions import scale_action_request

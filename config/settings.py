@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env, env_bool, env_int, env_list
+from core.env import env, env_bool, env_int, env_list
 from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, not a CDN
+    "core",  # what every app shares: errors, pagination, HTMX helpers, template tags, static files
     "accounts",
     "fleet",
     "scaling",
@@ -147,11 +148,11 @@ STATICFILES_FINDERS = [
 ]
 WHITENOISE_USE_FINDERS = True  # without collectstatic, serve the sources (tests, a bare runserver)
 # Collected files (`make demo` sets this after collectstatic; production always) get hashed names,
-# gzip copies and a year of browser caching; see fleet/staticfiles.py.
+# gzip copies and a year of browser caching; see core/staticfiles.py.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "fleet.staticfiles.HashedStaticFilesStorage"
+        "BACKEND": "core.staticfiles.HashedStaticFilesStorage"
         if env_bool("SCALEDECK_STATIC_MANIFEST", False)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -163,7 +164,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RoleRequired"],
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.StrictLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
     # The token scope first: every list and detail goes through it (accounts/scope.py).
     "DEFAULT_FILTER_BACKENDS": ["accounts.scope.TokenScopeFilter", "django_filters.rest_framework.DjangoFilterBackend"],
@@ -185,7 +186,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -1,7 +1,7 @@
 """What drf-spectacular cannot infer about our API, said once for every endpoint.
 
 - Every operation lists the error answers it can give, with the bodies our handlers write
-  (config/api_errors.py, core/limits.py, DRF): 400 `{field: [messages]}` (or `{detail, ...}` from
+  (core/api_errors.py, core/limits.py, DRF): 400 `{field: [messages]}` (or `{detail, ...}` from
   an ApplicationError), 401/403/404/413/429 `{detail}`, 409 `{detail, ...}` on writes.
 - `Authorization: Bearer <token>` is described as the bearer scheme it is.
 - Multi-valued filters (core.filters.MultiValueFilter) are arrays repeated in the query string.

@@ -44,7 +44,7 @@ from fractions import Fraction
 
 from django.db import transaction
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from costing import pricing
 from costing.models import CostSample, CostWatermark
 from costing.selectors import price_book

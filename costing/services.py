@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from costing import pricing
 from costing.models import CapacityType, CostSample, CostWatermark, InstancePrice
 from costing.selectors import price_book

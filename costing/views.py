@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from core import charts
 from costing import pricing, selectors, services
-from fleet.views.common import wants_fragment
+from core.htmx import wants_fragment
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_RANGE = "24h"

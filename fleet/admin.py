@@ -8,7 +8,7 @@ connection settings and a deployment's TTFT objective.
 from django import forms
 from django.contrib import admin
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError, form_error_add
 from core.validators import no_control_characters
 from fleet.cluster_rules import ADMIN_FIELDS, ClusterConnection, cluster_connection_check
 from fleet.models import (
@@ -77,8 +77,7 @@ class ClusterAdminForm(forms.ModelForm):
                 )
             )
         except ApplicationError as exc:
-            name = ADMIN_FIELDS.get(exc.field or "", exc.field)
-            self.add_error(name if name in self.fields else None, exc.message)
+            form_error_add(self, exc, field_map=ADMIN_FIELDS)
         return data
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster, validate_service_url
 from fleet.secret_files import secret_path_error
 

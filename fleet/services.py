@@ -8,7 +8,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.validators import reason_problem
 from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
 from fleet.events import watched_cluster_events_record

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
 from accounts.models import AuditKind
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from costing import selectors as costing_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics

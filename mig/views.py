@@ -9,12 +9,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import role_required
 from accounts.models import Role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet import selectors as fleet_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
 from fleet.models import ModelDeployment, NodePool
-from fleet.views.common import wants_fragment
+from core.htmx import wants_fragment
 from mig import doctor, selectors
 from mig.doctor_selectors import finding_rows
 from mig.models import MigApplication, MigPlan

@@ -9,7 +9,7 @@ import logging
 
 from celery import signals
 
-from config.env import env_int
+from core.env import env_int
 from ops import heartbeat, logs, metrics
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from config.env import env
+from core.env import env
 from ops import metrics
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from simulator import SimNotFound
 from simulator.advisor import Advice, Objective, advise

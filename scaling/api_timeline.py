@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.views import APIView
 
 from accounts.scope import request_token, scope_queryset
-from config.pagination import StrictLimitOffsetPagination
+from core.pagination import StrictLimitOffsetPagination
 from fleet.models import ModelDeployment
 from scaling.timeline import deployment_timeline, timeline_range, timeline_row
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 _SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "keda_scaledobject_v1alpha1_spec.json"
 KEDA_FIELDS = {"min_replicas", "max_replicas", "polling_interval_seconds", "cooldown_seconds", "triggers", "behavior"}

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.quota_keys import quota_key_error, quota_value_error
 
 FLOOR = "floor"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError, form_error_add
 from core.validators import no_control_characters
 from fleet.models import ModelDeployment
 from scaling import decisions
@@ -34,8 +34,7 @@ def _page_words(error: ApplicationError) -> str:
 
 def add_service_error(form: forms.Form, error: ApplicationError, field_map: dict[str, str] | None = None) -> None:
     """Show a service's refusal next to the input at fault (or above the form), in the page's words."""
-    name = (field_map or {}).get(error.field or "", error.field)
-    form.add_error(name if name in form.fields else None, _page_words(error))
+    form_error_add(form, error, field_map=field_map, message=_page_words(error))
 
 
 class ScaleForm(forms.Form):

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
 from simulator.capacity_fit import Minute, fit_capacity, table_capacity, token_means
 from simulator.replay import DeploymentModel, Load

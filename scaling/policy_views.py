@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import role_required
 from accounts.models import Role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet import selectors as fleet_selectors
 from scaling.models import ScaleAction
 from scaling.services import Actor

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import decisions, windows
 from scaling.filters import ScaleActionFilterSet

@@ -19,7 +19,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import EventKind, ModelDeployment, ScalingEvent
 from scaling.models import ScaleAction
 

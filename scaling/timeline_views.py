@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import EventKind, ModelDeployment
 from scaling.timeline import deployment_timeline, timeline_range, timeline_row
 

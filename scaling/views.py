@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment
-from fleet.views.common import filter_errors, wants_fragment
+from core.htmx import filter_errors, wants_fragment
 from scaling import decisions, selectors, tasks
 from scaling.charts import whatif_figure
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error

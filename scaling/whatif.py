@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from simulator import Policy, SimNotFound, Spike, Summary, Traffic, compare_policies
 from simulator.replay import Outcome

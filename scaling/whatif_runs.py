@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from scaling.models import WhatIfRun
 from scaling.whatif import check_run, parse_policy, whatif_compare

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import role_required
 from accounts.models import Role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts

@@ -15,7 +15,7 @@ from fleet.cold_start import NodeStart, node_starts
 from fleet.filters import NodeFilterSet
 from fleet.metrics import node_gpu_utilization
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
-from fleet.views.common import filter_errors
+from core.htmx import filter_errors
 
 NODES_PER_PAGE = 50
 # Distinct, readable on white, and not grey (grey means free).

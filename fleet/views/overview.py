@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from fleet import selectors
 from fleet.filters import DeploymentFilterSet
-from fleet.views.common import filter_errors, wants_fragment
+from core.htmx import filter_errors, wants_fragment
 
 REFRESH_SECONDS = 10
 # The tiles cover every deployment; the table shows them a page at a time, so a poll of a

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.alerts.models import Alert, Delivery, Receiver
 from scaling.alerts.receivers import receiver_url, receivers_for
 

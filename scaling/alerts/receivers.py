@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
 from accounts.models import AuditKind
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.secret_files import secret_path_error
 from scaling.alerts.models import Receiver
 from scaling.alerts.rules import Severity

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditKind
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.validators import reason_problem
 from fleet.models import ModelDeployment
 from fleet.services import deployment_slo_set

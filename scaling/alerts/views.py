@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.alerts.models import Alert, ClusterEvaluation, Delivery, Receiver, SloTarget
 from scaling.alerts.receivers import receiver_create, receiver_delete
 from scaling.alerts.rules import RULE_TITLES, Severity

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling import decisions
 from scaling.capacity import CapacityFit

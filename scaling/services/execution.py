@@ -60,7 +60,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.backends.base import BackendError, ConflictError, ObjectState
 from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import autoscaler_policy, decisions

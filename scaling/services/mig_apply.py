@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditKind
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.backends.base import BackendError, ConflictError, EvictionRefused
 from fleet.models import GpuNode, Pod
 from mig.models import MigApplication, MigPlan

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from core.validators import reason_problem
 from scaling.models import ScaleAction
 from scaling.services.actions import scale_action_dispatch

@@ -15,7 +15,7 @@ audited `policy` action with `request={"revert_of": id}`.
 
 from __future__ import annotations
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Autoscaler, ModelDeployment
 from scaling import autoscaler_policy
 from scaling.autoscaler_policy import PolicyEdit, PolicyEditError

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditKind
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling import decisions, windows
 from scaling.models import PrescaleRule, ScaleAction

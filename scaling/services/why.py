@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.backends.base import MIG_RESOURCE_PREFIX, DeploymentMetrics
 from fleet.models import EventKind, ModelDeployment, ScalingEvent
 from scaling import decisions

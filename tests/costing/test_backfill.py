@@ -10,7 +10,7 @@ import time_machine
 from django.core.management import call_command
 from django.db.models import Max, Min, Sum
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from costing import pricing, selectors
 from costing.backfill import cost_backfill_simulated
 from costing.models import CostSample, CostWatermark

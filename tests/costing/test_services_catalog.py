@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from costing.models import InstancePrice
 from costing.services import PRICE_COLUMNS, price_catalog_read, price_catalog_seed
 from tests.factories import UserFactory

@@ -14,7 +14,7 @@ from django.urls import reverse
 from plotly.offline import get_plotlyjs_version
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from fleet.staticfiles import PLOTLY_BUNDLE, plotly_url, vendored_plotly_version
+from core.staticfiles import PLOTLY_BUNDLE, plotly_url, vendored_plotly_version
 from tests.factories import ModelDeploymentFactory
 
 YEAR = 365 * 24 * 3600
@@ -90,7 +90,7 @@ def collected(tmp_path_factory):
     root = tmp_path_factory.mktemp("static")
     storages = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "fleet.staticfiles.HashedStaticFilesStorage"},
+        "staticfiles": {"BACKEND": "core.staticfiles.HashedStaticFilesStorage"},
     }
     with override_settings(STATIC_ROOT=root, STORAGES=storages):
         # The admin's and DRF's files are Django's business: collecting them only costs time here.

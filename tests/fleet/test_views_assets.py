@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NamespaceQuota, NodePool, Pod
-from fleet.staticfiles import plotly_url
+from core.staticfiles import plotly_url
 from tests.factories import (
     AutoscalerFactory,
     GpuFactory,

@@ -7,7 +7,7 @@ import time_machine
 
 from fleet.backends.base import DeploymentMetrics
 from fleet.models import ReplicaChange
-from fleet.templatetags.scaledeck import latency, pct
+from core.templatetags.scaledeck import latency, pct
 from tests.factories import ModelDeploymentFactory
 from tests.fleet.test_views_deployment import NOW, charts, figure_of, series
 

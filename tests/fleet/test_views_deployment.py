@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from fleet.backends.base import DeploymentMetrics, Series
 from fleet.models import Autoscaler
-from fleet.templatetags.scaledeck import url_if_exists
+from core.templatetags.scaledeck import url_if_exists
 from tests.factories import AutoscalerFactory, ClusterFactory, GpuNodeFactory, ModelDeploymentFactory, PodFactory
 
 pytestmark = pytest.mark.django_db

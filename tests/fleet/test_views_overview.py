@@ -44,7 +44,7 @@ def test_it_shows_the_layout_with_user_role_logout_and_local_scripts(viewer_clie
 
 
 def test_it_links_other_apps_pages_only_once_they_exist(viewer_client):
-    from fleet.templatetags.scaledeck import url_if_exists
+    from core.templatetags.scaledeck import url_if_exists
 
     html = viewer_client.get(URL).content.decode()
 
@@ -224,7 +224,7 @@ def test_it_totals_every_deployment_but_shows_the_table_100_rows_at_a_time(viewe
 
 
 def test_it_never_prints_minus_zero():
-    from fleet.templatetags.scaledeck import qty
+    from core.templatetags.scaledeck import qty
 
     assert qty(-0.0, "req") == "0 req"
     assert qty(-0.04, "req") == "0.0 req"

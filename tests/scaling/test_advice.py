@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster
 from scaling.advice import advice_run
 from tests.factories import ClusterFactory, ModelDeploymentFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling.models import ScaleAction
 from scaling.services import Actor, prescale_rule_create, scale_action_request

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling import decisions as d
 from scaling.decisions import AutoscalerInfo, Override, QuotaHeadroom
 

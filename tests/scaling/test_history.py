@@ -90,7 +90,7 @@ def test_it_recovers_arrivals_and_token_sizes_from_prometheus(chat):
 @pytest.mark.django_db
 @pytest.mark.prometheus
 def test_it_refuses_a_deployment_that_never_reported(history_url):
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
 
     cluster = ClusterFactory(name="hist-k8s-2", backend=Cluster.Backend.KUBERNETES, prometheus_url=history_url)
     silent = ModelDeploymentFactory(cluster=cluster, namespace=NS, name="quiet")

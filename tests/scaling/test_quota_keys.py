@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.decisions import plan_quota_change
 from scaling.quota_keys import MAX_QUOTA_DEVICES, quota_key_error, quota_value_error
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connection
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Autoscaler, ModelDeployment
 from scaling import decisions
 from scaling.models import ScaleAction

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.backends.registry import cluster_backend
 from mig.models import MigApplication, MigPlan
 from scaling.services import Actor

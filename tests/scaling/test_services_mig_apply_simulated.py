@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.backends.registry import cluster_backend
 from fleet.models import Cluster, GpuNode
 from fleet.sync import cluster_sync

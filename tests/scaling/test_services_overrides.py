@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.models import ScaleAction
 from scaling.services import Actor, override_end, scale_action_request, scaling_tick_run
 

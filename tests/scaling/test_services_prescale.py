@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling import windows
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services import (

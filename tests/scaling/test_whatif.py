@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster
 from fleet.world_store import DbWorldStore
 from scaling.whatif import check_run, parse_policy, whatif_compare

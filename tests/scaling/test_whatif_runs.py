@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from config.celery import app
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster
 from fleet.world_store import DbWorldStore
 from scaling import tasks, whatif_runs

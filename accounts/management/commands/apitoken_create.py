@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Role, role_at_least
 from accounts.services import api_token_create, user_ensure, user_role
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def _a(role: str) -> str:

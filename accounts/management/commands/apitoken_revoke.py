@@ -6,7 +6,7 @@ The revocation is immediate (the next request with it gets 401 saying it was rev
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import api_token_find, api_token_revoke
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ reached through the pod's ServiceAccount.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster
 from fleet.services import cluster_add
 

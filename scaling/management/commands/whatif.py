@@ -8,7 +8,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from scaling.whatif import HELP, parse_policy, whatif_compare, whatif_history_compare
 from simulator import Summary

@@ -1,6 +1,6 @@
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from scaling.alerts.models import Receiver
 from scaling.alerts.receivers import receiver_create, receiver_url, receivers_for
 

@@ -1,4 +1,4 @@
-"""Conventions shared by the fleet views (and worth following in the other apps)."""
+"""HTMX conventions every app's views share: when to answer with a fragment, how to list bad filters."""
 
 from __future__ import annotations
 

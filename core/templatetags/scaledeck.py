@@ -119,8 +119,8 @@ def get_item(mapping, key):
 
 @register.simple_tag
 def plotly_script() -> str:
-    """The vendored plotly.js cartesian bundle, served locally (see fleet/staticfiles.py); once per page."""
-    from fleet.staticfiles import plotly_url
+    """The vendored plotly.js cartesian bundle, served locally (see core/staticfiles.py); once per page."""
+    from core.staticfiles import plotly_url
 
     return format_html('<script src="{}" async data-plotly></script>', plotly_url())
 
