@@ -258,6 +258,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SCALEDECK_SYNC_INTERVAL_SECONDS),
         "options": {"expires": float(SCALEDECK_SYNC_INTERVAL_SECONDS)},
     },
+    # Cost of what ran, billed per cluster up to its last good sync (costing/tasks.py); at most
+    # once per SCALEDECK_COST_MIN_INTERVAL_SECONDS per cluster, so every 30 s keeps bills under a
+    # minute and a half behind.
+    "accrue-cluster-costs": {
+        "task": "costing.tasks.accrue_all_clusters",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     # Scaling events older than SCALEDECK_EVENT_RETENTION_DAYS (fleet/events.py).
     "prune-scaling-events": {
         "task": "fleet.tasks.prune_scaling_events",

@@ -1,7 +1,8 @@
 """Costing services: seeding the price catalog, and accruing what each cluster's GPUs cost.
 
-Accrual runs after every successful sync (`fleet.services.cluster_refresh`). It bills the span
-since the cluster's watermark at the state the sync just stored:
+Accrual is costing's own periodic task (`costing.tasks.accrue_all_clusters`, off the sync path:
+a slow Prometheus delays the bill, never the sync). It bills the span from the cluster's
+watermark to its last good sync (`cost_accrue_observed`), at the state that sync stored:
 - every Running pod holding GPUs on a live node: its GPU share (MIG slices at their fraction of
   a GPU) x the node's per-GPU price;
 - the GPUs no pod holds, as "unallocated" (capacity paid for and unused is waste), one holder per
@@ -544,3 +545,16 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
             batch_size=200,
         )
     return len(new_rows) + len(extended)
+
+
+def cost_accrue_observed(*, cluster: Cluster, metrics: MetricsBackend | None = None) -> int:
+    """Accrue `cluster` up to its last good sync (or its watcher's last good renewal): never past
+    what was observed, so while syncs fail nothing more is billed, and the gap is billed at the
+    state seen when they succeed again (within `SCALEDECK_COST_MAX_GAP_SECONDS`). Re-run, or run
+    after a crash, it bills nothing twice: `cost_accrue` claims each span once. A cluster never
+    synced is not billed; its first good sync starts the bill (the first call sets the watermark).
+    """
+    last_ok = Cluster.objects.filter(id=cluster.id).values_list("last_sync_ok_at", flat=True).first()
+    if last_ok is None:
+        return 0
+    return cost_accrue(cluster=cluster, now=last_ok, metrics=metrics)

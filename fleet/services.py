@@ -1,4 +1,7 @@
-"""Fleet services: registering clusters and refreshing them (sync + cost accrual)."""
+"""Fleet services: registering clusters and refreshing them (sync, replica history, events).
+
+Cost is not accrued here: `costing.tasks` bills each cluster up to its last good sync, on its own
+schedule, so a slow Prometheus never stretches a sync."""
 
 from __future__ import annotations
 
@@ -21,32 +24,21 @@ from ops import metrics
 
 def cluster_refresh(*, cluster: Cluster) -> SyncResult:
     """One sync of a cluster, then the replica counts that changed (the replicas chart's own
-    history) and the cost of what ran since the previous one.
-
-    What the periodic task and `manage.py cluster_sync` run. Accrual is skipped when the
-    sync failed: a cluster we cannot see is not billed on guesses.
-    """
+    history). What the periodic task and `manage.py cluster_sync` run."""
     result = cluster_sync(cluster=cluster)
     metrics.sync_observed(cluster=cluster.name, seconds=result.duration_ms / 1000, ok=result.ok)
     if result.ok:
-        from costing.services import cost_accrue
-
         replica_changes_record(cluster=cluster, at=result.taken_at or timezone.now())
-        cost_accrue(cluster=cluster, now=result.taken_at)
     return result
 
 
-def cluster_watched_accrue(*, cluster: Cluster) -> str:
+def cluster_watched_refresh(*, cluster: Cluster) -> str:
     """The beat's turn for a cluster whose watcher (`cluster_watch`) holds the lease: the
     watcher keeps the inventory current, so no full sync; only the replica counts that changed
-    since the last turn (as the watcher wrote them) and the cost of what ran, billed up to the
-    watcher's last good renewal (none while its watches fail)."""
+    since the last turn (as the watcher wrote them), while its watches are good, and the Events
+    and NodeClaims, which the watcher does not keep."""
     if cluster.last_sync_status == Cluster.SyncStatus.OK and cluster.last_sync_ok_at is not None:
-        from costing.services import cost_accrue
-
         replica_changes_record(cluster=cluster, at=timezone.now())
-        cost_accrue(cluster=cluster, now=cluster.last_sync_ok_at)
-    # The watcher keeps the inventory, not the Events and NodeClaims: those are listed here.
     events = watched_cluster_events_record(cluster=cluster, now=timezone.now())
     return f"{cluster.name}: kept current by its watcher ({cluster.watch_holder}); no full sync; {events}"
 

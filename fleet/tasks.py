@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from fleet.events import scaling_events_prune
 from fleet.models import Cluster
-from fleet.services import cluster_refresh, cluster_watched_accrue
+from fleet.services import cluster_refresh, cluster_watched_refresh
 from fleet.watch.lease import cluster_is_watched
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def sync_cluster(cluster_id: int) -> str:
     if cluster is None:
         return f"cluster {cluster_id} no longer exists"
     if cluster_is_watched(cluster, timezone.now()):
-        return cluster_watched_accrue(cluster=cluster)
+        return cluster_watched_refresh(cluster=cluster)
     # A failed sync is recorded on the Cluster row; the next beat tick is the retry.
     return cluster_refresh(cluster=cluster).summary()
 

@@ -18,3 +18,9 @@ def test_it_recovers_lost_repartitionings_every_minute():
     entry = settings.CELERY_BEAT_SCHEDULE["recover-mig-applications"]
     assert entry["task"] == "mig.tasks.recover_mig_applications"
     assert entry["schedule"] == 60.0
+
+
+def test_it_accrues_cost_on_its_own_schedule_not_in_the_sync():
+    entry = settings.CELERY_BEAT_SCHEDULE["accrue-cluster-costs"]
+    assert entry["task"] == "costing.tasks.accrue_all_clusters"
+    assert entry["schedule"] <= 60.0  # under accrual's own minimum interval: the bill stays current

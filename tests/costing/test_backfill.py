@@ -14,6 +14,7 @@ from core.errors import ApplicationError
 from costing import pricing, selectors
 from costing.backfill import cost_backfill_simulated
 from costing.models import CostSample, CostWatermark
+from costing.services import cost_accrue_observed
 from fleet.models import Cluster, ModelDeployment
 from fleet.services import cluster_refresh
 from fleet.sync import cluster_sync
@@ -50,9 +51,18 @@ def demo_cluster(*, synced_at: datetime = NOW, accrue: bool = True) -> Cluster:
     with time_machine.travel(synced_at, tick=False):
         cluster = Cluster.objects.create(name="demo", backend=Cluster.Backend.SIMULATED, region="us-east-1")
         DbWorldStore(cluster).replace(demo_world(seed=7, now=NOW, warmup_hours=3), seed=7)
-        result = cluster_refresh(cluster=cluster) if accrue else cluster_sync(cluster=cluster)
+        result = cluster_sync(cluster=cluster)
+        if accrue:
+            cost_accrue_observed(cluster=cluster)
     assert result.ok, result.error
     return cluster
+
+
+def refresh_and_accrue(cluster: Cluster) -> bool:
+    """What the beat does each turn: a sync, then (its own task) the cost up to that sync."""
+    ok = cluster_refresh(cluster=cluster).ok
+    cost_accrue_observed(cluster=cluster)
+    return ok
 
 
 def backfill(cluster: Cluster, *, at: datetime = NOW) -> int:
@@ -173,7 +183,7 @@ def test_it_ends_exactly_where_live_accrual_begins():
     before = {s.id: (s.start, s.end, s.usd, s.usd_per_hour) for s in backfilled}
     later = NOW + timedelta(minutes=15)
     with time_machine.travel(later, tick=False):
-        assert cluster_refresh(cluster=cluster).ok
+        assert refresh_and_accrue(cluster)
 
     live = CostSample.objects.filter(cluster=cluster).exclude(id__in=list(before))
     assert live.exists()
@@ -200,7 +210,7 @@ def test_it_sets_the_watermark_when_nothing_was_accrued_yet():
 
     assert CostWatermark.objects.get(cluster=cluster).accrued_until == NOW
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
-        assert cluster_refresh(cluster=cluster).ok
+        assert refresh_and_accrue(cluster)
     assert CostSample.objects.filter(cluster=cluster, start=NOW).exists()
     gpu_hours = CostSample.objects.filter(cluster=cluster).aggregate(g=Sum("gpu_hours"))["g"]
     assert gpu_hours.quantize(Decimal("0.0001")) == (DEMO_GPUS * (Decimal(3) + Decimal(5) / 60)).quantize(
@@ -215,7 +225,7 @@ def test_it_is_idempotent():
 
     assert backfill(cluster) == 0
     with time_machine.travel(NOW + timedelta(minutes=15), tick=False):
-        assert cluster_refresh(cluster=cluster).ok
+        assert refresh_and_accrue(cluster)
     assert backfill(cluster, at=NOW + timedelta(minutes=15)) == 0
 
     assert CostSample.objects.filter(cluster=cluster, end__lte=NOW).count() == written
@@ -271,7 +281,7 @@ def test_it_lists_a_pools_spare_gpus_once_backfilled_and_live():
     later = NOW + timedelta(minutes=30)
     for at in (NOW + timedelta(minutes=15), later):
         with time_machine.travel(at, tick=False):
-            assert cluster_refresh(cluster=cluster).ok
+            assert refresh_and_accrue(cluster)
     assert CostSample.objects.filter(cluster=cluster, start__gte=NOW, kind="unallocated").exists()  # live ones
 
     window = {"start": NOW - WINDOW, "end": later}

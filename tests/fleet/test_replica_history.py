@@ -76,7 +76,6 @@ def test_it_is_recorded_by_every_refresh_and_nothing_when_nothing_changed(monkey
     snapshot = small_cluster()
     backend = StaticBackend(snapshot)
     monkeypatch.setattr("fleet.sync.cluster_backend", lambda c: backend)
-    monkeypatch.setattr("costing.services.cost_accrue", lambda **kwargs: None)
 
     cluster_refresh(cluster=cluster)
     first = ReplicaChange.objects.count()
@@ -95,17 +94,16 @@ def test_it_is_recorded_by_every_refresh_and_nothing_when_nothing_changed(monkey
     assert [c.desired for c in mistral] == [before, 3]
 
 
-def test_it_is_recorded_on_the_beats_turn_of_a_watched_cluster(monkeypatch):
+def test_it_is_recorded_on_the_beats_turn_of_a_watched_cluster():
     # A watcher keeps the rows current; the beat skips the full sync but still records changes.
-    from fleet.services import cluster_watched_accrue
+    from fleet.services import cluster_watched_refresh
 
-    monkeypatch.setattr("costing.services.cost_accrue", lambda **kwargs: None)
     cluster = ClusterFactory(last_sync_status=Cluster.SyncStatus.OK, last_sync_ok_at=NOW)
     llama = ModelDeploymentFactory(cluster=cluster, replicas_desired=2, replicas_ready=1)
 
-    cluster_watched_accrue(cluster=cluster)
+    cluster_watched_refresh(cluster=cluster)
     ModelDeployment.objects.filter(pk=llama.pk).update(replicas_ready=2)  # what the watcher writes
-    cluster_watched_accrue(cluster=cluster)
-    cluster_watched_accrue(cluster=cluster)
+    cluster_watched_refresh(cluster=cluster)
+    cluster_watched_refresh(cluster=cluster)
 
     assert list(ReplicaChange.objects.filter(deployment=llama).values_list("desired", "ready")) == [(2, 1), (2, 2)]
