@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxValueValidator
 
 from core.errors import ApplicationError, form_error_add
 from core.validators import no_control_characters
@@ -128,9 +129,19 @@ class WhatIfForm(forms.Form):
         help_text="one per line, at most 4: keda min=2 max=12 target=5 · "
                   "hpa min=2 max=8 metric=gpu_utilization target=0.7 · none min=6",
     )
-    hours = forms.FloatField(initial=6, max_value=24, help_text="above 0, at most 24")
+    hours = forms.FloatField(initial=6)
     spike = forms.FloatField(required=False, label="Spike (x traffic)",
                              help_text="optional: multiply the traffic by this from 1 hour in")
+
+    def __init__(self, *args, max_hours: float, **kwargs):
+        """`max_hours`: the cluster's limit (scaling.whatif.max_hours), 24 on a simulated cluster,
+        168 (7 days) of a real cluster's measured history."""
+        super().__init__(*args, **kwargs)
+        hours = self.fields["hours"]
+        hours.max_value = max_hours
+        hours.validators.append(MaxValueValidator(max_hours))
+        hours.widget.attrs["max"] = f"{max_hours:g}"
+        hours.help_text = f"above 0, at most {max_hours:g}"
 
     def clean_policies(self):
         from scaling.whatif import MAX_CANDIDATES, parse_policy

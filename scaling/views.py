@@ -33,7 +33,8 @@ from scaling.services import (
     quota_update,
     scale_action_request,
 )
-from scaling.whatif_runs import run_summaries, whatif_run_start
+from scaling.whatif import max_hours, replays_history
+from scaling.whatif_runs import run_result, whatif_run_start
 
 PAGE_SIZE = 50
 
@@ -205,7 +206,8 @@ def _whatif_initial(deployment) -> str:
 
 @require_http_methods(["GET", "POST"])
 def whatif(request, deployment_id: int):
-    """Try autoscaler policies on a simulated copy of the cluster before applying one.
+    """Try autoscaler policies on the deployment's traffic before applying one: on a copy of a
+    simulated cluster's world, or on a real cluster's measured history in Prometheus.
 
     Any role may run it: nothing is changed. The simulation runs in a worker (scaling/whatif_runs.py),
     one at a time per user; the page shows the run's result, or polls for it while it runs.
@@ -213,12 +215,13 @@ def whatif(request, deployment_id: int):
     deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), id=deployment_id)
     run, status = None, 200
     if request.method == "GET":
-        form = WhatIfForm(initial={"policies": _whatif_initial(deployment), "hours": 6})
+        form = WhatIfForm(initial={"policies": _whatif_initial(deployment), "hours": 6},
+                          max_hours=max_hours(deployment.cluster))
         run_id = request.GET.get("run", "")
         if run_id.isdigit() and len(run_id) < 18:
             run = WhatIfRun.objects.filter(id=int(run_id), user=request.user, deployment=deployment).first()
     else:
-        form = WhatIfForm(request.POST)
+        form = WhatIfForm(request.POST, max_hours=max_hours(deployment.cluster))
         if form.is_valid():
             data = form.cleaned_data
             lines = [line.strip() for line in request.POST.get("policies", "").splitlines() if line.strip()]
@@ -233,15 +236,18 @@ def whatif(request, deployment_id: int):
         else:
             status = 400
     context = {"deployment": deployment, "form": form, "slo_seconds": deployment.slo_seconds,
+               "history": replays_history(deployment.cluster), "max_hours": max_hours(deployment.cluster),
                **_whatif_run_context(run, deployment)}
     return render(request, "scaling/whatif.html", context, status=status)
 
 
 def _whatif_run_context(run, deployment) -> dict:
-    summaries = run_summaries(run) if run is not None and run.status == WhatIfRun.Status.DONE else None
+    result = run_result(run) if run is not None and run.status == WhatIfRun.Status.DONE else None
+    summaries = result.summaries if result else None
     at = summaries[0].series["at"] if summaries else []
     return {
         "run": run,
+        "result": result,
         "summaries": summaries,
         "figure": whatif_figure(summaries, deployment.slo_seconds) if summaries else None,
         "start": at[0] if at else None,

@@ -1,20 +1,23 @@
 """What-if for one deployment: replay its traffic against candidate autoscaler policies.
 
-The simulator does the work (`simulator.whatif`); this module turns operator input into
-`Policy` values and runs them against a copy of a simulated cluster's world. Nothing is saved:
-a what-if changes nothing, so any role may run one.
+The simulator does the work; this module turns operator input into `Policy` values and runs
+them: on a simulated cluster against a copy of its world (`simulator.whatif`), on any other
+cluster on the deployment's measured history from Prometheus (`scaling.history`, replayed at
+1-second resolution by `simulator.replay`). Nothing is saved: a what-if changes nothing, so any
+role may run one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 
 from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from simulator import Policy, SimNotFound, Spike, Summary, Traffic, compare_policies
-from simulator.replay import Outcome
 from simulator.whatif import MAX_HOURS
 
 MAX_CANDIDATES = 4
@@ -118,10 +121,23 @@ def _label(kind: str, values: dict[str, object]) -> str:
     return " ".join([kind, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())])
 
 
-def check_run(*, hours: float, spike: float | None, candidates: int) -> None:
-    """The run's size limits, so a what-if stays within a few seconds. Pure."""
-    if not 0 < hours <= MAX_HOURS:
-        raise ApplicationError(f"hours must be above 0 and at most {MAX_HOURS:g}, not {hours:g}", field="hours")
+def replays_history(cluster: Cluster) -> bool:
+    """Whether a what-if on this cluster replays measured history (any cluster that is not
+    simulated) rather than a copy of a simulated world."""
+    return cluster.backend != Cluster.Backend.SIMULATED
+
+
+def max_hours(cluster: Cluster) -> float:
+    """The longest run: a simulated world keeps 24 hours of minutes; Prometheus history, 7 days."""
+    from scaling.history import MAX_HOURS as HISTORY_HOURS
+
+    return HISTORY_HOURS if replays_history(cluster) else MAX_HOURS
+
+
+def check_run(*, hours: float, spike: float | None, candidates: int, longest: float = MAX_HOURS) -> None:
+    """The run's size limits, so a what-if stays within seconds. Pure. `longest`: `max_hours`."""
+    if not 0 < hours <= longest:
+        raise ApplicationError(f"hours must be above 0 and at most {longest:g}, not {hours:g}", field="hours")
     if spike is not None:
         if not 0 < spike <= MAX_SPIKE:
             raise ApplicationError(f"spike is a multiplier above 0 and at most {MAX_SPIKE:g}, not {spike:g}",
@@ -132,6 +148,24 @@ def check_run(*, hours: float, spike: float | None, candidates: int) -> None:
         raise ApplicationError(f"give 1 to {MAX_CANDIDATES} policies, not {candidates}", field="policy")
 
 
+def check_replayable(deployment: ModelDeployment) -> None:
+    """Refuse (409) at once a deployment whose cluster has nothing to replay: no Prometheus."""
+    cluster = deployment.cluster
+    if replays_history(cluster) and not cluster.prometheus_url:
+        raise ApplicationError(
+            f"{cluster.name} has no Prometheus: what-if replays a {cluster.get_backend_display()} deployment's "
+            "measured traffic from it; give the cluster a Prometheus URL", status=409)
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """One what-if: a Summary per candidate, in order, and what was replayed."""
+
+    summaries: list[Summary]
+    history: bool  # replayed on measured history (False: a copy of the simulated world)
+    notes: tuple[str, ...] = ()  # where the model's figures came from (history only)
+
+
 def whatif_compare(
     *,
     deployment: ModelDeployment,
@@ -139,24 +173,30 @@ def whatif_compare(
     hours: float,
     spike: float | None,
     progress: Callable[[int, int, Policy], None] | None = None,
-) -> list[Summary]:
-    """One Summary per candidate, in order, for `hours` from the simulated world's present.
+    now: datetime | None = None,
+) -> WhatIf:
+    """Every candidate on the deployment's traffic over `hours` (times `spike` from an hour in, if
+    given), judged against the deployment's TTFT p95 SLO. `progress(i, n, policy)` is called before
+    each candidate runs.
 
-    Every candidate sees the deployment's own traffic (times `spike` from an hour in, if given)
-    and is judged against the deployment's TTFT p95 SLO. `progress(i, n, policy)` is called
-    before each candidate runs. Only simulated clusters have a world to replay; other clusters'
-    deployments are replayed on their measured history (`whatif_history_compare`).
-    """
-    check_run(hours=hours, spike=spike, candidates=len(candidates))
-    cluster = deployment.cluster
-    if cluster.backend != Cluster.Backend.SIMULATED:
-        raise ApplicationError(
-            f"what-if runs on simulated clusters; {cluster.name} is a {cluster.get_backend_display()} cluster, "
-            "whose traffic and capacity ScaleDeck cannot replay yet"
-        )
+    A simulated cluster's deployment runs on a copy of its world from the world's present; any other
+    on its measured history, the last `hours` up to `now` (`scaling.history`): arrivals from vLLM's
+    request counters in Prometheus, capacity fitted, cold starts measured (each figure's source in
+    `notes`), replayed at 1-second resolution (`simulator.replay`)."""
+    check_replayable(deployment)
+    check_run(hours=hours, spike=spike, candidates=len(candidates), longest=max_hours(deployment.cluster))
+    if replays_history(deployment.cluster):
+        return _history_compare(deployment=deployment, candidates=candidates, hours=hours, spike=spike,
+                                progress=progress, now=now)
+    return WhatIf(_world_compare(deployment=deployment, candidates=candidates, hours=hours, spike=spike,
+                                 progress=progress), history=False)
+
+
+def _world_compare(*, deployment, candidates, hours, spike, progress) -> list[Summary]:
     from fleet.backends.base import BackendError
     from fleet.world_store import DbWorldStore
 
+    cluster = deployment.cluster
     try:
         with transaction.atomic():  # a consistent read; the world is never saved back
             world = DbWorldStore(cluster).load()
@@ -180,28 +220,28 @@ def whatif_compare(
     return summaries
 
 
-def whatif_history_compare(*, deployment: ModelDeployment, candidates: list[Policy], hours: float,
-                           spike: float | None, now=None) -> tuple[list[tuple[Policy, Outcome]], tuple[str, ...]]:
-    """(policy, outcome) per candidate replayed on the deployment's measured history, and the notes
-    saying where the model's figures came from; for clusters that are not simulated.
-
-    The last `hours` of history are replayed (`scaling.history`), a warm-up as long as the longest
-    cold start first and not scored; `spike` multiplies the traffic from an hour in.
-    """
+def _history_compare(*, deployment, candidates, hours, spike, progress, now) -> WhatIf:
+    """The last `hours` of measured history replayed, a warm-up as long as the longest cold start
+    first and not scored; `spike` multiplies the traffic from an hour in."""
     from django.utils import timezone
 
     from scaling.advice import check_scored, history_load
     from scaling.history import deployment_history
     from simulator.replay import replay
     from simulator.traces import Spike as TraceSpike
+    from simulator.whatif import replayed_summary
 
-    check_run(hours=hours, spike=spike, candidates=len(candidates))
     history = deployment_history(deployment=deployment, hours=hours, now=now or timezone.now())
     model = history.model
     shape = TraceSpike(spike, start_seconds=SPIKE_AFTER_SECONDS) if spike is not None else None
     load, warmup, _ = history_load(history.load, warmup_seconds=model.longest_cold_start_seconds,
                                    rate_multiplier=1.0, spike=shape)
     check_scored(load, warmup)
-    outcomes = [(policy, replay(model, load, policy, slo_ttft_p95_seconds=deployment.slo_seconds,
-                                warmup_seconds=warmup)) for policy in candidates]
-    return outcomes, model.notes
+    slo = deployment.slo_seconds
+    summaries = []
+    for i, policy in enumerate(candidates, start=1):
+        if progress:
+            progress(i, len(candidates), policy)
+        outcome = replay(model, load, policy, slo_ttft_p95_seconds=slo, warmup_seconds=warmup)
+        summaries.append(replayed_summary(policy, outcome, load, warmup_seconds=warmup, slo_ttft_p95_seconds=slo))
+    return WhatIf(summaries, history=True, notes=model.notes)

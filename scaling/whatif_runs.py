@@ -1,10 +1,11 @@
 """What-if runs in the worker: start one (the page), execute it (the task), read its result.
 
 A run is a row (`WhatIfRun`). Starting one checks everything that can be checked at once (the
-policies, hours, spike, that the cluster is simulated) and refuses a second run while the user's
-previous one is queued or running: the database's partial unique constraint decides, so two
-clicks cannot both start one. The task claims the row with a conditional UPDATE, runs the
-simulation under Celery's time limit, and stores each candidate's summary as JSON. A run whose
+policies, hours, spike, that the cluster has a world or a Prometheus to replay) and refuses a
+second run while the user's previous one is queued or running: the database's partial unique
+constraint decides, so two clicks cannot both start one. The task claims the row with a
+conditional UPDATE, runs the simulation under Celery's time limit, and stores each candidate's
+summary as JSON, with whether measured history was replayed and where its figures came from. A run whose
 worker died never finishes: past the time limit it is marked failed when its user starts the
 next one, so nobody is locked out.
 """
@@ -17,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from fleet.models import Cluster, ModelDeployment
+from fleet.models import ModelDeployment
 from scaling.models import WhatIfRun
-from scaling.whatif import check_run, parse_policy, whatif_compare
+from scaling.whatif import WhatIf, check_replayable, check_run, max_hours, parse_policy, whatif_compare
 from simulator import Summary
 
 # The task's limits (scaling/tasks.py): soft, then hard. A run older than this has lost its worker.
@@ -34,13 +35,8 @@ def whatif_run_start(*, deployment: ModelDeployment, policies: list[str], hours:
     """Check the run and queue it; `enqueue(run_id)` sends it to the worker. ApplicationError (400
     bad input, 409 a run of this user still going) otherwise."""
     candidates = [parse_policy(text) for text in policies]
-    check_run(hours=hours, spike=spike, candidates=len(candidates))
-    cluster = deployment.cluster
-    if cluster.backend != Cluster.Backend.SIMULATED:
-        raise ApplicationError(
-            f"what-if runs on simulated clusters; {cluster.name} is a {cluster.get_backend_display()} cluster, "
-            "whose traffic and capacity ScaleDeck cannot replay yet"
-        )
+    check_replayable(deployment)
+    check_run(hours=hours, spike=spike, candidates=len(candidates), longest=max_hours(deployment.cluster))
     now = timezone.now()
     WhatIfRun.objects.filter(
         user=user, status__in=WhatIfRun.ACTIVE, created_at__lt=now - timedelta(seconds=TIME_LIMIT_SECONDS + 15)
@@ -66,11 +62,13 @@ def whatif_run_execute(*, run_id: int) -> WhatIfRun | None:
         return None
     run = WhatIfRun.objects.select_related("deployment__cluster").get(id=run_id)
     try:
-        summaries = whatif_compare(deployment=run.deployment, candidates=[parse_policy(p) for p in run.policies],
-                                   hours=run.hours, spike=run.spike)
+        whatif = whatif_compare(deployment=run.deployment, candidates=[parse_policy(p) for p in run.policies],
+                                hours=run.hours, spike=run.spike, now=run.created_at)
     except ApplicationError as exc:
         return _finish(run, status=WhatIfRun.Status.FAILED, error=exc.message)
-    return _finish(run, status=WhatIfRun.Status.DONE, result=[summary_json(s) for s in summaries])
+    return _finish(run, status=WhatIfRun.Status.DONE, result={
+        "history": whatif.history, "notes": list(whatif.notes),
+        "summaries": [summary_json(s) for s in whatif.summaries]})
 
 
 def whatif_run_fail(*, run_id: int, error: str) -> None:
@@ -91,10 +89,19 @@ def summary_json(summary: Summary) -> dict:
     return {**{name: getattr(summary, name) for name in _SCALARS}, "series": series}
 
 
-def run_summaries(run: WhatIfRun) -> list[Summary]:
-    """A finished run's summaries, as `whatif_compare` returned them (the policies parsed again)."""
+def run_result(run: WhatIfRun) -> WhatIf:
+    """A finished run's result, as `whatif_compare` returned it (the policies parsed again). Rows
+    stored before history replays hold only the list of summaries."""
+    stored = run.result or []
+    if isinstance(stored, list):
+        stored = {"history": False, "notes": [], "summaries": stored}
+    return WhatIf(_summaries(run.policies, stored["summaries"]), history=stored["history"],
+                  notes=tuple(stored["notes"]))
+
+
+def _summaries(policies: list[str], rows: list[dict]) -> list[Summary]:
     summaries = []
-    for text, stored in zip(run.policies, run.result or [], strict=False):
+    for text, stored in zip(policies, rows, strict=False):
         series = dict(stored["series"])
         series["at"] = [datetime.fromisoformat(t) for t in series.get("at", [])]
         summaries.append(Summary(policy=parse_policy(text), series=series, **{n: stored[n] for n in _SCALARS}))

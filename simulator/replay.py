@@ -104,9 +104,12 @@ class Outcome:
     gpu_hours: float
     cost_usd: float
     peak_replicas: int
-    # per scored minute: replicas ready at its end, TTFT p95 (None: nothing served), arrivals/s
+    requests_served: float = 0.0
+    requests_abandoned: float = 0.0  # clients that gave up waiting in the queue
+    # per scored minute: replicas ready and desired at its end, TTFT p95 (None: nothing served)
     ready_per_minute: list[int] = field(repr=False, default_factory=list)
     ttft_p95_per_minute: list[float | None] = field(repr=False, default_factory=list)
+    desired_per_minute: list[int] = field(repr=False, default_factory=list)
 
     @property
     def attainment(self) -> float:
@@ -233,6 +236,8 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
     peak = 0
     ready_series: list[int] = []
     ttft_series: list[float | None] = []
+    desired_series: list[int] = []
+    served_total = abandoned_total = 0.0
     weighted = served_minute = arrived_minute = 0.0
     unserved = False
     prompt = default_prompt
@@ -288,7 +293,10 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                 served = capacity
                 left = backlog - capacity
                 wait = left / capacity
-                queue = left - left * abandon_share * wait / (wait + 30.0)
+                abandoned = left * abandon_share * wait / (wait + 30.0)
+                queue = left - abandoned
+                if i >= warmup_seconds:
+                    abandoned_total += abandoned
             load_now = served / capacity
             step = (itl_alone * (1.0 + BATCH_SLOWDOWN * load_now) if output > 0 else pooling_step) * (
                 1.0 + 10.0 * load_now**6)
@@ -296,6 +304,8 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
         else:
             served = load_now = 0.0
             queue = backlog - backlog * abandon_share
+            if i >= warmup_seconds:
+                abandoned_total += backlog * abandon_share
         last_queue = queue
         if i >= warmup_seconds:
             gpu_seconds += pods.bound * per_replica + warm_gpus
@@ -303,6 +313,7 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
             if served > 0:
                 weighted += ttft * served
                 served_minute += served
+                served_total += served
             elif ready == 0 and arrivals[i] > 0:
                 unserved = True
             if (i - warmup_seconds) % 60 == 59:
@@ -311,6 +322,7 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                 if (p95 is not None and p95 > slo) or (p95 is None and arrived_minute > 0 and unserved):
                     violations += 1
                 ready_series.append(ready)
+                desired_series.append(pods.total)
                 ttft_series.append(None if p95 is None else round(p95, 3))
                 peak = max(peak, pods.total)
                 weighted = served_minute = arrived_minute = 0.0
@@ -318,7 +330,9 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
     gpu_hours = gpu_seconds / 3600.0
     return Outcome(scored_minutes=scored, slo_violation_minutes=violations, gpu_hours=round(gpu_hours, 3),
                    cost_usd=round(gpu_hours * model.price_per_gpu_hour_usd, 2), peak_replicas=peak,
-                   ready_per_minute=ready_series, ttft_p95_per_minute=ttft_series)
+                   requests_served=round(served_total, 1), requests_abandoned=round(abandoned_total, 1),
+                   ready_per_minute=ready_series, ttft_p95_per_minute=ttft_series,
+                   desired_per_minute=desired_series)
 
 
 RATE_SAMPLE_SECONDS = 30

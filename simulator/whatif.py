@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .autoscalers import Autoscaler
-from .replay import PrescaleRule
+from .replay import Load, Outcome, PrescaleRule
 from .traffic import Traffic
 from .world import World, from_epoch
 
@@ -129,6 +129,37 @@ def run_policy(base: dict, namespace: str, name: str, traffic: Traffic | None, p
         mean_ready_replicas=round(sum(r["replicas_ready"] or 0 for r in rows) / max(1, len(rows)), 2),
         requests_served=round(dep.requests_total - served, 1),
         requests_abandoned=round(dep.abandoned_total - abandoned, 1),
+        series=series,
+    )
+
+
+def replayed_summary(policy: Policy, outcome: Outcome, load: Load, *, warmup_seconds: int,
+                     slo_ttft_p95_seconds: float) -> Summary:
+    """A 1-second replay's outcome (`replay.replay`) as the Summary a World run gives, its series
+    stamped with each scored minute's end. The replay keeps no queue, GPU or cost per minute."""
+    minutes = len(outcome.ready_per_minute)
+    first = load.start + warmup_seconds
+    arrivals = load.arrivals
+    series: dict[str, list] = {
+        "at": [from_epoch(first + 60 * (m + 1)) for m in range(minutes)],
+        "arrivals_per_second": [
+            round(sum(arrivals[warmup_seconds + 60 * m:warmup_seconds + 60 * (m + 1)]) / 60.0, 2)
+            for m in range(minutes)],
+        "ttft_p95_seconds": list(outcome.ttft_p95_per_minute),
+        "replicas_desired": list(outcome.desired_per_minute),
+        "replicas_ready": list(outcome.ready_per_minute),
+    }
+    return Summary(
+        policy=policy,
+        slo_ttft_p95_seconds=slo_ttft_p95_seconds,
+        slo_violation_minutes=outcome.slo_violation_minutes,
+        gpu_hours=outcome.gpu_hours,
+        cost_usd=outcome.cost_usd,
+        scale_reversals=_reversals(outcome.desired_per_minute),
+        peak_replicas=outcome.peak_replicas,
+        mean_ready_replicas=round(sum(outcome.ready_per_minute) / max(1, minutes), 2),
+        requests_served=outcome.requests_served,
+        requests_abandoned=outcome.requests_abandoned,
         series=series,
     )
 

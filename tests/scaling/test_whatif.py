@@ -14,6 +14,7 @@ from django.urls import reverse
 from core.errors import ApplicationError
 from fleet.models import Cluster
 from fleet.world_store import DbWorldStore
+from scaling.models import WhatIfRun
 from scaling.whatif import check_run, parse_policy, whatif_compare
 from simulator import Policy, World, demo_world
 from tests.factories import ClusterFactory, ModelDeploymentFactory, UserFactory
@@ -110,7 +111,7 @@ def llama(db):
 def test_it_gives_a_bigger_floor_no_more_slo_violations_under_a_spike(llama):
     small, big = parse_policy("keda min=1 max=12 target=5"), parse_policy("keda min=6 max=12 target=5")
 
-    summaries = whatif_compare(deployment=llama, candidates=[small, big], hours=2, spike=3)
+    summaries = whatif_compare(deployment=llama, candidates=[small, big], hours=2, spike=3).summaries
 
     assert [s.policy for s in summaries] == [small, big]
     assert summaries[1].slo_violation_minutes <= summaries[0].slo_violation_minutes
@@ -127,13 +128,27 @@ def test_it_leaves_the_stored_world_alone(llama):
     assert DbWorldStore(llama.cluster).load().to_dict() == before
 
 
-def test_it_refuses_a_kubernetes_cluster_clearly(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES))
+def test_it_refuses_a_kubernetes_cluster_without_prometheus_clearly(db):
+    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
+                                                               prometheus_url=""))
 
     with pytest.raises(ApplicationError) as exc:
         whatif_compare(deployment=deployment, candidates=[parse_policy("none min=2")], hours=1, spike=None)
 
-    assert exc.value.message.startswith("what-if runs on simulated clusters; prod is a Kubernetes cluster")
+    assert exc.value.status == 409
+    assert exc.value.message.startswith("prod has no Prometheus: what-if replays a Kubernetes deployment's")
+
+
+def test_a_simulated_cluster_replays_a_day_at_most_and_measured_history_a_week(db):
+    simulated = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.SIMULATED))
+    real = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES,
+                                                         prometheus_url="http://127.0.0.1:1"))
+    with pytest.raises(ApplicationError) as exc:
+        whatif_compare(deployment=simulated, candidates=[parse_policy("none min=2")], hours=25, spike=None)
+    assert exc.value.message == "hours must be above 0 and at most 24, not 25"
+    with pytest.raises(ApplicationError) as exc:
+        whatif_compare(deployment=real, candidates=[parse_policy("none min=2")], hours=169, spike=None)
+    assert exc.value.message == "hours must be above 0 and at most 168, not 169"
 
 
 # --------------------------------------------------------------------------- manage.py whatif
@@ -228,15 +243,38 @@ def test_it_caps_the_page_at_four_candidates_and_24_hours(llama):
     assert "at most 4 policies" in errors["policies"][0] and errors["hours"]
 
 
-def test_it_refuses_a_kubernetes_clusters_deployment_on_the_page(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES))
+def test_it_refuses_a_kubernetes_deployment_without_prometheus_on_the_page_and_writes_nothing(db):
+    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
+                                                               prometheus_url=""))
 
     response = login("viewer").post(reverse("scaling:whatif", args=[deployment.id]), {
         "policies": "none min=2", "hours": "1",
     })
 
-    assert response.status_code == 400
-    assert "what-if runs on simulated clusters; prod is a Kubernetes cluster" in response.content.decode()
+    assert response.status_code == 409
+    assert "prod has no Prometheus: what-if replays a Kubernetes deployment" in response.content.decode()
+    assert not WhatIfRun.objects.exists()
+
+
+def test_a_kubernetes_deployment_page_takes_a_week_of_history_and_a_simulated_one_a_day(llama):
+    real = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES,
+                                                         prometheus_url="http://127.0.0.1:1"))
+    body = {"policies": "none min=2", "hours": "100"}
+
+    simulated = login("viewer").post(reverse("scaling:whatif", args=[llama.id]), body)
+    assert simulated.status_code == 400 and simulated.context["form"].errors["hours"]
+    page = login("viewer").get(reverse("scaling:whatif", args=[real.id])).content.decode()
+    assert "measured traffic from Prometheus" in page and 'max="168"' in page
+
+
+def test_it_is_linked_from_the_scale_controls_of_a_deployment_with_prometheus(db):
+    real = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES,
+                                                         prometheus_url="http://127.0.0.1:1"))
+    blind = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES, prometheus_url=""))
+    for deployment, linked in ((real, True), (blind, False)):
+        response = login("viewer").get(reverse("scaling:deployment-controls", args=[deployment.id]),
+                                       HTTP_HX_REQUEST="true")
+        assert (reverse("scaling:whatif", args=[deployment.id]) in response.content.decode()) is linked
 
 
 def test_it_is_linked_from_the_scale_controls_of_a_simulated_deployment(llama):

@@ -138,7 +138,7 @@ def test_it_compares_policies_on_the_history(chat):
     call_command("whatif", str(chat.id), "--hours", "2", "--policy", "none min=1", "--policy", "none min=3",
                  stdout=out, stderr=StringIO())
     text = out.getvalue()
-    assert "of deployment history" in text and "capacity fitted from" in text
+    assert "deployment history replayed" in text and "capacity fitted from" in text
     one, three = (line.split() for line in text.splitlines() if line.startswith("none min="))
     # one replica cannot serve 4-8 requests/s at 4 per replica; three can
     assert int(one[2]) > int(three[2]) == 0
@@ -169,3 +169,41 @@ def test_it_runs_advice_from_the_page_on_the_history_and_shows_its_sources(chat)
     page = client.get(f"/advice/{run.id}/").content.decode()
     assert "Traffic from the deployment history; model from the deployment history." in page
     assert "capacity fitted from" in page and "Recommended" in page
+
+
+def test_the_whatif_page_replays_the_measured_history_and_shows_its_sources(chat, backfilled):
+    from django.test import Client
+
+    from scaling.models import WhatIfRun
+    from scaling.whatif_runs import run_result, whatif_run_execute
+    from tests.factories import UserFactory
+
+    _, end = backfilled
+    client = Client()
+    client.force_login(UserFactory(role="viewer"))
+    form = client.get(f"/scaling/deployments/{chat.id}/whatif/").content.decode()
+    assert "measured traffic from Prometheus" in form
+
+    page = client.post(f"/scaling/deployments/{chat.id}/whatif/",
+                       {"policies": "none min=1\nnone min=3\nkeda min=1 max=4 target=2", "hours": "2"})
+    assert page.status_code == 200, page.content.decode()
+    run = WhatIfRun.objects.get(deployment=chat)
+    if run.status == WhatIfRun.Status.QUEUED:  # the test settings may run tasks eagerly, or not
+        whatif_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == WhatIfRun.Status.DONE, run.error
+
+    result = run_result(run)
+    one, three, keda = result.summaries
+    assert result.history and any(n.startswith("capacity fitted from") for n in result.notes)
+    # 4-8 requests/s at 4 per replica: one replica falls behind in the busy 40 minutes, three never do
+    assert one.slo_violation_minutes > 20 and three.slo_violation_minutes == 0
+    assert keda.peak_replicas > 1 and keda.slo_violation_minutes < one.slo_violation_minutes
+    # stamped with the measured minutes' real times, within the two hours before the run
+    at = one.series["at"]
+    assert abs(at[-1].timestamp() - run.created_at.timestamp()) < 180
+    assert len(at) == len(one.series["replicas_ready"]) >= 100
+    fragment = client.get(f"/scaling/deployments/{chat.id}/whatif/{run.id}/").content.decode()
+    assert "measured history replayed" in fragment and "capacity fitted from" in fragment
+    assert "whatif-results" in fragment and "keda min=1 max=4 target=2" in fragment
+

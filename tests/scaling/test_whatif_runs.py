@@ -15,7 +15,7 @@ from fleet.models import Cluster
 from fleet.world_store import DbWorldStore
 from scaling import tasks, whatif_runs
 from scaling.models import WhatIfRun
-from scaling.whatif_runs import run_summaries, whatif_run_execute, whatif_run_start
+from scaling.whatif_runs import run_result, whatif_run_execute, whatif_run_start
 from simulator import World
 from tests.factories import ClusterFactory, ModelDeploymentFactory, UserFactory
 from tests.scaling.test_whatif import _demo_state  # one demo world, built once for both modules
@@ -45,7 +45,9 @@ def test_it_runs_in_the_worker_and_stores_what_the_page_shows(llama):
     whatif_run_execute(run_id=run.id)
     run.refresh_from_db()
     assert run.status == WhatIfRun.Status.DONE and run.finished_at is not None
-    summaries = run_summaries(run)
+    result = run_result(run)
+    summaries = result.summaries
+    assert result.history is False and result.notes == ()
     assert [s.policy.label for s in summaries] == POLICIES
     assert len(summaries[0].series["at"]) == len(summaries[0].series["replicas_ready"]) > 60
     assert summaries[1].peak_replicas == 2

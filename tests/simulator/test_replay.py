@@ -51,6 +51,8 @@ def test_it_counts_a_minute_over_the_slo_and_gpu_hours_of_bound_pods():
     assert overloaded.slo_violation_minutes > 50 and overloaded.attainment < 0.2
     assert ample.slo_violation_minutes == 0 and ample.attainment == 1.0
     assert ample.gpu_hours == 3.0 and ample.cost_usd == 15.0
+    assert ample.requests_served == pytest.approx(3600.0) and ample.requests_abandoned == 0
+    assert overloaded.requests_abandoned > 0 and overloaded.requests_served < 30 * 3600
 
 
 def test_it_starts_pods_with_room_after_the_pod_start_and_others_after_a_new_node():

@@ -9,8 +9,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
-from fleet.models import Cluster, ModelDeployment
-from scaling.whatif import HELP, parse_policy, whatif_compare, whatif_history_compare
+from fleet.models import ModelDeployment
+from scaling.whatif import HELP, parse_policy, whatif_compare
 from simulator import Summary
 
 COLUMNS = (
@@ -24,15 +24,6 @@ COLUMNS = (
 )
 
 
-HISTORY_COLUMNS = (  # a replay of measured history: no per-request counts, no reversals
-    ("SLO-viol (min)", 14, lambda o: f"{o.slo_violation_minutes}"),
-    ("attainment (%)", 14, lambda o: f"{o.attainment:.2%}"),
-    ("GPU-hours (GPU·h)", 17, lambda o: f"{o.gpu_hours:.2f}"),
-    ("cost ($)", 10, lambda o: f"{o.cost_usd:.2f}"),
-    ("peak (replicas)", 15, lambda o: f"{o.peak_replicas}"),
-)
-
-
 def table(summaries: list[Summary]) -> list[str]:
     width = max(len("policy"), *(len(s.policy.label) for s in summaries))
     lines = ["  ".join([f"{'policy':<{width}}", *(f"{h:>{w}}" for h, w, _ in COLUMNS)])]
@@ -42,12 +33,14 @@ def table(summaries: list[Summary]) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Replay a simulated deployment's traffic against candidate autoscaler policies, side by side."
+    help = ("Replay a deployment's traffic (a simulated world's, or a real cluster's measured history) against "
+            "candidate autoscaler policies, side by side.")
 
     def add_arguments(self, parser):
         parser.add_argument("deployment_id", type=int)
         parser.add_argument("--hours", type=float, default=None,
-                            help="how long to simulate: at most 24 (default 6); with --advise at most 168 "
+                            help="how long to replay (default 6): at most 24 on a simulated cluster, 168 of a "
+                                 "real cluster's measured history; with --advise at most 168 "
                                  "(default: the trace's length, or 24)")
         parser.add_argument("--policy", action="append", default=[], help=HELP)
         parser.add_argument("--spike", type=float, default=None,
@@ -89,46 +82,26 @@ class Command(BaseCommand):
         def progress(i: int, n: int, policy) -> None:
             self.stderr.write(f"simulating {i}/{n}: {policy.label}")
 
-        if deployment.cluster.backend != Cluster.Backend.SIMULATED:
-            self._history(deployment, options)
-            return
         try:
             candidates = [parse_policy(text) for text in options["policy"]]
-            summaries = whatif_compare(deployment=deployment, candidates=candidates, hours=options["hours"],
-                                       spike=options["spike"], progress=progress)
+            whatif = whatif_compare(deployment=deployment, candidates=candidates, hours=options["hours"],
+                                    spike=options["spike"], progress=progress)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
 
+        summaries = whatif.summaries
         at = summaries[0].series["at"]
-        span = f" ({at[0]:%Y-%m-%d %H:%M}-{at[-1]:%H:%M} UTC, simulated)" if at else ""
+        what = "deployment history replayed" if whatif.history else "simulated"
+        span = f" ({at[0]:%Y-%m-%d %H:%M}-{at[-1]:%H:%M} UTC, {what})" if at else ""
         spike = f", traffic x{options['spike']:g} from 1 h in" if options["spike"] else ""
         self.stdout.write(
             f"{deployment.cluster.name} {deployment.namespace}/{deployment.name}: {options['hours']:g} h{span}"
             f"{spike}, SLO TTFT p95 {deployment.slo_seconds:g} s"
         )
+        for note in whatif.notes:
+            self.stdout.write(f"  {note}")
         for line in table(summaries):
             self.stdout.write(line)
-
-    def _history(self, deployment, options) -> None:
-        """A Kubernetes deployment: the candidates replayed on its measured history."""
-        try:
-            candidates = [parse_policy(text) for text in options["policy"]]
-            outcomes, notes = whatif_history_compare(deployment=deployment, candidates=candidates,
-                                                     hours=options["hours"], spike=options["spike"])
-        except ApplicationError as exc:
-            raise CommandError(exc.message) from exc
-        spike = f", traffic x{options['spike']:g} from 1 h in" if options["spike"] else ""
-        self.stdout.write(
-            f"{deployment.cluster.name} {deployment.namespace}/{deployment.name}: the last {options['hours']:g} h "
-            f"of deployment history{spike}, SLO TTFT p95 {deployment.slo_seconds:g} s"
-        )
-        for note in notes:
-            self.stdout.write(f"  {note}")
-        width = max(len("policy"), *(len(p.label) for p, _ in outcomes))
-        self.stdout.write("  ".join([f"{'policy':<{width}}", *(f"{h:>{w}}" for h, w, _ in HISTORY_COLUMNS)]))
-        for policy, o in outcomes:
-            self.stdout.write("  ".join([f"{policy.label:<{width}}",
-                                         *(f"{cell(o):>{w}}" for _, w, cell in HISTORY_COLUMNS)]))
 
     def _advise(self, deployment, options) -> None:
         from scaling.advice import advice_run
