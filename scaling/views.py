@@ -17,8 +17,8 @@ from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from core.errors import ApplicationError
-from fleet.models import ModelDeployment
 from core.htmx import filter_errors, wants_fragment
+from fleet.models import ModelDeployment
 from scaling import decisions, selectors, tasks
 from scaling.charts import whatif_figure
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
