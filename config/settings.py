@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "mig",
     "advice",
     "chatops",
+    "demo",
 ]
 
 MIDDLEWARE = [

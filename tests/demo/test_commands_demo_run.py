@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.management.commands.demo_run import RESTART_LIMIT, Child, supervise_once
+from demo.management.commands.demo_run import RESTART_LIMIT, Child, supervise_once
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from fleet.management.commands.demo_seed import demo_users_ensure
+from demo.management.commands.demo_seed import demo_users_ensure
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.services import user_ensure
+from costing.backfill import cost_backfill_simulated
+from costing.models import InstancePrice
+from costing.selectors import accrued_span
+from costing.services import price_catalog_seed
 from fleet.models import Cluster
 from fleet.services import cluster_refresh
 from fleet.world_store import DbWorldStore
+from simulator.demo import demo_world
 
 DEMO_CLUSTER = "demo"
 DEMO_USERS = (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer"))
@@ -39,10 +44,6 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="rebuild the simulated world from scratch")
 
     def handle(self, *args, seed: int, reset: bool, **options):
-        from costing.models import InstancePrice
-        from costing.services import price_catalog_seed
-        from simulator.demo import demo_world
-
         added = price_catalog_seed()
         self.stdout.write(f"price catalog: {InstancePrice.objects.count()} prices ({added} added now)")
 
@@ -71,9 +72,6 @@ class Command(BaseCommand):
 
     def _cost_history(self, cluster: Cluster) -> None:
         """The cost of the world's past day, so the cost page opens on a day rather than nothing."""
-        from costing.backfill import cost_backfill_simulated
-        from costing.selectors import accrued_span
-
         written = cost_backfill_simulated(cluster=cluster, hours=24)
         if not written:
             self.stdout.write("cost history: nothing added (already accrued)")
