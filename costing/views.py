@@ -16,9 +16,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from core import charts
-from costing import pricing, selectors, services
+from core.charts.costs import spend_figure, spend_unit
 from core.htmx import wants_fragment
+from costing import pricing, selectors, services
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_RANGE = "24h"
@@ -111,36 +111,15 @@ def _tables(*, group: str, start, end) -> dict[str, Table]:
     return {t.name: t for t in (spend, gpu, idle_table, capacity_table)}
 
 
-def _chart_unit(range_key: str) -> str:
-    return "USD per day" if range_key == "30d" else "USD per hour"
+def _bucket(range_key: str) -> str:
+    return "day" if range_key == "30d" else "hour"
 
 
 def _chart(*, group: str, start, end, range_key: str) -> dict:
-    """A stacked area figure (plotly JSON) of spend per hour (per day for 30 days)."""
-    bucket = "day" if range_key == "30d" else "hour"
-    series = selectors.spend_over_time(group_by=group, start=start, end=end, bucket=bucket)
-    x = charts.wall_clocks(series.buckets, seconds=False)
-    figure = {
-        # Stacked bars, one per hour or day: a bucket with nothing accrued has no bar (a gap).
-        # A stacked area cannot show one: plotly fills a missing value of a stack group with 0
-        # (or interpolates), so it drew the hours before accrual began as $0 and a ramp up.
-        "data": [
-            charts.bar(x=x, y=[None if v is None else float(v) for v in values], name=name,
-                       hovertemplate="%{y:$,.2f}<extra>%{fullData.name}</extra>")
-            for name, values in series.series.items()
-        ],
-        "layout": {
-            "height": 340,
-            "margin": {"t": 40, "r": 10, "b": 50, "l": 70},
-            "yaxis": {"title": {"text": _chart_unit(range_key)}, "tickprefix": "$", "rangemode": "tozero"},
-            "xaxis": {"title": {"text": f"time ({timezone.get_current_timezone_name()})"}},
-            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
-            "hovermode": "x unified",
-            "barmode": "stack",
-            "bargap": 0.1,
-        },
-    }
+    """Spend per hour (per day for 30 days) as stacked bars; whether any bucket is a gap."""
+    series = selectors.spend_over_time(group_by=group, start=start, end=end, bucket=_bucket(range_key))
     gaps = any(v is None for values in series.series.values() for v in values)
+    figure = spend_figure(series.buckets, series.series, bucket=series.bucket)
     return {"figure": figure, "empty": not series.series, "gaps": gaps}
 
 
@@ -198,7 +177,7 @@ def costs(request: HttpRequest) -> HttpResponse:
         "end": end,
         "tables": tables,
         "chart": _chart(group=group, start=start, end=end, range_key=range_key),
-        "chart_unit": _chart_unit(range_key),
+        "chart_unit": spend_unit(_bucket(range_key)),
         "idle_threshold": services.idle_threshold(),
         "total_usd": _num(total.usd) if total.priced_gpu_hours else None,
         "total_gpu_hours": _num(total.gpu_hours),

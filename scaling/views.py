@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
+from core.charts.whatif import whatif_figure
 from core.errors import ApplicationError
 from core.htmx import filter_errors, wants_fragment
 from fleet.models import ModelDeployment
 from scaling import decisions, selectors, tasks
-from scaling.charts import whatif_figure
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
 from scaling.models import PrescaleRule, ScaleAction, WhatIfRun
 from scaling.services import (
@@ -249,7 +249,8 @@ def _whatif_run_context(run, deployment) -> dict:
         "run": run,
         "result": result,
         "summaries": summaries,
-        "figure": whatif_figure(summaries, deployment.slo_seconds) if summaries else None,
+        "figure": whatif_figure([(s.policy.label, s.series) for s in summaries], deployment.slo_seconds)
+        if summaries else None,
         "start": at[0] if at else None,
         "end": at[-1] if at else None,
     }

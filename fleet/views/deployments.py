@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import role_required
 from accounts.models import Role
+from core.charts.deployment import deployment_figure
 from core.errors import ApplicationError
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
@@ -15,7 +16,6 @@ from fleet.cold_start import deployment_cold_starts
 from fleet.metrics import RANGES, deployment_metrics, deployment_series, parse_range, step_for_range
 from fleet.services import deployment_slo_set
 from fleet.slo import bucket_note
-from fleet.views.charts import deployment_figure
 
 
 def _deployment(deployment_id: int):

@@ -1,21 +1,21 @@
 """The deployment page's charts: one Plotly figure, panels stacked on one shared time axis.
 
-Built as plain Plotly JSON by core.charts in the view, shipped to the page as JSON (json_script)
-and drawn there by one `Plotly.newPlot`. Every panel has units on its axis; the x axis spans
+Built as plain Plotly JSON with core.charts, shipped to the page as JSON (json_script) and drawn
+there by one `Plotly.newPlot`. Every panel has units on its axis; the x axis spans
 exactly the range asked for, so an empty stretch reads as "no data then", not as a shorter chart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from django.utils import timezone
 
 from core import charts
 from core.charts import wall_clock
-from fleet.backends.base import Series
 
 # (title, y-axis title) per panel, top to bottom; rows are numbered from 1 in this order.
 PANELS = (
@@ -54,6 +54,17 @@ COLOURS = {
     "prompt": "#95a5a6",
     "cost": "#b7950b",
 }
+
+
+class Series(Protocol):
+    """One metric over time as the metrics backends answer it (fleet.backends.base.Series): one
+    value per timestamp, None where there was no sample."""
+
+    @property
+    def timestamps(self) -> tuple[datetime, ...]: ...
+
+    @property
+    def values(self) -> Sequence[float | None]: ...
 
 
 def _scaled(series: Series, factor: float) -> list[float | None]:

@@ -1,5 +1,14 @@
 """Chart building for every page: Plotly figure JSON as plain dicts and lists.
 
+This package is where every chart ScaleDeck draws is built; views fetch the data, call one
+builder and put the figure in the page:
+- `core.charts.deployment`: the deployment page's metrics panels;
+- `core.charts.whatif`: the what-if page's TTFT and replicas per candidate policy;
+- `core.charts.costs`: the costs page's spend over time.
+This module holds what they share: traces, stacked panels, lines and labels, the plotly looks,
+times as plotly.js reads them, and downsampling. Nothing here imports an app: the builders take
+plain values (times, numbers, labels), so any app can draw with them.
+
 The pages ship a figure as JSON (`json_script`) and static/js/scaledeck.js draws it with one
 `Plotly.newPlot`. The figures used to be built with plotly's Python `graph_objects`, which
 validates every property of every trace and serializes a whole template: ~1.5-3 s of a loaded
