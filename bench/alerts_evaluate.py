@@ -33,7 +33,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from fleet import promql  # noqa: E402
+from fleet.backends.prometheus import alert_promql, promql  # noqa: E402
 from fleet.models import Cluster, GpuNode, ModelDeployment  # noqa: E402
 from scaling.alerts.evaluation import PassResult, cluster_alerts_evaluate  # noqa: E402
 
@@ -41,7 +41,7 @@ DEPLOYMENTS = 500
 NODES = 2000
 # Every deployment has the default 2 s objective: evaluation asks for the buckets around it only.
 BUCKETS = ("1.0", "2.5", "+Inf")
-NS_LABEL, DEP = "namespace", promql.ALERT_DEPLOYMENT_LABEL
+NS_LABEL, DEP = "namespace", alert_promql.ALERT_DEPLOYMENT_LABEL
 
 
 def _vector(rows: list[tuple[dict, float]]) -> bytes:
@@ -97,13 +97,13 @@ class FakePrometheusApi:
             return self.canned["per_dep"]
         if promql.DCGM_GPU_UTIL in query:
             return self.canned["util"]
-        if promql.DCGM_FB_FREE in query:
+        if alert_promql.DCGM_FB_FREE in query:
             return self.canned["fb"]
         if promql.DCGM_TEMP in query:
             return self.canned["temp"]
-        if promql.DCGM_POWER_LIMIT in query:
+        if alert_promql.DCGM_POWER_LIMIT in query:
             return self.canned["empty"]
-        if promql.DCGM_MEM_COPY_UTIL in query:
+        if alert_promql.DCGM_MEM_COPY_UTIL in query:
             return self.canned["mem_copy"]
         if promql.DCGM_POWER in query:
             return self.canned["power"]

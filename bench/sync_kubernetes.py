@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=500)
     args = parser.parse_args()
 
-    from fleet.backends.kubernetes import KubernetesClusterBackend
+    from fleet.backends.kubernetes.backend import KubernetesClusterBackend
     from fleet.models import Cluster, Gpu, GpuNode, ModelDeployment, Pod
     from tests.fakekube.objects import big_cluster
     from tests.fakekube.server import write_kubeconfig

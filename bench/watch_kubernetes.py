@@ -121,7 +121,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from fleet.backends.kubernetes import KubernetesClusterBackend
+    from fleet.backends.kubernetes.backend import KubernetesClusterBackend
     from fleet.models import Cluster, Gpu, GpuNode, ModelDeployment, Pod
     from fleet.watch.lease import RENEW_SECONDS, watch_lease_hold
     from fleet.watch.watcher import ClusterWatcher

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from fleet.backends.base import BackendError, ScalingEventFacts
-from fleet.backends.k8s_events import KnownOwners
+from fleet.backends.kubernetes.events import KnownOwners
 from fleet.models import Autoscaler, Cluster, EventKind, ModelDeployment, Pod, ScalingEvent
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fleet.backends.prometheus import PrometheusMetricsBackend
+from fleet.backends.prometheus.backend import PrometheusMetricsBackend
 from ops import metrics
 
 

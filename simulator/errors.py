@@ -1,6 +1,6 @@
 """Errors the simulated cluster raises, shaped like the Kubernetes API's refusals.
 
-The adapter in `fleet/backends/simulated.py` maps them onto `BackendError`, so code above
+The adapter in `fleet/backends/simulated/` maps them onto `BackendError`, so code above
 the backends sees the same failures from a simulated cluster as from a real one.
 """
 

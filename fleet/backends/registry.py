@@ -38,11 +38,11 @@ def _read_secret(path: str, what: str) -> str:
 
 def cluster_backend(cluster: Cluster) -> ClusterBackend:
     if cluster.backend == Cluster.Backend.SIMULATED:
-        from fleet.backends.simulated import SimulatedClusterBackend
+        from fleet.backends.simulated.cluster import SimulatedClusterBackend
         from fleet.world_store import DbWorldStore
 
         return SimulatedClusterBackend(DbWorldStore(cluster), clock=timezone.now)
-    from fleet.backends.kubernetes import KubernetesClusterBackend
+    from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 
     return KubernetesClusterBackend(
         kubeconfig_path=cluster.kubeconfig_path,
@@ -116,7 +116,7 @@ def metrics_backend(cluster: Cluster) -> MetricsBackend:
             clock=timezone.now,
         )
     if cluster.backend == Cluster.Backend.SIMULATED:
-        from fleet.backends.simulated import SimulatedMetricsBackend
+        from fleet.backends.simulated.metrics import SimulatedMetricsBackend
         from fleet.world_store import DbWorldStore
 
         return SimulatedMetricsBackend(DbWorldStore(cluster), clock=timezone.now)

@@ -22,7 +22,7 @@ import threading
 import time
 
 from fleet.backends.base import BackendError
-from fleet.backends.k8s_watch import WatchGone
+from fleet.backends.kubernetes.watch import WatchGone
 
 logger = logging.getLogger(__name__)
 

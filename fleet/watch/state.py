@@ -3,7 +3,7 @@
 Pure (no Django, no I/O). Informers put objects in (`replace` after a list, `event` for each watch
 event); `take_changes` re-reads only the objects touched since the last call, plus the ones they
 affect, and says which facts changed. The readers are `read_snapshot`'s own
-(`fleet.backends.k8s_objects`), so a watched cluster reads exactly as a listed one.
+(`fleet.backends.kubernetes.objects`), so a watched cluster reads exactly as a listed one.
 
 What depends on what, and is therefore re-read with it:
 - a pod's Deployment comes through its ReplicaSet: a ReplicaSet that changes owner re-reads its
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fleet.backends.base import ClusterSnapshot, NodeFacts, PodFacts
-from fleet.backends.k8s_autoscaling import parse_hpa, parse_nodepool, parse_quota, parse_scaledobject
-from fleet.backends.k8s_objects import controller_of, read_deployment, read_node, read_pod
-from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_str, identity, parse_all
+from fleet.backends.kubernetes.autoscaling import parse_hpa, parse_nodepool, parse_quota, parse_scaledobject
+from fleet.backends.kubernetes.objects import controller_of, read_deployment, read_node, read_pod
+from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_str, identity, parse_all
 from fleet.rows import pool_rows
 
 # The kinds the sync reads, as the informers name them, and whether each is namespaced.

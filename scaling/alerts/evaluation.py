@@ -22,8 +22,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from fleet.backends.alert_signals import AlertSignals, buckets_around, read_alert_signals
 from fleet.backends.base import BackendError
+from fleet.backends.prometheus.alert_signals import AlertSignals, buckets_around, read_alert_signals
 from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment
 from fleet.slo import TTFT_BUCKETS_SECONDS

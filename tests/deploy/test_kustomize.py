@@ -161,11 +161,11 @@ def group_and_resource(resource: str) -> tuple[str, str]:
 
 
 def calls_in_the_code() -> tuple[set, set]:
-    """(worker calls, watcher calls) as (apiGroup, resource, verb), read from the Kubernetes backend."""
-    source = (ROOT / "fleet" / "backends" / "kubernetes.py").read_text()
+    """(worker calls, watcher calls) as (apiGroup, resource, verb), read from the Kubernetes backend's modules."""
+    source = "\n".join(path.read_text() for path in sorted((ROOT / "fleet" / "backends" / "kubernetes").glob("*.py")))
     constants = {name: f"{plural}.{group}"  # KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
                  for name, group, plural in re.findall(r'^(\w+) = \("([\w.]+)", "\w+", "(\w+)"\)', source, re.M)}
-    actions = re.findall(r'_Action\("(get|patch|list|create)", "([\w./]+)"', source)
+    actions = re.findall(r'ApiCall\("(get|patch|list|create)", "([\w./]+)"', source)
     worker = {(*group_and_resource(r), verb) for verb, r in actions}
     worker |= {(*group_and_resource(r), "list") for r in re.findall(r'_list_(?:namespaced|optional)\(\s*"([\w./]+)"',
                                                                              source)}

@@ -135,7 +135,7 @@ def sync_story(fake_kube, kubeconfig, *, name: str = "prod"):
     (through the Kubernetes backend, over HTTP). Returns the Cluster."""
     import time_machine
 
-    from fleet.backends.kubernetes import KubernetesClusterBackend
+    from fleet.backends.kubernetes.backend import KubernetesClusterBackend
     from fleet.models import Cluster
     from fleet.sync import cluster_sync
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from fleet.backends.kubernetes import KubernetesClusterBackend
+from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 from fleet.events import scaling_events_prune
 from fleet.models import Cluster, ScalingEvent
 from fleet.sync import cluster_sync

@@ -16,10 +16,10 @@ import pytest
 from kubernetes import client as k8s
 
 from fleet.backends.base import UNCHANGED, BackendError, ConflictError, ObjectState, Taint
-from fleet.backends.k8s_objects import pod_gpu_requests
-from fleet.backends.k8s_values import parse_quantity
-from fleet.backends.kubernetes import KubernetesClusterBackend
-from fleet.backends.vllm_args import serving_facts
+from fleet.backends.kubernetes.backend import KubernetesClusterBackend
+from fleet.backends.kubernetes.objects import pod_gpu_requests
+from fleet.backends.kubernetes.values import parse_quantity
+from fleet.backends.kubernetes.vllm_args import serving_facts
 from tests.fakekube import objects as o
 from tests.fakekube.server import write_kubeconfig
 

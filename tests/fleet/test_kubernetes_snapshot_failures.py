@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from fleet.backends.base import BackendError
-from fleet.backends.kubernetes import KubernetesClusterBackend
+from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 from tests.fakekube import objects as o
 
 

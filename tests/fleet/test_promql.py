@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from fleet import promql
-from fleet.backends.prometheus import error_rate, request_outcomes
+from fleet.backends.prometheus import promql
+from fleet.backends.prometheus.answers import error_rate, request_outcomes
 
 LONG = "meta-llama-3-1-70b-instruct-fp8-tensor-parallel-4-prod"  # 54 characters
 

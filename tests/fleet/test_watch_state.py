@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fleet.backends.k8s_objects import RawLists, read_snapshot
+from fleet.backends.kubernetes.objects import RawLists, read_snapshot
 from fleet.watch.state import ClusterState
 from tests.fakekube import objects as o
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import DatabaseError
 
-from fleet.backends.kubernetes import KubernetesClusterBackend
+from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod, ReplicaChange
 from fleet.sync import cluster_sync
 from fleet.watch import watcher as watcher_module

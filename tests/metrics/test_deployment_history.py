@@ -22,7 +22,7 @@ from django.core.cache import cache
 
 from fleet import metrics
 from fleet.backends.base import DeploymentRef
-from fleet.backends.prometheus import PrometheusMetricsBackend
+from fleet.backends.prometheus.backend import PrometheusMetricsBackend
 from fleet.models import Cluster
 from tests.factories import ClusterFactory, ModelDeploymentFactory, PodFactory
 from tests.fakekube import objects as k

@@ -20,16 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fleet import promql
 from fleet.backends.base import BackendError, DeploymentRef, MetricsBackend
-from fleet.backends.prometheus import (
+from fleet.backends.prometheus import promql
+from fleet.backends.prometheus.backend import (
     NO_PODS_REASON,
     NO_SERIES_REASON,
     SERIES_UNITS,
     PrometheusMetricsBackend,
-    histogram_quantile,
-    step_for_range,
 )
+from fleet.backends.prometheus.histograms import histogram_quantile
+from fleet.backends.prometheus.queries import step_for_range
 from tests.metrics.exporter import VllmPod, cumulative_fraction
 from tests.metrics.prometheus_server import free_port
 

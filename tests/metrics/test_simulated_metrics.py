@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fleet.backends.base import DeploymentRef
-from fleet.backends.prometheus import SERIES_UNITS as PROMETHEUS_SERIES
-from fleet.backends.simulated import InMemoryWorldStore, SimulatedClusterBackend, SimulatedMetricsBackend
+from fleet.backends.prometheus.backend import SERIES_UNITS as PROMETHEUS_SERIES
+from fleet.backends.simulated.cluster import SimulatedClusterBackend
+from fleet.backends.simulated.metrics import SimulatedMetricsBackend
+from fleet.backends.simulated.store import InMemoryWorldStore
 from simulator import demo_world
 
 NOW = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)

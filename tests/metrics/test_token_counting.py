@@ -12,10 +12,11 @@ from django.db.models import Sum
 
 from costing.models import CostSample
 from costing.services import cost_accrue
-from fleet import promql
 from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, MetricsBackend
+from fleet.backends.prometheus import promql
 from fleet.backends.registry import UnavailableMetricsBackend
-from fleet.backends.simulated import InMemoryWorldStore, SimulatedMetricsBackend
+from fleet.backends.simulated.metrics import SimulatedMetricsBackend
+from fleet.backends.simulated.store import InMemoryWorldStore
 from simulator import demo_world
 from tests.costing.conftest import FakeMetrics, busy
 from tests.costing.factories import InstancePriceFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.test import APIClient
 
-from fleet.backends.k8s_patches import quota_patch
+from fleet.backends.kubernetes.patches import quota_patch
 from scaling.decisions import plan_quota_change
 from scaling.models import ScaleAction
 from scaling.templatetags.scaling_pages import request_summary

@@ -9,12 +9,9 @@ from fleet.backends.base import (
     DeploymentRef,
     MetricsBackend,
 )
-from fleet.backends.simulated import (
-    InMemoryWorldStore,
-    SimulatedClusterBackend,
-    SimulatedMetricsBackend,
-    downsample,
-)
+from fleet.backends.simulated.cluster import SimulatedClusterBackend
+from fleet.backends.simulated.metrics import SimulatedMetricsBackend, downsample
+from fleet.backends.simulated.store import InMemoryWorldStore
 from simulator import demo_world
 
 

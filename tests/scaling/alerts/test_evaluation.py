@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from fleet.backends.alert_signals import alert_queries
+from fleet.backends.prometheus.alert_signals import alert_queries
 from scaling.alerts.evaluation import alerts_evaluate
 from scaling.alerts.models import Alert, ClusterEvaluation
 from tests.factories import ClusterFactory, ModelDeploymentFactory

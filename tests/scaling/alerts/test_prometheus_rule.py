@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleet import promql
+from fleet.backends.prometheus import alert_promql
 from scaling.alerts.prometheus_rule import NS, render, rule_groups
 from tests.metrics.pod_targets import VllmPodTarget
 from tests.services import missing_service
@@ -64,7 +64,7 @@ def test_the_page_alert_fires_in_prometheus_rule_engine_for_a_20x_burn(tmp_path)
                 "alertname": "ScaleDeckSloBurnPage",
                 "exp_alerts": [{
                     "exp_labels": {"severity": "page", "scaledeck_rule": "slo_burn_page", "namespace": "llm",
-                                   promql.ALERT_DEPLOYMENT_LABEL: "llama"},
+                                   alert_promql.ALERT_DEPLOYMENT_LABEL: "llama"},
                     "exp_annotations": {
                         "summary": "TTFT error budget burning fast: llm/llama",
                         "description": "TTFT over 2.5 s burns the error budget at 14.4x or more over 1h and 5m "
@@ -93,5 +93,5 @@ def test_the_recorded_slow_ratio_reads_a_burning_pod_in_a_real_prometheus(promet
         if rows:
             break
         time.sleep(0.5)
-    assert [r["metric"][promql.ALERT_DEPLOYMENT_LABEL] for r in rows] == ["rule-burn"]
+    assert [r["metric"][alert_promql.ALERT_DEPLOYMENT_LABEL] for r in rows] == ["rule-burn"]
     assert float(rows[0]["value"][1]) == pytest.approx(0.2, abs=0.01)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from fleet.backends.alert_signals import DeploymentSignals, NodeSignals
+from fleet.backends.prometheus.alert_signals import DeploymentSignals, NodeSignals
 from scaling.alerts import rules
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleet.backends.base import ClusterSnapshot, ScalingEventFacts
-from fleet.backends.k8s_values import OddObject, Warnings, as_dict, as_list, as_str, one_line, parse_time
+from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_list, as_str, one_line, parse_time
 
 # Event reason -> timeline kind. Reasons absent here read as "other".
 EVENT_KINDS = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import urllib3
 
 from fleet.backends.base import BackendError
-from fleet.backends.k8s_values import as_dict, as_str, one_line
+from fleet.backends.kubernetes.values import as_dict, as_str, one_line
 
 EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from fleet.backends.base import UNCHANGED, BackendError
-from fleet.backends.k8s_autoscaling import PAUSED_REPLICAS, is_gpu_quota_key
-from fleet.backends.k8s_values import MAX_COUNT, one_line
+from fleet.backends.kubernetes.autoscaling import PAUSED_REPLICAS, is_gpu_quota_key
+from fleet.backends.kubernetes.values import MAX_COUNT, one_line
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 

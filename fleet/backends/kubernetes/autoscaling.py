@@ -7,7 +7,7 @@ dataclasses out; no `kubernetes` import.
 from __future__ import annotations
 
 from fleet.backends.base import GPU_RESOURCE, AutoscalerFacts, NodePoolFacts, QuotaFacts
-from fleet.backends.k8s_values import (
+from fleet.backends.kubernetes.values import (
     MAX_COUNT,
     OddObject,
     Warnings,

@@ -1,4 +1,5 @@
-"""The one catalogue of PromQL. Nothing else in ScaleDeck builds a PromQL string.
+"""The one catalogue of PromQL, with `alert_promql` (its alert evaluation queries). Nothing else in
+ScaleDeck builds a PromQL string.
 
 Every query is a named function of
 
@@ -207,11 +208,11 @@ def node_selector(node_names: Sequence[str]) -> NodeSelector:
 # --------------------------------------------------------------------------- helpers
 
 
-_NOT_MIG = f'{DCGM_MIG_PROFILE_LABEL}=""'  # matches series without the label: whole GPUs
+NOT_MIG = f'{DCGM_MIG_PROFILE_LABEL}=""'  # matches series without the label: whole GPUs
 _IS_MIG = f'{DCGM_MIG_PROFILE_LABEL}!=""'
 
 
-def _window(seconds: float) -> str:
+def range_window(seconds: float) -> str:
     """A range selector: whole seconds as `[300s]`, anything finer in milliseconds (`[4500ms]`),
     so a window between two accruals is exactly that window, not rounded to the second."""
     milliseconds = round(float(seconds) * 1000)
@@ -220,17 +221,17 @@ def _window(seconds: float) -> str:
     return f"[{milliseconds // 1000}s]" if milliseconds % 1000 == 0 else f"[{milliseconds}ms]"
 
 
-def _prefer(new: str, old: str, on: str) -> str:
+def prefer_new_name(new: str, old: str, on: str) -> str:
     """`new`, plus the series of `old` for the pods (the `on` labels) that `new` lacks."""
     return f"({new}) or (({old}) unless on ({on}) ({new}))"
 
 
 def _rate_by_pod(metric: str, sel: PodSelector, window_seconds: int) -> str:
-    return f"sum by ({sel.by}) (rate({metric}{sel.braces()}{_window(window_seconds)}))"
+    return f"sum by ({sel.by}) (rate({metric}{sel.braces()}{range_window(window_seconds)}))"
 
 
 def _buckets_by_pod(metric: str, sel: PodSelector, window_seconds: int) -> str:
-    return f"sum by (le, {sel.by}) (rate({metric}_bucket{sel.braces()}{_window(window_seconds)}))"
+    return f"sum by (le, {sel.by}) (rate({metric}_bucket{sel.braces()}{range_window(window_seconds)}))"
 
 
 # --------------------------------------------------------------------------- per pod (instant, batched)
@@ -250,7 +251,7 @@ def kv_cache_usage_by_pod(sel: PodSelector) -> str:
     """0-1, averaged over a pod's engines; new name preferred, old name for old pods."""
     new = f"avg by ({sel.by}) ({VLLM_KV_CACHE}{sel.braces()})"
     old = f"avg by ({sel.by}) ({VLLM_KV_CACHE_OLD}{sel.braces()})"
-    return _prefer(new, old, sel.by)
+    return prefer_new_name(new, old, sel.by)
 
 
 def ttft_buckets_by_pod(sel: PodSelector, window_seconds: int) -> str:
@@ -260,7 +261,7 @@ def ttft_buckets_by_pod(sel: PodSelector, window_seconds: int) -> str:
 def itl_buckets_by_pod(sel: PodSelector, window_seconds: int) -> str:
     new = _buckets_by_pod(VLLM_ITL, sel, window_seconds)
     old = _buckets_by_pod(VLLM_ITL_OLD, sel, window_seconds)
-    return _prefer(new, old, sel.by)
+    return prefer_new_name(new, old, sel.by)
 
 
 def e2e_buckets_by_pod(sel: PodSelector, window_seconds: int) -> str:
@@ -281,7 +282,7 @@ def preemptions_rate_by_pod(sel: PodSelector, window_seconds: int) -> str:
 
 def finished_requests_rate_by_pod(sel: PodSelector, window_seconds: int) -> str:
     """Finished requests/s per pod and `finished_reason` (see SERVED_FINISH_REASONS)."""
-    metric = f"{VLLM_REQUESTS_FINISHED}{sel.braces()}{_window(window_seconds)}"
+    metric = f"{VLLM_REQUESTS_FINISHED}{sel.braces()}{range_window(window_seconds)}"
     return f"sum by ({sel.by}, {FINISHED_REASON_LABEL}) (rate({metric}))"
 
 
@@ -295,11 +296,11 @@ def generation_tokens_total_by_pod(sel: PodSelector) -> str:
 
 def prompt_tokens_increase_by_pod(sel: PodSelector, range_seconds: float) -> str:
     """Tokens counted over the `range_seconds` (millisecond precision) before the query time."""
-    return f"sum by ({sel.by}) (increase({VLLM_PROMPT_TOKENS}{sel.braces()}{_window(range_seconds)}))"
+    return f"sum by ({sel.by}) (increase({VLLM_PROMPT_TOKENS}{sel.braces()}{range_window(range_seconds)}))"
 
 
 def generation_tokens_increase_by_pod(sel: PodSelector, range_seconds: float) -> str:
-    return f"sum by ({sel.by}) (increase({VLLM_GENERATION_TOKENS}{sel.braces()}{_window(range_seconds)}))"
+    return f"sum by ({sel.by}) (increase({VLLM_GENERATION_TOKENS}{sel.braces()}{range_window(range_seconds)}))"
 
 
 def gpu_utilization_by_device(gpu_sel: PodSelector) -> str:
@@ -308,7 +309,7 @@ def gpu_utilization_by_device(gpu_sel: PodSelector) -> str:
     Whole GPUs (no GPU_I_PROFILE label): DCGM_FI_DEV_GPU_UTIL / 100. MIG slices:
     DCGM_FI_PROF_GR_ENGINE_ACTIVE, because GPU_UTIL reads 0 on a slice.
     """
-    whole = f"{DCGM_GPU_UTIL}{gpu_sel.braces(_NOT_MIG)} / 100"
+    whole = f"{DCGM_GPU_UTIL}{gpu_sel.braces(NOT_MIG)} / 100"
     mig = f"{DCGM_GR_ENGINE_ACTIVE}{gpu_sel.braces(_IS_MIG)}"
     return f"({whole}) or ({mig})"
 
@@ -332,7 +333,7 @@ def kv_cache_usage_for_deployment(sel: PodSelector) -> str:
 
 def ttft_buckets_for_deployment(sel: PodSelector, window_seconds: int) -> str:
     """The deployment's merged TTFT histogram (bucket rates by `le`); quantiles are taken from it."""
-    return f"sum by (le) (rate({VLLM_TTFT}_bucket{sel.braces()}{_window(window_seconds)}))"
+    return f"sum by (le) (rate({VLLM_TTFT}_bucket{sel.braces()}{range_window(window_seconds)}))"
 
 
 def ttft_quantile_for_deployment(q: float, sel: PodSelector, window_seconds: int) -> str:
@@ -349,11 +350,11 @@ def gpu_utilization_for_deployment(gpu_sel: PodSelector) -> str:
 
 
 def prompt_tokens_rate_for_deployment(sel: PodSelector, window_seconds: int) -> str:
-    return f"sum(rate({VLLM_PROMPT_TOKENS}{sel.braces()}{_window(window_seconds)}))"
+    return f"sum(rate({VLLM_PROMPT_TOKENS}{sel.braces()}{range_window(window_seconds)}))"
 
 
 def generation_tokens_rate_for_deployment(sel: PodSelector, window_seconds: int) -> str:
-    return f"sum(rate({VLLM_GENERATION_TOKENS}{sel.braces()}{_window(window_seconds)}))"
+    return f"sum(rate({VLLM_GENERATION_TOKENS}{sel.braces()}{range_window(window_seconds)}))"
 
 
 def itl_buckets_for_deployment(sel: PodSelector, window_seconds: int) -> str:
@@ -362,17 +363,17 @@ def itl_buckets_for_deployment(sel: PodSelector, window_seconds: int) -> str:
 
 
 def e2e_buckets_for_deployment(sel: PodSelector, window_seconds: int) -> str:
-    return f"sum by (le) (rate({VLLM_E2E}_bucket{sel.braces()}{_window(window_seconds)}))"
+    return f"sum by (le) (rate({VLLM_E2E}_bucket{sel.braces()}{range_window(window_seconds)}))"
 
 
 def finished_requests_rate_for_deployment(sel: PodSelector, window_seconds: int) -> str:
     """Finished requests/s by `finished_reason`; errors and the error rate are taken from it."""
-    metric = f"{VLLM_REQUESTS_FINISHED}{sel.braces()}{_window(window_seconds)}"
+    metric = f"{VLLM_REQUESTS_FINISHED}{sel.braces()}{range_window(window_seconds)}"
     return f"sum by ({FINISHED_REASON_LABEL}) (rate({metric}))"
 
 
 def preemptions_rate_for_deployment(sel: PodSelector, window_seconds: int) -> str:
-    return f"sum(rate({VLLM_PREEMPTIONS}{sel.braces()}{_window(window_seconds)}))"
+    return f"sum(rate({VLLM_PREEMPTIONS}{sel.braces()}{range_window(window_seconds)}))"
 
 
 def replicas_for_deployment(sel: PodSelector) -> str:
@@ -408,7 +409,7 @@ def _on_nodes(metric: str, nodes: NodeSelector, *extra: str) -> str:
 
 def gpu_util_whole_by_node(nodes: NodeSelector) -> str:
     """DCGM_FI_DEV_GPU_UTIL (0-100) of whole GPUs on the nodes (MIG slices excluded)."""
-    return _on_nodes(DCGM_GPU_UTIL, nodes, _NOT_MIG)
+    return _on_nodes(DCGM_GPU_UTIL, nodes, NOT_MIG)
 
 
 def gr_engine_active_by_node(nodes: NodeSelector) -> str:
@@ -426,118 +427,6 @@ def power_by_node(nodes: NodeSelector) -> str:
 
 def temperature_by_node(nodes: NodeSelector) -> str:
     return _on_nodes(DCGM_TEMP, nodes)
-
-
-# --------------------------------------------------------------------------- alert evaluation (per cluster, batched)
-# One query per signal for every deployment of a cluster: pods are matched by namespace and
-# grouped by the Deployment their name comes from (`label_replace` strips the ReplicaSet hash
-# and the pod suffix into ALERT_DEPLOYMENT_LABEL), so 500 deployments cost the same few
-# queries as one. The PrometheusRule in deploy/ holds the same expressions, per deployment.
-
-ALERT_DEPLOYMENT_LABEL = "scaledeck_deployment"
-_POD_TO_DEPLOYMENT = f"^(.+)-{POD_TEMPLATE_HASH_PATTERN}-{POD_SUFFIX_PATTERN}$"
-DCGM_MEM_COPY_UTIL = "DCGM_FI_DEV_MEM_COPY_UTIL"  # 0-100
-DCGM_FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB
-DCGM_POWER_LIMIT = "DCGM_FI_DEV_POWER_MGMT_LIMIT"  # W; not in dcgm-exporter's default counters
-DCGM_MODEL_LABEL = "modelName"
-
-
-def _by_deployment(expr: str, pod_label: str) -> str:
-    return (f'label_replace({expr}, "{ALERT_DEPLOYMENT_LABEL}", "$1", "{check_label_name(pod_label)}", '
-            f'"{escape_label_value(_POD_TO_DEPLOYMENT)}")')  # fmt: skip
-
-
-def alert_namespaces(namespace_label: str, namespaces: Iterable[str]) -> str:
-    """The matcher of the namespaces whose deployments are evaluated."""
-    return any_of_matcher(namespace_label, namespaces)
-
-
-def ttft_bucket_increase_by_deployment(
-    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, le: str | None = None,
-    les: Sequence[str] = (),
-) -> str:
-    """Requests counted per TTFT bucket (`le`) per deployment over the window: the burn-rate input.
-    `le` keeps one bucket, `les` several (as vLLM spells them: "2.5", "+Inf"), so a fleet only
-    reads the buckets around its objectives instead of all 22."""
-    matchers = ns_matcher + (f", {equal_matcher('le', le)}" if le is not None else "")
-    matchers += f", {any_of_matcher('le', les)}" if les else ""
-    inner = _by_deployment(f"increase({VLLM_TTFT}_bucket{{{matchers}}}{_window(window_seconds)})", pod_label)
-    return f"sum by (le, {check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
-
-
-def ttft_slow_ratio_by_deployment(
-    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, objective_le: str
-) -> str:
-    """Share of requests slower than the bucket `objective_le` per deployment (the PrometheusRule's SLI)."""
-    good = ttft_bucket_increase_by_deployment(ns_matcher, namespace_label, pod_label, window_seconds, le=objective_le)
-    total = ttft_bucket_increase_by_deployment(ns_matcher, namespace_label, pod_label, window_seconds, le="+Inf")
-    return f"1 - (({good}) / ignoring (le) ({total}))"
-
-
-def finished_rate_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:
-    """Finished requests per second per deployment and `finished_reason` (errors = not stop/length)."""
-    inner = _by_deployment(
-        f"rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}}}{_window(window_seconds)})", pod_label
-    )
-    return (f"sum by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}, {FINISHED_REASON_LABEL}) "
-            f"({inner})")  # fmt: skip
-
-
-def error_ratio_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:
-    """Share of finished requests that were not served (finish reason other than stop/length)."""
-    served = "|".join(SERVED_FINISH_REASONS)
-    by = f"{check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}"
-    errors = _by_deployment(f'rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}, {FINISHED_REASON_LABEL}!~"{served}"}}'
-                            f"{_window(window_seconds)})", pod_label)  # fmt: skip
-    total = _by_deployment(f"rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}}}{_window(window_seconds)})", pod_label)
-    return f"sum by ({by}) ({errors}) / sum by ({by}) ({total})"
-
-
-def kv_cache_max_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str) -> str:
-    """The fullest KV cache (0-1) among each deployment's pods, new name preferred per pod."""
-    on = f"{check_label_name(namespace_label)}, {check_label_name(pod_label)}"
-    usage = _prefer(f"{VLLM_KV_CACHE}{{{ns_matcher}}}", f"{VLLM_KV_CACHE_OLD}{{{ns_matcher}}}", on)
-    return f"max by ({namespace_label}, {ALERT_DEPLOYMENT_LABEL}) ({_by_deployment(usage, pod_label)})"
-
-
-def queue_floor_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:
-    """Per deployment, the mean over its pods of each pod's lowest queue in the window: above a
-    target only when the queue stayed above it the whole window."""
-    inner = _by_deployment(f"min_over_time({VLLM_WAITING}{{{ns_matcher}}}{_window(window_seconds)})", pod_label)
-    return f"avg by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
-
-
-def _per_node(aggregation: str, expr: str) -> str:
-    by = ", ".join((*DCGM_HOSTNAME_LABELS, DCGM_MODEL_LABEL))
-    return f"{aggregation} by ({by}) ({expr})"
-
-
-def gpu_util_floor_by_node(window_seconds: int) -> str:
-    """Per node, the busiest whole GPU's lowest utilisation (0-100) in the window: over 90 only
-    when some GPU stayed over 90 the whole window. MIG slices read 0 here and are left out."""
-    return _per_node("max", f"min_over_time({DCGM_GPU_UTIL}{{{_NOT_MIG}}}{_window(window_seconds)})")
-
-
-def fb_used_fraction_by_node() -> str:
-    """Per node, the fullest GPU's framebuffer used / (used + free), 0-1."""
-    return _per_node("max", f"{DCGM_FB_USED} / ({DCGM_FB_USED} + {DCGM_FB_FREE})")
-
-
-def temperature_max_by_node() -> str:
-    return _per_node("max", DCGM_TEMP)
-
-
-def power_over_limit_by_node() -> str:
-    """Per node, the largest power draw minus its management limit (W), where the limit is exported."""
-    return _per_node("max", f"{DCGM_POWER} - {DCGM_POWER_LIMIT}")
-
-
-def power_max_by_node() -> str:
-    return _per_node("max", DCGM_POWER)
-
-
-def mem_copy_util_max_by_node() -> str:
-    return _per_node("max", DCGM_MEM_COPY_UTIL)
 
 
 # --------------------------------------------------------------------------- deployment history (what-if)

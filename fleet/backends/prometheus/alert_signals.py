@@ -1,7 +1,7 @@
 """What alert evaluation reads from a metrics source: plain values per deployment and per node.
 
 `read_alert_signals` runs one fixed batch of instant queries against a cluster's Prometheus
-(all PromQL from fleet/promql.py), whatever the number of deployments or nodes: per-deployment
+(all PromQL from the catalogue, `alert_promql`), whatever the number of deployments or nodes: per-deployment
 grouping is done in PromQL (`label_replace` from pod names), per-node grouping by the DCGM
 hostname label. Pure values come back; the rules that judge them live in scaling/alerts/rules.py.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fleet import promql
+from fleet.backends.prometheus import alert_promql, promql
 
 # Burn-rate windows (seconds) and the SLO window: the SRE workbook's multiwindow pairs.
 BURN_WINDOWS_SECONDS = (300, 1800, 3600, 21600)
@@ -61,22 +61,22 @@ def alert_queries(
     `ttft_les`: the TTFT buckets to read (empty: all)."""
     queries: dict[str, str] = {}
     if namespaces:
-        ns = promql.alert_namespaces(namespace_label, namespaces)
+        ns = alert_promql.alert_namespaces(namespace_label, namespaces)
         for window in (*BURN_WINDOWS_SECONDS, SLO_WINDOW_SECONDS):
-            queries[f"ttft_{window}"] = promql.ttft_bucket_increase_by_deployment(
+            queries[f"ttft_{window}"] = alert_promql.ttft_bucket_increase_by_deployment(
                 ns, namespace_label, pod_label, window, les=ttft_les
             )
-        queries["finished"] = promql.finished_rate_by_deployment(
+        queries["finished"] = alert_promql.finished_rate_by_deployment(
             ns, namespace_label, pod_label, ERROR_RATE_WINDOW_SECONDS
         )
-        queries["kv_cache"] = promql.kv_cache_max_by_deployment(ns, namespace_label, pod_label)
-        queries["queue"] = promql.queue_floor_by_deployment(ns, namespace_label, pod_label, QUEUE_WINDOW_SECONDS)
-    queries["gpu_util"] = promql.gpu_util_floor_by_node(GPU_UTIL_WINDOW_SECONDS)
-    queries["fb_used"] = promql.fb_used_fraction_by_node()
-    queries["temperature"] = promql.temperature_max_by_node()
-    queries["power"] = promql.power_max_by_node()
-    queries["power_over"] = promql.power_over_limit_by_node()
-    queries["mem_copy"] = promql.mem_copy_util_max_by_node()
+        queries["kv_cache"] = alert_promql.kv_cache_max_by_deployment(ns, namespace_label, pod_label)
+        queries["queue"] = alert_promql.queue_floor_by_deployment(ns, namespace_label, pod_label, QUEUE_WINDOW_SECONDS)
+    queries["gpu_util"] = alert_promql.gpu_util_floor_by_node(GPU_UTIL_WINDOW_SECONDS)
+    queries["fb_used"] = alert_promql.fb_used_fraction_by_node()
+    queries["temperature"] = alert_promql.temperature_max_by_node()
+    queries["power"] = alert_promql.power_max_by_node()
+    queries["power_over"] = alert_promql.power_over_limit_by_node()
+    queries["mem_copy"] = alert_promql.mem_copy_util_max_by_node()
     return queries
 
 
@@ -89,7 +89,7 @@ def signals_from_vectors(
 ) -> AlertSignals:
     """Fold the answers of `alert_queries` into per-deployment and per-node values."""
     dep: dict[tuple[str, str], dict] = defaultdict(lambda: {"ttft_buckets": {}})
-    label = promql.ALERT_DEPLOYMENT_LABEL
+    label = alert_promql.ALERT_DEPLOYMENT_LABEL
     for name, samples in vectors.items():
         if not name.startswith("ttft_"):
             continue
@@ -128,7 +128,7 @@ def signals_from_vectors(
             if node is None or _finite(value) is None:
                 continue
             nodes[node][attr] = value
-            nodes[node].setdefault("model_name", labels.get(promql.DCGM_MODEL_LABEL, ""))
+            nodes[node].setdefault("model_name", labels.get(alert_promql.DCGM_MODEL_LABEL, ""))
     return AlertSignals(
         deployments={k: DeploymentSignals(**v) for k, v in dep.items()},
         nodes={k: NodeSignals(**v) for k, v in nodes.items()},

@@ -26,8 +26,8 @@ from fleet.backends.base import (
     PodFacts,
     Taint,
 )
-from fleet.backends.k8s_autoscaling import parse_hpa, parse_nodepool, parse_quota, parse_scaledobject
-from fleet.backends.k8s_values import (
+from fleet.backends.kubernetes.autoscaling import parse_hpa, parse_nodepool, parse_quota, parse_scaledobject
+from fleet.backends.kubernetes.values import (
     OddObject,
     Warnings,
     as_dict,
@@ -42,7 +42,7 @@ from fleet.backends.k8s_values import (
     parse_time,
     str_dict,
 )
-from fleet.backends.vllm_args import command_tokens, serving_facts
+from fleet.backends.kubernetes.vllm_args import command_tokens, serving_facts
 
 # --------------------------------------------------------------------------- nodes
 

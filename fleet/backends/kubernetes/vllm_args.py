@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from decimal import Decimal
 
-from fleet.backends.k8s_values import as_dict, as_list, as_str, one_line
+from fleet.backends.kubernetes.values import as_dict, as_list, as_str, one_line
 
 
 @dataclass(frozen=True)
