@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import django_filters
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.scope import request_token
+from core.filters import NOT_FILTERS, RangeCheckedFilterSet
 from costing import selectors
 from costing.models import CapacityType, InstancePrice
 from costing.serializers import CostQuerySerializer, CostRowSerializer, InstancePriceSerializer
@@ -24,6 +26,11 @@ class CostView(APIView):
     """
 
     def get(self, request: Request) -> Response:
+        known = set(CostQuerySerializer().fields)
+        unknown = sorted(set(request.query_params) - known - NOT_FILTERS)
+        if unknown:  # a misspelt `?clustr=` must not answer the whole fleet's cost
+            raise ValidationError({name[:60]: [f"Unknown parameter. Parameters here: {', '.join(sorted(known))}."]
+                                   for name in unknown})  # fmt: skip
         params = CostQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = params.validated_data
@@ -43,20 +50,32 @@ class CostView(APIView):
         return response
 
 
-class PriceFilter(django_filters.FilterSet):
-    instance_type = django_filters.CharFilter()
-    region = django_filters.CharFilter()
-    capacity_type = django_filters.ChoiceFilter(choices=CapacityType.choices)
-    cluster = django_filters.CharFilter(field_name="cluster__name", help_text="negotiated prices of this cluster")
+class PriceFilter(RangeCheckedFilterSet):
+    """The shared filters (core/filters.py): repeatable values, `__ic`, `q`, `ordering`, and a 400
+    naming any parameter it does not know."""
+
+    instance_type = django_filters.CharFilter(label="Instance type")
+    region = django_filters.CharFilter(label="Region")
+    capacity_type = django_filters.ChoiceFilter(choices=CapacityType.choices, label="Capacity type")
+    cluster = django_filters.CharFilter(field_name="cluster__name", label="Cluster",
+                                        help_text="negotiated prices of this cluster")  # fmt: skip
+    gpu_model = django_filters.CharFilter(label="GPU model")
+
+    search_fields = ("instance_type", "region", "gpu_model", "source", "cluster__name")
+    ordering_fields = {
+        "instance_type": "instance_type", "region": "region", "usd_per_hour": "usd_per_hour",
+        "effective_from": "effective_from", "gpu_count": "gpu_count",
+    }  # fmt: skip
 
     class Meta:
         model = InstancePrice
-        fields = ["instance_type", "region", "capacity_type", "cluster"]
+        fields: list[str] = []  # the declared filters above, nothing implicit
 
 
 class PriceViewSet(viewsets.ReadOnlyModelViewSet):
     """`GET /api/v1/prices/`: the price catalog with its history, filterable by instance_type,
-    region, capacity_type and cluster. Edited in the admin."""
+    region, capacity_type, cluster and gpu_model (each repeatable, each with `__ic`), `q` and
+    `ordering`. Edited in the admin."""
 
     serializer_class = InstancePriceSerializer
     filterset_class = PriceFilter

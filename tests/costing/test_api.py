@@ -202,3 +202,38 @@ def test_it_counts_prompt_tokens_and_prices_a_million_of_them(api, accrued):
     assert rows["llm/llama"]["tokens_prompt"] == 360_000  # 50 tokens/s x 7,200 s
     assert rows["(unallocated)"]["tokens_prompt"] == 0
     assert rows["(unallocated)"]["usd_per_million_prompt_tokens"] is None  # serves nothing
+
+
+def test_prices_take_the_shared_filters_several_values_contains_search_and_ordering(api):
+    InstancePriceFactory()  # p4de.24xlarge, us-east-1
+    InstancePriceFactory(instance_type="g5.xlarge", usd_per_hour=Decimal("1.006"), gpu_count=1, gpu_model="A10G")
+    InstancePriceFactory(instance_type="g6.xlarge", usd_per_hour=Decimal("0.805"), gpu_count=1, gpu_model="L4",
+                         region="eu-west-1")
+
+    def types(params):
+        response = api.get(PRICES, params)
+        assert response.status_code == 200, response.json()
+        return [r["instance_type"] for r in response.json()["results"]]
+
+    assert types({"instance_type": ["g5.xlarge", "g6.xlarge"], "ordering": "usd_per_hour"}) == ["g6.xlarge",
+                                                                                               "g5.xlarge"]
+    assert types({"instance_type__ic": "G5."}) == ["g5.xlarge"]
+    assert types({"q": "eu-west"}) == ["g6.xlarge"]
+    assert types({"q": "a10g"}) == ["g5.xlarge"]
+    assert types({"ordering": "-usd_per_hour"})[0] == "p4de.24xlarge"
+
+
+@pytest.mark.parametrize("params", [{"instance": "g5.xlarge"}, {"ordering": "cheapest"},
+                                    {"capacity_type": ["spot", "cheap"]}])
+def test_prices_refuse_an_unknown_or_malformed_filter_by_name(api, params):
+    response = api.get(PRICES, params)
+
+    assert response.status_code == 400
+    assert set(response.json()) == set(params)
+
+
+def test_costs_refuse_an_unknown_parameter_by_name(api):
+    response = api.get(COSTS, {"group_by": "namespace", "clustr": "prod"})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["clustr"] and "cluster" in response.json()["clustr"][0]
