@@ -114,6 +114,7 @@ def celery_task_observed(*, task: str, state: str) -> None:
 def registry(*, with_state: bool) -> CollectorRegistry:
     """What one scrape reads: every process's counters, and (on the web) the database's state."""
     from ops.state import DatabaseState
+    from scaling.alerts.slo_metrics import SloObjectives
 
     if multiprocess_mode():
         reg = CollectorRegistry()
@@ -122,6 +123,7 @@ def registry(*, with_state: bool) -> CollectorRegistry:
         reg = REGISTRY if not with_state else _single_process_registry()
     if with_state:
         reg.register(DatabaseState())
+        reg.register(SloObjectives())  # what deploy/'s PrometheusRule joins vLLM's series with
     return reg
 
 

@@ -23,10 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from fleet.backends.base import BackendError
-from fleet.backends.prometheus.alert_signals import AlertSignals, buckets_around, read_alert_signals
+from fleet.backends.prometheus.alert_signals import AlertSignals, read_alert_signals
 from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment
-from fleet.slo import TTFT_BUCKETS_SECONDS
 from scaling.alerts import rules
 from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many, link_base_url
 from scaling.alerts.models import (
@@ -81,9 +80,7 @@ def cluster_findings(
         if s is None:
             continue
         target = getattr(d, "slo_target", None)
-        autoscalers = list(d.autoscalers.all())
-        max_replicas = max((a.max_replicas for a in autoscalers), default=None)
-        queue_target = next((t for a in autoscalers if (t := rules.queue_target(a.metric)) is not None), None)
+        max_replicas, queue_target = rules.autoscaler_limits(d.autoscalers.all())
         found += rules.deployment_findings(
             deployment_id=d.id, signals=s, objective=d.slo_seconds,
             attainment=target.attainment if target else DEFAULT_ATTAINMENT,
@@ -105,12 +102,13 @@ def _record_budgets(deployments: list[ModelDeployment], signals: AlertSignals, n
         attainment = target.attainment if target else DEFAULT_ATTAINMENT
         rows.append(SloTarget(
             deployment=d, attainment=attainment, evaluated_at=now,
-            budget_remaining=rules.budget_remaining(s, d.slo_seconds, attainment) if s else None,
-            burn_rate_1h=rules.burn_rate(rules.bad_share(s.ttft_buckets.get(3600), d.slo_seconds), attainment)
-            if s else None,
+            budget_remaining=rules.budget_remaining(s, attainment) if s else None,
+            attained=rules.attained(s) if s else None,
+            burn_rate_1h=rules.burn_rate(s.slow_minute_share.get(3600), attainment) if s else None,
         ))  # fmt: skip
     SloTarget.objects.bulk_create(rows, update_conflicts=True, unique_fields=["deployment"],
-                                  update_fields=["budget_remaining", "burn_rate_1h", "evaluated_at"])  # fmt: skip
+                                  update_fields=["budget_remaining", "attained", "burn_rate_1h",
+                                                 "evaluated_at"])  # fmt: skip
 
 
 def _silenced(fingerprints: list[str], now: datetime) -> set[str]:
@@ -177,11 +175,11 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
         _record(cluster, now=now, status=ClusterEvaluation.Status.NOT_EVALUATED, started=started,
                 reason="no Prometheus configured for this cluster: alert rules are not evaluated")  # fmt: skip
         return
-    namespaces = sorted({d.namespace for d in deployments if cluster.namespace_readable(d.namespace)})
+    objectives = {(d.namespace, d.name): d.slo_seconds for d in deployments
+                  if cluster.namespace_readable(d.namespace)}  # fmt: skip
     backend = metrics_backend(cluster)
     try:
-        les = buckets_around({d.slo_seconds for d in deployments}, TTFT_BUCKETS_SECONDS)
-        signals = read_alert_signals(backend, namespaces, now, ttft_les=les)
+        signals = read_alert_signals(backend, objectives, now)
     except BackendError as exc:
         _record(cluster, now=now, status=ClusterEvaluation.Status.UNKNOWN, reason=str(exc), started=started)
         result.unknown_clusters.append(cluster.name)

@@ -12,14 +12,17 @@ from scaling.alerts.rules import DEFAULT_ATTAINMENT, Severity
 
 
 class SloTarget(models.Model):
-    """A deployment's attainment target (share of requests within its TTFT objective over 30 days).
-    The objective itself stays on ModelDeployment.ttft_slo_seconds (audited by SloChange)."""
+    """A deployment's attainment target: the share (0-1) of minutes whose p95 TTFT is within its
+    objective over 30 days. The objective itself stays on ModelDeployment.ttft_slo_seconds
+    (audited by SloChange)."""
 
     deployment = models.OneToOneField(ModelDeployment, on_delete=models.CASCADE, related_name="slo_target")
     attainment = models.FloatField(default=DEFAULT_ATTAINMENT)
     # What the last evaluation measured: share of the 30-day error budget left (negative when
-    # overspent) and the burn rate over the last hour; null without traffic.
+    # overspent), the share of minutes (with requests) within the objective over 30 days, and
+    # the burn rate over the last hour; null without traffic.
     budget_remaining = models.FloatField(null=True, blank=True)
+    attained = models.FloatField(null=True, blank=True)
     burn_rate_1h = models.FloatField(null=True, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
 
@@ -29,6 +32,10 @@ class SloTarget(models.Model):
     @property
     def attainment_percent(self) -> float:
         return round(self.attainment * 100, 4)  # 0.995 * 100 is 99.49999999999999
+
+    @property
+    def attained_percent(self) -> float | None:
+        return None if self.attained is None else self.attained * 100
 
     @property
     def budget_percent(self) -> float | None:

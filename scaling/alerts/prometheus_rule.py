@@ -3,12 +3,17 @@ same catalogue queries (fleet/backends/prometheus/alert_promql.py) and threshold
 ScaleDeck evaluates itself.
 
 `python -m scaling.alerts.prometheus_rule > deploy/components/monitoring/prometheusrule-vllm-slo.yaml`
-writes it; a test fails when the committed file and this module disagree. Two differences
-from ScaleDeck's own evaluation, because Prometheus knows nothing ScaleDeck stores: one
-objective for every deployment (a TTFT bucket boundary, `OBJECTIVE_LE`, exact there) and the
-default attainment target; and no "queue above target at max replicas" alert, whose target and
-max come from the autoscaler objects. Temperature uses the A100 limit for every model, and power
-only fires where dcgm-exporter exports the power limit.
+writes it; a test fails when the committed file and this module disagree.
+
+What only ScaleDeck knows comes from its own /metrics (scaling/alerts/slo_metrics.py, scraped by
+the monitoring component's ServiceMonitor): each deployment's TTFT objective and attainment
+target, and its autoscaler's queue target, max and desired replicas. So the SLO is each
+deployment's own -- "p95 TTFT within its objective in 99 % of minutes": a recording rule judges
+every minute (the p95 of the minute's requests against the deployment's objective) and the burn
+rates are the share of slow minutes over each window. A deployment ScaleDeck does not know gets
+the default objective and target. "Queue above target at max replicas" needs ScaleDeck's series
+(no target, no alert). Temperature uses the A100 limit for every model, and power only fires
+where dcgm-exporter exports the power limit.
 """
 
 from __future__ import annotations
@@ -16,46 +21,80 @@ from __future__ import annotations
 import sys
 
 import yaml
+from django.conf import settings
 
 from fleet.backends.prometheus import alert_promql
-from fleet.backends.prometheus.alert_signals import ERROR_RATE_WINDOW_SECONDS, GPU_UTIL_WINDOW_SECONDS
+from fleet.backends.prometheus.alert_signals import (
+    ERROR_RATE_WINDOW_SECONDS,
+    GPU_UTIL_WINDOW_SECONDS,
+    QUEUE_WINDOW_SECONDS,
+)
 from scaling.alerts import rules
 
-OBJECTIVE_LE = "2.5"  # seconds: the vLLM TTFT bucket nearest above ScaleDeck's default objective of 2 s
 NS = 'namespace!=""'
 WINDOWS = {"5m": 300, "30m": 1800, "1h": 3600, "6h": 21600}
+ON = f"on (namespace, {alert_promql.ALERT_DEPLOYMENT_LABEL})"
+P95 = "scaledeck:vllm_ttft_p95:rate1m"
+OBJECTIVE = "scaledeck:slo_ttft_objective_seconds"
+BUDGET = "scaledeck:slo_error_budget:ratio"
+SLOW_MINUTE = "scaledeck:vllm_ttft_slow_minute"
 
 
-def _ratio(window: str) -> str:
-    return f"scaledeck:vllm_ttft_slow_ratio:rate{window}"
+def _slow_minutes(window: str) -> str:
+    return f"scaledeck:vllm_ttft_slow_minutes:ratio{window}"
 
 
-def rule_groups(*, attainment: float = rules.DEFAULT_ATTAINMENT, objective_le: str = OBJECTIVE_LE) -> list[dict]:
-    budget = round(1.0 - attainment, 6)
+def _name(rule: str) -> str:
+    return "ScaleDeck" + "".join(p.title() for p in rule.split("_"))
+
+
+def _subject() -> str:
+    return f"{{{{ $labels.namespace }}}}/{{{{ $labels.{alert_promql.ALERT_DEPLOYMENT_LABEL} }}}}"
+
+
+def rule_groups() -> list[dict]:
+    measured = f"({P95} >= 0)"  # minutes with requests (a minute without has a NaN p95)
+    default_objective = settings.SCALEDECK_DEFAULT_TTFT_SLO_SECONDS
     recording = [
-        {"record": _ratio(name), "expr": alert_promql.ttft_slow_ratio_by_deployment(NS, "namespace", "pod", seconds,
-                                                                              objective_le=objective_le)}
-        for name, seconds in WINDOWS.items()
+        {"record": P95, "expr": alert_promql.ttft_p95_last_minute_by_deployment(NS, "namespace", "pod")},
+        {"record": OBJECTIVE,
+         "expr": f"{alert_promql.scaledeck_gauge_by_deployment('scaledeck_slo_ttft_objective_seconds', 'min')}"
+                 f" or {ON} ({measured} * 0 + {default_objective!r})"},
+        {"record": BUDGET,
+         "expr": f"(1 - {alert_promql.scaledeck_gauge_by_deployment('scaledeck_slo_attainment_target')})"
+                 f" or {ON} ({measured} * 0 + {round(1 - rules.DEFAULT_ATTAINMENT, 6)!r})"},
+        {"record": SLOW_MINUTE, "expr": f"{measured} > bool {ON} group_left () {OBJECTIVE}"},
+    ] + [
+        {"record": _slow_minutes(name), "expr": f"avg_over_time({SLOW_MINUTE}[{name}])"} for name in WINDOWS
     ]  # fmt: skip
     burn = []
     for alert in rules.BURN_ALERTS:
         long = next(k for k, v in WINDOWS.items() if v == alert.long_seconds)
         short = next(k for k, v in WINDOWS.items() if v == alert.short_seconds)
-        threshold = round(alert.factor * budget, 6)
+        over = f"{ON} group_left () ({alert.factor:g} * {BUDGET})"
         burn.append({
-            "alert": "ScaleDeck" + "".join(p.title() for p in alert.rule.split("_")),
-            "expr": f"{_ratio(long)} > {threshold:g} and {_ratio(short)} > {threshold:g}",
+            "alert": _name(alert.rule),
+            "expr": f"{_slow_minutes(long)} > {over} and {_slow_minutes(short)} > {over}",
             "labels": {"severity": str(alert.severity), "scaledeck_rule": alert.rule},
             "annotations": {
-                "summary": f"{rules.RULE_TITLES[alert.rule]}: {{{{ $labels.namespace }}}}/"
-                           f"{{{{ $labels.{alert_promql.ALERT_DEPLOYMENT_LABEL} }}}}",
-                "description": (f"TTFT over {objective_le} s burns the error budget at {alert.factor:g}x or more "
-                                f"over {long} and {short} (target {attainment:g})."),
+                "summary": f"{rules.RULE_TITLES[alert.rule]}: {_subject()}",
+                "description": (f"p95 TTFT over the deployment's objective in more than {alert.factor:g}x the "
+                                f"error budget's share of minutes over {long} and {short}."),
             },
         })  # fmt: skip
+    queue_target = alert_promql.scaledeck_gauge_by_deployment("scaledeck_autoscaler_queue_target", "min")
+    desired = alert_promql.scaledeck_gauge_by_deployment("scaledeck_deployment_replicas_desired")
+    most = alert_promql.scaledeck_gauge_by_deployment("scaledeck_autoscaler_max_replicas")
+    queue_floor = alert_promql.queue_floor_by_deployment(NS, "namespace", "pod", QUEUE_WINDOW_SECONDS)
+    queue_at_max = {
+        "alert": _name("queue_at_max"),
+        "expr": f"{queue_floor} > {ON} group_left () {queue_target} and {ON} ({desired} >= {ON} {most})",
+        "labels": {"severity": str(rules.Severity.PAGE), "scaledeck_rule": "queue_at_max"},
+        "annotations": {"summary": f"{rules.RULE_TITLES['queue_at_max']}: {_subject()}"},
+    }
 
     def threshold_alert(rule: str, severity: str, expr: str, for_: str | None = None) -> dict:
-        alert = {"alert": "ScaleDeck" + "".join(p.title() for p in rule.split("_")), "expr": expr,
+        alert = {"alert": _name(rule), "expr": expr,
                  "labels": {"severity": str(severity), "scaledeck_rule": rule},
                  "annotations": {"summary": rules.RULE_TITLES[rule]}}  # fmt: skip
         if for_:
@@ -63,6 +102,7 @@ def rule_groups(*, attainment: float = rules.DEFAULT_ATTAINMENT, objective_le: s
         return alert
 
     thresholds = [
+        queue_at_max,
         threshold_alert("kv_cache_full", rules.Severity.TICKET,
                         f"{alert_promql.kv_cache_max_by_deployment(NS, 'namespace', 'pod')}"
                         f" > {rules.KV_CACHE_FRACTION:g}"),
@@ -97,7 +137,9 @@ def prometheus_rule() -> dict:
 
 HEADER = ("# Generated by `python -m scaling.alerts.prometheus_rule` from\n"
           "# fleet/backends/prometheus/alert_promql.py and scaling/alerts/rules.py: the SLO burn-rate and\n"
-          "# GPU/vLLM threshold alerts ScaleDeck evaluates, for Alertmanager. Do not edit by hand.\n")
+          "# GPU/vLLM threshold alerts ScaleDeck evaluates, for Alertmanager. Each deployment's objective,\n"
+          "# attainment target and autoscaler limits come from ScaleDeck's /metrics (the ServiceMonitor of\n"
+          "# this component). Do not edit by hand.\n")
 
 
 def render() -> str:
@@ -105,4 +147,10 @@ def render() -> str:
 
 
 if __name__ == "__main__":
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
     sys.stdout.write(render())

@@ -1,18 +1,18 @@
 """Alert rules as pure functions: signals in, findings out. No ORM, no clock, no I/O.
 
-SLO. A deployment's objective is "TTFT within `objective` seconds" and its attainment target
-(default 0.99) the share of requests that must meet it over 30 days; the error budget is the
-other 1 %. The share of requests slower than the objective is read from vLLM's TTFT histogram,
-interpolated linearly inside a bucket exactly as `histogram_quantile` does (exact on a bucket
-boundary only). Burn rate = bad share / budget share: 1x spends the budget in exactly 30 days.
-Multiwindow alerts as in the SRE workbook: page when both the 1 h and the 5 min windows burn
-at 14.4x or more (2 % of the budget in an hour), ticket when both 6 h and 30 min burn at 6x.
-The short window makes the alert stop soon after recovery.
+SLO. A deployment's objective is "p95 TTFT within `objective` seconds" and its attainment
+target (default 0.99) the share of minutes that must meet it over 30 days; the error budget is
+the other 1 % of minutes (432 of 43,200). A minute counts when it served requests; it is bad
+when its p95 was over the objective (read from vLLM's TTFT histogram in Prometheus, or the
+simulated world's per-minute p95: fleet/backends/prometheus/alert_signals.py). Burn rate = share of bad
+minutes / budget share: 1x spends the budget in exactly 30 days. Multiwindow alerts as in the
+SRE workbook: page when both the 1 h and the 5 min windows burn at 14.4x or more (2 % of the
+budget in an hour), ticket when both 6 h and 30 min burn at 6x. The short window makes the
+alert stop soon after recovery (a minute is the grain: 5 good minutes in a row).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -79,40 +79,20 @@ class Finding:
     node_name: str = ""
 
 
-def good_count(buckets: dict[float, float], objective: float) -> float | None:
-    """Requests at or under `objective` seconds, interpolated inside its bucket."""
-    total = buckets.get(math.inf)
-    if total is None:
-        return None
-    lower_le, lower_count = 0.0, 0.0
-    for le in sorted(buckets):
-        count = buckets[le]
-        if le >= objective:
-            if le == objective or math.isinf(le):
-                return count if le == objective else lower_count
-            return lower_count + (count - lower_count) * (objective - lower_le) / (le - lower_le)
-        lower_le, lower_count = le, count
-    return total
+def burn_rate(slow_minute_share: float | None, attainment: float) -> float | None:
+    """How fast the budget burns: 1.0 spends it in exactly the 30 days."""
+    return None if slow_minute_share is None else slow_minute_share / (1.0 - attainment)
 
 
-def bad_share(buckets: dict[float, float] | None, objective: float) -> float | None:
-    """Share (0-1) of requests slower than the objective; None without requests."""
-    if not buckets:
-        return None
-    total = buckets.get(math.inf) or 0.0
-    good = good_count(buckets, objective)
-    if total <= 0 or good is None:
-        return None
-    return min(1.0, max(0.0, 1.0 - good / total))
+def attained(signals: DeploymentSignals) -> float | None:
+    """Share (0-1) of the 30-day window's minutes with requests whose p95 was within the objective."""
+    slow = signals.slow_minute_share.get(SLO_WINDOW_SECONDS)
+    return None if slow is None else 1.0 - slow
 
 
-def burn_rate(share: float | None, attainment: float) -> float | None:
-    return None if share is None else share / (1.0 - attainment)
-
-
-def budget_remaining(signals: DeploymentSignals, objective: float, attainment: float) -> float | None:
+def budget_remaining(signals: DeploymentSignals, attainment: float) -> float | None:
     """Fraction of the 30-day error budget left (negative when overspent); None without traffic."""
-    rate = burn_rate(bad_share(signals.ttft_buckets.get(SLO_WINDOW_SECONDS), objective), attainment)
+    rate = burn_rate(signals.slow_minute_share.get(SLO_WINDOW_SECONDS), attainment)
     return None if rate is None else 1.0 - rate
 
 
@@ -124,18 +104,26 @@ def queue_target(autoscaler_metric: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def autoscaler_limits(autoscalers) -> tuple[int | None, float | None]:
+    """(max replicas, queue target) of a deployment's autoscalers (HPA/KEDA objects): the highest
+    max, and the first queue-depth target found; None where there is none."""
+    max_replicas = max((a.max_replicas for a in autoscalers), default=None)
+    target = next((t for a in autoscalers if (t := queue_target(a.metric)) is not None), None)
+    return max_replicas, target
+
+
 def deployment_findings(
     *, deployment_id: int, signals: DeploymentSignals, objective: float, attainment: float,
     at_max_replicas: bool = False, queue_target_value: float | None = None,
 ) -> list[Finding]:  # fmt: skip
     found = []
     for alert in BURN_ALERTS:
-        long = burn_rate(bad_share(signals.ttft_buckets.get(alert.long_seconds), objective), attainment)
-        short = burn_rate(bad_share(signals.ttft_buckets.get(alert.short_seconds), objective), attainment)
+        long = burn_rate(signals.slow_minute_share.get(alert.long_seconds), attainment)
+        short = burn_rate(signals.slow_minute_share.get(alert.short_seconds), attainment)
         if long is not None and short is not None and long >= alert.factor and short >= alert.factor:
             found.append(Finding(
                 alert.rule, alert.severity, deployment_id=deployment_id,
-                summary=(f"TTFT over {objective:g} s burns the error budget at {long:.1f}x over "
+                summary=(f"p95 TTFT over {objective:g} s burns the error budget at {long:.1f}x over "
                          f"{alert.long_seconds // 60} min and {short:.1f}x over {alert.short_seconds // 60} min "
                          f"(alert at {alert.factor:g}x)"),
             ))  # fmt: skip

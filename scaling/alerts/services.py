@@ -78,12 +78,16 @@ def deployment_slo_update(
 
 
 def deployment_slo(*, deployment: ModelDeployment) -> dict:
-    """The objective, the attainment target, and what the last evaluation measured."""
+    """The objective, the attainment target (a fraction of minutes), and what the last evaluation
+    measured: the fraction of minutes with requests within the objective over the window
+    (`attained`), the error budget left (a fraction, negative when overspent) and the last
+    hour's burn rate (a multiple of the sustainable rate)."""
     target = SloTarget.objects.filter(deployment=deployment).first()
     return {
         "ttft_p95_seconds": deployment.slo_seconds,
         "attainment": target.attainment if target else DEFAULT_ATTAINMENT,
         "window_days": 30,
+        "attained": target.attained if target else None,
         "budget_remaining": target.budget_remaining if target else None,
         "burn_rate_1h": target.burn_rate_1h if target else None,
         "evaluated_at": target.evaluated_at if target else None,

@@ -4,6 +4,7 @@ deploy/ evaluates (`scaling.alerts.prometheus_rule`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 from fleet.backends.prometheus.promql import (
@@ -54,26 +55,79 @@ def alert_namespaces(namespace_label: str, namespaces: Iterable[str]) -> str:
     return any_of_matcher(namespace_label, namespaces)
 
 
-def ttft_bucket_increase_by_deployment(
-    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, le: str | None = None,
-    les: Sequence[str] = (),
-) -> str:
-    """Requests counted per TTFT bucket (`le`) per deployment over the window: the burn-rate input.
-    `le` keeps one bucket, `les` several (as vLLM spells them: "2.5", "+Inf"), so a fleet only
-    reads the buckets around its objectives instead of all 22."""
-    matchers = ns_matcher + (f", {equal_matcher('le', le)}" if le is not None else "")
-    matchers += f", {any_of_matcher('le', les)}" if les else ""
-    inner = _by_deployment(f"increase({VLLM_TTFT}_bucket{{{matchers}}}{range_window(window_seconds)})", pod_label)
-    return f"sum by (le, {check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
+SLO_QUANTILE = 0.95  # the objective is on the p95 TTFT (ModelDeployment.ttft_slo_seconds)
 
 
-def ttft_slow_ratio_by_deployment(
-    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, objective_le: str
-) -> str:
-    """Share of requests slower than the bucket `objective_le` per deployment (the PrometheusRule's SLI)."""
-    good = ttft_bucket_increase_by_deployment(ns_matcher, namespace_label, pod_label, window_seconds, le=objective_le)
-    total = ttft_bucket_increase_by_deployment(ns_matcher, namespace_label, pod_label, window_seconds, le="+Inf")
-    return f"1 - (({good}) / ignoring (le) ({total}))"
+def le_text(seconds: float) -> str:
+    """A bucket boundary as vLLM's exposition spells its `le` label ("2.5", "1.0", "+Inf")."""
+    return "+Inf" if math.isinf(seconds) else repr(float(seconds))
+
+
+def _ttft_minute_count(ns_matcher: str, namespace_label: str, pod_label: str, le: float) -> str:
+    """Requests counted in one TTFT bucket per deployment over the last minute."""
+    inner = _by_deployment(
+        f"increase({VLLM_TTFT}_bucket{{{ns_matcher}, {equal_matcher('le', le_text(le))}}}[60s])", pod_label
+    )
+    return f"sum by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
+
+
+def ttft_minute_over_objective_by_deployment(
+    ns_matcher: str, namespace_label: str, pod_label: str, *, objective_seconds: float,
+    boundaries: Sequence[float],
+) -> str:  # fmt: skip
+    """Per deployment, for the minute ending now: 1 when its p95 TTFT was over the objective, 0
+    when within, and no sample at all for a minute without requests (neither good nor bad).
+
+    "p95 <= objective" is tested as "at least 95 % of the minute's requests were counted at or
+    under the objective", interpolated inside the bucket exactly as `histogram_quantile` does
+    (the two are the same condition), so only the buckets around the objective are read, not
+    all 22. An objective past the largest finite bucket is never missed: `histogram_quantile`
+    cannot read a p95 above that bucket either."""
+    total = _ttft_minute_count(ns_matcher, namespace_label, pod_label, math.inf)
+    below = max((b for b in boundaries if b <= objective_seconds), default=None)
+    above = min((b for b in boundaries if b >= objective_seconds), default=None)
+    if above is None:
+        return f"0 * (({total}) > 0)"
+    upper = _ttft_minute_count(ns_matcher, namespace_label, pod_label, above)
+    if below == above:
+        good = upper
+    elif below is None:
+        good = f"({upper}) * {objective_seconds / above!r}"
+    else:
+        share = (objective_seconds - below) / (above - below)
+        lower = _ttft_minute_count(ns_matcher, namespace_label, pod_label, below)
+        good = f"({lower}) * {1 - share!r} + ({upper}) * {share!r}"
+    return f"({good}) < bool ({SLO_QUANTILE!r} * (({total}) > 0))"
+
+
+def ttft_slow_minute_share_by_deployment(
+    ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, objective_seconds: float,
+    boundaries: Sequence[float],
+) -> str:  # fmt: skip
+    """Per deployment, the share (0-1) of the window's minutes with requests whose p95 TTFT was
+    over the objective: the SLI of "p95 TTFT within the objective in 99 % of minutes". One
+    subquery step per clock minute."""
+    minute = ttft_minute_over_objective_by_deployment(
+        ns_matcher, namespace_label, pod_label, objective_seconds=objective_seconds, boundaries=boundaries
+    )
+    return f"avg_over_time(({minute})[{int(window_seconds)}s:60s])"
+
+
+def ttft_p95_last_minute_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str) -> str:
+    """Per deployment, the p95 TTFT (seconds) of the last minute's requests; NaN without any
+    (the PrometheusRule records it every minute, and compares it with each objective)."""
+    inner = _by_deployment(f"rate({VLLM_TTFT}_bucket{{{ns_matcher}}}[60s])", pod_label)
+    by = f"le, {check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}"
+    return f"histogram_quantile({SLO_QUANTILE!r}, sum by ({by}) ({inner}))"
+
+
+def scaledeck_gauge_by_deployment(metric: str, aggregation: str = "max") -> str:
+    """A ScaleDeck /metrics gauge labelled `deployment_namespace`/`deployment` (scaling/alerts/
+    slo_metrics.py), relabelled to the vLLM side's `namespace`/ALERT_DEPLOYMENT_LABEL so the two
+    join; `aggregation` across clusters holding the same names (`min` for the strictest objective)."""
+    relabelled = (f'label_replace(label_replace({check_label_name(metric)}, "namespace", "$1", '
+                  f'"deployment_namespace", "(.*)"), "{ALERT_DEPLOYMENT_LABEL}", "$1", "deployment", "(.*)")')
+    return f"{aggregation} by (namespace, {ALERT_DEPLOYMENT_LABEL}) ({relabelled})"
 
 
 def finished_rate_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:

@@ -1,20 +1,24 @@
 """What alert evaluation reads from a metrics source: plain values per deployment and per node.
 
-`read_alert_signals` runs one fixed batch of instant queries against a cluster's Prometheus
-(all PromQL from the catalogue, `alert_promql`), whatever the number of deployments or nodes: per-deployment
+`read_alert_signals` runs one batch of instant queries against a cluster's Prometheus (all
+PromQL from the catalogue, `alert_promql`), whatever the number of deployments or nodes: per-deployment
 grouping is done in PromQL (`label_replace` from pod names), per-node grouping by the DCGM
-hostname label. Pure values come back; the rules that judge them live in scaling/alerts/rules.py.
+hostname label. The SLO is "p95 TTFT within the objective in 99 % of minutes", so the TTFT
+queries count minutes, one query per window and distinct objective. `world_alert_signals`
+gives the same values from a simulated world's per-minute history. Pure values come back; the
+rules that judge them live in scaling/alerts/rules.py.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from fleet.backends.prometheus import alert_promql, promql
+from fleet.slo import TTFT_BUCKETS_SECONDS
 
 # Burn-rate windows (seconds) and the SLO window: the SRE workbook's multiwindow pairs.
 BURN_WINDOWS_SECONDS = (300, 1800, 3600, 21600)
@@ -26,10 +30,11 @@ ERROR_RATE_WINDOW_SECONDS = 300
 
 @dataclass(frozen=True)
 class DeploymentSignals:
-    """TTFT bucket counts per window (seconds -> {le: requests}), request and error rates,
-    the fullest KV cache (0-1) and the queue that stayed for 10 minutes (requests per pod)."""
+    """Per window (seconds), the share (0-1) of its minutes with requests whose p95 TTFT was over
+    the deployment's objective (no entry: no minute with requests); request and error rates, the
+    fullest KV cache (0-1) and the queue that stayed for 10 minutes (requests per pod)."""
 
-    ttft_buckets: dict[int, dict[float, float]] = field(default_factory=dict)
+    slow_minute_share: dict[int, float] = field(default_factory=dict)
     requests_per_second: float | None = None
     errors_per_second: float | None = None
     kv_cache_max: float | None = None
@@ -55,17 +60,20 @@ class AlertSignals:
 
 
 def alert_queries(
-    namespaces: Sequence[str], *, namespace_label: str, pod_label: str, ttft_les: Sequence[str] = ()
+    namespaces: Sequence[str], *, namespace_label: str, pod_label: str, objectives: Iterable[float] = ()
 ) -> dict[str, str]:
     """Every query of one evaluation, named. With no namespaces, deployment queries are left out.
-    `ttft_les`: the TTFT buckets to read (empty: all)."""
+    The slow-minute shares take one query per window and distinct TTFT objective (a fleet has a
+    few objectives, not one per deployment): `slow:<window>:<objective>`."""
     queries: dict[str, str] = {}
     if namespaces:
         ns = alert_promql.alert_namespaces(namespace_label, namespaces)
-        for window in (*BURN_WINDOWS_SECONDS, SLO_WINDOW_SECONDS):
-            queries[f"ttft_{window}"] = alert_promql.ttft_bucket_increase_by_deployment(
-                ns, namespace_label, pod_label, window, les=ttft_les
-            )
+        for objective in sorted(set(objectives)):
+            for window in (*BURN_WINDOWS_SECONDS, SLO_WINDOW_SECONDS):
+                queries[f"slow:{window}:{objective!r}"] = alert_promql.ttft_slow_minute_share_by_deployment(
+                    ns, namespace_label, pod_label, window, objective_seconds=objective,
+                    boundaries=TTFT_BUCKETS_SECONDS,
+                )  # fmt: skip
         queries["finished"] = alert_promql.finished_rate_by_deployment(
             ns, namespace_label, pod_label, ERROR_RATE_WINDOW_SECONDS
         )
@@ -85,24 +93,22 @@ def _finite(value: float | None) -> float | None:
 
 
 def signals_from_vectors(
-    vectors: dict[str, list[tuple[dict[str, str], float | None]]], *, namespace_label: str
+    vectors: dict[str, list[tuple[dict[str, str], float | None]]], *, namespace_label: str,
+    objectives: Mapping[tuple[str, str], float] | None = None,
 ) -> AlertSignals:
-    """Fold the answers of `alert_queries` into per-deployment and per-node values."""
-    dep: dict[tuple[str, str], dict] = defaultdict(lambda: {"ttft_buckets": {}})
+    """Fold the answers of `alert_queries` into per-deployment and per-node values. A deployment
+    takes the slow-minute shares of its own objective (`objectives`, by (namespace, name))."""
+    dep: dict[tuple[str, str], dict] = defaultdict(lambda: {"slow_minute_share": {}})
     label = alert_promql.ALERT_DEPLOYMENT_LABEL
     for name, samples in vectors.items():
-        if not name.startswith("ttft_"):
+        if not name.startswith("slow:"):
             continue
-        window = int(name.removeprefix("ttft_"))
+        _, window, objective = name.split(":")
         for labels, value in samples:
             key = (labels.get(namespace_label), labels.get(label))
-            try:
-                le = float(labels["le"])
-            except (KeyError, ValueError):
+            if None in key or _finite(value) is None or (objectives or {}).get(key) != float(objective):
                 continue
-            if None in key or value is None or math.isnan(value):
-                continue
-            dep[key]["ttft_buckets"].setdefault(window, {})[le] = value
+            dep[key]["slow_minute_share"][int(window)] = value
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for labels, value in vectors.get("finished", ()):
         key = (labels.get(namespace_label), labels.get(label))
@@ -136,23 +142,11 @@ def signals_from_vectors(
     )
 
 
-def buckets_around(objectives: Iterable[float], boundaries: Sequence[float]) -> list[str]:
-    """The `le` values needed to count requests within each objective: the bucket boundaries just
-    below and at-or-above it, and +Inf (the total), spelled as vLLM's exposition does."""
-    les = {"+Inf"}
-    for objective in objectives:
-        below = [b for b in boundaries if b <= objective]
-        above = [b for b in boundaries if b >= objective]
-        les.update(repr(float(b)) for b in (below[-1:] + above[:1]))
-    return sorted(les)
-
-
-def read_alert_signals(
-    backend, namespaces: Sequence[str], at: datetime, *, ttft_les: Sequence[str] = ()
-) -> AlertSignals:
-    """One batch of instant queries against `backend` (a PrometheusMetricsBackend) at `at`.
-    Raises BackendError when Prometheus cannot answer: the caller reports "unknown"."""
-    queries = alert_queries(namespaces, namespace_label=backend.namespace_label, pod_label=backend.pod_label,
-                            ttft_les=ttft_les)  # fmt: skip
+def read_alert_signals(backend, objectives: Mapping[tuple[str, str], float], at: datetime) -> AlertSignals:
+    """One batch of instant queries against `backend` (a PrometheusMetricsBackend) at `at`, for
+    the deployments of `objectives` ((namespace, name) -> TTFT objective in seconds) and every
+    GPU node. Raises BackendError when Prometheus cannot answer: the caller reports "unknown"."""
+    queries = alert_queries(sorted({ns for ns, _ in objectives}), namespace_label=backend.namespace_label,
+                            pod_label=backend.pod_label, objectives=objectives.values())  # fmt: skip
     answers = backend.instant_vectors(queries, at)
-    return signals_from_vectors(answers, namespace_label=backend.namespace_label)
+    return signals_from_vectors(answers, namespace_label=backend.namespace_label, objectives=objectives)

@@ -44,9 +44,12 @@ def test_it_says_why_a_cluster_without_prometheus_is_not_evaluated():
         "off", "no Prometheus configured for this cluster: alert rules are not evaluated")
 
 
-def test_it_asks_the_same_fixed_batch_of_queries_whatever_the_fleet_size():
-    one = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", ttft_les=["2.5", "+Inf"])
+def test_it_asks_one_batch_of_queries_whatever_the_fleet_size():
+    one = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", objectives=[2.0])
     many = alert_queries([f"team-{i}" for i in range(500)], namespace_label="namespace", pod_label="pod",
-                         ttft_les=["1.0", "2.5", "+Inf"])  # fmt: skip
+                         objectives=[2.0] * 500)  # fmt: skip
     assert len(one) == len(many) == 14
     assert sorted(one) == sorted(many)
+    # Five more (one per window) for each further distinct objective, not per deployment.
+    two = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", objectives=[2.0, 0.5, 2.0])
+    assert len(two) == 19

@@ -1,67 +1,51 @@
-import math
-
 import pytest
 
 from fleet.backends.prometheus.alert_signals import DeploymentSignals, NodeSignals
 from scaling.alerts import rules
 
 
-def _buckets(total: float, slow_share: float, *, slow_at: float = 5.0, fast_at: float = 0.5) -> dict[float, float]:
-    """Cumulative buckets 1.0, 2.5, 10, +Inf for requests at `fast_at` and `slow_at` seconds."""
-    les = (1.0, 2.5, 10.0, math.inf)
-    return {le: total * ((1 - slow_share) * (fast_at <= le) + slow_share * (slow_at <= le)) for le in les}
-
-
-@pytest.mark.parametrize(("objective", "expected"), [(2.5, 0.2), (10.0, 0.0), (1.0, 0.2)])
-def test_it_counts_requests_slower_than_the_objective(objective, expected):
-    assert rules.bad_share(_buckets(1000, 0.2), objective) == pytest.approx(expected)
-
-
-def test_it_interpolates_inside_a_bucket_like_histogram_quantile():
-    # 1000 requests between 2.5 and 10 s: an objective of 6.25 s (halfway) counts half as good.
-    assert rules.bad_share({2.5: 0.0, 10.0: 1000.0, math.inf: 1000.0}, 6.25) == pytest.approx(0.5)
-
-
-def test_it_has_no_share_without_requests():
-    assert rules.bad_share({math.inf: 0.0}, 2.0) is None
-    assert rules.bad_share(None, 2.0) is None
-
-
 def _signals(short: float, long: float, **windows) -> DeploymentSignals:
-    buckets = {300: _buckets(100, short), 3600: _buckets(1000, long)}
-    buckets.update(windows)
-    return DeploymentSignals(ttft_buckets=buckets)
+    """Shares of slow minutes: `short` in the last 5 min, `long` in the last hour."""
+    return DeploymentSignals(slow_minute_share={300: short, 3600: long, **windows})
 
 
 def test_it_pages_when_both_page_windows_burn_at_14_4x():
+    # A fifth of the minutes over the objective: 20x a budget of 1 % of minutes.
     found = rules.deployment_findings(deployment_id=1, signals=_signals(0.2, 0.2), objective=2.5, attainment=0.99)
     assert [(f.rule, f.severity) for f in found] == [("slo_burn_page", "page")]
     assert "20.0x over 60 min" in found[0].summary
 
 
 def test_it_does_not_page_when_the_short_window_has_recovered():
-    found = rules.deployment_findings(deployment_id=1, signals=_signals(0.01, 0.2), objective=2.5, attainment=0.99)
+    found = rules.deployment_findings(deployment_id=1, signals=_signals(0.0, 0.2), objective=2.5, attainment=0.99)
     assert found == []
 
 
+def test_it_does_not_page_without_a_minute_with_requests():
+    assert rules.deployment_findings(deployment_id=1, signals=DeploymentSignals(), objective=2.5,
+                                     attainment=0.99) == []  # fmt: skip
+
+
 def test_it_opens_a_ticket_for_a_slower_burn_in_the_long_windows():
-    signals = DeploymentSignals(ttft_buckets={300: _buckets(100, 0.08), 1800: _buckets(100, 0.08),
-                                              3600: _buckets(100, 0.08), 21600: _buckets(100, 0.08)})  # fmt: skip
+    signals = DeploymentSignals(slow_minute_share={300: 0.08, 1800: 0.08, 3600: 0.08, 21600: 0.08})
     found = rules.deployment_findings(deployment_id=1, signals=signals, objective=2.5, attainment=0.99)
     assert [(f.rule, f.severity) for f in found] == [("slo_burn_ticket", "ticket")]
 
 
 def test_it_uses_the_attainment_target_for_the_budget():
-    # 2 % slow is 2x a 1 % budget but 20x a 0.1 % budget.
+    # 2 % of minutes slow is 2x a 1 % budget but 20x a 0.1 % budget.
     calm = rules.deployment_findings(deployment_id=1, signals=_signals(0.02, 0.02), objective=2.5, attainment=0.99)
     assert calm == []
     found = rules.deployment_findings(deployment_id=1, signals=_signals(0.02, 0.02), objective=2.5, attainment=0.999)
     assert [f.rule for f in found] == ["slo_burn_page"]
 
 
-def test_it_reports_the_budget_left_over_30_days():
-    signals = DeploymentSignals(ttft_buckets={30 * 86400: _buckets(1000, 0.0025)})
-    assert rules.budget_remaining(signals, 2.5, 0.99) == pytest.approx(0.75)
+def test_it_reports_the_budget_left_and_the_minutes_attained_over_30_days():
+    # 108 slow minutes of 43,200: a quarter of the 432-minute budget spent.
+    signals = DeploymentSignals(slow_minute_share={30 * 86400: 108 / 43200})
+    assert rules.budget_remaining(signals, 0.99) == pytest.approx(0.75)
+    assert rules.attained(signals) == pytest.approx(0.9975)
+    assert rules.budget_remaining(DeploymentSignals(), 0.99) is None
 
 
 def test_it_applies_the_vllm_thresholds():

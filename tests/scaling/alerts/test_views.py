@@ -48,7 +48,7 @@ def test_receivers_page_is_for_admins_and_refuses_a_non_http_url(client):
 @pytest.mark.django_db
 def test_the_alerts_page_lists_error_budgets_lowest_first(client, firing):
     SloTarget.objects.create(deployment=firing.deployment, attainment=0.995, budget_remaining=-0.25,
-                             burn_rate_1h=20.0, evaluated_at=timezone.now())  # fmt: skip
+                             attained=0.99375, burn_rate_1h=20.0, evaluated_at=timezone.now())  # fmt: skip
     client.force_login(UserFactory(role="viewer"))
     html = client.get("/scaling/alerts/").content.decode()
-    assert "99.5 % of requests" in html and "-25.0 %" in html and "20.0×" in html
+    assert "99.5 % of minutes" in html and "99.38 % of minutes" in html and "-25.0 %" in html and "20.0×" in html
