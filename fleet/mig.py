@@ -4,7 +4,8 @@ Data (bundled in fleet/data/, from NVIDIA's go-nvml tables and mig-parted's defa
 - `mig_profiles_by_gpu.csv`: valid profiles per GPU product label, with compute slices,
   memory and max instances;
 - `mig-parted_config-default_flattened.csv`: the named layouts (`all-1g.10gb`, `all-balanced`...)
-  the GPU operator applies when a node is labelled `nvidia.com/mig.config=<layout>`.
+  the GPU operator applies when a node is labelled `nvidia.com/mig.config=<layout>`; a cluster's
+  own mig-parted ConfigMap replaces them where it can be read (`fleet.mig_parted`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+
+from fleet.mig_parted import MigPartedConfig, bundled_mig_parted_config
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _PROFILE_SLICES = re.compile(r"^(\d+)g\.")
@@ -73,17 +76,9 @@ def gpu_models() -> dict[str, GpuModel]:
     return models
 
 
-@cache
-def _layout_entries() -> dict[str, list[dict]]:
-    entries: dict[str, list[dict]] = {}
-    with open(DATA_DIR / "mig-parted_config-default_flattened.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            entries.setdefault(row["mig_config_name"], []).append(row)
-    return entries
-
-
-def layout_names() -> list[str]:
-    return sorted(_layout_entries())
+def layout_names(config: MigPartedConfig | None = None) -> list[str]:
+    """The named layouts of a mig-parted config (the bundled default when none is given)."""
+    return sorted((config or bundled_mig_parted_config()).layouts)
 
 
 def profile_compute_slices(profile: str) -> int:
@@ -104,28 +99,30 @@ def slice_fraction(profile: str, gpu_product: str) -> Fraction:
     return Fraction(min(slices, total), total)
 
 
-def layout_for_gpu(layout: str, gpu_product: str) -> dict[str, int] | None:
-    """Per-GPU devices of a named layout for this GPU model, e.g. {"1g.10gb": 7}.
+def layout_for_gpu(layout: str, gpu_product: str, config: MigPartedConfig | None = None) -> dict[str, int] | None:
+    """Per-GPU devices of a named layout for this GPU model, e.g. {"1g.10gb": 7}, from `config`
+    (the cluster's mig-parted config; the bundled default when None).
 
-    None when the layout is unknown or does not apply to this GPU (then the caller falls back
-    to the node's capacity). {} when the layout disables MIG.
+    None when the layout is unknown, does not apply to this GPU (then the caller falls back
+    to the node's capacity), or gives GPUs of one node different layouts (entries listing GPU
+    indexes). {} when the layout disables MIG.
     """
-    entries = _layout_entries().get(layout)
+    entries = (config or bundled_mig_parted_config()).layouts.get(layout)
     if not entries:
         return None
     model = gpu_models().get(gpu_product)
     pci = model.pci_device_id if model else None
-    matching = [e for e in entries if e["device_filter"] and pci and pci in e["device_filter"].lower()]
+    matching = [e for e in entries if e.device_filter and pci and pci in e.device_filter]
     if not matching:
-        matching = [e for e in entries if not e["device_filter"]]
-    if not matching:
+        matching = [e for e in entries if not e.device_filter]
+    if not matching or any(e.devices is not None for e in matching):
         return None
-    if any(e["mig_enabled"] != "True" for e in matching):
+    if any(not e.mig_enabled for e in matching):
         return {}
     devices: dict[str, int] = {}
     for entry in matching:
-        if entry["mig_profile"]:
-            devices[entry["mig_profile"]] = devices.get(entry["mig_profile"], 0) + int(entry["count"])
+        for profile, count in entry.mig_devices:
+            devices[profile] = devices.get(profile, 0) + count
     if model and any(p not in model.profiles for p in devices):
         return None  # e.g. all-1g.5gb on an 80GB A100: the operator would reject it
     return devices
