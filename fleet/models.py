@@ -229,6 +229,12 @@ class ModelDeployment(models.Model):
     max_surge = models.CharField(max_length=20, blank=True)
     resource_version = models.CharField(max_length=64, blank=True)
     labels = models.JSONField(default=dict, blank=True)
+    dtype = models.CharField(max_length=40, blank=True, help_text="vLLM --dtype; empty = auto")
+    quantization = models.CharField(max_length=40, blank=True, help_text="vLLM --quantization; empty = none")
+    # Read from the pod template; null = not known.
+    tolerates_gpu_taint = models.BooleanField(null=True, blank=True)
+    spreads_across_nodes = models.BooleanField(null=True, blank=True, help_text="replicas never share a node")
+    has_pre_stop = models.BooleanField(null=True, blank=True, help_text="the serving container has a preStop hook")
     # Set in ScaleDeck, not read from the cluster.
     ttft_slo_seconds = models.FloatField(null=True, blank=True, help_text="TTFT p95 objective, seconds")
     first_seen_at = models.DateTimeField(default=timezone.now)

@@ -79,6 +79,11 @@ def deployment_row(d: DeploymentFacts) -> dict:
         "max_surge": d.max_surge,
         "resource_version": d.resource_version,
         "labels": dict(d.labels),
+        "dtype": d.dtype[:40],
+        "quantization": d.quantization[:40],
+        "tolerates_gpu_taint": d.tolerates_gpu_taint,
+        "spreads_across_nodes": d.spreads_across_nodes,
+        "has_pre_stop": d.has_pre_stop,
     }
 
 

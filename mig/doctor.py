@@ -6,10 +6,10 @@ termination_grace_short, max_unavailable, no_surge_headroom, gpu_memory_overrequ
 hpa_and_scaledobject, missing_gpu_toleration, consolidation_on_serving_pool,
 tp_without_anti_affinity.
 
-Some facts are observed rather than read from the pod template (the inventory does not keep
-tolerations or affinities): a missing GPU toleration shows as pods waiting for a node while
-tainted GPU nodes have room for them; missing anti-affinity as two replicas of a tensor-parallel
-model on one node.
+Tolerations, anti-affinity and the preStop hook are read from the pod template. Where a backend
+does not say (None), they are inferred from what is observed: a missing GPU toleration shows as
+pods waiting for a node while tainted GPU nodes have room for them; missing anti-affinity as two
+replicas of a tensor-parallel model on one node.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class DeploymentCheckup:
     pods_waiting_for_node: int = 0
     free_units_on_tainted_nodes: int = 0
     shared_nodes: tuple[tuple[str, int], ...] = ()  # (node, replicas on it) where more than one sit
+    # Read from the pod template (None: not known, then the doctor infers from where pods sit).
+    tolerates_gpu_taint: bool | None = None
+    spreads_across_nodes: bool | None = None
+    has_pre_stop: bool | None = None
+    tainted_gpu_nodes: int = 0  # GPU nodes of its cluster tainted nvidia.com/gpu
 
 
 @dataclass(frozen=True)
@@ -94,14 +99,20 @@ def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
                  "cold_start_measured": c.cold_start_measured}))
         grace = c.termination_grace_seconds
         longest = c.e2e_p95_seconds
-        if grace is not None and (grace < SAFE_GRACE_SECONDS or (longest is not None and grace < longest)):
-            why = (f"shorter than its longest generations (end-to-end p95 {longest:.0f} s)"
-                   if longest is not None and grace < longest else f"under {SAFE_GRACE_SECONDS} s")
+        too_short = longest is not None and grace is not None and grace < longest
+        unguarded = grace is not None and grace < SAFE_GRACE_SECONDS and c.has_pre_stop is not True
+        if too_short or unguarded:
+            if too_short:
+                why = f"shorter than its longest generations (end-to-end p95 {longest:.0f} s)"
+            elif c.has_pre_stop is False:
+                why = f"under {SAFE_GRACE_SECONDS} s and the server has no preStop hook"
+            else:
+                why = f"under {SAFE_GRACE_SECONDS} s"
             found.append(DoctorFinding(
                 "termination_grace_short", "warning",
                 f"terminationGracePeriodSeconds is {grace} s, {why}: generations still running are cut off on "
                 f"scale-down and rollout; use {SAFE_GRACE_SECONDS} s with a preStop sleep",
-                {"termination_grace_seconds": grace, "e2e_p95_seconds": longest}))
+                {"termination_grace_seconds": grace, "e2e_p95_seconds": longest, "pre_stop_hook": c.has_pre_stop}))
         down = effective_max_unavailable(c.max_unavailable, c.replicas_desired)
         if down is not None and down > 0:
             found.append(DoctorFinding(
@@ -138,7 +149,16 @@ def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
             f"{names} all target this Deployment and overwrite each other's replicas; keep "
             f"{'the ScaledObject (KEDA makes its own HPA)' if both else 'one'}",
             {"autoscalers": [a.name for a in scalers]}))
-    if gpu and c.pods_waiting_for_node and c.free_units_on_tainted_nodes >= c.gpu_per_replica:
+    if gpu and c.tolerates_gpu_taint is False and c.tainted_gpu_nodes:
+        found.append(DoctorFinding(
+            "missing_gpu_toleration", "error",
+            f"its pod template has no toleration for the nvidia.com/gpu taint that {c.tainted_gpu_nodes} GPU "
+            f"node{'s' if c.tainted_gpu_nodes != 1 else ''} of the cluster carry: new pods cannot land there; add "
+            "key nvidia.com/gpu, operator Exists, effect NoSchedule",
+            {"tolerates_gpu_taint": False, "tainted_gpu_nodes": c.tainted_gpu_nodes,
+             "pods_waiting": c.pods_waiting_for_node}))
+    elif (gpu and c.tolerates_gpu_taint is None and c.pods_waiting_for_node
+          and c.free_units_on_tainted_nodes >= c.gpu_per_replica):
         found.append(DoctorFinding(
             "missing_gpu_toleration", "error",
             f"{c.pods_waiting_for_node} pod(s) wait for a node while GPU nodes tainted nvidia.com/gpu have "
@@ -153,7 +173,15 @@ def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
                 "replicas to repack nodes and each comes back after a cold start; use WhenEmpty, or a "
                 "do-not-disrupt annotation on the pods",
                 {"node_pool": pool, "consolidation_policy": policy}))
-        if c.tensor_parallel > 1 and c.shared_nodes:
+        if c.tensor_parallel > 1 and c.spreads_across_nodes is False:
+            where = ", ".join(f"{n} replicas on {node}" for node, n in c.shared_nodes)
+            found.append(DoctorFinding(
+                "tp_without_anti_affinity", "warning",
+                f"replicas of this tensor-parallel model (tensor parallel {c.tensor_parallel}) may share a node"
+                f"{f' ({where})' if where else ''}: one node lost takes several replicas; add a required "
+                "podAntiAffinity on kubernetes.io/hostname",
+                {"spreads_across_nodes": False, "shared_nodes": dict(c.shared_nodes)}))
+        elif c.tensor_parallel > 1 and c.spreads_across_nodes is None and c.shared_nodes:
             where = ", ".join(f"{n} replicas on {node}" for node, n in c.shared_nodes)
             found.append(DoctorFinding(
                 "tp_without_anti_affinity", "warning",

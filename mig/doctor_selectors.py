@@ -17,9 +17,10 @@ from fleet.metrics import deployment_metrics
 from fleet.mig import gpu_models
 from fleet.models import Autoscaler, Cluster, GpuNode, ModelDeployment, Pod
 from mig import doctor
-from mig.memory import MemoryInputs, memory_need
+from mig.memory import memory_need
 from mig.models import FindingDismissal
 from mig.planner import smallest_fitting_profile
+from mig.selectors import memory_inputs
 
 GPU_TAINT = "nvidia.com/gpu"
 
@@ -85,9 +86,7 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
         products = Counter(n.gpu_product for n in placed if n.gpu_product)
         product = products.most_common(1)[0][0] if products else ""
         device = max((n.gpu_memory_mib for n in placed), default=0) or None
-        need = memory_need(MemoryInputs(model=d.model, max_model_len=d.max_model_len,
-                                        tensor_parallel=max(d.tensor_parallel, 1),
-                                        gpu_memory_utilization=d.gpu_memory_utilization, device_memory_mib=device))
+        need = memory_need(memory_inputs(d, device_memory_mib=device))
         model = gpu_models().get(product)
         fitting = smallest_fitting_profile(model, need.per_gpu_mib) if model and need.per_gpu_mib else None
         shared = Counter(p.node_id for p in d.doctor_pods if p.node_id)
@@ -113,6 +112,8 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
             free_units_on_tainted_nodes=_free_units(tainted, d.gpu_resource) if waiting and d.gpu_resource else 0,
             shared_nodes=tuple(sorted((node_by_id[i].name, n) for i, n in shared.items()
                                       if n > 1 and i in node_by_id)),
+            tolerates_gpu_taint=d.tolerates_gpu_taint, spreads_across_nodes=d.spreads_across_nodes,
+            has_pre_stop=d.has_pre_stop, tainted_gpu_nodes=len(tainted),
         )))
     return result
 

@@ -35,20 +35,25 @@ def deployment_device_memory_mib(deployment: ModelDeployment) -> int | None:
     return max(memories) if memories else None
 
 
-def memory_inputs(deployment: ModelDeployment, metrics: DeploymentMetrics | None = None) -> MemoryInputs:
+def memory_inputs(deployment: ModelDeployment, *, device_memory_mib: int | None,
+                  metrics: DeploymentMetrics | None = None) -> MemoryInputs:
+    """What the memory need of a deployment is computed from: its vLLM arguments as synced, the
+    memory of one device it runs on (GPU or MIG slice) and the KV-cache use observed."""
     return MemoryInputs(
         model=deployment.model,
         max_model_len=deployment.max_model_len,
         tensor_parallel=max(deployment.tensor_parallel, 1),
         gpu_memory_utilization=deployment.gpu_memory_utilization,
-        device_memory_mib=deployment_device_memory_mib(deployment),
+        dtype=deployment.dtype,
+        quantization=deployment.quantization,
+        device_memory_mib=device_memory_mib,
         observed_kv_usage=metrics.kv_cache_usage if metrics else None,
     )
 
 
 def deployment_memory_need(deployment: ModelDeployment,
                            metrics: DeploymentMetrics | None = None) -> tuple[MemoryInputs, MemoryNeed]:
-    inputs = memory_inputs(deployment, metrics)
+    inputs = memory_inputs(deployment, device_memory_mib=deployment_device_memory_mib(deployment), metrics=metrics)
     return inputs, memory_need(inputs)
 
 
@@ -91,7 +96,7 @@ def serving_spec(deployment: ModelDeployment) -> ServingSpec:
     pods = [p for p in deployment.pods.all() if p.gone_at is None and p.node_id]
     products = Counter(p.node.gpu_product for p in pods if p.node.gpu_product)
     scalers = independent_autoscalers([a for a in deployment.autoscalers.all() if a.gone_at is None])
-    need = memory_need(memory_inputs(deployment))
+    need = memory_need(memory_inputs(deployment, device_memory_mib=deployment_device_memory_mib(deployment)))
     load = deployment_cold_starts([deployment], now=timezone.now())[deployment.id].load_p95_seconds
     return ServingSpec(
         name=dns_name(deployment.name), namespace=deployment.namespace, model=deployment.model or deployment.name,

@@ -17,7 +17,7 @@ from fleet.metrics import deployment_metrics
 from fleet.mig import gpu_models, layout_for_gpu, layout_names
 from fleet.models import Cluster, ModelDeployment, NodePool
 from mig import doctor, planner, selectors
-from mig.memory import MemoryInputs, memory_need
+from mig.memory import memory_need
 from mig.models import FindingDismissal, MigApplication, MigPlan
 from mig.tasks import run_mig_application
 from scaling.services import Actor
@@ -64,11 +64,8 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
         for deployment, home, replicas in placed.values():
             if home != product:
                 continue
-            need = memory_need(MemoryInputs(
-                model=deployment.model, max_model_len=deployment.max_model_len,
-                tensor_parallel=max(deployment.tensor_parallel, 1),
-                gpu_memory_utilization=deployment.gpu_memory_utilization,
-                device_memory_mib=_device_memory(deployment, product, node_memory)))
+            need = memory_need(selectors.memory_inputs(
+                deployment, device_memory_mib=_device_memory(deployment, product, node_memory)))
             tokens = (metrics.get(deployment.id) or DeploymentMetrics()).generation_tokens_per_second
             demands.append(planner.DeploymentDemand(
                 id=deployment.id, name=f"{deployment.namespace}/{deployment.name}", replicas=replicas,

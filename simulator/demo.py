@@ -36,7 +36,8 @@ def _vllm(namespace: str, name: str, model: str, image: str, resource: str, coun
           capacity: ReplicaCapacity, traffic: Diurnal, pool: str, pull: int, load: int, **manifest) -> Deployment:
     settings = {"max_model_len": 8192, "gpu_memory_utilization": 0.9, "termination_grace_seconds": 600,
                 "liveness_initial_delay_seconds": 2 * (pull + load), "readiness_initial_delay_seconds": 60,
-                "max_unavailable": "0", "max_surge": "1"}
+                "max_unavailable": "0", "max_surge": "1", "has_pre_stop": True, "tolerates_gpu_taint": True,
+                "spreads_across_nodes": True}
     settings.update(manifest)
     tp = settings.pop("tensor_parallel", 1)
     return Deployment(namespace, name, model, image, resource, count, replicas, capacity, Traffic(traffic),
@@ -51,7 +52,8 @@ def demo_deployments() -> list[tuple[Deployment, Autoscaler | None]]:
                "nvidia.com/gpu", 1, 2,
                ReplicaCapacity(128, 20_000, 60, 1150, 210, 420_000),
                Diurnal(19, 0.3, 14, -5, noise=0.1, bursts_per_hour=0.35, burst_multiplier=1.9),
-               "a100-p4de", 75, 150, termination_grace_seconds=30, max_unavailable="25%", max_surge="25%"),
+               "a100-p4de", 75, 150, termination_grace_seconds=30, max_unavailable="25%", max_surge="25%",
+               has_pre_stop=False),
          Autoscaler("keda", "llm-prod", "llama-3-8b", "llama-3-8b", 2, 12, "queue_depth", 5.0,
                     polling_interval_s=30, cooldown_s=300, scale_down_max_pods=1, scale_down_period_s=120)),
         (_vllm("llm-prod", "llama-3-70b", "meta-llama/Meta-Llama-3-70B-Instruct",

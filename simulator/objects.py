@@ -147,7 +147,8 @@ class Deployment:
     image_pull_seconds: int = 60
     weight_load_seconds: int = 120
     # Manifest details a lint reads: max_model_len, gpu_memory_utilization,
-    # termination_grace_seconds, liveness/readiness_initial_delay_seconds, max_unavailable, max_surge.
+    # termination_grace_seconds, liveness/readiness_initial_delay_seconds, max_unavailable, max_surge,
+    # dtype, quantization, has_pre_stop, tolerates_gpu_taint, spreads_across_nodes.
     manifest: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)
     created_at: int = 0

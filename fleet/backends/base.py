@@ -151,6 +151,12 @@ class DeploymentFacts:
     max_surge: str = ""
     resource_version: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    dtype: str = ""  # vLLM --dtype ("" = auto)
+    quantization: str = ""  # vLLM --quantization ("" = none given)
+    # From the pod template; None = not known (a backend that does not read it).
+    tolerates_gpu_taint: bool | None = None
+    spreads_across_nodes: bool | None = None  # required anti-affinity / spread on the hostname
+    has_pre_stop: bool | None = None  # the serving container's preStop hook
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,17 @@ def test_it_reports_vllm_arguments_it_cannot_read():
     assert len(facts.problems) == 3
 
 
+def test_it_reads_the_precision_vllm_is_told_to_load_in():
+    facts = serving_facts(vllm(["vllm", "serve", "m/x", "--dtype=BFloat16", "-q", "awq_marlin"]))
+    assert (facts.dtype, facts.quantization, facts.problems) == ("bfloat16", "awq_marlin", ())
+    assert (
+        serving_facts(vllm(["vllm", "serve", "m/x"])).dtype,
+        serving_facts(vllm(["vllm", "serve", "m/x"])).quantization,
+    ) == ("", "")
+    odd = serving_facts(vllm(["vllm", "serve", "m/x", "--dtype", "half; rm -rf /"]))
+    assert odd.dtype == "" and odd.problems == ("--dtype 'half;' is not a plain word; ignored",)
+
+
 def test_it_leaves_out_workloads_without_gpus(snap):
     assert {(d.namespace, d.name) for d in snap.deployments} == {
         ("team-a", "llama-3-70b"),
@@ -918,8 +929,11 @@ def test_it_would_apply_a_json_patch_guarded_by_a_test_of_the_resource_version(w
 
 
 def test_it_reads_an_api_without_replicasets_hpas_or_quotas_as_having_none(world, fake_kubeconfig):
-    for path in ("/apis/apps/v1/replicasets", "/apis/autoscaling/v2/horizontalpodautoscalers",
-                 "/api/v1/resourcequotas"):
+    for path in (
+        "/apis/apps/v1/replicasets",
+        "/apis/autoscaling/v2/horizontalpodautoscalers",
+        "/api/v1/resourcequotas",
+    ):
         world.fail(path, 404)
     b = backend(fake_kubeconfig)
 

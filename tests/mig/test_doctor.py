@@ -69,3 +69,34 @@ def test_a_deployment_without_gpus_only_gets_autoscaler_conflicts():
     cpu_only = replace(CLEAN, gpu_resource="", gpu_per_replica=0, termination_grace_seconds=30,
                        **MISTAKES["hpa_and_scaledobject"])
     assert [f.kind for f in examine(cpu_only)] == ["hpa_and_scaledobject"]
+
+
+# Read from the pod template: the doctor says what the template lacks, not only what it caused.
+READ = replace(CLEAN, tolerates_gpu_taint=True, spreads_across_nodes=True, has_pre_stop=True, tainted_gpu_nodes=3)
+
+
+def test_a_clean_template_on_tainted_nodes_has_no_finding():
+    assert examine(READ) == []
+    assert examine(replace(READ, tensor_parallel=4, gpu_per_replica=4, spare_units=8)) == []
+
+
+def test_a_template_without_the_gpu_toleration_is_found_before_any_pod_waits():
+    found = examine(replace(READ, tolerates_gpu_taint=False))
+    assert [f.kind for f in found] == ["missing_gpu_toleration"]
+    assert "3 GPU nodes of the cluster carry" in found[0].message
+    assert examine(replace(READ, tolerates_gpu_taint=False, tainted_gpu_nodes=0)) == []  # no taint, no need
+
+
+def test_a_tensor_parallel_template_without_anti_affinity_is_found_before_replicas_share_a_node():
+    found = examine(replace(READ, tensor_parallel=4, gpu_per_replica=4, spare_units=8, spreads_across_nodes=False))
+    assert [f.kind for f in found] == ["tp_without_anti_affinity"]
+    assert examine(replace(READ, spreads_across_nodes=False)) == []  # one GPU a replica: no tensor parallelism
+
+
+def test_a_short_grace_is_fine_with_a_pre_stop_hook_that_outlasts_generations():
+    assert examine(replace(READ, termination_grace_seconds=120)) == []  # preStop, p95 40 s
+    found = examine(replace(READ, termination_grace_seconds=120, has_pre_stop=False))
+    assert [f.kind for f in found] == ["termination_grace_short"]
+    assert "no preStop hook" in found[0].message
+    found = examine(replace(READ, termination_grace_seconds=30))  # a hook, but shorter than generations
+    assert [f.kind for f in found] == ["termination_grace_short"]

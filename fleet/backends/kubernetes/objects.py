@@ -27,6 +27,7 @@ from fleet.backends.base import (
     Taint,
 )
 from fleet.backends.kubernetes.autoscaling import parse_hpa, parse_nodepool, parse_quota, parse_scaledobject
+from fleet.backends.kubernetes.pod_template import has_pre_stop, spreads_across_nodes, tolerates_taint
 from fleet.backends.kubernetes.values import (
     OddObject,
     Warnings,
@@ -387,6 +388,11 @@ def _deployment(obj: dict, namespace: str, name: str, warnings: Warnings) -> Dep
         max_surge=max_surge,
         resource_version=as_str(meta.get("resourceVersion")),
         labels=str_dict(meta.get("labels")),
+        dtype=facts.dtype,
+        quantization=facts.quantization,
+        tolerates_gpu_taint=tolerates_taint(template),
+        spreads_across_nodes=spreads_across_nodes(template),
+        has_pre_stop=has_pre_stop(serving),
     )
 
 

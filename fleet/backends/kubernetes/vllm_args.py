@@ -23,6 +23,8 @@ class ServingFacts:
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     problems: tuple[str, ...] = ()
+    dtype: str = ""  # --dtype as written ("" = vLLM's auto)
+    quantization: str = ""  # --quantization / -q as written ("" = none given)
 
 
 _K8S_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -119,4 +121,21 @@ def serving_facts(container: dict) -> ServingFacts:
     if len(model) > 300:
         problems.append("the model name is longer than 300 characters; cut")
         model = model[:300]
-    return ServingFacts(one_line(model, 300) if model else "", tp, max_len, gmu, tuple(problems))
+    dtype = _word_option(tokens, problems, "--dtype")
+    quantization = _word_option(tokens, problems, "--quantization", "-q")
+    return ServingFacts(one_line(model, 300) if model else "", tp, max_len, gmu, tuple(problems), dtype, quantization)
+
+
+_WORD = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+def _word_option(tokens: list[str], problems: list[str], *names: str) -> str:
+    """A one-word option such as `--dtype bfloat16` or `--quantization awq`, lower-cased; "" when
+    absent or not a plain word (said in `problems`)."""
+    text = _option(tokens, *names)
+    if text is None:
+        return ""
+    if not _WORD.match(text):
+        problems.append(f"{names[0]} {one_line(text, 20)!r} is not a plain word; ignored")
+        return ""
+    return text.lower()

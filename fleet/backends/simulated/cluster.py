@@ -148,6 +148,11 @@ def _deployment_facts(world: World, dep: Deployment, pods: int) -> DeploymentFac
         max_surge=str(manifest.get("max_surge", "")),
         resource_version=str(dep.resource_version),
         labels=dict(dep.labels),
+        dtype=str(manifest.get("dtype", "")),
+        quantization=str(manifest.get("quantization", "")),
+        tolerates_gpu_taint=manifest.get("tolerates_gpu_taint"),
+        spreads_across_nodes=manifest.get("spreads_across_nodes"),
+        has_pre_stop=manifest.get("has_pre_stop"),
     )
 
 
