@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from fleet.backends.kubernetes import KubernetesClusterBackend
+from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 from fleet.models import Cluster, ModelDeployment
 from fleet.sync import cluster_sync
 from mig.doctor_selectors import finding_rows
