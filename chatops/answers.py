@@ -10,6 +10,7 @@ from datetime import datetime
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from chatops.summary import fleet_summary
+from costing import selectors as costing_selectors
 from fleet import selectors as fleet_selectors
 from scaling import selectors as scaling_selectors
 
@@ -92,8 +93,9 @@ def deployment_why(ref: str, *, now: datetime) -> str:
         queue = "unknown" if m.queue_depth is None else f"{m.queue_depth:g} requests"
         metrics = f"TTFT p95 {ttft} (objective {deployment.slo_seconds:.2f} s), queue {queue}"
     held = "; ".join(f"{o.label} by {o.by} for {o.time_left}" for o in overrides) or "none"
+    cost = costing_selectors.deployment_cost_per_hour([deployment]).get(deployment.id)
     return (
         f"*{deployment.cluster.name} {deployment.namespace}/{deployment.name}*: "
         f"{deployment.replicas_ready}/{deployment.replicas_desired} replicas ready. "
-        f"Owner: {owner}. Overrides: {held}. {metrics}. Cost {_money(row.cost_per_hour)}."
+        f"Owner: {owner}. Overrides: {held}. {metrics}. Cost {_money(cost)}."
     )

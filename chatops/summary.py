@@ -127,9 +127,11 @@ def _add_next_firings(by_id: dict[int, ClusterSummary], *, now: datetime, namesp
 
 def _add_deployment_spend(by_id: dict[int, ClusterSummary], rows) -> None:
     """What the deployments shown cost per hour (their GPUs' share of their nodes)."""
+    costs = costing_selectors.deployment_cost_per_hour([row.deployment for row in rows])
     for row in rows:
-        if row.cost_per_hour is not None:  # unpriced: its nodes' instance types are not in the catalog
-            by_id[row.deployment.cluster_id].spend_usd_per_hour += row.cost_per_hour
+        cost = costs.get(row.deployment.id)
+        if cost is not None:  # unpriced: its nodes' instance types are not in the catalog
+            by_id[row.deployment.cluster_id].spend_usd_per_hour += cost
 
 
 def _add_spend(by_id: dict[int, ClusterSummary]) -> None:

@@ -1,4 +1,7 @@
-"""Fleet API under /api/v1/: clusters/, deployments/, nodes/ (URL names `fleet-api:<basename>-list|detail`)."""
+"""Fleet API under /api/v1/: clusters/ (URL names `fleet-api:cluster-list|detail`).
+
+deployments/ is served by scaling's API (`scaling.api_deployments`) and nodes/ by costing's
+(`costing.api_nodes`): each adds what it knows (why, $/hour) to fleet's rows."""
 
 from rest_framework.routers import SimpleRouter
 
@@ -8,7 +11,5 @@ app_name = "fleet-api"
 
 router = SimpleRouter()
 router.register("clusters", api.ClusterViewSet, basename="cluster")
-router.register("deployments", api.DeploymentViewSet, basename="deployment")
-router.register("nodes", api.NodeViewSet, basename="node")
 
 urlpatterns = router.urls

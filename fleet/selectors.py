@@ -1,45 +1,21 @@
 """Reads for the fleet pages and API: querysets that do not grow with rows, and what they show.
 
-Costs come from `costing.selectors`; metrics from `fleet.metrics`.
+Metrics come from `fleet.metrics`. Costs are not fleet's: the pages show them through costing's
+template tags (`cost_panels`), the API through the viewsets that combine both (costing, scaling).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from costing import selectors as costing_selectors
 from fleet import lint, mig
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
 from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NodePool, Pod
-
-# --------------------------------------------------------------------------- costs
-
-
-def deployment_costs(deployments: Sequence[ModelDeployment]) -> dict[int, Decimal | None]:
-    """$/hour per deployment id; None where unknown (no price for its nodes)."""
-    if not deployments:
-        return {}
-    costs = costing_selectors.deployment_cost_per_hour(deployments)
-    return {d.id: costs.get(d.id) for d in deployments}
-
-
-def node_costs(nodes: Sequence[GpuNode]) -> dict[int, Decimal | None]:
-    """$/hour per node id; None for an instance type with no price, never 0."""
-    if not nodes:
-        return {}
-    costs = costing_selectors.node_cost_per_hour(nodes)
-    return {n.id: costs.get(n.id) for n in nodes}
-
-
-def deployment_cost_per_million_tokens(deployment: ModelDeployment) -> dict | None:
-    return costing_selectors.deployment_cost_per_million_tokens(deployment)
-
 
 # --------------------------------------------------------------------------- autoscalers
 
@@ -124,7 +100,6 @@ class DeploymentRow:
     deployment: ModelDeployment
     metrics: DeploymentMetrics
     autoscaler: AutoscalerSummary
-    cost_per_hour: Decimal | None
 
     @property
     def slo_state(self) -> str:
@@ -132,15 +107,13 @@ class DeploymentRow:
 
 
 def deployment_rows(deployments: Sequence[ModelDeployment]) -> list[DeploymentRow]:
-    """Rows of `deployment_queryset()` with their current metrics and $/hour (one call each, for all)."""
+    """Rows of `deployment_queryset()` with their current metrics (one call for all)."""
     metrics = deployment_metrics(deployments)
-    costs = deployment_costs(deployments)
     return [
         DeploymentRow(
             deployment=d,
             metrics=metrics.get(d.id, DeploymentMetrics()),
             autoscaler=autoscaler_summary(d.live_autoscalers),
-            cost_per_hour=costs.get(d.id),
         )
         for d in deployments
     ]
@@ -171,8 +144,6 @@ class FleetTotals:
     worst_ttft: WorstTtft | None
     gpus_in_use: float  # whole GPUs + MIG slices as GPU fractions
     gpus_total: int
-    cost_per_hour: Decimal | None  # attributed to the deployments shown
-    cost_unknown: int
 
 
 def gpu_usage(
@@ -208,7 +179,6 @@ def fleet_totals(rows: Sequence[DeploymentRow], clusters: Sequence[Cluster], *, 
         for r in rows
         if r.metrics.ttft_p95_seconds is not None and r.deployment.slo_seconds > 0
     ]
-    costs = [r.cost_per_hour for r in rows if r.cost_per_hour is not None]
     in_use, total = gpu_usage(clusters, deployment_ids=[r.deployment.id for r in rows] if filtered else None)
     return FleetTotals(
         deployments=len(rows),
@@ -219,8 +189,6 @@ def fleet_totals(rows: Sequence[DeploymentRow], clusters: Sequence[Cluster], *, 
         worst_ttft=max(ratios, key=lambda w: w.ratio) if ratios else None,
         gpus_in_use=in_use,
         gpus_total=total,
-        cost_per_hour=sum(costs, Decimal(0)) if costs else None,
-        cost_unknown=len(rows) - len(costs),
     )
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scaling import api, api_autoscaler, api_timeline
+from scaling import api, api_autoscaler, api_deployments, api_timeline
 
 app_name = "scaling-api"
 
@@ -11,6 +11,8 @@ router = SimpleRouter()
 router.register("actions", api.ScaleActionViewSet, basename="action")
 router.register("prescale-rules", api.PrescaleRuleViewSet, basename="prescale-rule")
 router.register("quotas", api.QuotaViewSet, basename="quota")
+# Fleet's deployments with their $/hour and, on the detail, why they run this many replicas.
+router.register("deployments", api_deployments.DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("deployments/<int:pk>/scale/", api.DeploymentScaleView.as_view(), name="deployment-scale"),

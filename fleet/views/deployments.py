@@ -10,6 +10,7 @@ from accounts.decorators import role_required
 from accounts.models import Role
 from core.charts.deployment import deployment_figure
 from core.errors import ApplicationError
+from costing import selectors as costing_selectors
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts
@@ -50,7 +51,6 @@ def deployment_slo(request, deployment_id: int):
 
 def _render_detail(request, deployment, *, slo_error: str | None = None, status: int = 200):
     range_key, _, range_error = parse_range(request.GET.get("range"))
-    cost = selectors.deployment_costs([deployment])[deployment.id]
     cold_start = deployment_cold_starts([deployment], now=timezone.now())[deployment.id]
     context = {
         "deployment": deployment,
@@ -59,7 +59,6 @@ def _render_detail(request, deployment, *, slo_error: str | None = None, status:
         "findings": selectors.deployment_findings(deployment, load_p95_seconds=cold_start.load_p95_seconds),
         "cold_start": cold_start,
         "pods": deployment.live_pods,
-        "cost_per_hour": cost,
         "range_key": range_key,
         "range_error": range_error,
         "ranges": list(RANGES),
@@ -78,7 +77,7 @@ def deployment_charts(request, deployment_id: int):
     deployment = _deployment(deployment_id)
     range_key, range_seconds, range_error = parse_range(request.GET.get("range"))
     now = deployment_metrics([deployment]).get(deployment.id) or DeploymentMetrics()
-    cost = selectors.deployment_costs([deployment])[deployment.id]
+    cost = costing_selectors.deployment_cost_per_hour([deployment]).get(deployment.id)
     per_replica = cost / deployment.replicas_ready if cost is not None and deployment.replicas_ready else None
     end = timezone.now()
     start = end - timedelta(seconds=range_seconds)
@@ -98,7 +97,7 @@ def deployment_charts(request, deployment_id: int):
         "now": now,
         "slo_state": selectors.slo_state(now.ttft_p95_seconds, deployment.slo_seconds),
         "cost_per_hour": cost,
-        "cost_per_million": selectors.deployment_cost_per_million_tokens(deployment),
+        "cost_per_million": costing_selectors.deployment_cost_per_million_tokens(deployment),
         "figure": figure,
         "series_error": series_error,
         "range_key": range_key,

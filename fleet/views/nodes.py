@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.core.paginator import Paginator
 from django.shortcuts import render
@@ -80,7 +79,6 @@ class GpuBox:
 class NodeCard:
     node: GpuNode
     gpus: list[GpuBox]
-    cost_per_hour: Decimal | None
 
 
 @dataclass
@@ -136,7 +134,6 @@ def nodes(request):
     """GPU nodes by cluster and pool, each GPU drawn with its MIG slices coloured by the deployment holding it."""
     filterset, errors, page = _filtered_page(request)
     page_nodes = list(page.object_list)
-    costs = selectors.node_costs(page_nodes)
     groups: list[ClusterGroup] = []
     legend: dict[int, ModelDeployment] = {}
     other_pods = False
@@ -154,7 +151,7 @@ def nodes(request):
                     legend[segment.pod.deployment_id] = segment.pod.deployment
                 elif segment.pod is not None:
                     other_pods = True
-        pools[-1].nodes.append(NodeCard(node, boxes, costs.get(node.id)))
+        pools[-1].nodes.append(NodeCard(node, boxes))
     starts = node_starts(cluster_ids=[g.cluster.id for g in groups], now=timezone.now())
     for group in groups:
         for pool in group.pools:
@@ -167,6 +164,7 @@ def nodes(request):
         "choices": selectors.node_filter_choices(),
         "capacity_types": GpuNode.CapacityType.choices,
         "page": page,
+        "page_nodes": page_nodes,  # priced at once by costing's `nodes_cost_now` tag
         "groups": groups,
         "legend": [(d, deployment_colour(d.id)) for d in sorted(legend.values(), key=lambda d: str(d))],
         "other_pod_colour": OTHER_POD_COLOUR if other_pods else None,

@@ -46,6 +46,7 @@ def overview(request):
         "filterset": filterset,
         "filter_errors": errors,
         "rows": page.object_list,
+        "deployments": deployments,  # priced at once by costing's `deployments_cost_now` tag
         "page": page,
         "query": query.urlencode(),
         "totals": selectors.fleet_totals(rows, shown_clusters, filtered=narrowed),

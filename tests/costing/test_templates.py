@@ -5,6 +5,8 @@ from decimal import Decimal
 import pytest
 from django.template.loader import render_to_string
 
+from costing.templatetags.cost_panels import CostsNow
+
 PER_MILLION = "costing/_cost_per_million.html"
 
 
@@ -29,3 +31,11 @@ def figures(**overrides) -> dict:
 )
 def test_it_prices_a_million_generated_tokens_or_else_prompt_tokens(cost_per_million, text):
     assert render_to_string(PER_MILLION, {"cost_per_million": cost_per_million}).strip() == text
+
+
+def test_a_pages_costs_add_up_the_priced_rows_and_count_the_unpriced():
+    costs = CostsNow({1: Decimal("12.5"), 2: None, 3: Decimal("1.25")})
+
+    assert (costs.total, costs.unknown) == (Decimal("13.75"), 1)
+    assert CostsNow({4: None}).total is None  # unknown, never $0
+    assert CostsNow({}).total is None

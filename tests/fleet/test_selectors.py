@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 import pytest
 from django.utils import timezone
 
@@ -95,11 +93,11 @@ def test_it_totals_the_fleet_for_the_overview():
     quiet = ModelDeploymentFactory(cluster=cluster, name="quiet")
     rows = [
         selectors.DeploymentRow(slow, DeploymentMetrics(queue_depth=5, ttft_p95_seconds=1.5),
-                                selectors.AutoscalerSummary("none"), Decimal("12.5")),
+                                selectors.AutoscalerSummary("none")),
         selectors.DeploymentRow(fast, DeploymentMetrics(queue_depth=2, ttft_p95_seconds=3.0),
-                                selectors.AutoscalerSummary("none"), None),
+                                selectors.AutoscalerSummary("none")),
         selectors.DeploymentRow(quiet, DeploymentMetrics(unavailable_reason="down"),
-                                selectors.AutoscalerSummary("none"), Decimal("1.25")),
+                                selectors.AutoscalerSummary("none")),
     ]
 
     totals = selectors.fleet_totals(rows, [cluster])
@@ -108,22 +106,21 @@ def test_it_totals_the_fleet_for_the_overview():
     assert (totals.queue_depth, totals.queue_unknown) == (7, 1)
     # 1.5 s against 1 s is worse than 3 s against 4 s
     assert totals.worst_ttft.row.deployment == slow and totals.worst_ttft.ratio == 1.5
-    assert (totals.cost_per_hour, totals.cost_unknown) == (Decimal("13.75"), 1)
 
 
 def test_it_reports_an_unknown_queue_as_unknown_not_zero():
     deployment = ModelDeploymentFactory()
-    row = selectors.DeploymentRow(deployment, DeploymentMetrics(), selectors.AutoscalerSummary("none"), None)
+    row = selectors.DeploymentRow(deployment, DeploymentMetrics(), selectors.AutoscalerSummary("none"))
 
     totals = selectors.fleet_totals([row], [deployment.cluster])
 
-    assert totals.queue_depth is None and totals.worst_ttft is None and totals.cost_per_hour is None
+    assert totals.queue_depth is None and totals.worst_ttft is None
 
 
 def test_it_counts_deployments_per_metrics_problem():
     rows = [
         selectors.DeploymentRow(ModelDeploymentFactory(), DeploymentMetrics(unavailable_reason=reason),
-                                selectors.AutoscalerSummary("none"), None)
+                                selectors.AutoscalerSummary("none"))
         for reason in ["timeout", None, "timeout", "no pods"]
     ]
 
