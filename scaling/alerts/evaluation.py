@@ -25,6 +25,7 @@ from django.utils import timezone
 from fleet.backends.base import BackendError
 from fleet.backends.prometheus.alert_signals import AlertSignals, read_alert_signals
 from fleet.backends.registry import metrics_backend
+from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 from fleet.models import Cluster, GpuNode, ModelDeployment
 from scaling.alerts import rules
 from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many, link_base_url
@@ -166,27 +167,36 @@ def _resolve(alerts: list[Alert], now: datetime, receivers: list[Receiver], resu
     result.resolved += [a.id for a in mine]
 
 
+def _signals(cluster: Cluster, objectives: dict[tuple[str, str], float], now: datetime) -> AlertSignals:
+    """One batch from the cluster's Prometheus, or a simulated cluster's world (same signals)."""
+    backend = metrics_backend(cluster)
+    if isinstance(backend, SimulatedMetricsBackend):
+        return backend.alert_signals(objectives, now)
+    try:
+        return read_alert_signals(backend, objectives, now)
+    finally:
+        backend.close()
+
+
 def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResult) -> None:
     started = time.perf_counter()
     deployments = list(
         ModelDeployment.objects.alive().filter(cluster=cluster).select_related("slo_target").prefetch_related("autoscalers")
     )
-    if not cluster.prometheus_url:
+    simulated = not cluster.prometheus_url and cluster.backend == Cluster.Backend.SIMULATED
+    if not cluster.prometheus_url and not simulated:
         _record(cluster, now=now, status=ClusterEvaluation.Status.NOT_EVALUATED, started=started,
                 reason="no Prometheus configured for this cluster: alert rules are not evaluated")  # fmt: skip
         return
     objectives = {(d.namespace, d.name): d.slo_seconds for d in deployments
                   if cluster.namespace_readable(d.namespace)}  # fmt: skip
-    backend = metrics_backend(cluster)
     try:
-        signals = read_alert_signals(backend, objectives, now)
+        signals = _signals(cluster, objectives, now)
     except BackendError as exc:
         _record(cluster, now=now, status=ClusterEvaluation.Status.UNKNOWN, reason=str(exc), started=started)
         result.unknown_clusters.append(cluster.name)
         logger.warning("alert evaluation of cluster %s unknown: %s", cluster.name, exc)
         return
-    finally:
-        backend.close()
     live_nodes = set(GpuNode.objects.filter(cluster=cluster, gone_at__isnull=True).values_list("name", flat=True))
     findings = cluster_findings(signals, deployments, live_nodes)
     _record_budgets(deployments, signals, now)

@@ -3,10 +3,12 @@ to now and never saved, so reading metrics cannot race a write."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, GpuUtilization, Series
+from fleet.backends.prometheus.alert_signals import AlertSignals
+from fleet.backends.simulated.alert_signals import world_alert_signals
 from fleet.backends.simulated.store import Clock, WorldStore, utc_now
 from simulator import World
 from simulator.world import from_epoch
@@ -84,6 +86,10 @@ class SimulatedMetricsBackend:
         world = self.store.load()
         world.advance_to(self.clock())
         return world
+
+    def alert_signals(self, objectives: Mapping[tuple[str, str], float], at: datetime) -> AlertSignals:
+        """What alert evaluation judges, from the world's history (fleet/backends/simulated/alert_signals.py)."""
+        return world_alert_signals(self._world(), objectives, at)
 
     def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[tuple[str, str], DeploymentMetrics]:
         world = self._world()
