@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scaling import policy_views, timeline_views, views, why_views
+from scaling import policy_views, slo_views, timeline_views, views, why_views
 
 app_name = "scaling"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/timeline/", timeline_views.deployment_timeline_fragment,
          name="deployment-timeline"),
     path("deployments/<int:deployment_id>/why/", why_views.deployment_why_fragment, name="deployment-why"),
+    path("deployments/<int:deployment_id>/slo/", slo_views.deployment_slo, name="deployment-slo"),
     path("rules/", views.rules, name="rules"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/preview/", views.rule_preview, name="rule-preview"),

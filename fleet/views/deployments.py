@@ -2,20 +2,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from accounts.decorators import role_required
-from accounts.models import Role
 from core.charts.deployment import deployment_figure
-from core.errors import ApplicationError
 from costing import selectors as costing_selectors
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts
 from fleet.metrics import RANGES, deployment_metrics, deployment_series, parse_range, step_for_range
-from fleet.services import deployment_slo_set
 from fleet.slo import bucket_note
 
 
@@ -27,29 +23,12 @@ def _deployment(deployment_id: int):
 @require_GET
 def deployment_detail(request, deployment_id: int):
     """Facts from the last sync, config lint, and slots for the lazily loaded charts and scale controls."""
-    return _render_detail(request, _deployment(deployment_id))
+    return deployment_page(request, _deployment(deployment_id))
 
 
-@require_POST
-@role_required(Role.OPERATOR)
-def deployment_slo(request, deployment_id: int):
-    """Set (or, empty, reset to the default) the TTFT p95 objective, with a reason for the audit;
-    errors inline on the page."""
-    deployment = _deployment(deployment_id)
-    raw = request.POST.get("ttft_slo_seconds", "").strip()
-    try:
-        seconds = float(raw) if raw else None
-    except ValueError:
-        return _render_detail(request, deployment, slo_error=f"{raw[:20]!r} is not a number of seconds", status=400)
-    try:
-        deployment_slo_set(deployment=deployment, seconds=seconds, reason=request.POST.get("reason", ""),
-                           actor_user=request.user)
-    except ApplicationError as exc:
-        return _render_detail(request, deployment, slo_error=exc.message, status=400)
-    return redirect("fleet:deployment", deployment_id=deployment.id)
-
-
-def _render_detail(request, deployment, *, slo_error: str | None = None, status: int = 200):
+def deployment_page(request, deployment, *, slo_error: str | None = None, status: int = 200):
+    """The deployment page; with `slo_error`, as answered to a refused objective (scaling's
+    `deployment_slo`), the error beside the form and the reason typed kept."""
     range_key, _, range_error = parse_range(request.GET.get("range"))
     cold_start = deployment_cold_starts([deployment], now=timezone.now())[deployment.id]
     context = {

@@ -185,7 +185,7 @@ def page_cases(dep, quota, rule) -> list[tuple[str, dict, dict]]:
             "hard_0": [*FORM_INT_BAD, "100001"], "reason": [*FORM_TEXT_BAD, ""],
             "new_resource": ["requests.nvidia.com/gpu\x00", "requests.cpu", HUGE, "requests.nvidia.com/mig-\n1g"],
         }),
-        (f"/deployments/{dep.id}/slo/", {"ttft_slo_seconds": "1.5", "reason": "tighter"}, {
+        (f"/scaling/deployments/{dep.id}/slo/", {"ttft_slo_seconds": "1.5", "reason": "tighter"}, {
             "ttft_slo_seconds": [*SECONDS_BAD, "0.0001", "601", "-0"], "reason": FORM_TEXT_BAD,
         }),
         (f"/scaling/deployments/{dep.id}/whatif/", {"policies": "keda min=1 max=4", "hours": "2"}, {

@@ -13,7 +13,7 @@ def client_for(client, role):
 
 def test_it_lets_an_operator_set_the_objective_and_says_it_is_interpolated(client):
     deployment = ModelDeploymentFactory()
-    url = reverse("fleet:deployment-slo", args=[deployment.id])
+    url = reverse("scaling:deployment-slo", args=[deployment.id])
 
     response = client_for(client, "operator").post(url, {"ttft_slo_seconds": "3", "reason": "new tier"})
 
@@ -27,7 +27,7 @@ def test_it_lets_an_operator_set_the_objective_and_says_it_is_interpolated(clien
 def test_it_resets_to_the_default_when_empty(client):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
 
-    client_for(client, "operator").post(reverse("fleet:deployment-slo", args=[deployment.id]),
+    client_for(client, "operator").post(reverse("scaling:deployment-slo", args=[deployment.id]),
                                         {"ttft_slo_seconds": "", "reason": "back to default"})
 
     deployment.refresh_from_db()
@@ -42,7 +42,7 @@ def test_it_shows_bad_values_inline_and_changes_nothing(client, value, message):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
 
     response = client_for(client, "operator").post(
-        reverse("fleet:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": value, "reason": "r"}
+        reverse("scaling:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": value, "reason": "r"}
     )
 
     assert response.status_code == 400
@@ -55,7 +55,7 @@ def test_it_refuses_a_viewer(client):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
 
     response = client_for(client, "viewer").post(
-        reverse("fleet:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": "5"}
+        reverse("scaling:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": "5"}
     )
 
     assert response.status_code == 403
@@ -69,7 +69,7 @@ def test_it_audits_who_changed_the_objective_from_what_to_what_and_why(client):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=2.0)
     operator = UserFactory(username="olga", role="operator")
     client.force_login(operator)
-    url = reverse("fleet:deployment-slo", args=[deployment.id])
+    url = reverse("scaling:deployment-slo", args=[deployment.id])
 
     client.post(url, {"ttft_slo_seconds": "5", "reason": "batch tier: latency matters less"})
     client.post(url, {"ttft_slo_seconds": "5", "reason": "same again"})  # nothing changes, nothing audited
@@ -87,7 +87,7 @@ def test_it_refuses_a_change_without_a_reason_and_changes_nothing(client):
 
     deployment = ModelDeploymentFactory(ttft_slo_seconds=2.0)
 
-    response = client_for(client, "operator").post(reverse("fleet:deployment-slo", args=[deployment.id]),
+    response = client_for(client, "operator").post(reverse("scaling:deployment-slo", args=[deployment.id]),
                                                    {"ttft_slo_seconds": "5", "reason": "  "})
 
     assert response.status_code == 400 and "a reason is required" in response.content.decode()
