@@ -1,18 +1,38 @@
 """What `/scaledeck status [namespace/name]` and `/scaledeck why namespace/name` answer, as Slack text.
 
 Read-only answers built from the same selectors as the pages and `GET /api/v1/summary/`.
+
+Slack waits 3 seconds. Everything here reads the database except the metrics, which come from
+each cluster's Prometheus, bounded only by that cluster's timeout (3 s by default, per cluster,
+one cluster after another). So with a time budget (`within`), the metrics the answer needs are
+read first, in a thread: if they are not all in by then, `answer` returns None and the caller
+posts the answer later from the worker. The read still running finishes on its own (the
+backend's timeout ends it) and leaves what it learnt -- the values, or "Prometheus is down" --
+in fleet.metrics' cache, so the worker's answer does not wait for it again.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
+
+from django.db import connections
 
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from chatops.summary import fleet_summary
 from costing import selectors as costing_selectors
+from fleet import metrics as fleet_metrics
 from fleet import selectors as fleet_selectors
+from fleet.models import ModelDeployment
 from scaling import selectors as scaling_selectors
+
+# Of Slack's 3 s, what the metrics may take; the rest is the database, the reply and the network.
+ANSWER_BUDGET_SECONDS = 2.0
+# At most this many Prometheus reads for Slack at once: a dead Prometheus and a flood of commands
+# fill it, and further commands wait their budget in its queue, then are answered later.
+_METRICS_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-metrics")
 
 USAGE = (
     "Usage: `/scaledeck status [namespace/name]`, `/scaledeck why namespace/name` or "
@@ -20,8 +40,10 @@ USAGE = (
 )
 
 
-def answer(*, user, text: str, now: datetime) -> str:
-    """The reply to one slash command from a linked user."""
+def answer(*, user, text: str, now: datetime, within: float | None = None) -> str | None:
+    """The reply to one slash command from a linked user.
+
+    With `within` (seconds), None when the metrics the reply needs are not read in that time."""
     if not role_at_least(user_role(user), Role.VIEWER):
         return "Your ScaleDeck account has no role; ask an admin for one."
     words = text.split()
@@ -29,10 +51,40 @@ def answer(*, user, text: str, now: datetime) -> str:
         return USAGE
     verb, args = words[0].lower(), words[1:]
     if verb == "status" and not args:
+        if within is not None and not metrics_read_within(list(fleet_selectors.deployment_queryset()), within):
+            return None
         return fleet_status(now=now)
     if verb in ("status", "why") and len(args) == 1:
-        return deployment_why(args[0], now=now)
+        deployment, problem = find_deployment(args[0])
+        if deployment is None:
+            return problem
+        if within is not None and not metrics_read_within([deployment], within):
+            return None
+        return deployment_why(deployment, now=now)
     return USAGE
+
+
+def _read_metrics(deployments: list[ModelDeployment]) -> None:
+    try:
+        fleet_metrics.deployment_metrics(deployments)  # never raises; caches what it read
+    finally:
+        connections.close_all()  # this thread's own, if anything opened one
+
+
+def metrics_read_within(deployments: list[ModelDeployment], seconds: float) -> bool:
+    """Whether the metrics of `deployments` are read (and cached) within `seconds`.
+
+    Only clusters with a Prometheus URL are read here: the simulated backend reads the database
+    in-process and answers at once. `deployments` come from `deployment_queryset()`, with their
+    cluster and pods loaded, so the thread reads no database: only the cache and Prometheus."""
+    remote = [d for d in deployments if d.cluster.prometheus_url]
+    if not remote:
+        return True
+    try:
+        _METRICS_READERS.submit(_read_metrics, remote).result(timeout=max(seconds, 0.0))
+    except FutureTimeout:
+        return False
+    return True
 
 
 def _money(value) -> str:
@@ -52,9 +104,16 @@ def fleet_status(*, now: datetime) -> str:
         lines.append(
             f"*{c.cluster.name}*: {c.deployments} deployments, over TTFT objective: {breach}; "
             f"{c.pending_pods} pending pods; {len(c.overrides)} active overrides; next pre-scale: {firing}; "
-            f"spend {spend}"
+            f"spend {spend}" + _unknown_text(c)
         )
     return "\n".join(lines) or "No clusters yet."
+
+
+def _unknown_text(c) -> str:
+    if not c.ttft_unknown:
+        return ""
+    why = f"metrics unavailable: {c.metrics_unavailable}" if c.metrics_unavailable else "no TTFT reported"
+    return f"; TTFT unknown for {c.ttft_unknown} deployment{'s' if c.ttft_unknown > 1 else ''} ({why})"
 
 
 def find_deployment(ref: str):
@@ -69,11 +128,8 @@ def find_deployment(ref: str):
     return rows[0], ""
 
 
-def deployment_why(ref: str, *, now: datetime) -> str:
+def deployment_why(deployment: ModelDeployment, *, now: datetime) -> str:
     """Replicas, who owns them (autoscaler), active overrides and the metrics behind them."""
-    deployment, problem = find_deployment(ref)
-    if deployment is None:
-        return problem
     (row,) = fleet_selectors.deployment_rows([deployment])
     overrides = scaling_selectors.active_overrides([deployment], now=now).get(deployment.id, [])
     a = row.autoscaler

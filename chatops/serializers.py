@@ -34,6 +34,8 @@ class ClusterSummarySerializer(serializers.Serializer):
     deployments = serializers.IntegerField()
     in_breach = BreachSerializer(many=True, help_text="deployments whose TTFT p95 is over their objective")
     ttft_unknown = serializers.IntegerField(help_text="deployments with no TTFT p95 to compare")
+    metrics_unavailable = serializers.CharField(
+        help_text="why some deployments' metrics are unavailable (the most common reason); empty when all reported")
     pending_pods = serializers.IntegerField()
     overrides = OverrideSerializer(many=True, help_text="active time-boxed overrides")
     next_firings = FiringSerializer(many=True, help_text="the next pre-scale firings, soonest first (5 at most)")

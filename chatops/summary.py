@@ -8,7 +8,7 @@ the whole fleet, grouped in Python.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +32,7 @@ class ClusterSummary:
     deployments: int = 0
     in_breach: list[dict] = field(default_factory=list)
     ttft_unknown: int = 0
+    metrics_unavailable: str = ""  # why metrics are missing, the most common reason first; "" when all reported
     pending_pods: int = 0
     overrides: list[dict] = field(default_factory=list)
     next_firings: list[dict] = field(default_factory=list)
@@ -59,6 +60,7 @@ def fleet_summary(*, now: datetime, clusters=None, namespaces: Sequence[str] = (
         deployment_qs = deployment_qs.filter(namespace__in=namespaces)
     deployments = list(deployment_qs)
     rows = fleet_selectors.deployment_rows(deployments)
+    unavailable: dict[int, Counter] = defaultdict(Counter)
     for row in rows:
         summary = by_id[row.deployment.cluster_id]
         summary.deployments += 1
@@ -72,6 +74,10 @@ def fleet_summary(*, now: datetime, clusters=None, namespaces: Sequence[str] = (
             })
         elif state == "unknown":
             summary.ttft_unknown += 1
+        if row.metrics.unavailable_reason:
+            unavailable[row.deployment.cluster_id][row.metrics.unavailable_reason] += 1
+    for cluster_id, reasons in unavailable.items():
+        by_id[cluster_id].metrics_unavailable = reasons.most_common(1)[0][0]
 
     pods = Pod.objects.alive().filter(cluster_id__in=list(by_id), phase="Pending")
     if namespaces:

@@ -1,5 +1,6 @@
-"""The apply of a confirmed Slack scale, in the worker: Slack's 3 seconds are long gone by the time
-Kubernetes answers, so the result is posted to the command's response_url."""
+"""What Slack's 3 seconds cannot wait for, done in the worker and posted to the command's response_url:
+the apply of a confirmed scale (Kubernetes answers later), and a status the metrics of which
+Prometheus did not give in time (chatops/answers.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import urllib.request
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from chatops import answers
 from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling.models import ScaleAction
@@ -23,9 +26,9 @@ POST_TIMEOUT_SECONDS = 10
 WAIT_FOR_OTHER_WORKER_SECONDS = 30  # another worker claimed the action: how long to wait for its answer
 
 
-def post_to_slack(response_url: str, text: str) -> None:
+def post_to_slack(response_url: str, text: str, *, replace_original: bool = True) -> None:
     """One message to the command's response_url (Slack's hooks.slack.com URL, valid 30 minutes)."""
-    body = json.dumps({"response_type": "ephemeral", "replace_original": True, "text": text}).encode()
+    body = json.dumps({"response_type": "ephemeral", "replace_original": replace_original, "text": text}).encode()
     request = urllib.request.Request(  # noqa: S310 - an https Slack URL, checked by the view
         response_url, data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as answer:  # noqa: S310 - Slack's URL
@@ -52,6 +55,17 @@ def slack_scale_apply(*, user_id: int, deployment_id: int, replicas: int, ttl_mi
         post_to_slack(response_url, text)
     except OSError as exc:  # the action stands either way; Slack only misses the message
         logger.warning("Slack response_url unreachable for a scale result: %s", exc)
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def slack_answer_post(*, user_id: int, text: str, response_url: str) -> None:
+    """A `status` or `why` answer, once every cluster's Prometheus has answered or timed out."""
+    user = get_user_model().objects.get(pk=user_id)
+    reply = answers.answer(user=user, text=text, now=timezone.now())
+    try:
+        post_to_slack(response_url, reply, replace_original=False)
+    except OSError as exc:
+        logger.warning("Slack response_url unreachable for a status answer: %s", exc)
 
 
 def _finished(action: ScaleAction) -> ScaleAction:

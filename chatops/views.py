@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from chatops import answers, scale, slack
 from chatops.models import SlackUserLink
-from chatops.tasks import slack_scale_apply
+from chatops.tasks import slack_answer_post, slack_scale_apply
 from fleet.models import ModelDeployment
 
 logger = logging.getLogger("scaledeck.chatops")
@@ -76,8 +76,19 @@ def slack_signed(view):
     return checked
 
 
+def _answer_later(*, user, text: str, response_url: str) -> JsonResponse:
+    """Prometheus is slow: say so now, and post the answer from the worker when it has one."""
+    budget = f"{answers.ANSWER_BUDGET_SECONDS:g} s"
+    if not _response_url_allowed(response_url):
+        return _ephemeral(f"Prometheus did not answer within {budget}; ask again in a minute.")
+    transaction.on_commit(lambda: slack_answer_post.delay(user_id=user.id, text=text, response_url=response_url))
+    return _ephemeral(f"Prometheus did not answer within {budget}: the answer follows here when it does "
+                      "(or when it times out).")
+
+
 @slack_signed
 def slack_command(request: HttpRequest) -> JsonResponse:
+    started = time.monotonic()
     user = _linked_user(request.POST.get("user_id", ""))
     if user is None:
         return _ephemeral(NOT_LINKED)
@@ -89,7 +100,12 @@ def slack_command(request: HttpRequest) -> JsonResponse:
         if command is None:
             return _ephemeral(problem)
         return JsonResponse(scale.dry_run_message(user=user, command=command))
-    return _ephemeral(answers.answer(user=user, text=request.POST.get("text", ""), now=timezone.now()))
+    text = request.POST.get("text", "")
+    within = answers.ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
+    reply = answers.answer(user=user, text=text, now=timezone.now(), within=within)
+    if reply is None:
+        return _answer_later(user=user, text=text, response_url=request.POST.get("response_url", ""))
+    return _ephemeral(reply)
 
 
 @slack_signed

@@ -64,13 +64,15 @@ def test_it_summarises_each_cluster_for_a_bot(api, fake_metrics):
     assert body["generated_at"] == "2026-11-27T12:00:00Z"
     empty, prod = body["clusters"]
     assert empty == {
-        "cluster": "empty", "deployments": 0, "in_breach": [], "ttft_unknown": 0, "pending_pods": 0,
+        "cluster": "empty", "deployments": 0, "in_breach": [], "ttft_unknown": 0, "metrics_unavailable": "",
+        "pending_pods": 0,
         "overrides": [], "next_firings": [], "spend_usd_per_hour": 0.0, "unpriced_nodes": 0,
     }
     assert prod["deployments"] == 3
     assert [(b["deployment"], b["ttft_p95_seconds"], b["objective_seconds"]) for b in prod["in_breach"]] == [
         ("llm/slow", 3.5, 2.0)]
     assert prod["ttft_unknown"] == 1
+    assert prod["metrics_unavailable"] == "no metrics reported for this deployment"  # llm/dark
     assert prod["pending_pods"] == 1
     assert [(o["deployment"], o["override"], o["by"], o["seconds_left"]) for o in prod["overrides"]] == [
         ("llm/fast", "floor 4", "alice", 5400)]
