@@ -1,8 +1,14 @@
-"""The deployment page's charts: one Plotly figure, panels stacked on one shared time axis.
+"""The deployment page's charts: one small Plotly figure per metric, all on the same time range.
 
-Built as plain Plotly JSON with core.charts, shipped to the page as JSON (json_script) and drawn
-there by one `Plotly.newPlot`. Every panel has units on its axis; the x axis spans
-exactly the range asked for, so an empty stretch reads as "no data then", not as a shorter chart.
+Built as plain Plotly JSON with core.charts and shipped to the page as one JSON list (json_script).
+static/js/scaledeck.js draws the panels one at a time, those in view first and the rest while the
+browser is idle, so the first charts show before the eleventh is drawn (one figure of eleven
+stacked panels kept the browser busy ~0.75 s before anything showed), and zooming the time axis of
+one panel zooms them all, as one figure with shared axes did.
+
+Every panel has units on its axis and the same plot width (a fixed right margin holds its legend),
+so the times line up from panel to panel; the x axis spans exactly the range asked for, so an
+empty stretch reads as "no data then", not as a shorter chart.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from django.utils import timezone
 from core import charts
 from core.charts import wall_clock
 
-# (title, y-axis title) per panel, top to bottom; rows are numbered from 1 in this order.
+# (title, y-axis title) per panel, top to bottom.
 PANELS = (
     ("TTFT (time to first token)", "seconds (s)"),
     ("Inter-token latency (ITL)", "seconds (s)"),
@@ -31,10 +37,12 @@ PANELS = (
     ("Tokens per second", "tokens/s"),
     ("Cost", "$/h"),
 )
-ROW = {title: row for row, (title, _) in enumerate(PANELS, start=1)}
-PERCENT_ROWS = (ROW["KV cache usage"], ROW["GPU utilization"])
-PANEL_HEIGHT = 175  # px per panel, with the gap above it for its title and time ticks
-PANEL_GAP = 56  # px
+Y_TITLES = dict(PANELS)
+PERCENT_PANELS = ("KV cache usage", "GPU utilization")
+PANEL_HEIGHT = 190  # px: title, plot and time ticks
+TIME_TITLE_HEIGHT = 24  # px more under the last panel, for the time axis's title
+MARGIN = {"l": 64, "r": 230, "t": 30, "b": 30}  # the legend sits in the right margin
+NO_DATA = "no data from this metrics source for this range"
 COLOURS = {
     "p50": "#6c8ebf",
     "p95": "#1f4e9a",
@@ -82,7 +90,7 @@ def _replicas(series: Mapping[str, Series]) -> tuple[Series | None, Series | Non
     return series.get("replicas_desired"), series.get("replicas_ready"), series.get("replicas")
 
 
-def deployment_figure(
+def deployment_panels(
     series: Mapping[str, Series],
     *,
     slo_seconds: float,
@@ -90,159 +98,110 @@ def deployment_figure(
     end: datetime,
     cost_per_replica_hour: Decimal | None,
     step_seconds: int | None = None,
-) -> dict:
-    """The figure as a JSON-ready dict: data, layout (plain dicts, see core.charts)."""
-    height = PANEL_HEIGHT * len(PANELS) + 80
-    layout = charts.stacked_panels([title for title, _ in PANELS], vertical_spacing=PANEL_GAP / height, title_size=12)
-    data: list[dict] = []
-    shapes: list[dict] = []
-    empty_panels: list[int] = []
+) -> list[dict]:
+    """One JSON-ready figure (data, layout) per panel of PANELS, top to bottom."""
     # The series of one range share their timestamps: format each distinct axis once.
     time_labels: dict[tuple, list[str]] = {}
+    panels: dict[str, list[dict]] = {title: [] for title, _ in PANELS}
+    with_data: set[str] = set()
 
-    def times(s: Series) -> list[str]:
-        if s.timestamps not in time_labels:
-            time_labels[s.timestamps] = charts.wall_clocks(s.timestamps)
-        return time_labels[s.timestamps]
-
-    def line(
-        row: int,
-        key: str | Series | None,
-        name: str,
-        colour: str,
-        *,
-        factor: float = 1.0,
-        first: bool = False,
-        style: dict | None = None,
-    ) -> bool:
-        """Add one trace to panel `row`; True when it has at least one value."""
+    def line(title: str, key: str | Series | None, name: str, colour: str, *, factor: float = 1.0,
+             style: dict | None = None) -> None:
+        """Add one trace to panel `title` (when the source has that series at all)."""
         s = series.get(key) if isinstance(key, str) else key
         if s is None:
-            return False
-        data.append(charts.line(
-            x=times(s), y=_scaled(s, factor), name=name, colour=colour, row=row, legendgroup=str(row),
-            group_title=PANELS[row - 1][0] if first else None, **(style or {}),
-        ))  # fmt: skip
-        return _has_data(s)
+            return
+        if s.timestamps not in time_labels:
+            time_labels[s.timestamps] = charts.wall_clocks(s.timestamps)
+        panels[title].append(charts.line(x=time_labels[s.timestamps], y=_scaled(s, factor), name=name,
+                                         colour=colour, **(style or {})))  # fmt: skip
+        if _has_data(s):
+            with_data.add(title)
 
-    def panel(title: str, *traces: bool) -> None:
-        if not any(traces):
-            empty_panels.append(ROW[title])
-
-    # TTFT with the SLO as a dashed line.
-    row = ROW["TTFT (time to first token)"]
-    panel(
-        "TTFT (time to first token)",
-        line(row, "ttft_p50", "TTFT p50 (s)", COLOURS["p50"], first=True),
-        line(row, "ttft_p95", "TTFT p95 (s)", COLOURS["p95"], style={"width": 2.2}),
-        line(row, "ttft_p99", "TTFT p99 (s)", COLOURS["p99"]),
-    )
-    shapes.append(charts.hline(slo_seconds, colour=COLOURS["slo"], row=row))
-    layout["annotations"].append(
-        charts.label(f"SLO p95 {slo_seconds:g} s", y=slo_seconds, colour=COLOURS["slo"], row=row, size=12)
-    )
-
-    row = ROW["Inter-token latency (ITL)"]
-    panel(
-        "Inter-token latency (ITL)",
-        line(row, "itl_p50", "ITL p50 (s)", COLOURS["p50"], first=True),
-        line(row, "itl_p95", "ITL p95 (s)", COLOURS["p95"], style={"width": 2.2}),
-    )
-    row = ROW["End-to-end request latency"]
-    panel(
-        "End-to-end request latency",
-        line(row, "e2e_p50", "E2E p50 (s)", COLOURS["p50"], first=True),
-        line(row, "e2e_p95", "E2E p95 (s)", COLOURS["p95"], style={"width": 2.2}),
-    )
-
-    row = ROW["Requests waiting and running"]
-    panel(
-        "Requests waiting and running",
-        line(row, "queue_depth", "waiting (req)", COLOURS["queue"], first=True, style={"width": 2.2}),
-        line(row, "running", "running (req)", COLOURS["running"]),
-    )
-    row = ROW["Requests finished, errors and preemptions"]
-    panel(
-        "Requests finished, errors and preemptions",
-        line(row, "requests_per_second", "finished (req/s)", COLOURS["finished"], first=True),
-        line(row, "errors_per_second", "errors: aborted or failed (req/s)", COLOURS["errors"], style={"width": 2.2}),
-        line(row, "preemptions_per_second", "preemptions (/s)", COLOURS["preemptions"], style={"dash": "dot"}),
-    )
-    row = ROW["Error rate (aborted or failed requests)"]
-    panel(
-        "Error rate (aborted or failed requests)",
-        line(row, "error_rate", "error rate (%)", COLOURS["errors"], factor=100, first=True),
-    )
+    title = "TTFT (time to first token)"
+    line(title, "ttft_p50", "TTFT p50 (s)", COLOURS["p50"])
+    line(title, "ttft_p95", "TTFT p95 (s)", COLOURS["p95"], style={"width": 2.2})
+    line(title, "ttft_p99", "TTFT p99 (s)", COLOURS["p99"])
+    title = "Inter-token latency (ITL)"
+    line(title, "itl_p50", "ITL p50 (s)", COLOURS["p50"])
+    line(title, "itl_p95", "ITL p95 (s)", COLOURS["p95"], style={"width": 2.2})
+    title = "End-to-end request latency"
+    line(title, "e2e_p50", "E2E p50 (s)", COLOURS["p50"])
+    line(title, "e2e_p95", "E2E p95 (s)", COLOURS["p95"], style={"width": 2.2})
+    title = "Requests waiting and running"
+    line(title, "queue_depth", "waiting (req)", COLOURS["queue"], style={"width": 2.2})
+    line(title, "running", "running (req)", COLOURS["running"])
+    title = "Requests finished, errors and preemptions"
+    line(title, "requests_per_second", "finished (req/s)", COLOURS["finished"])
+    line(title, "errors_per_second", "errors: aborted or failed (req/s)", COLOURS["errors"], style={"width": 2.2})
+    line(title, "preemptions_per_second", "preemptions (/s)", COLOURS["preemptions"], style={"dash": "dot"})
+    line("Error rate (aborted or failed requests)", "error_rate", "error rate (%)", COLOURS["errors"], factor=100)
 
     # Replicas desired vs ready, and the pods that reported vLLM metrics.
     desired, ready, serving = _replicas(series)
-    row = ROW["Replicas"]
-    panel(
-        "Replicas",
-        line(row, desired, "desired (replicas)", COLOURS["desired"], first=True, style={"dash": "dot", "shape": "hv"}),
-        line(row, ready, "ready (replicas)", COLOURS["ready"], style={"shape": "hv"}),
-        line(row, serving, "reporting metrics (pods)", COLOURS["serving"], style={"shape": "hv", "width": 1.2}),
-    )
+    line("Replicas", desired, "desired (replicas)", COLOURS["desired"], style={"dash": "dot", "shape": "hv"})
+    line("Replicas", ready, "ready (replicas)", COLOURS["ready"], style={"shape": "hv"})
+    line("Replicas", serving, "reporting metrics (pods)", COLOURS["serving"], style={"shape": "hv", "width": 1.2})
 
     # KV cache and GPU utilization, 0-1 fractions shown as %.
-    panel("KV cache usage", line(ROW["KV cache usage"], "kv_cache_usage", "KV cache (%)", COLOURS["kv"],
-                                 factor=100, first=True))  # fmt: skip
-    panel("GPU utilization", line(ROW["GPU utilization"], "gpu_utilization", "GPU util (%)", COLOURS["gpu"],
-                                  factor=100, first=True))  # fmt: skip
-
-    row = ROW["Tokens per second"]
-    panel(
-        "Tokens per second",
-        line(row, "generation_tokens_per_second", "generated (tokens/s)", COLOURS["gen"], first=True),
-        line(row, "prompt_tokens_per_second", "prompt (tokens/s)", COLOURS["prompt"]),
-    )
+    line("KV cache usage", "kv_cache_usage", "KV cache (%)", COLOURS["kv"], factor=100)
+    line("GPU utilization", "gpu_utilization", "GPU util (%)", COLOURS["gpu"], factor=100)
+    line("Tokens per second", "generation_tokens_per_second", "generated (tokens/s)", COLOURS["gen"])
+    line("Tokens per second", "prompt_tokens_per_second", "prompt (tokens/s)", COLOURS["prompt"])
 
     # $/hour: what the ready replicas cost, at the deployment's current price per replica.
-    row = ROW["Cost"]
     cost_series = series.get("cost_per_hour_usd")
     ready_or_serving = ready if _has_data(ready) else serving
     if cost_series is not None:
-        got_cost = line(row, cost_series, "cost ($/h)", COLOURS["cost"], first=True, style={"shape": "hv"})
+        line("Cost", cost_series, "cost ($/h)", COLOURS["cost"], style={"shape": "hv"})
     elif ready_or_serving is not None and cost_per_replica_hour is not None:
-        got_cost = line(
-            row,
-            ready_or_serving,
-            "cost, estimated ($/h)",
-            COLOURS["cost"],
-            factor=float(cost_per_replica_hour),
-            first=True,
-            style={"shape": "hv"},
-        )
-    else:
-        got_cost = False
-    panel("Cost", got_cost)
-
-    for row in empty_panels:
-        layout["annotations"].append(charts.panel_note("no data from this metrics source for this range", row=row))
+        line("Cost", ready_or_serving, "cost, estimated ($/h)", COLOURS["cost"], factor=float(cost_per_replica_hour),
+             style={"shape": "hv"})  # fmt: skip
 
     x_range = [wall_clock(start), wall_clock(end)]
-    for row, (_, y_title) in enumerate(PANELS, start=1):
-        suffix = charts.axis_suffix(row)
-        y_axis = layout["yaxis" + suffix]
-        y_axis.update(title={"text": y_title, "font": {"size": 11}}, rangemode="tozero")
-        if row in PERCENT_ROWS:
-            y_axis["range"] = [0, 100]
-        # Times on every panel (the eye should not travel to the bottom), the date only on the last.
-        x_axis = layout["xaxis" + suffix]
-        x_axis.update(range=x_range, type="date", showticklabels=True)
-        if row != len(PANELS):
-            x_axis["tickformat"] = "%H:%M"
     time_title = f"time ({timezone.get_current_timezone_name()})"
     if step_seconds:
         time_title += f", {charts.resolution(step_seconds)}"
-    layout["xaxis" + charts.axis_suffix(len(PANELS))]["title"] = {"text": time_title}
-    layout.update(
-        template=charts.PLOTLY_WHITE,
-        shapes=shapes,
-        height=height,
-        margin={"l": 64, "r": 16, "t": 36, "b": 48},
-        hovermode="x unified",
-        legend={"orientation": "v", "groupclick": "toggleitem", "font": {"size": 11}},
-        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
-    )
-    return {"data": data, "layout": layout}
+    figures = []
+    for title, _ in PANELS:
+        layout = _panel_layout(title, x_range=x_range, empty=title not in with_data,
+                               time_title=time_title if title == PANELS[-1][0] else None)  # fmt: skip
+        figures.append({"data": panels[title], "layout": layout})
+    # TTFT with the objective as a dashed line.
+    ttft = figures[0]["layout"]
+    ttft["shapes"].append(charts.hline(slo_seconds, colour=COLOURS["slo"]))
+    slo_label = charts.label(f"SLO p95 {slo_seconds:g} s", y=slo_seconds, colour=COLOURS["slo"], size=12)
+    ttft["annotations"].append(slo_label)
+    return figures
+
+
+def _panel_layout(title: str, *, x_range: list[str], empty: bool, time_title: str | None) -> dict:
+    """One panel's layout: its title top left, its unit on the y axis, its legend in the right margin;
+    the date and the time axis's title only under the last panel (`time_title`)."""
+    x_axis: dict = {"range": x_range, "type": "date"}
+    if time_title:
+        x_axis["title"] = {"text": time_title}
+    else:
+        x_axis["tickformat"] = "%H:%M"
+    y_axis: dict = {"title": {"text": Y_TITLES[title], "font": {"size": 11}}, "rangemode": "tozero"}
+    if title in PERCENT_PANELS:
+        y_axis["range"] = [0, 100]
+    # The right margin does not grow with a long legend: every panel keeps the same plot width.
+    margin = {**MARGIN, "autoexpand": False}
+    if time_title:
+        margin["b"] += TIME_TITLE_HEIGHT
+    return {
+        "template": charts.PLOTLY_WHITE,
+        "title": {"text": title, "font": {"size": 13}, "x": 0, "xref": "paper", "xanchor": "left", "y": 1,
+                  "yref": "paper", "yanchor": "bottom", "pad": {"b": 6}},
+        "xaxis": x_axis,
+        "yaxis": y_axis,
+        "shapes": [],
+        "annotations": [charts.panel_note(NO_DATA, row=1)] if empty else [],
+        "height": PANEL_HEIGHT + (TIME_TITLE_HEIGHT if time_title else 0),
+        "margin": margin,
+        "showlegend": True,
+        "legend": {"x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top", "font": {"size": 11}},
+        "hovermode": "x unified",
+        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+    }

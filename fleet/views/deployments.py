@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from core.charts.deployment import deployment_figure
+from core.charts.deployment import deployment_panels
 from costing import selectors as costing_selectors
 from fleet import selectors
 from fleet.backends.base import BackendError, DeploymentMetrics
@@ -61,13 +61,13 @@ def deployment_charts(request, deployment_id: int):
     end = timezone.now()
     start = end - timedelta(seconds=range_seconds)
     step_seconds = step_for_range(range_seconds)
-    figure, series_error = None, None
+    panels, series_error = None, None
     try:
         series = deployment_series(deployment, range_seconds, now=end)
     except BackendError as exc:
         series_error = str(exc) or "metrics source unavailable"
     else:
-        figure = deployment_figure(
+        panels = deployment_panels(
             series, slo_seconds=deployment.slo_seconds, start=start, end=end, cost_per_replica_hour=per_replica,
             step_seconds=step_seconds,
         )
@@ -77,7 +77,7 @@ def deployment_charts(request, deployment_id: int):
         "slo_state": selectors.slo_state(now.ttft_p95_seconds, deployment.slo_seconds),
         "cost_per_hour": cost,
         "cost_per_million": costing_selectors.deployment_cost_per_million_tokens(deployment),
-        "figure": figure,
+        "panels": panels,
         "series_error": series_error,
         "range_key": range_key,
         "range_error": range_error,

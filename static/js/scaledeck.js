@@ -2,7 +2,9 @@
 //
 // Charts: a fragment ships a figure as `{{ figure|json_script:"some-id" }}` next to
 // `<div class="plotly-chart" data-figure="some-id"></div>`; this draws it with Plotly.newPlot
-// whenever that markup arrives (page load or HTMX swap).
+// whenever that markup arrives (page load or HTMX swap). A list of figures on one time range
+// (`<div data-figures="some-id">`, the deployment page's panels) is drawn one panel at a time:
+// see drawPanels.
 (function () {
   "use strict";
 
@@ -15,31 +17,136 @@
     tag.addEventListener("error", callback, { once: true });
   }
 
-  function drawCharts(root) {
-    if (!root || !root.querySelectorAll) return;
-    var targets = root.querySelectorAll("[data-figure]");
-    if (root.matches && root.matches("[data-figure]")) targets = [root].concat(Array.from(targets));
-    if (targets.length) whenPlotlyLoaded(function () { drawFigures(targets); });
+  var PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+
+  function matching(root, selector) {
+    var found = Array.from(root.querySelectorAll(selector));
+    if (root.matches && root.matches(selector)) found.unshift(root);
+    return found;
   }
 
-  function drawFigures(targets) {
-    Array.prototype.forEach.call(targets, function (el) {
-      var source = document.getElementById(el.getAttribute("data-figure"));
-      if (!source) return;
-      if (typeof window.Plotly === "undefined") {
-        el.textContent = "Charts could not load (plotly.js is missing).";
+  function drawCharts(root) {
+    if (!root || !root.querySelectorAll) return;
+    var single = matching(root, "[data-figure]");
+    var lists = matching(root, "[data-figures]");
+    // The panels' boxes are laid out now, before plotly.js arrives, so the page does not jump.
+    var groups = lists.map(panelBoxes).filter(Boolean);
+    if (single.length || groups.length) {
+      whenPlotlyLoaded(function () {
+        single.forEach(drawFigure);
+        groups.forEach(drawPanels);
+      });
+    }
+  }
+
+  function plotlyMissing(el) {
+    if (typeof window.Plotly !== "undefined") return false;
+    el.textContent = "Charts could not load (plotly.js is missing).";
+    return true;
+  }
+
+  // One newPlot per figure, drawn once: the figures give their margins (core/charts turns plotly's
+  // automargin off), so plotly.js does not measure and redraw; `responsive` redraws only when the
+  // window is resized.
+  function drawFigure(el) {
+    var source = document.getElementById(el.getAttribute("data-figure"));
+    if (!source || plotlyMissing(el)) return;
+    var figure = JSON.parse(source.textContent);
+    window.Plotly.newPlot(el, figure.data, figure.layout, PLOT_CONFIG);
+  }
+
+  // One box per figure of a `data-figures` list, as high as its figure will be.
+  function panelBoxes(container) {
+    var source = document.getElementById(container.getAttribute("data-figures"));
+    if (!source || container.children.length) return null;
+    var figures = JSON.parse(source.textContent);
+    var boxes = figures.map(function (figure) {
+      var box = document.createElement("div");
+      box.className = "plotly-chart chart-panel";
+      box.style.minHeight = (figure.layout.height || 300) + "px";
+      box.setAttribute("role", "img");
+      box.setAttribute("aria-label", (figure.layout.title && figure.layout.title.text) || "chart");
+      container.appendChild(box);
+      return box;
+    });
+    return { container: container, figures: figures, boxes: boxes };
+  }
+
+  // Draws a list of panels on one time range without holding the browser for all of them at once:
+  // the first panel at once, then one panel per animation frame, those in (or near) view first,
+  // the others while the browser is idle; a panel scrolled into view before its turn goes next.
+  // Each drawn box gets `data-drawn`. Zooming or panning the time axis of one panel applies the
+  // same range to every other (they were one figure with shared axes before).
+  function drawPanels(group) {
+    if (plotlyMissing(group.container)) return;
+    var pending = group.boxes.slice();
+    var near = new Set();
+    var busy = false; // a panel is being drawn, or its turn is scheduled
+    var idleRequest = null;
+    var zoom = { range: null, busy: false, whole: (group.figures[0].layout.xaxis || {}).range };
+    var observer = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) near.add(entry.target); else near.delete(entry.target);
+      });
+      schedule();
+    }, { rootMargin: "50% 0px" }) : null;
+    if (observer) pending.forEach(function (box) { observer.observe(box); });
+
+    function next() {
+      for (var i = 0; i < pending.length; i++) if (near.has(pending[i])) return pending.splice(i, 1)[0];
+      return pending.shift();
+    }
+    function draw(box) {
+      var figure = group.figures[group.boxes.indexOf(box)];
+      if (observer) observer.unobserve(box);
+      near.delete(box);
+      if (zoom.range) figure.layout.xaxis = Object.assign({}, figure.layout.xaxis, { range: zoom.range });
+      return window.Plotly.newPlot(box, figure.data, figure.layout, PLOT_CONFIG).then(function () {
+        box.setAttribute("data-drawn", "");
+        box.on("plotly_relayout", function (change) { followZoom(box, change); });
+      });
+    }
+    function step() {
+      if (!pending.length || !group.container.isConnected) {
+        busy = false;
         return;
       }
-      // One newPlot per figure, drawn once: the figures give their margins (core/charts.py turns
-      // plotly's automargin off), so plotly.js does not measure and redraw; `responsive` redraws
-      // only when the window is resized.
-      var figure = JSON.parse(source.textContent);
-      window.Plotly.newPlot(el, figure.data, figure.layout, {
-        responsive: true,
-        displaylogo: false,
-        modeBarButtonsToRemove: ["select2d", "lasso2d"],
-      });
-    });
+      draw(next()).then(done, done);
+    }
+    function done() {
+      busy = false;
+      schedule();
+    }
+    function schedule() {
+      var inView = pending.some(function (box) { return near.has(box); });
+      if (idleRequest !== null && inView) { // waiting for idle time, but a panel came into view
+        window.cancelIdleCallback(idleRequest);
+        idleRequest = null;
+        busy = false;
+      }
+      if (busy || !pending.length) return;
+      busy = true;
+      if (inView || !window.requestIdleCallback) {
+        window.requestAnimationFrame(function () { setTimeout(step, 0); });
+      } else {
+        idleRequest = window.requestIdleCallback(function () { idleRequest = null; step(); }, { timeout: 1000 });
+      }
+    }
+    function followZoom(source, change) {
+      var range;
+      if ("xaxis.range[0]" in change) range = [change["xaxis.range[0]"], change["xaxis.range[1]"]];
+      else if (change["xaxis.range"]) range = change["xaxis.range"];
+      else if (change["xaxis.autorange"]) range = zoom.whole;
+      if (!range || zoom.busy) return;
+      zoom.range = range;
+      zoom.busy = true;
+      var others = group.boxes.filter(function (box) { return box !== source && box.hasAttribute("data-drawn"); });
+      Promise.all(others.map(function (box) { return window.Plotly.relayout(box, { "xaxis.range": range }); }))
+        .finally(function () { zoom.busy = false; });
+    }
+
+    busy = true;
+    step();
   }
 
   // A fragment that fails to load says so, instead of "Loading…" forever; a failed poll keeps

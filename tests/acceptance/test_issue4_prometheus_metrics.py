@@ -274,7 +274,7 @@ def test_it_shows_the_metrics_on_the_pages(synced, browser_client, scraped):
     assert "12 req" in overview  # chat's queue, summed over its two pods
     charts = browser_client.get(f"/deployments/{chat.id}/charts/").content.decode()
     assert "metrics unavailable" not in charts
-    assert "12 req" in charts and 'id="deployment-figure"' in charts
+    assert "12 req" in charts and 'id="deployment-panels"' in charts
     utilization = browser_client.get("/nodes/gpu-utilization/").content.decode()
     assert "metrics unavailable" not in utilization
     for percent in ("80%", "50%", "30%"):  # whole GPUs from GPU_UTIL, MIG slices from GR_ENGINE_ACTIVE

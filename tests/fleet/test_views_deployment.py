@@ -8,9 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.charts.deployment import PANELS
+from core.templatetags.scaledeck import url_if_exists
 from fleet.backends.base import DeploymentMetrics, Series
 from fleet.models import Autoscaler
-from core.templatetags.scaledeck import url_if_exists
 from tests.factories import AutoscalerFactory, ClusterFactory, GpuNodeFactory, ModelDeploymentFactory, PodFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +26,11 @@ def charts(deployment, query=""):
     return reverse("fleet:deployment-charts", args=[deployment.id]) + query
 
 
-def figure_of(html: str) -> dict:
-    match = re.search(r'<script id="deployment-figure" type="application/json">(.*?)</script>', html, re.S)
-    assert match, "no figure in the fragment"
-    return json.loads(match.group(1))
+def panels_of(html: str) -> dict[str, dict]:
+    """The charts fragment's figures, by panel title."""
+    match = re.search(r'<script id="deployment-panels" type="application/json">(.*?)</script>', html, re.S)
+    assert match, "no charts in the fragment"
+    return {figure["layout"]["title"]["text"]: figure for figure in json.loads(match.group(1))}
 
 
 def series(name: str, unit: str, values, *, start=NOW - timedelta(minutes=3), step=60) -> Series:
@@ -115,23 +117,29 @@ def test_it_draws_the_charts_with_units_an_slo_line_and_the_whole_range(viewer_c
     html = response.content.decode()
     assert response.status_code == 200
     assert "7 req" in html and "1.20 s" in html
-    figure = figure_of(html)
-    names = [trace["name"] for trace in figure["data"]]
+    panels = panels_of(html)
+    assert list(panels) == [title for title, _ in PANELS]
+    traces = [trace for figure in panels.values() for trace in figure["data"]]
     assert {"TTFT p50 (s)", "TTFT p95 (s)", "TTFT p99 (s)", "waiting (req)", "running (req)", "KV cache (%)",
-            "desired (replicas)", "ready (replicas)"} <= set(names)
-    kv = next(t for t in figure["data"] if t["name"] == "KV cache (%)")
+            "desired (replicas)", "ready (replicas)"} <= {trace["name"] for trace in traces}
+    kv = next(t for t in panels["KV cache usage"]["data"] if t["name"] == "KV cache (%)")
     assert kv["y"] == [50.0, 60.0, 70.0, 80.0]
-    ttft = next(t for t in figure["data"] if t["name"] == "TTFT p95 (s)")
+    ttft = next(t for t in panels["TTFT (time to first token)"]["data"] if t["name"] == "TTFT p95 (s)")
     assert ttft["y"][2] is None  # a gap stays a gap
-    slo = [s for s in figure["layout"]["shapes"] if s.get("line", {}).get("dash") == "dash"]
+    slo = [s for s in panels["TTFT (time to first token)"]["layout"]["shapes"] if s["line"].get("dash") == "dash"]
     assert slo and slo[0]["y0"] == 1.5
-    layout = figure["layout"]
-    y_titles = {layout[k]["title"]["text"] for k in layout if k.startswith("yaxis")}
+    y_titles = {figure["layout"]["yaxis"]["title"]["text"] for figure in panels.values()}
     assert {"seconds (s)", "requests (req)", "%", "tokens/s", "$/h", "replicas"} <= y_titles
-    assert layout["xaxis"]["range"] == ["2026-11-27 06:00:00", "2026-11-27 12:00:00"]
+    # Every panel spans the range asked for, with the same plot width, so the times line up.
+    assert {tuple(f["layout"]["xaxis"]["range"]) for f in panels.values()} == {("2026-11-27 06:00:00",
+                                                                               "2026-11-27 12:00:00")}
+    assert len({json.dumps(f["layout"]["margin"]) for f in list(panels.values())[:-1]}) == 1
+    assert panels["Cost"]["layout"]["xaxis"]["title"]["text"] == "time (UTC), one point every 2 min"
     assert "one point every 120 s" in html
-    # tokens/s and cost had no data: the panel says so rather than drawing nothing
-    assert "no data from this metrics source for this range" in json.dumps(layout["annotations"])
+    # ITL and tokens/s had no data: the panel says so rather than drawing nothing
+    for title in ("Inter-token latency (ITL)", "Tokens per second"):
+        assert "no data from this metrics source for this range" in json.dumps(panels[title]["layout"]["annotations"])
+    assert "no data" not in json.dumps(panels["KV cache usage"]["layout"]["annotations"])
 
 
 def test_it_says_metrics_unavailable_when_the_backend_fails(viewer_client, broken_metrics):
@@ -142,7 +150,7 @@ def test_it_says_metrics_unavailable_when_the_backend_fails(viewer_client, broke
     html = response.content.decode()
     assert response.status_code == 200
     assert html.count("metrics unavailable: Prometheus at http://prom:9090 timed out after 3 s") == 1
-    assert "deployment-figure" not in html
+    assert "deployment-panels" not in html
 
 
 def test_it_tells_apart_a_charts_failure_from_the_current_values(viewer_client, fake_metrics):
