@@ -285,6 +285,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Timeline rows from Prometheus: first token served, queue over / under target (scaling/timeline_signals.py).
+    "timeline-signals": {
+        "task": "scaling.tasks.timeline_signals_tick",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # SLO burn and threshold alerts, then their notifications (scaling/alerts/).
     "alerts-tick": {
         "task": "scaling.alerts.tasks.alerts_tick",

@@ -21,6 +21,7 @@ from scaling.services import (
     scale_action_fail,
     scaling_tick_run,
 )
+from scaling.timeline_signals import timeline_signals_all
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +111,9 @@ def whatif_run(run_id: int) -> str:
         whatif_runs.whatif_run_fail(run_id=run_id, error="the simulation failed; the worker log has the details")
         raise
     return f"what-if {run_id}: {run.status if run else 'claimed elsewhere'}"
+
+
+@shared_task(ignore_result=True, soft_time_limit=50, time_limit=55)
+def timeline_signals_tick() -> dict:
+    """First tokens served and queue crossings from each cluster's Prometheus (scaling/timeline_signals.py)."""
+    return timeline_signals_all(now=timezone.now())

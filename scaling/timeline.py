@@ -2,7 +2,9 @@
 
 It interleaves what the cluster said (fleet.ScalingEvent: autoscaler rescales and the metric
 crossing behind them, pods created / failing to schedule / scheduled / pulling / started /
-ready / deleted, NodeClaims launched and nodes registered / ready) with what ScaleDeck did
+ready / deleted, NodeClaims launched and nodes registered / ready; and from Prometheus, the queue
+crossing the autoscaler's target and each new pod's first token served, scaling/timeline_signals.py)
+with what ScaleDeck did
 (ScaleAction: who asked for what, and how it ended). Node-level rows join a deployment through
 the nodes its pods were scheduled on, so the node launched for its pending pods shows up.
 

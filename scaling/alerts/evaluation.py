@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from fleet.backends.base import BackendError
 from fleet.backends.prometheus.alert_signals import AlertSignals, read_alert_signals
-from fleet.backends.registry import metrics_backend
+from fleet.backends.registry import UnavailableMetricsBackend, metrics_backend
 from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 from fleet.models import Cluster, GpuNode, ModelDeployment
 from scaling.alerts import rules
@@ -172,6 +172,8 @@ def _signals(cluster: Cluster, objectives: dict[tuple[str, str], float], now: da
     backend = metrics_backend(cluster)
     if isinstance(backend, SimulatedMetricsBackend):
         return backend.alert_signals(objectives, now)
+    if isinstance(backend, UnavailableMetricsBackend):  # its token or password file cannot be read
+        raise BackendError(backend.reason)
     try:
         return read_alert_signals(backend, objectives, now)
     finally:

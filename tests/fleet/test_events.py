@@ -160,5 +160,10 @@ def test_it_stores_the_same_kinds_of_events_from_the_simulated_cluster(db):
     assert first.ok and first.created["events"] > 0 and again.created["events"] == 0
     llama = ScalingEvent.objects.filter(deployment__name="llama-3-8b")
     assert {"metric_above_target", "desired_changed", "pod_created", "scheduling_failed", "pod_scheduled",
-            "image_pulled", "container_started", "pod_ready"} <= set(llama.values_list("kind", flat=True))
+            "image_pulled", "container_started", "pod_ready", "first_token"} <= set(
+        llama.values_list("kind", flat=True))
+    # A new replica serves its first token once Ready, within the minute its deployment serves.
+    ready = dict(llama.filter(kind="pod_ready").values_list("object_name", "at"))
+    for pod, at in llama.filter(kind="first_token").values_list("object_name", "at"):
+        assert timedelta(0) <= at - ready[pod] < timedelta(minutes=1)
     assert ScalingEvent.objects.filter(kind="nodeclaim_launched", deployment=None).exclude(node_pool="").exists()

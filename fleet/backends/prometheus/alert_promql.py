@@ -163,6 +163,13 @@ def queue_floor_by_deployment(ns_matcher: str, namespace_label: str, pod_label: 
     return f"avg by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
 
 
+def queue_per_pod_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str) -> str:
+    """Requests waiting per pod of each deployment (what a queue-depth autoscaler compares with its
+    target): the timeline's "metric above / below target"."""
+    inner = _by_deployment(f"{VLLM_WAITING}{{{ns_matcher}}}", pod_label)
+    return f"avg by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}) ({inner})"
+
+
 def _per_node(aggregation: str, expr: str) -> str:
     by = ", ".join((*DCGM_HOSTNAME_LABELS, DCGM_MODEL_LABEL))
     return f"{aggregation} by ({by}) ({expr})"

@@ -318,6 +318,12 @@ def gpu_utilization_by_device(gpu_sel: PodSelector) -> str:
 # One series per query for one deployment's pods, for charts.
 
 
+def first_tokens_by_pod(sel: PodSelector) -> str:
+    """Requests that got their first token, per pod since it started (TTFT histogram count, the
+    same name in every vLLM release): the timeline's "first token served" is its first non-zero."""
+    return f"sum by ({sel.by}) ({VLLM_TTFT}_count{sel.braces()})"
+
+
 def queue_depth_for_deployment(sel: PodSelector) -> str:
     return f"sum({VLLM_WAITING}{sel.braces()})"
 

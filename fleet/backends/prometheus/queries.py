@@ -305,6 +305,13 @@ class PrometheusQueries:
         concurrently under one deadline. Raises BackendError. Used by alert evaluation."""
         return {name: [(s.labels, s.value) for s in samples] for name, samples in self._instant(queries, at).items()}
 
+    def range_vectors(
+        self, queries: Mapping[str, str], *, start: datetime, end: datetime, step_seconds: int
+    ) -> dict[str, list[tuple[dict[str, str], dict[int, float | None]]]]:
+        """Catalogue queries answered at every step in [start, end] (epoch seconds -> value, None
+        for NaN), run concurrently under one deadline. Raises BackendError. Used by the timeline."""
+        return self._range(queries, int(start.timestamp()), int(end.timestamp()), step_seconds)
+
     # ------------------------------------------------------------------- selectors
 
     def _pod_selector(self, pairs: Iterable[Key], *, exact: bool = False) -> promql.PodSelector:

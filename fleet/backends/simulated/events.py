@@ -35,8 +35,24 @@ def _fact(t: int, kind: str, reason: str, namespace: str, object_kind: str, name
 def world_events(world: World) -> list[ScalingEventFacts]:
     """Everything the world can say about scaling up to its current time."""
     out: list[ScalingEventFacts] = []
+    # deployment key -> (start of its oldest kept minute, ends of the minutes that served requests)
+    served: dict[str, tuple[int, list[int]]] = {}
     for pod in world.pods.values():
         out += _pod_story(world, pod)
+        if pod.ready_at is None or pod.ready_at > world.t:
+            continue
+        key = f"{pod.namespace}/{pod.deployment}"
+        if key not in served:
+            rows = world.history.rows(key)
+            served[key] = (rows[0]["at"] - 60 if rows else world.t,
+                           [r["at"] for r in rows if (r.get("requests_per_second") or 0) > 0])
+        kept_from, ends = served[key]
+        first = next((end for end in ends if end > pod.ready_at), None)
+        if first is not None and kept_from <= pod.ready_at:  # a Ready replica takes its share at once
+            at = max(pod.ready_at, first - 60)
+            out.append(_fact(at, "first_token", "FirstToken", pod.namespace, "Pod", pod.name,
+                             f"first token served, {at - pod.ready_at} s after Ready", deployment=pod.deployment,
+                             uid=f"sim:first-token:{pod.namespace}/{pod.name}"))
     for t, reason, obj, message in world.events:
         kind_name, _, path = obj.partition("/")
         if reason in ("ScaledUp", "ScaledDown") and kind_name == "Deployment":
