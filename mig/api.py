@@ -20,11 +20,11 @@ from accounts.scope import request_token, scope_contains, scope_queryset, scope_
 from fleet.models import Cluster, ModelDeployment
 from fleet.serving_manifests import kustomize_archive, serving_manifests
 from mig import doctor, selectors, serializers
+from mig.apply import mig_application_stop
 from mig.doctor_selectors import finding_rows
 from mig.models import MigApplication, MigPlan
 from mig.services import finding_dismiss, mig_application_continue, mig_application_start, mig_plan_create
 from scaling.services import Actor
-from scaling.services.mig_apply import mig_application_stop
 
 
 class MigPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

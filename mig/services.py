@@ -17,11 +17,11 @@ from fleet.metrics import deployment_metrics
 from fleet.mig import gpu_models, layout_for_gpu, layout_names
 from fleet.models import Cluster, ModelDeployment, NodePool
 from mig import doctor, planner, selectors
+from mig.apply import mig_application_request, mig_application_resume
 from mig.memory import memory_need
 from mig.models import FindingDismissal, MigApplication, MigPlan
 from mig.tasks import run_mig_application
 from scaling.services import Actor
-from scaling.services.mig_apply import mig_application_request, mig_application_resume
 
 
 def named_layouts(gpu_product: str) -> dict[str, dict[str, int]]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from fleet.backends.registry import cluster_backend
+from mig.apply import mig_application_run, mig_applications_recover
 from mig.models import MigApplication
-from scaling.services.mig_apply import mig_application_run, mig_applications_recover
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90,

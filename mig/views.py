@@ -10,17 +10,17 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import role_required
 from accounts.models import Role
 from core.errors import ApplicationError
+from core.htmx import wants_fragment
 from fleet import selectors as fleet_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
 from fleet.models import ModelDeployment, NodePool
-from core.htmx import wants_fragment
 from mig import doctor, selectors
+from mig.apply import mig_application_stop
 from mig.doctor_selectors import finding_rows
 from mig.models import MigApplication, MigPlan
 from mig.services import finding_dismiss, mig_application_continue, mig_application_start, mig_plan_create
 from scaling.services import Actor
-from scaling.services.mig_apply import mig_application_stop
 
 
 @require_GET

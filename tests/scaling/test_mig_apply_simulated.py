@@ -13,10 +13,10 @@ from fleet.backends.registry import cluster_backend
 from fleet.models import Cluster, GpuNode
 from fleet.sync import cluster_sync
 from fleet.world_store import DbWorldStore
+from mig.apply import mig_application_request, mig_application_run
 from mig.models import MigPlan
 from mig.services import mig_application_start
 from scaling.services import Actor
-from scaling.services.mig_apply import mig_application_request, mig_application_run
 from simulator import demo_world
 
 NOON = datetime(2025, 6, 4, 12, 0, tzinfo=UTC)

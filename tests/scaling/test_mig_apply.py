@@ -12,15 +12,15 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from fleet.backends.registry import cluster_backend
-from mig.models import MigApplication, MigPlan
-from scaling.services import Actor
-from scaling.services.mig_apply import (
+from mig.apply import (
     mig_application_request,
     mig_application_resume,
     mig_application_run,
     mig_application_stop,
     mig_applications_recover,
 )
+from mig.models import MigApplication, MigPlan
+from scaling.services import Actor
 from tests.factories import GpuNodeFactory, ModelDeploymentFactory, NodePoolFactory, PodFactory, UserFactory
 from tests.fakekube import objects as k
 from tests.fakekube.mig_manager import STATE, MigManager
@@ -248,7 +248,7 @@ def test_a_lost_slice_is_made_runnable_again_and_finishes(world, repartition):
 
 
 def test_a_repartition_asked_for_and_its_end_are_in_the_audit_list(world, repartition):
-    from accounts.audit import AuditFilter, audit_rows
+    from audit.selectors import AuditFilter, audit_rows
 
     plan, _ = repartition
     application = mig_application_request(plan=plan, node_name=NODE, reason="pack the small models", actor=actor())
@@ -262,7 +262,7 @@ def test_a_repartition_asked_for_and_its_end_are_in_the_audit_list(world, repart
 
 
 def test_a_repartition_stopped_by_a_pdb_is_audited_with_the_refusal(world, repartition):
-    from accounts.audit import AuditFilter, audit_rows
+    from audit.selectors import AuditFilter, audit_rows
 
     plan, _ = repartition
     world.kube.load(pdb("llama-pdb", 1))
