@@ -1,4 +1,4 @@
-"""ScaleDeck's own metrics, exposed at /metrics in Prometheus text format.
+"""ScaleDeck's own event counters, recorded by any app, exposed at /metrics by `ops.metrics`.
 
 Two kinds of numbers, read two ways, so that one scrape of any web pod describes the whole
 installation:
@@ -6,7 +6,7 @@ installation:
 - State (how old each cluster's last good sync is, how long the last one took, actions
   waiting, scale actions by outcome and their request-to-applied latency) is read from the
   database at scrape time (`ops.state`). Any process may have written it.
-- Events only a process sees (a sync failing, a Prometheus query failing, a Celery task
+- Events only a process sees, recorded here (a sync failing, a Prometheus query failing, a Celery task
   running, a pre-scale firing) are counters in prometheus-client's multiprocess mode: every
   process (gunicorn workers, Celery pool processes, beat) writes its own file in one folder,
   `PROMETHEUS_MULTIPROC_DIR` (settings point it at SCALEDECK_METRICS_DIR), and a scrape adds
@@ -23,8 +23,7 @@ from __future__ import annotations
 import logging
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
-from prometheus_client.core import REGISTRY
+from prometheus_client import Counter, Histogram, values
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +88,11 @@ def prometheus_query_observed(*, cluster: str, seconds: float, ok: bool) -> None
         errors.inc()
 
 
+# Every process-level metric, for a scrape of one process's own counters (`ops.metrics`).
+PROCESS_METRICS = (sync_duration, sync_errors, prometheus_query_errors, prometheus_query_duration,
+                   prescale_firings, celery_tasks)
+
+
 # A firing applied more than this after its start is late (the audit's reason says so too).
 LATE_AFTER_SECONDS = 60
 
@@ -109,34 +113,6 @@ def celery_task_observed(*, task: str, state: str) -> None:
     if state not in CELERY_STATES:
         raise ValueError(f"unknown task state {state!r}")
     celery_tasks.labels(task=task, state=state).inc()
-
-
-def registry(*, with_state: bool) -> CollectorRegistry:
-    """What one scrape reads: every process's counters, and (on the web) the database's state."""
-    from ops.state import DatabaseState
-    from scaling.alerts.slo_metrics import SloObjectives
-
-    if multiprocess_mode():
-        reg = CollectorRegistry()
-        multiprocess.MultiProcessCollector(reg)
-    else:  # one process (no folder configured): its own counters
-        reg = REGISTRY if not with_state else _single_process_registry()
-    if with_state:
-        reg.register(DatabaseState())
-        reg.register(SloObjectives())  # what deploy/'s PrometheusRule joins vLLM's series with
-    return reg
-
-
-def _single_process_registry() -> CollectorRegistry:
-    reg = CollectorRegistry()
-    for collector in (sync_duration, sync_errors, prometheus_query_errors, prometheus_query_duration,
-                      prescale_firings, celery_tasks):
-        reg.register(collector)
-    return reg
-
-
-def exposition(*, with_state: bool = True) -> bytes:
-    return generate_latest(registry(with_state=with_state))
 
 
 for _outcome in PRESCALE_OUTCOMES:  # every outcome is a series from the start, at 0

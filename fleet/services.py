@@ -11,6 +11,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from core import metrics
 from core.errors import ApplicationError
 from core.validators import reason_problem
 from fleet.cluster_rules import ClusterConnection, cluster_connection_check, cluster_name_check
@@ -19,7 +20,6 @@ from fleet.models import Cluster, ModelDeployment, SloChange
 from fleet.replica_history import replica_changes_record
 from fleet.slo import validate_slo
 from fleet.sync import SyncResult, cluster_sync
-from ops import metrics
 
 
 def cluster_refresh(*, cluster: Cluster) -> SyncResult:

@@ -10,6 +10,7 @@ import logging
 from celery import signals
 
 from core.env import env_int
+from core.metrics import celery_task_observed
 from ops import heartbeat, logs, metrics
 
 logger = logging.getLogger(__name__)
@@ -43,17 +44,17 @@ def _task_ended(sender=None, task_id=None, **_kw):
 
 @signals.task_success.connect
 def _task_succeeded(sender=None, **_kw):
-    metrics.celery_task_observed(task=sender.name, state="succeeded")
+    celery_task_observed(task=sender.name, state="succeeded")
 
 
 @signals.task_failure.connect
 def _task_failed(sender=None, **_kw):
-    metrics.celery_task_observed(task=sender.name, state="failed")
+    celery_task_observed(task=sender.name, state="failed")
 
 
 @signals.task_retry.connect
 def _task_retried(sender=None, **_kw):
-    metrics.celery_task_observed(task=sender.name, state="retried")
+    celery_task_observed(task=sender.name, state="retried")
 
 
 @signals.worker_ready.connect

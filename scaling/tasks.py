@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 from django.db import DatabaseError
 from django.utils import timezone
 
-from ops import metrics
+from core import metrics
 from scaling import whatif_runs
 from scaling.alerts.notifications import action_notify, prescale_notify
 from scaling.services import (

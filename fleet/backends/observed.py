@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from core import metrics
 from fleet.backends.prometheus.backend import PrometheusMetricsBackend
-from ops import metrics
 
 
 class ObservedPrometheusBackend(PrometheusMetricsBackend):

@@ -85,7 +85,7 @@ class UnavailableMetricsBackend:
 
 def metrics_backend(cluster: Cluster) -> MetricsBackend:
     if cluster.prometheus_url:
-        from ops.instrumented import ObservedPrometheusBackend  # times and counts the queries
+        from fleet.backends.observed import ObservedPrometheusBackend  # times and counts the queries
 
         try:
             token = (

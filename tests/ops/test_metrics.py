@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import metrics
 from fleet.backends.base import BackendError
+from fleet.backends.observed import ObservedPrometheusBackend
 from fleet.models import Cluster, ModelDeployment
 from fleet.tasks import sync_cluster
 from fleet.world_store import DbWorldStore
-from ops import metrics
-from ops.instrumented import ObservedPrometheusBackend
 from scaling.models import ScaleAction
 from scaling.services import Actor, scale_action_request
 from scaling.services.prescale import Firing
@@ -160,7 +160,7 @@ def test_it_tells_firings_on_time_from_late_and_missed_ones(db, tmp_path):
 
 def test_it_adds_up_counters_written_by_another_process(client, db, settings):
     task = f"tests.other_process_{uuid.uuid4().hex[:8]}"
-    code = ("import django; django.setup(); from ops import metrics; "
+    code = ("import django; django.setup(); from core import metrics; "
             f"metrics.celery_task_observed(task={task!r}, state='failed')")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
            "SCALEDECK_METRICS_DIR": str(settings.SCALEDECK_METRICS_DIR)}
