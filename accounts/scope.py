@@ -10,7 +10,9 @@ One rule, applied in two places every API request passes through:
 
 Which field holds a row's cluster and namespace is read from the model, not listed per model, so a
 new model is scoped as soon as it has a `cluster`, a `namespace` or a `deployment` (a row with a
-cluster and a deployment but no namespace of its own, such as an alert, takes its deployment's). Rows with no
+cluster and a deployment but no namespace of its own, such as an alert, takes its deployment's).
+A model the rule cannot read declares its paths with `scope_paths_declare` when its app is ready
+(fleet's Cluster: its own `name` is the cluster), so this module imports no app above accounts. Rows with no
 namespace (nodes, clusters, MIG plans) are visible to a namespace-scoped token but cannot be
 changed by it: a team's token does not repartition a shared node pool.
 
@@ -25,7 +27,9 @@ from rest_framework import filters, permissions
 from rest_framework.exceptions import PermissionDenied
 
 from accounts.models import ApiToken
-from fleet.models import Cluster
+
+# model -> (lookup of the cluster's name, lookup of the namespace), for models the rule cannot read.
+_DECLARED_PATHS: dict[type, tuple[str | None, str | None]] = {}
 
 
 def request_token(request) -> ApiToken | None:
@@ -41,10 +45,15 @@ def _has_field(model, name: str) -> bool:
     return True
 
 
+def scope_paths_declare(model, *, cluster: str | None, namespace: str | None) -> None:
+    """Say which lookups give `model`'s cluster name and namespace (None: it has none)."""
+    _DECLARED_PATHS[model] = (cluster, namespace)
+
+
 def scope_paths(model) -> tuple[str | None, str | None]:
     """(lookup of the cluster's name, lookup of the namespace) for rows of `model`; None where it has none."""
-    if model is Cluster:
-        return "name", None
+    if model in _DECLARED_PATHS:
+        return _DECLARED_PATHS[model]
     if _has_field(model, "cluster"):
         if _has_field(model, "namespace"):
             return "cluster__name", "namespace"

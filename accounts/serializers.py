@@ -1,4 +1,4 @@
-"""API bodies for tokens and the audit list."""
+"""API bodies for tokens."""
 
 from __future__ import annotations
 
@@ -38,15 +38,3 @@ class ApiTokenCreateSerializer(serializers.Serializer):
 
 class RevokeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-
-
-class AuditRowSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    at = serializers.DateTimeField()
-    actor = serializers.CharField()
-    kind = serializers.CharField()
-    object = serializers.CharField()
-    before = serializers.JSONField(allow_null=True)
-    after = serializers.JSONField(allow_null=True)
-    reason = serializers.CharField(allow_blank=True)
-    action_url = serializers.CharField(allow_null=True, help_text="the scale action, for cluster writes")

@@ -1,4 +1,4 @@
-"""Pages: /tokens/ and /audit/."""
+"""Pages: /tokens/."""
 
 from django.urls import path
 
@@ -9,5 +9,4 @@ app_name = "accounts"
 urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
-    path("audit/", views.audit, name="audit"),
 ]

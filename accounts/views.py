@@ -1,21 +1,17 @@
-"""Pages: API tokens (admins issue and revoke, everyone sees their own) and the one audit list."""
+"""Pages: API tokens (admins issue and revoke, everyone sees their own)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.audit import AuditFilter, audit_rows, page_row
 from accounts.decorators import forbidden, role_required
-from accounts.forms import AuditFilterForm, TokenForm
+from accounts.forms import TokenForm
 from accounts.models import ApiToken, Role
 from accounts.services import api_token_create, api_token_revoke, user_role
 from core.errors import ApplicationError, form_error_add
-
-AUDIT_PAGE_SIZE = 50
 
 
 def _names(text: str) -> list[str]:
@@ -59,20 +55,3 @@ def token_revoke(request, token_id: int):
     else:
         messages.info(request, f"Token {token.prefix}… was already revoked.")
     return redirect("accounts:tokens")
-
-
-@require_GET
-def audit(request):
-    """Every change, newest first: ScaleDeck's own settings and the cluster writes (linked to their action)."""
-    form = AuditFilterForm(request.GET)
-    f = form.audit_filter() if form.is_valid() else AuditFilter()
-    try:
-        number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        number = 1
-    total, rows = audit_rows(f=f, offset=(number - 1) * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE)
-    pages = Paginator(range(total), AUDIT_PAGE_SIZE)
-    page = pages.get_page(number)
-    rows = [page_row(r) for r in rows]
-    return render(request, "accounts/audit.html", {"form": form, "rows": rows, "page": page, "total": total},
-                  status=200 if form.is_valid() else 400)

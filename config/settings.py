@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "advice",
     "chatops",
     "demo",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -337,7 +338,7 @@ CACHES = {
 # Time, level, logger, message and context on every line; `json` for one object per line.
 LOGGING = logging_config(fmt=env("SCALEDECK_LOG_FORMAT", "text"), level=env("SCALEDECK_LOG_LEVEL", "INFO"))
 
-# ScaleDeck's own metrics (ops/metrics.py): each process (web workers, Celery pool processes)
+# ScaleDeck's own metrics (core/metrics.py, exposed by ops/metrics.py): each process (web workers, Celery pool processes)
 # writes its counters to a file in this folder and /metrics adds them up. prometheus-client
 # reads the variable when first imported, which is after settings.
 SCALEDECK_METRICS_DIR = Path(env("SCALEDECK_METRICS_DIR", str(DATA_DIR / "metrics")))

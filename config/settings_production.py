@@ -10,9 +10,9 @@ os.environ.setdefault("SCALEDECK_DEBUG", "0")
 
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
-from core.env import env, env_bool, env_int  # noqa: E402
 from config.settings import *  # noqa: E402,F403
 from config.settings import DEBUG, SECRET_KEY  # noqa: E402
+from core.env import env, env_bool, env_int  # noqa: E402
 
 if DEBUG:
     raise ImproperlyConfigured("SCALEDECK_DEBUG must be off in production settings")

@@ -6,7 +6,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import core.openapi  # noqa: F401 - the schema extensions (bearer auth, error bodies, multi-value filters)
-import core.openapi_views  # noqa: F401 - schemas of the views spectacular cannot read
 from accounts.login import LimitedLoginView
 from core.api_root import ApiRootView
 
@@ -25,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("mig.api_urls")),
     path("api/v1/", include("advice.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("audit.api_urls")),
     path("api/v1/", include("chatops.api_urls")),
     path("scaling/alerts/", include("scaling.alerts.urls")),
     path("chatops/", include("chatops.urls")),
@@ -33,5 +33,6 @@ urlpatterns = [
     path("mig/", include("mig.urls")),
     path("advice/", include("advice.urls")),
     path("", include("accounts.urls")),
+    path("", include("audit.urls")),
     path("", include("fleet.urls")),
 ]

@@ -6,7 +6,9 @@
 - `Authorization: Bearer <token>` is described as the bearer scheme it is.
 - Multi-valued filters (core.filters.MultiValueFilter) are arrays repeated in the query string.
 
-Imported by config/urls.py, so it is loaded before any schema is generated.
+Imported by config/urls.py, so it is loaded before any schema is generated. The schemas of the
+plain APIViews that build their own bodies are said by each app (`<app>/openapi.py`, loaded by its
+`api_urls.py`) with `schema_replaced` and `page_of` below.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_array_type
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_view, inline_serializer
 from rest_framework import serializers
 
 from core.filters import MAX_VALUES, MultiValueFilter
@@ -99,3 +101,19 @@ class MultiValueFilterExtension(DjangoFilterExtension):
         if filter_field.label:
             parameter["description"] = f"{filter_field.label}; repeat for any of several values."
         return [parameter]
+
+
+def page_of(name: str, row, **extra) -> serializers.Serializer:
+    """A paginated answer's body (`core.pagination`): count, next, previous, `row` as results, and `extra`."""
+    return inline_serializer(name=name, fields={
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": row,
+        **extra,
+    })
+
+
+def schema_replaced(view_class, **methods):
+    """`view_class` as the schema generator should read it: `methods` maps a method to its `extend_schema`."""
+    return extend_schema_view(**methods)(type(view_class.__name__, (view_class,), {"__doc__": view_class.__doc__}))

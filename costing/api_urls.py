@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from costing import api, api_nodes
+from costing import api, api_nodes, openapi  # noqa: F401 - openapi: schemas of the views spectacular cannot read
 
 router = SimpleRouter()
 router.register("prices", api.PriceViewSet, basename="api-price")

@@ -4,7 +4,7 @@ deployments/{id}/manifests/, findings/."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from mig import api
+from mig import api, openapi  # noqa: F401 - openapi: schemas of the views spectacular cannot read
 
 app_name = "mig-api"
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scaling import api, api_autoscaler, api_deployments, api_timeline
+from scaling import api, api_autoscaler, api_deployments, api_timeline, openapi  # noqa: F401 - openapi: schemas
 
 app_name = "scaling-api"
 

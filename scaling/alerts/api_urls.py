@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scaling.alerts import api
+from scaling.alerts import api, openapi  # noqa: F401 - openapi: schemas of the views spectacular cannot read
 
 app_name = "alerts-api"
 

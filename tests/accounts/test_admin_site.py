@@ -72,8 +72,8 @@ def test_the_admin_login_is_limited_like_the_main_login(settings):
 
 
 def test_tokens_cannot_be_edited_or_deleted_in_the_admin_and_revoking_there_is_audited():
-    from accounts.audit import AuditFilter, audit_rows
     from accounts.models import ApiToken
+    from audit.selectors import AuditFilter, audit_rows
     from tests.factories import ApiTokenFactory
 
     client = staff("admin", is_superuser=True)  # every model permission: only the ModelAdmin stands in the way

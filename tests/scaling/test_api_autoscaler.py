@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.audit import AuditFilter, audit_rows
+from audit.selectors import AuditFilter, audit_rows
 from fleet.models import Autoscaler
 from scaling.models import ScaleAction
 from tests.factories import ApiTokenFactory
