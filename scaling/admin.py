@@ -1,12 +1,18 @@
 """Admin: the audit is read-only (no add, change or delete); rules are editable, with the same
-checks as the pages and the API (`prescale_rule_problems`)."""
+checks as the pages and the API (`prescale_rule_problems`), and saved and deleted through the
+same services, so each change is in the one audit with the admin who made it."""
 
 from django import forms
 from django.contrib import admin
 
 from scaling import windows
 from scaling.models import PrescaleRule, ScaleAction
-from scaling.services.prescale import prescale_rule_problems
+from scaling.services.prescale import (
+    prescale_rule_create,
+    prescale_rule_delete,
+    prescale_rule_problems,
+    prescale_rule_update,
+)
 
 
 @admin.register(ScaleAction)
@@ -35,7 +41,7 @@ class ScaleActionAdmin(admin.ModelAdmin):
 class PrescaleRuleAdminForm(forms.ModelForm):
     class Meta:
         model = PrescaleRule
-        fields = ["deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled", "created_by"]
+        fields = ["deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled"]
 
     def clean(self):
         data = super().clean()
@@ -59,5 +65,24 @@ class PrescaleRuleAdmin(admin.ModelAdmin):
     list_display = ("id", "deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled",
                     "last_fired_at")
     list_filter = ("enabled",)
-    raw_id_fields = ("deployment", "created_by")
-    readonly_fields = ("last_fired_at", "created_at", "updated_at")
+    raw_id_fields = ("deployment",)
+    readonly_fields = ("created_by", "last_fired_at", "created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in PrescaleRuleAdminForm.Meta.fields}
+        if change:
+            prescale_rule_update(rule=PrescaleRule.objects.get(pk=obj.pk), actor=request.user, **values)
+        else:
+            rule = prescale_rule_create(
+                deployment=values["deployment"], cron=values["cron"], timezone_name=values["timezone"],
+                min_replicas=values["min_replicas"], duration_minutes=values["duration_minutes"],
+                enabled=values["enabled"], created_by=request.user, actor=request.user,
+            )
+            obj.pk = rule.pk  # the admin's own log entry and redirect name the saved rule
+
+    def delete_model(self, request, obj):
+        prescale_rule_delete(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset.select_related("deployment__cluster"):
+            prescale_rule_delete(rule=rule, actor=request.user)

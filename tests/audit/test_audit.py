@@ -13,7 +13,7 @@ from accounts.audit import audit_record
 from accounts.models import AuditKind
 from fleet.services import deployment_slo_set
 from scaling.alerts.models import Alert, Receiver
-from scaling.models import ScaleAction
+from scaling.models import PrescaleRule, ScaleAction
 from tests.factories import ApiTokenFactory, AutoscalerFactory, ModelDeploymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +233,41 @@ def test_the_page_words_kinds_and_values_as_people_read_them():
     assert "acknowledged: no" in page and "acknowledged: yes" in page
     assert "severities: page, ticket" in page and "namespaces: —" in page
     assert "True" not in page and "[&#x27;page&#x27;" not in page and ">receiver<" not in page
+
+
+def test_rules_changed_in_the_admin_site_are_audited_with_the_admin_as_actor(admin_client):
+    dep = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="ranker")
+    AutoscalerFactory(deployment=dep, min_replicas=1, max_replicas=8)
+    site = APIClient()
+    site.force_login(UserFactory(username="ada", role="admin", is_staff=True, is_superuser=True))
+    form = {"deployment": str(dep.id), "cron": "0 9 * * 1-5", "timezone": "UTC", "min_replicas": "3",
+            "duration_minutes": "60", "enabled": "on"}
+
+    assert site.post("/admin/scaling/prescalerule/add/", form).status_code == 302
+    rule = PrescaleRule.objects.get()
+    assert rule.created_by.username == "ada"
+    assert site.post(f"/admin/scaling/prescalerule/{rule.id}/change/", {**form, "min_replicas": "5"}
+                     ).status_code == 302
+    assert site.post(f"/admin/scaling/prescalerule/{rule.id}/delete/", {"post": "yes"}).status_code == 302
+
+    rows = audit(admin_client, "?kind=prescale_rule")
+    assert [(r["actor"], r["reason"]) for r in rows] == [("ada", "rule deleted"), ("ada", "rule edited"),
+                                                         ("ada", "rule created")]
+    assert (rows[1]["before"]["min_replicas"], rows[1]["after"]["min_replicas"]) == (3, 5)
+    assert not PrescaleRule.objects.exists()
+
+
+def test_it_filters_by_object_and_time_window(admin_client):
+    base = timezone.now() - timedelta(hours=3)
+    for i, name in enumerate(["receiver oncall", "receiver ops", "token sdk_1… (ci)"]):
+        with time_machine.travel(base + timedelta(hours=i), tick=False):
+            audit_record(actor="root", kind=AuditKind.RECEIVER if "receiver" in name else AuditKind.TOKEN,
+                         object=name, before=None, after={}, reason="")
+
+    def objects(query):
+        return [r["object"] for r in audit(admin_client, query)]
+
+    assert objects("?object=RECEIVER") == ["receiver ops", "receiver oncall"]
+    half_past = (base + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
+    assert objects(f"?until={half_past}") == ["receiver oncall"]
+    assert objects(f"?object=receiver&since={half_past}") == ["receiver ops"]

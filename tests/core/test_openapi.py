@@ -113,7 +113,8 @@ def test_every_read_and_dry_run_answer_matches_the_schema(live_schema):
     assert failures == [], "\n\n".join(failures)
 
 
-DRY_RUN_WRITES = {("POST", "/api/v1/deployments/{id}/scale/"), ("PATCH", "/api/v1/deployments/{id}/autoscaler/")}
+DRY_RUN_WRITES = {("POST", "/api/v1/deployments/{id}/scale/"), ("PATCH", "/api/v1/deployments/{id}/autoscaler/"),
+                  ("POST", "/api/v1/advice/{id}/apply/")}
 
 
 def _is_scale(operation) -> bool:
