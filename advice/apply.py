@@ -18,7 +18,6 @@ from core.errors import ApplicationError
 from scaling.autoscaler_policy import PolicyEdit, changes_for_candidate
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services.policy import (
-    TARGET_KIND,
     autoscaler_policy_preview,
     autoscaler_policy_request,
     deployment_autoscaler,
@@ -67,7 +66,7 @@ def _candidate(run: AdviceRun, label: str | None) -> dict:
 def advice_apply_preview(*, run: AdviceRun, label: str | None = None) -> AdviceApplication:
     """The dry run: what applying the candidate would write and create; nothing is stored or sent."""
     candidate = _candidate(run, label)
-    kind = TARGET_KIND[deployment_autoscaler(run.deployment).kind]
+    kind = deployment_autoscaler(run.deployment).kind
     changes = changes_for_candidate(kind, candidate["policy"])
     autoscaler, edit = autoscaler_policy_preview(deployment=run.deployment, changes=changes)
     notes = []

@@ -113,7 +113,7 @@ def main() -> int:
     )
     deployment = ModelDeployment.objects.create(cluster=cluster, namespace="llm", name="llama", replicas_desired=1,
                                                 gpu_resource="nvidia.com/gpu", gpu_per_replica=1)
-    Autoscaler.objects.create(cluster=cluster, namespace="llm", kind="keda", name="llama", target_name="llama",
+    Autoscaler.objects.create(cluster=cluster, namespace="llm", kind="scaledobject", name="llama", target_name="llama",
                               deployment=deployment, min_replicas=1, max_replicas=8)
     user = user_ensure(username="bench-bot-owner", role="operator")
     _, raw = api_token_create(user=user, name="bench", role="operator")

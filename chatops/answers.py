@@ -132,14 +132,15 @@ def deployment_why(deployment: ModelDeployment, *, now: datetime) -> str:
     """Replicas, who owns them (autoscaler), active overrides and the metrics behind them."""
     (row,) = fleet_selectors.deployment_rows([deployment])
     overrides = scaling_selectors.active_overrides([deployment], now=now).get(deployment.id, [])
-    a = row.autoscaler
-    if a.kind == "none":
+    replicas_owner, a = row.owner, row.owner.autoscaler
+    if replicas_owner.conflicts:
+        owner = "several autoscalers fight over the replicas: " + ", ".join(x.name for x in replicas_owner.conflicts)
+    elif a is None:
         owner = "no autoscaler: replicas are set by hand"
-    elif a.kind == "conflict":
-        owner = "several autoscalers fight over the replicas: " + ", ".join(x.name for x in a.conflicts)
     else:
-        owner = f"{a.kind.upper()} {a.name}, {a.min_replicas}-{a.max_replicas} replicas on {a.metric or 'its metric'}"
-        if a.paused:
+        owner = (f"{replicas_owner.badge} {a.name}, {a.min_replicas}-{a.max_replicas} replicas "
+                 f"on {a.metric or 'its metric'}")
+        if replicas_owner.paused:
             owner += f", paused at {a.paused_replicas}"
     m = row.metrics
     if m.unavailable_reason:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from fleet.autoscalers import kubernetes_kind
 from fleet.backends.base import BackendError, ScalingEventFacts
 from fleet.backends.kubernetes.events import KnownOwners
 from fleet.models import Autoscaler, Cluster, EventKind, ModelDeployment, Pod, ScalingEvent
@@ -94,7 +95,7 @@ def watched_cluster_events_record(*, cluster: Cluster, now: datetime, backend=No
         deployments=frozenset(deployments),
         pods={(ns, name): owner for ns, name, owner in Pod.objects.alive().filter(
             cluster=cluster, owner_kind="Deployment").values_list("namespace", "name", "owner_name")},
-        autoscalers={("ScaledObject" if kind == Autoscaler.Kind.KEDA else "HorizontalPodAutoscaler", ns, name): target
+        autoscalers={(kubernetes_kind(kind), ns, name): target
                      for kind, ns, name, target in Autoscaler.objects.alive().filter(cluster=cluster).values_list(
                          "kind", "namespace", "name", "target_name")},
     )

@@ -12,20 +12,15 @@ import math
 import re
 from dataclasses import dataclass
 
+from fleet.autoscalers import ReplicaOwnerKind, replica_owner, short_name
+from fleet.backends.base import AutoscalerFacts
+
 # A vLLM replica needs minutes before it can serve (image pull + loading weights). Two minutes
 # is the floor for a small model on a warm node; probes shorter than that restart-loop.
 COLD_START_SECONDS = 120
 # Generations run 30-120 s; Kubernetes' default grace (30 s) SIGKILLs them on scale-down.
 MIN_TERMINATION_GRACE_SECONDS = 60
 _CPU_METRIC = re.compile(r"\bcpu\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class AutoscalerShape:
-    kind: str  # "keda" | "hpa"
-    name: str
-    metric: str = ""
-    owned_by_scaledobject: str = ""  # set on KEDA's own keda-hpa-<name>: part of the ScaledObject
 
 
 @dataclass(frozen=True)
@@ -36,7 +31,7 @@ class DeploymentShape:
     liveness_initial_delay_seconds: int | None = None  # None: no probe, or not known
     termination_grace_seconds: int | None = None  # None: not known
     max_unavailable: str = ""  # as written: "1", "25%", "" (unknown)
-    autoscalers: tuple[AutoscalerShape, ...] = ()
+    autoscalers: tuple[AutoscalerFacts, ...] = ()  # the live ones targeting the Deployment
 
 
 @dataclass(frozen=True)
@@ -44,11 +39,6 @@ class Finding:
     code: str
     severity: str  # "warning" | "error"
     message: str
-
-
-def independent_autoscalers(autoscalers) -> list:
-    """The autoscalers that each claim `spec.replicas`: KEDA's own HPA belongs to its ScaledObject."""
-    return [a for a in autoscalers if not a.owned_by_scaledobject]
 
 
 def effective_max_unavailable(value: str, replicas: int) -> int | None:
@@ -72,10 +62,10 @@ def lint_deployment(
     history the fixed `cold_start_seconds` floor applies."""
     findings: list[Finding] = []
     uses_gpu = bool(shape.gpu_resource) and shape.gpu_per_replica > 0
-    scalers = independent_autoscalers(shape.autoscalers)
+    owner = replica_owner("", shape.autoscalers)
 
-    if len(scalers) > 1:
-        names = ", ".join(f"{'ScaledObject' if a.kind == 'keda' else 'HPA'} {a.name}" for a in scalers)
+    if owner.kind == ReplicaOwnerKind.CONFLICT:
+        names = ", ".join(short_name(a) for a in owner.conflicts)
         findings.append(
             Finding(
                 "autoscaler-conflict",
@@ -131,13 +121,13 @@ def lint_deployment(
                 )
             )
 
-        cpu_scalers = [a for a in scalers if _CPU_METRIC.search(a.metric or "")]
+        cpu_scalers = [a for a in owner.claimants if _CPU_METRIC.search(a.metric or "")]
         for a in cpu_scalers:
             findings.append(
                 Finding(
                     "cpu-autoscaler-on-gpu",
                     "warning",
-                    f"{'ScaledObject' if a.kind == 'keda' else 'HPA'} {a.name} scales GPU pods on CPU "
+                    f"{short_name(a)} scales GPU pods on CPU "
                     f"({a.metric}): CPU says little about a GPU-bound server; scale on queue depth",
                 )
             )

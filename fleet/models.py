@@ -10,6 +10,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from fleet.autoscalers import AUTOSCALER_KIND_CHOICES
+from fleet.backends.base import AutoscalerFacts
+
 
 def validate_service_url(value: str) -> None:
     """http(s) with a host. Unlike URLValidator, accepts in-cluster names (`http://prometheus:9090`)."""
@@ -259,13 +262,9 @@ class ModelDeployment(models.Model):
 class Autoscaler(models.Model):
     """An HPA or KEDA ScaledObject in the cluster, linked to the Deployment it targets."""
 
-    class Kind(models.TextChoices):
-        KEDA = "keda", "KEDA ScaledObject"
-        HPA = "hpa", "HorizontalPodAutoscaler"
-
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="autoscalers")
     namespace = models.CharField(max_length=63)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=12, choices=AUTOSCALER_KIND_CHOICES)  # a ReplicaOwnerKind
     name = models.CharField(max_length=253)
     target_name = models.CharField(max_length=253)
     deployment = models.ForeignKey(
@@ -290,6 +289,15 @@ class Autoscaler(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.namespace}/{self.name}"
+
+    def facts(self) -> AutoscalerFacts:
+        """The row as the value `fleet.autoscalers.replica_owner` and the lint read."""
+        return AutoscalerFacts(
+            kind=self.kind, name=self.name, target_name=self.target_name, min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas, metric=self.metric, paused_replicas=self.paused_replicas,
+            paused=self.paused, resource_version=self.resource_version,
+            owned_by_scaledobject=self.owned_by_scaledobject, namespace=self.namespace,
+        )
 
 
 class Pod(models.Model):

@@ -13,49 +13,10 @@ from fractions import Fraction
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from fleet import lint, mig
+from fleet.autoscalers import ReplicaOwner, replica_owner
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
 from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NodePool, Pod
-
-# --------------------------------------------------------------------------- autoscalers
-
-
-@dataclass(frozen=True)
-class AutoscalerSummary:
-    """Who owns a deployment's replicas: kind "keda" | "hpa" | "none" | "conflict"."""
-
-    kind: str
-    name: str | None = None
-    min_replicas: int | None = None
-    max_replicas: int | None = None
-    metric: str = ""
-    paused: bool = False
-    paused_replicas: int | None = None
-    conflicts: tuple[Autoscaler, ...] = ()
-
-
-def autoscaler_summary(autoscalers: Iterable[Autoscaler]) -> AutoscalerSummary:
-    """One answer from the live autoscalers targeting one deployment.
-
-    KEDA's own `keda-hpa-<name>` HPA is part of its ScaledObject, not a second owner; a
-    ScaledObject and an independent HPA (or two of either) fight over replicas: "conflict".
-    """
-    owners = sorted(lint.independent_autoscalers(autoscalers), key=lambda a: (a.kind != "keda", a.name))
-    if not owners:
-        return AutoscalerSummary(kind="none")
-    if len(owners) > 1:
-        return AutoscalerSummary(kind="conflict", conflicts=tuple(owners))
-    a = owners[0]
-    return AutoscalerSummary(
-        kind=a.kind,
-        name=a.name,
-        min_replicas=a.min_replicas,
-        max_replicas=a.max_replicas,
-        metric=a.metric,
-        paused=a.paused or a.paused_replicas is not None,
-        paused_replicas=a.paused_replicas,
-    )
-
 
 # --------------------------------------------------------------------------- deployments
 
@@ -84,6 +45,11 @@ def deployment_queryset(*, include_gone: bool = False) -> QuerySet[ModelDeployme
     )
 
 
+def deployment_owner(deployment: ModelDeployment) -> ReplicaOwner:
+    """Who owns the replicas of a deployment from `deployment_queryset()` (its live autoscalers)."""
+    return replica_owner(deployment.name, [a.facts() for a in deployment.live_autoscalers])
+
+
 def slo_state(ttft_p95_seconds: float | None, slo_seconds: float) -> str:
     """"ok" under 80% of the SLO, "near" up to it, "breach" over it, "unknown" without a value."""
     if ttft_p95_seconds is None:
@@ -99,7 +65,7 @@ def slo_state(ttft_p95_seconds: float | None, slo_seconds: float) -> str:
 class DeploymentRow:
     deployment: ModelDeployment
     metrics: DeploymentMetrics
-    autoscaler: AutoscalerSummary
+    owner: ReplicaOwner
 
     @property
     def slo_state(self) -> str:
@@ -113,7 +79,7 @@ def deployment_rows(deployments: Sequence[ModelDeployment]) -> list[DeploymentRo
         DeploymentRow(
             deployment=d,
             metrics=metrics.get(d.id, DeploymentMetrics()),
-            autoscaler=autoscaler_summary(d.live_autoscalers),
+            owner=deployment_owner(d),
         )
         for d in deployments
     ]
@@ -206,12 +172,7 @@ def deployment_findings(deployment: ModelDeployment, *, load_p95_seconds: float 
         liveness_initial_delay_seconds=deployment.liveness_initial_delay_seconds,
         termination_grace_seconds=deployment.termination_grace_seconds,
         max_unavailable=deployment.max_unavailable,
-        autoscalers=tuple(
-            lint.AutoscalerShape(
-                kind=a.kind, name=a.name, metric=a.metric, owned_by_scaledobject=a.owned_by_scaledobject
-            )
-            for a in deployment.live_autoscalers
-        ),
+        autoscalers=tuple(a.facts() for a in deployment.live_autoscalers),
     )
     return lint.lint_deployment(shape, load_p95_seconds=load_p95_seconds)
 

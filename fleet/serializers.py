@@ -11,6 +11,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from fleet import selectors
+from fleet.autoscalers import ReplicaOwner, api_kind
 from fleet.backends.base import DeploymentMetrics
 from fleet.cold_start import ColdStart
 from fleet.models import Cluster, GpuNode, ModelDeployment
@@ -55,17 +56,19 @@ def metrics_representation(m: DeploymentMetrics) -> dict:
     }
 
 
-def autoscaler_representation(summary: selectors.AutoscalerSummary) -> dict:
+def autoscaler_representation(owner: ReplicaOwner) -> dict:
+    """The API's `autoscaler`: kind "keda" | "hpa" | "none" | "conflict" (fleet.autoscalers.api_kind)."""
+    a = owner.autoscaler
     return {
-        "kind": summary.kind,
-        "name": summary.name,
-        "min_replicas": summary.min_replicas,
-        "max_replicas": summary.max_replicas,
-        "metric": summary.metric or None,
-        "paused_replicas": summary.paused_replicas,
+        "kind": api_kind(owner.kind),
+        "name": a.name if a else None,
+        "min_replicas": a.min_replicas if a else None,
+        "max_replicas": a.max_replicas if a else None,
+        "metric": (a.metric or None) if a else None,
+        "paused_replicas": a.paused_replicas if a else None,
         "conflicts": [
-            {"kind": a.kind, "name": a.name, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas}
-            for a in summary.conflicts
+            {"kind": api_kind(c.kind), "name": c.name, "min_replicas": c.min_replicas, "max_replicas": c.max_replicas}
+            for c in owner.conflicts
         ],
     }
 
@@ -125,7 +128,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return {"desired": obj.replicas_desired, "ready": obj.replicas_ready}
 
     def get_autoscaler(self, obj: ModelDeployment) -> dict:
-        return autoscaler_representation(selectors.autoscaler_summary(obj.live_autoscalers))
+        return autoscaler_representation(selectors.deployment_owner(obj))
 
     def get_gpu(self, obj: ModelDeployment) -> dict:
         return {"resource": obj.gpu_resource or None, "per_replica": obj.gpu_per_replica}

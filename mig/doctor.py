@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from fleet.lint import AutoscalerShape, effective_max_unavailable, independent_autoscalers
+from fleet.autoscalers import ReplicaOwnerKind, replica_owner, short_name
+from fleet.backends.base import AutoscalerFacts
+from fleet.lint import effective_max_unavailable
 
 KINDS = (
     "cpu_hpa_target", "liveness_delay_short", "termination_grace_short", "max_unavailable", "no_surge_headroom",
@@ -42,7 +44,7 @@ class DeploymentCheckup:
     termination_grace_seconds: int | None = None
     max_unavailable: str = ""
     max_surge: str = ""
-    autoscalers: tuple[AutoscalerShape, ...] = ()
+    autoscalers: tuple[AutoscalerFacts, ...] = ()
     cold_start_seconds: int = 120
     cold_start_measured: bool = False
     e2e_p95_seconds: float | None = None
@@ -70,21 +72,18 @@ class DoctorFinding:
     evidence: dict = field(default_factory=dict)
 
 
-def _scaler_name(a: AutoscalerShape) -> str:
-    return f"{'ScaledObject' if a.kind == 'keda' else 'HPA'} {a.name}"
-
-
 def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
     """Every finding for one deployment, in the order of KINDS."""
     found: list[DoctorFinding] = []
     gpu = bool(c.gpu_resource) and c.gpu_per_replica > 0
-    scalers = independent_autoscalers(c.autoscalers)
+    owner = replica_owner("", c.autoscalers)
+    scalers = owner.claimants
     if gpu:
         for a in scalers:
             if _CPU.search(a.metric or ""):
                 found.append(DoctorFinding(
                     "cpu_hpa_target", "warning",
-                    f"{_scaler_name(a)} scales GPU pods on CPU ({a.metric}): CPU says little about a GPU-bound "
+                    f"{short_name(a)} scales GPU pods on CPU ({a.metric}): CPU says little about a GPU-bound "
                     "server; scale on queue depth (vllm:num_requests_waiting)",
                     {"autoscaler": a.name, "metric": a.metric}))
         delay = c.liveness_initial_delay_seconds
@@ -141,9 +140,9 @@ def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
                 {"gpu_memory_utilization": utilization, "need_mib": c.need_per_gpu_mib, "held_mib": held,
                  "fits": c.fitting_profile}))
     kinds = {a.kind for a in scalers}
-    if len(scalers) > 1:
-        names = ", ".join(_scaler_name(a) for a in scalers)
-        both = kinds == {"keda", "hpa"}
+    if owner.kind == ReplicaOwnerKind.CONFLICT:
+        names = ", ".join(short_name(a) for a in scalers)
+        both = kinds == {ReplicaOwnerKind.SCALEDOBJECT, ReplicaOwnerKind.HPA}
         found.append(DoctorFinding(
             "hpa_and_scaledobject", "error",
             f"{names} all target this Deployment and overwrite each other's replicas; keep "

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from fleet.backends.base import DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts
-from fleet.lint import COLD_START_SECONDS, AutoscalerShape
+from fleet.lint import COLD_START_SECONDS
 from fleet.metrics import deployment_metrics
 from fleet.mig import gpu_models
 from fleet.models import Autoscaler, Cluster, GpuNode, ModelDeployment, Pod
@@ -101,8 +101,7 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
             replicas_desired=d.replicas_desired, liveness_initial_delay_seconds=d.liveness_initial_delay_seconds,
             termination_grace_seconds=d.termination_grace_seconds, max_unavailable=d.max_unavailable,
             max_surge=d.max_surge,
-            autoscalers=tuple(AutoscalerShape(a.kind, a.name, a.metric, a.owned_by_scaledobject)
-                              for a in d.doctor_autoscalers),
+            autoscalers=tuple(a.facts() for a in d.doctor_autoscalers),
             cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS, cold_start_measured=bool(load),
             e2e_p95_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p95_seconds,
             gpu_memory_utilization=d.gpu_memory_utilization, need_per_gpu_mib=need.per_gpu_mib,

@@ -9,9 +9,10 @@ from collections import Counter
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from fleet.autoscalers import replica_owner
 from fleet.backends.base import DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts
-from fleet.lint import COLD_START_SECONDS, independent_autoscalers
+from fleet.lint import COLD_START_SECONDS
 from fleet.mig import gpu_models
 from fleet.models import GpuNode, ModelDeployment, Pod
 from fleet.serving_manifests import ServingSpec, dns_name, weights_gib
@@ -95,14 +96,15 @@ def serving_spec(deployment: ModelDeployment) -> ServingSpec:
     bounds; the weights volume sized from the memory need."""
     pods = [p for p in deployment.pods.all() if p.gone_at is None and p.node_id]
     products = Counter(p.node.gpu_product for p in pods if p.node.gpu_product)
-    scalers = independent_autoscalers([a for a in deployment.autoscalers.all() if a.gone_at is None])
+    live = [a.facts() for a in deployment.autoscalers.all() if a.gone_at is None]
+    scaler = replica_owner(deployment.name, live).autoscaler
     need = memory_need(memory_inputs(deployment, device_memory_mib=deployment_device_memory_mib(deployment)))
     load = deployment_cold_starts([deployment], now=timezone.now())[deployment.id].load_p95_seconds
     return ServingSpec(
         name=dns_name(deployment.name), namespace=deployment.namespace, model=deployment.model or deployment.name,
         image=deployment.image or ServingSpec.image, replicas=deployment.replicas_desired,
-        min_replicas=scalers[0].min_replicas if scalers else max(deployment.replicas_desired, 1),
-        max_replicas=scalers[0].max_replicas if scalers else max(deployment.replicas_desired, 1) * 2,
+        min_replicas=scaler.min_replicas if scaler else max(deployment.replicas_desired, 1),
+        max_replicas=scaler.max_replicas if scaler else max(deployment.replicas_desired, 1) * 2,
         gpu_resource=deployment.gpu_resource or "nvidia.com/gpu",
         gpus_per_replica=max(deployment.gpu_per_replica, 1), tensor_parallel=max(deployment.tensor_parallel, 1),
         max_model_len=deployment.max_model_len, gpu_memory_utilization=deployment.gpu_memory_utilization,

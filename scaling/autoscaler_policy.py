@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ApplicationError
+from fleet.autoscalers import ReplicaOwnerKind
 
 _SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "keda_scaledobject_v1alpha1_spec.json"
 KEDA_FIELDS = {"min_replicas", "max_replicas", "polling_interval_seconds", "cooldown_seconds", "triggers", "behavior"}
@@ -51,7 +52,7 @@ class PolicyEditError(ApplicationError):
 
 @dataclass(frozen=True)
 class PolicyEdit:
-    kind: str  # "scaledobject" | "hpa"
+    kind: ReplicaOwnerKind  # SCALEDOBJECT | HPA
     patch: dict  # the merge patch body, resourceVersion included
     diff: list[dict] = field(default_factory=list)  # [{"path", "before", "after"}]
     warning: str = ""  # GitOps: the next sync may revert this
@@ -308,7 +309,7 @@ def scaledobject_edit(spec: dict, changes: dict, *, resource_version: str, label
                      "spec.pollingInterval": "polling_interval_seconds", "spec.cooldownPeriod": "cooldown_seconds",
                      "spec.triggers": "triggers", "spec.advanced": "behavior"})
     patch = {"metadata": {"resourceVersion": resource_version}, "spec": merge_patch_between(spec, new)}
-    return PolicyEdit("scaledobject", patch,
+    return PolicyEdit(ReplicaOwnerKind.SCALEDOBJECT, patch,
                       _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
 
 
@@ -350,7 +351,7 @@ def hpa_edit(spec: dict, changes: dict, *, resource_version: str, labels: dict |
     _refuse(_hpa_errors(new), {"spec.minReplicas": "min_replicas", "spec.maxReplicas": "max_replicas",
                                "spec.metrics": "metrics", "spec.behavior": "behavior"})
     patch = {"metadata": {"resourceVersion": resource_version}, "spec": merge_patch_between(spec, new)}
-    return PolicyEdit("hpa", patch,
+    return PolicyEdit(ReplicaOwnerKind.HPA, patch,
                       _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
 
 
@@ -371,7 +372,7 @@ def changes_for_candidate(kind: str, policy: dict) -> dict:
         behavior["scaleDown"]["policies"] = [{"type": "Pods", "value": policy["scale_down_max_pods_per_period"],
                                               "periodSeconds": policy["scale_down_period_seconds"]}]
     changes = {"min_replicas": policy["min_replicas"], "max_replicas": policy["max_replicas"], "behavior": behavior}
-    if kind == "scaledobject":
+    if kind == ReplicaOwnerKind.SCALEDOBJECT:
         changes.update(polling_interval_seconds=policy["polling_interval_seconds"],
                        cooldown_seconds=policy["cooldown_seconds"],
                        triggers=[{"index": 0, "threshold": f"{policy['target']:g}"}])

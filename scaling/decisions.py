@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.errors import ApplicationError
+from fleet.autoscalers import ReplicaOwner, ReplicaOwnerKind, api_kind
+from fleet.backends.base import AutoscalerFacts
 from scaling.quota_keys import quota_key_error, quota_value_error
 
 FLOOR = "floor"
@@ -39,39 +41,18 @@ MODES = (FLOOR, PIN)
 KEDA_PAUSED_ANNOTATION = "autoscaling.keda.sh/paused-replicas"
 
 FIELD_PATHS: dict[tuple[str, str], str] = {
-    ("deployment", "replicas"): "spec.replicas (scale subresource)",
-    ("scaledobject", "min_replicas"): "spec.minReplicaCount",
-    ("scaledobject", "max_replicas"): "spec.maxReplicaCount",
-    ("scaledobject", "paused_replicas"): f"metadata.annotations[{KEDA_PAUSED_ANNOTATION}]",
-    ("hpa", "min_replicas"): "spec.minReplicas",
-    ("hpa", "max_replicas"): "spec.maxReplicas",
+    (ReplicaOwnerKind.DEPLOYMENT, "replicas"): "spec.replicas (scale subresource)",
+    (ReplicaOwnerKind.SCALEDOBJECT, "min_replicas"): "spec.minReplicaCount",
+    (ReplicaOwnerKind.SCALEDOBJECT, "max_replicas"): "spec.maxReplicaCount",
+    (ReplicaOwnerKind.SCALEDOBJECT, "paused_replicas"): f"metadata.annotations[{KEDA_PAUSED_ANNOTATION}]",
+    (ReplicaOwnerKind.HPA, "min_replicas"): "spec.minReplicas",
+    (ReplicaOwnerKind.HPA, "max_replicas"): "spec.maxReplicas",
     ("quota", "hard"): "spec.hard",
 }
 
 GPU_QUOTA_PREFIX = "requests.nvidia.com/"
 MAX_REPLICAS = 10_000
 MAX_TTL_MINUTES = 7 * 24 * 60
-
-
-@dataclass(frozen=True)
-class AutoscalerInfo:
-    kind: str  # "keda" | "hpa"
-    name: str
-    min_replicas: int
-    max_replicas: int
-    paused_replicas: int | None = None
-    owned_by_scaledobject: str = ""
-
-
-@dataclass(frozen=True)
-class Target:
-    kind: str  # "scaledobject" | "hpa" | "deployment"
-    name: str
-    autoscaler: AutoscalerInfo | None = None
-
-    @property
-    def autoscaled(self) -> bool:
-        return self.kind != "deployment"
 
 
 @dataclass(frozen=True)
@@ -142,32 +123,26 @@ def validate_request(*, replicas, mode: str, reason: str, ttl_minutes) -> tuple[
 # --------------------------------------------------------------------------- target
 
 
-def choose_target(deployment_name: str, autoscalers: Iterable[AutoscalerInfo]) -> Target:
-    """Which object owns the replica count. Two owners is a conflict (409): they fight."""
-    owners = sorted(
-        (a for a in autoscalers if not a.owned_by_scaledobject), key=lambda a: (a.kind, a.name)
-    )
-    if len(owners) > 1:
-        names = " and ".join(f"{'ScaledObject' if a.kind == 'keda' else 'HPA'} {a.name}" for a in owners)
+def scale_target(deployment_name: str, owner: ReplicaOwner) -> ReplicaOwner:
+    """The object a scale request writes: the replicas' owner (fleet.autoscalers.replica_owner).
+    Two owners is a conflict (409): they fight, and writing either changes nothing for long."""
+    if owner.kind == ReplicaOwnerKind.CONFLICT:
         raise ApplicationError(
-            f"{deployment_name} is targeted by {names}: they fight over its replicas; remove one first",
+            f"{deployment_name} is targeted by {owner.conflict_names}: they fight over its replicas; remove one first",
             status=409,
-            extra={"autoscalers": [{"kind": a.kind, "name": a.name} for a in owners]},
+            extra={"autoscalers": [{"kind": api_kind(a.kind), "name": a.name} for a in owner.conflicts]},
         )
-    if not owners:
-        return Target("deployment", deployment_name)
-    owner = owners[0]
-    return Target("scaledobject" if owner.kind == "keda" else "hpa", owner.name, owner)
+    return owner
 
 
 def contributions(target_kind: str, mode: str, replicas: int, raise_max: bool) -> dict[str, tuple[str, int]]:
     """What a request wants of each field of its target."""
-    if target_kind == "deployment":
+    if target_kind == ReplicaOwnerKind.DEPLOYMENT:
         return {"replicas": (mode, replicas)}
     wants: dict[str, tuple[str, int]] = {}
-    if target_kind == "scaledobject":
+    if target_kind == ReplicaOwnerKind.SCALEDOBJECT:
         wants["paused_replicas" if mode == PIN else "min_replicas"] = (mode, replicas)
-    elif target_kind == "hpa":
+    elif target_kind == ReplicaOwnerKind.HPA:
         wants["min_replicas"] = (mode, replicas)
         if mode == PIN:
             wants["max_replicas"] = (PIN, replicas)
@@ -185,7 +160,7 @@ def check_policy(
     *,
     namespace: str,
     namespace_writable: bool,
-    target: Target,
+    target: ReplicaOwner,
     replicas: int,
     raise_max: bool,
     current_replicas: int,
@@ -202,7 +177,7 @@ def check_policy(
             status=409,
             extra={"namespace": namespace},
         )
-    if target.kind == "hpa" and replicas == 0:
+    if target.kind == ReplicaOwnerKind.HPA and replicas == 0:
         # The API server refuses minReplicas/maxReplicas 0 (unless the HPAScaleToZero alpha gate is
         # on): refuse here, so the request fails before anything is written rather than at the PATCH.
         what = "pinned to 0: its maxReplicas" if mode == PIN else "given a floor of 0: its minReplicas"
@@ -371,7 +346,7 @@ def resolve(
     after = {n: _evaluate(n, baseline[n], stack) for n in names}
 
     # Whatever the stack says, an autoscaler's min must not pass its max.
-    if target_kind in ("scaledobject", "hpa"):
+    if target_kind in (ReplicaOwnerKind.SCALEDOBJECT, ReplicaOwnerKind.HPA):
         low = after.get("min_replicas", current.get("min_replicas"))
         high = after.get("max_replicas", current.get("max_replicas"))
         if low is not None and high is not None and low > high:
@@ -413,20 +388,20 @@ def field_paths(target_kind: str, names: Iterable[str]) -> list[str]:
     return [FIELD_PATHS[(target_kind, n)] for n in names]
 
 
-def pinned_after(target_kind: str, after: Mapping, autoscaler: AutoscalerInfo | None) -> int | None:
+def pinned_after(target_kind: str, after: Mapping, autoscaler: AutoscalerFacts | None) -> int | None:
     """The KEDA paused-replicas count still in force once `after` is written, or None.
 
     A paused ScaledObject is not scaled by KEDA at all: the Deployment stays at that count
     whatever the min and max say."""
-    if target_kind != "scaledobject":
+    if target_kind != ReplicaOwnerKind.SCALEDOBJECT:
         return None
-    paused = after["paused_replicas"] if "paused_replicas" in after else getattr(autoscaler, "paused_replicas", None)
+    paused = after.get("paused_replicas", autoscaler.paused_replicas if autoscaler else None)
     return None if paused is None else int(paused)
 
 
-def replicas_after(target_kind: str, after: Mapping, current_replicas: int, autoscaler: AutoscalerInfo | None) -> int:
+def replicas_after(target_kind: str, after: Mapping, current_replicas: int, autoscaler: AutoscalerFacts | None) -> int:
     """Roughly how many replicas will run once the write lands (for cost and confirmation)."""
-    if target_kind == "deployment":
+    if target_kind == ReplicaOwnerKind.DEPLOYMENT:
         return int(after.get("replicas", current_replicas) or 0)
     pinned = pinned_after(target_kind, after, autoscaler)
     if pinned is not None:
@@ -436,7 +411,7 @@ def replicas_after(target_kind: str, after: Mapping, current_replicas: int, auto
     return min(max(current_replicas, int(low or 0)), int(high or current_replicas))
 
 
-def pin_notes(*, target: Target, wants: Mapping[str, tuple[str, int]], after: Mapping) -> list[str]:
+def pin_notes(*, target: ReplicaOwner, wants: Mapping[str, tuple[str, int]], after: Mapping) -> list[str]:
     """Say plainly when a floor (or a raised max) changes nothing now because KEDA is paused."""
     pinned = pinned_after(target.kind, after, target.autoscaler)
     op, floor = wants.get("min_replicas", (PIN, None))

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import Cluster, ModelDeployment, NamespaceQuota
 
 
@@ -55,9 +56,11 @@ class ScaleAction(models.Model):
         PIN = "pin", "pin"
 
     class TargetKind(models.TextChoices):
-        SCALEDOBJECT = "scaledobject", "KEDA ScaledObject"
-        HPA = "hpa", "HorizontalPodAutoscaler"
-        DEPLOYMENT = "deployment", "Deployment /scale"
+        """The object written: a replicas' owner (fleet.autoscalers.ReplicaOwnerKind), or a quota."""
+
+        SCALEDOBJECT = ReplicaOwnerKind.SCALEDOBJECT.value, "KEDA ScaledObject"
+        HPA = ReplicaOwnerKind.HPA.value, "HorizontalPodAutoscaler"
+        DEPLOYMENT = ReplicaOwnerKind.DEPLOYMENT.value, "Deployment /scale"
         QUOTA = "quota", "ResourceQuota"
 
     class Status(models.TextChoices):

@@ -10,11 +10,12 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from core.errors import ApplicationError
+from fleet.autoscalers import ReplicaOwner, ReplicaOwnerKind
 from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import decisions, windows
 from scaling.filters import ScaleActionFilterSet
 from scaling.models import PrescaleRule, ScaleAction
-from scaling.services.cluster import autoscaler_infos
+from scaling.services.cluster import deployment_owner
 
 
 def action_queryset() -> QuerySet[ScaleAction]:
@@ -71,12 +72,19 @@ def active_overrides(deployments: Sequence[ModelDeployment], *, now: datetime) -
     return result
 
 
+_TARGET_LABELS = {
+    ReplicaOwnerKind.SCALEDOBJECT: "KEDA ScaledObject",
+    ReplicaOwnerKind.HPA: "HPA",
+    ReplicaOwnerKind.DEPLOYMENT: "Deployment",
+}
+
+
 @dataclass
 class ScaleState:
     """What the scale controls show for one deployment."""
 
     deployment: ModelDeployment
-    target: decisions.Target | None
+    target: ReplicaOwner | None  # None in conflict
     conflict: str = ""
     floor: int | None = None  # the autoscaler's min, or the Deployment's replicas
     ceiling: int | None = None
@@ -92,12 +100,12 @@ class ScaleState:
     def target_label(self) -> str:
         if self.target is None:
             return ""
-        return {"scaledobject": "KEDA ScaledObject", "hpa": "HPA", "deployment": "Deployment"}[self.target.kind]
+        return _TARGET_LABELS[self.target.kind]
 
 
 def scale_state(deployment: ModelDeployment, *, now: datetime) -> ScaleState:
     try:
-        target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
+        target = decisions.scale_target(deployment.name, deployment_owner(deployment))
     except ApplicationError as exc:
         state = ScaleState(deployment=deployment, target=None, conflict=exc.message)
     else:
@@ -107,7 +115,7 @@ def scale_state(deployment: ModelDeployment, *, now: datetime) -> ScaleState:
             state.floor = deployment.replicas_desired
         else:
             state.floor, state.ceiling = scaler.min_replicas, scaler.max_replicas
-            if target.kind == "scaledobject":
+            if target.kind == ReplicaOwnerKind.SCALEDOBJECT:
                 state.pinned = scaler.paused_replicas
             elif scaler.min_replicas == scaler.max_replicas:
                 state.floor_at_max = _floor_that_raised_the_max(deployment, scaler.min_replicas)
@@ -122,7 +130,9 @@ def scale_state(deployment: ModelDeployment, *, now: datetime) -> ScaleState:
 def _floor_that_raised_the_max(deployment: ModelDeployment, replicas: int) -> ScaleAction | None:
     """The last write to the deployment's HPA, when it was a floor that left min = max = `replicas`."""
     last = (
-        ScaleAction.objects.filter(deployment=deployment, target_kind="hpa", status=ScaleAction.Status.SUCCEEDED)
+        ScaleAction.objects.filter(
+            deployment=deployment, target_kind=ScaleAction.TargetKind.HPA, status=ScaleAction.Status.SUCCEEDED
+        )
         .exclude(operation=ScaleAction.Operation.QUOTA)
         .order_by("-finished_at", "-id")
         .first()

@@ -19,6 +19,7 @@ from accounts.services import user_role
 from core.charts.whatif import whatif_figure
 from core.errors import ApplicationError
 from core.htmx import filter_errors, wants_fragment
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import ModelDeployment
 from scaling import decisions, selectors, tasks
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
@@ -33,6 +34,7 @@ from scaling.services import (
     quota_update,
     scale_action_request,
 )
+from scaling.services.cluster import deployment_owner
 from scaling.whatif import max_hours, replays_history
 from scaling.whatif_runs import run_result, whatif_run_start
 
@@ -194,12 +196,12 @@ def deployment_controls(request, deployment_id: int):
 
 def _whatif_initial(deployment) -> str:
     """Starting candidates: today's autoscaler, the same with a higher floor, and a fixed size."""
-    autoscaler = deployment.autoscalers.filter(gone_at__isnull=True).order_by("-kind").first()  # KEDA before HPA
+    autoscaler = deployment_owner(deployment).autoscaler  # None without one, or in conflict
     if autoscaler is None:
         n = max(1, deployment.replicas_desired)
         return f"none min={n}\nkeda min=1 max={max(4, 2 * n)} target=5"
     low, high = autoscaler.min_replicas, max(1, autoscaler.max_replicas)
-    kind = "keda" if autoscaler.kind == "keda" else "hpa"
+    kind = "keda" if autoscaler.kind == ReplicaOwnerKind.SCALEDOBJECT else "hpa"  # the what-if policy words
     raised = min(high, max(low + 2, 2 * low))
     return f"{kind} min={max(low, kind == 'hpa')} max={high}\n{kind} min={raised} max={high}\nnone min={high}"
 

@@ -24,6 +24,8 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from accounts.models import ROLE_RANK, ApiToken, Membership, Role, hash_token
+from fleet.autoscalers import ReplicaOwnerKind
+from fleet.backends.base import AutoscalerFacts
 from fleet.models import (
     Autoscaler,
     Cluster,
@@ -266,7 +268,7 @@ class AutoscalerFactory(factory.django.DjangoModelFactory):
     deployment = factory.SubFactory(ModelDeploymentFactory)
     cluster = factory.LazyAttribute(lambda a: a.deployment.cluster)
     namespace = factory.LazyAttribute(lambda a: a.deployment.namespace)
-    kind = Autoscaler.Kind.KEDA
+    kind = ReplicaOwnerKind.SCALEDOBJECT
     name = factory.LazyAttribute(lambda a: a.deployment.name)
     target_name = factory.LazyAttribute(lambda a: a.deployment.name)
     min_replicas = 1
@@ -275,6 +277,13 @@ class AutoscalerFactory(factory.django.DjangoModelFactory):
     paused_replicas = None
     paused = False
     owned_by_scaledobject = ""
+
+
+def autoscaler_facts(kind: str, name: str, min_replicas: int = 1, max_replicas: int = 4, **fields) -> AutoscalerFacts:
+    """An autoscaler as a backend reports it (no row): `autoscaler_facts(ReplicaOwnerKind.HPA, "llama")`."""
+    fields.setdefault("target_name", "llama")
+    fields.setdefault("metric", "")
+    return AutoscalerFacts(kind=kind, name=name, min_replicas=min_replicas, max_replicas=max_replicas, **fields)
 
 
 class PodFactory(factory.django.DjangoModelFactory):

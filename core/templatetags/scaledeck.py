@@ -126,29 +126,28 @@ def plotly_script() -> str:
 
 
 @register.simple_tag
-def autoscaler_badge(summary) -> str:
-    """Who owns the replicas (a fleet.selectors.AutoscalerSummary), as a badge: "KEDA 2–8", "conflict", "none".
+def autoscaler_badge(owner) -> str:
+    """Who owns the replicas (a fleet.autoscalers.ReplicaOwner), as a badge: "KEDA 2–8", "conflict", "none".
 
     A tag rather than an include: the overview draws one per deployment, hundreds per poll.
     """
-    if summary.kind == "conflict":
-        owners = format_html_join(
-            " and ", "{} {}", ((a.get_kind_display(), a.name) for a in summary.conflicts)
-        )
+    if owner.conflicts:
+        owners = format_html_join(" and ", "{} {}", ((label, a.name) for label, a in owner.labelled_conflicts))
         return format_html('<span class="badge breach" title="{} all scale this Deployment">conflict</span>', owners)
-    if summary.kind == "none":
+    if not owner.autoscaled:
         return mark_safe('<span class="muted">none</span>')  # noqa: S308 - a constant
+    a = owner.autoscaler
     paused = ""
-    if summary.paused:
-        pinned = f" at {summary.paused_replicas} replicas" if summary.paused_replicas is not None else ""
+    if owner.paused:
+        pinned = f" at {a.paused_replicas} replicas" if a.paused_replicas is not None else ""
         paused = format_html(' <span class="badge near" title="autoscaling paused{}">paused</span>', pinned)
     return format_html(
         '<span class="badge {}" title="{}: {}">{}</span> <span class="range">{}–{}</span>{}',
-        summary.kind,
-        summary.name,
-        summary.metric,
-        "KEDA" if summary.kind == "keda" else "HPA",
-        summary.min_replicas,
-        summary.max_replicas,
+        owner.kind,
+        a.name,
+        a.metric,
+        owner.badge,
+        a.min_replicas,
+        a.max_replicas,
         paused,
     )

@@ -114,7 +114,7 @@ class PodFacts:
 class AutoscalerFacts:
     """An HPA or a KEDA ScaledObject that targets a Deployment."""
 
-    kind: str  # "keda" | "hpa"
+    kind: str  # a fleet.autoscalers.ReplicaOwnerKind: "scaledobject" | "hpa"
     name: str
     target_name: str  # the Deployment it scales
     min_replicas: int

@@ -34,7 +34,7 @@ def deployment_page(request, deployment, *, slo_error: str | None = None, status
     context = {
         "deployment": deployment,
         "cluster": deployment.cluster,
-        "autoscaler": selectors.autoscaler_summary(deployment.live_autoscalers),
+        "owner": selectors.deployment_owner(deployment),
         "findings": selectors.deployment_findings(deployment, load_p95_seconds=cold_start.load_p95_seconds),
         "cold_start": cold_start,
         "pods": deployment.live_pods,

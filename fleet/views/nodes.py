@@ -8,13 +8,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.htmx import filter_errors
 from fleet import mig, selectors
 from fleet.backends.base import GpuUtilization
 from fleet.cold_start import NodeStart, node_starts
 from fleet.filters import NodeFilterSet
 from fleet.metrics import node_gpu_utilization
 from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
-from core.htmx import filter_errors
 
 NODES_PER_PAGE = 50
 # Distinct, readable on white, and not grey (grey means free).

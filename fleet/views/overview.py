@@ -6,9 +6,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.htmx import filter_errors, wants_fragment
 from fleet import selectors
 from fleet.filters import DeploymentFilterSet
-from core.htmx import filter_errors, wants_fragment
 
 REFRESH_SECONDS = 10
 # The tiles cover every deployment; the table shows them a page at a time, so a poll of a

@@ -224,7 +224,7 @@ def scale_request(
                 gpu_per_replica=deployment.gpu_per_replica,
                 quotas=quota_headroom(deployment, lock=not dry_run),
             )
-            if view.target.kind == "deployment" and raise_max:
+            if not view.target.autoscaled and raise_max:
                 notes.append("raise_max ignored: no autoscaler")
             wants = decisions.contributions(view.target.kind, mode, replicas, raise_max)
             expires_at = until or (now + timedelta(minutes=ttl_minutes) if ttl_minutes else None)

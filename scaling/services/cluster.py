@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from fleet.autoscalers import ReplicaOwner, ReplicaOwnerKind, replica_owner
 from fleet.backends.base import BackendError, ClusterWriter
 from fleet.backends.registry import cluster_backend
 from fleet.models import Autoscaler, Cluster, ModelDeployment, NamespaceQuota
@@ -21,25 +22,15 @@ def cluster_writer(cluster: Cluster) -> ClusterWriter:
     return backend
 
 
-def autoscaler_infos(deployment: ModelDeployment) -> list[decisions.AutoscalerInfo]:
-    """The live autoscalers targeting the deployment, as the synced rows say."""
+def deployment_owner(deployment: ModelDeployment) -> ReplicaOwner:
+    """Who owns the deployment's replicas, as the synced rows say (fleet.autoscalers.replica_owner)."""
     # Linked by the sync, or by target name when the link is missing (the target appeared later).
     rows = Autoscaler.objects.alive().filter(
         Q(deployment_id=deployment.id) | Q(target_name=deployment.name),
         cluster_id=deployment.cluster_id,
         namespace=deployment.namespace,
     )
-    return [
-        decisions.AutoscalerInfo(
-            kind=a.kind,
-            name=a.name,
-            min_replicas=a.min_replicas,
-            max_replicas=a.max_replicas,
-            paused_replicas=a.paused_replicas,
-            owned_by_scaledobject=a.owned_by_scaledobject,
-        )
-        for a in rows
-    ]
+    return replica_owner(deployment.name, [a.facts() for a in rows])
 
 
 def quota_headroom(deployment: ModelDeployment, *, lock: bool = False) -> list[decisions.QuotaHeadroom]:
@@ -105,21 +96,21 @@ def actions_in_flight(deployment: ModelDeployment) -> list[decisions.ActionInFli
 class DbView:
     """What the database (the last sync, plus our own writes) says about a deployment's target."""
 
-    target: decisions.Target
+    target: ReplicaOwner
     current: dict
 
 
 def db_view(deployment: ModelDeployment) -> DbView:
     """Raises ApplicationError(409) when two autoscalers own the deployment."""
-    target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
+    target = decisions.scale_target(deployment.name, deployment_owner(deployment))
     return DbView(target=target, current=current_values(target, deployment))
 
 
-def current_values(target: decisions.Target, deployment: ModelDeployment) -> dict:
+def current_values(target: ReplicaOwner, deployment: ModelDeployment) -> dict:
     scaler = target.autoscaler
-    if target.kind == "deployment":
+    if target.kind == ReplicaOwnerKind.DEPLOYMENT:
         return {"replicas": deployment.replicas_desired}
-    if target.kind == "scaledobject":
+    if target.kind == ReplicaOwnerKind.SCALEDOBJECT:
         return {
             "min_replicas": scaler.min_replicas,
             "max_replicas": scaler.max_replicas,
@@ -131,23 +122,22 @@ def current_values(target: decisions.Target, deployment: ModelDeployment) -> dic
 def mirror_write(*, cluster_id: int, namespace: str, target_kind: str, target_name: str, after: dict, rv: str) -> None:
     """Make the synced rows show what we just wrote, so pages and the next request see it before
     the next sync does (the sync then finds nothing to change)."""
-    if target_kind == "deployment":
+    if target_kind == ReplicaOwnerKind.DEPLOYMENT:
         updates = {"resource_version": rv} if rv else {}
         if "replicas" in after and after["replicas"] is not None:
             updates["replicas_desired"] = after["replicas"]
         ModelDeployment.objects.filter(cluster_id=cluster_id, namespace=namespace, name=target_name).update(**updates)
-    elif target_kind in ("scaledobject", "hpa"):
-        kind = Autoscaler.Kind.KEDA if target_kind == "scaledobject" else Autoscaler.Kind.HPA
+    elif target_kind in (ReplicaOwnerKind.SCALEDOBJECT, ReplicaOwnerKind.HPA):
         updates = {k: v for k, v in after.items() if k in ("min_replicas", "max_replicas")}
         if "paused_replicas" in after:
             updates["paused_replicas"] = after["paused_replicas"]
         if rv:
             updates["resource_version"] = rv
         if updates:
-            Autoscaler.objects.filter(cluster_id=cluster_id, namespace=namespace, kind=kind, name=target_name).update(
-                **updates
-            )
-    elif target_kind == "quota":
+            Autoscaler.objects.filter(
+                cluster_id=cluster_id, namespace=namespace, kind=target_kind, name=target_name
+            ).update(**updates)
+    elif target_kind == ScaleAction.TargetKind.QUOTA:
         updates = {"hard": after["hard"]} if "hard" in after else {}
         if rv:
             updates["resource_version"] = rv

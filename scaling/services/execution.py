@@ -429,13 +429,13 @@ def _write(writer, action: ScaleAction, state: ObjectState, write: dict) -> str:
     if action.operation == ScaleAction.Operation.POLICY:
         patch = autoscaler_policy.merge_patch_between(state.values.get("spec") or {}, write["spec"])
         return writer.patch_autoscaler_spec(kind, ns, name, patch, resource_version=rv)
-    if kind == "deployment":
+    if kind == ScaleAction.TargetKind.DEPLOYMENT:
         return writer.scale_deployment(ns, name, int(write["replicas"]), resource_version=rv)
-    if kind == "scaledobject":
+    if kind == ScaleAction.TargetKind.SCALEDOBJECT:
         return writer.patch_scaledobject(ns, name, resource_version=rv, **write)
-    if kind == "hpa":
+    if kind == ScaleAction.TargetKind.HPA:
         return writer.patch_hpa(ns, name, resource_version=rv, **write)
-    if kind == "quota":
+    if kind == ScaleAction.TargetKind.QUOTA:
         return writer.patch_quota(ns, name, write["hard"], resource_version=rv)
     raise ApplicationError(f"unknown target kind {kind!r}")
 
@@ -511,11 +511,11 @@ def _written_paths(action: ScaleAction, outcome: Outcome, names) -> list[str]:
 
 def _mirrored(action: ScaleAction, outcome: Outcome) -> dict:
     """The values the synced rows take from a write (a policy edit: its floor and ceiling)."""
-    if action.target_kind == "quota":
+    if action.target_kind == ScaleAction.TargetKind.QUOTA:
         return outcome.write
     if action.operation != ScaleAction.Operation.POLICY:
         return outcome.after
     spec = outcome.write.get("spec") or {}
-    keys = ("minReplicaCount", "maxReplicaCount") if action.target_kind == "scaledobject" else ("minReplicas",
-                                                                                                 "maxReplicas")
+    keda = action.target_kind == ScaleAction.TargetKind.SCALEDOBJECT
+    keys = ("minReplicaCount", "maxReplicaCount") if keda else ("minReplicas", "maxReplicas")
     return {name: spec[key] for name, key in zip(("min_replicas", "max_replicas"), keys, strict=True) if key in spec}

@@ -16,7 +16,9 @@ audited `policy` action with `request={"revert_of": id}`.
 from __future__ import annotations
 
 from core.errors import ApplicationError
-from fleet.models import Autoscaler, ModelDeployment
+from fleet.autoscalers import ReplicaOwnerKind
+from fleet.backends.base import AutoscalerFacts
+from fleet.models import ModelDeployment
 from scaling import autoscaler_policy
 from scaling.autoscaler_policy import PolicyEdit, PolicyEditError
 from scaling.models import ScaleAction
@@ -24,37 +26,34 @@ from scaling.services import cluster as cluster_access
 from scaling.services.actions import scale_action_dispatch
 from scaling.services.actors import Actor
 
-TARGET_KIND = {Autoscaler.Kind.KEDA: "scaledobject", Autoscaler.Kind.HPA: "hpa"}
 
-
-def deployment_autoscaler(deployment: ModelDeployment) -> Autoscaler:
-    """The one autoscaler an edit changes: the ScaledObject, or a plain HPA (never KEDA's own HPA)."""
-    candidates = [a for a in Autoscaler.objects.alive().filter(deployment=deployment).order_by("kind", "name")
-                  if not a.owned_by_scaledobject]
-    if not candidates:
+def deployment_autoscaler(deployment: ModelDeployment) -> AutoscalerFacts:
+    """The one autoscaler an edit changes: the replicas' owner, a ScaledObject or a plain HPA (never
+    KEDA's own HPA)."""
+    owner = cluster_access.deployment_owner(deployment)
+    if owner.kind == ReplicaOwnerKind.CONFLICT:
+        raise ApplicationError(f"{deployment.namespace}/{deployment.name} has two autoscalers "
+                               f"({owner.conflict_names}); remove one before editing the policy", status=409)
+    if owner.autoscaler is None:
         raise ApplicationError(f"{deployment.namespace}/{deployment.name} has no autoscaler to edit", status=409)
-    if len(candidates) > 1:
-        names = ", ".join(f"{TARGET_KIND[a.kind]} {a.name}" for a in candidates)
-        raise ApplicationError(f"{deployment.namespace}/{deployment.name} has two autoscalers ({names}); "
-                               "remove one before editing the policy", status=409)
-    return candidates[0]
+    return owner.autoscaler
 
 
 def edit_for(kind: str, values: dict, changes: dict, resource_version: str) -> PolicyEdit:
     """The validated edit of the spec in `values` (as read by `read_autoscaler_spec`)."""
     if not isinstance(changes, dict) or not changes:
         raise PolicyEditError("name at least one setting to change", field="changes")
-    build = autoscaler_policy.scaledobject_edit if kind == "scaledobject" else autoscaler_policy.hpa_edit
+    build = autoscaler_policy.scaledobject_edit if kind == ReplicaOwnerKind.SCALEDOBJECT else autoscaler_policy.hpa_edit
     return build(values.get("spec") or {}, changes, resource_version=resource_version,
                  labels=values.get("labels"), annotations=values.get("annotations"))
 
 
-def autoscaler_policy_preview(*, deployment: ModelDeployment, changes: dict) -> tuple[Autoscaler, PolicyEdit]:
+def autoscaler_policy_preview(*, deployment: ModelDeployment, changes: dict) -> tuple[AutoscalerFacts, PolicyEdit]:
     """Dry run: the merge patch and diff the edit would send now. Raises PolicyEditError (400, naming
     the field) for anything the schema refuses; nothing is stored or written."""
     _check_writable(deployment)
     autoscaler = deployment_autoscaler(deployment)
-    kind = TARGET_KIND[autoscaler.kind]
+    kind = autoscaler.kind
     writer = cluster_access.cluster_writer(deployment.cluster)
     if not hasattr(writer, "read_autoscaler_spec"):
         raise ApplicationError("autoscaler policies can be edited on Kubernetes clusters only: a simulated "
@@ -76,7 +75,7 @@ def autoscaler_policy_request(*, deployment: ModelDeployment, changes: dict, rea
     action = ScaleAction.objects.create(
         **actor.audit_fields(), source=source, operation=ScaleAction.Operation.POLICY,
         cluster_id=deployment.cluster_id, namespace=deployment.namespace, deployment=deployment,
-        request={"changes": changes}, target_kind=TARGET_KIND[autoscaler.kind], target_name=autoscaler.name,
+        request={"changes": changes}, target_kind=autoscaler.kind, target_name=autoscaler.name,
         reason=(reason or "").strip() or "(no reason given)",
         notes=[edit.warning] if edit.warning else [],
     )

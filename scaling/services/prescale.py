@@ -12,12 +12,13 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import AuditKind
 from core.errors import ApplicationError
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import ModelDeployment
 from scaling import decisions, windows
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services.actions import scale_request
 from scaling.services.actors import Actor
-from scaling.services.cluster import autoscaler_infos
+from scaling.services.cluster import deployment_owner
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +57,13 @@ def prescale_rule_problems(
         )
         return problems
     try:
-        target = decisions.choose_target(deployment.name, autoscaler_infos(deployment))
+        target = decisions.scale_target(deployment.name, deployment_owner(deployment))
     except ApplicationError as exc:
         problems["deployment"] = exc.message
         return problems
     if not floor_ok:
         return problems
-    if target.kind == "hpa" and min_replicas < 1:
+    if target.kind == ReplicaOwnerKind.HPA and min_replicas < 1:
         problems["min_replicas"] = (
             "the floor must be at least 1 for a deployment scaled by an HPA (its minReplicas cannot be 0)"
         )

@@ -41,8 +41,7 @@ def deployment_scaling_why(
     """The decision and the active overrides it counted."""
     state = scale_state(deployment, now=now)
     scaler = state.target.autoscaler if state.target is not None else None
-    live = [a for a in deployment.live_autoscalers if not a.owned_by_scaledobject]
-    summary = live[0].metric if len(live) == 1 else ""
+    summary = scaler.metric if scaler else ""
     target = metric_target(summary)
     floor, pin = _floor_and_pin(state.overrides)
     headroom = [q for q in quota_headroom(deployment) if q.resource == decisions.quota_key(deployment.gpu_resource)]
@@ -57,7 +56,7 @@ def deployment_scaling_why(
         ScalingEvent.objects.filter(deployment=deployment, kind=EventKind.DESIRED_CHANGED, at__gt=now - STABILIZATION)
         .order_by("-at").values_list("at", flat=True).first()
     )
-    paused = any(a.paused for a in live)
+    paused = scaler is not None and scaler.paused
     facts = ScalingFacts(
         metric=summary,
         metric_value=getattr(metrics, target.attribute) if target.attribute else None,

@@ -4,8 +4,8 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.backends.base import DeploymentMetrics
-from fleet.models import Autoscaler
 from tests.factories import (
     AutoscalerFactory,
     ClusterFactory,
@@ -108,9 +108,9 @@ def test_it_reports_a_null_cost_when_the_nodes_have_no_price(api, fake_metrics):
         ([("hpa", "gpu-hpa", "")], {"kind": "hpa", "name": "gpu-hpa", "min_replicas": 1, "max_replicas": 4,
                                     "conflicts": []}),
         # KEDA's own HPA belongs to its ScaledObject: still one autoscaler
-        ([("keda", "llama", ""), ("hpa", "keda-hpa-llama", "llama")],
+        ([("scaledobject", "llama", ""), ("hpa", "keda-hpa-llama", "llama")],
          {"kind": "keda", "name": "llama", "min_replicas": 1, "max_replicas": 4, "conflicts": []}),
-        ([("keda", "llama", ""), ("hpa", "llama-cpu", "")],
+        ([("scaledobject", "llama", ""), ("hpa", "llama-cpu", "")],
          {"kind": "conflict", "name": None, "min_replicas": None, "max_replicas": None,
           "conflicts": [{"kind": "keda", "name": "llama", "min_replicas": 1, "max_replicas": 4},
                         {"kind": "hpa", "name": "llama-cpu", "min_replicas": 1, "max_replicas": 4}]}),
@@ -128,7 +128,7 @@ def test_it_says_who_owns_the_replicas(api, fake_metrics, scalers, expected):
 
 def test_it_ignores_an_autoscaler_gone_from_the_cluster(api, fake_metrics):
     deployment = ModelDeploymentFactory()
-    AutoscalerFactory(deployment=deployment, kind=Autoscaler.Kind.HPA, name="old", gone_at=NOW)
+    AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="old", gone_at=NOW)
 
     assert api.get(detail(deployment)).json()["autoscaler"]["kind"] == "none"
 

@@ -369,7 +369,7 @@ def test_it_marks_the_hpa_that_keda_owns(snap):
 
 
 def test_it_reads_scaledobjects_with_their_defaults_and_pause_annotations(snap):
-    keda = {a.name: a for a in snap.autoscalers if a.kind == "keda"}
+    keda = {a.name: a for a in snap.autoscalers if a.kind == "scaledobject"}
     mistral = keda["mistral-7b"]
     assert (mistral.namespace, mistral.target_name, mistral.min_replicas, mistral.max_replicas) == (
         "team-b",
@@ -386,7 +386,7 @@ def test_it_reads_scaledobjects_with_their_defaults_and_pause_annotations(snap):
 
 def test_it_shows_both_autoscalers_on_one_deployment(snap):
     on_qwen = {(a.kind, a.name) for a in snap.autoscalers if a.target_name == "qwen"}
-    assert on_qwen == {("hpa", "qwen-cpu"), ("keda", "qwen")}
+    assert on_qwen == {("hpa", "qwen-cpu"), ("scaledobject", "qwen")}
 
 
 def test_it_ignores_autoscalers_of_other_workloads(fake_kube, fake_kubeconfig):

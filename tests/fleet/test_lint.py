@@ -2,7 +2,11 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.lint import AutoscalerShape, DeploymentShape, effective_max_unavailable, lint_deployment
+from fleet.autoscalers import ReplicaOwnerKind
+from fleet.lint import DeploymentShape, effective_max_unavailable, lint_deployment
+from tests.factories import autoscaler_facts
+
+SO, HP = ReplicaOwnerKind.SCALEDOBJECT, ReplicaOwnerKind.HPA
 
 SAFE = DeploymentShape(
     gpu_resource="nvidia.com/gpu",
@@ -11,7 +15,7 @@ SAFE = DeploymentShape(
     liveness_initial_delay_seconds=300,
     termination_grace_seconds=600,
     max_unavailable="0",
-    autoscalers=(AutoscalerShape("keda", "llama", "vllm:num_requests_waiting > 5"),),
+    autoscalers=(autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting > 5"),),
 )
 
 
@@ -42,31 +46,32 @@ def codes(**changes) -> list[str]:
         ({"max_unavailable": "50%"}, ["rollout-drops-capacity"]),
         ({"max_unavailable": ""}, []),
         # CPU-based autoscaling of GPU pods
-        ({"autoscalers": (AutoscalerShape("hpa", "web", "cpu utilization 70%"),)}, ["cpu-autoscaler-on-gpu"]),
-        ({"autoscalers": (AutoscalerShape("hpa", "web", "Resource CPU 80%"),)}, ["cpu-autoscaler-on-gpu"]),
-        ({"autoscalers": (AutoscalerShape("hpa", "gpu", "DCGM_FI_DEV_GPU_UTIL > 80"),)}, []),
+        ({"autoscalers": (autoscaler_facts(HP, "web", metric="cpu utilization 70%"),)}, ["cpu-autoscaler-on-gpu"]),
+        ({"autoscalers": (autoscaler_facts(HP, "web", metric="Resource CPU 80%"),)}, ["cpu-autoscaler-on-gpu"]),
+        ({"autoscalers": (autoscaler_facts(HP, "gpu", metric="DCGM_FI_DEV_GPU_UTIL > 80"),)}, []),
         # HPA and ScaledObject on one target
         (
-            {"autoscalers": (AutoscalerShape("keda", "llama", "queue"), AutoscalerShape("hpa", "llama-hpa", "queue"))},
+            {"autoscalers": (autoscaler_facts(SO, "llama", metric="queue"),
+                             autoscaler_facts(HP, "llama-hpa", metric="queue"))},
             ["autoscaler-conflict"],
         ),
         # ... but KEDA's own HPA is part of its ScaledObject
         (
-            {"autoscalers": (AutoscalerShape("keda", "llama", "queue"),
-                             AutoscalerShape("hpa", "keda-hpa-llama", "queue", owned_by_scaledobject="llama"))},
+            {"autoscalers": (autoscaler_facts(SO, "llama", metric="queue"),
+                             autoscaler_facts(HP, "keda-hpa-llama", metric="queue", owned_by_scaledobject="llama"))},
             [],
         ),
         # a deployment without GPUs is none of our business, except for conflicting autoscalers
         (
             {"gpu_resource": "", "gpu_per_replica": 0, "liveness_initial_delay_seconds": 5,
              "termination_grace_seconds": 30, "max_unavailable": "1",
-             "autoscalers": (AutoscalerShape("hpa", "a", "cpu"), AutoscalerShape("hpa", "b", "cpu"))},
+             "autoscalers": (autoscaler_facts(HP, "a", metric="cpu"), autoscaler_facts(HP, "b", metric="cpu"))},
             ["autoscaler-conflict"],
         ),
         # everything wrong at once
         (
             {"liveness_initial_delay_seconds": 30, "termination_grace_seconds": 30, "max_unavailable": "1",
-             "autoscalers": (AutoscalerShape("keda", "q", "queue"), AutoscalerShape("hpa", "c", "cpu 70%"))},
+             "autoscalers": (autoscaler_facts(SO, "q", metric="queue"), autoscaler_facts(HP, "c", metric="cpu 70%"))},
             ["autoscaler-conflict", "liveness-before-cold-start", "short-termination-grace",
              "rollout-drops-capacity", "cpu-autoscaler-on-gpu"],
         ),
@@ -86,7 +91,7 @@ def test_it_explains_each_finding_with_the_numbers():
 
 
 def test_it_names_both_autoscalers_of_a_conflict():
-    shape = DeploymentShape(autoscalers=(AutoscalerShape("keda", "llama"), AutoscalerShape("hpa", "llama-hpa")))
+    shape = DeploymentShape(autoscalers=(autoscaler_facts(SO, "llama"), autoscaler_facts(HP, "llama-hpa")))
 
     (finding,) = lint_deployment(shape)
 

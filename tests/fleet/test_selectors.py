@@ -2,8 +2,8 @@ import pytest
 from django.utils import timezone
 
 from fleet import selectors
+from fleet.autoscalers import ReplicaOwnerKind, replica_owner
 from fleet.backends.base import DeploymentMetrics
-from fleet.models import Autoscaler
 from tests.factories import (
     AutoscalerFactory,
     ClusterFactory,
@@ -17,6 +17,8 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+MANUAL = replica_owner("llama", [])
+
 
 @pytest.mark.parametrize(
     ("ttft", "slo", "state"),
@@ -27,27 +29,27 @@ def test_it_grades_ttft_against_the_slo(ttft, slo, state):
     assert selectors.slo_state(ttft, slo) == state
 
 
-def test_it_summarises_who_owns_the_replicas():
+def test_it_answers_who_owns_the_replicas_from_the_synced_rows():
     deployment = ModelDeploymentFactory(name="llama")
     keda = AutoscalerFactory(deployment=deployment, min_replicas=2, max_replicas=8, paused_replicas=3)
-    AutoscalerFactory(deployment=deployment, kind=Autoscaler.Kind.HPA, name="keda-hpa-llama",
+    AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="keda-hpa-llama",
                       owned_by_scaledobject="llama")
+    AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="old", gone_at=timezone.now())
 
-    summary = selectors.autoscaler_summary(deployment.autoscalers.all())
+    owner = selectors.deployment_owner(selectors.deployment_queryset().get(pk=deployment.pk))
 
-    assert summary == selectors.AutoscalerSummary(
-        kind="keda", name="llama", min_replicas=2, max_replicas=8, metric=keda.metric, paused=True, paused_replicas=3
-    )
+    assert (owner.kind, owner.name, owner.autoscaler) == (ReplicaOwnerKind.SCALEDOBJECT, "llama", keda.facts())
+    assert owner.paused and owner.autoscaler.paused_replicas == 3 and owner.autoscaler.metric == keda.metric
 
 
 def test_it_calls_two_independent_autoscalers_a_conflict():
     deployment = ModelDeploymentFactory(name="llama")
-    hpa = AutoscalerFactory(deployment=deployment, kind=Autoscaler.Kind.HPA, name="llama")
-    keda = AutoscalerFactory(deployment=deployment, kind=Autoscaler.Kind.KEDA, name="llama")
+    hpa = AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="llama")
+    keda = AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.SCALEDOBJECT, name="llama")
 
-    summary = selectors.autoscaler_summary(deployment.autoscalers.all())
+    owner = selectors.deployment_owner(selectors.deployment_queryset().get(pk=deployment.pk))
 
-    assert summary.kind == "conflict" and summary.conflicts == (keda, hpa)
+    assert owner.kind == ReplicaOwnerKind.CONFLICT and owner.conflicts == (keda.facts(), hpa.facts())
 
 
 def test_it_prefetches_only_live_pods_and_autoscalers():
@@ -93,11 +95,11 @@ def test_it_totals_the_fleet_for_the_overview():
     quiet = ModelDeploymentFactory(cluster=cluster, name="quiet")
     rows = [
         selectors.DeploymentRow(slow, DeploymentMetrics(queue_depth=5, ttft_p95_seconds=1.5),
-                                selectors.AutoscalerSummary("none")),
+                                MANUAL),
         selectors.DeploymentRow(fast, DeploymentMetrics(queue_depth=2, ttft_p95_seconds=3.0),
-                                selectors.AutoscalerSummary("none")),
+                                MANUAL),
         selectors.DeploymentRow(quiet, DeploymentMetrics(unavailable_reason="down"),
-                                selectors.AutoscalerSummary("none")),
+                                MANUAL),
     ]
 
     totals = selectors.fleet_totals(rows, [cluster])
@@ -110,7 +112,7 @@ def test_it_totals_the_fleet_for_the_overview():
 
 def test_it_reports_an_unknown_queue_as_unknown_not_zero():
     deployment = ModelDeploymentFactory()
-    row = selectors.DeploymentRow(deployment, DeploymentMetrics(), selectors.AutoscalerSummary("none"))
+    row = selectors.DeploymentRow(deployment, DeploymentMetrics(), MANUAL)
 
     totals = selectors.fleet_totals([row], [deployment.cluster])
 
@@ -120,7 +122,7 @@ def test_it_reports_an_unknown_queue_as_unknown_not_zero():
 def test_it_counts_deployments_per_metrics_problem():
     rows = [
         selectors.DeploymentRow(ModelDeploymentFactory(), DeploymentMetrics(unavailable_reason=reason),
-                                selectors.AutoscalerSummary("none"))
+                                MANUAL)
         for reason in ["timeout", None, "timeout", "no pods"]
     ]
 

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NamespaceQuota, NodePool, Pod
 from core.staticfiles import plotly_url
+from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDeployment, NamespaceQuota, NodePool, Pod
 from tests.factories import (
     AutoscalerFactory,
     GpuFactory,

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 
+from core.templatetags.scaledeck import latency, pct
 from fleet.backends.base import DeploymentMetrics
 from fleet.models import ReplicaChange
-from core.templatetags.scaledeck import latency, pct
 from tests.factories import ModelDeploymentFactory
 from tests.fleet.test_views_deployment import NOW, charts, figure_of, series
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from core.charts.deployment import PANELS
 from core.templatetags.scaledeck import url_if_exists
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.backends.base import DeploymentMetrics, Series
-from fleet.models import Autoscaler
 from tests.factories import AutoscalerFactory, ClusterFactory, GpuNodeFactory, ModelDeploymentFactory, PodFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,8 +63,8 @@ def test_it_shows_the_deployment_facts_and_pods(viewer_client):
 def test_it_lints_the_known_traps(viewer_client):
     deployment = ModelDeploymentFactory(liveness_initial_delay_seconds=30, termination_grace_seconds=30,
                                         max_unavailable="1", replicas_desired=2)
-    AutoscalerFactory(deployment=deployment, kind=Autoscaler.Kind.HPA, name="cpu-hpa", metric="cpu utilization 70%")
-    AutoscalerFactory(deployment=deployment, kind=Autoscaler.Kind.KEDA, name="queue")
+    AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="cpu-hpa", metric="cpu utilization 70%")
+    AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.SCALEDOBJECT, name="queue")
 
     html = viewer_client.get(page(deployment)).content.decode()
 

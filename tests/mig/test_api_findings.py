@@ -52,7 +52,7 @@ def fleet(fake_metrics):
     made["no_surge_headroom"] = make("surge", node=full_node)
     made["gpu_memory_overrequest"] = make("small", model="Qwen/Qwen2.5-1.5B-Instruct", gpu_memory_utilization=0.95)
     made["hpa_and_scaledobject"] = make("two-scalers")
-    AutoscalerFactory(deployment=made["hpa_and_scaledobject"], kind="keda", name="two-scalers")
+    AutoscalerFactory(deployment=made["hpa_and_scaledobject"], kind="scaledobject", name="two-scalers")
     AutoscalerFactory(deployment=made["hpa_and_scaledobject"], kind="hpa", name="two-scalers-hpa")
     made["missing_gpu_toleration"] = make("untolerated")
     PodFactory(deployment=made["missing_gpu_toleration"], node=None, phase="Pending", ready=False,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import Autoscaler, Cluster, ModelDeployment
 from tests.factories import (
     AutoscalerFactory,
@@ -74,7 +75,7 @@ class World:
             self.kube.load(k.keda_hpa(so))
             AutoscalerFactory(
                 deployment=deployment,
-                kind=Autoscaler.Kind.HPA,
+                kind=ReplicaOwnerKind.HPA,
                 name=f"keda-hpa-{deployment.name}",
                 min_replicas=max(min_replicas, 1),
                 max_replicas=max_replicas,
@@ -82,7 +83,7 @@ class World:
             )
         return AutoscalerFactory(
             deployment=deployment,
-            kind=Autoscaler.Kind.KEDA,
+            kind=ReplicaOwnerKind.SCALEDOBJECT,
             name=deployment.name,
             min_replicas=min_replicas,
             max_replicas=max_replicas,
@@ -96,7 +97,7 @@ class World:
                   max_replicas=max_replicas)
         )
         return AutoscalerFactory(
-            deployment=deployment, kind=Autoscaler.Kind.HPA, name=name, min_replicas=min_replicas,
+            deployment=deployment, kind=ReplicaOwnerKind.HPA, name=name, min_replicas=min_replicas,
             max_replicas=max_replicas,
         )
 

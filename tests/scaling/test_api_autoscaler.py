@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.selectors import AuditFilter, audit_rows
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import Autoscaler
 from scaling.models import ScaleAction
 from tests.factories import ApiTokenFactory
@@ -81,7 +82,7 @@ def test_it_applies_exactly_the_merge_patch_the_dry_run_showed(world, keda_deplo
     assert action.status == ScaleAction.Status.SUCCEEDED, action.error
     assert action.before["spec"]["minReplicaCount"] == 1 and action.after["spec"]["minReplicaCount"] == 2
     assert "spec.advanced" in action.fields and action.intent["write"]["spec"] == spec
-    assert Autoscaler.objects.get(kind="keda", name="llama").min_replicas == 2  # the synced row follows
+    assert Autoscaler.objects.get(kind="scaledobject", name="llama").min_replicas == 2  # the synced row follows
 
 
 @pytest.mark.parametrize(("edit", "field"), [
@@ -118,7 +119,7 @@ def test_it_warns_when_gitops_manages_the_scaledobject(world):
     so = k.scaled_object("llm", "llama", target="llama")
     so["metadata"]["labels"] = {"argocd.argoproj.io/instance": "serving"}
     world.kube.load(so)
-    Autoscaler.objects.create(cluster=world.cluster, namespace="llm", kind="keda", name="llama",
+    Autoscaler.objects.create(cluster=world.cluster, namespace="llm", kind="scaledobject", name="llama",
                               target_name="llama", deployment=dep)
 
     body = patch(bot(), dep, {"min_replicas": 2, "reason": "x", "dry_run": True}).json()
@@ -174,7 +175,7 @@ def test_it_says_a_simulated_cluster_has_no_policy_to_edit(db):
     from tests.factories import AutoscalerFactory, ClusterFactory, ModelDeploymentFactory
 
     dep = ModelDeploymentFactory(cluster=ClusterFactory(backend="simulated", namespaces=["llm"]), namespace="llm")
-    AutoscalerFactory(deployment=dep, kind=Autoscaler.Kind.KEDA, name=dep.name)
+    AutoscalerFactory(deployment=dep, kind=ReplicaOwnerKind.SCALEDOBJECT, name=dep.name)
 
     response = patch(bot(), dep, {"min_replicas": 2, "reason": "x", "dry_run": True})
 

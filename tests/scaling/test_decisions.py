@@ -9,34 +9,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ApplicationError
+from fleet.autoscalers import ReplicaOwnerKind, replica_owner
 from scaling import decisions as d
-from scaling.decisions import AutoscalerInfo, Override, QuotaHeadroom
+from scaling.decisions import Override, QuotaHeadroom
+from tests.factories import autoscaler_facts
 
-KEDA = AutoscalerInfo("keda", "llama", 1, 8)
-KEDA_HPA = AutoscalerInfo("hpa", "keda-hpa-llama", 1, 8, owned_by_scaledobject="llama")
-HPA = AutoscalerInfo("hpa", "llama", 1, 4)
-
-
-@pytest.mark.parametrize(
-    ("autoscalers", "kind", "name"),
-    [
-        ([], "deployment", "llama"),
-        ([KEDA], "scaledobject", "llama"),
-        ([KEDA, KEDA_HPA], "scaledobject", "llama"),
-        ([KEDA_HPA, KEDA], "scaledobject", "llama"),
-        ([HPA], "hpa", "llama"),
-    ],
-)
-def test_it_picks_the_object_that_owns_the_replicas(autoscalers, kind, name):
-    target = d.choose_target("llama", autoscalers)
-    assert (target.kind, target.name) == (kind, name)
+SO, HPA_KIND = ReplicaOwnerKind.SCALEDOBJECT, ReplicaOwnerKind.HPA
+KEDA = autoscaler_facts(SO, "llama", 1, 8)
+KEDA_HPA = autoscaler_facts(HPA_KIND, "keda-hpa-llama", 1, 8, owned_by_scaledobject="llama")
+HPA = autoscaler_facts(HPA_KIND, "llama", 1, 4)
 
 
-@pytest.mark.parametrize("autoscalers", [[KEDA, HPA], [HPA, AutoscalerInfo("hpa", "llama-2", 1, 3)]])
+def test_a_scale_request_writes_the_owner_of_the_replicas():
+    owner = replica_owner("llama", [KEDA_HPA, KEDA])
+    assert d.scale_target("llama", owner) is owner
+
+
+@pytest.mark.parametrize("autoscalers", [[KEDA, HPA], [HPA, autoscaler_facts(HPA_KIND, "llama-2", 1, 3)]])
 def test_two_owners_are_a_conflict(autoscalers):
     with pytest.raises(ApplicationError) as exc:
-        d.choose_target("llama", autoscalers)
+        d.scale_target("llama", replica_owner("llama", autoscalers))
     assert exc.value.status == 409
+    assert "fight over its replicas" in exc.value.message
+    assert {a["kind"] for a in exc.value.extra["autoscalers"]} <= {"keda", "hpa"}  # the API's names
 
 
 @pytest.mark.parametrize(
@@ -77,7 +72,7 @@ def test_it_refuses_bad_input(kwargs, field, status):
 
 
 def policy(**kw):
-    args = dict(namespace="llm", namespace_writable=True, target=d.Target("scaledobject", "llama", KEDA),
+    args = dict(namespace="llm", namespace_writable=True, target=replica_owner("llama", [KEDA]),
                 replicas=4, raise_max=False, current_replicas=2, gpu_resource="nvidia.com/gpu", gpu_per_replica=2,
                 quotas=[])
     return d.check_policy(**(args | kw))
@@ -89,10 +84,10 @@ def policy(**kw):
         ({"namespace_writable": False}, "allow-list"),
         ({"replicas": 9}, "above the autoscaler's max (8)"),
         ({"quotas": [QuotaHeadroom("q", "requests.nvidia.com/gpu", 8, 6)]}, "need 4 nvidia.com/gpu"),
-        ({"target": d.Target("hpa", "llama", HPA), "replicas": 0, "mode": "pin"}, "cannot be pinned to 0"),
+        ({"target": replica_owner("llama", [HPA]), "replicas": 0, "mode": "pin"}, "cannot be pinned to 0"),
         # The API server refuses minReplicas 0 on an HPA (422): refused before anything is written.
-        ({"target": d.Target("hpa", "llama", HPA), "replicas": 0}, "cannot be given a floor of 0"),
-        ({"target": d.Target("hpa", "llama", HPA), "replicas": 0, "raise_max": True}, "cannot be given a floor of 0"),
+        ({"target": replica_owner("llama", [HPA]), "replicas": 0}, "cannot be given a floor of 0"),
+        ({"target": replica_owner("llama", [HPA]), "replicas": 0, "raise_max": True}, "cannot be given a floor of 0"),
     ],
 )
 def test_policy_refusals_are_409(kw, message):
@@ -280,7 +275,7 @@ def test_a_time_boxed_floor_always_lands_on_the_highest_of_baseline_and_floors(b
 
 # --------------------------------------------------------------------------- a paused ScaledObject
 
-PAUSED = AutoscalerInfo("keda", "llama", 1, 8, paused_replicas=3)
+PAUSED = autoscaler_facts(SO, "llama", 1, 8, paused_replicas=3)
 
 
 @pytest.mark.parametrize(
@@ -308,10 +303,10 @@ def test_replicas_after_a_write_account_for_a_keda_pin(kind, after, autoscaler, 
 @pytest.mark.parametrize(
     ("target", "mode", "after", "says"),
     [
-        (d.Target("scaledobject", "llama", PAUSED), "floor", {"min_replicas": 6}, True),
-        (d.Target("scaledobject", "llama", PAUSED), "pin", {"paused_replicas": 6}, False),
-        (d.Target("scaledobject", "llama", KEDA), "floor", {"min_replicas": 6}, False),
-        (d.Target("hpa", "llama", HPA), "floor", {"min_replicas": 3}, False),
+        (replica_owner("llama", [PAUSED]), "floor", {"min_replicas": 6}, True),
+        (replica_owner("llama", [PAUSED]), "pin", {"paused_replicas": 6}, False),
+        (replica_owner("llama", [KEDA]), "floor", {"min_replicas": 6}, False),
+        (replica_owner("llama", [HPA]), "floor", {"min_replicas": 3}, False),
     ],
 )
 def test_it_says_plainly_when_a_floor_has_no_effect_because_keda_is_paused(target, mode, after, says):

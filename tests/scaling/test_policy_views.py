@@ -69,7 +69,7 @@ def test_it_warns_on_the_page_when_gitops_manages_the_autoscaler(world):
     so = k.scaled_object("llm", "llama", target="llama")
     so["metadata"]["annotations"] = {"argocd.argoproj.io/tracking-id": "serving:keda.sh/ScaledObject:llm/llama"}
     world.kube.load(so)
-    Autoscaler.objects.create(cluster=world.cluster, namespace="llm", kind="keda", name="llama",
+    Autoscaler.objects.create(cluster=world.cluster, namespace="llm", kind="scaledobject", name="llama",
                               target_name="llama", deployment=dep)
 
     html = login().post(f"/scaling/deployments/{dep.id}/autoscaler/", {"max_replicas": "9", "reason": "x"})

@@ -46,7 +46,7 @@ def test_it_raises_a_keda_floor_with_a_merge_patch_carrying_the_resource_version
     assert action.before == {"min_replicas": 1} and action.after == {"min_replicas": 4}
     assert action.fields == ["spec.minReplicaCount"]
     assert action.response_code == 200 and action.resource_version_after != rv
-    assert Autoscaler.objects.get(kind="keda", name="llama").min_replicas == 4
+    assert Autoscaler.objects.get(kind="scaledobject", name="llama").min_replicas == 4
 
 
 def test_it_never_writes_the_replicas_of_an_autoscaled_deployment_nor_kedas_own_hpa(world, run_on_commit):

@@ -220,7 +220,7 @@ def test_an_outcome_is_dropped_when_the_reconciler_handed_the_action_to_another_
     action.refresh_from_db()
     assert (action.status, action.attempts, action.finished_at) == (ScaleAction.Status.RUNNING, 2, None)
     # Nothing else of the dropped outcome landed either: the synced row is the new owner's to update.
-    assert Autoscaler.objects.get(kind="keda").min_replicas == 1
+    assert Autoscaler.objects.get(kind="scaledobject").min_replicas == 1
 
 
 def test_an_outcome_still_lands_when_the_reconciler_put_it_back_but_nobody_claimed_it(world, cluster_calls):
@@ -234,7 +234,7 @@ def test_an_outcome_still_lands_when_the_reconciler_put_it_back_but_nobody_claim
     done = scale_action_execute(action_id=action.id)
 
     assert done.status == ScaleAction.Status.SUCCEEDED and done.after == {"min_replicas": 4}
-    assert Autoscaler.objects.get(kind="keda").min_replicas == 4
+    assert Autoscaler.objects.get(kind="scaledobject").min_replicas == 4
     assert scale_action_execute(action_id=action.id) is None  # the re-sent message finds nothing to do
     assert len(world.patches()) == 1
 

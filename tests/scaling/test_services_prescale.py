@@ -166,7 +166,7 @@ def test_a_firing_the_autoscaler_max_cannot_hold_is_refused_and_audited(world, r
                                 duration_minutes=60)
     from fleet.models import Autoscaler
 
-    Autoscaler.objects.filter(kind="keda").update(max_replicas=4)  # lowered since the rule was made
+    Autoscaler.objects.filter(kind="scaledobject").update(max_replicas=4)  # lowered since the rule was made
 
     with time_machine.travel(datetime(2025, 6, 2, 9, 1, tzinfo=UTC), tick=False):
         [firing] = tick(run_on_commit).firings
@@ -303,7 +303,7 @@ def test_a_failed_firing_is_not_tried_again_once_its_window_closed(world, run_on
 def test_a_refused_firing_is_not_tried_again(world, run_on_commit, utc_rule):
     from fleet.models import Autoscaler
 
-    Autoscaler.objects.filter(kind="keda").update(max_replicas=4)  # a policy refusal, not a failure
+    Autoscaler.objects.filter(kind="scaledobject").update(max_replicas=4)  # a policy refusal, not a failure
     tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10))
 
     assert tick_at(run_on_commit, NINE_UTC + timedelta(minutes=5)).firings == []
@@ -393,7 +393,7 @@ def test_a_firing_that_raises_is_tried_again_and_does_not_stop_the_other_rules(
 def test_a_refused_firing_stays_claimed_with_its_rejected_action(world, run_on_commit, utc_rule):
     from fleet.models import Autoscaler
 
-    Autoscaler.objects.filter(kind="keda").update(max_replicas=4)
+    Autoscaler.objects.filter(kind="scaledobject").update(max_replicas=4)
     [firing] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10)).firings
 
     utc_rule.refresh_from_db()

@@ -80,7 +80,7 @@ def test_it_snapshots_deployments_pods_autoscalers_and_quotas(cluster):
     pods = [p for p in snapshot.pods if p.owner_name == "mistral-7b"]
     assert all(p.gpu_requests == {"nvidia.com/mig-3g.40gb": 1} and p.ready and p.phase == "Running" for p in pods)
     autoscalers = {a.name: a for a in snapshot.autoscalers}
-    assert autoscalers["llama-3-8b"].kind == "keda" and autoscalers["llama-3-8b"].min_replicas == 2
+    assert autoscalers["llama-3-8b"].kind == "scaledobject" and autoscalers["llama-3-8b"].min_replicas == 2
     assert autoscalers["keda-hpa-llama-3-8b"].owned_by_scaledobject == "llama-3-8b"
     assert autoscalers["llama-3-70b"].kind == "hpa" and "DCGM_FI_DEV_GPU_UTIL" in autoscalers["llama-3-70b"].metric
     quotas = {q.namespace: q for q in snapshot.quotas}

@@ -6,6 +6,7 @@ dataclasses out; no `kubernetes` import.
 
 from __future__ import annotations
 
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.backends.base import GPU_RESOURCE, AutoscalerFacts, NodePoolFacts, QuotaFacts
 from fleet.backends.kubernetes.values import (
     MAX_COUNT,
@@ -65,7 +66,7 @@ def parse_hpa(obj: dict, namespace: str, name: str) -> AutoscalerFacts | None:
     owner_refs = map(as_dict, as_list(meta.get("ownerReferences")))
     owner = next((as_str(r.get("name")) for r in owner_refs if r.get("kind") == "ScaledObject"), "")
     return AutoscalerFacts(
-        kind="hpa",
+        kind=ReplicaOwnerKind.HPA,
         name=name,
         namespace=namespace,
         target_name=target,
@@ -109,7 +110,7 @@ def parse_scaledobject(obj: dict, namespace: str, name: str, warnings: Warnings)
         else:
             warnings.add(f"scaledobject {namespace}/{name}: {PAUSED_REPLICAS} is not a count ({one_line(text, 20)!r})")
     return AutoscalerFacts(
-        kind="keda",
+        kind=ReplicaOwnerKind.SCALEDOBJECT,
         name=name,
         namespace=namespace,
         target_name=target,

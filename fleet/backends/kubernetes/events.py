@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from fleet.autoscalers import kubernetes_kind
 from fleet.backends.base import ClusterSnapshot, ScalingEventFacts
 from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_list, as_str, one_line, parse_time
 
@@ -68,7 +69,7 @@ class KnownOwners:
         return cls(
             deployments=frozenset((d.namespace, d.name) for d in snapshot.deployments),
             pods={(p.namespace, p.name): p.owner_name for p in snapshot.pods if p.owner_kind == "Deployment"},
-            autoscalers={("ScaledObject" if a.kind == "keda" else "HorizontalPodAutoscaler", a.namespace, a.name):
+            autoscalers={(kubernetes_kind(a.kind), a.namespace, a.name):
                          a.target_name for a in snapshot.autoscalers},
         )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
+from fleet.autoscalers import ReplicaOwnerKind
 from fleet.backends.base import (
     GPU_RESOURCE,
     MIG_RESOURCE_PREFIX,
@@ -33,6 +34,7 @@ from fleet.backends.base import (
 from fleet.backends.simulated.events import world_events
 from fleet.backends.simulated.store import Clock, WorldStore, utc_now
 from simulator import KEEP, SimConflict, SimInvalid, SimNotFound, World
+from simulator.autoscalers import KEDA
 from simulator.mig import gpu_model, mig_counts
 from simulator.objects import (
     LAUNCHING,
@@ -160,15 +162,16 @@ def _autoscaler_facts(world: World) -> list[AutoscalerFacts]:
     facts = []
     for a in world.autoscalers.values():
         facts.append(AutoscalerFacts(
-            kind=a.kind, name=a.name, target_name=a.target, min_replicas=a.min_replicas,
-            max_replicas=a.max_replicas, metric=a.summary(), paused_replicas=a.paused_replicas,
-            resource_version=str(a.resource_version),
+            kind=ReplicaOwnerKind.SCALEDOBJECT if a.kind == KEDA else ReplicaOwnerKind.HPA, name=a.name,
+            target_name=a.target, min_replicas=a.min_replicas, max_replicas=a.max_replicas, metric=a.summary(),
+            paused_replicas=a.paused_replicas, resource_version=str(a.resource_version),
         ))
-        if a.kind == "keda" and a.paused_replicas is None:
+        if a.kind == KEDA and a.paused_replicas is None:
             # KEDA creates and owns an HPA for every active ScaledObject.
             facts.append(AutoscalerFacts(
-                kind="hpa", name=f"keda-hpa-{a.name}", target_name=a.target, min_replicas=max(1, a.min_replicas),
-                max_replicas=a.max_replicas, metric=f"external s0-prometheus (from ScaledObject {a.name})",
+                kind=ReplicaOwnerKind.HPA, name=f"keda-hpa-{a.name}", target_name=a.target,
+                min_replicas=max(1, a.min_replicas), max_replicas=a.max_replicas,
+                metric=f"external s0-prometheus (from ScaledObject {a.name})",
                 resource_version=str(a.resource_version), owned_by_scaledobject=a.name,
             ))
     return facts
@@ -378,7 +381,7 @@ class SimulatedClusterBackend:
     @staticmethod
     def _autoscaler(world: World, kind: str, namespace: str, name: str):
         autoscaler = world.autoscaler(namespace, name)
-        if autoscaler.kind != ("keda" if kind == "scaledobject" else "hpa"):
+        if (autoscaler.kind == KEDA) != (kind == ReplicaOwnerKind.SCALEDOBJECT):
             raise SimNotFound(f"{kind} {namespace}/{name} not found")
         return autoscaler
 
