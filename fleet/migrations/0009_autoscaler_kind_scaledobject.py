@@ -13,7 +13,7 @@ def scaledobject_to_keda(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("fleet", "0007_scaling_events")]
+    dependencies = [("fleet", "0008_deployment_pod_template")]
 
     operations = [
         migrations.AlterField(
