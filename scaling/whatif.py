@@ -227,7 +227,7 @@ def _history_compare(*, deployment, candidates, hours, spike, progress, now) -> 
 
     from scaling.advice import check_scored, history_load
     from scaling.history import deployment_history
-    from simulator.replay import replay
+    from simulator.replay import ReplayCache, replay
     from simulator.traces import Spike as TraceSpike
     from simulator.whatif import replayed_summary
 
@@ -238,10 +238,11 @@ def _history_compare(*, deployment, candidates, hours, spike, progress, now) -> 
                                    rate_multiplier=1.0, spike=shape)
     check_scored(load, warmup)
     slo = deployment.slo_seconds
+    cache = ReplayCache(model, load)
     summaries = []
     for i, policy in enumerate(candidates, start=1):
         if progress:
             progress(i, len(candidates), policy)
-        outcome = replay(model, load, policy, slo_ttft_p95_seconds=slo, warmup_seconds=warmup)
+        outcome = replay(model, load, policy, slo_ttft_p95_seconds=slo, warmup_seconds=warmup, cache=cache)
         summaries.append(replayed_summary(policy, outcome, load, warmup_seconds=warmup, slo_ttft_p95_seconds=slo))
     return WhatIf(summaries, history=True, notes=model.notes)

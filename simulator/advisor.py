@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from .replay import DeploymentModel, Load, Outcome, PrescaleRule, replay
+from .replay import DeploymentModel, Load, Outcome, PrescaleRule, ReplayCache, replay
 from .whatif import Policy
 
 SEED_POLICY = Policy("keda seed: avg queue > 8, poll 30 s, cooldown 180 s, 1-8", "keda", 1, 8, "queue_depth_avg",
@@ -182,13 +182,14 @@ _SHARED: dict = {}
 
 
 def _init(model: DeploymentModel, load: Load, slo: float, warmup: int) -> None:
-    _SHARED.update(model=model, load=load, slo=slo, warmup=warmup)
+    """Each worker process keeps one `ReplayCache` for every candidate it replays."""
+    _SHARED.update(model=model, load=load, slo=slo, warmup=warmup, cache=ReplayCache(model, load))
 
 
 def _run(policy: Policy) -> Tried:
     s = _SHARED
     return Tried(policy, replay(s["model"], s["load"], policy, slo_ttft_p95_seconds=s["slo"],
-                                warmup_seconds=s["warmup"]))
+                                warmup_seconds=s["warmup"], cache=s["cache"]))
 
 
 class _Runner:

@@ -22,6 +22,7 @@ import heapq
 import math
 from array import array
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from .autoscalers import Reading
@@ -205,65 +206,139 @@ class _Pods:
             self.empty_since = None
 
 
+class _Serving:
+    """One minute's serving constants (its token sizes) and the TTFT p95 of a second at a load:
+    `capacity.serve` for dt = 1, inlined (tests/simulator/test_replay.py holds the two equal)."""
+
+    __slots__ = ("saturation", "prompt_p95", "prefill", "itl_alone", "step_alone", "decodes")
+
+    def __init__(self, cap: ReplicaCapacity, prompt: float, output: float):
+        self.saturation = _saturation_rate(cap, prompt, output)  # requests/s of one replica
+        self.prompt_p95 = prompt * _PROMPT_Q[95]
+        self.prefill = cap.prefill_tokens_per_second
+        self.itl_alone = 1.0 / cap.decode_tokens_per_second
+        self.step_alone = 0.01 + 4.0 * prompt / self.prefill  # a pooling model's batched pass
+        self.decodes = output > 0
+
+    def ttft_p95(self, load: float, wait: float) -> float:
+        step = (self.itl_alone * (1.0 + BATCH_SLOWDOWN * load) if self.decodes else self.step_alone) * (
+            1.0 + 10.0 * load**6)
+        return self.prompt_p95 / (self.prefill * (1.0 - PREFILL_CONTENTION * load)) + step * _DELAY_Q[95] + (
+            wait * _WAIT_Q[95])
+
+
+class ReplayCache:
+    """What every candidate replayed on one load shares, so the quiet stretches cost little.
+
+    Most seconds of most candidates are quiet: nothing queued, no pod starting or stopping, no
+    evaluation due, and every arrival within the ready replicas' capacity. Served then equals
+    arrived and a second's TTFT p95 depends only on its arrivals, its minute's token sizes and the
+    replicas ready. So per (minute, replicas ready) the running sum of TTFT x served over the
+    minute's seconds is computed once, and a quiet stretch of any candidate takes it by
+    difference. The result is the per-second replay's, up to float rounding (the tests compare).
+    The memo is bounded; past `MAX_MINUTES` entries new ones are computed and not kept.
+    """
+
+    MAX_MINUTES = 120_000  # ~65 MB
+
+    def __init__(self, model: DeploymentModel, load: Load, *, quiet_stretches: bool = True):
+        self.model, self.load = model, load
+        self.quiet_stretches = quiet_stretches  # False: every second one by one (the reference)
+        a = load.arrivals
+        self.arrived_before = array("d", accumulate(a, initial=0.0))  # [i]: sum of arrivals[:i]
+        self.minute_peak = array("d", (max(a[s:s + 60]) for s in range(0, len(a), 60)))
+        self._serving: dict[int, _Serving] = {}
+        self._weighted: dict[tuple[int, int], array] = {}
+
+    def serving(self, minute: int) -> _Serving:
+        got = self._serving.get(minute)
+        if got is None:
+            cap, load = self.model.capacity, self.load
+            prompt = load.prompt_tokens[minute] or cap.mean_prompt_tokens
+            output = 0.0 if self.model.embedding else (load.output_tokens[minute] or cap.mean_output_tokens)
+            got = self._serving[minute] = _Serving(cap, prompt, output)
+        return got
+
+    def weighted(self, minute: int, ready: int) -> array:
+        """[k]: sum of TTFT p95 x served over the minute's first k seconds, nothing queued."""
+        got = self._weighted.get((minute, ready))
+        if got is None:
+            serving = self.serving(minute)
+            capacity = ready * serving.saturation
+            total, got = 0.0, array("d", [0.0])
+            for a in self.load.arrivals[60 * minute:60 * minute + 60]:
+                if a > 0:
+                    total += serving.ttft_p95(a / capacity, 0.0) * a
+                got.append(total)
+            if len(self._weighted) < self.MAX_MINUTES:
+                self._weighted[(minute, ready)] = got
+        return got
+
+
+class _Score:
+    """The scored minutes: a minute's TTFT p95 is the served-weighted mean of its seconds'."""
+
+    def __init__(self, slo: float):
+        self.slo = slo
+        self.scored = self.violations = self.peak = 0
+        self.gpu_seconds = self.served_total = self.abandoned_total = 0.0
+        self.weighted = self.served = self.arrived = 0.0
+        self.unserved = False
+        self.ready: list[int] = []
+        self.ttft: list[float | None] = []
+        self.desired: list[int] = []
+
+    def close_minute(self, ready: int, desired: int) -> None:
+        p95 = self.weighted / self.served if self.served else None
+        self.scored += 1
+        if (p95 is not None and p95 > self.slo) or (p95 is None and self.arrived > 0 and self.unserved):
+            self.violations += 1
+        self.ready.append(ready)
+        self.desired.append(desired)
+        self.ttft.append(None if p95 is None else round(p95, 3))
+        self.peak = max(self.peak, desired)
+        self.weighted = self.served = self.arrived = 0.0
+        self.unserved = False
+
+
 def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p95_seconds: float,
-           warmup_seconds: int) -> Outcome:
-    """Replay `load` against `candidate`; the first `warmup_seconds` are run but not scored."""
-    cap = model.capacity
+           warmup_seconds: int, cache: ReplayCache | None = None) -> Outcome:
+    """Replay `load` against `candidate`; the first `warmup_seconds` are run but not scored.
+    `cache`: one shared by the candidates replayed on this model and load (made here if None)."""
+    if cache is None or cache.load is not load or cache.model != model:
+        cache = ReplayCache(model, load)
     autoscaler = candidate.make_autoscaler("replay", "replay")
     rules = candidate.prescale
     start = load.start
     first = max(candidate.min_replicas, _floor_at(rules, start)) if autoscaler else candidate.min_replicas
     pods = _Pods(model, first, candidate.warm_pool_nodes, start)
     base_min = candidate.min_replicas
-    desired = first
     if autoscaler is not None:
-        autoscaler.desired_replicas = desired
-    queue = 0.0
-    last_queue = load_now = 0.0
+        autoscaler.desired_replicas = first
+    queue = last_queue = load_now = 0.0
     abandon_share = 1.0 - math.exp(-1.0 / CLIENT_PATIENCE_SECONDS)
-    prefill, itl_alone = cap.prefill_tokens_per_second, 1.0 / cap.decode_tokens_per_second
-    delay_p95, wait_p95 = _DELAY_Q[95], _WAIT_Q[95]
-    saturation = prompt_p95 = pooling_step = ttft = 0.0
-    embedding = model.embedding
-    arrivals, prompts, outputs = load.arrivals, load.prompt_tokens, load.output_tokens
-    default_prompt, default_output = cap.mean_prompt_tokens, (0.0 if embedding else cap.mean_output_tokens)
+    arrivals, arrived_before, minute_peak = load.arrivals, cache.arrived_before, cache.minute_peak
     warm_gpus = candidate.warm_pool_nodes * model.gpus_per_node
     per_replica = model.gpus_per_replica
-    slo = slo_ttft_p95_seconds
-
-    scored = violations = 0
-    gpu_seconds = 0.0
-    peak = 0
-    ready_series: list[int] = []
-    ttft_series: list[float | None] = []
-    desired_series: list[int] = []
-    served_total = abandoned_total = 0.0
-    weighted = served_minute = arrived_minute = 0.0
-    unserved = False
-    prompt = default_prompt
-    output = default_output
-    polling = autoscaler.polling_interval_s if autoscaler else 0
-    next_eval = start
-    next_rule_check = start
-    for i in range(load.seconds):
+    score = _Score(slo_ttft_p95_seconds)
+    serving = cache.serving(0)
+    polling = max(1, autoscaler.polling_interval_s) if autoscaler else 0
+    next_eval = next_rule_check = start
+    quiet = cache.quiet_stretches
+    seconds = load.seconds
+    i = 0
+    while i < seconds:
         t = start + i
         if i % 60 == 0:
-            minute = i // 60
-            prompt = prompts[minute] or default_prompt
-            output = 0.0 if embedding else (outputs[minute] or default_output)
-            saturation = _saturation_rate(cap, prompt, output)
-            prompt_p95 = prompt * _PROMPT_Q[95]
-            pooling_step = 0.01 + 4.0 * prompt / prefill
+            serving = cache.serving(i // 60)
         if pods.launching or pods.starting or pods.pending:
             pods.tick(t)
         if rules and t >= next_rule_check:
             floor = _floor_at(rules, t)
             next_rule_check = t + 60
             if autoscaler is None:
-                wanted = max(base_min, floor)
-                if wanted != desired:
-                    desired = wanted
-                    pods.scale_to(desired, t)
+                if max(base_min, floor) != pods.total:
+                    pods.scale_to(max(base_min, floor), t)
             else:
                 autoscaler.min_replicas = max(base_min, floor)
         if autoscaler is not None and t >= next_eval:
@@ -275,17 +350,49 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                               cpu_utilization=0.04 + 0.1 * load_now if ready else None)
             wanted = autoscaler.evaluate(t, reading)
             if wanted != pods.total:
-                desired = wanted
-                pods.scale_to(desired, t)
+                pods.scale_to(wanted, t)
             pods.consolidate(t)
         elif autoscaler is None and i % 60 == 0:
             pods.consolidate(t)
         ready = pods.ready
-        # capacity.serve for dt = 1, inlined: this line runs 600,000 times a week
-        # (tests/simulator/test_replay.py holds the two equal).
+        scored = i >= warmup_seconds
+        if queue == 0.0 and ready and quiet:
+            # A quiet stretch: up to the next event (minute, evaluation, pre-scale check, a node or
+            # pod ready) or the first second beyond the ready replicas' capacity, served whole.
+            minute = i // 60
+            end = min(60 * minute + 60, seconds,
+                      i + 60 - (i - warmup_seconds) % 60 if scored else warmup_seconds)
+            if autoscaler is not None:
+                end = min(end, next_eval - start)
+            if rules:
+                end = min(end, next_rule_check - start)
+            if pods.launching:
+                end = min(end, pods.launching[0] - start)
+            if pods.starting:
+                end = min(end, pods.starting[0] - start)
+            end = max(end, i + 1)  # a zero start time: its pod is Ready from the next second
+            capacity = ready * serving.saturation
+            if minute_peak[minute] > capacity:  # stop short of the stretch's first second beyond capacity
+                end = next((k for k in range(i, end) if arrivals[k] > capacity), end)
+            if end > i:
+                last_queue = 0.0
+                load_now = arrivals[end - 1] / capacity
+                if scored:
+                    weighted = cache.weighted(minute, ready)
+                    arrived = arrived_before[end] - arrived_before[i]
+                    score.weighted += weighted[end - 60 * minute] - weighted[i - 60 * minute]
+                    score.served += arrived
+                    score.arrived += arrived
+                    score.served_total += arrived
+                    score.gpu_seconds += (pods.bound * per_replica + warm_gpus) * (end - i)
+                    if (end - 1 - warmup_seconds) % 60 == 59:
+                        score.close_minute(ready, pods.total)
+                i = end
+                continue
         backlog = queue + arrivals[i]
+        abandoned = 0.0
         if ready:
-            capacity = ready * saturation
+            capacity = ready * serving.saturation
             if backlog <= capacity:
                 served, wait = backlog, 0.0
                 queue = 0.0
@@ -295,44 +402,32 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                 wait = left / capacity
                 abandoned = left * abandon_share * wait / (wait + 30.0)
                 queue = left - abandoned
-                if i >= warmup_seconds:
-                    abandoned_total += abandoned
             load_now = served / capacity
-            step = (itl_alone * (1.0 + BATCH_SLOWDOWN * load_now) if output > 0 else pooling_step) * (
-                1.0 + 10.0 * load_now**6)
-            ttft = prompt_p95 / (prefill * (1.0 - PREFILL_CONTENTION * load_now)) + step * delay_p95 + wait * wait_p95
+            ttft = serving.ttft_p95(load_now, wait)
         else:
             served = load_now = 0.0
-            queue = backlog - backlog * abandon_share
-            if i >= warmup_seconds:
-                abandoned_total += backlog * abandon_share
+            abandoned = backlog * abandon_share
+            queue = backlog - abandoned
         last_queue = queue
-        if i >= warmup_seconds:
-            gpu_seconds += pods.bound * per_replica + warm_gpus
-            arrived_minute += arrivals[i]
+        if scored:
+            score.gpu_seconds += pods.bound * per_replica + warm_gpus
+            score.arrived += arrivals[i]
+            score.abandoned_total += abandoned
             if served > 0:
-                weighted += ttft * served
-                served_minute += served
-                served_total += served
+                score.weighted += ttft * served
+                score.served += served
+                score.served_total += served
             elif ready == 0 and arrivals[i] > 0:
-                unserved = True
+                score.unserved = True
             if (i - warmup_seconds) % 60 == 59:
-                p95 = weighted / served_minute if served_minute else None
-                scored += 1
-                if (p95 is not None and p95 > slo) or (p95 is None and arrived_minute > 0 and unserved):
-                    violations += 1
-                ready_series.append(ready)
-                desired_series.append(pods.total)
-                ttft_series.append(None if p95 is None else round(p95, 3))
-                peak = max(peak, pods.total)
-                weighted = served_minute = arrived_minute = 0.0
-                unserved = False
-    gpu_hours = gpu_seconds / 3600.0
-    return Outcome(scored_minutes=scored, slo_violation_minutes=violations, gpu_hours=round(gpu_hours, 3),
-                   cost_usd=round(gpu_hours * model.price_per_gpu_hour_usd, 2), peak_replicas=peak,
-                   requests_served=round(served_total, 1), requests_abandoned=round(abandoned_total, 1),
-                   ready_per_minute=ready_series, ttft_p95_per_minute=ttft_series,
-                   desired_per_minute=desired_series)
+                score.close_minute(ready, pods.total)
+        i += 1
+    gpu_hours = score.gpu_seconds / 3600.0
+    return Outcome(scored_minutes=score.scored, slo_violation_minutes=score.violations,
+                   gpu_hours=round(gpu_hours, 3), cost_usd=round(gpu_hours * model.price_per_gpu_hour_usd, 2),
+                   peak_replicas=score.peak, requests_served=round(score.served_total, 1),
+                   requests_abandoned=round(score.abandoned_total, 1), ready_per_minute=score.ready,
+                   ttft_p95_per_minute=score.ttft, desired_per_minute=score.desired)
 
 
 RATE_SAMPLE_SECONDS = 30

@@ -116,3 +116,43 @@ def test_it_builds_the_same_load_and_outcome_every_time():
     policy = Policy("keda", "keda", 1, 8, "queue_depth_avg", 8.0, 30, 180)
     runs = [replay(model(), first, policy, slo_ttft_p95_seconds=2.0, warmup_seconds=300) for _ in range(2)]
     assert runs[0] == runs[1] and runs[0].scored_minutes == 15
+
+
+@pytest.mark.parametrize("embedding", [False, True])
+def test_quiet_stretches_give_the_second_by_second_replay_s_outcome(embedding):
+    """The shortcut over quiet seconds (nothing queued, nothing starting, within capacity) is exact:
+    each candidate's outcome matches the one replayed one second at a time."""
+    from dataclasses import replace as copy
+
+    from simulator.replay import ReplayCache
+    from simulator.traffic import Spike
+
+    traffic = Traffic(Diurnal(19, 0.3, 14, -5, noise=0.1, bursts_per_hour=0.35)).with_spike(
+        Spike(start=START + 5400, multiplier=6, ramp_seconds=300, hold_seconds=900, decay_seconds=300))
+    load = load_from_traffic(traffic, seed=7, key="llm-prod/llama-3-8b", start=START, seconds=4 * 3600 + 450)
+    m = model(embedding=embedding, capacity=copy(CAP, mean_output_tokens=0) if embedding else CAP)
+    rules = (PrescaleRule(START % 86400 + 7200, START % 86400 + 9000, 6),)
+    candidates = [
+        Policy("static 2", "none", 2),
+        Policy("static 1 + pre-scale", "none", 1, prescale=rules),
+        Policy("keda queue 5", "keda", 1, 12, "queue_depth", 5.0, 15, 300, scale_down_stabilization_s=120),
+        Policy("seed", "keda", 1, 8, "queue_depth_avg", 8.0, 30, 180),
+        Policy("hpa gpu", "hpa", 2, 12, "gpu_utilization", 0.6, 15, warm_pool_nodes=1),
+        Policy("hpa every second", "hpa", 1, 12, "gpu_utilization", 0.8, 0, scale_down_stabilization_s=20,
+               scale_down_max_pods=1),
+        Policy("keda to zero", "keda", 0, 12, "queue_depth", 2.0, 10, 60),
+    ]
+    quick, slow = ReplayCache(m, load), ReplayCache(m, load, quiet_stretches=False)
+    for candidate in candidates:
+        one_by_one = replay(m, load, candidate, slo_ttft_p95_seconds=2.0, warmup_seconds=450, cache=slow)
+        for _ in range(2):  # the second time from the memo filled by the first
+            fast = replay(m, load, candidate, slo_ttft_p95_seconds=2.0, warmup_seconds=450, cache=quick)
+            assert fast.slo_violation_minutes == one_by_one.slo_violation_minutes, candidate.label
+            assert fast.ready_per_minute == one_by_one.ready_per_minute, candidate.label
+            assert fast.desired_per_minute == one_by_one.desired_per_minute, candidate.label
+            assert fast.ttft_p95_per_minute == pytest.approx(one_by_one.ttft_p95_per_minute, abs=0.0011)
+            assert fast.gpu_hours == pytest.approx(one_by_one.gpu_hours, abs=0.0011)
+            assert fast.requests_served == pytest.approx(one_by_one.requests_served, rel=1e-9)
+            assert fast.requests_abandoned == pytest.approx(one_by_one.requests_abandoned, rel=1e-9)
+    assert len(quick._weighted) > 100  # the shortcut was taken
+    assert max(one_by_one.ttft_p95_per_minute) > 2.0 or embedding  # and the spike did queue
