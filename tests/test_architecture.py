@@ -47,7 +47,6 @@ FLEET_UPWARD_TODAY = {("fleet", "costing")}
 OVER_MAX_TODAY = {
     "costing/selectors.py": 568,
     "costing/services.py": 560,
-    "scaling/decisions.py": 506,
     "scaling/services/execution.py": 521,
     "tests/acceptance/test_issue3_kubernetes_sync.py": 537,
     "tests/acceptance/test_issue5_scaling.py": 760,
