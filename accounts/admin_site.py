@@ -7,10 +7,15 @@ prices and tokens there. Here the user must also hold the admin role (`accounts.
 
 from __future__ import annotations
 
+import inspect
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.decorators import login_not_required
 from django.template.response import TemplateResponse
+from django.urls import URLResolver
+from django.utils.decorators import method_decorator
 
 from accounts.login import limited_login, locked_message
 from accounts.models import Role, role_at_least
@@ -30,6 +35,14 @@ class AdminLoginForm(AdminAuthenticationForm):
             raise forms.ValidationError("The admin needs ScaleDeck's admin role.", code="invalid_login")
 
 
+def _login_not_required_all(patterns) -> None:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            _login_not_required_all(pattern.url_patterns)
+        elif not inspect.ismethod(pattern.callback):  # the site's own views (login, catch-all) say it themselves
+            login_not_required(pattern.callback)
+
+
 class ScaleDeckAdminSite(admin.AdminSite):
     site_header = "ScaleDeck admin"
     site_title = "ScaleDeck admin"
@@ -38,6 +51,15 @@ class ScaleDeckAdminSite(admin.AdminSite):
     def has_permission(self, request) -> bool:
         return is_scaledeck_admin(request.user)
 
+    def get_urls(self):
+        """Every admin URL, marked `login_not_required`: the admin checks sign-in itself (`admin_view`)
+        and sends strangers to its own login page, so the site-wide LoginRequiredMiddleware lets
+        its pages through instead of sending them to ScaleDeck's."""
+        urls = super().get_urls()
+        _login_not_required_all(urls)
+        return urls
+
+    @method_decorator(login_not_required)
     def login(self, request, extra_context=None):
         """Django admin's sign-in, limited per user and address exactly as ScaleDeck's own
         (accounts/login.py): the admin is the same door to the same accounts."""

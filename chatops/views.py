@@ -13,6 +13,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -64,9 +65,10 @@ def _response_url_allowed(url: str) -> bool:
 
 
 def slack_signed(view):
-    """POST only, no CSRF token, and answered only when Slack signed it now and for the first time."""
+    """POST only, no CSRF token, no sign-in, and answered only when Slack signed it now and for the first time."""
 
-    @csrf_exempt  # the Slack signature is these endpoints' authentication
+    @login_not_required  # the Slack signature is these endpoints' authentication...
+    @csrf_exempt  # ...so neither a session nor its CSRF token
     @require_POST
     @functools.wraps(view)
     def checked(request: HttpRequest) -> JsonResponse:

@@ -81,7 +81,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "accounts.middleware.LoginRequiredEverywhere",
+    # Every page needs a sign-in, except the views marked `login_not_required`: the login page,
+    # the API (DRF's views answer 401 themselves), the admin (its own login) and Slack's signed
+    # endpoints. /healthz, /readyz, /metrics and static files are answered before any view.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -26,6 +26,13 @@ def test_it_keeps_staff_without_the_admin_role_out(role):
         assert response["Location"].startswith("/admin/login/")
 
 
+def test_it_sends_a_stranger_to_its_own_login_page_not_the_sites():
+    response = Client().get("/admin/fleet/cluster/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/admin/fleet/cluster/"
+
+
 def test_it_lets_a_staff_admin_in():
     assert staff("admin").get("/admin/").status_code == 200
 
