@@ -341,9 +341,9 @@ CACHES = {
 # Time, level, logger, message and context on every line; `json` for one object per line.
 LOGGING = logging_config(fmt=env("SCALEDECK_LOG_FORMAT", "text"), level=env("SCALEDECK_LOG_LEVEL", "INFO"))
 
-# ScaleDeck's own metrics (core/metrics.py, exposed by ops/metrics.py): each process (web workers, Celery pool processes)
-# writes its counters to a file in this folder and /metrics adds them up. prometheus-client
-# reads the variable when first imported, which is after settings.
+# ScaleDeck's own metrics (core/metrics.py, exposed by ops/metrics.py): each process (web workers,
+# Celery pool processes) writes its counters to a file in this folder and /metrics adds them up.
+# prometheus-client reads the variable when first imported, which is after settings.
 SCALEDECK_METRICS_DIR = Path(env("SCALEDECK_METRICS_DIR", str(DATA_DIR / "metrics")))
 SCALEDECK_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(SCALEDECK_METRICS_DIR))
