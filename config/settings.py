@@ -295,6 +295,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # The layouts each cluster's GPU operator can apply, for MIG plans (mig/layouts.py).
+    "refresh-mig-configs": {
+        "task": "mig.tasks.refresh_mig_configs",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     # SLO burn and threshold alerts, then their notifications (scaling/alerts/).
     "alerts-tick": {
         "task": "scaling.alerts.tasks.alerts_tick",

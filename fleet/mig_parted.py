@@ -44,6 +44,7 @@ class LayoutEntry:
 class MigPartedConfig:
     source: str  # where it came from: "gpu-operator/default-mig-parted-config", or BUNDLED_SOURCE
     layouts: Mapping[str, tuple[LayoutEntry, ...]]
+    text: str = ""  # the config.yaml it was parsed from ("" for the bundled one)
 
     @property
     def bundled(self) -> bool:
@@ -116,7 +117,7 @@ def parse_mig_parted_config(text: str, *, source: str) -> MigPartedConfig:
         if not isinstance(name, str) or not isinstance(entries, list) or not entries:
             raise MigPartedConfigError(f"{where} must be a non-empty list of entries")
         layouts[name] = tuple(_entry(e, f"{where}[{i}]") for i, e in enumerate(entries))
-    return MigPartedConfig(source=source, layouts=layouts)
+    return MigPartedConfig(source=source, layouts=layouts, text=text)
 
 
 @cache

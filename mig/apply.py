@@ -1,9 +1,10 @@
 """Repartitioning one node to a MIG plan's layout: an audited multi-step action, safe to stop and resume.
 
-Steps, in order: cordon; drain (policy/v1 evictions, which honour PodDisruptionBudgets and each
-pod's terminationGracePeriodSeconds; never a delete); set `nvidia.com/mig.config`; wait for the
-GPU operator's `nvidia.com/mig.config.state` to turn `pending` and then `success`; uncordon;
-verify the node advertises the plan's `nvidia.com/mig-*` devices.
+Steps, in order: cordon (once the cluster's mig-parted ConfigMap is seen to offer the layout);
+drain (policy/v1 evictions, which honour PodDisruptionBudgets and each pod's
+terminationGracePeriodSeconds; never a delete); set `nvidia.com/mig.config`; wait for the GPU
+operator's `nvidia.com/mig.config.state` to turn `pending` and then `success`; uncordon; verify
+the node advertises the plan's `nvidia.com/mig-*` devices.
 
 Why it is built this way:
 - Each step is idempotent and its status is stored on the row before the next begins, so a run
@@ -35,8 +36,9 @@ from accounts.audit import audit_record
 from accounts.models import AuditKind
 from core.errors import ApplicationError
 from fleet.backends.base import BackendError, ConflictError, EvictionRefused
+from fleet.mig_parted import DEFAULT_CONFIG_MAP, MigPartedConfigError
 from fleet.models import GpuNode, Pod
-from mig.models import MigApplication, MigPlan
+from mig.models import ClusterMigConfig, MigApplication, MigPlan
 from scaling.services.actors import Actor
 
 CONFIG_LABEL = "nvidia.com/mig.config"
@@ -204,9 +206,25 @@ class _Run:
         if MigApplication.objects.filter(id=self.app.id, stop_requested=True).exists():
             raise _Halt("stopped on request; resume to go on")
 
+    def check_layout_offered(self) -> None:
+        """Before the node is touched: the GPU operator must know the layout, or the node would be
+        drained for a relabel its mig-manager answers with `failed`."""
+        record = ClusterMigConfig.objects.filter(cluster_id=self.app.cluster_id).first()
+        config_map = record.config_map if record is not None else DEFAULT_CONFIG_MAP
+        try:
+            config = self.backend.mig_parted_config(config_map)
+        except MigPartedConfigError as exc:
+            raise _Halt(f"the GPU operator's layouts cannot be read ({exc}); nothing was changed on the node",
+                        Status.FAILED) from None
+        if config is not None and self.app.to_config not in config.layouts:
+            raise _Halt(f"layout {self.app.to_config} is not in ConfigMap {config_map}, so the GPU operator "
+                        "could not apply it: add the plan's entry for it there, then resume; nothing was "
+                        "changed on the node", Status.FAILED)
+
     # the steps ------------------------------------------------------------
 
     def cordon(self, step: dict) -> None:
+        self.check_layout_offered()
         self.backend.patch_node(self.app.node_name, {"spec": {"unschedulable": True}})
         self.mark(step, "done", "the node takes no new pods")
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from fleet.mig_parted import DEFAULT_CONFIG_MAP
 from fleet.models import Cluster, GpuNode, NodePool
+
+CONFIG_MAP_NAME = RegexValidator(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+    "give the ConfigMap as namespace/name, e.g. gpu-operator/default-mig-parted-config")
 
 
 class MigPlan(models.Model):
@@ -26,6 +32,7 @@ class MigPlan(models.Model):
     unplaced = models.JSONField(default=list)
     usd_per_hour_before = models.DecimalField(max_digits=16, decimal_places=6, null=True, blank=True)
     usd_per_hour_after = models.DecimalField(max_digits=16, decimal_places=6, null=True, blank=True)
+    layouts_from = models.CharField(max_length=300, blank=True, help_text="where the offered layouts came from")
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="mig_plans"
     )
@@ -117,3 +124,21 @@ class FindingDismissal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.deployment_id} dismissed by {self.actor_label}"
+
+
+class ClusterMigConfig(models.Model):
+    """Where a cluster's GPU operator keeps its mig-parted config (the layouts its mig-manager can
+    apply), and what a worker last read there. The planner offers those layouts; without a good
+    read it falls back to mig-parted's default config and says so on the plan."""
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="mig_config")
+    config_map = models.CharField(
+        max_length=317, default=DEFAULT_CONFIG_MAP, validators=[CONFIG_MAP_NAME],
+        help_text="namespace/name of the GPU operator's mig-parted ConfigMap (key config.yaml)")
+    config_text = models.TextField(blank=True, help_text="config.yaml as last read well")
+    read_at = models.DateTimeField(null=True, blank=True, help_text="when config_text was read")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    problem = models.CharField(max_length=300, blank=True, help_text="why the last check gave no config")
+
+    def __str__(self) -> str:
+        return f"{self.cluster} MIG layouts from {self.config_map}"

@@ -14,9 +14,17 @@ from fleet.backends.base import DeploymentMetrics
 from fleet.cold_start import deployment_cold_starts
 from fleet.lint import COLD_START_SECONDS
 from fleet.mig import gpu_models
-from fleet.models import GpuNode, ModelDeployment, Pod
+from fleet.mig_parted import (
+    BUNDLED_SOURCE,
+    MigPartedConfig,
+    MigPartedConfigError,
+    bundled_mig_parted_config,
+    parse_mig_parted_config,
+)
+from fleet.models import Cluster, GpuNode, ModelDeployment, Pod
 from fleet.serving_manifests import ServingSpec, dns_name, weights_gib
 from mig.memory import MemoryInputs, MemoryNeed, memory_need
+from mig.models import ClusterMigConfig
 
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 
@@ -113,3 +121,21 @@ def serving_spec(deployment: ModelDeployment) -> ServingSpec:
         weights_gib=weights_gib(need.weights_mib),
         prometheus_url=deployment.cluster.prometheus_url or ServingSpec.prometheus_url,
     )
+
+
+def cluster_mig_layouts(cluster: Cluster) -> tuple[MigPartedConfig, str]:
+    """The named layouts to plan with, and where they came from in the user's words: the cluster's
+    own mig-parted ConfigMap as a worker last read it, else mig-parted's default config (why)."""
+    record = ClusterMigConfig.objects.filter(cluster=cluster).first()
+    if record is not None and record.config_text and record.read_at is not None:
+        try:
+            config = parse_mig_parted_config(record.config_text, source=record.config_map)
+        except MigPartedConfigError as exc:  # stored by an older version that read it differently
+            return bundled_mig_parted_config(), f"{BUNDLED_SOURCE}: the stored copy no longer reads ({exc})"
+        read = timezone.localtime(record.read_at).strftime("%Y-%m-%d %H:%M %Z")
+        stale = f"; the last check failed: {record.problem}" if record.problem else ""
+        return config, f"ConfigMap {record.config_map}, read {read}{stale}"
+    if cluster.backend != Cluster.Backend.KUBERNETES:
+        return bundled_mig_parted_config(), f"{BUNDLED_SOURCE}: a simulated cluster applies any valid layout"
+    why = record.problem if record is not None and record.problem else "not read yet (a worker reads it every 5 min)"
+    return bundled_mig_parted_config(), f"{BUNDLED_SOURCE}: the cluster's ConfigMap {why}"

@@ -44,7 +44,8 @@ class MigPlanSerializer(serializers.ModelSerializer):
     class Meta:
         model = MigPlan
         fields = ["id", "cluster", "node_pool", "gpu_products", "nodes", "placements", "kept_whole", "unplaced",
-                  "usd_per_hour_before", "usd_per_hour_after", "gpus_freed", "created_by", "created_at"]
+                  "usd_per_hour_before", "usd_per_hour_after", "gpus_freed", "layouts_from", "created_by",
+                  "created_at"]
 
     def get_nodes(self, plan: MigPlan) -> list[dict]:
         return [{k: n.get(k) for k in _NODE_FIELDS} for n in plan.nodes]

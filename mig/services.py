@@ -14,23 +14,14 @@ from core.errors import ApplicationError
 from costing import selectors as costing_selectors
 from fleet.backends.base import DeploymentMetrics
 from fleet.metrics import deployment_metrics
-from fleet.mig import gpu_models, layout_for_gpu, layout_names
+from fleet.mig import gpu_models
 from fleet.models import Cluster, ModelDeployment, NodePool
-from mig import doctor, planner, selectors
+from mig import doctor, layouts, planner, selectors
 from mig.apply import mig_application_request, mig_application_resume
 from mig.memory import memory_need
 from mig.models import FindingDismissal, MigApplication, MigPlan
 from mig.tasks import run_mig_application
 from scaling.services import Actor
-
-
-def named_layouts(gpu_product: str) -> dict[str, dict[str, int]]:
-    """The layouts the cluster's mig-parted config names, as per-GPU devices for this GPU model.
-
-    The GPU operator ships mig-parted's default config; that is what we offer. A layout that does
-    not apply to this GPU (all-1g.5gb on an 80 GB A100) is left out."""
-    layouts = {name: layout_for_gpu(name, gpu_product) for name in layout_names()}
-    return {name: devices for name, devices in layouts.items() if devices is not None}
 
 
 def _device_memory(deployment, product: str, node_memory: int) -> int | None:
@@ -54,6 +45,7 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
     deployments = [d for d, _, _ in placed.values()]
     costs = costing_selectors.deployment_cost_per_hour(deployments) if deployments else {}
     metrics = deployment_metrics(deployments) if deployments else {}
+    config, layouts_from = selectors.cluster_mig_layouts(cluster)
     by_product = defaultdict(list)
     for node in nodes:
         by_product[node.gpu_product].append(node)
@@ -76,7 +68,7 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
         shapes = [planner.NodeShape(n.name, product, n.gpu_count, n.mig_config, n.mig_devices, prices.get(n.id))
                   for n in group]
         plans.append(planner.plan_pool(model=gpu_models().get(product), gpu_product=product, nodes=shapes,
-                                       deployments=demands, named_layouts=named_layouts(product)))
+                                       deployments=demands, named_layouts=layouts.named_layouts(product, config)))
     gpu_counts = {n.name: n.gpu_count for n in nodes}
     before = [p.usd_per_hour_before for p in plans]
     after = [p.usd_per_hour_after for p in plans]
@@ -89,6 +81,7 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
             unplaced=[x for p in plans for x in p.unplaced],
             usd_per_hour_before=sum(before, Decimal(0)) if None not in before else None,
             usd_per_hour_after=sum(after, Decimal(0)) if None not in after else None,
+            layouts_from=layouts_from[:300],
             actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
         )
         audit_record(actor=actor, kind=AuditKind.MIG_PLAN, object=f"{cluster.name}/{node_pool.name} plan #{plan.id}",

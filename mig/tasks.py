@@ -7,7 +7,9 @@ from __future__ import annotations
 from celery import shared_task
 
 from fleet.backends.registry import cluster_backend
+from fleet.models import Cluster
 from mig.apply import mig_application_run, mig_applications_recover
+from mig.layouts import mig_config_refresh
 from mig.models import MigApplication
 
 
@@ -31,3 +33,14 @@ def recover_mig_applications() -> str:
     for application_id in ids:
         run_mig_application.delay(application_id)
     return f"{len(ids)} MIG applications sent again"
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
+def refresh_mig_configs() -> str:
+    """Beat: read each Kubernetes cluster's mig-parted ConfigMap, so plans offer the layouts its
+    GPU operator can apply. One cluster's failure is kept on its row and does not stop the others."""
+    clusters = list(Cluster.objects.filter(backend=Cluster.Backend.KUBERNETES).order_by("name"))
+    problems = [record.cluster.name for record in
+                (mig_config_refresh(cluster=c, backend=cluster_backend(c)) for c in clusters) if record.problem]
+    return f"MIG layouts read for {len(clusters) - len(problems)} of {len(clusters)} clusters" + (
+        f"; not for {', '.join(problems)}" if problems else "")

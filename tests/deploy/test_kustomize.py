@@ -148,7 +148,7 @@ def test_the_production_overlay_pins_the_image_by_digest_and_serves_tls():
 
 # ------------------------------------------------------------------ RBAC against the code
 
-GROUPS = {"pods": "", "pods/eviction": "", "nodes": "", "resourcequotas": "", "events": "",
+GROUPS = {"pods": "", "pods/eviction": "", "nodes": "", "resourcequotas": "", "events": "", "configmaps": "",
           "deployments": "apps", "replicasets": "apps", "deployments/scale": "apps",
           "horizontalpodautoscalers": "autoscaling"}
 
@@ -215,7 +215,12 @@ def test_the_rbac_has_no_wildcards_no_secrets_and_reads_cluster_wide_only_cluste
             if role["metadata"]["name"] == "scaledeck-worker-mig":  # a node's pods are in any namespace
                 assert rule["verbs"] != ["patch"] or rule["resources"] == ["nodes"]
     namespaces = {o["metadata"]["namespace"] for o in objs if o["kind"] == "Role"}
-    assert namespaces == {"llm-prod", "team-search"}
+    assert namespaces == {"llm-prod", "team-search", "gpu-operator"}
+    # In the GPU operator's namespace, the mig-parted ConfigMap and nothing else.
+    layouts = [o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == "gpu-operator"]
+    assert [r for o in layouts for r in o["rules"]] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["default-mig-parted-config"],
+         "verbs": ["get"]}]
     assert not [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["kind"] == "ClusterRole"
                 and not o["roleRef"]["name"].endswith(("-cluster", "-mig"))]
     base = objects("base")

@@ -66,6 +66,7 @@ RESOURCES = (
     Resource("", "v1", "pods", "Pod", namespaced=True),
     Resource("", "v1", "resourcequotas", "ResourceQuota", namespaced=True),
     Resource("", "v1", "namespaces", "Namespace", namespaced=False),
+    Resource("", "v1", "configmaps", "ConfigMap", namespaced=True),
     Resource("apps", "v1", "deployments", "Deployment", namespaced=True),
     Resource("apps", "v1", "replicasets", "ReplicaSet", namespaced=True),
     Resource("apps", "v1", "statefulsets", "StatefulSet", namespaced=True),

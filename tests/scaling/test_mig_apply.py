@@ -273,3 +273,46 @@ def test_a_repartition_stopped_by_a_pdb_is_audited_with_the_refusal(world, repar
     ended = rows[0]["after"]
     assert (ended["status"], ended["step"]) == ("paused", "drain")
     assert "llm/llama-pdb" in ended["error"]
+
+
+def config_map(*layouts: str) -> dict:
+    """The GPU operator's mig-parted ConfigMap, naming `layouts` (all whole-GPU 1g.10gb slices)."""
+    body = "version: v1\nmig-configs:\n" + "".join(
+        f"  {name}:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {{\"1g.10gb\": 7}}\n"
+        for name in layouts)
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "default-mig-parted-config", "namespace": "gpu-operator"},
+            "data": {"config.yaml": body}}
+
+
+def test_it_reads_the_operators_layouts_before_touching_the_node(world, repartition):
+    plan, _ = repartition
+    world.kube.load(config_map("all-1g.10gb", "all-3g.40gb"))
+    application = mig_application_request(plan=plan, node_name=NODE, reason="pack", actor=actor())
+
+    run_to_the_end(world, application)
+
+    assert application.status == "succeeded", application.error
+    first_write = next(i for i, r in enumerate(world.kube.requests) if r.method != "GET")
+    read = [i for i, r in enumerate(world.kube.requests)
+            if r.path == "/api/v1/namespaces/gpu-operator/configmaps/default-mig-parted-config"]
+    assert read and read[0] < first_write
+
+
+def test_a_layout_the_operator_does_not_offer_fails_before_the_node_is_touched(world, repartition):
+    plan, _ = repartition
+    world.kube.load(config_map("all-3g.40gb"))
+    application = mig_application_request(plan=plan, node_name=NODE, reason="pack", actor=actor())
+
+    run_to_the_end(world, application)
+
+    assert application.status == "failed"
+    assert application.error.startswith("layout all-1g.10gb is not in ConfigMap gpu-operator/default-mig-parted-config")
+    assert "nothing was changed on the node" in application.error
+    assert (application.steps[0]["name"], application.steps[0]["status"]) == ("cordon", "failed")
+    assert writes(world) == []
+    # Once the entry is added, resuming goes all the way.
+    world.kube.load(config_map("all-3g.40gb", "all-1g.10gb"))
+    mig_application_resume(application=application, actor=actor())
+    run_to_the_end(world, application)
+    assert application.status == "succeeded", application.error

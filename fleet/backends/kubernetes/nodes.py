@@ -10,10 +10,11 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from fleet.backends.base import EvictionRefused
+from fleet.backends.base import BackendError, EvictionRefused
 from fleet.backends.kubernetes.connection import ApiCall
 from fleet.backends.kubernetes.values import as_dict, as_str
 from fleet.backends.kubernetes.writing import KubernetesWriting
+from fleet.mig_parted import CONFIG_KEY, MigPartedConfig, MigPartedConfigError, parse_mig_parted_config
 
 
 class KubernetesNodes(KubernetesWriting):
@@ -36,6 +37,24 @@ class KubernetesNodes(KubernetesWriting):
         """Merge-patch a node (cordon, uncordon, a label). Returns the new resourceVersion."""
         core = k8s.CoreV1Api(self._api())
         return self._patch(ApiCall("patch", "nodes", name=name, cluster_scoped=True), core.patch_node, name, body=body)
+
+    def mig_parted_config(self, config_map: str) -> MigPartedConfig | None:
+        """The named MIG layouts the GPU operator's mig-manager can apply, from its ConfigMap
+        (`namespace/name`, key config.yaml). None when that ConfigMap does not exist; BackendError
+        when it cannot be read; MigPartedConfigError when its text is not a mig-parted config."""
+        namespace, _, name = config_map.partition("/")
+        core = k8s.CoreV1Api(self._api())
+        try:
+            doc, _ = self._get(ApiCall("get", "configmaps", namespace, name), core.read_namespaced_config_map,
+                               name, namespace)
+        except BackendError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        text = as_dict(doc.get("data")).get(CONFIG_KEY)
+        if not isinstance(text, str):
+            raise MigPartedConfigError(f"{config_map}: the ConfigMap has no {CONFIG_KEY} key")
+        return parse_mig_parted_config(text, source=config_map)
 
     def node_pods(self, name: str) -> list[dict]:
         """The pods bound to a node: {"namespace", "name", "owner_kind", "phase", "mirror"}."""

@@ -33,6 +33,7 @@ from fleet.backends.base import (
 )
 from fleet.backends.simulated.events import world_events
 from fleet.backends.simulated.store import Clock, WorldStore, utc_now
+from fleet.mig_parted import MigPartedConfig
 from simulator import KEEP, SimConflict, SimInvalid, SimNotFound, World
 from simulator.autoscalers import KEDA
 from simulator.mig import gpu_model, mig_counts
@@ -330,6 +331,10 @@ class SimulatedClusterBackend:
             return version
 
         return self._write(apply)
+
+    def mig_parted_config(self, config_map: str) -> MigPartedConfig | None:
+        """The simulator has no GPU operator ConfigMap: its mig-manager applies any valid layout."""
+        return None
 
     def node_pods(self, name: str) -> list[dict]:
         world = self.store.load()
