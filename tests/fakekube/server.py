@@ -158,16 +158,8 @@ class _ApiError(Exception):
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": details or {},
-        "code": code,
-    }
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "details": details or {}, "code": code}
 
 
 _REASONS = {
