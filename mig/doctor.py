@@ -48,6 +48,7 @@ class DeploymentCheckup:
     cold_start_seconds: int = 120
     cold_start_measured: bool = False
     e2e_p95_seconds: float | None = None
+    e2e_p99_seconds: float | None = None  # preferred: the longest generations
     gpu_memory_utilization: float | None = None
     need_per_gpu_mib: int | None = None
     device_memory_mib: int | None = None
@@ -97,12 +98,13 @@ def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
                 {"liveness_initial_delay_seconds": delay, "cold_start_seconds": c.cold_start_seconds,
                  "cold_start_measured": c.cold_start_measured}))
         grace = c.termination_grace_seconds
-        longest = c.e2e_p95_seconds
+        longest = c.e2e_p99_seconds if c.e2e_p99_seconds is not None else c.e2e_p95_seconds
+        quantile = "p99" if c.e2e_p99_seconds is not None else "p95"
         too_short = longest is not None and grace is not None and grace < longest
         unguarded = grace is not None and grace < SAFE_GRACE_SECONDS and c.has_pre_stop is not True
         if too_short or unguarded:
             if too_short:
-                why = f"shorter than its longest generations (end-to-end p95 {longest:.0f} s)"
+                why = f"shorter than its longest generations (end-to-end {quantile} {longest:.0f} s)"
             elif c.has_pre_stop is False:
                 why = f"under {SAFE_GRACE_SECONDS} s and the server has no preStop hook"
             else:
@@ -111,7 +113,8 @@ def examine(c: DeploymentCheckup) -> list[DoctorFinding]:
                 "termination_grace_short", "warning",
                 f"terminationGracePeriodSeconds is {grace} s, {why}: generations still running are cut off on "
                 f"scale-down and rollout; use {SAFE_GRACE_SECONDS} s with a preStop sleep",
-                {"termination_grace_seconds": grace, "e2e_p95_seconds": longest, "pre_stop_hook": c.has_pre_stop}))
+                {"termination_grace_seconds": grace, f"e2e_{quantile}_seconds": longest,
+                 "pre_stop_hook": c.has_pre_stop}))
         down = effective_max_unavailable(c.max_unavailable, c.replicas_desired)
         if down is not None and down > 0:
             found.append(DoctorFinding(

@@ -104,6 +104,7 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
             autoscalers=tuple(a.facts() for a in d.doctor_autoscalers),
             cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS, cold_start_measured=bool(load),
             e2e_p95_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p95_seconds,
+            e2e_p99_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p99_seconds,
             gpu_memory_utilization=d.gpu_memory_utilization, need_per_gpu_mib=need.per_gpu_mib,
             device_memory_mib=device, fitting_profile=fitting, consolidating_pools=tuple(consolidating),
             spare_units=_free_units(pool_nodes, d.gpu_resource) if pool_nodes and d.gpu_resource else None,

@@ -257,6 +257,7 @@ class DeploymentMetrics:
     ttft_p99_seconds: float | None = None
     itl_p95_seconds: float | None = None  # inter-token latency
     e2e_p95_seconds: float | None = None
+    e2e_p99_seconds: float | None = None  # the longest generations (the doctor's grace check)
     kv_cache_usage: float | None = None  # 0-1 fraction, mean over pods
     gpu_utilization: float | None = None  # 0-1 fraction, mean over the deployment's GPUs/slices
     prompt_tokens_per_second: float | None = None

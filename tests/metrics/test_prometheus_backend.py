@@ -325,6 +325,7 @@ def test_it_queue_depth_and_ttft_quantiles_match_the_exposition(backend, exporte
     assert m.ttft_p95_seconds == pytest.approx(1.75, rel=0.10)
     assert m.itl_p95_seconds == pytest.approx(expected_quantile(0.95, pods, "itl", "itl_buckets"), rel=0.10)
     assert m.e2e_p95_seconds == pytest.approx(expected_quantile(0.95, pods, "e2e", "e2e_buckets"), rel=0.10)
+    assert m.e2e_p99_seconds == pytest.approx(expected_quantile(0.99, pods, "e2e", "e2e_buckets"), rel=0.10)
     # And it is the number Prometheus's own histogram_quantile gives for the same pods.
     sel = promql.pod_selector([(LLAMA.namespace, p) for p in LLAMA.pods])
     (own,) = prometheus_server.query(f"histogram_quantile(0.95, {promql.ttft_buckets_for_deployment(sel, WINDOW)})")

@@ -103,3 +103,10 @@ def test_a_short_grace_is_fine_with_a_pre_stop_hook_that_outlasts_generations():
     assert "no preStop hook" in found[0].message
     found = examine(replace(READ, termination_grace_seconds=30))  # a hook, but shorter than generations
     assert [f.kind for f in found] == ["termination_grace_short"]
+
+
+def test_the_longest_generations_are_the_end_to_end_p99_where_known():
+    found = examine(replace(READ, termination_grace_seconds=600, e2e_p95_seconds=500.0, e2e_p99_seconds=900.0))
+    assert [f.kind for f in found] == ["termination_grace_short"]
+    assert "end-to-end p99 900 s" in found[0].message and found[0].evidence["e2e_p99_seconds"] == 900.0
+    assert examine(replace(READ, termination_grace_seconds=600, e2e_p95_seconds=500.0, e2e_p99_seconds=580.0)) == []

@@ -157,6 +157,7 @@ class PrometheusMetricsBackend(PrometheusQueries):
                 ttft_p99_seconds=histogram_quantile(0.99, ttft),
                 itl_p95_seconds=histogram_quantile(0.95, merged("itl")),
                 e2e_p95_seconds=histogram_quantile(0.95, merged("e2e")),
+                e2e_p99_seconds=histogram_quantile(0.99, merged("e2e")),
                 kv_cache_usage=mean(values("kv_cache_usage")),
                 gpu_utilization=gpu,
                 prompt_tokens_per_second=total("prompt_tps"),
