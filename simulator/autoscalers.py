@@ -8,6 +8,10 @@ highest recommendation of the stabilization window (the default 300 s keeps a de
 flapping down and straight back up). KEDA reads its metric every pollingInterval (as with
 `useCachedMetrics`) and goes to zero only after `cooldownPeriod` without activity.
 
+Pods without metrics yet (pending, or loading their weights) count as the HPA counts them: at
+the whole target on the way down, at nothing on the way up
+(https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#algorithm-details).
+
 A "pre-scale floor" is not a separate controller: it is a raised `min_replicas`.
 A KEDA `paused_replicas` pins the deployment and stops evaluation, as the annotation does.
 """
@@ -120,10 +124,19 @@ class Autoscaler:
         ratio = value / self.target_value
         if abs(ratio - 1.0) <= TOLERANCE:
             return current
+        starting = max(0, current - reading.ready)  # no metrics yet (pending, or loading weights)
+        if ratio < 1.0 and starting:
+            # The HPA's rule for pods without metrics: on the way down they count as using the
+            # whole target, which damps the scale down without blocking it (pending pods that
+            # can never be placed would otherwise hold the deployment at its peak for ever).
+            ratio = (reading.ready * ratio + starting) / current
+            if abs(ratio - 1.0) <= TOLERANCE:
+                return current
+            return math.ceil(ratio * current)
         raw = math.ceil(reading.ready * ratio)
-        if raw < current and reading.ready < current:
-            return current  # pods still starting: their usage is unknown, do not scale down
-        return raw
+        # On the way up they count as using nothing: a scale up the starting pods already cover
+        # asks for no more (fewer than current: hold).
+        return max(raw, current) if starting else raw
 
     def to_dict(self) -> dict:
         return asdict(self)  # asdict copies the recommendation lists

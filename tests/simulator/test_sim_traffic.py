@@ -105,6 +105,18 @@ def test_it_scales_an_hpa_on_gpu_utilization():
     assert hpa.evaluate(30, Reading(3, 1, 0.0, None, None)) == 3  # no metrics: hold
 
 
+def test_an_hpa_counts_pods_without_metrics_at_the_target_on_the_way_down_and_at_nothing_up():
+    """As Kubernetes does: pods that cannot start (no room for them) damp a scale down, never block it."""
+    hpa = Autoscaler("hpa", "ns", "a", "d", 1, 40, "gpu_utilization", 0.8, polling_interval_s=15,
+                     scale_down_stabilization_s=0)
+    # 28 ready at 20 % and 12 pending: the 12 count as at 80 %, the 28 need 7 -> 19
+    assert hpa.evaluate(0, Reading(40, 28, 0.0, 0.2, 0.1)) == 19
+    # busy, with 10 starting: 20 ready at 96 % want 24, fewer than the 30 asked already: hold
+    assert hpa.evaluate(15, Reading(30, 20, 0.0, 0.96, 0.1)) == 30
+    # and more than the 30 when the ready ones alone need more: 28 at 100 % want 35
+    assert hpa.evaluate(30, Reading(30, 28, 0.0, 1.0, 0.1)) == 35
+
+
 def test_it_round_trips_times_as_aware_datetimes(now):
     from simulator.world import from_epoch, to_epoch
 
