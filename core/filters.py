@@ -21,6 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import ForeignKey, IntegerField, Q
 from django_filters.utils import get_model_field
+from rest_framework import exceptions
+from rest_framework.filters import BaseFilterBackend
 
 # Parameters a list accepts that are not filters: the API's and the pages' paging, DRF's format.
 NOT_FILTERS = frozenset({"limit", "offset", "page", "format"})
@@ -187,3 +189,31 @@ class RangeCheckedFilterSet(django_filters.FilterSet):
                         [f"Unknown filter. Filters here: {known}."]
                     )
         return form
+
+
+def refuse_unknown_parameters(request, known) -> None:
+    """A 400 naming every query parameter a view does not take (paging and format aside), for
+    views without a FilterSet (the FilterSet refuses its own unknowns, above)."""
+    known = set(known)
+    unknown = sorted(set(request.query_params) - known - NOT_FILTERS)
+    if unknown:
+        taken = ", ".join(sorted(known)) or "none besides limit and offset"
+        raise exceptions.ValidationError({name[:60]: [f"Unknown parameter. Parameters here: {taken}."]
+                                          for name in unknown})  # fmt: skip
+
+
+class UnknownParametersRefused(BaseFilterBackend):
+    """The same refusal for lists and details with no FilterSet: `?namespace=a` on a list that
+    cannot filter by it must not answer everything. A view that reads parameters itself names
+    them in `query_parameters`."""
+
+    def filter_queryset(self, request, queryset, view):
+        if getattr(view, "filterset_class", None) is None:
+            refuse_unknown_parameters(request, getattr(view, "query_parameters", ()))
+        return queryset
+
+    def get_schema_operation_parameters(self, view):
+        if getattr(view, "filterset_class", None) is not None:
+            return []
+        return [{"name": name, "required": False, "in": "query", "schema": {"type": "string"}}
+                for name in getattr(view, "query_parameters", ())]  # fmt: skip

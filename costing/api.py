@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import django_filters
 from rest_framework import viewsets
-from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.scope import request_token
-from core.filters import NOT_FILTERS, RangeCheckedFilterSet
+from core.filters import RangeCheckedFilterSet, refuse_unknown_parameters
 from costing import selectors
 from costing.models import CapacityType, InstancePrice
 from costing.serializers import CostQuerySerializer, CostRowSerializer, InstancePriceSerializer
@@ -26,11 +25,7 @@ class CostView(APIView):
     """
 
     def get(self, request: Request) -> Response:
-        known = set(CostQuerySerializer().fields)
-        unknown = sorted(set(request.query_params) - known - NOT_FILTERS)
-        if unknown:  # a misspelt `?clustr=` must not answer the whole fleet's cost
-            raise ValidationError({name[:60]: [f"Unknown parameter. Parameters here: {', '.join(sorted(known))}."]
-                                   for name in unknown})  # fmt: skip
+        refuse_unknown_parameters(request, CostQuerySerializer().fields)  # `?clustr=` must not answer all
         params = CostQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = params.validated_data

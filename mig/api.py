@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.scope import request_token, scope_contains, scope_queryset, scope_require
+from core.filters import refuse_unknown_parameters
 from fleet.models import Cluster, ModelDeployment
 from fleet.serving_manifests import kustomize_archive, serving_manifests
 from mig import doctor, selectors, serializers
@@ -109,6 +110,7 @@ class FindingsView(APIView):
     """GET findings/?kind=&cluster=&dismissed=true: the doctor's findings over every cluster."""
 
     def get(self, request):
+        refuse_unknown_parameters(request, ("kind", "cluster", "dismissed"))
         kind = request.query_params.get("kind") or None
         if kind is not None and kind not in doctor.KINDS:
             raise ValidationError({"kind": [f"{kind[:40]} is not one of {', '.join(doctor.KINDS)}"]})

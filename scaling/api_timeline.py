@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.views import APIView
 
 from accounts.scope import request_token, scope_queryset
+from core.filters import refuse_unknown_parameters
 from core.pagination import StrictLimitOffsetPagination
 from fleet.models import ModelDeployment
 from scaling.timeline import deployment_timeline, timeline_range, timeline_row
@@ -20,6 +21,7 @@ class DeploymentTimelineView(APIView):
         # Outside a token's scope the deployment does not exist: 404, as in every list (accounts/scope.py).
         deployment = get_object_or_404(
             scope_queryset(ModelDeployment.objects.select_related("cluster"), request_token(request)), pk=pk)
+        refuse_unknown_parameters(request, ("start", "end"))
         start, end = timeline_range(start=request.query_params.get("start"), end=request.query_params.get("end"),
                                     now=timezone.now())
         paginator = self.pagination_class()

@@ -59,6 +59,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = AlertSerializer
     write_role = Role.OPERATOR
+    query_parameters = ("state", "severity")  # read in get_queryset; any other is a 400
 
     def get_queryset(self):
         qs = Alert.objects.select_related("deployment", "cluster")
