@@ -60,7 +60,7 @@ def main() -> int:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    import fleet.views.deployments as views
+    import scaling.chart_views as views
     from fleet.models import ModelDeployment
 
     with throwaway_database():
@@ -70,10 +70,10 @@ def main() -> int:
         deployment = ModelDeployment.objects.filter(gone_at__isnull=True).order_by("id").first()
         client = Client()
         client.force_login(get_user_model().objects.get(username="viewer"))
-        url = reverse("fleet:deployment-charts", args=[deployment.id])
+        url = reverse("deployment:charts", args=[deployment.id])
         for range_key in ("1h", "6h", "24h"):
             total, series, figure, render, queries = [], [], [], [], []
-            with (timed(series, views, "deployment_series"), timed(figure, views, "deployment_figure"),
+            with (timed(series, views, "deployment_series"), timed(figure, views, "deployment_panels"),
                   timed(render, views, "render")):
                 for _ in range(args.runs):
                     with CaptureQueriesContext(connection) as captured:

@@ -34,5 +34,6 @@ urlpatterns = [
     path("advice/", include("advice.urls")),
     path("", include("accounts.urls")),
     path("", include("audit.urls")),
+    path("", include("scaling.deployment_urls")),  # the deployment page's charts, at the page's own path
     path("", include("fleet.urls")),
 ]

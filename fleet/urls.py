@@ -8,7 +8,6 @@ app_name = "fleet"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("deployments/<int:deployment_id>/", views.deployment_detail, name="deployment"),
-    path("deployments/<int:deployment_id>/charts/", views.deployment_charts, name="deployment-charts"),
     path("nodes/", views.nodes, name="nodes"),
     path("nodes/gpu-utilization/", views.nodes_gpu_utilization, name="nodes-gpu-utilization"),
 ]

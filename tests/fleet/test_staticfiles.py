@@ -77,7 +77,7 @@ def test_it_loads_the_chart_library_once_on_the_deployment_page(viewer_client):
     deployment = ModelDeploymentFactory()
 
     page = viewer_client.get(reverse("fleet:deployment", args=[deployment.id])).content.decode()
-    fragment = viewer_client.get(reverse("fleet:deployment-charts", args=[deployment.id])).content.decode()
+    fragment = viewer_client.get(reverse("deployment:charts", args=[deployment.id])).content.decode()
 
     assert page.count("<script src=\"/static/vendor/plotly/") == 1
     assert "plotly-basic.min.js" in page

@@ -23,7 +23,7 @@ def page(deployment, query=""):
 
 
 def charts(deployment, query=""):
-    return reverse("fleet:deployment-charts", args=[deployment.id]) + query
+    return reverse("deployment:charts", args=[deployment.id]) + query
 
 
 def panels_of(html: str) -> dict[str, dict]:
@@ -235,7 +235,7 @@ def test_it_keeps_the_page_of_a_deployment_gone_from_the_cluster(viewer_client):
 
 def test_it_answers_404_for_an_unknown_deployment(viewer_client):
     assert viewer_client.get(reverse("fleet:deployment", args=[999])).status_code == 404
-    assert viewer_client.get(reverse("fleet:deployment-charts", args=[999])).status_code == 404
+    assert viewer_client.get(reverse("deployment:charts", args=[999])).status_code == 404
 
 
 def test_it_runs_as_many_queries_for_50_pods_as_for_5(viewer_client, fake_metrics):

@@ -43,7 +43,7 @@ def test_it_draws_charts_from_the_simulated_history(viewer_client, demo_cluster)
     deployment = ModelDeployment.objects.filter(cluster=demo_cluster, replicas_ready__gt=0).first()
 
     with time_machine.travel(NOW, tick=False):
-        html = viewer_client.get(reverse("fleet:deployment-charts", args=[deployment.id]), {"range": "1h"})
+        html = viewer_client.get(reverse("deployment:charts", args=[deployment.id]), {"range": "1h"})
     html = html.content.decode()
 
     figure = json.loads(re.search(r'type="application/json">(.*?)</script>', html, re.S).group(1))
