@@ -48,6 +48,12 @@ def _vector(rows: list[tuple[dict, float]]) -> bytes:
         {"metric": m, "value": [now, repr(v)]} for m, v in rows]}}).encode()  # fmt: skip
 
 
+def _hours(deps: list[tuple[str, str]], end: float) -> bytes:
+    """The clock hours' counted minutes (60 each, 3 of them slow) of every deployment, as a matrix."""
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {NS_LABEL: ns, DEP: name}, "values": [[end, "60"]]} for ns, name in deps]}}).encode()  # fmt: skip
+
+
 def answers(burning: bool) -> dict[str, bytes]:
     deps = [(f"team-{i % 25}", f"model-{i}") for i in range(DEPLOYMENTS)]
     slow = {d for i, d in enumerate(deps) if burning and i % 10 == 0}
@@ -68,6 +74,7 @@ def answers(burning: bool) -> dict[str, bytes]:
         "power": _vector([(n, 300.0) for n in node]),
         "mem_copy": _vector([(n, 40.0) for n in node]),
         "empty": _vector([]),
+        "hours": _hours(deps, time.time() // 3600 * 3600),
     }
 
 
@@ -106,9 +113,9 @@ class FakePrometheusApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def _answer(self, query: str) -> None:
+            def _answer(self, query: str, body: bytes | None = None) -> None:
                 started = time.perf_counter()
-                body = api.pick(query)
+                body = body if body is not None else api.pick(query)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -119,11 +126,19 @@ class FakePrometheusApi:
                     api.handler_seconds += time.perf_counter() - started
 
             def do_GET(self) -> None:  # noqa: N802
-                self._answer(parse_qs(urlsplit(self.path).query).get("query", [""])[0])
+                url = urlsplit(self.path)
+                if url.path.endswith("/query_range"):  # the 30-day budget's stored hours: once an hour
+                    self._answer("", body=api.canned["hours"])
+                    return
+                self._answer(parse_qs(url.query).get("query", [""])[0])
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                self._answer(parse_qs(self.rfile.read(length).decode()).get("query", [""])[0])
+                form = parse_qs(self.rfile.read(length).decode())
+                if self.path.split("?")[0].endswith("/query_range"):
+                    self._answer("", body=api.canned["hours"])
+                    return
+                self._answer(form.get("query", [""])[0])
 
             def log_message(self, *args) -> None:
                 return

@@ -28,6 +28,7 @@ from fleet.backends.registry import UnavailableMetricsBackend, metrics_backend
 from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 from fleet.models import Cluster, GpuNode, ModelDeployment
 from scaling.alerts import rules
+from scaling.alerts.budget import slo_hours_fill, with_thirty_days
 from scaling.alerts.delivery import Notification, alert_body, deliveries_create_many, link_base_url
 from scaling.alerts.models import (
     DEFAULT_ATTAINMENT,
@@ -199,6 +200,10 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
         result.unknown_clusters.append(cluster.name)
         logger.warning("alert evaluation of cluster %s unknown: %s", cluster.name, exc)
         return
+    hour_queries = 0
+    if not simulated:  # a simulated world's history answers the 30 days itself
+        hour_queries = slo_hours_fill(cluster=cluster, deployments=deployments, now=now)
+        signals = with_thirty_days(signals, deployments, now)
     live_nodes = set(GpuNode.objects.filter(cluster=cluster, gone_at__isnull=True).values_list("name", flat=True))
     findings = cluster_findings(signals, deployments, live_nodes)
     _record_budgets(deployments, signals, now)
@@ -224,7 +229,8 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
         if measured or gone:
             over.append(alert)
     _resolve(over, now, receivers, result)
-    _record(cluster, now=now, status=ClusterEvaluation.Status.OK, started=started, queries=signals.queries)
+    _record(cluster, now=now, status=ClusterEvaluation.Status.OK, started=started,
+            queries=signals.queries + hour_queries)
     result.seconds_by_cluster[cluster.name] = time.perf_counter() - started
 
 

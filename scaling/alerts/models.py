@@ -150,7 +150,7 @@ class ClusterEvaluation(models.Model):
     class Status(models.TextChoices):
         OK = "ok", "ok"
         UNKNOWN = "unknown", "unknown"
-        NOT_EVALUATED = "off", "not evaluated"  # no Prometheus configured (e.g. a simulated cluster)
+        NOT_EVALUATED = "off", "not evaluated"  # a Kubernetes cluster with no Prometheus configured
 
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="alert_evaluation")
     status = models.CharField(max_length=8, choices=Status.choices)
@@ -159,9 +159,30 @@ class ClusterEvaluation(models.Model):
     unknown_since = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     queries = models.PositiveIntegerField(default=0)
+    # The clock hours (by their ends) whose minutes are in SloHour: the 30-day budget's watermarks.
+    slo_hours_since = models.DateTimeField(null=True, blank=True)
+    slo_hours_through = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.cluster_id}: {self.status}"
+
+
+class SloHour(models.Model):
+    """One clock hour of one deployment's SLO: minutes that served requests, and those whose p95
+    TTFT was over the objective of the time. The 30-day budget adds these up (plus the hour so
+    far), so Prometheus judges each minute once instead of 43,200 of them every pass."""
+
+    deployment = models.ForeignKey(ModelDeployment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()  # the hour's end
+    minutes = models.PositiveSmallIntegerField()
+    slow_minutes = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["deployment", "hour"], name="slohour_unique")]
+        indexes = [models.Index(fields=["hour"], name="slohour_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id} {self.hour:%Y-%m-%d %H:%M}: {self.slow_minutes}/{self.minutes}"
 
 
 class Receiver(models.Model):

@@ -100,17 +100,21 @@ def ttft_minute_over_objective_by_deployment(
     return f"({good}) < bool ({SLO_QUANTILE!r} * (({total}) > 0))"
 
 
-def ttft_slow_minute_share_by_deployment(
+def ttft_slow_minutes_by_deployment(
     ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int, *, objective_seconds: float,
-    boundaries: Sequence[float],
+    boundaries: Sequence[float], over_time: str = "avg",
 ) -> str:  # fmt: skip
-    """Per deployment, the share (0-1) of the window's minutes with requests whose p95 TTFT was
-    over the objective: the SLI of "p95 TTFT within the objective in 99 % of minutes". One
-    subquery step per clock minute."""
+    """Per deployment, over the clock minutes that ended in the last `window_seconds` and served
+    requests: `avg` the share (0-1) whose p95 TTFT was over the objective (the SLI of "p95 TTFT
+    within the objective in 99 % of minutes"), `sum` how many were, `count` how many there were.
+    One subquery step per clock minute; the range starts a second late, so a minute on its
+    boundary belongs to the window before (the same in Prometheus 2 and 3)."""
+    if over_time not in ("avg", "sum", "count"):
+        raise ValueError(f"unknown aggregation over time {over_time!r}")
     minute = ttft_minute_over_objective_by_deployment(
         ns_matcher, namespace_label, pod_label, objective_seconds=objective_seconds, boundaries=boundaries
     )
-    return f"avg_over_time(({minute})[{int(window_seconds)}s:60s])"
+    return f"{over_time}_over_time(({minute})[{int(window_seconds) - 1}s:60s])"
 
 
 def ttft_p95_last_minute_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str) -> str:

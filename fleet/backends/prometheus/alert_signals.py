@@ -4,7 +4,10 @@
 PromQL from the catalogue, `alert_promql`), whatever the number of deployments or nodes: per-deployment
 grouping is done in PromQL (`label_replace` from pod names), per-node grouping by the DCGM
 hostname label. The SLO is "p95 TTFT within the objective in 99 % of minutes", so the TTFT
-queries count minutes, one query per window and distinct objective. `world_alert_signals`
+queries count minutes, per window and distinct objective: the burn windows' shares of slow
+minutes, and the slow and counted minutes of the clock hour so far. The 30-day window is not
+asked here (43,200 minutes a pass would cost Prometheus minutes at fleet scale): evaluation adds
+up stored hours (`hour_minutes_queries`, once per hour). fleet/backends/simulated/alert_signals.py
 gives the same values from a simulated world's per-minute history. Pure values come back; the
 rules that judge them live in scaling/alerts/rules.py.
 """
@@ -35,6 +38,9 @@ class DeploymentSignals:
     fullest KV cache (0-1) and the queue that stayed for 10 minutes (requests per pod)."""
 
     slow_minute_share: dict[int, float] = field(default_factory=dict)
+    # The clock hour so far (Prometheus only): minutes with requests, and the slow ones.
+    hour_minutes: float | None = None
+    hour_slow_minutes: float | None = None
     requests_per_second: float | None = None
     errors_per_second: float | None = None
     kv_cache_max: float | None = None
@@ -59,21 +65,34 @@ class AlertSignals:
     queries: int = 0
 
 
+HOUR_FIELDS = {"hour_slow": "hour_slow_minutes", "hour_minutes": "hour_minutes"}  # query name -> field
+
+
+def _slow_minutes(ns: str, namespace_label: str, pod_label: str, window: int, objective: float, over_time: str):
+    return alert_promql.ttft_slow_minutes_by_deployment(ns, namespace_label, pod_label, window,
+                                                        objective_seconds=objective, boundaries=TTFT_BUCKETS_SECONDS,
+                                                        over_time=over_time)  # fmt: skip
+
+
 def alert_queries(
-    namespaces: Sequence[str], *, namespace_label: str, pod_label: str, objectives: Iterable[float] = ()
-) -> dict[str, str]:
+    namespaces: Sequence[str], *, namespace_label: str, pod_label: str, objectives: Iterable[float] = (),
+    hour_so_far_seconds: int = 0,
+) -> dict[str, str]:  # fmt: skip
     """Every query of one evaluation, named. With no namespaces, deployment queries are left out.
-    The slow-minute shares take one query per window and distinct TTFT objective (a fleet has a
-    few objectives, not one per deployment): `slow:<window>:<objective>`."""
+    Per distinct TTFT objective (a fleet has a few, not one per deployment): the share of slow
+    minutes per burn window (`slow:<window>:<objective>`), and, once the clock hour has a whole
+    minute, its slow and counted minutes (`hour_slow:<objective>`, `hour_minutes:<objective>`)."""
     queries: dict[str, str] = {}
     if namespaces:
         ns = alert_promql.alert_namespaces(namespace_label, namespaces)
         for objective in sorted(set(objectives)):
-            for window in (*BURN_WINDOWS_SECONDS, SLO_WINDOW_SECONDS):
-                queries[f"slow:{window}:{objective!r}"] = alert_promql.ttft_slow_minute_share_by_deployment(
-                    ns, namespace_label, pod_label, window, objective_seconds=objective,
-                    boundaries=TTFT_BUCKETS_SECONDS,
-                )  # fmt: skip
+            for window in BURN_WINDOWS_SECONDS:
+                queries[f"slow:{window}:{objective!r}"] = _slow_minutes(ns, namespace_label, pod_label, window,
+                                                                        objective, "avg")  # fmt: skip
+            if hour_so_far_seconds >= 60:
+                for name, over_time in (("hour_slow", "sum"), ("hour_minutes", "count")):
+                    queries[f"{name}:{objective!r}"] = _slow_minutes(ns, namespace_label, pod_label,
+                                                                     hour_so_far_seconds, objective, over_time)
         queries["finished"] = alert_promql.finished_rate_by_deployment(
             ns, namespace_label, pod_label, ERROR_RATE_WINDOW_SECONDS
         )
@@ -101,14 +120,19 @@ def signals_from_vectors(
     dep: dict[tuple[str, str], dict] = defaultdict(lambda: {"slow_minute_share": {}})
     label = alert_promql.ALERT_DEPLOYMENT_LABEL
     for name, samples in vectors.items():
-        if not name.startswith("slow:"):
+        signal, _, objective = name.rpartition(":")
+        if signal.startswith("slow:"):
+            window = int(signal.removeprefix("slow:"))
+        elif signal not in HOUR_FIELDS:
             continue
-        _, window, objective = name.split(":")
         for labels, value in samples:
             key = (labels.get(namespace_label), labels.get(label))
             if None in key or _finite(value) is None or (objectives or {}).get(key) != float(objective):
                 continue
-            dep[key]["slow_minute_share"][int(window)] = value
+            if signal.startswith("slow:"):
+                dep[key]["slow_minute_share"][window] = value
+            else:
+                dep[key][HOUR_FIELDS[signal]] = value
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for labels, value in vectors.get("finished", ()):
         key = (labels.get(namespace_label), labels.get(label))
@@ -146,7 +170,22 @@ def read_alert_signals(backend, objectives: Mapping[tuple[str, str], float], at:
     """One batch of instant queries against `backend` (a PrometheusMetricsBackend) at `at`, for
     the deployments of `objectives` ((namespace, name) -> TTFT objective in seconds) and every
     GPU node. Raises BackendError when Prometheus cannot answer: the caller reports "unknown"."""
+    hour_so_far = int(at.timestamp()) % 3600
     queries = alert_queries(sorted({ns for ns, _ in objectives}), namespace_label=backend.namespace_label,
-                            pod_label=backend.pod_label, objectives=objectives.values())  # fmt: skip
+                            pod_label=backend.pod_label, objectives=objectives.values(),
+                            hour_so_far_seconds=hour_so_far)  # fmt: skip
     answers = backend.instant_vectors(queries, at)
     return signals_from_vectors(answers, namespace_label=backend.namespace_label, objectives=objectives)
+
+
+def hour_minutes_queries(
+    namespaces: Sequence[str], *, namespace_label: str, pod_label: str, objectives: Iterable[float]
+) -> dict[str, str]:
+    """Range queries (one step per clock hour, at its end) of each hour's counted and slow minutes
+    per deployment, per distinct objective: `minutes:<objective>`, `slow:<objective>`."""
+    ns = alert_promql.alert_namespaces(namespace_label, namespaces)
+    queries = {}
+    for objective in sorted(set(objectives)):
+        queries[f"minutes:{objective!r}"] = _slow_minutes(ns, namespace_label, pod_label, 3600, objective, "count")
+        queries[f"slow:{objective!r}"] = _slow_minutes(ns, namespace_label, pod_label, 3600, objective, "sum")
+    return queries

@@ -48,8 +48,12 @@ def test_it_asks_one_batch_of_queries_whatever_the_fleet_size():
     one = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", objectives=[2.0])
     many = alert_queries([f"team-{i}" for i in range(500)], namespace_label="namespace", pod_label="pod",
                          objectives=[2.0] * 500)  # fmt: skip
-    assert len(one) == len(many) == 14
+    assert len(one) == len(many) == 13
     assert sorted(one) == sorted(many)
-    # Five more (one per window) for each further distinct objective, not per deployment.
+    # Four more (one per burn window) for each further distinct objective, not per deployment.
     two = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", objectives=[2.0, 0.5, 2.0])
-    assert len(two) == 19
+    assert len(two) == 17
+    # Once the clock hour has a whole minute, its slow and counted minutes too (the 30-day budget).
+    later = alert_queries(["llm"], namespace_label="namespace", pod_label="pod", objectives=[2.0],
+                          hour_so_far_seconds=600)  # fmt: skip
+    assert len(later) == 15

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scaling.alerts.evaluation import alerts_evaluate
-from scaling.alerts.models import Alert, ClusterEvaluation, SloTarget
+from scaling.alerts.models import Alert, ClusterEvaluation, SloHour, SloTarget
 from tests.factories import ClusterFactory, ModelDeploymentFactory
 from tests.metrics.backfill import openmetrics, start_backfilled, ttft_histogram
 
@@ -55,7 +55,7 @@ def _served(name: str, start: int):
 
 @pytest.fixture(scope="module")
 def history(exporter, tmp_path_factory):
-    end = int(datetime.now(UTC).timestamp()) // 60 * 60 - 120
+    end = (int(datetime.now(UTC).timestamp()) - 120) // 3600 * 3600  # three whole clock hours
     start = end - HOURS * 3600
     times = range(start, end + 1, SCRAPE)
     lines = []
@@ -93,6 +93,18 @@ def test_it_counts_slow_minutes_against_each_deployments_own_objective(history):
     assert budgets["hourly"].burn_rate_1h == pytest.approx(20.0, rel=0.1)
     assert budgets["hourly"].budget_remaining == pytest.approx(1 - 20.0, rel=0.05)
     assert {tail.id, few.id, strict.id} == set(SloTarget.objects.values_list("deployment_id", flat=True))
+
+    # Each clock hour is judged once and stored; the 30-day budget adds the stored hours up.
+    assert list(SloHour.objects.filter(deployment=strict).values_list("minutes", "slow_minutes")) == [(60, 12)] * 3
+    assert SloHour.objects.count() == 9
+    evaluation = ClusterEvaluation.objects.get(cluster=cluster)
+    assert (evaluation.slo_hours_since, evaluation.slo_hours_through) == (end - timedelta(hours=5), end)
+    # The next pass: no hour ended since, so it reads six older ones (none of them served).
+    alerts_evaluate(now=end + timedelta(minutes=1))
+    evaluation.refresh_from_db()
+    assert (evaluation.slo_hours_since, evaluation.slo_hours_through) == (end - timedelta(hours=11), end)
+    assert SloHour.objects.count() == 9
+    assert SloTarget.objects.get(deployment=strict).attained == pytest.approx(0.8, abs=0.01)
 
 
 @pytest.mark.django_db
