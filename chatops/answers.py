@@ -26,7 +26,8 @@ from costing import selectors as costing_selectors
 from fleet import metrics as fleet_metrics
 from fleet import selectors as fleet_selectors
 from fleet.models import ModelDeployment
-from scaling import selectors as scaling_selectors
+from scaling.services.why import deployment_scaling_why
+from scaling.why_views import BINDING_WORDS
 
 # Of Slack's 3 s, what the metrics may take; the rest is the database, the reply and the network.
 ANSWER_BUDGET_SECONDS = 2.0
@@ -131,7 +132,7 @@ def find_deployment(ref: str):
 def deployment_why(deployment: ModelDeployment, *, now: datetime) -> str:
     """Replicas, who owns them (autoscaler), active overrides and the metrics behind them."""
     (row,) = fleet_selectors.deployment_rows([deployment])
-    overrides = scaling_selectors.active_overrides([deployment], now=now).get(deployment.id, [])
+    why, overrides = deployment_scaling_why(deployment=deployment, metrics=row.metrics, now=now)
     replicas_owner, a = row.owner, row.owner.autoscaler
     if replicas_owner.conflicts:
         owner = "several autoscalers fight over the replicas: " + ", ".join(x.name for x in replicas_owner.conflicts)
@@ -153,6 +154,19 @@ def deployment_why(deployment: ModelDeployment, *, now: datetime) -> str:
     cost = costing_selectors.deployment_cost_per_hour([deployment]).get(deployment.id)
     return (
         f"*{deployment.cluster.name} {deployment.namespace}/{deployment.name}*: "
-        f"{deployment.replicas_ready}/{deployment.replicas_desired} replicas ready. "
+        f"{deployment.replicas_ready}/{deployment.replicas_desired} replicas ready. {_why_text(why)} "
         f"Owner: {owner}. Overrides: {held}. {metrics}. Cost {_money(cost)}."
     )
+
+
+def _why_text(why) -> str:
+    """The deployment page's "why this many replicas" panel, in two sentences."""
+    text = f"Set by {BINDING_WORDS.get(why.binding, why.binding)}"
+    if why.metric and why.metric_value is not None:
+        text += f"; the metric ({why.metric}) is at {why.metric_value:.4g}"
+        if why.target_value is not None:
+            text += f" against a target of {why.target_value:.4g}"
+        if why.implied_replicas is not None:
+            text += f", asking for {why.implied_replicas} replica{'s' if why.implied_replicas != 1 else ''}"
+    blockers = "; ".join(b.rstrip(".") for b in why.blockers) or "nothing: more load would get more replicas"
+    return f"{text}. More replicas blocked by: {blockers}."

@@ -62,6 +62,10 @@ def test_it_explains_one_deployment_with_why(linked, fake_metrics):
 
     assert "2/3 replicas ready" in text and "KEDA chat-so, 2-8 replicas" in text
     assert "TTFT p95 0.50 s" in text and "queue 4 requests" in text
+    # the "why this many replicas" panel of the deployment page, in words
+    assert "Set by free GPU capacity; the metric (vllm:num_requests_waiting > 5 per replica) is at 4 " in text
+    assert "against a target of 5, asking for 1 replica." in text
+    assert "More replicas blocked by: No free GPU now" in text
     assert post("why llm/nothing").json()["text"] == "No deployment llm/nothing."
 
 
