@@ -48,7 +48,6 @@ OVER_MAX_TODAY = {
     "costing/selectors.py": 568,
     "costing/services.py": 560,
     "scaling/services/execution.py": 521,
-    "tests/acceptance/test_issue3_kubernetes_sync.py": 537,
     "tests/acceptance/test_issue5_scaling.py": 760,
     "tests/fakekube/objects.py": 1213,
     "tests/fakekube/server.py": 808,
