@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -121,3 +125,18 @@ def test_chatops_link_refuses_an_unknown_user_or_a_malformed_id(db):
     with pytest.raises(CommandError, match="not a Slack user id"):
         call_command("chatops_link", "--slack-user", "U1 x", "--user", "bob")
     assert not SlackUserLink.objects.exists()
+
+
+def test_the_signing_secret_is_read_from_the_file_named_by_the_FILE_variable(tmp_path):
+    secret_file = tmp_path / "slack-signing-secret"
+    secret_file.write_text("from-a-mounted-secret\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCALEDECK_SLACK")}
+    env["SCALEDECK_SLACK_SIGNING_SECRET_FILE"] = str(secret_file)
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from django.conf import settings; print(settings.SCALEDECK_SLACK_SIGNING_SECRET)"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "from-a-mounted-secret"
