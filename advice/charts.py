@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from core import charts
+from simulator.advisor import pareto_front as front_of
 
 
 def pareto_front(candidates: list[dict]) -> list[dict]:
-    """Candidates no other beats on both axes: cheapest first, each with fewer violation minutes
-    than every cheaper one."""
-    front, best = [], None
-    for c in sorted(candidates, key=lambda c: (c["gpu_hours"], c["slo_violation_minutes"])):
-        if best is None or c["slo_violation_minutes"] < best:
-            front.append(c)
-            best = c["slo_violation_minutes"]
-    return front
+    """The stored candidates no other beats on both axes, cheapest first."""
+    return front_of(candidates, cost=lambda c: c["gpu_hours"], violations=lambda c: c["slo_violation_minutes"])
 
 
 def _points(candidates: list[dict], *, name: str, colour: str, size: int, symbol: str = "circle") -> dict:

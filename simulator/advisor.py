@@ -9,9 +9,10 @@ longest cold start is replayed first and not scored). The search:
 2. A coarse grid: KEDA on queue depth (target, floor, polling, scale-down stabilization), KEDA
    on the averaged queue, HPA on GPU utilization, and HPA on CPU (the common mistake: a GPU
    server's CPU stays idle, so it never scales).
-3. Refinement around the three best: targets and floors nudged, faster polling, slower scale
-   down, pre-scale floors from the traffic's daily profile (per UTC hour, led by the cold start),
-   and a warm pool of one spare node.
+3. Refinement around the three best and the two cheapest near misses on the Pareto front
+   (`_to_refine`): targets and floors nudged, faster polling, slower scale down, pre-scale floors
+   from the traffic's daily profile (per UTC hour, led by the cold start), and a warm pool of
+   one spare node.
 
 The recommendation is the fewest GPU-hours among candidates that meet the attainment target
 (fewer violation minutes break ties); when none does, the one with the best attainment, and
@@ -28,6 +29,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from .replay import DeploymentModel, Load, Outcome, PrescaleRule, ReplayCache, replay
 from .whatif import Policy
@@ -35,6 +37,7 @@ from .whatif import Policy
 SEED_POLICY = Policy("keda seed: avg queue > 8, poll 30 s, cooldown 180 s, 1-8", "keda", 1, 8, "queue_depth_avg",
                      8.0, polling_interval_s=30, cooldown_s=180)
 UTILIZATION_HEADROOM = 0.85  # a replica planned at 85 % of its saturation rate
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,33 @@ class _Runner:
             self.pool.shutdown(cancel_futures=True)
 
 
+def pareto_front(items: list[T], *, cost: Callable[[T], float], violations: Callable[[T], int]) -> list[T]:
+    """Items no other beats on both cost and violation minutes: cheapest first, each with fewer
+    violation minutes than every cheaper one."""
+    front: list[T] = []
+    best = None
+    for item in sorted(items, key=lambda i: (cost(i), violations(i))):
+        if best is None or violations(item) < best:
+            front.append(item)
+            best = violations(item)
+    return front
+
+
+def _to_refine(coarse: list[Tried], objective: Objective) -> list[Tried]:
+    """Where refinement looks: the three cheapest that meet the objective (or, when none does, the
+    three with the best attainment), plus the two cheapest on the Pareto front that come within
+    twice the objective's violation budget: a nudge (a higher floor, a lower target, faster
+    polling) may bring such a cheap one within the objective."""
+    ranked = sorted(coarse, key=lambda t: (not t.meets(objective), t.outcome.gpu_hours
+                                           if t.meets(objective) else -t.outcome.attainment))
+    chosen = ranked[:3]
+    near = [t for t in pareto_front(coarse, cost=lambda t: t.outcome.gpu_hours,
+                                    violations=lambda t: t.outcome.slo_violation_minutes)
+            if not t.meets(objective) and 1 - t.outcome.attainment <= 2 * (1 - objective.attainment)]
+    chosen += [t for t in near if t not in chosen][:2]
+    return chosen
+
+
 def _cheapest(tried: list[Tried], objective: Objective) -> Tried:
     meeting = [t for t in tried if t.meets(objective)]
     if meeting:
@@ -263,7 +293,7 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
     top = max(base + 1, math.ceil(peak / (rate * UTILIZATION_HEADROOM)))
     ceiling = max(top + 2, math.ceil(top * 1.5))
     runner = _Runner(model, load, objective, warmup_seconds, workers if workers else os.cpu_count() or 1,
-                     progress, cancelled, expected=75)
+                     progress, cancelled, expected=110)
     try:
         seed = runner.run([SEED_POLICY])[0]
         static_peak = _static_peak(runner, 1, top + 1, objective)
@@ -276,14 +306,12 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
         grid += [Policy("", "keda", low, ceiling, "queue_depth_avg", float(target), polling_interval_s=15,
                         cooldown_s=300) for target in (2, 4) for low in sorted({1, base})]
         grid += [Policy("", "hpa", low, ceiling, "gpu_utilization", target, polling_interval_s=15)
-                 for target in (0.6, 0.8) for low in sorted({1, base})]
+                 for target in (0.5, 0.6, 0.7, 0.8) for low in sorted({1, base})]
         grid += [Policy("", "hpa", 1, ceiling, "cpu_utilization", 0.6, polling_interval_s=15)]
         coarse = runner.run(grid)
-        ranked = sorted(coarse, key=lambda t: (not t.meets(objective), t.outcome.gpu_hours
-                                               if t.meets(objective) else -t.outcome.attainment))
         lead = model.longest_cold_start_seconds
         refined: list[Policy] = []
-        for best in ranked[:3]:
+        for best in _to_refine(coarse, objective):
             p = replace(best.policy, label="")  # each variant is named by its own settings
             refined += [
                 replace(p, target_value=round(p.target_value * 0.6, 2)),

@@ -70,3 +70,23 @@ def test_it_runs_candidate_processes_from_a_threaded_process():
         stop.set()
         busy.join()
     assert len(advice.candidates) >= 40
+
+
+def test_it_refines_the_cheap_near_misses_on_the_pareto_front_too():
+    from simulator.advisor import Tried, _to_refine, pareto_front
+    from simulator.replay import Outcome
+    from simulator.whatif import Policy
+
+    def tried(label, gpu_hours, violations):
+        return Tried(Policy(label, "none", 1), Outcome(1440, violations, gpu_hours, gpu_hours * 5, 1))
+
+    objective = Objective(2.0, 0.99)  # 14 violation minutes of 1440 allowed
+    meets = [tried("meets dear", 400, 10), tried("meets dearer", 450, 5), tried("meets dearest", 500, 0)]
+    near, near_dominated = tried("near miss", 110, 25), tried("near but dominated", 120, 26)
+    far, costly_miss = tried("far miss", 90, 300), tried("costly miss", 600, 20)
+    coarse = [*meets, near, near_dominated, far, costly_miss]
+
+    front = pareto_front(coarse, cost=lambda t: t.outcome.gpu_hours,
+                         violations=lambda t: t.outcome.slo_violation_minutes)
+    assert [t.policy.label for t in front] == ["far miss", "near miss", "meets dear", "meets dearer", "meets dearest"]
+    assert [t.policy.label for t in _to_refine(coarse, objective)] == [*(t.policy.label for t in meets), "near miss"]
