@@ -54,10 +54,24 @@ def _world(deployment: ModelDeployment):
     return world
 
 
-def deployment_model(deployment: ModelDeployment) -> tuple[DeploymentModel, object]:
-    """The replay's model of the deployment, and the world it came from."""
+def deployment_model(deployment: ModelDeployment, now: datetime) -> tuple[DeploymentModel, object]:
+    """The replay's model of the deployment, and the world it came from: the world's figures, but
+    the cold starts ScaleDeck measured from the cluster's events where it has them."""
+    from scaling.history import measured_starts
+
     world = _world(deployment)
-    return model_from_world(world, deployment.namespace, deployment.name), world
+    model = model_from_world(world, deployment.namespace, deployment.name)
+    dep = world.deployment(deployment.namespace, deployment.name)
+    pool = dep.node_pool or next(iter(world.pools), "")
+    measured = measured_starts(deployment, pool, now)
+    if measured.pod_seconds is None and measured.node_seconds is None:
+        return model, world
+    pod = measured.pod_seconds if measured.pod_seconds is not None else model.pod_start_seconds
+    node = measured.node_seconds if measured.node_seconds is not None else model.node_start_seconds
+    pod_note = measured.pod_note or f"pod start {pod} s (the simulated world's setting: none measured)"
+    node_note = measured.node_note or f"node start {node} s (the simulated world's setting: none measured)"
+    notes = tuple(n for n in model.notes if not n.startswith("cold start:")) + (f"cold start: {pod_note}, {node_note}",)
+    return replace(model, pod_start_seconds=pod, node_start_seconds=node, notes=notes), world
 
 
 def check_objective(*, slo: float, attainment: float, hours: float | None, rate_multiplier: float) -> None:
@@ -182,7 +196,7 @@ def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = N
             deployment=deployment, trace_path=trace_path, hours=hours, rate_multiplier=rate_multiplier,
             spike=spike, time_scale=time_scale, now=now)
     else:
-        model, world = deployment_model(deployment)
+        model, world = deployment_model(deployment, now or timezone.now())
         load, warmup, profile = advice_load(deployment=deployment, model=model, world=world,
                                             trace_path=trace_path, hours=hours, rate_multiplier=rate_multiplier,
                                             spike=spike, time_scale=time_scale)

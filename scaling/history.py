@@ -126,24 +126,58 @@ def _pool(deployment: ModelDeployment, now: datetime) -> tuple[dict, list[str]]:
             "max_new_nodes": max_new, "pool": pool.name if pool else "", "mig": bool(node.mig_config)}, notes
 
 
-def _cold_start(deployment: ModelDeployment, pool_name: str, now: datetime) -> tuple[int, int, list[str]]:
+@dataclass(frozen=True)
+class MeasuredStarts:
+    """Cold starts ScaleDeck measured from the deployment's and its pool's events (`fleet.cold_start`),
+    seconds, None where nothing was measured, each with the words saying how."""
+
+    pod_seconds: int | None
+    pod_note: str
+    node_seconds: int | None
+    node_note: str
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def measured_starts(deployment: ModelDeployment, pool_name: str, now: datetime) -> MeasuredStarts:
+    """A pod's start on a node with room is the image pull plus the weight load (p95 of each, over
+    the last 7 days): the replay adds the wait for a node itself, so the scheduling wait inside
+    created -> Ready is left out when the parts were measured. Two queries."""
     from fleet.cold_start import deployment_cold_starts, node_starts
-    from simulator.capacity_fit import DEFAULT_BILLIONS, model_billions
 
     pod = deployment_cold_starts([deployment], now=now)[deployment.id]
-    if pod.p95_seconds is not None:
+    if pod.pull_p95_seconds is not None and pod.load_p95_seconds is not None:
+        pod_seconds = round(pod.pull_p95_seconds + pod.load_p95_seconds)
+        pod_note = (f"pod start {pod_seconds} s measured (image pull p95 {pod.pull_p95_seconds:g} s + weight load "
+                    f"p95 {pod.load_p95_seconds:g} s, {_count(pod.samples, 'pod')} in 7 days)")
+    elif pod.p95_seconds is not None:
         pod_seconds = round(pod.p95_seconds)
-        pod_note = f"pod start {pod_seconds} s (p95 of {pod.samples} measured)"
+        pod_note = f"pod start {pod_seconds} s measured (created to Ready p95, {_count(pod.samples, 'pod')} in 7 days)"
     else:
+        pod_seconds, pod_note = None, ""
+    node = node_starts(cluster_ids=[deployment.cluster_id], now=now).get((deployment.cluster_id, pool_name))
+    if node is not None and node.p95_seconds is not None:
+        node_seconds = round(node.p95_seconds)
+        node_note = f"node start {node_seconds} s measured (p95 of {_count(node.samples, 'node')} in 7 days)"
+    else:
+        node_seconds, node_note = None, ""
+    return MeasuredStarts(pod_seconds, pod_note, node_seconds, node_note)
+
+
+def _cold_start(deployment: ModelDeployment, pool_name: str, now: datetime) -> tuple[int, int, list[str]]:
+    from simulator.capacity_fit import DEFAULT_BILLIONS, model_billions
+
+    measured = measured_starts(deployment, pool_name, now)
+    pod_seconds, pod_note = measured.pod_seconds, measured.pod_note
+    if pod_seconds is None:
         billions = model_billions(deployment.model) or DEFAULT_BILLIONS
         pod_seconds = round(DEFAULT_POD_START_BASE_SECONDS + DEFAULT_LOAD_SECONDS_PER_BILLION * billions)
         pod_note = (f"pod start {pod_seconds} s (default for a {billions:g}B model: none measured; "
                     f"{DEFAULT_POD_START_BASE_SECONDS} s pull + {DEFAULT_LOAD_SECONDS_PER_BILLION:g} s per billion)")
-    node = node_starts(cluster_ids=[deployment.cluster_id], now=now).get((deployment.cluster_id, pool_name))
-    if node is not None and node.p95_seconds is not None:
-        node_seconds = round(node.p95_seconds)
-        node_note = f"node start {node_seconds} s (p95 of {node.samples} measured)"
-    else:
+    node_seconds, node_note = measured.node_seconds, measured.node_note
+    if node_seconds is None:
         node_seconds = DEFAULT_NODE_START_SECONDS
         node_note = f"node start {node_seconds} s (default: none measured)"
     return pod_seconds, node_seconds, [f"cold start: {pod_note}, {node_note}"]

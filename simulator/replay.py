@@ -484,7 +484,7 @@ def model_from_world(world, namespace: str, name: str) -> DeploymentModel:
         max_new_nodes=max(0, pool.max_nodes - len(nodes)),
         consolidate_after_seconds=pool.consolidate_after_seconds,
         embedding=dep.is_embedding,
-        notes=(f"capacity, start times and prices from the simulated world ({pool.name}: "
-               f"{pool.instance_type}, node start {pool.provisioning_seconds} s, pod start "
-               f"{dep.image_pull_seconds + dep.weight_load_seconds} s)",),
+        notes=(f"capacity and prices from the simulated world ({pool.name}: {pool.instance_type})",
+               f"cold start: pod start {dep.image_pull_seconds + dep.weight_load_seconds} s and node start "
+               f"{pool.provisioning_seconds} s, the simulated world's settings"),
     )

@@ -135,3 +135,58 @@ def test_it_reads_prescale_windows_from_the_traffic_without_the_spike(llama, mon
     warmup = seen["load"].seconds - 600
     assert seen["load"].arrivals[warmup + 250] > 5 * seen["profile"].arrivals[warmup + 250] > 0
     assert seen["load"].arrivals[warmup + 30] == seen["profile"].arrivals[warmup + 30]
+
+
+def _pod_events(deployment, pod: str, start, *, pull: int, load: int, uid: str) -> None:
+    from datetime import timedelta
+
+    from fleet.models import ScalingEvent
+
+    for i, (kind, seconds) in enumerate([("pod_created", 0), ("pod_scheduled", 30), ("image_pulled", 30 + pull),
+                                         ("container_started", 30 + pull), ("pod_ready", 30 + pull + load)]):
+        ScalingEvent.objects.create(cluster=deployment.cluster, uid=f"{uid}-{i}", at=start + timedelta(seconds=seconds),
+                                    kind=kind, namespace=deployment.namespace, object_kind="Pod", object_name=pod,
+                                    source="pod", deployment=deployment)
+
+
+def test_the_advisor_takes_measured_cold_starts_over_the_worlds_settings_and_says_so(llama):  # noqa: F811
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scaling.advice import deployment_model
+
+    now = timezone.now()
+    model, _ = deployment_model(llama, now)
+    assert model.pod_start_seconds == 225  # the demo world's image pull + weight load
+    assert "cold start: pod start 225 s and node start 840 s, the simulated world's settings" in model.notes
+
+    for n in range(4):  # pulls of 40 s and loads of 300 s; the 30 s waits for a node are left out
+        _pod_events(llama, f"llama-3-8b-abc-{n}", now - timedelta(hours=2 + n), pull=40, load=300, uid=f"p{n}")
+    model, _ = deployment_model(llama, now)
+
+    assert model.pod_start_seconds == 340 and model.node_start_seconds == 840
+    assert model.longest_cold_start_seconds == 1180
+    [note] = [n for n in model.notes if n.startswith("cold start:")]
+    assert note == ("cold start: pod start 340 s measured (image pull p95 40 s + weight load p95 300 s, 4 pods in "
+                    "7 days), node start 840 s (the simulated world's setting: none measured)")
+
+
+def test_the_advice_page_shows_where_the_cold_start_came_from(llama):  # noqa: F811
+    from datetime import timedelta
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from advice import services
+    from tests.factories import UserFactory
+
+    _pod_events(llama, "llama-3-8b-abc-0", timezone.now() - timedelta(hours=1), pull=40, load=300, uid="p")
+    user = UserFactory(username="sre", role="viewer")
+    run = services.advice_start(user=user, deployment=llama, trace=None, hours=1, rate_multiplier=1.0, spike=None,
+                                slo=None, attainment=0.95, enqueue=lambda run_id: None)
+    assert services.advice_execute(run_id=run.id).status == "done"
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/advice/{run.id}/").content.decode()
+    assert "pod start 340 s measured (image pull p95 40 s + weight load p95 300 s, 1 pod in 7 days)" in page
