@@ -175,18 +175,10 @@ def test_the_advisor_takes_measured_cold_starts_over_the_worlds_settings_and_say
 def test_the_advice_page_shows_where_the_cold_start_came_from(llama):  # noqa: F811
     from datetime import timedelta
 
-    from django.test import Client
     from django.utils import timezone
 
-    from advice import services
-    from tests.factories import UserFactory
+    from tests.advice.runs import advice_page
 
     _pod_events(llama, "llama-3-8b-abc-0", timezone.now() - timedelta(hours=1), pull=40, load=300, uid="p")
-    user = UserFactory(username="sre", role="viewer")
-    run = services.advice_start(user=user, deployment=llama, trace=None, hours=1, rate_multiplier=1.0, spike=None,
-                                slo=None, attainment=0.95, enqueue=lambda run_id: None)
-    assert services.advice_execute(run_id=run.id).status == "done"
-    client = Client()
-    client.force_login(user)
-    page = client.get(f"/advice/{run.id}/").content.decode()
+    page = advice_page(llama, hours=1, attainment=0.95)
     assert "pod start 340 s measured (image pull p95 40 s + weight load p95 300 s, 1 pod in 7 days)" in page

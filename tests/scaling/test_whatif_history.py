@@ -155,18 +155,9 @@ def test_it_advises_on_the_history_and_says_so(chat):
 
 
 def test_it_runs_advice_from_the_page_on_the_history_and_shows_its_sources(chat):
-    from django.test import Client
+    from tests.advice.runs import advice_page
 
-    from advice import services
-    from tests.factories import UserFactory
-
-    user = UserFactory(username="sre", role="viewer")
-    run = services.advice_start(user=user, deployment=chat, trace=None, hours=2, rate_multiplier=1.0, spike=None,
-                                slo=None, attainment=0.99, enqueue=lambda run_id: None)
-    assert services.advice_execute(run_id=run.id).status == "done"
-    client = Client()
-    client.force_login(user)
-    page = client.get(f"/advice/{run.id}/").content.decode()
+    page = advice_page(chat, hours=2, attainment=0.99)
     assert "Traffic from the deployment history; model from the deployment history." in page
     assert "capacity fitted from" in page and "Recommended" in page
 
