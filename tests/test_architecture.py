@@ -45,7 +45,6 @@ OVER_MAX_TODAY = {
     "costing/services.py": 560,
     "scaling/services/execution.py": 521,
     "tests/acceptance/test_issue5_scaling.py": 760,
-    "tests/fakekube/objects.py": 1213,
     "tests/fakekube/server.py": 808,
     "tests/fleet/test_kubernetes_backend.py": 954,
     "tests/metrics/test_prometheus_backend.py": 528,
