@@ -47,8 +47,8 @@ from django.db import transaction
 from core.errors import ApplicationError
 from costing import pricing
 from costing.models import CostSample, CostWatermark
+from costing.samples import cost_sample_new, cost_sample_rates, cost_sample_stretch, idle_threshold, node_pool_key
 from costing.selectors import price_book
-from costing.services import cost_sample_new, cost_sample_rates, cost_sample_stretch, idle_threshold, node_pool_key
 from fleet.backends.base import BackendError
 from fleet.backends.registry import metrics_backend
 from fleet.models import Cluster, GpuNode, ModelDeployment, Pod

@@ -34,6 +34,16 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from costing import pricing
 from costing.models import CapacityType, CostSample, CostWatermark, InstancePrice
+from costing.samples import (
+    cost_sample_new,
+    cost_sample_rates,
+    cost_sample_stretch,
+    idle_threshold,
+    node_pool_key,
+    sample_key,
+    sample_rate,
+    sample_row_key,
+)
 from costing.selectors import price_book
 from fleet.backends.base import DeploymentMetrics, DeploymentRef, MetricsBackend
 from fleet.models import Cluster, GpuNode, Pod
@@ -53,21 +63,8 @@ PRICE_COLUMNS = (
     "effective_from",
     "notes",
 )
-DEFAULT_IDLE_UTILIZATION_THRESHOLD = 0.10
 DEFAULT_MAX_GAP_SECONDS = 3600
 DEFAULT_MIN_INTERVAL_SECONDS = 60
-NODE_POOL_PREFIX = "nodepool/"
-
-
-def node_pool_key(pool: str) -> str:
-    """The `node_name` of a sample billed to a node pool rather than to one node.
-
-    Unallocated GPUs are keyed by their node pool, in live accrual as in the backfilled history
-    of a simulated cluster (which knows pools minute by minute, not nodes), so the same spare
-    capacity is one row wherever it is listed. The pool is also where it is decided: Karpenter
-    consolidates and sizes a NodePool, not one node.
-    """
-    return NODE_POOL_PREFIX + pool
 
 
 # --------------------------------------------------------------------------- the price catalog
@@ -164,11 +161,6 @@ class _Holder:
     # Its deployment's (prompt, generated) tokens per second over the accrued span, from the
     # counters; None when they could not be counted (then the metrics' current rates are used).
     counted_rates: tuple[Fraction | None, Fraction | None] | None = None
-
-
-def idle_threshold() -> float:
-    """GPU utilization (0-1) under which allocated GPU-hours count as idle."""
-    return float(getattr(settings, "SCALEDECK_IDLE_UTILIZATION_THRESHOLD", DEFAULT_IDLE_UTILIZATION_THRESHOLD))
 
 
 def _min_interval() -> timedelta:
@@ -346,59 +338,6 @@ class _Priced:
         return cls(quote, rate, on_demand, idle)
 
 
-def _rate(value: Fraction | None) -> Decimal | None:
-    return None if value is None else pricing.quantize(value, 10)
-
-
-# The shape of a sample, shared with `costing.backfill` (which builds samples from history).
-
-
-def cost_sample_rates(quote: pricing.PriceQuote | None, share: Fraction) -> tuple[Fraction | None, Fraction | None]:
-    """USD per hour for holding `share` GPUs at `quote`, and at its on-demand price; None when unknown."""
-    rate = quote.gpu_rate * share if quote else None
-    on_demand = quote.on_demand_gpu_rate * share if quote and quote.on_demand else None
-    return rate, on_demand
-
-
-def cost_sample_new(
-    *, at: datetime, share: Fraction, quote: pricing.PriceQuote | None, rate: Fraction | None,
-    on_demand_rate: Fraction | None, idle: bool, **holder,
-) -> CostSample:
-    """An empty sample from `at`, in `at`'s UTC hour; `holder` names who holds the GPUs, and where."""
-    return CostSample(
-        **holder, price_id=quote.price.id if quote else None, priced_as=quote.priced_as if quote else "",
-        hour=pricing.hour_floor(at), start=at, end=at, gpus=pricing.quantize(share), idle=idle,
-        usd_per_hour=_rate(rate), on_demand_usd_per_hour=_rate(on_demand_rate),
-        gpu_hours=0, idle_gpu_hours=0, metered_gpu_hours=0, busy_gpu_hours=0, prompt_tokens=0, generation_tokens=0,
-    )
-
-
-def cost_sample_stretch(
-    row: CostSample, *, end: datetime, share: Fraction, rate: Fraction | None, on_demand_rate: Fraction | None
-) -> None:
-    """Stretch a sample to `end` at its constant rate (utilization and tokens are the caller's)."""
-    row.end = end
-    # Amounts from the row's whole span at its constant rate: exact, no drift from adding up.
-    span_hours = pricing.hours_between(row.start, row.end)
-    row.gpu_hours = pricing.quantize(share * span_hours)
-    row.idle_gpu_hours = row.gpu_hours if row.idle else Decimal(0)
-    row.usd = pricing.quantize(rate * span_hours) if rate is not None else None
-    row.on_demand_usd = pricing.quantize(on_demand_rate * span_hours) if on_demand_rate is not None else None
-
-
-def _key(*, hour, kind, node_id, node_name, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate) -> tuple:
-    """What must stay the same for a sample to be extended: who, where, at which rate, idle or not."""
-    return (hour, kind, node_id, node_name, pod_id, deployment_id, price_id, gpus, idle, on_demand_rate)
-
-
-def _row_key(row: CostSample) -> tuple:
-    return _key(
-        hour=row.hour, kind=row.kind, node_id=row.node_id, node_name=row.node_name, pod_id=row.pod_id,
-        deployment_id=row.deployment_id,
-        price_id=row.price_id, gpus=row.gpus, idle=row.idle, on_demand_rate=row.on_demand_usd_per_hour,
-    )
-
-
 def _holder_node(holder: _Holder) -> tuple[GpuNode | None, str]:
     """(node, node_name) a holder's samples carry: its node, or for a pool's spare GPUs none and the pool's key."""
     if holder.pool is not None:
@@ -409,11 +348,11 @@ def _holder_node(holder: _Holder) -> tuple[GpuNode | None, str]:
 def _holder_key(holder: _Holder, priced: _Priced, at: datetime) -> tuple:
     pod = holder.pod
     node, node_name = _holder_node(holder)
-    return _key(
+    return sample_key(
         hour=pricing.hour_floor(at), kind=holder.kind, node_id=node.id if node else None, node_name=node_name,
         pod_id=pod.id if pod else None,
         deployment_id=pod.deployment_id if pod else None, price_id=priced.quote.price.id if priced.quote else None,
-        gpus=pricing.quantize(holder.share), idle=priced.idle, on_demand_rate=_rate(priced.on_demand_rate),
+        gpus=pricing.quantize(holder.share), idle=priced.idle, on_demand_rate=sample_rate(priced.on_demand_rate),
     )
 
 
@@ -502,7 +441,7 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
     # Samples that ended exactly at the watermark may be extended; after a skipped gap none can.
     open_rows = {}
     if start == previous:
-        open_rows = {_row_key(r): r for r in CostSample.objects.filter(cluster=cluster, end=previous)}
+        open_rows = {sample_row_key(r): r for r in CostSample.objects.filter(cluster=cluster, end=previous)}
     new_rows: list[CostSample] = []
     extended: dict[int, CostSample] = {}
     threshold = idle_threshold()

@@ -1,13 +1,13 @@
 """Unallocated GPUs accrued live were keyed by node, the backfilled history by node pool, so the
 same spare capacity was listed twice. Rekey the live ones by their node's pool, as accrual now
-writes them (`costing.services.node_pool_key`). Samples of a node in no pool, or whose node row
+writes them (`costing.samples.node_pool_key`). Samples of a node in no pool, or whose node row
 is gone, keep their node's name: there is no pool to name."""
 
 from collections import defaultdict
 
 from django.db import migrations
 
-NODE_POOL_PREFIX = "nodepool/"  # costing.services.NODE_POOL_PREFIX, frozen as this migration wrote it
+NODE_POOL_PREFIX = "nodepool/"  # costing.samples.NODE_POOL_PREFIX, frozen as this migration wrote it
 
 
 def rekey_by_node_pool(apps, schema_editor):
