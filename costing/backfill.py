@@ -50,7 +50,7 @@ from costing.models import CostSample, CostWatermark
 from costing.samples import cost_sample_new, cost_sample_rates, cost_sample_stretch, idle_threshold, node_pool_key
 from costing.selectors import price_book
 from fleet.backends.base import BackendError
-from fleet.backends.registry import metrics_backend
+from fleet.backends.registry import simulated_world_metrics
 from fleet.models import Cluster, GpuNode, ModelDeployment, Pod
 
 logger = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
                                field="cluster")
     if hours <= 0:
         raise ApplicationError("hours must be positive", field="hours")
-    source = metrics_backend(cluster)
-    if not hasattr(source, "deployment_history"):
+    source = simulated_world_metrics(cluster)
+    if source is None:
         raise ApplicationError(f"{cluster.name} reads its metrics from Prometheus, not from its simulated world",
                                field="cluster")
     mark = CostWatermark.objects.filter(cluster=cluster).values_list("accrued_until", flat=True).first()
@@ -129,7 +129,7 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
     history: dict[int, dict[datetime, dict]] = {}
     for dep in deployments:
         try:
-            history[dep.id] = {r["at"]: r for r in source.deployment_history(dep.namespace, dep.name)}
+            history[dep.id] = {r["at"]: r for r in source.deployment_minutes(dep.namespace, dep.name)}
         except BackendError as exc:
             logger.warning("cost of %s: no history for %s (%s): its GPUs count as unallocated",
                            cluster.name, dep, exc)

@@ -211,16 +211,15 @@ def _counted_rates(
 ) -> dict[tuple[str, str], tuple[Fraction | None, Fraction | None]] | None:
     """Each deployment's tokens counted in [start, end], as average rates over that span.
 
-    None when the backend cannot count (no `token_increase`, or it failed): the caller then
-    falls back to the current rates. A rate is None where the deployment's pods report nothing.
+    None when there is no backend or it cannot count (it failed): the caller then falls back to
+    the current rates. A rate is None where the deployment's pods report nothing.
     """
-    count = getattr(backend, "token_increase", None)
-    if not refs or count is None:
+    if not refs or backend is None:
         return None
-    if getattr(backend, "last_error", None) is not None:
+    if backend.last_error is not None:
         return None  # its metrics queries just failed: do not wait for a second timeout
     try:
-        counted = count(refs, start, end)
+        counted = backend.token_increase(refs, start, end)
     except Exception as exc:  # noqa: BLE001 - a metrics failure must never stop billing
         logger.warning("cost of %s: tokens not counted (%s): using current rates", cluster.name, str(exc)[:200])
         return None

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from fleet.autoscalers import kubernetes_kind
-from fleet.backends.base import BackendError, ScalingEventFacts
-from fleet.backends.kubernetes.events import KnownOwners
+from fleet.backends.base import BackendError, KnownOwners, ScalingEventFacts
 from fleet.models import Autoscaler, Cluster, EventKind, ModelDeployment, Pod, ScalingEvent
 
 logger = logging.getLogger(__name__)
@@ -87,9 +86,6 @@ def watched_cluster_events_record(*, cluster: Cluster, now: datetime, backend=No
     from fleet.backends.registry import cluster_backend
 
     backend = backend or cluster_backend(cluster)
-    read = getattr(backend, "scaling_events", None)
-    if read is None:
-        return "events: this backend reads them with its sync only"
     deployments = {(d.namespace, d.name): d for d in ModelDeployment.objects.alive().filter(cluster=cluster)}
     known = KnownOwners(
         deployments=frozenset(deployments),
@@ -100,7 +96,7 @@ def watched_cluster_events_record(*, cluster: Cluster, now: datetime, backend=No
                          "kind", "namespace", "name", "target_name")},
     )
     try:
-        facts, warnings = read(known)
+        facts, warnings = backend.scaling_events(known)
     except BackendError as exc:
         logger.warning("cluster %s: events not read: %s", cluster.name, exc)
         return f"events not read: {exc}"

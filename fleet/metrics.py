@@ -149,9 +149,8 @@ def deployment_metrics(deployments: Iterable[ModelDeployment]) -> dict[int, Depl
             reason = _unavailable(exc, cluster)
             answer = {(r.namespace, r.name): DeploymentMetrics(unavailable_reason=reason) for r in todo.values()}
         else:
-            failure = getattr(backend, "last_error", None)  # deployment_metrics never raises
-            if isinstance(failure, BackendError):
-                _unavailable(failure, cluster)
+            if backend.last_error is not None:  # deployment_metrics never raises: was the source down?
+                _unavailable(backend.last_error, cluster)
         fresh = {}
         for d_id, ref in todo.items():
             value = answer.get((ref.namespace, ref.name)) or DeploymentMetrics(unavailable_reason=NO_METRICS_REASON)

@@ -27,7 +27,7 @@ from fleet.backends.base import (
     GPU_RESOURCE,
     MIG_RESOURCE_PREFIX,
     BackendError,
-    ClusterBackend,
+    ClusterReader,
     ClusterSnapshot,
 )
 from fleet.backends.registry import cluster_backend
@@ -143,14 +143,14 @@ def _gpu_resource_of(requests: dict[str, int]) -> tuple[str, int]:
     return "", 0
 
 
-def cluster_sync(*, cluster: Cluster, backend: ClusterBackend | None = None) -> SyncResult:
+def cluster_sync(*, cluster: Cluster, backend: ClusterReader | None = None) -> SyncResult:
     """Read the whole cluster through its backend and make the database match it."""
     started = time.monotonic()
     now = timezone.now()
     backend = backend or cluster_backend(cluster)
     try:
         snapshot = backend.snapshot()
-        assignments = backend.gpu_assignments() if hasattr(backend, "gpu_assignments") else None
+        assignments = backend.gpu_assignments()
     except BackendError as exc:
         duration = int((time.monotonic() - started) * 1000)
         Cluster.objects.filter(id=cluster.id).update(
@@ -163,10 +163,9 @@ def cluster_sync(*, cluster: Cluster, backend: ClusterBackend | None = None) -> 
         return SyncResult(cluster=cluster.name, ok=False, duration_ms=duration, error=str(exc))
 
     result = SyncResult(cluster=cluster.name, ok=True, duration_ms=0, taken_at=snapshot.taken_at)
-    if hasattr(backend, "last_warnings"):
-        result.warnings = list(backend.last_warnings())
-        for warning in result.warnings[:20]:
-            logger.info("sync of %s: %s", cluster.name, warning)
+    result.warnings = list(backend.last_warnings())
+    for warning in result.warnings[:20]:
+        logger.info("sync of %s: %s", cluster.name, warning)
     with transaction.atomic():
         _apply_snapshot(cluster, snapshot, assignments, now, result)
         result.duration_ms = int((time.monotonic() - started) * 1000)

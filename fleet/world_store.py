@@ -23,6 +23,10 @@ class DbWorldStore:
         """The simulated backend runs every load -> advance -> save inside this."""
         return transaction.atomic()
 
+    def namespace_writable(self, namespace: str) -> bool:
+        """The cluster row's allow-list decides."""
+        return self.cluster.namespace_writable(namespace)
+
     def load(self) -> World:
         rows = SimulatedWorld.objects.filter(cluster=self.cluster)
         if connection.in_atomic_block and connection.features.has_select_for_update:

@@ -42,6 +42,15 @@ class ConflictError(BackendError):
         super().__init__(message, transient=True, status=409)
 
 
+class NotSupported(BackendError):
+    """This backend cannot do this at all, so a retry cannot help: a simulated cluster has no whole
+    autoscaler spec to edit and no Prometheus history. The message says why, in the user's words;
+    callers answer 409 with it."""
+
+    def __init__(self, message: str):
+        super().__init__(message, transient=False, status=409)
+
+
 class EvictionRefused(BackendError):
     """An eviction the API server refused (HTTP 429): a PodDisruptionBudget allows no more disruption.
     `budget` names it when the answer did."""
@@ -221,12 +230,40 @@ class ClusterSnapshot:
     events: tuple[ScalingEventFacts, ...] = ()
 
 
-@runtime_checkable
-class ClusterBackend(Protocol):
-    """Reads a cluster; later issues add the write half (scale, patch autoscaler, patch quota)."""
+@dataclass(frozen=True)
+class KnownOwners:
+    """What is already known about a cluster's model Deployments, without a snapshot: a watched
+    cluster's events are read between full syncs from the stored rows (fleet/events.py)."""
+
+    deployments: frozenset  # {(namespace, name)}
+    pods: dict  # (namespace, pod name) -> Deployment name
+    autoscalers: dict  # ("ScaledObject" | "HorizontalPodAutoscaler", namespace, name) -> target name
+
+
+# (node, GPU index, MIG profile or None, MIG instance id or None, pod namespace, pod name)
+GpuAssignment = tuple[str, int, str | None, int | None, str, str]
+
+
+class ClusterReader(Protocol):
+    """The read half of a cluster backend: what the sync and the timeline read."""
 
     def snapshot(self) -> ClusterSnapshot:
         """List everything the sync needs. Raises BackendError with a one-line reason."""
+        ...
+
+    def last_warnings(self) -> list[str]:
+        """What the last snapshot skipped or could not read, one line each; [] when nothing was."""
+        ...
+
+    def gpu_assignments(self) -> list[GpuAssignment] | None:
+        """Which pod holds which GPU or MIG slice, as of the last snapshot. None when the cluster
+        does not say (Kubernetes: only the kubelet knows), and the sync then infers the holding by
+        packing each node's pods onto its free devices. Raises BackendError."""
+        ...
+
+    def scaling_events(self, known: KnownOwners) -> tuple[list[ScalingEventFacts], list[str]]:
+        """Only the scaling events (no full snapshot), for a cluster a watcher keeps current:
+        the facts and the warnings (odd objects skipped). Raises BackendError."""
         ...
 
 
@@ -296,6 +333,11 @@ class GpuUtilization:
 
 @runtime_checkable
 class MetricsBackend(Protocol):
+    # Why the last `deployment_metrics` answer is all unknowns when the source failed (that method
+    # never raises), so a caller can tell a source that is down from pods without series; None
+    # after a good answer, and always None for a source that cannot fail that way.
+    last_error: BackendError | None
+
     def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[tuple[str, str], DeploymentMetrics]:
         """Current metrics for many deployments in a bounded number of queries.
 
@@ -328,6 +370,19 @@ class MetricsBackend(Protocol):
         Keyed by (namespace, name), every ref present; None where none of its pods report.
         What cost accrual bills tokens from: exact counts, not a rate times the interval.
         Raises BackendError when the source is unavailable."""
+        ...
+
+    def deployment_history(
+        self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int = 60
+    ) -> dict[int, dict[str, float | None]]:
+        """A what-if's inputs per step (epoch seconds): `arrivals_per_second`, `requests_per_second`,
+        `prompt_tokens_per_second`, `generation_tokens_per_second`, `queue_depth`,
+        `ttft_p95_seconds` and `replicas`, only steps where some pod reported. Raises
+        NotSupported where the source keeps no such history, BackendError when unavailable."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections; the backend is not used afterwards."""
         ...
 
 
@@ -393,3 +448,42 @@ class ClusterWriter(Protocol):
     ) -> str: ...
 
     def patch_quota(self, namespace: str, name: str, hard: dict[str, int], *, resource_version: str) -> str: ...
+
+    def read_autoscaler_spec(self, kind: str, namespace: str, name: str) -> ObjectState:
+        """A ScaledObject's ("scaledobject") or HPA's ("hpa") whole spec with its labels and
+        annotations, for a policy edit: values {"spec", "labels", "annotations"}. Raises
+        NotSupported where the cluster models only the bounds (a simulated one)."""
+        ...
+
+    def patch_autoscaler_spec(
+        self, kind: str, namespace: str, name: str, spec_patch: dict, *, resource_version: str
+    ) -> str:
+        """Merge `spec_patch` into the autoscaler's spec (a policy edit). Returns the new
+        resourceVersion. Raises NotSupported where `read_autoscaler_spec` does."""
+        ...
+
+
+class NodeOperator(Protocol):
+    """What MIG repartitioning does to a node (scaling/services/mig_apply.py)."""
+
+    def get_node(self, name: str) -> dict:
+        """{"unschedulable", "labels", "capacity", "resource_version"} of a node, read now."""
+        ...
+
+    def patch_node(self, name: str, body: dict) -> str:
+        """Merge-patch a node (cordon, uncordon, a label). Returns the new resourceVersion."""
+        ...
+
+    def node_pods(self, name: str) -> list[dict]:
+        """The pods bound to a node: {"namespace", "name", "owner_kind", "phase", "mirror"}."""
+        ...
+
+    def evict_pod(self, namespace: str, name: str) -> None:
+        """Evict a pod, honouring its PodDisruptionBudgets (refused: EvictionRefused)."""
+        ...
+
+
+@runtime_checkable
+class ClusterBackend(ClusterReader, ClusterWriter, NodeOperator, Protocol):
+    """Everything ScaleDeck asks of a cluster; what `fleet.backends.registry.cluster_backend` returns.
+    The Kubernetes and simulated backends implement all of it (tests/fleet/test_backend_contracts.py)."""

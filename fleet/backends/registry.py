@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -23,6 +24,9 @@ from fleet.backends.base import (
 )
 from fleet.models import Cluster
 from fleet.secret_files import secret_dirs, secret_path_error
+
+if TYPE_CHECKING:
+    from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 
 
 def _read_secret(path: str, what: str) -> str:
@@ -59,6 +63,7 @@ class UnavailableMetricsBackend:
 
     def __init__(self, reason: str):
         self.reason = reason
+        self.last_error: BackendError | None = None  # the reason is in every answer instead
 
     def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[tuple[str, str], DeploymentMetrics]:
         return {(r.namespace, r.name): DeploymentMetrics(unavailable_reason=self.reason) for r in refs}
@@ -74,6 +79,11 @@ class UnavailableMetricsBackend:
     def token_increase(
         self, refs: Sequence[DeploymentRef], start: datetime, end: datetime
     ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+        raise BackendError(self.reason)
+
+    def deployment_history(
+        self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int = 60
+    ) -> dict[int, dict[str, float | None]]:
         raise BackendError(self.reason)
 
     def instant_vectors(self, queries, at: datetime) -> dict:
@@ -115,9 +125,16 @@ def metrics_backend(cluster: Cluster) -> MetricsBackend:
             gpu_pod_label=cluster.prometheus_gpu_pod_label,
             clock=timezone.now,
         )
-    if cluster.backend == Cluster.Backend.SIMULATED:
-        from fleet.backends.simulated.metrics import SimulatedMetricsBackend
-        from fleet.world_store import DbWorldStore
+    world = simulated_world_metrics(cluster)
+    return world if world is not None else UnavailableMetricsBackend("no Prometheus URL configured for this cluster")
 
-        return SimulatedMetricsBackend(DbWorldStore(cluster), clock=timezone.now)
-    return UnavailableMetricsBackend("no Prometheus URL configured for this cluster")
+
+def simulated_world_metrics(cluster: Cluster) -> SimulatedMetricsBackend | None:
+    """The metrics of a simulated cluster's world, with its recorded minutes (what cost backfill
+    bills from); None for a cluster that is not simulated or reads its metrics from Prometheus."""
+    if cluster.backend != Cluster.Backend.SIMULATED or cluster.prometheus_url:
+        return None
+    from fleet.backends.simulated.metrics import SimulatedMetricsBackend
+    from fleet.world_store import DbWorldStore
+
+    return SimulatedMetricsBackend(DbWorldStore(cluster), clock=timezone.now)

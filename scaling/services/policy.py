@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from core.errors import ApplicationError
 from fleet.autoscalers import ReplicaOwnerKind
-from fleet.backends.base import AutoscalerFacts
+from fleet.backends.base import AutoscalerFacts, NotSupported
 from fleet.models import ModelDeployment
 from scaling import autoscaler_policy
 from scaling.autoscaler_policy import PolicyEdit, PolicyEditError
@@ -55,10 +55,10 @@ def autoscaler_policy_preview(*, deployment: ModelDeployment, changes: dict) -> 
     autoscaler = deployment_autoscaler(deployment)
     kind = autoscaler.kind
     writer = cluster_access.cluster_writer(deployment.cluster)
-    if not hasattr(writer, "read_autoscaler_spec"):
-        raise ApplicationError("autoscaler policies can be edited on Kubernetes clusters only: a simulated "
-                               "cluster models just the min and max replicas", status=409)
-    state = writer.read_autoscaler_spec(kind, deployment.namespace, autoscaler.name)
+    try:
+        state = writer.read_autoscaler_spec(kind, deployment.namespace, autoscaler.name)
+    except NotSupported as exc:
+        raise ApplicationError(str(exc), status=409) from None
     return autoscaler, edit_for(kind, state.values, changes, state.resource_version)
 
 

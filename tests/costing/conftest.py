@@ -16,6 +16,7 @@ class FakeMetrics:
         self.default = default or DeploymentMetrics(unavailable_reason="no metrics in this test")
         self.error = error
         self.asked: list[tuple[DeploymentRef, ...]] = []
+        self.last_error: BackendError | None = None
 
     def deployment_metrics(self, refs: Sequence[DeploymentRef]) -> dict[tuple[str, str], DeploymentMetrics]:
         self.asked.append(tuple(refs))
@@ -29,6 +30,15 @@ class FakeMetrics:
 
     def gpu_utilization(self, *args, **kwargs):  # pragma: no cover
         raise BackendError("this test's metrics source has no GPU series")
+
+    def token_increase(self, *args, **kwargs):
+        raise BackendError("this test's metrics source counts no tokens")
+
+    def deployment_history(self, *args, **kwargs):  # pragma: no cover
+        raise BackendError("this test's metrics source has no history")
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 def busy(utilization: float = 0.8, generation: float = 100.0, prompt: float = 50.0) -> DeploymentMetrics:

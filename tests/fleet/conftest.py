@@ -26,6 +26,7 @@ class FakeMetricsBackend:
         self.gpus: list[GpuUtilization] = []
         self.error: Exception | None = None
         self.calls: list[tuple[str, object]] = []
+        self.last_error: BackendError | None = None
 
     def deployment_metrics(self, refs: Sequence[DeploymentRef]):
         self.calls.append(("deployment_metrics", tuple(refs)))
@@ -45,6 +46,16 @@ class FakeMetricsBackend:
         if self.error:
             raise self.error
         return [g for g in self.gpus if g.node_name in node_names]
+
+    # Not what these tests are about (not recorded): a source that cannot count tokens or replay.
+    def token_increase(self, refs: Sequence[DeploymentRef], start: datetime, end: datetime):
+        raise self.error or BackendError("this test's metrics source counts no tokens")
+
+    def deployment_history(self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int = 60):
+        raise self.error or BackendError("this test's metrics source has no history")
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 @pytest.fixture

@@ -33,6 +33,12 @@ class StaticBackend:
             raise self.error
         return self.snapshot_value
 
+    def last_warnings(self) -> list[str]:
+        return []
+
+    def gpu_assignments(self) -> None:
+        return None  # as Kubernetes: the sync infers who holds which device
+
 
 def a100_node(name: str, *, mig_config: str | None = None, mig: dict[str, int] | None = None, **kw) -> NodeFacts:
     capacity = {"nvidia.com/gpu": 0 if mig else 8}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fleet.backends.kubernetes.objects import RawLists, read_snapshot
 
@@ -117,19 +115,3 @@ def test_it_leaves_mixed_strategy_and_whole_gpu_nodes_as_they_are():
     )
     assert (by_name["whole"].gpu_product, by_name["whole"].gpu_count) == ("NVIDIA-L4", 4)
     assert (by_name["whole"].capacity, by_name["whole"].mig_strategy) == ({"nvidia.com/gpu": 4}, None)
-
-
-def test_only_the_kubernetes_backend_imports_the_kubernetes_client():
-    root = Path(__file__).resolve().parents[2]
-    importers = []
-    for package in ("accounts", "config", "costing", "fleet", "scaling", "simulator"):
-        for path in (root / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = []
-                if isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                    names = [node.module or ""]
-                if any(name == "kubernetes" or name.startswith("kubernetes.") for name in names):
-                    importers.append(str(path.relative_to(root)))
-    assert importers and all(path.startswith("fleet/backends/kubernetes/") for path in importers)

@@ -49,7 +49,7 @@ def simulated():
 
 def test_it_counts_simulated_tokens_from_the_minute_history(simulated):
     assert isinstance(simulated, MetricsBackend)
-    rows = simulated.deployment_history("llm-prod", "llama-3-8b")
+    rows = simulated.deployment_minutes("llm-prod", "llama-3-8b")
     a, b = rows[-40], rows[-10]
     counted = simulated.token_increase([LLAMA], a["at"], b["at"])[("llm-prod", "llama-3-8b")]
     assert counted == (b["prompt_tokens_total"] - a["prompt_tokens_total"],
@@ -58,7 +58,7 @@ def test_it_counts_simulated_tokens_from_the_minute_history(simulated):
 
 
 def test_it_interpolates_inside_a_minute_and_up_to_now(simulated):
-    rows = simulated.deployment_history("llm-prod", "llama-3-8b")
+    rows = simulated.deployment_minutes("llm-prod", "llama-3-8b")
     before, after = rows[-3], rows[-2]
     half = simulated.token_increase([LLAMA], before["at"], before["at"] + timedelta(seconds=30))
     whole = after["generation_tokens_total"] - before["generation_tokens_total"]

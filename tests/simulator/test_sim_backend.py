@@ -181,7 +181,7 @@ def test_it_reads_gpu_utilization_per_gpu_and_slice(metrics, cluster):
 
 def test_it_exposes_token_counters_and_minute_history_for_costing(metrics, now):
     prompt, generation = metrics.deployment_token_counters("llm-prod", "llama-3-8b")
-    history = metrics.deployment_history("llm-prod", "llama-3-8b")
+    history = metrics.deployment_minutes("llm-prod", "llama-3-8b")
     assert history[-1]["at"] == now and len(history) == 180
     assert history[-1]["generation_tokens_total"] == generation and history[-1]["prompt_tokens_total"] == prompt
     assert history[-1]["cost_per_hour_usd"] > 0 and history[-1]["gpus_allocated"] >= 2

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleet.autoscalers import kubernetes_kind
-from fleet.backends.base import ClusterSnapshot, ScalingEventFacts
+from fleet.backends.base import ClusterSnapshot, KnownOwners, ScalingEventFacts
 from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_list, as_str, one_line, parse_time
 
 # Event reason -> timeline kind. Reasons absent here read as "other".
@@ -55,23 +55,13 @@ class RawEventLists:
     nodeclaims: list | None
 
 
-@dataclass(frozen=True)
-class KnownOwners:
-    """What is already known about a cluster's model Deployments, without a snapshot: a watched
-    cluster's events are read between full syncs from the stored rows (fleet/services.py)."""
-
-    deployments: frozenset  # {(namespace, name)}
-    pods: dict  # (namespace, pod name) -> Deployment name
-    autoscalers: dict  # ("ScaledObject" | "HorizontalPodAutoscaler", namespace, name) -> target name
-
-    @classmethod
-    def of_snapshot(cls, snapshot: ClusterSnapshot) -> KnownOwners:
-        return cls(
-            deployments=frozenset((d.namespace, d.name) for d in snapshot.deployments),
-            pods={(p.namespace, p.name): p.owner_name for p in snapshot.pods if p.owner_kind == "Deployment"},
-            autoscalers={(kubernetes_kind(a.kind), a.namespace, a.name):
-                         a.target_name for a in snapshot.autoscalers},
-        )
+def _known_of_snapshot(snapshot: ClusterSnapshot) -> KnownOwners:
+    """What a full snapshot says about its model Deployments, as a watched cluster's rows would."""
+    return KnownOwners(
+        deployments=frozenset((d.namespace, d.name) for d in snapshot.deployments),
+        pods={(p.namespace, p.name): p.owner_name for p in snapshot.pods if p.owner_kind == "Deployment"},
+        autoscalers={(kubernetes_kind(a.kind), a.namespace, a.name): a.target_name for a in snapshot.autoscalers},
+    )
 
 
 class _Deployments:
@@ -116,7 +106,7 @@ def read_events(
 ) -> list[ScalingEventFacts]:
     """Every scaling fact these lists describe (unordered); odd objects skipped with a warning."""
     if isinstance(known, ClusterSnapshot):
-        known = KnownOwners.of_snapshot(known)
+        known = _known_of_snapshot(known)
     owners = _Deployments(known, raw.replicasets)
     out: list[ScalingEventFacts] = []
     for items, read, what in (

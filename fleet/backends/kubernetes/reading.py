@@ -13,7 +13,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from fleet.backends.base import BackendError, ClusterSnapshot, ScalingEventFacts
+from fleet.backends.base import BackendError, ClusterSnapshot, GpuAssignment, KnownOwners, ScalingEventFacts
 from fleet.backends.kubernetes.connection import (
     KARPENTER,
     KEDA,
@@ -22,7 +22,7 @@ from fleet.backends.kubernetes.connection import (
     ApiCall,
     KubernetesConnection,
 )
-from fleet.backends.kubernetes.events import KnownOwners, RawEventLists, read_events
+from fleet.backends.kubernetes.events import RawEventLists, read_events
 from fleet.backends.kubernetes.objects import RawLists, read_snapshot
 from fleet.backends.kubernetes.values import Warnings
 from fleet.backends.kubernetes.watch import WatchGone, WatchStream
@@ -132,6 +132,11 @@ class KubernetesReading(KubernetesConnection):
     def last_warnings(self) -> list[str]:
         """What the last snapshot skipped or could not read, one line each (untrusted text, cut)."""
         return list(self._warnings)
+
+    def gpu_assignments(self) -> list[GpuAssignment] | None:
+        """None: the API server does not say which device a pod holds (only the kubelet's
+        pod-resources API does), so the sync infers it from the pods' requests."""
+        return None
 
     # ------------------------------------------------------------------ watching (fleet.watch)
 

@@ -10,7 +10,6 @@ world and advances it to the clock's now, then saves what it advanced (and its w
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from fleet.autoscalers import ReplicaOwnerKind
@@ -23,8 +22,11 @@ from fleet.backends.base import (
     ClusterSnapshot,
     ConflictError,
     DeploymentFacts,
+    GpuAssignment,
+    KnownOwners,
     NodeFacts,
     NodePoolFacts,
+    NotSupported,
     ObjectState,
     PodFacts,
     QuotaFacts,
@@ -52,6 +54,8 @@ from simulator.world import from_epoch
 
 NOT_READY_TAINT = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
 GPU_TAINT = Taint("nvidia.com/gpu", "true", "NoSchedule")
+POLICY_NOT_SUPPORTED = ("autoscaler policies can be edited on Kubernetes clusters only: a simulated cluster models "
+                        "just the min and max replicas")
 
 
 def _rv(value: str | int | None) -> int | None:
@@ -213,30 +217,30 @@ class SimulatedClusterBackend:
         self.store = store
         self.clock = clock
 
-    def _locked(self) -> AbstractContextManager:
-        atomic = getattr(self.store, "atomic", None)
-        return atomic() if atomic is not None else nullcontext()
-
     def _current(self) -> World:
         world = self.store.load()
         world.advance_to(self.clock())
         return world
 
     def snapshot(self) -> ClusterSnapshot:
-        with self._locked():
+        with self.store.atomic():
             world = self._current()
             self.store.save(world)
         return cluster_snapshot(world)
 
-    def scaling_events(self, known=None) -> tuple[list[ScalingEventFacts], list[str]]:
+    def last_warnings(self) -> list[str]:
+        """Always none: a world has no object the snapshot could fail to understand."""
+        return []
+
+    def scaling_events(self, known: KnownOwners | None = None) -> tuple[list[ScalingEventFacts], list[str]]:
         """The world's story only (fleet.events.watched_cluster_events_record); `known` is not
         needed: the world knows which deployment each pod and node belongs to."""
-        with self._locked():
+        with self.store.atomic():
             world = self._current()
             self.store.save(world)
         return world_events(world), []
 
-    def gpu_assignments(self) -> list[tuple[str, int, str | None, int | None, str, str]]:
+    def gpu_assignments(self) -> list[GpuAssignment]:
         """(node, gpu index, MIG profile, MIG instance id, pod namespace, pod name) per held device.
 
         Read from the world as last saved, without advancing it, so that right after
@@ -254,7 +258,7 @@ class SimulatedClusterBackend:
         return [(from_epoch(t), reason, obj, message) for t, reason, obj, message in world.events[-limit:]]
 
     def _write(self, apply: Callable[[World], int]) -> str:
-        with self._locked():
+        with self.store.atomic():
             world = self._current()
             try:
                 version = apply(world)
@@ -301,7 +305,7 @@ class SimulatedClusterBackend:
 
     def get_node(self, name: str) -> dict:
         """{"unschedulable", "labels", "capacity", "resource_version"}, as the kubernetes backend reads them."""
-        with self._locked():
+        with self.store.atomic():
             world = self._current()
             self.store.save(world)
             try:
@@ -355,8 +359,7 @@ class SimulatedClusterBackend:
     # the pages, the API and pre-scale rules move the simulated world (the demo reacts to them).
 
     def _check_writable(self, namespace: str) -> None:
-        cluster = getattr(self.store, "cluster", None)  # DbWorldStore knows its Cluster row
-        if cluster is not None and not cluster.namespace_writable(namespace):
+        if not self.store.namespace_writable(namespace):
             raise BackendError(f"namespace {namespace} is not in this cluster's allow-list")
 
     def read_object(self, kind: str, namespace: str, name: str) -> ObjectState:
@@ -425,3 +428,12 @@ class SimulatedClusterBackend:
             return {k: v for k, v in {**w.quota(namespace, name).hard, **hard}.items() if v is not None}
 
         return self._write(lambda w: w.set_quota(namespace, name, merged(w), expected_resource_version=expected))
+
+    def read_autoscaler_spec(self, kind: str, namespace: str, name: str) -> ObjectState:
+        """Not here: a simulated autoscaler is only its bounds (NotSupported, said to the user)."""
+        raise NotSupported(POLICY_NOT_SUPPORTED)
+
+    def patch_autoscaler_spec(self, kind: str, namespace: str, name: str, spec_patch: dict, *,
+                              resource_version: str) -> str:
+        """Not here, as `read_autoscaler_spec`."""
+        raise NotSupported(POLICY_NOT_SUPPORTED)

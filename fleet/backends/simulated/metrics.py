@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, GpuUtilization, Series
+from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, GpuUtilization, NotSupported, Series
 from fleet.backends.prometheus.alert_signals import AlertSignals
 from fleet.backends.simulated.alert_signals import world_alert_signals
 from fleet.backends.simulated.store import Clock, WorldStore, utc_now
@@ -81,6 +81,10 @@ class SimulatedMetricsBackend:
     def __init__(self, store: WorldStore, *, clock: Clock = utc_now):
         self.store = store
         self.clock = clock
+        self.last_error: BackendError | None = None  # a world always answers: never set
+
+    def close(self) -> None:
+        """Nothing to close: the world is read from its store on each call."""
 
     def _world(self) -> World:
         world = self.store.load()
@@ -192,7 +196,12 @@ class SimulatedMetricsBackend:
             raise BackendError(f"deployment {namespace}/{name} not found in the simulated cluster", status=404)
         return int(dep.prompt_tokens_total), int(dep.generation_tokens_total)
 
-    def deployment_history(self, namespace: str, name: str) -> list[dict]:
+    def deployment_history(self, ref: DeploymentRef, *, start: datetime, end: datetime,
+                           step_seconds: int = 60) -> dict[int, dict[str, float | None]]:
+        """Not here: a simulated deployment's what-if replays its world, not a measured history."""
+        raise NotSupported("a simulated cluster keeps no Prometheus history: its what-if replays the simulated world")
+
+    def deployment_minutes(self, namespace: str, name: str) -> list[dict]:
         """Per-minute rows for the last 24 h, oldest first: "at" (aware datetime, the minute's
         end) and every history series, plus cumulative prompt/generation token counters and
         `gpus_allocated` / `cost_per_hour_usd` for costing."""
