@@ -245,7 +245,7 @@ GpuAssignment = tuple[str, int, str | None, int | None, str, str]
 
 
 class ClusterReader(Protocol):
-    """The read half of a cluster backend: what the sync and the timeline read."""
+    """What a full sync reads (`fleet.sync.cluster_sync`): a backend, or a watcher's caches."""
 
     def snapshot(self) -> ClusterSnapshot:
         """List everything the sync needs. Raises BackendError with a one-line reason."""
@@ -259,11 +259,6 @@ class ClusterReader(Protocol):
         """Which pod holds which GPU or MIG slice, as of the last snapshot. None when the cluster
         does not say (Kubernetes: only the kubelet knows), and the sync then infers the holding by
         packing each node's pods onto its free devices. Raises BackendError."""
-        ...
-
-    def scaling_events(self, known: KnownOwners) -> tuple[list[ScalingEventFacts], list[str]]:
-        """Only the scaling events (no full snapshot), for a cluster a watcher keeps current:
-        the facts and the warnings (odd objects skipped). Raises BackendError."""
         ...
 
 
@@ -487,3 +482,8 @@ class NodeOperator(Protocol):
 class ClusterBackend(ClusterReader, ClusterWriter, NodeOperator, Protocol):
     """Everything ScaleDeck asks of a cluster; what `fleet.backends.registry.cluster_backend` returns.
     The Kubernetes and simulated backends implement all of it (tests/fleet/test_backend_contracts.py)."""
+
+    def scaling_events(self, known: KnownOwners) -> tuple[list[ScalingEventFacts], list[str]]:
+        """Only the scaling events (no full snapshot), for a cluster a watcher keeps current:
+        the facts and the warnings (odd objects skipped). Raises BackendError."""
+        ...

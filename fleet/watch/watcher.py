@@ -76,6 +76,10 @@ class _Listed:
     def last_warnings(self) -> list[str]:
         return list(self.warnings)
 
+    def gpu_assignments(self) -> None:
+        """None, as for any Kubernetes cluster: the sync infers who holds which device."""
+        return None
+
 
 class ClusterWatcher:
     def __init__(

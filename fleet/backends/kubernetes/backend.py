@@ -10,9 +10,9 @@ from fleet.backends.kubernetes.reading import KubernetesReading
 
 
 class KubernetesClusterBackend(KubernetesReading, KubernetesNodes):
-    """A Kubernetes cluster through the official client. Implements `ClusterBackend` (snapshot,
-    scaling events, watches) and `ClusterWriter` (read_object, scale_deployment, patch_*), plus
-    the node operations of MIG repartitioning.
+    """A Kubernetes cluster through the official client. Implements all of `ClusterBackend` (the
+    reads, the writes, the node operations of MIG repartitioning), plus the lists and watches
+    `fleet.watch` keeps a watched cluster current with.
 
     Nothing is loaded or contacted until the first call, so building one never fails; every
     failure later is a `BackendError` with a one-line reason (a `ConflictError` on 409).
