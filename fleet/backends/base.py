@@ -13,10 +13,12 @@ Resource names are Kubernetes resource names (`nvidia.com/gpu`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+from fleet.backends.signals import AlertSignals
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
@@ -249,17 +251,14 @@ class ClusterReader(Protocol):
 
     def snapshot(self) -> ClusterSnapshot:
         """List everything the sync needs. Raises BackendError with a one-line reason."""
-        ...
 
     def last_warnings(self) -> list[str]:
         """What the last snapshot skipped or could not read, one line each; [] when nothing was."""
-        ...
 
     def gpu_assignments(self) -> list[GpuAssignment] | None:
         """Which pod holds which GPU or MIG slice, as of the last snapshot. None when the cluster
         does not say (Kubernetes: only the kubelet knows), and the sync then infers the holding by
         packing each node's pods onto its free devices. Raises BackendError."""
-        ...
 
 
 # --------------------------------------------------------------------------- metrics
@@ -339,7 +338,6 @@ class MetricsBackend(Protocol):
         Keyed by (namespace, name). Never raises for an unavailable source: every value is
         then None and `unavailable_reason` says why.
         """
-        ...
 
     def deployment_series(
         self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int
@@ -350,11 +348,9 @@ class MetricsBackend(Protocol):
         errors_per_second, error_rate (0-1), preemptions_per_second, replicas_desired and
         replicas_ready (all gaps where the source does not know them). Every pod the deployment
         ran in the range counts, not only today's. Raises BackendError when unavailable."""
-        ...
 
     def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:
         """Per-GPU and per-MIG-slice utilization for the given nodes. Raises BackendError."""
-        ...
 
     def token_increase(
         self, refs: Sequence[DeploymentRef], start: datetime, end: datetime
@@ -365,7 +361,10 @@ class MetricsBackend(Protocol):
         Keyed by (namespace, name), every ref present; None where none of its pods report.
         What cost accrual bills tokens from: exact counts, not a rate times the interval.
         Raises BackendError when the source is unavailable."""
-        ...
+
+    def alert_signals(self, objectives: Mapping[tuple[str, str], float], at: datetime) -> AlertSignals:
+        """What alert evaluation judges at `at`, for the deployments of `objectives` ((namespace,
+        name) -> TTFT objective in seconds) and every GPU node. Raises BackendError."""
 
     def deployment_history(
         self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int = 60
@@ -374,11 +373,9 @@ class MetricsBackend(Protocol):
         `prompt_tokens_per_second`, `generation_tokens_per_second`, `queue_depth`,
         `ttft_p95_seconds` and `replicas`, only steps where some pod reported. Raises
         NotSupported where the source keeps no such history, BackendError when unavailable."""
-        ...
 
     def close(self) -> None:
         """Let go of connections; the backend is not used afterwards."""
-        ...
 
 
 # --------------------------------------------------------------------------- writes
@@ -448,14 +445,12 @@ class ClusterWriter(Protocol):
         """A ScaledObject's ("scaledobject") or HPA's ("hpa") whole spec with its labels and
         annotations, for a policy edit: values {"spec", "labels", "annotations"}. Raises
         NotSupported where the cluster models only the bounds (a simulated one)."""
-        ...
 
     def patch_autoscaler_spec(
         self, kind: str, namespace: str, name: str, spec_patch: dict, *, resource_version: str
     ) -> str:
         """Merge `spec_patch` into the autoscaler's spec (a policy edit). Returns the new
         resourceVersion. Raises NotSupported where `read_autoscaler_spec` does."""
-        ...
 
 
 class NodeOperator(Protocol):
@@ -463,19 +458,15 @@ class NodeOperator(Protocol):
 
     def get_node(self, name: str) -> dict:
         """{"unschedulable", "labels", "capacity", "resource_version"} of a node, read now."""
-        ...
 
     def patch_node(self, name: str, body: dict) -> str:
         """Merge-patch a node (cordon, uncordon, a label). Returns the new resourceVersion."""
-        ...
 
     def node_pods(self, name: str) -> list[dict]:
         """The pods bound to a node: {"namespace", "name", "owner_kind", "phase", "mirror"}."""
-        ...
 
     def evict_pod(self, namespace: str, name: str) -> None:
         """Evict a pod, honouring its PodDisruptionBudgets (refused: EvictionRefused)."""
-        ...
 
 
 @runtime_checkable
@@ -486,4 +477,3 @@ class ClusterBackend(ClusterReader, ClusterWriter, NodeOperator, Protocol):
     def scaling_events(self, known: KnownOwners) -> tuple[list[ScalingEventFacts], list[str]]:
         """Only the scaling events (no full snapshot), for a cluster a watcher keeps current:
         the facts and the warnings (odd objects skipped). Raises BackendError."""
-        ...

@@ -6,7 +6,7 @@ so they never sit in the database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from fleet.backends.base import (
     MetricsBackend,
     Series,
 )
+from fleet.backends.signals import AlertSignals
 from fleet.models import Cluster
 from fleet.secret_files import secret_dirs, secret_path_error
 
@@ -87,6 +88,9 @@ class UnavailableMetricsBackend:
         raise BackendError(self.reason)
 
     def instant_vectors(self, queries, at: datetime) -> dict:
+        raise BackendError(self.reason)
+
+    def alert_signals(self, objectives: Mapping[tuple[str, str], float], at: datetime) -> AlertSignals:
         raise BackendError(self.reason)
 
     def close(self) -> None:

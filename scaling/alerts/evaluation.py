@@ -23,9 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from fleet.backends.base import BackendError
-from fleet.backends.prometheus.alert_signals import AlertSignals, read_alert_signals
-from fleet.backends.registry import UnavailableMetricsBackend, metrics_backend
-from fleet.backends.simulated.metrics import SimulatedMetricsBackend
+from fleet.backends.registry import metrics_backend
+from fleet.backends.signals import AlertSignals
 from fleet.models import Cluster, GpuNode, ModelDeployment
 from scaling.alerts import rules
 from scaling.alerts.budget import slo_hours_fill, with_thirty_days
@@ -171,12 +170,8 @@ def _resolve(alerts: list[Alert], now: datetime, receivers: list[Receiver], resu
 def _signals(cluster: Cluster, objectives: dict[tuple[str, str], float], now: datetime) -> AlertSignals:
     """One batch from the cluster's Prometheus, or a simulated cluster's world (same signals)."""
     backend = metrics_backend(cluster)
-    if isinstance(backend, SimulatedMetricsBackend):
-        return backend.alert_signals(objectives, now)
-    if isinstance(backend, UnavailableMetricsBackend):  # its token or password file cannot be read
-        raise BackendError(backend.reason)
     try:
-        return read_alert_signals(backend, objectives, now)
+        return backend.alert_signals(objectives, now)
     finally:
         backend.close()
 

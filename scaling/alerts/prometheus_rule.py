@@ -24,7 +24,7 @@ import yaml
 from django.conf import settings
 
 from fleet.backends.prometheus import alert_promql
-from fleet.backends.prometheus.alert_signals import (
+from fleet.backends.signals import (
     ERROR_RATE_WINDOW_SECONDS,
     GPU_UTIL_WINDOW_SECONDS,
     QUEUE_WINDOW_SECONDS,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.db import models
 
-from fleet.backends.prometheus.alert_signals import SLO_WINDOW_SECONDS, DeploymentSignals, NodeSignals
+from fleet.backends.signals import SLO_WINDOW_SECONDS, DeploymentSignals, NodeSignals
 
 
 class Severity(models.TextChoices):

@@ -108,7 +108,8 @@ def test_the_protocols_declare_what_the_callers_use():
     metrics_methods, metrics_attributes = protocol_members(MetricsBackend)
     assert {"snapshot", "last_warnings", "gpu_assignments", "scaling_events", "read_object", "scale_deployment",
             "read_autoscaler_spec", "patch_autoscaler_spec", "get_node", "evict_pod"} <= set(cluster_methods)
-    assert {"deployment_metrics", "token_increase", "deployment_history", "close"} <= set(metrics_methods)
+    assert {"deployment_metrics", "token_increase", "deployment_history", "alert_signals",
+            "close"} <= set(metrics_methods)
     assert metrics_attributes == {"last_error"}
 
 

@@ -18,9 +18,11 @@ from fleet.backends.base import (
     Series,
 )
 from fleet.backends.prometheus import promql
+from fleet.backends.prometheus.alert_signals import read_alert_signals
 from fleet.backends.prometheus.answers import Sample, error_rate, mean, request_outcomes
 from fleet.backends.prometheus.histograms import bucket_bound, histogram_quantile
 from fleet.backends.prometheus.queries import Key, PrometheusQueries
+from fleet.backends.signals import AlertSignals
 
 logger = logging.getLogger(__name__)
 
@@ -389,6 +391,12 @@ class PrometheusMetricsBackend(PrometheusQueries):
             lambda sel: promql.generation_tokens_increase_by_pod(sel, range_seconds),
             end,
         )
+
+    # ------------------------------------------------------------------- alert evaluation
+
+    def alert_signals(self, objectives: Mapping[Key, float], at: datetime) -> AlertSignals:
+        """One batch of instant queries (prometheus/alert_signals.py). Raises BackendError."""
+        return read_alert_signals(self, objectives, at)
 
     # ------------------------------------------------------------------- deployment_history
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from fleet.backends.prometheus.alert_signals import (
+from fleet.backends.signals import (
     BURN_WINDOWS_SECONDS,
     ERROR_RATE_WINDOW_SECONDS,
     GPU_UTIL_WINDOW_SECONDS,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, GpuUtilization, NotSupported, Series
-from fleet.backends.prometheus.alert_signals import AlertSignals
+from fleet.backends.signals import AlertSignals
 from fleet.backends.simulated.alert_signals import world_alert_signals
 from fleet.backends.simulated.store import Clock, WorldStore, utc_now
 from simulator import World

@@ -1,6 +1,6 @@
 import pytest
 
-from fleet.backends.prometheus.alert_signals import DeploymentSignals, NodeSignals
+from fleet.backends.signals import DeploymentSignals, NodeSignals
 from scaling.alerts import rules
 
 
