@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from fleet.backends.base import BackendError, ScalingEventFacts
 from fleet.backends.prometheus import alert_promql, promql
-from fleet.backends.registry import UnavailableMetricsBackend, metrics_backend
+from fleet.backends.registry import prometheus_backend
 from fleet.events import scaling_events_store
 from fleet.models import Cluster, EventKind, ModelDeployment, ScalingEvent
 from scaling.alerts.rules import autoscaler_limits
@@ -116,9 +116,7 @@ def timeline_signals_record(*, cluster: Cluster, now: datetime) -> int:
     }  # fmt: skip
     if not waiting and not targets:
         return 0
-    backend = metrics_backend(cluster)
-    if isinstance(backend, UnavailableMetricsBackend):  # its token or password file cannot be read
-        raise BackendError(backend.reason)
+    backend = prometheus_backend(cluster)  # BackendError when its token or password file cannot be read
     queries = {}
     if waiting:
         sel = promql.pod_selector(waiting, namespace_label=backend.namespace_label, pod_label=backend.pod_label)

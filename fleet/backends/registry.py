@@ -27,6 +27,7 @@ from fleet.models import Cluster
 from fleet.secret_files import secret_dirs, secret_path_error
 
 if TYPE_CHECKING:
+    from fleet.backends.observed import ObservedPrometheusBackend
     from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 
 
@@ -97,38 +98,49 @@ class UnavailableMetricsBackend:
         """Nothing to close: no connection was made."""
 
 
-def metrics_backend(cluster: Cluster) -> MetricsBackend:
-    if cluster.prometheus_url:
-        from fleet.backends.observed import ObservedPrometheusBackend  # times and counts the queries
+def prometheus_backend(cluster: Cluster) -> ObservedPrometheusBackend:
+    """The cluster's Prometheus, for callers that speak PromQL themselves (the SLO hours, the
+    timeline's readings). Raises BackendError naming why there is none: no URL, or a token or
+    password file that cannot be read."""
+    from fleet.backends.observed import ObservedPrometheusBackend  # times and counts the queries
 
+    if not cluster.prometheus_url:
+        raise BackendError(f"no Prometheus URL configured for cluster {cluster.name}")
+    token = (
+        _read_secret(cluster.prometheus_bearer_token_file, "Prometheus token")
+        if cluster.prometheus_bearer_token_file
+        else ""
+    )
+    basic = None
+    if cluster.prometheus_basic_auth_user:
+        password = (
+            _read_secret(cluster.prometheus_basic_auth_password_file, "Prometheus password")
+            if cluster.prometheus_basic_auth_password_file
+            else ""
+        )
+        basic = (cluster.prometheus_basic_auth_user, password)
+    return ObservedPrometheusBackend(
+        cluster_name=cluster.name,
+        url=cluster.prometheus_url,
+        bearer_token=token,
+        basic_auth=basic,
+        timeout_seconds=cluster.prometheus_timeout_seconds,
+        namespace_label=cluster.prometheus_namespace_label,
+        pod_label=cluster.prometheus_pod_label,
+        gpu_namespace_label=cluster.prometheus_gpu_namespace_label,
+        gpu_pod_label=cluster.prometheus_gpu_pod_label,
+        clock=timezone.now,
+    )
+
+
+def metrics_backend(cluster: Cluster) -> MetricsBackend:
+    """The cluster's metrics source: its Prometheus, its simulated world, or none (every value
+    unknown, with the reason)."""
+    if cluster.prometheus_url:
         try:
-            token = (
-                _read_secret(cluster.prometheus_bearer_token_file, "Prometheus token")
-                if cluster.prometheus_bearer_token_file
-                else ""
-            )
-            basic = None
-            if cluster.prometheus_basic_auth_user:
-                password = (
-                    _read_secret(cluster.prometheus_basic_auth_password_file, "Prometheus password")
-                    if cluster.prometheus_basic_auth_password_file
-                    else ""
-                )
-                basic = (cluster.prometheus_basic_auth_user, password)
+            return prometheus_backend(cluster)
         except BackendError as exc:
             return UnavailableMetricsBackend(str(exc))
-        return ObservedPrometheusBackend(
-            cluster_name=cluster.name,
-            url=cluster.prometheus_url,
-            bearer_token=token,
-            basic_auth=basic,
-            timeout_seconds=cluster.prometheus_timeout_seconds,
-            namespace_label=cluster.prometheus_namespace_label,
-            pod_label=cluster.prometheus_pod_label,
-            gpu_namespace_label=cluster.prometheus_gpu_namespace_label,
-            gpu_pod_label=cluster.prometheus_gpu_pod_label,
-            clock=timezone.now,
-        )
     world = simulated_world_metrics(cluster)
     return world if world is not None else UnavailableMetricsBackend("no Prometheus URL configured for this cluster")
 

@@ -22,8 +22,9 @@ from django.db.models import Sum
 
 from fleet.backends.base import BackendError
 from fleet.backends.prometheus import alert_promql
-from fleet.backends.prometheus.alert_signals import SLO_WINDOW_SECONDS, AlertSignals, hour_minutes_queries
-from fleet.backends.registry import metrics_backend
+from fleet.backends.prometheus.alert_signals import hour_minutes_queries
+from fleet.backends.registry import prometheus_backend
+from fleet.backends.signals import SLO_WINDOW_SECONDS, AlertSignals
 from fleet.models import Cluster, ModelDeployment
 from scaling.alerts.models import ClusterEvaluation, SloHour
 
@@ -58,7 +59,11 @@ def slo_hours_fill(*, cluster: Cluster, deployments: list[ModelDeployment], now:
         since = first
     else:
         return 0
-    backend = metrics_backend(cluster)
+    try:
+        backend = prometheus_backend(cluster)
+    except BackendError as exc:  # its token or password file cannot be read
+        logger.warning("SLO hours of cluster %s not read (the budget waits): %s", cluster.name, exc)
+        return 0
     try:
         queries = hour_minutes_queries(sorted({d.namespace for d in readable}), namespace_label=backend.namespace_label,
                                        pod_label=backend.pod_label, objectives={d.slo_seconds for d in readable})

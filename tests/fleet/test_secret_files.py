@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleet.backends.base import BackendError
-from fleet.backends.registry import UnavailableMetricsBackend, cluster_backend, metrics_backend
+from fleet.backends.registry import UnavailableMetricsBackend, cluster_backend, metrics_backend, prometheus_backend
 from fleet.secret_files import secret_path_error
 from tests.factories import ClusterFactory
 
@@ -38,6 +38,16 @@ def test_it_refuses_a_token_file_edited_into_the_row_and_sends_nothing(settings,
     assert isinstance(backend, UnavailableMetricsBackend)
     assert backend.reason.startswith(f"Prometheus token file {outside} is outside the folders")
     assert "not-for-prometheus" not in backend.reason
+    # Callers that speak PromQL themselves get the same reason as an error, never a backend.
+    with pytest.raises(BackendError, match=f"^Prometheus token file {outside} is outside the folders"):
+        prometheus_backend(cluster)
+
+
+def test_a_cluster_without_prometheus_has_no_prometheus_backend():
+    cluster = ClusterFactory(name="lab", prometheus_url="")
+
+    with pytest.raises(BackendError, match="^no Prometheus URL configured for cluster lab$"):
+        prometheus_backend(cluster)
 
 
 def test_it_refuses_a_password_file_swapped_for_a_link_after_it_was_set(settings, tmp_path):
