@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from django.db.models import Case, Count, DecimalField, F, Max, Min, Q, QuerySet, Sum, When
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Case, DecimalField, F, Max, Min, Q, QuerySet, Sum, When
 from django.utils import timezone
 
 from accounts.scope import scope_queryset
@@ -322,12 +321,13 @@ def _window(qs: QuerySet[CostSample], start: datetime, end: datetime, fields: tu
     return totals
 
 
-def _samples(cluster: Cluster | None = None) -> QuerySet[CostSample]:
+def cost_samples(cluster: Cluster | None = None) -> QuerySet[CostSample]:
+    """Every accrued sample, or one cluster's."""
     qs = CostSample.objects.all()
     return qs.filter(cluster=cluster) if cluster is not None else qs
 
 
-def _group_key(group_by: str, values: dict) -> tuple[str, str | None]:
+def group_key(group_by: str, values: dict) -> tuple[str, str | None]:
     """(key, cluster) for one group: `namespace/name` for deployments, the name otherwise."""
     if group_by == "cluster":
         return values["cluster_name"], values["cluster_name"]
@@ -341,7 +341,7 @@ def _group_key(group_by: str, values: dict) -> tuple[str, str | None]:
     return f"{values['namespace']}/{values['deployment_name'] or NO_DEPLOYMENT}", values["cluster_name"]
 
 
-_GROUP_FIELDS = {
+GROUP_FIELDS = {
     "deployment": ("cluster_name", "kind", "namespace", "deployment_name"),
     "namespace": ("kind", "namespace"),
     "node": ("cluster_name", "node_name"),
@@ -360,12 +360,12 @@ def cost_by_group(
     of its clusters and namespaces: a team's token sees its own share of a node or a cluster, never
     the others'.
     """
-    if group_by not in _GROUP_FIELDS:
+    if group_by not in GROUP_FIELDS:
         raise ValueError(f"unknown group {group_by!r}")
-    fields = _GROUP_FIELDS[group_by]
+    fields = GROUP_FIELDS[group_by]
     merged: dict[tuple[str, str | None], CostTotals] = {}
-    for values, sums in _window(scope_queryset(_samples(cluster), token), start, end, fields).items():
-        key, cluster_name = _group_key(group_by, dict(zip(fields, values, strict=True)))
+    for values, sums in _window(scope_queryset(cost_samples(cluster), token), start, end, fields).items():
+        key, cluster_name = group_key(group_by, dict(zip(fields, values, strict=True)))
         totals = merged.setdefault((key, cluster_name), CostTotals(key=key, cluster=cluster_name))
         totals.add(sums)
     return sorted(merged.values(), key=lambda t: (-t.usd, t.key, t.cluster or ""))
@@ -373,7 +373,7 @@ def cost_by_group(
 
 def cost_total(*, start: datetime, end: datetime, cluster: Cluster | None = None) -> CostTotals:
     totals = CostTotals(key="total")
-    for sums in _window(_samples(cluster), start, end, ()).values():
+    for sums in _window(cost_samples(cluster), start, end, ()).values():
         totals.add(sums)
     return totals
 
@@ -381,7 +381,7 @@ def cost_total(*, start: datetime, end: datetime, cluster: Cluster | None = None
 def cost_by_capacity_type(*, start: datetime, end: datetime, cluster: Cluster | None = None) -> list[CostTotals]:
     """Spend per node capacity type (on-demand, spot, reserved), with what spot saved."""
     rows = []
-    for values, sums in _window(_samples(cluster), start, end, ("capacity_type",)).items():
+    for values, sums in _window(cost_samples(cluster), start, end, ("capacity_type",)).items():
         totals = CostTotals(key=values[0] or "unknown")
         totals.add(sums)
         rows.append(totals)
@@ -395,7 +395,7 @@ def idle_spenders(
     threshold, and each node pool's unallocated GPUs (`key` "(unallocated) nodepool/<pool>"; a node
     in no pool is listed by its name), live and backfilled hours in one row."""
     fields = ("cluster_name", "kind", "namespace", "deployment_name", "node_name")
-    qs = _samples(cluster).filter(idle=True)
+    qs = cost_samples(cluster).filter(idle=True)
     merged: dict[tuple, CostTotals] = {}
     for values, sums in _window(qs, start, end, fields).items():
         v = dict(zip(fields, values, strict=True))
@@ -409,88 +409,9 @@ def idle_spenders(
     return [t for t in ranked if t.idle_gpu_hours > 0][:limit]
 
 
-@dataclass(frozen=True)
-class SpendSeries:
-    """Spend per time bucket, one series per group, for a stacked chart.
-
-    A value is None where nothing is known: no cost was accrued in that bucket at all (before
-    accrual began, or while ScaleDeck was down), or the group's GPUs there had no price. A chart
-    draws those as gaps, never as $0. A group with nothing in a bucket where others accrued cost
-    held no GPUs then: that is a real $0.
-    """
-
-    buckets: list[datetime]
-    series: dict[str, list[Decimal | None]]  # group key -> usd per bucket
-    bucket: str  # "hour" | "day"
-
-
-def spend_over_time(
-    *, group_by: str, start: datetime, end: datetime, bucket: str = "hour", top: int = 8,
-    cluster: Cluster | None = None,
-) -> SpendSeries:
-    """USD per hour or day bucket, stacked by namespace or deployment; the smaller groups are
-    summed as "other". Buckets are whole hours/days (UTC): the chart shows spend, not a window
-    integral, so boundary samples are not prorated here. One query."""
-    if group_by not in ("namespace", "deployment"):
-        raise ValueError(f"unknown group {group_by!r}")
-    trunc = TruncDay("hour", tzinfo=UTC) if bucket == "day" else TruncHour("hour", tzinfo=UTC)
-    fields = _GROUP_FIELDS[group_by]
-    rows = list(
-        _samples(cluster)
-        .filter(hour__gte=_floor(start, bucket), hour__lt=end)
-        .annotate(bucket=trunc)
-        .values("bucket", *fields)
-        .annotate(sum_usd=Sum("usd"), priced=Count("usd"))
-        .order_by()
-    )
-    # The same deployment name in two clusters is two deployments: say which.
-    many_clusters = group_by == "deployment" and len({r["cluster_name"] for r in rows}) > 1
-    accrued = {row["bucket"] for row in rows}
-    per_group: dict[str, dict[datetime, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
-    unpriced: dict[str, set[datetime]] = defaultdict(set)  # buckets where a group's GPUs had no price at all
-    for row in rows:
-        key, cluster_name = _group_key(group_by, row)
-        if many_clusters:
-            key = f"{key} ({cluster_name})"
-        if row["priced"]:
-            per_group[key][row["bucket"]] += pricing.exact(row["sum_usd"])
-        else:
-            unpriced[key].add(row["bucket"])
-    buckets = _buckets(start, end, bucket)
-
-    def spend(keys: list[str], at: datetime) -> Decimal | None:
-        if at not in accrued:
-            return None  # nothing accrued then: unknown, not free
-        known = [per_group[k][at] for k in keys if at in per_group[k]]
-        if not known and any(at in unpriced[k] for k in keys):
-            return None
-        return pricing.quantize(sum(known, Fraction(0)), 4)
-
-    ranked = sorted(set(per_group) | set(unpriced), key=lambda k: (-sum(per_group[k].values()), k))
-    keep, rest = ranked[:top], ranked[top:]
-    series = {k: [spend([k], b) for b in buckets] for k in keep}
-    if rest:
-        series["other"] = [spend(rest, b) for b in buckets]
-    return SpendSeries(buckets=buckets, series=series, bucket=bucket)
-
-
-def _floor(moment: datetime, bucket: str) -> datetime:
-    floored = pricing.hour_floor(moment)
-    return floored.replace(hour=0) if bucket == "day" else floored
-
-
-def _buckets(start: datetime, end: datetime, bucket: str) -> list[datetime]:
-    step = timedelta(days=1) if bucket == "day" else timedelta(hours=1)
-    out, at = [], _floor(start, bucket)
-    while at < end:
-        out.append(at)
-        at += step
-    return out
-
-
 def accrued_span(*, cluster: Cluster | None = None) -> tuple[datetime | None, datetime | None]:
     """First and last moment any cost was accrued (to say how fresh the numbers are)."""
-    agg = _samples(cluster).aggregate(first=Min("start"), last=Max("end"))
+    agg = cost_samples(cluster).aggregate(first=Min("start"), last=Max("end"))
     return agg["first"], agg["last"]
 
 

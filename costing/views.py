@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from core.charts.costs import spend_figure, spend_unit
 from core.htmx import wants_fragment
-from costing import pricing, selectors, services
+from costing import pricing, selectors, services, spend
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_RANGE = "24h"
@@ -117,7 +117,7 @@ def _bucket(range_key: str) -> str:
 
 def _chart(*, group: str, start, end, range_key: str) -> dict:
     """Spend per hour (per day for 30 days) as stacked bars; whether any bucket is a gap."""
-    series = selectors.spend_over_time(group_by=group, start=start, end=end, bucket=_bucket(range_key))
+    series = spend.spend_over_time(group_by=group, start=start, end=end, bucket=_bucket(range_key))
     gaps = any(v is None for values in series.series.values() for v in values)
     figure = spend_figure(series.buckets, series.series, bucket=series.bucket)
     return {"figure": figure, "empty": not series.series, "gaps": gaps}

@@ -1,6 +1,6 @@
 """The costs page's chart: spend per hour (per day over 30 days), stacked by team or deployment.
 
-Built as plain Plotly JSON with core.charts from what costing.selectors.spend_over_time answers:
+Built as plain Plotly JSON with core.charts from what costing.spend.spend_over_time answers:
 the bucket starts, and per group one amount (USD) per bucket, None where nothing is known.
 """
 

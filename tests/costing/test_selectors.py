@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from costing import pricing, selectors
+from costing import pricing, selectors, spend
 from costing.services import cost_accrue
 from tests.costing.conftest import FakeMetrics, busy
 from tests.costing.factories import InstancePriceFactory
@@ -136,7 +136,7 @@ def test_it_sums_a_window_in_a_constant_number_of_queries(cluster, count, django
     with django_assert_max_num_queries(2):
         selectors.cost_by_capacity_type(start=start, end=end)
     with django_assert_max_num_queries(1):
-        selectors.spend_over_time(group_by="deployment", start=start, end=end)
+        spend.spend_over_time(group_by="deployment", start=start, end=end)
 
 
 def test_it_integrates_exactly_over_a_window_that_cuts_hour_buckets(cluster):
@@ -182,7 +182,7 @@ def test_it_leaves_hours_with_nothing_accrued_as_gaps_not_zeros(cluster):
             cost_accrue(cluster=cluster, now=timezone.now(), metrics=FakeMetrics())
             traveller.shift(timedelta(minutes=15))
 
-    series = selectors.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=6))
+    series = spend.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=6))
 
     assert series.buckets == [T0 + timedelta(hours=h) for h in range(6)]
     # Accrued from 03:00 to 05:00 only: before and after is unknown, not $0.
@@ -195,7 +195,7 @@ def test_it_leaves_a_group_with_no_price_as_a_gap(cluster):
     deployments_with_pods(cluster, 1, instance_type="p9.unpriced")
     accrue_hours(cluster, 1, FakeMetrics())
 
-    series = selectors.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=1))
+    series = spend.spend_over_time(group_by="deployment", start=T0, end=T0 + timedelta(hours=1))
 
     assert series.series == {"llm/model-p9.unpriced-0": [None], "(unallocated)": [None]}
 
