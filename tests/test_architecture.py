@@ -42,7 +42,6 @@ MAX_LINES = 500
 # grow, none may join, and one that has shrunk to MAX_LINES must leave the list.
 OVER_MAX_TODAY = {
     "costing/selectors.py": 568,
-    "costing/services.py": 560,
     "scaling/services/execution.py": 521,
     "tests/acceptance/test_issue5_scaling.py": 760,
     "tests/fakekube/server.py": 808,
@@ -56,7 +55,8 @@ def python_files(root: Path = ROOT) -> list[Path]:
     return sorted(
         path
         for path in root.rglob("*.py")
-        if not {".venv", ".git", "migrations", "node_modules"} & set(path.relative_to(root).parts)
+        # build/: pip's copy of the apps when `make` installs the project (CI does, in the checkout).
+        if not {".venv", ".git", "migrations", "node_modules", "build", "dist"} & set(path.relative_to(root).parts)
     )
 
 
