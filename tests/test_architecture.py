@@ -41,9 +41,8 @@ MAX_LINES = 500
 # Modules over MAX_LINES today, with their line count: each is being split (issue 11). None may
 # grow, none may join, and one that has shrunk to MAX_LINES must leave the list.
 OVER_MAX_TODAY = {
-    "costing/selectors.py": 568,
     "scaling/services/execution.py": 521,
-    "tests/fakekube/server.py": 808,
+    "tests/fakekube/server.py": 801,
     "tests/fleet/test_kubernetes_backend.py": 954,
     "tests/metrics/test_prometheus_backend.py": 528,
     "tests/scaling/test_services_execution.py": 655,
