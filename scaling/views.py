@@ -178,12 +178,8 @@ def deployment_controls(request, deployment_id: int):
     warning = decisions.needs_confirmation(current_replicas=deployment.replicas_desired, replicas=data["replicas"])
     try:
         if warning and not data["confirmed"]:
-            try:
-                preview = scale_action_request(**kwargs, dry_run=True)
-            except ApplicationError:
-                # Refused anyway: ask for real, so the refused attempt is audited like any other.
-                scale_action_request(**kwargs)
-                raise
+            # Refused anyway: the refused attempt is audited like any other.
+            preview = scale_action_request(**kwargs, dry_run=True, audit_refused_dry_run=True)
             return _controls(request, deployment, form=form, confirm={"warning": warning, "preview": preview})
         action = scale_action_request(**kwargs)
     except ApplicationError as error:

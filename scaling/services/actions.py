@@ -17,10 +17,12 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from core.errors import ApplicationError
+from costing.selectors import deployment_cost_per_hour
 from fleet.models import ModelDeployment
 from scaling import decisions
 from scaling.capacity import CapacityFit
 from scaling.models import ScaleAction
+from scaling.services import audited
 from scaling.services.actors import Actor
 from scaling.services.capacity import deployment_capacity_fit
 from scaling.services.cluster import db_view, quota_headroom
@@ -71,33 +73,6 @@ def scale_action_dispatch(action_id: int) -> None:
     transaction.on_commit(send)
 
 
-def _replay(existing: ScaleAction, request: dict) -> ScaleAction:
-    if existing.request != request:
-        raise ApplicationError(
-            f"this Idempotency-Key was already used for a different request (action #{existing.pk})",
-            status=409,
-            extra={"action_id": existing.pk},
-        )
-    if existing.status == ScaleAction.Status.REJECTED:
-        raise ApplicationError(existing.error, status=409, extra={"action_id": existing.pk, "replayed": True})
-    existing.replayed = True
-    return existing
-
-
-def _reject(*, base: dict, error: ApplicationError, now: datetime) -> ApplicationError:
-    """Audit a refused attempt (nothing is written to the cluster) and return the error to raise."""
-    try:
-        with transaction.atomic():
-            action = ScaleAction.objects.create(
-                **base, status=ScaleAction.Status.REJECTED, error=error.message[:500], finished_at=now
-            )
-    except IntegrityError:
-        # The same Idempotency-Key raced us; the first row is the answer.
-        return error
-    error.extra = {**error.extra, "action_id": action.pk}
-    return error
-
-
 def scale_action_request(
     *,
     deployment: ModelDeployment,
@@ -109,7 +84,12 @@ def scale_action_request(
     ttl_minutes: int | None = None,
     raise_max: bool = False,
     dry_run: bool = False,
+    audit_refused_dry_run: bool = False,
     idempotency_key: str | None = None,
+    until: datetime | None = None,
+    rule=None,
+    now: datetime | None = None,
+    dispatch: bool = True,
 ) -> ScaleAction:
     """Ask for `deployment` to run at least (`floor`) or exactly (`pin`) `replicas`.
 
@@ -120,50 +100,20 @@ def scale_action_request(
 
     Returns the `pending` action, enqueued for a worker once the transaction commits; with
     `ttl_minutes` the previous value comes back when it expires. The same `idempotency_key` from
-    the same actor returns the first action (`action.replayed` is True).
+    the same actor returns the first action (`action.replayed` is True; scaling/services/audited.py).
 
     `dry_run`: nothing is stored or written; returns an unsaved action whose `preview`
-    (a DryRunPreview) holds the replica, cost and quota effect.
+    (a DryRunPreview) holds the replica, cost and quota effect. With `audit_refused_dry_run` (the
+    page's "are you sure?" step) a refusal is still stored `rejected`, as the request would be.
+
+    For pre-scale rules and the tick: `until` ends the override at a window's end, `rule` is the
+    rule that asked, `now` the clock, and `dispatch=False` leaves the action to be run inline
+    instead of through the broker.
     """
-    return scale_request(
-        deployment=deployment,
-        replicas=replicas,
-        mode=mode,
-        reason=reason,
-        actor=actor,
-        source=source,
-        ttl_minutes=ttl_minutes,
-        raise_max=raise_max,
-        dry_run=dry_run,
-        idempotency_key=idempotency_key,
-    )
-
-
-def scale_request(
-    *,
-    deployment: ModelDeployment,
-    replicas: int,
-    mode: str,
-    reason: str,
-    actor: Actor,
-    source: str,
-    ttl_minutes: int | None = None,
-    raise_max: bool = False,
-    dry_run: bool = False,
-    idempotency_key: str | None = None,
-    until: datetime | None = None,
-    rule=None,
-    now: datetime | None = None,
-    dispatch: bool = True,
-) -> ScaleAction:
-    """`scale_action_request` plus what rules and the tick need: a window end (`until`), the rule,
-    the clock, and `dispatch=False` to run the action inline instead of through the broker."""
     now = now or timezone.now()
     if source not in ScaleAction.Source.values:
         raise ValueError(f"unknown source {source!r}")
-    key = (idempotency_key or "").strip()
-    if len(key) > 200:
-        raise ApplicationError("Idempotency-Key must be at most 200 characters", field="idempotency_key")
+    key = audited.idempotency_key(idempotency_key)
     request = {
         "replicas": replicas,
         "mode": mode,
@@ -173,11 +123,10 @@ def scale_request(
     }
     if until is not None:
         request["until"] = until.isoformat()
-    request = _json_safe(request)
-    if key and not dry_run:
-        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
-        if existing is not None:
-            return _replay(existing, request)
+    request = audited.json_safe(request)
+    existing = None if dry_run else audited.earlier_action(actor, key)
+    if existing is not None:
+        return audited.replay(existing, request)
 
     base = dict(
         **actor.audit_fields(),
@@ -195,9 +144,9 @@ def scale_request(
     )
 
     def refuse(error: ApplicationError):
-        if dry_run:
+        if dry_run and not audit_refused_dry_run:
             return error
-        return _reject(base=base, error=error, now=now)
+        return audited.audit_refusal(base=base, error=error, now=now)
 
     # The checks and the insert of the pending action are one transaction, the namespace's quota
     # rows locked (see `quota_headroom`): two requests at once cannot both take the last GPUs, as
@@ -257,7 +206,7 @@ def scale_request(
                 )
 
             base.update(
-                request=_json_safe({**request, "mode": mode, "ttl_minutes": ttl_minutes}),
+                request=audited.json_safe({**request, "mode": mode, "ttl_minutes": ttl_minutes}),
                 mode=mode,
                 reason=reason,
                 before=plan.before,
@@ -274,11 +223,8 @@ def scale_request(
             action = ScaleAction.objects.create(**base, status=ScaleAction.Status.PENDING)
     except ApplicationError as error:
         raise refuse(error)
-    except IntegrityError:
-        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
-        if existing is None:
-            raise
-        return _replay(existing, base["request"])
+    except IntegrityError as error:
+        return audited.replay_race(error, actor=actor, key=key, request=base["request"])
     action.replayed = False
     if dispatch:
         scale_action_dispatch(action.pk)
@@ -335,10 +281,6 @@ def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> D
 def replica_cost_per_hour(deployment: ModelDeployment) -> Decimal | None:
     """$/hour of one replica (what its running pods cost, per ready replica); None when unknown."""
     try:
-        from costing.selectors import deployment_cost_per_hour
-    except ImportError:
-        return None
-    try:
         total = deployment_cost_per_hour([deployment]).get(deployment.id)
     except Exception:  # noqa: BLE001 - a cost estimate must never break a scale request
         logger.exception("cost estimate for %s failed", deployment)
@@ -347,12 +289,3 @@ def replica_cost_per_hour(deployment: ModelDeployment) -> Decimal | None:
         return None
     return Decimal(str(total)) / deployment.replicas_ready
 
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)

@@ -16,7 +16,7 @@ from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import ModelDeployment
 from scaling import decisions, windows
 from scaling.models import PrescaleRule, ScaleAction
-from scaling.services.actions import scale_request
+from scaling.services.actions import scale_action_request
 from scaling.services.actors import Actor
 from scaling.services.cluster import deployment_owner
 
@@ -237,7 +237,7 @@ def _claim_and_fire(
 
     A crash between a committed claim and the action would lose the firing for good (claimed, so
     never tried again, and no failed action for `_retry_failed` to see); here both commit or
-    neither does. `scale_request` nests inside as a savepoint: a refusal rolls back only its own
+    neither does. `scale_action_request` nests inside as a savepoint: a refusal rolls back only its own
     checks and audits the rejected action in a savepoint of its own, which commits with the claim;
     the enqueue waits for the outer commit (`on_commit`). Two ticks: the loser's UPDATE waits for
     the winner's row lock and then matches nothing, and walks away.
@@ -320,7 +320,7 @@ def _fire(
         reason += f" (applied {int(late // 60)} min late)"
     reason += retry_note
     try:
-        action = scale_request(
+        action = scale_action_request(
             deployment=rule.deployment,
             replicas=rule.min_replicas,
             mode=decisions.FLOOR,

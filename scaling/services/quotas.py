@@ -9,7 +9,8 @@ from core.errors import ApplicationError
 from fleet.models import NamespaceQuota
 from scaling import decisions
 from scaling.models import ScaleAction
-from scaling.services.actions import _json_safe, _reject, _replay, scale_action_dispatch
+from scaling.services import audited
+from scaling.services.actions import scale_action_dispatch
 from scaling.services.actors import Actor
 
 
@@ -30,12 +31,11 @@ def quota_update(
     stored `rejected` and raise ApplicationError.
     """
     now = timezone.now()
-    key = (idempotency_key or "").strip()
-    request = _json_safe({"hard": hard, "force": bool(force)})
-    if key:
-        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
-        if existing is not None:
-            return _replay(existing, request)
+    key = audited.idempotency_key(idempotency_key)
+    request = audited.json_safe({"hard": hard, "force": bool(force)})
+    existing = audited.earlier_action(actor, key)
+    if existing is not None:
+        return audited.replay(existing, request)
     base = dict(
         **actor.audit_fields(),
         source=source,
@@ -65,7 +65,7 @@ def quota_update(
             current_hard=quota.hard or {}, used=quota.used or {}, requested=hard, force=force
         )
     except ApplicationError as error:
-        raise _reject(base=base, error=error, now=now)
+        raise audited.audit_refusal(base=base, error=error, now=now)
     base.update(
         before={"hard": before},
         after={"hard": after},
@@ -75,11 +75,8 @@ def quota_update(
     try:
         with transaction.atomic():
             action = ScaleAction.objects.create(**base, status=ScaleAction.Status.PENDING)
-    except IntegrityError:
-        existing = ScaleAction.objects.filter(actor_key=actor.key, idempotency_key=key).first()
-        if existing is None:
-            raise
-        return _replay(existing, request)
+    except IntegrityError as error:
+        return audited.replay_race(error, actor=actor, key=key, request=request)
     action.replayed = False
     scale_action_dispatch(action.pk)
     return action

@@ -13,7 +13,6 @@ from fleet.models import Autoscaler, ModelDeployment
 from scaling import decisions
 from scaling.models import ScaleAction
 from scaling.services import Actor, scale_action_request
-from scaling.services.actions import scale_request
 
 ALICE_KEY = Actor(label="alice", key="user:1")
 
@@ -228,7 +227,7 @@ def test_it_refuses_a_time_boxed_floor_below_the_current_one(world, run_on_commi
 
 def stored(dep, replicas, actor=ALICE_KEY, **kw) -> ScaleAction:
     """Ask, store the pending action, and leave it there (no worker has picked it up yet)."""
-    return scale_request(deployment=dep, replicas=replicas, mode=kw.pop("mode", "floor"), reason="r",
+    return scale_action_request(deployment=dep, replicas=replicas, mode=kw.pop("mode", "floor"), reason="r",
                          actor=actor, source="api", dispatch=False, **kw)
 
 

@@ -29,7 +29,7 @@ from scaling.services import (
     workers,
 )
 from scaling.services import cluster as cluster_access
-from scaling.services.actions import scale_request
+from scaling.services.actions import scale_action_request
 from scaling.tasks import apply_scale_action, recover_lost_actions
 
 CLUSTER_CALLS = ("read_object", "scale_deployment", "patch_scaledobject", "patch_hpa", "patch_quota")
@@ -77,7 +77,7 @@ def cluster_calls(monkeypatch) -> ClusterCalls:
 
 def pending(deployment, replicas, **kw) -> ScaleAction:
     """A stored pending action, not sent to a worker: each test runs it when it wants to."""
-    return scale_request(deployment=deployment, replicas=replicas, mode="floor", reason="r", actor=ALICE,
+    return scale_action_request(deployment=deployment, replicas=replicas, mode="floor", reason="r", actor=ALICE,
                          source="api", dispatch=False, **kw)
 
 

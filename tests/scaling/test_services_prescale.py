@@ -316,7 +316,7 @@ def test_two_ticks_deciding_on_the_same_retry_make_one_try(world, run_on_commit,
 
     world.kube.fail(KEDA_PATH, 403, method="PATCH", times=1)
     tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10))
-    real_scale_request = prescale.scale_request
+    real_scale_request = prescale.scale_action_request
     rival = []
 
     def scale_request_after_a_rival(**kwargs):
@@ -325,7 +325,7 @@ def test_two_ticks_deciding_on_the_same_retry_make_one_try(world, run_on_commit,
             rival.append(prescale_rules_fire_due(now=kwargs["now"], dispatch=False))  # tick B
         return real_scale_request(**kwargs)
 
-    monkeypatch.setattr(prescale, "scale_request", scale_request_after_a_rival)
+    monkeypatch.setattr(prescale, "scale_action_request", scale_request_after_a_rival)
     with time_machine.travel(NINE_UTC + timedelta(seconds=75), tick=False):
         tick_a = prescale_rules_fire_due(dispatch=False)
 
@@ -346,15 +346,15 @@ def test_a_crash_between_claiming_a_firing_and_storing_its_action_loses_nothing(
 ):
     from scaling.services import prescale
 
-    real_scale_request = prescale.scale_request
+    real_scale_request = prescale.scale_action_request
 
     def killed(**kwargs):
         raise WorkerKilled
 
-    monkeypatch.setattr(prescale, "scale_request", killed)
+    monkeypatch.setattr(prescale, "scale_action_request", killed)
     with time_machine.travel(NINE_UTC + timedelta(seconds=10), tick=False), pytest.raises(WorkerKilled):
         prescale_rules_fire_due(dispatch=False)
-    monkeypatch.setattr(prescale, "scale_request", real_scale_request)
+    monkeypatch.setattr(prescale, "scale_action_request", real_scale_request)
 
     utc_rule.refresh_from_db()
     assert utc_rule.last_fired_at is None  # the claim rolled back with the crash
@@ -374,16 +374,16 @@ def test_a_firing_that_raises_is_tried_again_and_does_not_stop_the_other_rules(
     world.keda(other, min_replicas=1, max_replicas=10)
     prescale_rule_create(deployment=other, cron="0 9 * * *", timezone_name="UTC", min_replicas=3,
                          duration_minutes=60)
-    real_scale_request = prescale.scale_request
+    real_scale_request = prescale.scale_action_request
 
     def broken_for_llama(**kwargs):
         if kwargs["deployment"].name == "llama":
             raise RuntimeError("a bug")
         return real_scale_request(**kwargs)
 
-    monkeypatch.setattr(prescale, "scale_request", broken_for_llama)
+    monkeypatch.setattr(prescale, "scale_action_request", broken_for_llama)
     [mistral] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10)).firings
-    monkeypatch.setattr(prescale, "scale_request", real_scale_request)
+    monkeypatch.setattr(prescale, "scale_action_request", real_scale_request)
     [llama] = tick_at(run_on_commit, NINE_UTC + timedelta(seconds=25)).firings
 
     assert mistral.rule_id != utc_rule.pk and llama.rule_id == utc_rule.pk
