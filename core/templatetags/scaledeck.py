@@ -9,7 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -17,15 +16,6 @@ from django.utils.safestring import mark_safe
 register = template.Library()
 
 UNKNOWN = "—"
-
-
-@register.simple_tag
-def url_if_exists(name: str, *args, **kwargs) -> str:
-    """`{% url_if_exists 'scaling:rules' as rules_url %}`: the URL, or "" while nobody has built that page yet."""
-    try:
-        return reverse(name, args=args or None, kwargs=kwargs or None)
-    except NoReverseMatch:
-        return ""
 
 
 @register.filter
