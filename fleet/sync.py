@@ -251,9 +251,8 @@ def _apply_snapshot(cluster, snapshot: ClusterSnapshot, assignments, now, result
 
     scaler_desired = {}
     for a in snapshot.autoscalers:
-        namespace = _autoscaler_namespace(a, snapshot)
-        target = deployments.get((namespace, a.target_name))
-        scaler_desired[(namespace, a.kind, a.name)] = autoscaler_row(a, target.pk if target else None)
+        target = deployments.get((a.namespace, a.target_name))
+        scaler_desired[(a.namespace, a.kind, a.name)] = autoscaler_row(a, target.pk if target else None)
     _, *counts = upsert(Autoscaler, scaler_desired)
     _record(result, "autoscalers", counts)
 
@@ -285,15 +284,6 @@ def _apply_snapshot(cluster, snapshot: ClusterSnapshot, assignments, now, result
 
     added = scaling_events_store(cluster=cluster, facts=snapshot.events, deployments=deployments, now=now)
     _record(result, "events", (added, 0, 0))
-
-
-def _autoscaler_namespace(autoscaler, snapshot: ClusterSnapshot) -> str:
-    # AutoscalerFacts has no namespace of its own in early backends; fall back to the target's.
-    namespace = getattr(autoscaler, "namespace", "")
-    if namespace:
-        return namespace
-    matches = [d.namespace for d in snapshot.deployments if d.name == autoscaler.target_name]
-    return matches[0] if matches else ""
 
 
 def sync_gpus(

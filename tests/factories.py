@@ -281,6 +281,7 @@ class AutoscalerFactory(factory.django.DjangoModelFactory):
 
 def autoscaler_facts(kind: str, name: str, min_replicas: int = 1, max_replicas: int = 4, **fields) -> AutoscalerFacts:
     """An autoscaler as a backend reports it (no row): `autoscaler_facts(ReplicaOwnerKind.HPA, "llama")`."""
+    fields.setdefault("namespace", "llm")
     fields.setdefault("target_name", "llama")
     fields.setdefault("metric", "")
     return AutoscalerFacts(kind=kind, name=name, min_replicas=min_replicas, max_replicas=max_replicas, **fields)

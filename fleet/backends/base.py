@@ -65,6 +65,13 @@ class EvictionRefused(BackendError):
 # --------------------------------------------------------------------------- cluster facts
 
 
+def one_line(text: object, limit: int = 160) -> str:
+    """`text` as one printable line, safe to put in a message: line breaks, control characters and
+    runs of spaces become one space; cut to `limit` characters with "…"."""
+    line = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Taint:
     key: str
@@ -126,6 +133,7 @@ class AutoscalerFacts:
     """An HPA or a KEDA ScaledObject that targets a Deployment."""
 
     kind: str  # a fleet.autoscalers.ReplicaOwnerKind: "scaledobject" | "hpa"
+    namespace: str  # its own, which is its target Deployment's
     name: str
     target_name: str  # the Deployment it scales
     min_replicas: int
@@ -136,7 +144,6 @@ class AutoscalerFacts:
     resource_version: str = ""
     # For an HPA: the ScaledObject that owns it (KEDA's own keda-hpa-<name>), else "".
     owned_by_scaledobject: str = ""
-    namespace: str = ""  # set it; "" falls back to the target Deployment's namespace
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from fleet.backends.base import one_line
 from fleet.backends.kubernetes.objects import RawLists, read_snapshot
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -115,3 +118,16 @@ def test_it_leaves_mixed_strategy_and_whole_gpu_nodes_as_they_are():
     )
     assert (by_name["whole"].gpu_product, by_name["whole"].gpu_count) == ("NVIDIA-L4", 4)
     assert (by_name["whole"].capacity, by_name["whole"].mig_strategy) == ({"nvidia.com/gpu": 4}, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "line"),
+    [
+        ("quota\n  exceeded:\tgpu", 160, "quota exceeded: gpu"),  # the Kubernetes and Prometheus errors alike
+        ("\x1b[31mred\x00", 160, "[31mred"),
+        (b"bytes", 160, "b'bytes'"),
+        ("x" * 30, 20, "x" * 19 + "…"),
+    ],
+)
+def test_one_line_makes_any_text_one_printable_line(text, limit, line):
+    assert one_line(text, limit) == line

@@ -29,7 +29,6 @@ from fleet.backends.prometheus.backend import (
     PrometheusMetricsBackend,
 )
 from fleet.backends.prometheus.histograms import histogram_quantile
-from fleet.backends.prometheus.queries import step_for_range
 from tests.metrics.exporter import VllmPod, cumulative_fraction
 from tests.metrics.prometheus_server import free_port
 
@@ -148,32 +147,6 @@ def fake_http():
 
 
 # --------------------------------------------------------------------------- pure functions
-
-
-@pytest.mark.parametrize(
-    ("seconds", "step"),
-    [
-        (0, 15),
-        (60, 15),
-        (3600, 15),  # 1 h -> 240 points of 15 s
-        (3601, 30),
-        (6 * 3600, 120),  # 90 s raw -> 2 min
-        (24 * 3600, 600),  # 360 s raw -> 10 min
-        (7 * 24 * 3600, 3600),  # 2520 s raw -> 1 h
-        (30 * 24 * 3600, 10800),  # 3 h
-        (90 * 24 * 3600, 43200),
-        (365 * 24 * 3600, 2 * 86400),
-    ],
-)
-def test_it_step_for_range_table(seconds, step):
-    assert step_for_range(seconds) == step
-    if seconds:
-        assert seconds / step <= 240
-
-
-def test_it_step_for_range_honours_max_points():
-    assert step_for_range(3600, max_points=60) == 60
-    assert step_for_range(3600, max_points=10_000) == 15  # never below 15 s
 
 
 def test_it_escapes_label_values_for_promql():

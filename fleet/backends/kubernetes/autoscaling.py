@@ -7,7 +7,7 @@ dataclasses out; no `kubernetes` import.
 from __future__ import annotations
 
 from fleet.autoscalers import ReplicaOwnerKind
-from fleet.backends.base import GPU_RESOURCE, AutoscalerFacts, NodePoolFacts, QuotaFacts
+from fleet.backends.base import GPU_RESOURCE, AutoscalerFacts, NodePoolFacts, QuotaFacts, one_line
 from fleet.backends.kubernetes.values import (
     MAX_COUNT,
     OddObject,
@@ -16,7 +16,6 @@ from fleet.backends.kubernetes.values import (
     as_list,
     as_str,
     json_int,
-    one_line,
     str_dict,
     whole_count,
 )

@@ -18,8 +18,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException, OpenApiException
 
-from fleet.backends.base import BackendError, ConflictError
-from fleet.backends.kubernetes.values import as_dict, as_str, one_line
+from fleet.backends.base import BackendError, ConflictError, one_line
+from fleet.backends.kubernetes.values import as_dict, as_str
 from fleet.secret_files import path_within
 
 MERGE_PATCH = "application/merge-patch+json"

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleet.autoscalers import kubernetes_kind
-from fleet.backends.base import ClusterSnapshot, KnownOwners, ScalingEventFacts
-from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_list, as_str, one_line, parse_time
+from fleet.backends.base import ClusterSnapshot, KnownOwners, ScalingEventFacts, one_line
+from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_list, as_str, parse_time
 
 # Event reason -> timeline kind. Reasons absent here read as "other".
 EVENT_KINDS = {

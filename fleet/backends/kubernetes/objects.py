@@ -25,6 +25,7 @@ from fleet.backends.base import (
     NodeFacts,
     PodFacts,
     Taint,
+    one_line,
 )
 from fleet.backends.kubernetes.autoscaling import parse_hpa, parse_nodepool, parse_quota, parse_scaledobject
 from fleet.backends.kubernetes.pod_template import has_pre_stop, spreads_across_nodes, tolerates_taint
@@ -38,7 +39,6 @@ from fleet.backends.kubernetes.values import (
     identity,
     json_int,
     label_int,
-    one_line,
     parse_all,
     parse_time,
     str_dict,

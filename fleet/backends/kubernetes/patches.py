@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from fleet.backends.base import UNCHANGED, BackendError
+from fleet.backends.base import UNCHANGED, BackendError, one_line
 from fleet.backends.kubernetes.autoscaling import PAUSED_REPLICAS, is_gpu_quota_key
-from fleet.backends.kubernetes.values import MAX_COUNT, one_line
+from fleet.backends.kubernetes.values import MAX_COUNT
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 

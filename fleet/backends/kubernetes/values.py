@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from fleet.backends.base import one_line
+
 NVIDIA_PREFIX = "nvidia.com/"
 MAX_COUNT = 1_000_000  # more GPUs, replicas or slices than this in one place is garbage, not a cluster
 MAX_WARNINGS = 200
@@ -35,12 +37,6 @@ def as_list(value: object) -> list:
 
 def as_str(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def one_line(text: object, limit: int = 160) -> str:
-    """One printable line, cut to `limit`: safe to put in a message."""
-    line = "".join(ch if ch.isprintable() else " " for ch in str(text)).strip()
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def str_dict(value: object) -> dict[str, str]:

@@ -13,7 +13,8 @@ import shlex
 from dataclasses import dataclass
 from decimal import Decimal
 
-from fleet.backends.kubernetes.values import as_dict, as_list, as_str, one_line
+from fleet.backends.base import one_line
+from fleet.backends.kubernetes.values import as_dict, as_list, as_str
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import urllib3
 
-from fleet.backends.base import BackendError
-from fleet.backends.kubernetes.values import as_dict, as_str, one_line
+from fleet.backends.base import BackendError, one_line
+from fleet.backends.kubernetes.values import as_dict, as_str
 
 EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from kubernetes import client as k8s
 
-from fleet.backends.base import UNCHANGED, BackendError, ObjectState
+from fleet.backends.base import UNCHANGED, BackendError, ObjectState, one_line
 from fleet.backends.kubernetes.autoscaling import parse_scaledobject, quota_entries
 from fleet.backends.kubernetes.connection import KEDA, MERGE_PATCH, ApiCall, KubernetesConnection
 from fleet.backends.kubernetes.patches import check_target, hpa_patch, quota_patch, scale_patch, scaledobject_patch
-from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_str, json_int, one_line
+from fleet.backends.kubernetes.values import OddObject, Warnings, as_dict, as_str, json_int
 
 
 class KubernetesWriting(KubernetesConnection):

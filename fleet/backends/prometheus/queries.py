@@ -24,7 +24,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from fleet.backends.base import BackendError
+from fleet.backends.base import BackendError, one_line
 from fleet.backends.prometheus import promql
 from fleet.backends.prometheus.answers import Sample, parse_matrix, parse_vector
 
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_RATE_WINDOW_SECONDS = 300
 MAX_CONCURRENT_QUERIES = 10  # requests' default connection pool size per host
 
-_NICE_STEPS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _HTTP_STATUS = re.compile(r"HTTP Status Code (\d{3})")
 _BODY_REPR = re.compile(r"\((b(['\"]).*\2)\)\s*$", re.DOTALL)  # "HTTP Status Code 400 (b'...')"
 
@@ -45,23 +44,6 @@ def _utcnow() -> datetime:
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def step_for_range(seconds: float, max_points: int = 240) -> int:
-    """A chart step for a range: at most `max_points` points, at least 15 s, a "nice" value.
-
-    Nice values are 15 s, 30 s, 1/2/5/10/15/30 min, 1/2/3/6/12 h, then whole days.
-    """
-    if max_points < 1:
-        raise ValueError("max_points must be at least 1")
-    if not math.isfinite(seconds) or seconds <= 0:
-        return _NICE_STEPS[0]
-    raw = seconds / max_points
-    for step in _NICE_STEPS:
-        if step >= raw:
-            return step
-    day = _NICE_STEPS[-1]
-    return int(math.ceil(raw / day)) * day
 
 
 def _redact_url(url: str) -> str:
@@ -77,11 +59,6 @@ def _redact_url(url: str) -> str:
 def _format_seconds(value: float) -> str:
     return f"{value:.1f}" if abs(value * 10 - round(value * 10)) < 1e-9 else f"{value:g}"
 
-
-
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -223,7 +200,7 @@ class PrometheusQueries:
                 return BackendError(f"{where} answered an error", transient=True)
             suffix = ""
             if 400 <= status < 500 and (error := _prometheus_error(text)):
-                suffix = ": " + _one_line(error)
+                suffix = ": " + one_line(error)
             return BackendError(
                 f"{where} answered HTTP {status}{suffix}", transient=status >= 500 or status == 429, status=status
             )

@@ -167,14 +167,15 @@ def _autoscaler_facts(world: World) -> list[AutoscalerFacts]:
     facts = []
     for a in world.autoscalers.values():
         facts.append(AutoscalerFacts(
-            kind=ReplicaOwnerKind.SCALEDOBJECT if a.kind == KEDA else ReplicaOwnerKind.HPA, name=a.name,
+            kind=ReplicaOwnerKind.SCALEDOBJECT if a.kind == KEDA else ReplicaOwnerKind.HPA, namespace=a.namespace,
+            name=a.name,
             target_name=a.target, min_replicas=a.min_replicas, max_replicas=a.max_replicas, metric=a.summary(),
             paused_replicas=a.paused_replicas, resource_version=str(a.resource_version),
         ))
         if a.kind == KEDA and a.paused_replicas is None:
             # KEDA creates and owns an HPA for every active ScaledObject.
             facts.append(AutoscalerFacts(
-                kind=ReplicaOwnerKind.HPA, name=f"keda-hpa-{a.name}", target_name=a.target,
+                kind=ReplicaOwnerKind.HPA, namespace=a.namespace, name=f"keda-hpa-{a.name}", target_name=a.target,
                 min_replicas=max(1, a.min_replicas), max_replicas=a.max_replicas,
                 metric=f"external s0-prometheus (from ScaledObject {a.name})",
                 resource_version=str(a.resource_version), owned_by_scaledobject=a.name,
