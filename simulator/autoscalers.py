@@ -90,7 +90,12 @@ class Autoscaler:
         if current > 0:
             raw = min(raw, max(2 * current, current + 4))
         window = self.scale_down_stabilization_s
-        self.recommendations = [r for r in self.recommendations if t - r[0] < window] + [[t, raw]]
+        recommendations = self.recommendations  # oldest first: the stale ones are a prefix
+        stale = 0
+        while stale < len(recommendations) and t - recommendations[stale][0] >= window:
+            stale += 1
+        del recommendations[:stale]
+        recommendations.append([t, raw])
         desired = raw
         if raw < current:
             desired = min(current, max(r[1] for r in self.recommendations))

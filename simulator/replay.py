@@ -384,7 +384,7 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                     score.served += arrived
                     score.arrived += arrived
                     score.served_total += arrived
-                    score.gpu_seconds += (pods.bound * per_replica + warm_gpus) * (end - i)
+                    score.gpu_seconds += ((len(pods.starting) + pods.ready) * per_replica + warm_gpus) * (end - i)
                     if (end - 1 - warmup_seconds) % 60 == 59:
                         score.close_minute(ready, pods.total)
                 i = end
@@ -410,7 +410,7 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
             queue = backlog - abandoned
         last_queue = queue
         if scored:
-            score.gpu_seconds += pods.bound * per_replica + warm_gpus
+            score.gpu_seconds += (len(pods.starting) + pods.ready) * per_replica + warm_gpus
             score.arrived += arrivals[i]
             score.abandoned_total += abandoned
             if served > 0:
