@@ -12,13 +12,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core.charts.costs import spend_figure, spend_unit
 from core.htmx import wants_fragment
 from costing import pricing, selectors, services, spend
+from fleet.models import ModelDeployment
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_RANGE = "24h"
@@ -191,3 +192,13 @@ def costs(request: HttpRequest) -> HttpResponse:
     }
     template = "costing/_costs_body.html" if wants_fragment(request) else "costing/costs.html"
     return render(request, template, context)
+
+
+@require_GET
+def deployment_cost_per_million(request: HttpRequest, deployment_id: int) -> HttpResponse:
+    """Fragment: what 1M tokens of one deployment cost over the last 24 h, for the deployment page's
+    Cost tile. Asked once the charts are in: summing a day of samples is the slowest part of that
+    box, and the charts should not wait for it."""
+    deployment = get_object_or_404(ModelDeployment, id=deployment_id)
+    per_million = selectors.deployment_cost_per_million_tokens(deployment)
+    return render(request, "costing/_cost_per_million.html", {"cost_per_million": per_million})

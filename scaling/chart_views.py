@@ -1,9 +1,10 @@
 """The deployment page's charts fragment: current values, what the deployment costs, and its charts.
 
 Fleet's page loads it (`hx-trigger="load"`) from the page's own path, /deployments/<id>/charts/
-(`scaling.deployment_urls`). It is served here because it combines fleet's metrics with costing's
-prices (the cost tile, cost per 1M tokens, the cost panel at the current price per replica):
-fleet imports no costing.
+(`scaling.deployment_urls`), before its other boxes. It is served here because it combines fleet's
+metrics with costing's prices (the cost tile, the cost panel at the current price per replica):
+fleet imports no costing. What 1M tokens cost, a day of samples summed, is asked from costing
+once this fragment is in (costing:deployment-cost-per-million): the charts do not wait for it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fleet.metrics import deployment_metrics, deployment_series, parse_range, st
 
 @require_GET
 def deployment_charts(request, deployment_id: int):
-    """Fragment: current values, cost per 1M tokens and the charts. Loaded after the page so a slow
+    """Fragment: current values, cost now and the charts. Loaded after the page so a slow
     metrics source delays only this box, and shows "metrics unavailable: <reason>" when it fails."""
     # Gone deployments keep their page, and its charts.
     deployment = get_object_or_404(fleet_selectors.deployment_queryset(include_gone=True), id=deployment_id)
@@ -49,7 +50,6 @@ def deployment_charts(request, deployment_id: int):
         "now": now,
         "slo_state": fleet_selectors.slo_state(now.ttft_p95_seconds, deployment.slo_seconds),
         "cost_per_hour": cost,
-        "cost_per_million": costing_selectors.deployment_cost_per_million_tokens(deployment),
         "panels": panels,
         "series_error": series_error,
         "range_key": range_key,

@@ -27,6 +27,8 @@ def test_it_draws_the_charts_of_a_deployment(browser, demo, live_server):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, live_server)
 
+    asked = []
+    page.on("request", lambda request: asked.append(request.url.removeprefix(live_server.url)))
     deployment = ModelDeployment.objects.get(cluster=demo, name="llama-3-8b")
     page.goto(f"{live_server.url}/deployments/{deployment.id}/?range=1h")
     page.wait_for_selector(".chart-panel[data-drawn] .main-svg", timeout=15000)
@@ -46,6 +48,13 @@ def test_it_draws_the_charts_of_a_deployment(browser, demo, live_server):
     page.wait_for_function("(range) => [...document.querySelectorAll('.chart-panel')].every("
                            "p => p.layout.xaxis.range[0] === range[0] && p.layout.xaxis.range[1] === range[1])",
                            arg=zoomed, timeout=10000)  # fmt: skip
+    # The charts were asked first, every other box of the page once, after them; the Cost tile says
+    # what 1M tokens cost.
+    page.wait_for_selector("#deployment-charts .tile:has-text('per 1M')", timeout=10000)
+    page.wait_for_function("!document.querySelector('main .loading')", timeout=10000)
+    fragments = [url for url in asked if url.startswith(("/deployments/", "/scaling/", "/mig/", "/costs/"))][1:]
+    assert fragments[0] == f"/deployments/{deployment.id}/charts/?range=1h"
+    assert len(fragments) == len(set(fragments)) >= 4
     assert errors == []
     page.close()
 

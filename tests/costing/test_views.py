@@ -206,3 +206,23 @@ def test_it_draws_hours_with_nothing_accrued_as_gaps(viewer):
     assert trace["y"][22:] == [2.6482, 2.6482]  # 2 spot GPUs x 10.59275/8 per GPU-hour
     html = response.content.decode()
     assert '"y": [null, null' in html and "unknown, not $0" in html
+
+
+def test_it_says_what_1m_tokens_of_a_deployment_cost_for_the_deployment_page(viewer):
+    from core.templatetags.scaledeck import usd
+    from costing.selectors import deployment_cost_per_million_tokens
+    from fleet.models import ModelDeployment
+
+    build(2)
+    accrued = ModelDeployment.objects.get(name="model-0")
+    fresh = ModelDeploymentFactory(name="new-model")
+
+    with time_machine.travel(NOW, tick=False):
+        html = viewer.get(reverse("costing:deployment-cost-per-million", args=[accrued.id])).content.decode()
+        expected = deployment_cost_per_million_tokens(accrued)["usd_per_million_generated"]
+        unknown = viewer.get(reverse("costing:deployment-cost-per-million", args=[fresh.id])).content.decode()
+        missing = viewer.get(reverse("costing:deployment-cost-per-million", args=[10**9]))
+
+    assert html.strip() == f"{usd(expected)} per 1M generated tokens (last 2 h)"
+    assert unknown.strip() == "cost per 1M tokens: not known yet"
+    assert missing.status_code == 404

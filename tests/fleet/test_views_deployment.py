@@ -15,6 +15,7 @@ from tests.factories import AutoscalerFactory, ClusterFactory, GpuNodeFactory, M
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+AFTER_THE_CHARTS = "htmx:afterRequest from:#deployment-charts, load delay:1s"  # the other boxes' trigger
 
 
 def page(deployment, query=""):
@@ -81,6 +82,44 @@ def test_it_loads_the_charts_lazily_with_the_chosen_range(viewer_client):
     assert f'hx-get="{charts(deployment)}?range=6h" hx-trigger="load"' in html
     assert 'href="?range=24h"' in html
     assert "plotly-basic.min.js" in html
+
+
+def test_it_asks_for_the_charts_first_and_the_other_boxes_once_they_are_in(viewer_client):
+    """The charts fragment gets the server to itself: the other boxes are asked when it has answered
+    (or after 1 s, should the metrics source be slow), and what 1M tokens cost once it is in the page."""
+    deployment = ModelDeploymentFactory()
+
+    html = viewer_client.get(page(deployment)).content.decode()
+    fragment = viewer_client.get(charts(deployment)).content.decode()
+
+    boxes = re.findall(r'<div hx-get="([^"]+)" hx-trigger="([^"]+)"', html)
+    assert len(boxes) >= 3
+    for url, trigger in boxes:
+        assert trigger == AFTER_THE_CHARTS, url
+    per_million = reverse("costing:deployment-cost-per-million", args=[deployment.id])
+    assert f'hx-get="{per_million}" hx-trigger="load"' in fragment
+
+
+def test_it_estimates_the_cost_line_from_what_one_replica_costs_now(viewer_client, fake_metrics):
+    from costing.selectors import deployment_cost_per_hour
+    from tests.costing.factories import InstancePriceFactory
+
+    InstancePriceFactory()
+    deployment = ModelDeploymentFactory(gpu_per_replica=2, replicas_ready=2)
+    for i in range(2):
+        node = GpuNodeFactory(cluster=deployment.cluster, name=f"a100-{i}")
+        PodFactory(deployment=deployment, node=node, name=f"llm-{i}")
+    per_replica = float(deployment_cost_per_hour([deployment])[deployment.id]) / 2
+    assert per_replica > 0
+    fake_metrics.series = {"replicas_ready": series("replicas_ready", "replicas", [1, 2, None, 2])}
+
+    with time_machine.travel(NOW, tick=False):
+        html = viewer_client.get(charts(deployment)).content.decode()
+
+    [line] = panels_of(html)["Cost"]["data"]
+    assert line["name"] == "cost, estimated ($/h)"
+    assert line["y"] == pytest.approx([per_replica, 2 * per_replica, None, 2 * per_replica])
+    assert "$" in html and "/h" in html  # the Cost tile, from the same price
 
 
 @pytest.mark.parametrize("bad", ["7d", "<script>", "1h;drop"])
@@ -220,7 +259,7 @@ def test_it_loads_the_scale_controls_for_an_operator(operator_client):
     html = operator_client.get(page(deployment)).content.decode()
 
     assert "operator role needed" not in html
-    assert f'hx-get="{controls}" hx-trigger="load"' in html
+    assert f'hx-get="{controls}" hx-trigger="{AFTER_THE_CHARTS}"' in html
 
 
 def test_it_keeps_the_page_of_a_deployment_gone_from_the_cluster(viewer_client):
