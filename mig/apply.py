@@ -35,6 +35,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import AuditKind
 from core.errors import ApplicationError
+from fleet.autoscalers import replica_owner
 from fleet.backends.base import BackendError, ConflictError, EvictionRefused
 from fleet.mig_parted import DEFAULT_CONFIG_MAP, MigPartedConfigError
 from fleet.models import GpuNode, Pod
@@ -100,8 +101,8 @@ def _ready_floor_problems(node: GpuNode) -> list[str]:
     problems = []
     for dep_pods in losing.values():
         deployment = dep_pods[0].deployment
-        scalers = [a for a in deployment.autoscalers.all() if a.gone_at is None and not a.owned_by_scaledobject]
-        floor = max((a.min_replicas for a in scalers), default=1)
+        live = [a.facts() for a in deployment.autoscalers.all() if a.gone_at is None]
+        floor = max((a.min_replicas for a in replica_owner(deployment.name, live).claimants), default=1)
         left = deployment.replicas_ready - len(dep_pods)
         if left < floor:
             problems.append(f"draining {node.name} would leave {deployment.namespace}/{deployment.name} with "
