@@ -111,6 +111,7 @@ class AuditKind(models.TextChoices):
     MIG_PLAN = "mig_plan", "MIG plan"
     MIG_REPARTITION = "mig_repartition", "MIG repartitioning"
     FINDING = "finding", "configuration finding"
+    SLACK_LINK = "slack_link", "Slack user link"
 
 
 class AuditEntry(models.Model):

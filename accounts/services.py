@@ -46,7 +46,8 @@ def user_ensure(*, username: str, role: str, password: str | None = None):
     return user
 
 
-def _scope_names(values, what: str, field: str) -> list[str]:
+def scope_names(values, what: str, field: str) -> list[str]:
+    """Cluster or namespace names of a scope (a token's, a Slack link's), sorted, each checked."""
     names = sorted({v.strip() for v in values or [] if v and v.strip()})
     for name in names:
         if not _SCOPE_NAME.match(name):
@@ -89,8 +90,8 @@ def api_token_create(
     token = ApiToken.objects.create(
         user=user, name=name, role=role, prefix=raw[:12], token_hash=hash_token(raw), created_at=now,
         expires_at=now + timedelta(days=expires_days) if expires_days is not None else None,
-        namespaces=_scope_names(namespaces, "namespace", "namespaces"),
-        clusters=_scope_names(clusters, "cluster", "clusters"), read_only=bool(read_only),
+        namespaces=scope_names(namespaces, "namespace", "namespaces"),
+        clusters=scope_names(clusters, "cluster", "clusters"), read_only=bool(read_only),
     )
     audit_record(actor=actor or user, kind=AuditKind.TOKEN, object=f"token {token.prefix}… ({name})",
                  object_id=token.pk, before=None, after=_token_fields(token), reason="token issued")

@@ -20,7 +20,9 @@ from datetime import datetime
 from django.db import connections
 
 from accounts.models import Role, role_at_least
+from accounts.scope import scope_queryset
 from accounts.services import user_role
+from chatops.models import SlackUserLink
 from chatops.summary import fleet_summary
 from costing import selectors as costing_selectors
 from fleet import metrics as fleet_metrics
@@ -41,22 +43,23 @@ USAGE = (
 )
 
 
-def answer(*, user, text: str, now: datetime, within: float | None = None) -> str | None:
-    """The reply to one slash command from a linked user.
+def answer(*, link: SlackUserLink, text: str, now: datetime, within: float | None = None) -> str | None:
+    """The reply to one slash command from a linked Slack user, within the link's scope.
 
     With `within` (seconds), None when the metrics the reply needs are not read in that time."""
-    if not role_at_least(user_role(user), Role.VIEWER):
+    if not role_at_least(user_role(link.user), Role.VIEWER):
         return "Your ScaleDeck account has no role; ask an admin for one."
     words = text.split()
     if not words:
         return USAGE
     verb, args = words[0].lower(), words[1:]
     if verb == "status" and not args:
-        if within is not None and not metrics_read_within(list(fleet_selectors.deployment_queryset()), within):
+        deployments = scope_queryset(fleet_selectors.deployment_queryset(), link)
+        if within is not None and not metrics_read_within(list(deployments), within):
             return None
-        return fleet_status(now=now)
+        return fleet_status(now=now, scope=link)
     if verb in ("status", "why") and len(args) == 1:
-        deployment, problem = find_deployment(args[0])
+        deployment, problem = find_deployment(args[0], scope=link)
         if deployment is None:
             return problem
         if within is not None and not metrics_read_within([deployment], within):
@@ -92,9 +95,10 @@ def _money(value) -> str:
     return "unknown" if value is None else f"${value:,.2f}/h"
 
 
-def fleet_status(*, now: datetime) -> str:
+def fleet_status(*, now: datetime, scope: SlackUserLink) -> str:
     lines = []
-    for c in fleet_summary(now=now):
+    clusters = scope_queryset(fleet_selectors.cluster_queryset(), scope)
+    for c in fleet_summary(now=now, clusters=clusters, namespaces=scope.namespaces):
         breach = ", ".join(f"{b['deployment']} ({b['ttft_p95_seconds']:.2f} s > {b['objective_seconds']:.2f} s)"
                            for b in c.in_breach) or "none"
         spend = _money(c.spend_usd_per_hour)
@@ -117,11 +121,14 @@ def _unknown_text(c) -> str:
     return f"; TTFT unknown for {c.ttft_unknown} deployment{'s' if c.ttft_unknown > 1 else ''} ({why})"
 
 
-def find_deployment(ref: str):
+def find_deployment(ref: str, *, scope: SlackUserLink):
+    """(deployment, "") or (None, what is wrong). Outside the link's scope is "no deployment", as
+    a scoped token gets 404."""
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         return None, f"Name a deployment as namespace/name, not {ref[:80]!r}."
-    rows = list(fleet_selectors.deployment_queryset().filter(namespace=namespace, name=name)[:2])
+    deployments = scope_queryset(fleet_selectors.deployment_queryset(), scope)
+    rows = list(deployments.filter(namespace=namespace, name=name)[:2])
     if not rows:
         return None, f"No deployment {ref[:120]}."
     if len(rows) > 1:

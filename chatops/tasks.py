@@ -10,10 +10,11 @@ import time
 import urllib.request
 
 from celery import shared_task
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accounts.scope import SCOPE_REFUSED, scope_allows
 from chatops import answers
+from chatops.models import SlackUserLink
 from core.errors import ApplicationError
 from fleet.models import ModelDeployment
 from scaling.models import ScaleAction
@@ -36,13 +37,15 @@ def post_to_slack(response_url: str, text: str, *, replace_original: bool = True
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
-def slack_scale_apply(*, user_id: int, deployment_id: int, replicas: int, ttl_minutes: int | None, reason: str,
+def slack_scale_apply(*, link_id: int, deployment_id: int, replicas: int, ttl_minutes: int | None, reason: str,
                       response_url: str, idempotency_key: str) -> None:
-    user = get_user_model().objects.get(pk=user_id)
+    link = SlackUserLink.objects.select_related("user").get(pk=link_id)
     deployment = ModelDeployment.objects.select_related("cluster").get(pk=deployment_id)
     try:
+        if not scope_allows(link, deployment):
+            raise ApplicationError(SCOPE_REFUSED, status=403)
         action = scale_action_request(
-            deployment=deployment, replicas=replicas, reason=reason, actor=Actor.of(user),
+            deployment=deployment, replicas=replicas, reason=reason, actor=Actor.of(link.user),
             source=ScaleAction.Source.API, ttl_minutes=ttl_minutes, idempotency_key=idempotency_key,
         )
     except ApplicationError as exc:
@@ -58,10 +61,10 @@ def slack_scale_apply(*, user_id: int, deployment_id: int, replicas: int, ttl_mi
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
-def slack_answer_post(*, user_id: int, text: str, response_url: str) -> None:
+def slack_answer_post(*, link_id: int, text: str, response_url: str) -> None:
     """A `status` or `why` answer, once every cluster's Prometheus has answered or timed out."""
-    user = get_user_model().objects.get(pk=user_id)
-    reply = answers.answer(user=user, text=text, now=timezone.now())
+    link = SlackUserLink.objects.select_related("user").get(pk=link_id)
+    reply = answers.answer(link=link, text=text, now=timezone.now())
     try:
         post_to_slack(response_url, reply, replace_original=False)
     except OSError as exc:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.scope import SCOPE_REFUSED, scope_allows
 from chatops import answers, scale, slack
 from chatops.models import SlackUserLink
 from chatops.tasks import slack_answer_post, slack_scale_apply
@@ -51,9 +52,10 @@ def _verified(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
-def _linked_user(slack_user_id: str):
+def _link(slack_user_id: str) -> SlackUserLink | None:
+    """The Slack user's link to an active ScaleDeck user, or None."""
     link = SlackUserLink.objects.select_related("user").filter(slack_user_id=slack_user_id).first()
-    return link.user if link is not None and link.user.is_active else None
+    return link if link is not None and link.user.is_active else None
 
 
 NOT_LINKED = "Your Slack account is not linked to a ScaleDeck user; ask a ScaleDeck admin."
@@ -78,12 +80,12 @@ def slack_signed(view):
     return checked
 
 
-def _answer_later(*, user, text: str, response_url: str) -> JsonResponse:
+def _answer_later(*, link: SlackUserLink, text: str, response_url: str) -> JsonResponse:
     """Prometheus is slow: say so now, and post the answer from the worker when it has one."""
     budget = f"{answers.ANSWER_BUDGET_SECONDS:g} s"
     if not _response_url_allowed(response_url):
         return _ephemeral(f"Prometheus did not answer within {budget}; ask again in a minute.")
-    transaction.on_commit(lambda: slack_answer_post.delay(user_id=user.id, text=text, response_url=response_url))
+    transaction.on_commit(lambda: slack_answer_post.delay(link_id=link.id, text=text, response_url=response_url))
     return _ephemeral(f"Prometheus did not answer within {budget}: the answer follows here when it does "
                       "(or when it times out).")
 
@@ -91,22 +93,22 @@ def _answer_later(*, user, text: str, response_url: str) -> JsonResponse:
 @slack_signed
 def slack_command(request: HttpRequest) -> JsonResponse:
     started = time.monotonic()
-    user = _linked_user(request.POST.get("user_id", ""))
-    if user is None:
+    link = _link(request.POST.get("user_id", ""))
+    if link is None:
         return _ephemeral(NOT_LINKED)
     words = scale.split_words(request.POST.get("text", ""))
     if words and words[0].lower() == "scale":
-        if not scale.may_scale(user):
+        if not scale.may_scale(link.user):
             return _ephemeral("Your ScaleDeck role may not scale; an operator can.")
-        command, problem = scale.parse(words[1:], answers.find_deployment)
+        command, problem = scale.parse(words[1:], functools.partial(answers.find_deployment, scope=link))
         if command is None:
             return _ephemeral(problem)
-        return JsonResponse(scale.dry_run_message(user=user, command=command))
+        return JsonResponse(scale.dry_run_message(user=link.user, command=command))
     text = request.POST.get("text", "")
     within = answers.ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
-    reply = answers.answer(user=user, text=text, now=timezone.now(), within=within)
+    reply = answers.answer(link=link, text=text, now=timezone.now(), within=within)
     if reply is None:
-        return _answer_later(user=user, text=text, response_url=request.POST.get("response_url", ""))
+        return _answer_later(link=link, text=text, response_url=request.POST.get("response_url", ""))
     return _ephemeral(reply)
 
 
@@ -119,14 +121,14 @@ def slack_interaction(request: HttpRequest) -> JsonResponse:
         slack_user, response_url = payload["user"]["id"], payload.get("response_url", "")
     except (ValueError, KeyError, IndexError, TypeError):
         return JsonResponse({"detail": "Not a Slack interaction payload."}, status=400)
-    user = _linked_user(slack_user)
-    if user is None:
+    link = _link(slack_user)
+    if link is None:
         return _ephemeral(NOT_LINKED)
     if pressed.get("action_id") == "scale_cancel":
         return JsonResponse({"replace_original": True, "text": "Cancelled; nothing was changed."})
     if pressed.get("action_id") != "scale_confirm":
         return JsonResponse({"detail": "Unknown action."}, status=400)
-    if not scale.may_scale(user):  # the role is checked again: it may have changed since the dry run
+    if not scale.may_scale(link.user):  # the role is checked again: it may have changed since the dry run
         return _ephemeral("Your ScaleDeck role may not scale; an operator can.")
     try:
         value = json.loads(pressed["value"])
@@ -135,11 +137,13 @@ def slack_interaction(request: HttpRequest) -> JsonResponse:
         reason = str(value["reason"])[:500]
     except (ValueError, KeyError, TypeError, ModelDeployment.DoesNotExist):
         return JsonResponse({"detail": "The button no longer names a deployment."}, status=400)
+    if not scope_allows(link, deployment):  # the scope too: it may have narrowed since the dry run
+        return _ephemeral(SCOPE_REFUSED)
     if not _response_url_allowed(response_url):
         return JsonResponse({"detail": "The response URL is not Slack's."}, status=400)
     key = "slack:" + request.headers["X-Slack-Signature"][-40:]  # one apply per button press
     transaction.on_commit(lambda: slack_scale_apply.delay(
-        user_id=user.id, deployment_id=deployment.id, replicas=replicas, ttl_minutes=None if ttl is None else int(ttl),
+        link_id=link.id, deployment_id=deployment.id, replicas=replicas, ttl_minutes=None if ttl is None else int(ttl),
         reason=reason, response_url=response_url, idempotency_key=key,
     ))
     return JsonResponse({"replace_original": True,
