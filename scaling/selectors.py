@@ -10,8 +10,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from core.errors import ApplicationError
-from fleet.autoscalers import ReplicaOwner, ReplicaOwnerKind
-from fleet.models import ModelDeployment, NamespaceQuota
+from fleet.autoscalers import ReplicaOwner, ReplicaOwnerKind, replica_owner
+from fleet.models import Autoscaler, ModelDeployment, NamespaceQuota
 from scaling import decisions, windows
 from scaling.filters import ScaleActionFilterSet
 from scaling.models import PrescaleRule, ScaleAction
@@ -199,15 +199,14 @@ def rule_rows(rules: Iterable[PrescaleRule], *, now: datetime) -> list[RuleRow]:
 
 
 def _current_floors(deployments: Sequence[ModelDeployment]) -> dict[int, int]:
-    """The floor each deployment has now (autoscaler min, else replicas), in one query."""
-    from fleet.models import Autoscaler
-
-    floors = {d.id: d.replicas_desired for d in deployments}
-    rows = Autoscaler.objects.alive().filter(
-        deployment_id__in=list(floors), owned_by_scaledobject=""
-    ).values_list("deployment_id", "min_replicas")
-    for deployment_id, min_replicas in rows:
-        floors[deployment_id] = min_replicas
+    """The floor each deployment has now (its replicas' owner's min, else its replicas), in one query."""
+    live = defaultdict(list)
+    for a in Autoscaler.objects.alive().filter(deployment_id__in=[d.id for d in deployments]):
+        live[a.deployment_id].append(a.facts())
+    floors = {}
+    for d in deployments:
+        scaler = replica_owner(d.name, live[d.id]).autoscaler
+        floors[d.id] = scaler.min_replicas if scaler else d.replicas_desired
     return floors
 
 
