@@ -119,3 +119,29 @@ def test_running_it_again_or_after_a_crash_bills_nothing_twice(cluster, monkeypa
     accrue_at(T0 + timedelta(minutes=15, seconds=10))  # the redelivered task
     accrue_at(T0 + timedelta(minutes=15, seconds=20))  # and the next beat tick, same last good sync
     assert usd() == Decimal("27.44705") / 2  # two p4de nodes for a quarter hour, once
+
+
+def test_the_sync_never_waits_for_prometheus_the_bill_does(cluster, monkeypatch):
+    asked = []
+
+    class RecordingPrometheus:
+        """Answers nothing, and notes who asked: a slow Prometheus would make each of them wait."""
+
+        last_error = None
+
+        def deployment_metrics(self, refs):
+            asked.append("current metrics")
+            return {}
+
+        def token_increase(self, refs, start, end):
+            asked.append("token counters")
+            return {}
+
+    monkeypatch.setattr("fleet.backends.registry.metrics_backend", lambda c: RecordingPrometheus())
+    assert sync_at(cluster, T0).ok
+    accrue_at(T0 + timedelta(seconds=5))  # the first accrual only sets the watermark
+    assert sync_at(cluster, T0 + timedelta(minutes=15)).ok
+    assert asked == []
+
+    accrue_at(T0 + timedelta(minutes=15, seconds=5))
+    assert sorted(set(asked)) == ["current metrics", "token counters"]
