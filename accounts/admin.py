@@ -32,6 +32,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
-        revoked = sum(api_token_revoke(token=token, actor=request.user, reason="revoked in the Django admin")
-                      for token in queryset)
+        revoked = sum(
+            api_token_revoke(token=token, actor=request.user, reason="revoked in the Django admin")
+            for token in queryset
+        )
         self.message_user(request, f"{revoked} token{'s' if revoked != 1 else ''} revoked.", messages.SUCCESS)

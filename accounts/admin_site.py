@@ -69,9 +69,15 @@ class ScaleDeckAdminSite(admin.AdminSite):
         def refuse(username: str, wait: int):
             form = self.login_form(request, initial={"username": username})  # unbound: no password check
             messages.error(request, locked_message(username, wait))  # the admin's pages show messages
-            context = {**self.each_context(request), "title": "Log in", "subtitle": None, "form": form,
-                       "app_path": request.get_full_path(), "username": username, **(extra_context or {})}
+            context = {
+                **self.each_context(request),
+                "title": "Log in",
+                "subtitle": None,
+                "form": form,
+                "app_path": request.get_full_path(),
+                "username": username,
+                **(extra_context or {}),
+            }
             return TemplateResponse(request, self.login_template or "admin/login.html", context)
 
         return limited_login(request, lambda: super(ScaleDeckAdminSite, self).login(request, extra_context), refuse)
-

@@ -48,11 +48,25 @@ def _actor_of(actor) -> tuple[str, Any]:
     return actor.label[:120], None
 
 
-def audit_record(*, actor, kind: str, object: str, before: dict | None, after: dict | None,  # noqa: A002
-                 reason: str = "", object_id: Any = "") -> AuditEntry:
+def audit_record(
+    *,
+    actor,
+    kind: str,
+    object: str,
+    before: dict | None,
+    after: dict | None,  # noqa: A002
+    reason: str = "",
+    object_id: Any = "",
+) -> AuditEntry:
     """Write one audit row: who (`actor`), what (`kind`, `object`), from `before` to `after`, and why."""
     label, user = _actor_of(actor)
     return AuditEntry.objects.create(
-        actor_label=label, actor_user=user, kind=AuditKind(kind), object_label=str(object)[:300],
-        object_id=str(object_id or "")[:64], before=before, after=after, reason=reason or "",
+        actor_label=label,
+        actor_user=user,
+        kind=AuditKind(kind),
+        object_label=str(object)[:300],
+        object_id=str(object_id or "")[:64],
+        before=before,
+        after=after,
+        reason=reason or "",
     )

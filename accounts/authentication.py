@@ -33,7 +33,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if any(value.startswith(TOKEN_PREFIX) for values in request.query_params.lists() for value in values[1]):
             logger.warning("API token refused: sent in the query string (path %s)", request.path)
             raise exceptions.AuthenticationFailed(
-                "API tokens are accepted only in the Authorization header (Bearer), never in the address.")
+                "API tokens are accepted only in the Authorization header (Bearer), never in the address."
+            )
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None

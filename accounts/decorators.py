@@ -18,8 +18,13 @@ def forbidden(request, *, role_needed: str):
 
     Answered here rather than by raising PermissionDenied: Django logs that exception with its
     traceback, and a viewer opening an operator page is not an error worth one."""
-    logger.info("forbidden: %s needs the %s role (%s has %s)", request.path, role_needed,
-                request.user.get_username() or "anonymous", user_role(request.user) or "no role")
+    logger.info(
+        "forbidden: %s needs the %s role (%s has %s)",
+        request.path,
+        role_needed,
+        request.user.get_username() or "anonymous",
+        user_role(request.user) or "no role",
+    )
     return render(request, "403.html", {"role_needed": role_needed}, status=403)
 
 

@@ -10,15 +10,22 @@ from accounts.services import MAX_TOKEN_DAYS
 
 
 class TokenForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-                                  to_field_name="username", help_text="whose rights the token acts with")
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        to_field_name="username",
+        help_text="whose rights the token acts with",
+    )
     name = forms.CharField(max_length=100, help_text="what it is for, e.g. slack-bot")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER, help_text="never above the user's role")
-    namespaces = forms.CharField(required=False, max_length=2000,
-                                 help_text="comma-separated; empty: every namespace")
+    namespaces = forms.CharField(required=False, max_length=2000, help_text="comma-separated; empty: every namespace")
     clusters = forms.CharField(required=False, max_length=2000, help_text="comma-separated; empty: every cluster")
-    expires_days = forms.IntegerField(required=False, min_value=1, max_value=MAX_TOKEN_DAYS,
-                                      label="Expires after (days)", help_text="empty: the default")
+    expires_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        label="Expires after (days)",
+        help_text="empty: the default",
+    )
     never_expires = forms.BooleanField(required=False)
     read_only = forms.BooleanField(required=False, help_text="may read, never change anything")
 

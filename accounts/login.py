@@ -47,7 +47,7 @@ def login_failed(username: str, address: str, now: float | None = None) -> None:
     now = time.time() if now is None else now
     window = settings.SCALEDECK_LOGIN_LOCKOUT_SECONDS
     for key, limit in _keys(username, address):
-        recent = [t for t in cache.get(key, []) if t > now - window][-(limit * 4):]
+        recent = [t for t in cache.get(key, []) if t > now - window][-(limit * 4) :]
         cache.set(key, [*recent, now], timeout=window)
 
 
@@ -57,8 +57,10 @@ def login_succeeded(username: str, address: str) -> None:
 
 def locked_message(username: str, wait: int) -> str:
     minutes = max(1, math.ceil(wait / 60))
-    return (f"Too many failed sign-in attempts for {username or 'this user'} from your address. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+    return (
+        f"Too many failed sign-in attempts for {username or 'this user'} from your address. "
+        f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
 
 
 def limited_login(request, sign_in, refuse):
@@ -88,7 +90,8 @@ class LimitedLoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         def refuse(username: str, wait: int):
             form = self.get_form_class()(request, initial={"username": username})  # unbound: no password check
-            return self.render_to_response(self.get_context_data(
-                form=form, locked_message=locked_message(username, wait)))
+            return self.render_to_response(
+                self.get_context_data(form=form, locked_message=locked_message(username, wait))
+            )
 
         return limited_login(request, lambda: super(LimitedLoginView, self).post(request, *args, **kwargs), refuse)

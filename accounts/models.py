@@ -47,7 +47,8 @@ class ApiTokenQuerySet(models.QuerySet):
         """Neither revoked nor expired."""
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
 
 class ApiToken(models.Model):
@@ -65,7 +66,8 @@ class ApiToken(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # Scope: empty lists mean every cluster / every namespace the role allows (accounts/scope.py).
     clusters = models.JSONField(default=list, blank=True)
     namespaces = models.JSONField(default=list, blank=True)
@@ -123,7 +125,8 @@ class AuditEntry(models.Model):
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     actor_label = models.CharField(max_length=120, db_index=True)
     kind = models.CharField(max_length=20, choices=AuditKind.choices, db_index=True)
     object_label = models.CharField(max_length=300)

@@ -88,8 +88,7 @@ def scope_allows(token: ApiToken | None, obj) -> bool:
     cluster_path, namespace_path = scope_paths(type(obj))
     if token.clusters and (cluster_path is None or _resolve(obj, cluster_path) not in token.clusters):
         return False
-    return not token.namespaces or (
-        namespace_path is not None and _resolve(obj, namespace_path) in token.namespaces)
+    return not token.namespaces or (namespace_path is not None and _resolve(obj, namespace_path) in token.namespaces)
 
 
 def scope_contains(token: ApiToken | None, *, cluster: str | None, namespace: str | None) -> bool:

@@ -15,8 +15,22 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "user", "role", "prefix", "clusters", "namespaces", "read_only", "created_at",
-                  "expires_at", "last_used_at", "last_used_ip", "revoked_at", "state"]
+        fields = [
+            "id",
+            "name",
+            "user",
+            "role",
+            "prefix",
+            "clusters",
+            "namespaces",
+            "read_only",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "last_used_ip",
+            "revoked_at",
+            "state",
+        ]
         read_only_fields = fields
 
     def get_state(self, token) -> str:
@@ -31,8 +45,13 @@ class ApiTokenCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
     namespaces = serializers.ListField(child=serializers.CharField(max_length=253), max_length=100, default=list)
     clusters = serializers.ListField(child=serializers.CharField(max_length=253), max_length=100, default=list)
-    expires_days = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_DAYS, allow_null=True, default=-1,
-                                            help_text="omit for the default, null for never")
+    expires_days = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        allow_null=True,
+        default=-1,
+        help_text="omit for the default, null for never",
+    )
     read_only = serializers.BooleanField(default=False)
 
 

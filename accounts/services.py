@@ -51,22 +51,36 @@ def scope_names(values, what: str, field: str) -> list[str]:
     names = sorted({v.strip() for v in values or [] if v and v.strip()})
     for name in names:
         if not _SCOPE_NAME.match(name):
-            raise ApplicationError(f"\"{name}\" is not a {what} name: lowercase letters, digits, - and .",
-                                   field=field)
+            raise ApplicationError(f'"{name}" is not a {what} name: lowercase letters, digits, - and .', field=field)
     return names
 
 
 def _token_fields(token: ApiToken) -> dict:
-    return {"name": token.name, "user": token.user.get_username(), "role": token.role, "prefix": token.prefix,
-            "clusters": token.clusters, "namespaces": token.namespaces, "read_only": token.read_only,
-            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-            "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None}
+    return {
+        "name": token.name,
+        "user": token.user.get_username(),
+        "role": token.role,
+        "prefix": token.prefix,
+        "clusters": token.clusters,
+        "namespaces": token.namespaces,
+        "read_only": token.read_only,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
 
 
 @transaction.atomic
 def api_token_create(
-    *, user, name: str, role: str, namespaces=(), clusters=(), expires_days: int | None = -1,
-    read_only: bool = False, actor=None, now=None,
+    *,
+    user,
+    name: str,
+    role: str,
+    namespaces=(),
+    clusters=(),
+    expires_days: int | None = -1,
+    read_only: bool = False,
+    actor=None,
+    now=None,
 ) -> tuple[ApiToken, str]:
     """Issue a token; returns the row and the raw token, which is never stored or shown again.
 
@@ -88,13 +102,26 @@ def api_token_create(
     now = now or timezone.now()
     raw = ApiToken.generate()
     token = ApiToken.objects.create(
-        user=user, name=name, role=role, prefix=raw[:12], token_hash=hash_token(raw), created_at=now,
+        user=user,
+        name=name,
+        role=role,
+        prefix=raw[:12],
+        token_hash=hash_token(raw),
+        created_at=now,
         expires_at=now + timedelta(days=expires_days) if expires_days is not None else None,
         namespaces=scope_names(namespaces, "namespace", "namespaces"),
-        clusters=scope_names(clusters, "cluster", "clusters"), read_only=bool(read_only),
+        clusters=scope_names(clusters, "cluster", "clusters"),
+        read_only=bool(read_only),
     )
-    audit_record(actor=actor or user, kind=AuditKind.TOKEN, object=f"token {token.prefix}… ({name})",
-                 object_id=token.pk, before=None, after=_token_fields(token), reason="token issued")
+    audit_record(
+        actor=actor or user,
+        kind=AuditKind.TOKEN,
+        object=f"token {token.prefix}… ({name})",
+        object_id=token.pk,
+        before=None,
+        after=_token_fields(token),
+        reason="token issued",
+    )
     return token, raw
 
 
@@ -103,13 +130,20 @@ def api_token_revoke(*, token: ApiToken, actor=None, reason: str = "") -> bool:
     with transaction.atomic():
         before = _token_fields(token)
         revoked = ApiToken.objects.filter(id=token.id, revoked_at__isnull=True).update(
-            revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "pk", None) and not isinstance(
-                actor, ApiToken) else None)
+            revoked_at=timezone.now(),
+            revoked_by=actor if getattr(actor, "pk", None) and not isinstance(actor, ApiToken) else None,
+        )
         if revoked:
             token.refresh_from_db()
-            audit_record(actor=actor, kind=AuditKind.TOKEN, object=f"token {token.prefix}… ({token.name})",
-                         object_id=token.pk, before=before, after=_token_fields(token),
-                         reason=reason or "token revoked")
+            audit_record(
+                actor=actor,
+                kind=AuditKind.TOKEN,
+                object=f"token {token.prefix}… ({token.name})",
+                object_id=token.pk,
+                before=before,
+                after=_token_fields(token),
+                reason=reason or "token revoked",
+            )
     return bool(revoked)
 
 
@@ -129,6 +163,7 @@ def api_token_find(ref: str) -> ApiToken:
     else:
         token = None
     if token is None:
-        raise ApplicationError("no token matches: give the full token, its id, or the prefix shown in lists",
-                               field="token", status=404)
+        raise ApplicationError(
+            "no token matches: give the full token, its id, or the prefix shown in lists", field="token", status=404
+        )
     return token

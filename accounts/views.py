@@ -30,9 +30,15 @@ def tokens(request):
         d = form.cleaned_data
         try:
             token, raw = api_token_create(
-                user=d["user"], name=d["name"], role=d["role"], namespaces=_names(d["namespaces"]),
-                clusters=_names(d["clusters"]), read_only=d["read_only"], actor=request.user,
-                expires_days=None if d["never_expires"] else (d["expires_days"] or -1))
+                user=d["user"],
+                name=d["name"],
+                role=d["role"],
+                namespaces=_names(d["namespaces"]),
+                clusters=_names(d["clusters"]),
+                read_only=d["read_only"],
+                actor=request.user,
+                expires_days=None if d["never_expires"] else (d["expires_days"] or -1),
+            )
             issued = {"token": token, "raw": raw}
             form = TokenForm()
         except ApplicationError as error:

@@ -26,8 +26,9 @@ class SpikeSerializer(serializers.Serializer):
 
 class AdviceRequestSerializer(serializers.Serializer):
     deployment = serializers.PrimaryKeyRelatedField(queryset=ModelDeployment.objects.select_related("cluster"))
-    trace = serializers.PrimaryKeyRelatedField(queryset=TraceUpload.objects.all(), allow_null=True,
-                                               required=False, default=None)
+    trace = serializers.PrimaryKeyRelatedField(
+        queryset=TraceUpload.objects.all(), allow_null=True, required=False, default=None
+    )
     hours = serializers.FloatField(allow_null=True, required=False, default=None)
     rate_multiplier = serializers.FloatField(required=False, default=1.0)
     spike = SpikeSerializer(allow_null=True, required=False, default=None)
@@ -44,8 +45,22 @@ class AdviceRequestSerializer(serializers.Serializer):
 class AdviceRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = AdviceRun
-        fields = ["id", "deployment", "trace", "hours", "rate_multiplier", "spike", "slo_seconds", "attainment",
-                  "status", "progress", "error", "result", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "deployment",
+            "trace",
+            "hours",
+            "rate_multiplier",
+            "spike",
+            "slo_seconds",
+            "attainment",
+            "status",
+            "progress",
+            "error",
+            "result",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class TraceUploadSerializer(serializers.ModelSerializer):
@@ -65,8 +80,13 @@ class AdviceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         data = body.validated_data
         scope_require(request, data["deployment"])  # a deployment outside the token's scope: 403
         run = services.advice_start(
-            user=request.user, deployment=data["deployment"], trace=data["trace"], hours=data["hours"],
-            rate_multiplier=data["rate_multiplier"], spike=data["spike"], slo=data["slo_seconds"],
+            user=request.user,
+            deployment=data["deployment"],
+            trace=data["trace"],
+            hours=data["hours"],
+            rate_multiplier=data["rate_multiplier"],
+            spike=data["spike"],
+            slo=data["slo_seconds"],
             attainment=data["attainment"],
             enqueue=lambda run_id: transaction.on_commit(lambda: tasks.advice_run.delay(run_id)),
         )
@@ -86,7 +106,8 @@ class TraceUploadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     def create(self, request, *args, **kwargs):
         upload = request.FILES.get("file")
         if upload is None:
-            return Response({"file": ["attach the trace as the multipart field \"file\""]},
-                            status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"file": ['attach the trace as the multipart field "file"']}, status=status.HTTP_400_BAD_REQUEST
+            )
         trace = services.trace_upload_create(user=request.user, upload=upload)
         return Response(TraceUploadSerializer(trace).data, status=status.HTTP_201_CREATED)

@@ -47,8 +47,14 @@ def prescale_rules_for(candidate_policy: dict) -> list[dict]:
     rules = []
     for window in candidate_policy.get("prescale") or []:
         start, end = _minutes(window["from_utc"]), _minutes(window["to_utc"])
-        rules.append({"cron": f"{start % 60} {start // 60} * * *", "timezone": "UTC",
-                      "min_replicas": int(window["replicas"]), "duration_minutes": (end - start) % 1440 or 1440})
+        rules.append(
+            {
+                "cron": f"{start % 60} {start // 60} * * *",
+                "timezone": "UTC",
+                "min_replicas": int(window["replicas"]),
+                "duration_minutes": (end - start) % 1440 or 1440,
+            }
+        )
     return rules
 
 
@@ -71,30 +77,57 @@ def advice_apply_preview(*, run: AdviceRun, label: str | None = None) -> AdviceA
     autoscaler, edit = autoscaler_policy_preview(deployment=run.deployment, changes=changes)
     notes = []
     if candidate["policy"].get("warm_pool_nodes"):
-        notes.append(f"the warm pool of {candidate['policy']['warm_pool_nodes']} spare GPU nodes is not applied: "
-                     "keep them with your node autoscaler's settings")
-    return AdviceApplication(candidate=candidate, changes=changes, edit=edit, autoscaler_name=autoscaler.name,
-                             prescale_rules=prescale_rules_for(candidate["policy"]), notes=notes)
+        notes.append(
+            f"the warm pool of {candidate['policy']['warm_pool_nodes']} spare GPU nodes is not applied: "
+            "keep them with your node autoscaler's settings"
+        )
+    return AdviceApplication(
+        candidate=candidate,
+        changes=changes,
+        edit=edit,
+        autoscaler_name=autoscaler.name,
+        prescale_rules=prescale_rules_for(candidate["policy"]),
+        notes=notes,
+    )
 
 
-def advice_apply(*, run: AdviceRun, label: str | None = None, reason: str, actor, user, source: str,
-                 dispatch: bool = True) -> AdviceApplication:
+def advice_apply(
+    *, run: AdviceRun, label: str | None = None, reason: str, actor, user, source: str, dispatch: bool = True
+) -> AdviceApplication:
     """Apply the candidate: one audited policy action (written by a worker) and the pre-scale rules."""
     plan = advice_apply_preview(run=run, label=label)
     reason = (reason or "").strip() or f"advice #{run.pk}: {plan.candidate['label']}"
     with transaction.atomic():
-        plan.action, plan.edit = autoscaler_policy_request(deployment=run.deployment, changes=plan.changes,
-                                                           reason=reason, actor=actor, source=source,
-                                                           dispatch=dispatch)
-        plan.rules = [prescale_rule_create(deployment=run.deployment, cron=r["cron"], timezone_name=r["timezone"],
-                                           min_replicas=r["min_replicas"], duration_minutes=r["duration_minutes"],
-                                           created_by=user, actor=actor)
-                      for r in plan.prescale_rules]
+        plan.action, plan.edit = autoscaler_policy_request(
+            deployment=run.deployment,
+            changes=plan.changes,
+            reason=reason,
+            actor=actor,
+            source=source,
+            dispatch=dispatch,
+        )
+        plan.rules = [
+            prescale_rule_create(
+                deployment=run.deployment,
+                cron=r["cron"],
+                timezone_name=r["timezone"],
+                min_replicas=r["min_replicas"],
+                duration_minutes=r["duration_minutes"],
+                created_by=user,
+                actor=actor,
+            )
+            for r in plan.prescale_rules
+        ]
     return plan
 
 
 def application_json(plan: AdviceApplication) -> dict:
-    return {"candidate": plan.candidate["label"],
-            "autoscaler": {"kind": plan.edit.kind, "name": plan.autoscaler_name},
-            "diff": plan.edit.diff, "patch": plan.edit.patch, "warning": plan.edit.warning or None,
-            "prescale_rules": plan.prescale_rules, "notes": plan.notes}
+    return {
+        "candidate": plan.candidate["label"],
+        "autoscaler": {"kind": plan.edit.kind, "name": plan.autoscaler_name},
+        "diff": plan.edit.diff,
+        "patch": plan.edit.patch,
+        "warning": plan.edit.warning or None,
+        "prescale_rules": plan.prescale_rules,
+        "notes": plan.notes,
+    }

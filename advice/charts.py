@@ -13,8 +13,11 @@ def pareto_front(candidates: list[dict]) -> list[dict]:
 
 def _points(candidates: list[dict], *, name: str, colour: str, size: int, symbol: str = "circle") -> dict:
     return {
-        "type": "scatter", "mode": "markers", "name": name,
-        "x": [c["gpu_hours"] for c in candidates], "y": [c["slo_violation_minutes"] for c in candidates],
+        "type": "scatter",
+        "mode": "markers",
+        "name": name,
+        "x": [c["gpu_hours"] for c in candidates],
+        "y": [c["slo_violation_minutes"] for c in candidates],
         "text": [c["label"] for c in candidates],
         "hovertemplate": "%{text}<br>%{x:.2f} GPU-hours, %{y} violation minutes<extra></extra>",
         "marker": {"color": colour, "size": size, "symbol": symbol},
@@ -26,12 +29,15 @@ def advice_figure(result: dict) -> dict:
     front = pareto_front(candidates)
     data = [
         _points(candidates, name="candidate", colour="#9aa5b1", size=7),
-        {**_points(front, name="Pareto front", colour="#1f77b4", size=9),
-         "mode": "lines+markers", "line": {"color": "#1f77b4", "width": 1.5, "shape": "hv"}},
-        _points([result["baselines"]["keda_seed"]], name="seed ScaledObject", colour="#d62728", size=12,
-                symbol="x"),
-        _points([result["baselines"]["static_peak"]], name="static for the peak", colour="#ff7f0e", size=12,
-                symbol="square"),
+        {
+            **_points(front, name="Pareto front", colour="#1f77b4", size=9),
+            "mode": "lines+markers",
+            "line": {"color": "#1f77b4", "width": 1.5, "shape": "hv"},
+        },
+        _points([result["baselines"]["keda_seed"]], name="seed ScaledObject", colour="#d62728", size=12, symbol="x"),
+        _points(
+            [result["baselines"]["static_peak"]], name="static for the peak", colour="#ff7f0e", size=12, symbol="square"
+        ),
         _points([result["recommended"]], name="recommended", colour="#2ca02c", size=15, symbol="star"),
     ]
     layout = {

@@ -11,8 +11,9 @@ SOFT_TIME_LIMIT_SECONDS = 600  # 7 days x ~80 candidates on two loaded cores tak
 TIME_LIMIT_SECONDS = 660
 
 
-@shared_task(ignore_result=True, acks_late=False, soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
-             time_limit=TIME_LIMIT_SECONDS)
+@shared_task(
+    ignore_result=True, acks_late=False, soft_time_limit=SOFT_TIME_LIMIT_SECONDS, time_limit=TIME_LIMIT_SECONDS
+)
 def advice_run(run_id: int) -> str:
     """Never retried: a search that killed its worker must not kill the next one."""
     try:

@@ -43,10 +43,14 @@ def advice_new(request, deployment_id: int):
                 trace = services.trace_upload_create(user=request.user, upload=request.FILES["trace"])
             spike = _number(request, "spike", None)
             run = services.advice_start(
-                user=request.user, deployment=deployment, trace=trace, hours=_number(request, "hours", None),
+                user=request.user,
+                deployment=deployment,
+                trace=trace,
+                hours=_number(request, "hours", None),
                 rate_multiplier=_number(request, "rate_multiplier", 1.0),
                 spike={"multiplier": spike} if spike is not None else None,
-                slo=_number(request, "slo_seconds", None), attainment=_number(request, "attainment", 0.99),
+                slo=_number(request, "slo_seconds", None),
+                attainment=_number(request, "attainment", 0.99),
                 enqueue=lambda run_id: transaction.on_commit(lambda: tasks.advice_run.delay(run_id)),
             )
             return redirect("advice:run", run.id)
@@ -83,21 +87,24 @@ def advice_cancel(request, run_id: int):
     return redirect("advice:run", run.id)
 
 
-
-
 @role_required(Role.OPERATOR)
 @require_http_methods(["GET", "POST"])
 def advice_apply_page(request, run_id: int):
-    """"Apply this policy": the exact changes (the dry run) first, then, confirmed, the audited actions."""
+    """ "Apply this policy": the exact changes (the dry run) first, then, confirmed, the audited actions."""
     run = get_object_or_404(AdviceRun.objects.select_related("deployment__cluster"), id=run_id)
     label = request.POST.get("candidate") or request.GET.get("candidate") or None
     try:
         if request.method == "POST":
-            plan = advice_apply(run=run, label=label, reason=request.POST.get("reason", ""),
-                                actor=Actor.of(request.user), user=request.user, source=ScaleAction.Source.UI)
+            plan = advice_apply(
+                run=run,
+                label=label,
+                reason=request.POST.get("reason", ""),
+                actor=Actor.of(request.user),
+                user=request.user,
+                source=ScaleAction.Source.UI,
+            )
             return redirect("scaling:action", plan.action.pk)
         plan = advice_apply_preview(run=run, label=label)
     except ApplicationError as exc:
-        return render(request, "advice/apply.html", {"run": run, "plan": None, "error": exc.message},
-                      status=exc.status)
+        return render(request, "advice/apply.html", {"run": run, "plan": None, "error": exc.message}, status=exc.status)
     return render(request, "advice/apply.html", {"run": run, "plan": plan})

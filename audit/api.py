@@ -38,7 +38,7 @@ class AuditView(APIView):
         if not form.is_valid():
             raise ValidationError({k if k != "__all__" else "detail": v for k, v in form.errors.items()})
         paginator = StrictLimitOffsetPagination()
-        rows = paginator.paginate_queryset(_AuditPage(form.audit_filter(token=request_token(request))), request,
-                                           view=self)
+        rows = paginator.paginate_queryset(
+            _AuditPage(form.audit_filter(token=request_token(request))), request, view=self
+        )
         return paginator.get_paginated_response(AuditRowSerializer(rows, many=True).data)
-

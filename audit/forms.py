@@ -33,5 +33,11 @@ class AuditFilterForm(forms.Form):
 
     def audit_filter(self, token=None) -> AuditFilter:
         d = self.cleaned_data
-        return AuditFilter(kinds=tuple(d.get("kind") or ()), actors=self.actors, object=d.get("object") or "",
-                           since=d.get("since"), until=d.get("until"), token=token)
+        return AuditFilter(
+            kinds=tuple(d.get("kind") or ()),
+            actors=self.actors,
+            object=d.get("object") or "",
+            since=d.get("since"),
+            until=d.get("until"),
+            token=token,
+        )

@@ -17,10 +17,18 @@ class AuditViewSchema(OpenApiViewExtension):
     target_class = "audit.api.AuditView"
 
     def view_replacement(self):
-        return schema_replaced(self.target_class, get=extend_schema(
-            parameters=[OpenApiParameter("kind", str, many=True), OpenApiParameter("actor", str, many=True),
-                        OpenApiParameter("object", str), OpenApiParameter("since", OpenApiTypes.DATETIME),
-                        OpenApiParameter("until", OpenApiTypes.DATETIME),
-                        OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-            responses=page_of("AuditPage", AuditRowSerializer(many=True)),
-        ))
+        return schema_replaced(
+            self.target_class,
+            get=extend_schema(
+                parameters=[
+                    OpenApiParameter("kind", str, many=True),
+                    OpenApiParameter("actor", str, many=True),
+                    OpenApiParameter("object", str),
+                    OpenApiParameter("since", OpenApiTypes.DATETIME),
+                    OpenApiParameter("until", OpenApiTypes.DATETIME),
+                    OpenApiParameter("limit", int),
+                    OpenApiParameter("offset", int),
+                ],
+                responses=page_of("AuditPage", AuditRowSerializer(many=True)),
+            ),
+        )

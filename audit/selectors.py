@@ -65,15 +65,21 @@ def _actions(f: AuditFilter):
         ops.append(ScaleAction.Operation.POLICY)
     if not ops:
         return None
-    qs = (ScaleAction.objects.filter(operation__in=ops)
-          .select_related("cluster", "actor_user", "actor_token").order_by("-created_at", "-id"))
+    qs = (
+        ScaleAction.objects.filter(operation__in=ops)
+        .select_related("cluster", "actor_user", "actor_token")
+        .order_by("-created_at", "-id")
+    )
     if f.actors:
-        qs = qs.filter(Q(actor_token__name__in=f.actors)
-                       | Q(actor_token__isnull=True, actor_user__username__in=f.actors)
-                       | Q(actor_label__in=f.actors))
+        qs = qs.filter(
+            Q(actor_token__name__in=f.actors)
+            | Q(actor_token__isnull=True, actor_user__username__in=f.actors)
+            | Q(actor_label__in=f.actors)
+        )
     if f.object:
-        qs = qs.filter(Q(target_name__icontains=f.object) | Q(namespace__icontains=f.object)
-                       | Q(cluster__name__icontains=f.object))
+        qs = qs.filter(
+            Q(target_name__icontains=f.object) | Q(namespace__icontains=f.object) | Q(cluster__name__icontains=f.object)
+        )
     return _window(scope_queryset(qs, f.token), "created_at", f)
 
 
@@ -89,8 +95,17 @@ def _slo_changes(f: AuditFilter):
 
 
 def _entry_row(e: AuditEntry) -> dict:
-    return {"id": f"entry-{e.pk}", "at": e.at, "actor": e.actor_label, "kind": e.kind, "object": e.object_label,
-            "before": e.before, "after": e.after, "reason": e.reason, "action_url": None}
+    return {
+        "id": f"entry-{e.pk}",
+        "at": e.at,
+        "actor": e.actor_label,
+        "kind": e.kind,
+        "object": e.object_label,
+        "before": e.before,
+        "after": e.after,
+        "reason": e.reason,
+        "action_url": None,
+    }
 
 
 _ACTION_KINDS = {
@@ -107,17 +122,32 @@ def _action_row(a: ScaleAction) -> dict:
     else:
         actor = a.actor_label
     kind = _ACTION_KINDS.get(a.operation, AuditKind.SCALE_ACTION)
-    return {"id": f"action-{a.pk}", "at": a.created_at, "actor": actor, "kind": kind.value,
-            "object": f"{a.cluster.name}/{a.namespace}/{a.target_name}", "before": a.before, "after": a.after,
-            "reason": a.reason, "action_url": reverse("scaling:action", args=[a.pk])}
+    return {
+        "id": f"action-{a.pk}",
+        "at": a.created_at,
+        "actor": actor,
+        "kind": kind.value,
+        "object": f"{a.cluster.name}/{a.namespace}/{a.target_name}",
+        "before": a.before,
+        "after": a.after,
+        "reason": a.reason,
+        "action_url": reverse("scaling:action", args=[a.pk]),
+    }
 
 
 def _slo_row(s: SloChange) -> dict:
     d = s.deployment
-    return {"id": f"slo-{s.pk}", "at": s.at, "actor": s.actor_label, "kind": AuditKind.SLO.value,
-            "object": f"{d.cluster.name}/{d.namespace}/{d.name}",
-            "before": {"ttft_p95_seconds": s.before_seconds}, "after": {"ttft_p95_seconds": s.after_seconds},
-            "reason": s.reason, "action_url": None}
+    return {
+        "id": f"slo-{s.pk}",
+        "at": s.at,
+        "actor": s.actor_label,
+        "kind": AuditKind.SLO.value,
+        "object": f"{d.cluster.name}/{d.namespace}/{d.name}",
+        "before": {"ttft_p95_seconds": s.before_seconds},
+        "after": {"ttft_p95_seconds": s.after_seconds},
+        "reason": s.reason,
+        "action_url": None,
+    }
 
 
 def audit_rows(*, f: AuditFilter, offset: int = 0, limit: int = 100) -> tuple[int, list[dict]]:

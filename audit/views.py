@@ -25,5 +25,9 @@ def audit(request):
     pages = Paginator(range(total), AUDIT_PAGE_SIZE)
     page = pages.get_page(number)
     rows = [page_row(r) for r in rows]
-    return render(request, "audit/list.html", {"form": form, "rows": rows, "page": page, "total": total},
-                  status=200 if form.is_valid() else 400)
+    return render(
+        request,
+        "audit/list.html",
+        {"form": form, "rows": rows, "page": page, "total": total},
+        status=200 if form.is_valid() else 400,
+    )

@@ -61,35 +61,47 @@ class Timer:
 def report(name: str, advice, timer: Timer) -> None:
     rec, seed, static = advice.recommended, advice.keda_seed, advice.static_peak
     o, s, p = rec.outcome, seed.outcome, static.outcome
-    print(f"\n({name}) {advice.hours:g} h scored, objective TTFT p95 <= {advice.objective.ttft_p95_seconds:g} s "
-          f"in {advice.objective.attainment:.0%} of minutes; {len(advice.candidates)} candidates in {timer}")
+    print(
+        f"\n({name}) {advice.hours:g} h scored, objective TTFT p95 <= {advice.objective.ttft_p95_seconds:g} s "
+        f"in {advice.objective.attainment:.0%} of minutes; {len(advice.candidates)} candidates in {timer}"
+    )
     for what, t in (("recommended", rec), ("keda_seed", seed), ("static_peak", static)):
-        print(f"  {what:<12} {t.outcome.slo_violation_minutes:>5} violation min  attainment "
-              f"{t.outcome.attainment:7.2%}  {t.outcome.gpu_hours:8.2f} GPU-h  ${t.outcome.cost_usd:>9,.2f}  "
-              f"{t.policy.label}")
+        print(
+            f"  {what:<12} {t.outcome.slo_violation_minutes:>5} violation min  attainment "
+            f"{t.outcome.attainment:7.2%}  {t.outcome.gpu_hours:8.2f} GPU-h  ${t.outcome.cost_usd:>9,.2f}  "
+            f"{t.policy.label}"
+        )
     fewer = 1 - o.slo_violation_minutes / s.slo_violation_minutes if s.slo_violation_minutes else 0.0
     ratio = o.gpu_hours / s.gpu_hours if s.gpu_hours else math.inf
     saving = 1 - o.gpu_hours / p.gpu_hours if p.gpu_hours else 0.0
     ok = "met" if fewer >= 0.8 and ratio <= 1.2 else "NOT met"
-    print(f"  vs keda_seed: {fewer:.0%} fewer violation minutes (target >= 80 %), {ratio:.2f}x its GPU-hours "
-          f"(target <= 1.2x): {ok}")
+    print(
+        f"  vs keda_seed: {fewer:.0%} fewer violation minutes (target >= 80 %), {ratio:.2f}x its GPU-hours "
+        f"(target <= 1.2x): {ok}"
+    )
     ok = "met" if advice.meets_objective and saving >= 0.25 else "NOT met"
-    print(f"  vs static_peak: meets the objective: {'yes' if advice.meets_objective else 'no'}, {saving:.0%} fewer "
-          f"GPU-hours (target >= 25 %): {ok}")
+    print(
+        f"  vs static_peak: meets the objective: {'yes' if advice.meets_objective else 'no'}, {saving:.0%} fewer "
+        f"GPU-hours (target >= 25 %): {ok}"
+    )
     if not advice.meets_objective:
         print("  no candidate meets the objective; the best attainment is shown")
     within = [t for t in advice.candidates if t.outcome.gpu_hours <= 1.2 * s.gpu_hours]
     if within and s.slo_violation_minutes:
         best = min(within, key=lambda t: (t.outcome.slo_violation_minutes, t.outcome.gpu_hours))
-        print(f"  best within 1.2x the seed's GPU-hours: {best.outcome.slo_violation_minutes} violation min "
-              f"({1 - best.outcome.slo_violation_minutes / s.slo_violation_minutes:.0%} fewer), "
-              f"{best.outcome.gpu_hours:.2f} GPU-h: {best.policy.label}")
+        print(
+            f"  best within 1.2x the seed's GPU-hours: {best.outcome.slo_violation_minutes} violation min "
+            f"({1 - best.outcome.slo_violation_minutes / s.slo_violation_minutes:.0%} fewer), "
+            f"{best.outcome.gpu_hours:.2f} GPU-h: {best.policy.label}"
+        )
     plain = [t for t in advice.candidates if not t.policy.prescale and t.meets(advice.objective)]
     if plain:
         best = min(plain, key=lambda t: t.outcome.gpu_hours)
-        print(f"  cheapest meeting the objective without pre-scale rules (read from the traffic "
-              f"without the spike): {best.outcome.gpu_hours:.2f} GPU-h, {best.outcome.slo_violation_minutes} "
-              f"violation min: {best.policy.label}")
+        print(
+            f"  cheapest meeting the objective without pre-scale rules (read from the traffic "
+            f"without the spike): {best.outcome.gpu_hours:.2f} GPU-h, {best.outcome.slo_violation_minutes} "
+            f"violation min: {best.policy.label}"
+        )
 
 
 def scenario_a(workers: int, hours: float) -> None:
@@ -99,8 +111,13 @@ def scenario_a(workers: int, hours: float) -> None:
     warmup = model.longest_cold_start_seconds
     spike_at = int(DAY_START.timestamp()) + 16 * 3600
     spike = Spike(start=spike_at, multiplier=10, ramp_seconds=600, hold_seconds=1800, decay_seconds=600)
-    profile = load_from_traffic(dep.traffic, seed=world.seed, key=dep.key, start=int(DAY_START.timestamp()) - warmup,
-                                seconds=warmup + round(hours * 3600))
+    profile = load_from_traffic(
+        dep.traffic,
+        seed=world.seed,
+        key=dep.key,
+        start=int(DAY_START.timestamp()) - warmup,
+        seconds=warmup + round(hours * 3600),
+    )
     spiked = array("d", (a * spike.factor(profile.start + i) for i, a in enumerate(profile.arrivals)))
     load = Load(profile.start, spiked, profile.prompt_tokens, profile.output_tokens)
     with Timer() as timer:

@@ -73,8 +73,11 @@ def main() -> int:
         url = reverse("deployment:charts", args=[deployment.id])
         for range_key in ("1h", "6h", "24h"):
             total, series, figure, render, queries = [], [], [], [], []
-            with (timed(series, views, "deployment_series"), timed(figure, views, "deployment_panels"),
-                  timed(render, views, "render")):
+            with (
+                timed(series, views, "deployment_series"),
+                timed(figure, views, "deployment_panels"),
+                timed(render, views, "render"),
+            ):
                 for _ in range(args.runs):
                     with CaptureQueriesContext(connection) as captured:
                         began = time.perf_counter()

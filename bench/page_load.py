@@ -39,8 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-page-load"
 TARGET_SECONDS = 1.5
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # Records, in page time (ms since navigation start), when panels are drawn and when the chart
 # library has run; scrolls the Metrics section into view once the page has it.
@@ -82,8 +87,9 @@ def free_port() -> int:
 
 
 def manage(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def wait_for_http(url: str, timeout: float = 60) -> None:
@@ -153,8 +159,12 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="scaledeck-page-load-"))
     port = free_port()
     # As `make demo` runs it: collected static files, hashed and compressed.
-    env = {**os.environ, "SCALEDECK_DATA_DIR": str(data_dir), "SCALEDECK_DEMO_PASSWORD": PASSWORD,
-           "SCALEDECK_STATIC_MANIFEST": "1"}
+    env = {
+        **os.environ,
+        "SCALEDECK_DATA_DIR": str(data_dir),
+        "SCALEDECK_DEMO_PASSWORD": PASSWORD,
+        "SCALEDECK_STATIC_MANIFEST": "1",
+    }
     env.pop("DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     server = None
@@ -165,7 +175,10 @@ def main() -> int:
         manage(env, "collectstatic", "--noinput")
         server = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         wait_for_http(base + "/healthz")

@@ -35,16 +35,28 @@ def seed(deployments: int, nodes: int) -> None:
     price_catalog_seed()
     now = timezone.now()
     cluster = Cluster.objects.create(
-        name="big", backend=Cluster.Backend.KUBERNETES, kubeconfig_path="/dev/null",
-        last_sync_ok_at=now, last_sync_at=now, last_sync_status="ok",
+        name="big",
+        backend=Cluster.Backend.KUBERNETES,
+        kubeconfig_path="/dev/null",
+        last_sync_ok_at=now,
+        last_sync_at=now,
+        last_sync_status="ok",
     )
     pool = NodePool.objects.create(cluster=cluster, name="a100", instance_types=["p4de.24xlarge"])
     GpuNode.objects.bulk_create(
         GpuNode(
-            cluster=cluster, name=f"node-{i:05d}", node_pool=pool, instance_type="p4de.24xlarge",
-            region="us-east-1", capacity_type="spot" if i % 4 == 0 else "on-demand",
-            gpu_product="NVIDIA-A100-SXM4-80GB", gpu_count=8, gpu_memory_mib=81920,
-            capacity={"nvidia.com/gpu": 8}, allocatable={"nvidia.com/gpu": 8}, ready=True,
+            cluster=cluster,
+            name=f"node-{i:05d}",
+            node_pool=pool,
+            instance_type="p4de.24xlarge",
+            region="us-east-1",
+            capacity_type="spot" if i % 4 == 0 else "on-demand",
+            gpu_product="NVIDIA-A100-SXM4-80GB",
+            gpu_count=8,
+            gpu_memory_mib=81920,
+            capacity={"nvidia.com/gpu": 8},
+            allocatable={"nvidia.com/gpu": 8},
+            ready=True,
         )
         for i in range(nodes)
     )
@@ -55,19 +67,34 @@ def seed(deployments: int, nodes: int) -> None:
     )
     ModelDeployment.objects.bulk_create(
         ModelDeployment(
-            cluster=cluster, namespace=f"team-{i % 20}", name=f"model-{i:04d}", model=f"org/model-{i}",
-            replicas_desired=2, replicas_ready=2, gpu_resource="nvidia.com/gpu", gpu_per_replica=1,
+            cluster=cluster,
+            namespace=f"team-{i % 20}",
+            name=f"model-{i:04d}",
+            model=f"org/model-{i}",
+            replicas_desired=2,
+            replicas_ready=2,
+            gpu_resource="nvidia.com/gpu",
+            gpu_per_replica=1,
         )
         for i in range(deployments)
     )
     pods = []
     for i, dep in enumerate(ModelDeployment.objects.filter(cluster=cluster).order_by("name")):
         for r in range(2):
-            pods.append(Pod(
-                cluster=cluster, namespace=dep.namespace, name=f"{dep.name}-{r}", deployment=dep,
-                node=node_rows[(2 * i + r) % len(node_rows)], phase="Running", ready=True,
-                gpu_requests={"nvidia.com/gpu": 1}, owner_kind="Deployment", owner_name=dep.name,
-            ))
+            pods.append(
+                Pod(
+                    cluster=cluster,
+                    namespace=dep.namespace,
+                    name=f"{dep.name}-{r}",
+                    deployment=dep,
+                    node=node_rows[(2 * i + r) % len(node_rows)],
+                    phase="Running",
+                    ready=True,
+                    gpu_requests={"nvidia.com/gpu": 1},
+                    owner_kind="Deployment",
+                    owner_name=dep.name,
+                )
+            )
     Pod.objects.bulk_create(pods, batch_size=2000)
 
 
@@ -96,8 +123,10 @@ def main() -> None:
     with throwaway_database():
         started = time.perf_counter()
         seed(args.deployments, args.nodes)
-        print(f"seeded {args.deployments} deployments, {args.nodes} nodes, {args.nodes * 8} GPUs "
-              f"in {time.perf_counter() - started:.1f} s ({connection.vendor})")
+        print(
+            f"seeded {args.deployments} deployments, {args.nodes} nodes, {args.nodes * 8} GPUs "
+            f"in {time.perf_counter() - started:.1f} s ({connection.vendor})"
+        )
         user = user_ensure(username="bench", role="admin")
         client = Client()
         client.force_login(user)
@@ -106,11 +135,21 @@ def main() -> None:
         dep = ModelDeployment.objects.order_by("id").first()
         node = GpuNode.objects.order_by("id").first()
         urls = [
-            "/", "/?page=5", "/nodes/", "/nodes/?page=20", f"/deployments/{dep.id}/",
-            f"/deployments/{dep.id}/charts/?range=1h", "/costs/",
-            "/api/v1/deployments/?limit=100", "/api/v1/deployments/?limit=500", "/api/v1/nodes/?limit=1000",
-            f"/api/v1/nodes/{node.id}/", "/api/v1/clusters/", "/api/v1/costs/?group_by=deployment",
-            "/scaling/actions/", "/api/v1/actions/",
+            "/",
+            "/?page=5",
+            "/nodes/",
+            "/nodes/?page=20",
+            f"/deployments/{dep.id}/",
+            f"/deployments/{dep.id}/charts/?range=1h",
+            "/costs/",
+            "/api/v1/deployments/?limit=100",
+            "/api/v1/deployments/?limit=500",
+            "/api/v1/nodes/?limit=1000",
+            f"/api/v1/nodes/{node.id}/",
+            "/api/v1/clusters/",
+            "/api/v1/costs/?group_by=deployment",
+            "/scaling/actions/",
+            "/api/v1/actions/",
         ]
         print(f"{'page or endpoint':45} {'median ms':>10} {'queries':>8} {'status':>7}")
         for url in urls:

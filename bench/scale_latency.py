@@ -108,13 +108,30 @@ def main() -> int:
     so = k.scaled_object("llm", "llama", target="llama", min_replicas=1, max_replicas=8)
     api.load(k.deployment("llm", "llama", containers=[k.vllm_container(model="meta-llama/llama")], replicas=1), so)
     cluster = Cluster.objects.create(
-        name="bench", backend=Cluster.Backend.KUBERNETES, kubeconfig_path=str(api.kubeconfig(scratch / "kubeconfig")),
-        kube_context="fake", namespaces=["llm"],
+        name="bench",
+        backend=Cluster.Backend.KUBERNETES,
+        kubeconfig_path=str(api.kubeconfig(scratch / "kubeconfig")),
+        kube_context="fake",
+        namespaces=["llm"],
     )
-    deployment = ModelDeployment.objects.create(cluster=cluster, namespace="llm", name="llama", replicas_desired=1,
-                                                gpu_resource="nvidia.com/gpu", gpu_per_replica=1)
-    Autoscaler.objects.create(cluster=cluster, namespace="llm", kind="scaledobject", name="llama", target_name="llama",
-                              deployment=deployment, min_replicas=1, max_replicas=8)
+    deployment = ModelDeployment.objects.create(
+        cluster=cluster,
+        namespace="llm",
+        name="llama",
+        replicas_desired=1,
+        gpu_resource="nvidia.com/gpu",
+        gpu_per_replica=1,
+    )
+    Autoscaler.objects.create(
+        cluster=cluster,
+        namespace="llm",
+        kind="scaledobject",
+        name="llama",
+        target_name="llama",
+        deployment=deployment,
+        min_replicas=1,
+        max_replicas=8,
+    )
     user = user_ensure(username="bench-bot-owner", role="operator")
     _, raw = api_token_create(user=user, name="bench", role="operator")
     client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -148,9 +165,27 @@ def main() -> int:
     celery_app.conf.task_always_eager = False  # the broker is args.redis (CELERY_BROKER_URL above)
     log = open(scratch / "worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-{os.getpid()}@localhost"],
-        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"bench-{os.getpid()}@localhost",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         # Warm up: the first task imports Django and connects to the fake cluster.
@@ -161,8 +196,10 @@ def main() -> int:
         with arrived:
             ok = arrived.wait_for(lambda: len(arrivals) > seen, timeout=max(deadline - time.monotonic(), 1))
         if not ok:
-            print(f"{'real worker on Redis':<28} the worker did not apply a warm-up action in 60 s; "
-                  f"see {scratch / 'worker.log'}")
+            print(
+                f"{'real worker on Redis':<28} the worker did not apply a warm-up action in 60 s; "
+                f"see {scratch / 'worker.log'}"
+            )
             return 1
         run("real worker on Redis", timeout=10)
         shutil.rmtree(scratch, ignore_errors=True)

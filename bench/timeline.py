@@ -26,8 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._django import setup_django, throwaway_database  # noqa: E402
 
 TARGET_MS = 200
-POD_STEPS = [("pod_created", 0), ("scheduling_failed", 1), ("pod_scheduled", 400), ("image_pulling", 401),
-             ("image_pulled", 520), ("container_started", 525), ("pod_ready", 760)]
+POD_STEPS = [
+    ("pod_created", 0),
+    ("scheduling_failed", 1),
+    ("pod_scheduled", 400),
+    ("image_pulling", 401),
+    ("image_pulled", 520),
+    ("container_started", 525),
+    ("pod_ready", 760),
+]
 
 
 def seed(events: int):
@@ -45,26 +52,56 @@ def seed(events: int):
         t0 = start + timedelta(seconds=pod * 45)
         node = f"gpu-{pod // 8}"
         for kind, offset in POD_STEPS:
-            rows.append(ScalingEvent(
-                cluster=cluster, uid=f"pod-{pod}-{kind}", at=t0 + timedelta(seconds=offset), kind=kind,
-                reason=kind, namespace="llm", object_kind="Pod", object_name=f"llama-abc-{pod}",
-                message=f"{kind} of pod {pod}", source="pod", deployment=deployment,
-                node_name=node if kind == "pod_scheduled" else "",
-            ))
+            rows.append(
+                ScalingEvent(
+                    cluster=cluster,
+                    uid=f"pod-{pod}-{kind}",
+                    at=t0 + timedelta(seconds=offset),
+                    kind=kind,
+                    reason=kind,
+                    namespace="llm",
+                    object_kind="Pod",
+                    object_name=f"llama-abc-{pod}",
+                    message=f"{kind} of pod {pod}",
+                    source="pod",
+                    deployment=deployment,
+                    node_name=node if kind == "pod_scheduled" else "",
+                )
+            )
         if pod % 8 == 0:
             for kind, offset in (("nodeclaim_launched", 10), ("node_registered", 300), ("node_ready", 390)):
-                rows.append(ScalingEvent(
-                    cluster=cluster, uid=f"claim-{pod}-{kind}", at=t0 + timedelta(seconds=offset), kind=kind,
-                    reason=kind, object_kind="NodeClaim", object_name=f"claim-{pod}", source="nodeclaim",
-                    node_name=node, node_pool="gpu-h100",
-                ))
+                rows.append(
+                    ScalingEvent(
+                        cluster=cluster,
+                        uid=f"claim-{pod}-{kind}",
+                        at=t0 + timedelta(seconds=offset),
+                        kind=kind,
+                        reason=kind,
+                        object_kind="NodeClaim",
+                        object_name=f"claim-{pod}",
+                        source="nodeclaim",
+                        node_name=node,
+                        node_pool="gpu-h100",
+                    )
+                )
         pod += 1
     ScalingEvent.objects.bulk_create(rows[:events], batch_size=1000)
-    ScaleAction.objects.bulk_create([
-        ScaleAction(actor_label="alice", actor_key="user:1", source="api", cluster=cluster, namespace="llm",
-                    deployment=deployment, reason="bench", status="succeeded", created_at=start + timedelta(hours=h))
-        for h in range(0, 140, 2)
-    ])
+    ScaleAction.objects.bulk_create(
+        [
+            ScaleAction(
+                actor_label="alice",
+                actor_key="user:1",
+                source="api",
+                cluster=cluster,
+                namespace="llm",
+                deployment=deployment,
+                reason="bench",
+                status="succeeded",
+                created_at=start + timedelta(hours=h),
+            )
+            for h in range(0, 140, 2)
+        ]
+    )
     user = UserFactory(username="bench-viewer", role=Role.VIEWER)
     return deployment, user, start
 
@@ -107,14 +144,18 @@ def main() -> int:
             ("API last page", api, {**window, "limit": 100, "offset": max(0, total - 100)}),
             ("page fragment (latest 100)", f"/scaling/deployments/{deployment.id}/timeline/", window),
         ]
-        print(f"timeline of one deployment: {args.events:,} stored events, {total:,} rows in the range "
-              f"(target {TARGET_MS} ms, constant statements)")
+        print(
+            f"timeline of one deployment: {args.events:,} stored events, {total:,} rows in the range "
+            f"(target {TARGET_MS} ms, constant statements)"
+        )
         worst = 0.0
         for label, url, params in cases:
             times, statements, status = measure(client, url, params, args.n)
             worst = max(worst, max(times))
-            print(f"  {label:<28} median {statistics.median(times):7.1f} ms  worst {max(times):7.1f} ms  "
-                  f"{statements} SQL statements  HTTP {status}")
+            print(
+                f"  {label:<28} median {statistics.median(times):7.1f} ms  worst {max(times):7.1f} ms  "
+                f"{statements} SQL statements  HTTP {status}"
+            )
         print(f"worst {worst:.1f} ms: {'within' if worst < TARGET_MS else 'OVER'} the {TARGET_MS} ms target")
     return 0
 

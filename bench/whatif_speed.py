@@ -44,23 +44,26 @@ def main() -> None:
         compare_policies(state, KEY, None, [seed_policy], args.today_hours)
         spent = time.perf_counter() - began
         week = spent * WEEK_SECONDS / (args.today_hours * 3600)
-        print(f"today, World at {step:>2} s steps: {spent:.2f} s for {args.today_hours:g} h "
-              f"-> {week:,.0f} s for 7 days (extrapolated)")
+        print(
+            f"today, World at {step:>2} s steps: {spent:.2f} s for {args.today_hours:g} h "
+            f"-> {week:,.0f} s for 7 days (extrapolated)"
+        )
 
     model = model_from_world(world, *KEY)
     dep = world.deployment(*KEY)
     warmup = model.longest_cold_start_seconds
     began = time.perf_counter()
-    load = load_from_traffic(dep.traffic, seed=world.seed, key=dep.key, start=world.t,
-                             seconds=warmup + WEEK_SECONDS)
+    load = load_from_traffic(dep.traffic, seed=world.seed, key=dep.key, start=world.t, seconds=warmup + WEEK_SECONDS)
     built = time.perf_counter() - began
     candidate = seed_policy
     began = time.perf_counter()
     outcome = replay(model, load, candidate, slo_ttft_p95_seconds=2.0, warmup_seconds=warmup)
     spent = time.perf_counter() - began
-    print(f"new, 1 s replay: arrivals for 7 days built in {built:.2f} s (once per advice, shared by candidates); "
-          f"one candidate replayed in {spent:.2f} s; total {built + spent:.2f} s "
-          f"({outcome.scored_minutes} minutes scored, {outcome.slo_violation_minutes} over the SLO)")
+    print(
+        f"new, 1 s replay: arrivals for 7 days built in {built:.2f} s (once per advice, shared by candidates); "
+        f"one candidate replayed in {spent:.2f} s; total {built + spent:.2f} s "
+        f"({outcome.scored_minutes} minutes scored, {outcome.slo_violation_minutes} over the SLO)"
+    )
 
 
 if __name__ == "__main__":

@@ -73,12 +73,27 @@ class Worker:
         ready_before = self.log.read_text().count("ready.") if self.log.exists() else 0
         # The pool through config/celery.py's setting: Celery reads an explicit `--pool prefork` as "the
         # default" and would run the app's default (threads) instead.
-        args = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--queues", self.queue,
-                "--without-gossip", "--without-mingle", "--hostname", f"{self.queue}@localhost"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--queues",
+            self.queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{self.queue}@localhost",
+        ]
         self.env = {**self.env, "SCALEDECK_WORKER_POOL": self.pool}
         with open(self.log, "a") as out:
-            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while self.log.read_text().count("ready.") <= ready_before:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -102,8 +117,13 @@ def run(pool: str, broker: str, victim: str, rounds: int, wedged_after: float):
     rounds whose task was lost while the worker went on working)."""
     data = Path(tempfile.mkdtemp(prefix="scaledeck-bench-workers-"))
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "CELERY_BROKER_URL": broker, "SCALEDECK_DATA_DIR": str(data),
-           "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_TASK_DEFAULT_QUEUE": queue}
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker,
+        "SCALEDECK_DATA_DIR": str(data),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
     env.pop("DATABASE_URL", None)  # a scratch SQLite file in the temp folder
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     os.environ.update({k: env[k] for k in ("CELERY_BROKER_URL", "SCALEDECK_DATA_DIR", "CELERY_TASK_DEFAULT_QUEUE")})
@@ -114,9 +134,12 @@ def run(pool: str, broker: str, victim: str, rounds: int, wedged_after: float):
     app.conf.broker_url = broker
     if broker.startswith("filesystem://"):
         folder = str(data / "broker" / "queue")
-        app.conf.broker_transport_options = {"data_folder_in": folder, "data_folder_out": folder,
-                                             "control_folder": str(data / "broker" / "control"),
-                                             "store_processed": False}
+        app.conf.broker_transport_options = {
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": str(data / "broker" / "control"),
+            "store_processed": False,
+        }
     app.conf.task_default_queue = queue
     # Drop the connection pools cached for the previous broker (kombu keys them globally).
     pools.reset()
@@ -188,8 +211,10 @@ def main() -> None:
     parser.add_argument("--wedged", type=float, default=60.0, help="seconds after which a round counts as wedged")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    print(f"{'pool':<8} {'broker':<11} {'killed':<6} {'rounds':>6} {'wedged':>6} {'lost':>4}   "
-          "first task done after the kill: p50/max s   task sent after the kill: p50/max s")
+    print(
+        f"{'pool':<8} {'broker':<11} {'killed':<6} {'rounds':>6} {'wedged':>6} {'lost':>4}   "
+        "first task done after the kill: p50/max s   task sent after the kill: p50/max s"
+    )
     for broker_name in args.brokers.split(","):
         broker = args.redis if broker_name == "redis" else "filesystem://localhost/"
         if broker_name == "redis":
@@ -202,10 +227,13 @@ def main() -> None:
                 print(f"redis: not reachable at {broker}; skipped")
                 continue
         for pool in args.pools.split(","):
-            for victim in (("child", "main") if pool == "prefork" else ("main",)):
+            for victim in ("child", "main") if pool == "prefork" else ("main",):
                 resumed, times, wedged, lost = run(pool, broker, victim, args.rounds, args.wedged)
-                print(f"{pool:<8} {broker_name:<11} {victim:<6} {args.rounds:>6} {wedged:>6} {lost:>4}   "
-                      f"{spread(resumed):>40}   {spread(times):>30}", flush=True)
+                print(
+                    f"{pool:<8} {broker_name:<11} {victim:<6} {args.rounds:>6} {wedged:>6} {lost:>4}   "
+                    f"{spread(resumed):>40}   {spread(times):>30}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

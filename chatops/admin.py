@@ -18,12 +18,22 @@ class SlackUserLinkAdmin(admin.ModelAdmin):
         return ("slack_user_id",) if obj is not None else ()  # another Slack user is another link
 
     def save_model(self, request, obj, form, change):
-        link, _ = slack_link_set(slack_user_id=obj.slack_user_id, username=obj.user.get_username(),
-                                 clusters=obj.clusters or [], namespaces=obj.namespaces or [], actor=request.user)
+        link, _ = slack_link_set(
+            slack_user_id=obj.slack_user_id,
+            username=obj.user.get_username(),
+            clusters=obj.clusters or [],
+            namespaces=obj.namespaces or [],
+            actor=request.user,
+        )
         obj.pk = link.pk
 
     def delete_model(self, request, obj):
-        audit_record(actor=request.user, kind=AuditKind.SLACK_LINK, object=f"Slack user {obj.slack_user_id}",
-                     object_id=obj.pk, before={"user": obj.user.get_username(), "clusters": obj.clusters,
-                                               "namespaces": obj.namespaces}, after=None)
+        audit_record(
+            actor=request.user,
+            kind=AuditKind.SLACK_LINK,
+            object=f"Slack user {obj.slack_user_id}",
+            object_id=obj.pk,
+            before={"user": obj.user.get_username(), "clusters": obj.clusters, "namespaces": obj.namespaces},
+            after=None,
+        )
         super().delete_model(request, obj)

@@ -99,8 +99,13 @@ def fleet_status(*, now: datetime, scope: SlackUserLink) -> str:
     lines = []
     clusters = scope_queryset(fleet_selectors.cluster_queryset(), scope)
     for c in fleet_summary(now=now, clusters=clusters, namespaces=scope.namespaces):
-        breach = ", ".join(f"{b['deployment']} ({b['ttft_p95_seconds']:.2f} s > {b['objective_seconds']:.2f} s)"
-                           for b in c.in_breach) or "none"
+        breach = (
+            ", ".join(
+                f"{b['deployment']} ({b['ttft_p95_seconds']:.2f} s > {b['objective_seconds']:.2f} s)"
+                for b in c.in_breach
+            )
+            or "none"
+        )
         spend = _money(c.spend_usd_per_hour)
         if c.unpriced_nodes:
             spend += f" (+{c.unpriced_nodes} unpriced node{'s' if c.unpriced_nodes > 1 else ''})"
@@ -146,8 +151,9 @@ def deployment_why(deployment: ModelDeployment, *, now: datetime) -> str:
     elif a is None:
         owner = "no autoscaler: replicas are set by hand"
     else:
-        owner = (f"{replicas_owner.badge} {a.name}, {a.min_replicas}-{a.max_replicas} replicas "
-                 f"on {a.metric or 'its metric'}")
+        owner = (
+            f"{replicas_owner.badge} {a.name}, {a.min_replicas}-{a.max_replicas} replicas on {a.metric or 'its metric'}"
+        )
         if replicas_owner.paused:
             owner += f", paused at {a.paused_replicas}"
     m = row.metrics

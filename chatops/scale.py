@@ -34,8 +34,14 @@ class ScaleCommand:
     reason: str
 
     def button_value(self) -> str:
-        return json.dumps({"deployment": self.deployment.id, "replicas": self.replicas,
-                           "ttl_minutes": self.ttl_minutes, "reason": self.reason})
+        return json.dumps(
+            {
+                "deployment": self.deployment.id,
+                "replicas": self.replicas,
+                "ttl_minutes": self.ttl_minutes,
+                "reason": self.reason,
+            }
+        )
 
 
 def _minutes(text: str) -> int | None:
@@ -82,8 +88,13 @@ def dry_run_message(*, user, command: ScaleCommand) -> dict:
     """Slack's message for the dry run: what would change, its cost and quota effect, and buttons."""
     try:
         action = scale_action_request(
-            deployment=command.deployment, replicas=command.replicas, reason=command.reason,
-            actor=Actor.of(user), source=ScaleAction.Source.API, ttl_minutes=command.ttl_minutes, dry_run=True,
+            deployment=command.deployment,
+            replicas=command.replicas,
+            reason=command.reason,
+            actor=Actor.of(user),
+            source=ScaleAction.Source.API,
+            ttl_minutes=command.ttl_minutes,
+            dry_run=True,
         )
     except ApplicationError as exc:
         return {"response_type": "ephemeral", "text": f"Refused: {exc.message}"}
@@ -93,21 +104,35 @@ def dry_run_message(*, user, command: ScaleCommand) -> dict:
     cost = "unknown" if cost_before is None or cost_after is None else f"${cost_before:,.2f}/h → ${cost_after:,.2f}/h"
     quota = _quota_text(preview.quota)
     until = f" for {command.ttl_minutes} min" if command.ttl_minutes else ""
-    summary = (f"*Dry run* {d.cluster.name} {d.namespace}/{d.name}: at least {command.replicas} replicas{until} "
-               f"({preview.replicas_before} → {preview.replicas_after} now). Cost {cost}. Quota: {quota}. "
-               f"Reason: {command.reason}")
+    summary = (
+        f"*Dry run* {d.cluster.name} {d.namespace}/{d.name}: at least {command.replicas} replicas{until} "
+        f"({preview.replicas_before} → {preview.replicas_after} now). Cost {cost}. Quota: {quota}. "
+        f"Reason: {command.reason}"
+    )
     value = command.button_value()
     return {
         "response_type": "ephemeral",
         "text": summary,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
-            {"type": "actions", "elements": [
-                {"type": "button", "action_id": "scale_confirm", "style": "primary", "value": value,
-                 "text": {"type": "plain_text", "text": "Confirm"}},
-                {"type": "button", "action_id": "scale_cancel", "value": value,
-                 "text": {"type": "plain_text", "text": "Cancel"}},
-            ]},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "scale_confirm",
+                        "style": "primary",
+                        "value": value,
+                        "text": {"type": "plain_text", "text": "Confirm"},
+                    },
+                    {
+                        "type": "button",
+                        "action_id": "scale_cancel",
+                        "value": value,
+                        "text": {"type": "plain_text", "text": "Cancel"},
+                    },
+                ],
+            },
         ],
     }
 
@@ -116,6 +141,5 @@ def _quota_text(quotas: list[dict]) -> str:
     if not quotas:
         return "no GPU quota in this namespace"
     return "; ".join(
-        f"{q['quota']} needs {q['needed']} more {q['resource']}, {q['available_after']} left after"
-        for q in quotas
+        f"{q['quota']} needs {q['needed']} more {q['resource']}, {q['available_after']} left after" for q in quotas
     )

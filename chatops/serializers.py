@@ -35,12 +35,16 @@ class ClusterSummarySerializer(serializers.Serializer):
     in_breach = BreachSerializer(many=True, help_text="deployments whose TTFT p95 is over their objective")
     ttft_unknown = serializers.IntegerField(help_text="deployments with no TTFT p95 to compare")
     metrics_unavailable = serializers.CharField(
-        help_text="why some deployments' metrics are unavailable (the most common reason); empty when all reported")
+        help_text="why some deployments' metrics are unavailable (the most common reason); empty when all reported"
+    )
     pending_pods = serializers.IntegerField()
     overrides = OverrideSerializer(many=True, help_text="active time-boxed overrides")
     next_firings = FiringSerializer(many=True, help_text="the next pre-scale firings, soonest first (5 at most)")
     spend_usd_per_hour = serializers.DecimalField(
-        max_digits=14, decimal_places=4, allow_null=True, coerce_to_string=False,
+        max_digits=14,
+        decimal_places=4,
+        allow_null=True,
+        coerce_to_string=False,
         help_text="the cluster's priced GPU nodes, whole instances, USD per hour",
     )
     unpriced_nodes = serializers.IntegerField(help_text="GPU nodes with no price, not in the spend")

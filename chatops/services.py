@@ -24,21 +24,25 @@ def _fields(link: SlackUserLink) -> dict:
 
 
 @transaction.atomic
-def slack_link_set(*, slack_user_id: str, username: str, clusters: Sequence[str] = (),
-                   namespaces: Sequence[str] = (), actor=None) -> tuple[SlackUserLink, bool]:
+def slack_link_set(
+    *, slack_user_id: str, username: str, clusters: Sequence[str] = (), namespaces: Sequence[str] = (), actor=None
+) -> tuple[SlackUserLink, bool]:
     """Link (or relink) a Slack user id to the ScaleDeck user `username`, scoped to `clusters` and
     `namespaces` (empty: all). Returns (link, created)."""
     slack_user_id = slack_user_id.strip()
     if not _SLACK_USER_ID.match(slack_user_id):
-        raise ApplicationError(f"\"{slack_user_id[:40]}\" is not a Slack user id (capital letters and digits, "
-                               "e.g. U0123ABCD)", field="slack_user")
+        raise ApplicationError(
+            f'"{slack_user_id[:40]}" is not a Slack user id (capital letters and digits, e.g. U0123ABCD)',
+            field="slack_user",
+        )
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise ApplicationError(f"no ScaleDeck user named \"{username[:150]}\"", field="user")
-    scope = {"clusters": scope_names(clusters, "cluster", "clusters"),
-             "namespaces": scope_names(namespaces, "namespace", "namespaces")}
-    link = SlackUserLink.objects.select_for_update().select_related("user").filter(
-        slack_user_id=slack_user_id).first()
+        raise ApplicationError(f'no ScaleDeck user named "{username[:150]}"', field="user")
+    scope = {
+        "clusters": scope_names(clusters, "cluster", "clusters"),
+        "namespaces": scope_names(namespaces, "namespace", "namespaces"),
+    }
+    link = SlackUserLink.objects.select_for_update().select_related("user").filter(slack_user_id=slack_user_id).first()
     before = _fields(link) if link is not None else None
     created = link is None
     if created:
@@ -46,6 +50,12 @@ def slack_link_set(*, slack_user_id: str, username: str, clusters: Sequence[str]
     else:
         link.user, link.clusters, link.namespaces = user, scope["clusters"], scope["namespaces"]
         link.save(update_fields=["user", "clusters", "namespaces"])
-    audit_record(actor=actor, kind=AuditKind.SLACK_LINK, object=f"Slack user {slack_user_id}", object_id=link.pk,
-                 before=before, after=_fields(link))
+    audit_record(
+        actor=actor,
+        kind=AuditKind.SLACK_LINK,
+        object=f"Slack user {slack_user_id}",
+        object_id=link.pk,
+        before=before,
+        after=_fields(link),
+    )
     return link, created

@@ -66,12 +66,14 @@ def fleet_summary(*, now: datetime, clusters=None, namespaces: Sequence[str] = (
         summary.deployments += 1
         state = row.slo_state
         if state == "breach":
-            summary.in_breach.append({
-                "deployment": _ref(row.deployment),
-                "deployment_id": row.deployment.id,
-                "ttft_p95_seconds": row.metrics.ttft_p95_seconds,
-                "objective_seconds": row.deployment.slo_seconds,
-            })
+            summary.in_breach.append(
+                {
+                    "deployment": _ref(row.deployment),
+                    "deployment_id": row.deployment.id,
+                    "ttft_p95_seconds": row.metrics.ttft_p95_seconds,
+                    "objective_seconds": row.deployment.slo_seconds,
+                }
+            )
         elif state == "unknown":
             summary.ttft_unknown += 1
         if row.metrics.unavailable_reason:
@@ -90,14 +92,16 @@ def fleet_summary(*, now: datetime, clusters=None, namespaces: Sequence[str] = (
     for deployment_id, overrides in scaling_selectors.active_overrides(deployments, now=now).items():
         deployment = deployment_by_id[deployment_id]
         for o in overrides:
-            by_id[deployment.cluster_id].overrides.append({
-                "deployment": _ref(deployment),
-                "deployment_id": deployment_id,
-                "override": o.label,
-                "by": o.by,
-                "until": o.until,
-                "seconds_left": o.seconds_left,
-            })
+            by_id[deployment.cluster_id].overrides.append(
+                {
+                    "deployment": _ref(deployment),
+                    "deployment_id": deployment_id,
+                    "override": o.label,
+                    "by": o.by,
+                    "until": o.until,
+                    "seconds_left": o.seconds_left,
+                }
+            )
 
     _add_next_firings(by_id, now=now, namespaces=namespaces)
     if namespaces:
@@ -120,13 +124,15 @@ def _add_next_firings(by_id: dict[int, ClusterSummary], *, now: datetime, namesp
         except (windows.WindowError, ValueError):
             continue  # a rule that cannot fire has no next firing; the rules page says why
         if at:
-            upcoming[rule.deployment.cluster_id].append({
-                "at": at[0],
-                "rule_id": rule.id,
-                "deployment": _ref(rule.deployment),
-                "min_replicas": rule.min_replicas,
-                "duration_minutes": rule.duration_minutes,
-            })
+            upcoming[rule.deployment.cluster_id].append(
+                {
+                    "at": at[0],
+                    "rule_id": rule.id,
+                    "deployment": _ref(rule.deployment),
+                    "min_replicas": rule.min_replicas,
+                    "duration_minutes": rule.duration_minutes,
+                }
+            )
     for cluster_id, firings in upcoming.items():
         by_id[cluster_id].next_firings = sorted(firings, key=lambda f: (f["at"], f["rule_id"]))[:FIRINGS_SHOWN]
 

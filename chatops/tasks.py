@@ -31,29 +31,45 @@ def post_to_slack(response_url: str, text: str, *, replace_original: bool = True
     """One message to the command's response_url (Slack's hooks.slack.com URL, valid 30 minutes)."""
     body = json.dumps({"response_type": "ephemeral", "replace_original": replace_original, "text": text}).encode()
     request = urllib.request.Request(  # noqa: S310 - an https Slack URL, checked by the view
-        response_url, data=body, headers={"Content-Type": "application/json"})
+        response_url, data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as answer:  # noqa: S310 - Slack's URL
         answer.read()
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
-def slack_scale_apply(*, link_id: int, deployment_id: int, replicas: int, ttl_minutes: int | None, reason: str,
-                      response_url: str, idempotency_key: str) -> None:
+def slack_scale_apply(
+    *,
+    link_id: int,
+    deployment_id: int,
+    replicas: int,
+    ttl_minutes: int | None,
+    reason: str,
+    response_url: str,
+    idempotency_key: str,
+) -> None:
     link = SlackUserLink.objects.select_related("user").get(pk=link_id)
     deployment = ModelDeployment.objects.select_related("cluster").get(pk=deployment_id)
     try:
         if not scope_allows(link, deployment):
             raise ApplicationError(SCOPE_REFUSED, status=403)
         action = scale_action_request(
-            deployment=deployment, replicas=replicas, reason=reason, actor=Actor.of(link.user),
-            source=ScaleAction.Source.API, ttl_minutes=ttl_minutes, idempotency_key=idempotency_key,
+            deployment=deployment,
+            replicas=replicas,
+            reason=reason,
+            actor=Actor.of(link.user),
+            source=ScaleAction.Source.API,
+            ttl_minutes=ttl_minutes,
+            idempotency_key=idempotency_key,
         )
     except ApplicationError as exc:
         text = f"Refused: {exc.message}"
     else:
         action = _finished(action)
-        text = (f"Scale request #{action.id} for {deployment.namespace}/{deployment.name} to {replicas} replicas: "
-                f"{action.get_status_display()}{'. ' + action.error if action.error else ''}.")
+        text = (
+            f"Scale request #{action.id} for {deployment.namespace}/{deployment.name} to {replicas} replicas: "
+            f"{action.get_status_display()}{'. ' + action.error if action.error else ''}."
+        )
     try:
         post_to_slack(response_url, text)
     except OSError as exc:  # the action stands either way; Slack only misses the message

@@ -86,8 +86,9 @@ def _answer_later(*, link: SlackUserLink, text: str, response_url: str) -> JsonR
     if not _response_url_allowed(response_url):
         return _ephemeral(f"Prometheus did not answer within {budget}; ask again in a minute.")
     transaction.on_commit(lambda: slack_answer_post.delay(link_id=link.id, text=text, response_url=response_url))
-    return _ephemeral(f"Prometheus did not answer within {budget}: the answer follows here when it does "
-                      "(or when it times out).")
+    return _ephemeral(
+        f"Prometheus did not answer within {budget}: the answer follows here when it does (or when it times out)."
+    )
 
 
 @slack_signed
@@ -142,10 +143,21 @@ def slack_interaction(request: HttpRequest) -> JsonResponse:
     if not _response_url_allowed(response_url):
         return JsonResponse({"detail": "The response URL is not Slack's."}, status=400)
     key = "slack:" + request.headers["X-Slack-Signature"][-40:]  # one apply per button press
-    transaction.on_commit(lambda: slack_scale_apply.delay(
-        link_id=link.id, deployment_id=deployment.id, replicas=replicas, ttl_minutes=None if ttl is None else int(ttl),
-        reason=reason, response_url=response_url, idempotency_key=key,
-    ))
-    return JsonResponse({"replace_original": True,
-                         "text": f"Scaling {deployment.namespace}/{deployment.name} to at least {replicas} replicas: "
-                                 "sent to the worker; the result follows here."})
+    transaction.on_commit(
+        lambda: slack_scale_apply.delay(
+            link_id=link.id,
+            deployment_id=deployment.id,
+            replicas=replicas,
+            ttl_minutes=None if ttl is None else int(ttl),
+            reason=reason,
+            response_url=response_url,
+            idempotency_key=key,
+        )
+    )
+    return JsonResponse(
+        {
+            "replace_original": True,
+            "text": f"Scaling {deployment.namespace}/{deployment.name} to at least {replicas} replicas: "
+            "sent to the worker; the result follows here.",
+        }
+    )

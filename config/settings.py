@@ -172,8 +172,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
     # The token scope first: every list and detail goes through it (accounts/scope.py).
-    "DEFAULT_FILTER_BACKENDS": ["core.filters.UnknownParametersRefused", "accounts.scope.TokenScopeFilter",
-                                "django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "core.filters.UnknownParametersRefused",
+        "accounts.scope.TokenScopeFilter",
+        "django_filters.rest_framework.DjangoFilterBackend",
+    ],
     # Rates from SCALEDECK_THROTTLE_* below, read on every check (accounts/throttles.py).
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.throttles.TokenWriteThrottle",

@@ -43,13 +43,21 @@ def api_endpoints() -> list[str]:
 class ApiRootView(APIView):
     """The endpoints of API v1 with links to its schema and documentation."""
 
-    @extend_schema(responses=inline_serializer(name="ApiRoot", fields={
-        "schema": serializers.CharField(), "docs": serializers.CharField(),
-        "endpoints": serializers.ListField(child=serializers.CharField()),
-    }))
+    @extend_schema(
+        responses=inline_serializer(
+            name="ApiRoot",
+            fields={
+                "schema": serializers.CharField(),
+                "docs": serializers.CharField(),
+                "endpoints": serializers.ListField(child=serializers.CharField()),
+            },
+        )
+    )
     def get(self, request: Request) -> Response:
-        return Response({
-            "schema": request.build_absolute_uri("/api/schema/"),
-            "docs": request.build_absolute_uri("/api/docs/"),
-            "endpoints": api_endpoints(),
-        })
+        return Response(
+            {
+                "schema": request.build_absolute_uri("/api/schema/"),
+                "docs": request.build_absolute_uri("/api/docs/"),
+                "endpoints": api_endpoints(),
+            }
+        )

@@ -18,8 +18,15 @@ class ApplicationError(Exception):
     inline error, management commands into a one-line non-zero exit.
     """
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400, extra: dict | None = None,
-                 code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int = 400,
+        extra: dict | None = None,
+        code: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
@@ -30,8 +37,9 @@ class ApplicationError(Exception):
         self.code = code
 
 
-def form_error_add(form: forms.Form, error: ApplicationError, *, field_map: dict[str, str] | None = None,
-                   message: str | None = None) -> None:
+def form_error_add(
+    form: forms.Form, error: ApplicationError, *, field_map: dict[str, str] | None = None, message: str | None = None
+) -> None:
     """Show a service's refusal next to the form's input at fault, or above the form when no input is.
 
     `field_map` renames the service's field to the form's (`{"max_replicas": "raise_max"}`);

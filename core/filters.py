@@ -104,8 +104,7 @@ class MultiValueFilter(django_filters.Filter):
 
 
 def _text_item(lookup_expr: str, field_name: str, label: str | None) -> django_filters.CharFilter:
-    return django_filters.CharFilter(field_name=field_name, lookup_expr=lookup_expr, label=label,
-                                     max_length=MAX_TEXT)
+    return django_filters.CharFilter(field_name=field_name, lookup_expr=lookup_expr, label=label, max_length=MAX_TEXT)
 
 
 class RangeCheckedFilterSet(django_filters.FilterSet):
@@ -185,9 +184,7 @@ class RangeCheckedFilterSet(django_filters.FilterSet):
                 form.full_clean()
                 known = ", ".join(sorted(self.filters))
                 for name in unknown:
-                    form._errors[name[:60]] = form.error_class(
-                        [f"Unknown filter. Filters here: {known}."]
-                    )
+                    form._errors[name[:60]] = form.error_class([f"Unknown filter. Filters here: {known}."])
         return form
 
 

@@ -89,8 +89,14 @@ def prometheus_query_observed(*, cluster: str, seconds: float, ok: bool) -> None
 
 
 # Every process-level metric, for a scrape of one process's own counters (`ops.metrics`).
-PROCESS_METRICS = (sync_duration, sync_errors, prometheus_query_errors, prometheus_query_duration,
-                   prescale_firings, celery_tasks)
+PROCESS_METRICS = (
+    sync_duration,
+    sync_errors,
+    prometheus_query_errors,
+    prometheus_query_duration,
+    prescale_firings,
+    celery_tasks,
+)
 
 
 # A firing applied more than this after its start is late (the audit's reason says so too).

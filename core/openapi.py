@@ -105,13 +105,16 @@ class MultiValueFilterExtension(DjangoFilterExtension):
 
 def page_of(name: str, row, **extra) -> serializers.Serializer:
     """A paginated answer's body (`core.pagination`): count, next, previous, `row` as results, and `extra`."""
-    return inline_serializer(name=name, fields={
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": row,
-        **extra,
-    })
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": row,
+            **extra,
+        },
+    )
 
 
 def schema_replaced(view_class, **methods):

@@ -12,8 +12,15 @@ class InstancePriceAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # price pages are https
 
     list_display = (
-        "instance_type", "region", "capacity_type", "usd_per_hour", "gpu_count", "gpu_model", "effective_from",
-        "cluster", "source",
+        "instance_type",
+        "region",
+        "capacity_type",
+        "usd_per_hour",
+        "gpu_count",
+        "gpu_model",
+        "effective_from",
+        "cluster",
+        "source",
     )
     list_filter = ("capacity_type", "region", "cluster")
     search_fields = ("instance_type", "gpu_model", "source")
@@ -23,11 +30,14 @@ class InstancePriceAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("instance_type", "region", "capacity_type", "usd_per_hour", "gpu_count", "gpu_model")}),
         ("Where it comes from", {"fields": ("source", "source_url", "effective_from", "notes")}),
-        ("Negotiated price", {
-            "fields": ("cluster",),
-            "description": "Set a cluster to make this a negotiated price that wins over the public one "
-                           "for that cluster only, from its effective date on.",
-        }),
+        (
+            "Negotiated price",
+            {
+                "fields": ("cluster",),
+                "description": "Set a cluster to make this a negotiated price that wins over the public one "
+                "for that cluster only, from its effective date on.",
+            },
+        ),
     )
 
 
@@ -41,8 +51,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(CostSample)
 class CostSampleAdmin(ReadOnlyAdmin):
-    list_display = ("start", "end", "cluster_name", "node_name", "kind", "namespace", "deployment_name", "pod_name",
-                    "gpus", "usd", "idle")
+    list_display = (
+        "start",
+        "end",
+        "cluster_name",
+        "node_name",
+        "kind",
+        "namespace",
+        "deployment_name",
+        "pod_name",
+        "gpus",
+        "usd",
+        "idle",
+    )
     list_filter = ("kind", "idle", "capacity_type", "cluster_name")
     search_fields = ("node_name", "pod_name", "deployment_name", "namespace")
     date_hierarchy = "hour"

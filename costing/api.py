@@ -30,7 +30,10 @@ class CostView(APIView):
         params.is_valid(raise_exception=True)
         query = params.validated_data
         rows = selectors.cost_by_group(
-            group_by=query["group_by"], start=query["start"], end=query["end"], cluster=query.get("cluster"),
+            group_by=query["group_by"],
+            start=query["start"],
+            end=query["end"],
+            cluster=query.get("cluster"),
             token=request_token(request),  # a scoped token sees its own clusters and namespaces (accounts/scope.py)
         )
         paginator = LimitOffsetPagination()

@@ -110,14 +110,16 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
     the cluster already has samples before the watermark. Returns the number of samples written.
     """
     if cluster.backend != Cluster.Backend.SIMULATED:
-        raise ApplicationError(f"{cluster.name} is not a simulated cluster: it keeps no history to bill",
-                               field="cluster")
+        raise ApplicationError(
+            f"{cluster.name} is not a simulated cluster: it keeps no history to bill", field="cluster"
+        )
     if hours <= 0:
         raise ApplicationError("hours must be positive", field="hours")
     source = simulated_world_metrics(cluster)
     if source is None:
-        raise ApplicationError(f"{cluster.name} reads its metrics from Prometheus, not from its simulated world",
-                               field="cluster")
+        raise ApplicationError(
+            f"{cluster.name} reads its metrics from Prometheus, not from its simulated world", field="cluster"
+        )
     mark = CostWatermark.objects.filter(cluster=cluster).values_list("accrued_until", flat=True).first()
     if _accrued_before(cluster, mark):
         logger.info("cost of %s: history already accrued, not backfilled again", cluster.name)
@@ -131,8 +133,7 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
         try:
             history[dep.id] = {r["at"]: r for r in source.deployment_minutes(dep.namespace, dep.name)}
         except BackendError as exc:
-            logger.warning("cost of %s: no history for %s (%s): its GPUs count as unallocated",
-                           cluster.name, dep, exc)
+            logger.warning("cost of %s: no history for %s (%s): its GPUs count as unallocated", cluster.name, dep, exc)
     minutes = sorted({r["at"] for rows in pool_rows.values() for r in rows})
     if not minutes:
         return 0
@@ -142,8 +143,9 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
     book = price_book({p.instance_type for p in pools.values()})
     cuts: set[datetime] = set()
     for pool in pools.values():
-        cuts |= book.changes_between(instance_type=pool.instance_type, region=pool.region, start=start, end=end,
-                                     cluster_id=cluster.id)
+        cuts |= book.changes_between(
+            instance_type=pool.instance_type, region=pool.region, start=start, end=end, cluster_id=cluster.id
+        )
     by_minute = {name: {r["at"]: r for r in rows} for name, rows in pool_rows.items()}
     threshold = idle_threshold()
     opened: list[_Open] = []
@@ -165,18 +167,39 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
             part = pricing.seconds_between(seg_start, seg_end) / 60  # of a minute's tokens
             for h in holdings:
                 pool = h.pool
-                quote = book.quote(instance_type=pool.instance_type, region=pool.region,
-                                   capacity_type=pool.capacity_type, at=seg_start, cluster_id=cluster.id)
+                quote = book.quote(
+                    instance_type=pool.instance_type,
+                    region=pool.region,
+                    capacity_type=pool.capacity_type,
+                    at=seg_start,
+                    cluster_id=cluster.id,
+                )
                 if quote is None:
                     unpriced.add(f"{pool.instance_type or '(no instance type)'} in {pool.region}")
                 rate, on_demand = cost_sample_rates(quote, h.share)
-                key = (pricing.hour_floor(seg_start), h.kind, pool.name, h.deployment.id if h.deployment else None,
-                       quote.price.id if quote else None, h.share, h.idle, on_demand)
+                key = (
+                    pricing.hour_floor(seg_start),
+                    h.kind,
+                    pool.name,
+                    h.deployment.id if h.deployment else None,
+                    quote.price.id if quote else None,
+                    h.share,
+                    h.idle,
+                    on_demand,
+                )
                 sample = current.get(key)
                 if sample is None or sample.row.end != seg_start:
-                    sample = _Open(cost_sample_new(
-                        at=seg_start, share=h.share, quote=quote, rate=rate, on_demand_rate=on_demand, idle=h.idle,
-                        **_who(cluster, h)))
+                    sample = _Open(
+                        cost_sample_new(
+                            at=seg_start,
+                            share=h.share,
+                            quote=quote,
+                            rate=rate,
+                            on_demand_rate=on_demand,
+                            idle=h.idle,
+                            **_who(cluster, h),
+                        )
+                    )
                     opened.append(sample)
                     current[key] = sample
                 cost_sample_stretch(sample.row, end=seg_end, share=h.share, rate=rate, on_demand_rate=on_demand)
@@ -190,7 +213,8 @@ def cost_backfill_simulated(*, cluster: Cluster, hours: int = 24) -> int:
     if unpriced:
         logger.warning(
             "cost of %s: no price for %s: GPU-hours recorded without a cost (add the price in the admin)",
-            cluster.name, ", ".join(sorted(unpriced)),
+            cluster.name,
+            ", ".join(sorted(unpriced)),
         )
     return _write(cluster, [s.finish() for s in opened], end)
 
@@ -247,9 +271,13 @@ def _deployment_pools(cluster: Cluster, pools: dict[str, _Pool]) -> dict[ModelDe
 
 
 def _holdings(
-    at: datetime, pools: dict[str, _Pool], deployments: dict[ModelDeployment, _Pool],
-    history: dict[int, dict[datetime, dict]], by_minute: dict[str, dict[datetime, dict]],
-    previous: dict[int, dict], threshold: float,
+    at: datetime,
+    pools: dict[str, _Pool],
+    deployments: dict[ModelDeployment, _Pool],
+    history: dict[int, dict[datetime, dict]],
+    by_minute: dict[str, dict[datetime, dict]],
+    previous: dict[int, dict],
+    threshold: float,
 ) -> list[_Holding]:
     """Who held which GPUs of each pool in the minute ending at `at`. `previous` is each
     deployment's last minute seen (for its counters' increments); this call updates it."""
@@ -278,11 +306,18 @@ def _holdings(
             generation_tokens_per_second=row["generation_tokens_per_second"],
             threshold=threshold,
         )
-        holdings.append(_Holding(
-            kind=CostSample.Kind.POD, pool=pool, share=share, idle=idle, deployment=dep,
-            utilization=None if utilization is None else pricing.exact(str(utilization)),
-            prompt_tokens=prompt, generation_tokens=generation,
-        ))
+        holdings.append(
+            _Holding(
+                kind=CostSample.Kind.POD,
+                pool=pool,
+                share=share,
+                idle=idle,
+                deployment=dep,
+                utilization=None if utilization is None else pricing.exact(str(utilization)),
+                prompt_tokens=prompt,
+                generation_tokens=generation,
+            )
+        )
     for pool in pools.values():
         minute = by_minute.get(pool.name, {}).get(at)
         if minute is None:
@@ -304,8 +339,17 @@ def _increment(row: dict, before: dict | None, counter: str) -> int:
 def _who(cluster: Cluster, h: _Holding) -> dict:
     pool, dep = h.pool, h.deployment
     return {
-        "cluster": cluster, "cluster_name": cluster.name, "node": None, "node_name": node_pool_key(pool.name),
-        "kind": h.kind, "pod": None, "pod_name": "", "deployment": dep,
-        "deployment_name": dep.name if dep else "", "namespace": dep.namespace if dep else "",
-        "instance_type": pool.instance_type, "region": pool.region, "capacity_type": pool.capacity_type,
+        "cluster": cluster,
+        "cluster_name": cluster.name,
+        "node": None,
+        "node_name": node_pool_key(pool.name),
+        "kind": h.kind,
+        "pod": None,
+        "pod_name": "",
+        "deployment": dep,
+        "deployment_name": dep.name if dep else "",
+        "namespace": dep.namespace if dep else "",
+        "instance_type": pool.instance_type,
+        "region": pool.region,
+        "capacity_type": pool.capacity_type,
     }

@@ -17,9 +17,17 @@ class CostViewSchema(OpenApiViewExtension):
     target_class = "costing.api.CostView"
 
     def view_replacement(self):
-        return schema_replaced(self.target_class, get=extend_schema(
-            parameters=[CostQuerySerializer, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-            responses=page_of("CostPage", CostRowSerializer(many=True), group_by=serializers.CharField(),
-                               start=serializers.DateTimeField(), end=serializers.DateTimeField(),
-                               currency=serializers.CharField()),
-        ))
+        return schema_replaced(
+            self.target_class,
+            get=extend_schema(
+                parameters=[CostQuerySerializer, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+                responses=page_of(
+                    "CostPage",
+                    CostRowSerializer(many=True),
+                    group_by=serializers.CharField(),
+                    start=serializers.DateTimeField(),
+                    end=serializers.DateTimeField(),
+                    currency=serializers.CharField(),
+                ),
+            ),
+        )

@@ -47,15 +47,33 @@ def cost_sample_rates(quote: pricing.PriceQuote | None, share: Fraction) -> tupl
 
 
 def cost_sample_new(
-    *, at: datetime, share: Fraction, quote: pricing.PriceQuote | None, rate: Fraction | None,
-    on_demand_rate: Fraction | None, idle: bool, **holder,
+    *,
+    at: datetime,
+    share: Fraction,
+    quote: pricing.PriceQuote | None,
+    rate: Fraction | None,
+    on_demand_rate: Fraction | None,
+    idle: bool,
+    **holder,
 ) -> CostSample:
     """An empty sample from `at`, in `at`'s UTC hour; `holder` names who holds the GPUs, and where."""
     return CostSample(
-        **holder, price_id=quote.price.id if quote else None, priced_as=quote.priced_as if quote else "",
-        hour=pricing.hour_floor(at), start=at, end=at, gpus=pricing.quantize(share), idle=idle,
-        usd_per_hour=sample_rate(rate), on_demand_usd_per_hour=sample_rate(on_demand_rate),
-        gpu_hours=0, idle_gpu_hours=0, metered_gpu_hours=0, busy_gpu_hours=0, prompt_tokens=0, generation_tokens=0,
+        **holder,
+        price_id=quote.price.id if quote else None,
+        priced_as=quote.priced_as if quote else "",
+        hour=pricing.hour_floor(at),
+        start=at,
+        end=at,
+        gpus=pricing.quantize(share),
+        idle=idle,
+        usd_per_hour=sample_rate(rate),
+        on_demand_usd_per_hour=sample_rate(on_demand_rate),
+        gpu_hours=0,
+        idle_gpu_hours=0,
+        metered_gpu_hours=0,
+        busy_gpu_hours=0,
+        prompt_tokens=0,
+        generation_tokens=0,
     )
 
 
@@ -80,7 +98,14 @@ def sample_key(*, hour, kind, node_id, node_name, pod_id, deployment_id, price_i
 def sample_row_key(row: CostSample) -> tuple:
     """`sample_key` of a stored sample."""
     return sample_key(
-        hour=row.hour, kind=row.kind, node_id=row.node_id, node_name=row.node_name, pod_id=row.pod_id,
+        hour=row.hour,
+        kind=row.kind,
+        node_id=row.node_id,
+        node_name=row.node_name,
+        pod_id=row.pod_id,
         deployment_id=row.deployment_id,
-        price_id=row.price_id, gpus=row.gpus, idle=row.idle, on_demand_rate=row.on_demand_usd_per_hour,
+        price_id=row.price_id,
+        gpus=row.gpus,
+        idle=row.idle,
+        on_demand_rate=row.on_demand_usd_per_hour,
     )

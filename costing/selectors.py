@@ -110,8 +110,13 @@ def _priced_pods(deployment_ids: list[int]) -> list[_PricedPod]:
     for dep_id, requests, itype, region, capacity, product, cluster_id, cluster_region in pods:
         share = pricing.gpu_share(requests or {}, product)
         if share:
-            quote = book.quote(instance_type=itype, region=region or cluster_region, capacity_type=capacity, at=now,
-                               cluster_id=cluster_id)
+            quote = book.quote(
+                instance_type=itype,
+                region=region or cluster_region,
+                capacity_type=capacity,
+                at=now,
+                cluster_id=cluster_id,
+            )
             priced.append(_PricedPod(dep_id, requests or {}, share, quote))
     return priced
 
@@ -148,8 +153,7 @@ def unpriced_nodes(*, cluster: Cluster | None = None) -> list[dict]:
         if quote is None:
             missing[(itype or "(no instance type label)", region or "(no region)")] += 1
     return [
-        {"instance_type": itype, "region": region, "nodes": count}
-        for (itype, region), count in sorted(missing.items())
+        {"instance_type": itype, "region": region, "nodes": count} for (itype, region), count in sorted(missing.items())
     ]
 
 
@@ -252,9 +256,7 @@ _AGGREGATES = {
         "on_demand_usd": Sum(
             Case(When(priced_as="spot", on_demand_usd__isnull=False, then=F("on_demand_usd")), output_field=_MONEY)
         ),
-        "spot_usd": Sum(
-            Case(When(priced_as="spot", on_demand_usd__isnull=False, then=F("usd")), output_field=_MONEY)
-        ),
+        "spot_usd": Sum(Case(When(priced_as="spot", on_demand_usd__isnull=False, then=F("usd")), output_field=_MONEY)),
         "metered_gpu_hours": Sum("metered_gpu_hours"),
         "busy_gpu_hours": Sum("busy_gpu_hours"),
         "prompt_tokens": Sum("prompt_tokens"),
@@ -470,8 +472,11 @@ def deployment_cost_now(deployment: ModelDeployment) -> DeploymentCostNow:
     priced = all(p.quote is not None for p in pods)
     total = sum((p.quote.gpu_rate * p.share for p in pods), Fraction(0)) if priced else None
     gpus = sum((p.share for p in pods), Fraction(0))
-    profile = deployment.gpu_resource.removeprefix(pricing.MIG_RESOURCE_PREFIX) if (
-        deployment.gpu_resource.startswith(pricing.MIG_RESOURCE_PREFIX)) else ""
+    profile = (
+        deployment.gpu_resource.removeprefix(pricing.MIG_RESOURCE_PREFIX)
+        if (deployment.gpu_resource.startswith(pricing.MIG_RESOURCE_PREFIX))
+        else ""
+    )
     slices = sum(p.gpu_requests.get(deployment.gpu_resource, 0) for p in pods) if profile else 0
 
     def rate(value: Fraction | None) -> Decimal | None:

@@ -194,14 +194,16 @@ def _deployment_metrics(
     except Exception as exc:  # noqa: BLE001 - a metrics failure must never stop billing
         logger.warning(
             "cost of %s: metrics unavailable (%s): idle GPUs and tokens not assessed for this span",
-            cluster.name, str(exc)[:200],
+            cluster.name,
+            str(exc)[:200],
         )
         return {}
     reasons = {m.unavailable_reason for m in found.values() if m.unavailable_reason}
     if reasons:
         logger.info(
             "cost of %s: metrics unavailable for some deployments (%s): not counted as idle",
-            cluster.name, "; ".join(sorted(reasons))[:300],
+            cluster.name,
+            "; ".join(sorted(reasons))[:300],
         )
     return found
 
@@ -234,8 +236,7 @@ def _counted_rates(
 def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
     """Who holds which GPUs of the cluster's live nodes, from the state the sync stored."""
     nodes = {
-        n.id: n
-        for n in GpuNode.objects.alive().filter(cluster=cluster, gpu_count__gt=0).select_related("node_pool")
+        n.id: n for n in GpuNode.objects.alive().filter(cluster=cluster, gpu_count__gt=0).select_related("node_pool")
     }
     pods = [
         p
@@ -252,8 +253,9 @@ def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
         if p.deployment_id:
             by_deployment[p.deployment_id].append(p)
     refs = [
-        DeploymentRef(namespace=group[0].deployment.namespace, name=group[0].deployment.name,
-                      pods=tuple(p.name for p in group))
+        DeploymentRef(
+            namespace=group[0].deployment.namespace, name=group[0].deployment.name, pods=tuple(p.name for p in group)
+        )
         for group in by_deployment.values()
     ]
     found = _deployment_metrics(cluster, refs, _metrics_backend(cluster, metrics) if refs else None)
@@ -268,8 +270,14 @@ def _holders(cluster: Cluster, metrics: MetricsBackend | None) -> list[_Holder]:
             dep_share = sum(shares[q.id] for q in by_deployment[p.deployment_id])
             token_fraction = shares[p.id] / dep_share
         holders.append(
-            _Holder(kind=CostSample.Kind.POD, node=nodes[p.node_id], share=shares[p.id], pod=p,
-                    metrics=dep_metrics, token_fraction=token_fraction)
+            _Holder(
+                kind=CostSample.Kind.POD,
+                node=nodes[p.node_id],
+                share=shares[p.id],
+                pod=p,
+                metrics=dep_metrics,
+                token_fraction=token_fraction,
+            )
         )
     return holders + _unallocated(cluster, nodes.values(), allocated)
 
@@ -307,7 +315,8 @@ def _with_counted_tokens(
         return holders
     return [
         replace(h, counted_rates=counted.get((h.pod.deployment.namespace, h.pod.deployment.name)))
-        if h.pod is not None and h.pod.deployment_id else h
+        if h.pod is not None and h.pod.deployment_id
+        else h
         for h in holders
     ]
 
@@ -348,10 +357,16 @@ def _holder_key(holder: _Holder, priced: _Priced, at: datetime) -> tuple:
     pod = holder.pod
     node, node_name = _holder_node(holder)
     return sample_key(
-        hour=pricing.hour_floor(at), kind=holder.kind, node_id=node.id if node else None, node_name=node_name,
+        hour=pricing.hour_floor(at),
+        kind=holder.kind,
+        node_id=node.id if node else None,
+        node_name=node_name,
         pod_id=pod.id if pod else None,
-        deployment_id=pod.deployment_id if pod else None, price_id=priced.quote.price.id if priced.quote else None,
-        gpus=pricing.quantize(holder.share), idle=priced.idle, on_demand_rate=sample_rate(priced.on_demand_rate),
+        deployment_id=pod.deployment_id if pod else None,
+        price_id=priced.quote.price.id if priced.quote else None,
+        gpus=pricing.quantize(holder.share),
+        idle=priced.idle,
+        on_demand_rate=sample_rate(priced.on_demand_rate),
     )
 
 
@@ -359,14 +374,25 @@ def _new_sample(cluster: Cluster, holder: _Holder, priced: _Priced, at: datetime
     pod, node = holder.pod, holder.node
     sample_node, node_name = _holder_node(holder)
     return cost_sample_new(
-        at=at, share=holder.share, quote=priced.quote, rate=priced.rate, on_demand_rate=priced.on_demand_rate,
+        at=at,
+        share=holder.share,
+        quote=priced.quote,
+        rate=priced.rate,
+        on_demand_rate=priced.on_demand_rate,
         idle=priced.idle,
-        cluster=cluster, cluster_name=cluster.name, node=sample_node, node_name=node_name, kind=holder.kind,
-        pod=pod, pod_name=pod.name if pod else "",
+        cluster=cluster,
+        cluster_name=cluster.name,
+        node=sample_node,
+        node_name=node_name,
+        kind=holder.kind,
+        pod=pod,
+        pod_name=pod.name if pod else "",
         deployment_id=pod.deployment_id if pod else None,
         deployment_name=pod.deployment.name if pod and pod.deployment else "",
         namespace=pod.namespace if pod else "",
-        instance_type=node.instance_type, region=node.region or cluster.region, capacity_type=node.capacity_type,
+        instance_type=node.instance_type,
+        region=node.region or cluster.region,
+        capacity_type=node.capacity_type,
     )
 
 
@@ -426,7 +452,11 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
         logger.warning(
             "cost of %s: no accrual for %s (syncs or workers were down); billing only the last %s "
             "at the current state, %s from %s not accrued",
-            cluster.name, now - previous, _max_gap(), start - previous, previous.isoformat(),
+            cluster.name,
+            now - previous,
+            _max_gap(),
+            start - previous,
+            previous.isoformat(),
         )
 
     metrics = _metrics_backend(cluster, metrics)
@@ -450,8 +480,13 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
         still_open = {}
         for h in holders:
             region = h.node.region or cluster.region
-            quote = book.quote(instance_type=h.node.instance_type, region=region,
-                               capacity_type=h.node.capacity_type, at=seg_start, cluster_id=cluster.id)
+            quote = book.quote(
+                instance_type=h.node.instance_type,
+                region=region,
+                capacity_type=h.node.capacity_type,
+                at=seg_start,
+                cluster_id=cluster.id,
+            )
             if quote is None:
                 unpriced.add(f"{h.node.instance_type or '(no instance type)'} in {region}")
             priced = _Priced.of(h, quote, threshold)
@@ -469,7 +504,8 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
     if unpriced:
         logger.warning(
             "cost of %s: no price for %s: GPU-hours recorded without a cost (add the price in the admin)",
-            cluster.name, ", ".join(sorted(unpriced)),
+            cluster.name,
+            ", ".join(sorted(unpriced)),
         )
     with transaction.atomic():
         claimed = CostWatermark.objects.filter(id=watermark.id, accrued_until=previous).update(accrued_until=now)
@@ -478,8 +514,17 @@ def cost_accrue(*, cluster: Cluster, now: datetime | None, metrics: MetricsBacke
         CostSample.objects.bulk_create(new_rows, batch_size=500)
         CostSample.objects.bulk_update(
             list(extended.values()),
-            ["end", "gpu_hours", "idle_gpu_hours", "usd", "on_demand_usd", "metered_gpu_hours", "busy_gpu_hours",
-             "prompt_tokens", "generation_tokens"],
+            [
+                "end",
+                "gpu_hours",
+                "idle_gpu_hours",
+                "usd",
+                "on_demand_usd",
+                "metered_gpu_hours",
+                "busy_gpu_hours",
+                "prompt_tokens",
+                "generation_tokens",
+            ],
             batch_size=200,
         )
     return len(new_rows) + len(extended)

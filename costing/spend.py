@@ -33,7 +33,12 @@ class SpendSeries:
 
 
 def spend_over_time(
-    *, group_by: str, start: datetime, end: datetime, bucket: str = "hour", top: int = 8,
+    *,
+    group_by: str,
+    start: datetime,
+    end: datetime,
+    bucket: str = "hour",
+    top: int = 8,
     cluster: Cluster | None = None,
 ) -> SpendSeries:
     """USD per hour or day bucket, stacked by namespace or deployment; the smaller groups are

@@ -54,8 +54,8 @@ def _percent(value: float | None) -> Decimal | None:
 
 def _tables(*, group: str, start, end) -> dict[str, Table]:
     by_group = selectors.cost_by_group(group_by=group, start=start, end=end)
-    by_deployment = by_group if group == "deployment" else selectors.cost_by_group(
-        group_by="deployment", start=start, end=end
+    by_deployment = (
+        by_group if group == "deployment" else selectors.cost_by_group(group_by="deployment", start=start, end=end)
     )
     idle = selectors.idle_spenders(start=start, end=end, limit=10)
     capacity = selectors.cost_by_capacity_type(start=start, end=end)
@@ -65,26 +65,58 @@ def _tables(*, group: str, start, end) -> dict[str, Table]:
     spend = Table(
         name="spend",
         title=f"Spend by {group}",
-        headers=[group_label, *(["Cluster"] if with_cluster else []), "Spend (USD)", "GPU-hours", "Idle GPU-hours",
-                 "Generated tokens", "USD per 1M generated tokens", "Prompt tokens", "USD per 1M prompt tokens",
-                 "Unpriced GPU-hours"],
+        headers=[
+            group_label,
+            *(["Cluster"] if with_cluster else []),
+            "Spend (USD)",
+            "GPU-hours",
+            "Idle GPU-hours",
+            "Generated tokens",
+            "USD per 1M generated tokens",
+            "Prompt tokens",
+            "USD per 1M prompt tokens",
+            "Unpriced GPU-hours",
+        ],
         kinds=["text", *(["text"] if with_cluster else []), "usd", "num", "num", "int", "rate", "int", "rate", "num"],
         rows=[
-            [t.key, *([t.cluster or ""] if with_cluster else []), _num(t.usd) if t.priced_gpu_hours else None,
-             _num(t.gpu_hours), _num(t.idle_gpu_hours), t.tokens_generated, t.usd_per_million_generated,
-             t.tokens_prompt, t.usd_per_million_prompt, _num(t.unpriced_gpu_hours)]
+            [
+                t.key,
+                *([t.cluster or ""] if with_cluster else []),
+                _num(t.usd) if t.priced_gpu_hours else None,
+                _num(t.gpu_hours),
+                _num(t.idle_gpu_hours),
+                t.tokens_generated,
+                t.usd_per_million_generated,
+                t.tokens_prompt,
+                t.usd_per_million_prompt,
+                _num(t.unpriced_gpu_hours),
+            ]
             for t in by_group
         ],
     )
     gpu = Table(
         name="gpu",
         title="What a GPU-hour costs, and what a busy one really costs",
-        headers=["Deployment", "Cluster", "GPU-hours", "Spend (USD)", "USD per GPU-hour", "GPU utilization (%)",
-                 "USD per busy GPU-hour"],
+        headers=[
+            "Deployment",
+            "Cluster",
+            "GPU-hours",
+            "Spend (USD)",
+            "USD per GPU-hour",
+            "GPU utilization (%)",
+            "USD per busy GPU-hour",
+        ],
         kinds=["text", "text", "num", "usd", "rate", "pct", "rate"],
         rows=[
-            [t.key, t.cluster or "", _num(t.gpu_hours), _num(t.usd) if t.priced_gpu_hours else None,
-             t.usd_per_gpu_hour, _percent(t.utilization), t.usd_per_busy_gpu_hour]
+            [
+                t.key,
+                t.cluster or "",
+                _num(t.gpu_hours),
+                _num(t.usd) if t.priced_gpu_hours else None,
+                t.usd_per_gpu_hour,
+                _percent(t.utilization),
+                t.usd_per_busy_gpu_hour,
+            ]
             for t in by_deployment
             if t.key != selectors.UNALLOCATED
         ],
@@ -103,9 +135,13 @@ def _tables(*, group: str, start, end) -> dict[str, Table]:
         headers=["Capacity type", "Spend (USD)", "GPU-hours", "Same hours on-demand (USD)", "Spot savings (USD)"],
         kinds=["text", "usd", "num", "usd_opt", "usd_opt"],
         rows=[
-            [t.key, _num(t.usd) if t.priced_gpu_hours else None, _num(t.gpu_hours),
-             _num(t.on_demand_usd) if t.key == "spot" else None,
-             _num(t.spot_savings) if t.key == "spot" else None]
+            [
+                t.key,
+                _num(t.usd) if t.priced_gpu_hours else None,
+                _num(t.gpu_hours),
+                _num(t.on_demand_usd) if t.key == "spot" else None,
+                _num(t.spot_savings) if t.key == "spot" else None,
+            ]
             for t in capacity
         ],
     )

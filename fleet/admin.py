@@ -46,20 +46,38 @@ class ClusterAdminForm(forms.ModelForm):
     class Meta:
         model = Cluster
         fields = [
-            "name", "backend", "namespaces", "region", "kubeconfig_path", "kube_context", "in_cluster",
-            "request_timeout_seconds", "prometheus_url", "prometheus_bearer_token_file", "prometheus_basic_auth_user",
-            "prometheus_basic_auth_password_file", "prometheus_timeout_seconds", "prometheus_namespace_label",
-            "prometheus_pod_label", "prometheus_gpu_namespace_label", "prometheus_gpu_pod_label",
+            "name",
+            "backend",
+            "namespaces",
+            "region",
+            "kubeconfig_path",
+            "kube_context",
+            "in_cluster",
+            "request_timeout_seconds",
+            "prometheus_url",
+            "prometheus_bearer_token_file",
+            "prometheus_basic_auth_user",
+            "prometheus_basic_auth_password_file",
+            "prometheus_timeout_seconds",
+            "prometheus_namespace_label",
+            "prometheus_pod_label",
+            "prometheus_gpu_namespace_label",
+            "prometheus_gpu_pod_label",
         ]
 
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
-        labels = {name: data.get(name, "") for name in (
-            "prometheus_namespace_label", "prometheus_pod_label",
-            "prometheus_gpu_namespace_label", "prometheus_gpu_pod_label",
-        )}
+        labels = {
+            name: data.get(name, "")
+            for name in (
+                "prometheus_namespace_label",
+                "prometheus_pod_label",
+                "prometheus_gpu_namespace_label",
+                "prometheus_gpu_pod_label",
+            )
+        }
         try:
             data["namespaces"] = cluster_connection_check(
                 ClusterConnection(
@@ -194,8 +212,11 @@ class MigDeviceAdmin(SyncedAdmin):
 
 
 class ModelDeploymentAdminForm(forms.ModelForm):
-    reason = forms.CharField(max_length=2000, validators=[no_control_characters],
-                             help_text="why the objective changes: it goes in the audit log")
+    reason = forms.CharField(
+        max_length=2000,
+        validators=[no_control_characters],
+        help_text="why the objective changes: it goes in the audit log",
+    )
 
     class Meta:
         model = ModelDeployment
@@ -234,8 +255,12 @@ class ModelDeploymentAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Through the service, as the deployment page does: the change is audited (SloChange).
-        deployment_slo_set(deployment=obj, seconds=form.cleaned_data["ttft_slo_seconds"],
-                           reason=form.cleaned_data["reason"], actor_user=request.user)
+        deployment_slo_set(
+            deployment=obj,
+            seconds=form.cleaned_data["ttft_slo_seconds"],
+            reason=form.cleaned_data["reason"],
+            actor_user=request.user,
+        )
 
     def has_add_permission(self, request):
         return False
@@ -246,8 +271,17 @@ class ModelDeploymentAdmin(admin.ModelAdmin):
 
 @admin.register(Autoscaler)
 class AutoscalerAdmin(SyncedAdmin):
-    list_display = ["name", "kind", "namespace", "cluster", "target_name", "min_replicas", "max_replicas",
-                    "owned_by_scaledobject", "gone_at"]
+    list_display = [
+        "name",
+        "kind",
+        "namespace",
+        "cluster",
+        "target_name",
+        "min_replicas",
+        "max_replicas",
+        "owned_by_scaledobject",
+        "gone_at",
+    ]
     list_filter = ["cluster", "kind"]
     list_select_related = ["cluster"]
     search_fields = ["name", "target_name", "namespace"]
@@ -255,8 +289,18 @@ class AutoscalerAdmin(SyncedAdmin):
 
 @admin.register(Pod)
 class PodAdmin(SyncedAdmin):
-    list_display = ["name", "namespace", "cluster", "deployment", "node", "phase", "ready", "restarts",
-                    "waiting_reason", "gone_at"]
+    list_display = [
+        "name",
+        "namespace",
+        "cluster",
+        "deployment",
+        "node",
+        "phase",
+        "ready",
+        "restarts",
+        "waiting_reason",
+        "gone_at",
+    ]
     list_filter = ["cluster", "phase", "ready"]
     list_select_related = ["cluster", "deployment", "node"]
     search_fields = ["name", "namespace"]

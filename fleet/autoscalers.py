@@ -45,7 +45,7 @@ _API = {
 
 
 def short_name(a: AutoscalerFacts) -> str:
-    """"ScaledObject llama", "HPA llama-cpu": an autoscaler as sentences name it."""
+    """ "ScaledObject llama", "HPA llama-cpu": an autoscaler as sentences name it."""
     return f"{_SHORT[ReplicaOwnerKind(a.kind)]} {a.name}"
 
 
@@ -96,7 +96,7 @@ class ReplicaOwner:
 
     @property
     def badge(self) -> str:
-        """"KEDA" | "HPA" for an autoscaled owner (the overview's badge, the chat answer), else ""."""
+        """ "KEDA" | "HPA" for an autoscaled owner (the overview's badge, the chat answer), else ""."""
         return _BADGE.get(self.kind, "")
 
     @property
@@ -106,7 +106,7 @@ class ReplicaOwner:
 
     @property
     def conflict_names(self) -> str:
-        """"ScaledObject llama and HPA llama-cpu"; "" when there is no conflict."""
+        """ "ScaledObject llama and HPA llama-cpu"; "" when there is no conflict."""
         return " and ".join(short_name(a) for a in self.conflicts)
 
 

@@ -20,8 +20,13 @@ from datetime import datetime, timedelta
 from fleet.models import EventKind, ModelDeployment, ScalingEvent
 
 WINDOW = timedelta(days=7)
-POD_KINDS = (EventKind.POD_CREATED, EventKind.POD_SCHEDULED, EventKind.IMAGE_PULLED, EventKind.CONTAINER_STARTED,
-             EventKind.POD_READY)
+POD_KINDS = (
+    EventKind.POD_CREATED,
+    EventKind.POD_SCHEDULED,
+    EventKind.IMAGE_PULLED,
+    EventKind.CONTAINER_STARTED,
+    EventKind.POD_READY,
+)
 NODE_KINDS = (EventKind.NODECLAIM_LAUNCHED, EventKind.NODE_READY)
 
 
@@ -79,16 +84,23 @@ def cold_start_stats(pods: Iterable[dict[str, datetime]]) -> ColdStart:
         scheduled = times.get(EventKind.POD_SCHEDULED)
         pulled = times.get(EventKind.IMAGE_PULLED)
         started = times.get(EventKind.CONTAINER_STARTED) or pulled
-        for part, value in ((scheduling, _seconds(created, scheduled)), (pull, _seconds(scheduled, pulled)),
-                            (load, _seconds(started, ready))):
+        for part, value in (
+            (scheduling, _seconds(created, scheduled)),
+            (pull, _seconds(scheduled, pulled)),
+            (load, _seconds(started, ready)),
+        ):
             if value is not None:
                 part.append(value)
     if not total:
         return ColdStart()
     return ColdStart(
-        samples=len(total), p50_seconds=percentile(total, 0.5), p95_seconds=percentile(total, 0.95),
-        max_seconds=max(total), scheduling_p95_seconds=percentile(scheduling, 0.95),
-        pull_p95_seconds=percentile(pull, 0.95), load_p95_seconds=percentile(load, 0.95),
+        samples=len(total),
+        p50_seconds=percentile(total, 0.5),
+        p95_seconds=percentile(total, 0.95),
+        max_seconds=max(total),
+        scheduling_p95_seconds=percentile(scheduling, 0.95),
+        pull_p95_seconds=percentile(pull, 0.95),
+        load_p95_seconds=percentile(load, 0.95),
     )
 
 
@@ -103,9 +115,16 @@ def _first_times(rows: Iterable[tuple]) -> dict:
 
 def deployment_cold_starts(deployments: Sequence[ModelDeployment], *, now: datetime) -> dict[int, ColdStart]:
     """Cold start figures of each deployment over the last 7 days, in one query."""
-    rows = ScalingEvent.objects.filter(
-        deployment__in=[d.id for d in deployments], kind__in=POD_KINDS, at__gte=now - WINDOW, at__lte=now,
-    ).order_by("at", "id").values_list("deployment_id", "object_name", "kind", "at")
+    rows = (
+        ScalingEvent.objects.filter(
+            deployment__in=[d.id for d in deployments],
+            kind__in=POD_KINDS,
+            at__gte=now - WINDOW,
+            at__lte=now,
+        )
+        .order_by("at", "id")
+        .values_list("deployment_id", "object_name", "kind", "at")
+    )
     by_deployment = _first_times(rows)
     return {
         d.id: cold_start_stats(
@@ -117,9 +136,17 @@ def deployment_cold_starts(deployments: Sequence[ModelDeployment], *, now: datet
 
 def node_starts(*, cluster_ids: Sequence[int], now: datetime) -> dict[tuple[int, str], NodeStart]:
     """NodeClaim launched -> node Ready per (cluster id, pool) over the last 7 days, in one query."""
-    rows = ScalingEvent.objects.filter(
-        cluster_id__in=cluster_ids, deployment__isnull=True, kind__in=NODE_KINDS, at__gte=now - WINDOW, at__lte=now,
-    ).order_by("at", "id").values_list("cluster_id", "node_pool", "object_name", "kind", "at")
+    rows = (
+        ScalingEvent.objects.filter(
+            cluster_id__in=cluster_ids,
+            deployment__isnull=True,
+            kind__in=NODE_KINDS,
+            at__gte=now - WINDOW,
+            at__lte=now,
+        )
+        .order_by("at", "id")
+        .values_list("cluster_id", "node_pool", "object_name", "kind", "at")
+    )
     per_pool: dict[tuple[int, str], list[float]] = defaultdict(list)
     claims = _first_times(((cluster, pool), name, kind, at) for cluster, pool, name, kind, at in rows)
     for key, by_claim in claims.items():
@@ -128,7 +155,12 @@ def node_starts(*, cluster_ids: Sequence[int], now: datetime) -> dict[tuple[int,
             if seconds is not None:
                 per_pool[key].append(seconds)
     return {
-        key: NodeStart(pool=key[1], samples=len(values), p50_seconds=percentile(values, 0.5),
-                       p95_seconds=percentile(values, 0.95), max_seconds=max(values))
+        key: NodeStart(
+            pool=key[1],
+            samples=len(values),
+            p50_seconds=percentile(values, 0.5),
+            p95_seconds=percentile(values, 0.95),
+            max_seconds=max(values),
+        )
         for key, values in per_pool.items()
     }

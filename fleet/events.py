@@ -30,7 +30,10 @@ def retention_days() -> int:
 
 
 def scaling_events_store(
-    *, cluster: Cluster, facts: Iterable[ScalingEventFacts], deployments: dict[tuple[str, str], ModelDeployment],
+    *,
+    cluster: Cluster,
+    facts: Iterable[ScalingEventFacts],
+    deployments: dict[tuple[str, str], ModelDeployment],
     now: datetime,
 ) -> int:
     """Store the facts not stored yet; returns how many rows were added. Facts older than the
@@ -58,13 +61,24 @@ def scaling_events_store(
                 named.append(ScalingEvent(id=pk, node_name=f.node_name[:253]))
             continue
         deployment = deployments.get((f.namespace, f.deployment)) if f.deployment else None
-        to_create.append(ScalingEvent(
-            cluster=cluster, uid=key[0], count=f.count, at=f.at,
-            kind=f.kind if f.kind in KIND_ORDER else EventKind.OTHER, reason=f.reason[:100],
-            namespace=f.namespace[:63], object_kind=f.object_kind[:40], object_name=f.object_name[:253],
-            message=f.message[:500], source=f.source[:16], deployment=deployment,
-            node_name=f.node_name[:253], node_pool=f.node_pool[:253],
-        ))
+        to_create.append(
+            ScalingEvent(
+                cluster=cluster,
+                uid=key[0],
+                count=f.count,
+                at=f.at,
+                kind=f.kind if f.kind in KIND_ORDER else EventKind.OTHER,
+                reason=f.reason[:100],
+                namespace=f.namespace[:63],
+                object_kind=f.object_kind[:40],
+                object_name=f.object_name[:253],
+                message=f.message[:500],
+                source=f.source[:16],
+                deployment=deployment,
+                node_name=f.node_name[:253],
+                node_pool=f.node_pool[:253],
+            )
+        )
     if to_create:
         ScalingEvent.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
     if named:
@@ -89,11 +103,18 @@ def watched_cluster_events_record(*, cluster: Cluster, now: datetime, backend=No
     deployments = {(d.namespace, d.name): d for d in ModelDeployment.objects.alive().filter(cluster=cluster)}
     known = KnownOwners(
         deployments=frozenset(deployments),
-        pods={(ns, name): owner for ns, name, owner in Pod.objects.alive().filter(
-            cluster=cluster, owner_kind="Deployment").values_list("namespace", "name", "owner_name")},
-        autoscalers={(kubernetes_kind(kind), ns, name): target
-                     for kind, ns, name, target in Autoscaler.objects.alive().filter(cluster=cluster).values_list(
-                         "kind", "namespace", "name", "target_name")},
+        pods={
+            (ns, name): owner
+            for ns, name, owner in Pod.objects.alive()
+            .filter(cluster=cluster, owner_kind="Deployment")
+            .values_list("namespace", "name", "owner_name")
+        },
+        autoscalers={
+            (kubernetes_kind(kind), ns, name): target
+            for kind, ns, name, target in Autoscaler.objects.alive()
+            .filter(cluster=cluster)
+            .values_list("kind", "namespace", "name", "target_name")
+        },
     )
     try:
         facts, warnings = backend.scaling_events(known)

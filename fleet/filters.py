@@ -70,8 +70,12 @@ class DeploymentFilterSet(LiveRowsFilterSet):
 
     search_fields = ("name", "namespace", "model", "cluster__name")
     ordering_fields = {
-        "name": "name", "namespace": "namespace", "cluster": "cluster__name", "model": "model",
-        "replicas": "replicas_desired", "ready": "replicas_ready",
+        "name": "name",
+        "namespace": "namespace",
+        "cluster": "cluster__name",
+        "model": "model",
+        "replicas": "replicas_desired",
+        "ready": "replicas_ready",
     }
 
     class Meta:
@@ -92,7 +96,10 @@ class NodeFilterSet(LiveRowsFilterSet):
 
     search_fields = ("name", "instance_type", "gpu_product", "node_pool__name", "cluster__name")
     ordering_fields = {
-        "name": "name", "cluster": "cluster__name", "instance_type": "instance_type", "gpus": "gpu_count",
+        "name": "name",
+        "cluster": "cluster__name",
+        "instance_type": "instance_type",
+        "gpus": "gpu_count",
     }
 
     class Meta:

@@ -85,9 +85,7 @@ def _pod_names(deployments: Sequence[ModelDeployment]) -> dict[int, tuple[str, .
 
 
 def _ref_key(cluster_id: int, ref: DeploymentRef) -> str:
-    digest = hashlib.blake2s(
-        "\x00".join((ref.namespace, ref.name, *ref.pods)).encode(), digest_size=12
-    ).hexdigest()
+    digest = hashlib.blake2s("\x00".join((ref.namespace, ref.name, *ref.pods)).encode(), digest_size=12).hexdigest()
     return f"fleet:metrics:{cluster_id}:{digest}"
 
 
@@ -187,9 +185,7 @@ def deployment_series(
     if down is not None:
         raise BackendError(down, transient=True)
     try:
-        series = metrics_backend(deployment.cluster).deployment_series(
-            ref, start=start, end=end, step_seconds=step
-        )
+        series = metrics_backend(deployment.cluster).deployment_series(ref, start=start, end=end, step_seconds=step)
     except Exception as exc:
         reason = _unavailable(exc, deployment.cluster)
         cache.set(key, reason, timeout=settings.SCALEDECK_METRICS_CACHE_SECONDS)

@@ -63,10 +63,13 @@ def _filter_ids(value, where: str) -> frozenset[str]:
 def _devices(value, where: str) -> tuple[int, ...] | None:
     if value == "all":
         return None
-    if (isinstance(value, list) and value
-            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 64 for i in value)):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 64 for i in value)
+    ):
         return tuple(value)
-    raise MigPartedConfigError(f"{where}.devices must be \"all\" or a list of GPU indexes (0-63)")
+    raise MigPartedConfigError(f'{where}.devices must be "all" or a list of GPU indexes (0-63)')
 
 
 def _mig_devices(value, where: str) -> tuple[tuple[str, int], ...]:
@@ -126,16 +129,20 @@ def bundled_mig_parted_config() -> MigPartedConfig:
     grouped: dict[tuple[str, str], dict] = {}
     with open(DATA_DIR / "mig-parted_config-default_flattened.csv", newline="") as fh:
         for row in csv.DictReader(fh):
-            entry = grouped.setdefault((row["mig_config_name"], row["entry_index"]), {
-                "device_filter": frozenset(row["device_filter"].lower().split()),
-                "devices": None if row["devices"] == "all" else tuple(int(i) for i in row["devices"].split()),
-                "mig_enabled": row["mig_enabled"] == "True",
-                "mig_devices": [],
-            })
+            entry = grouped.setdefault(
+                (row["mig_config_name"], row["entry_index"]),
+                {
+                    "device_filter": frozenset(row["device_filter"].lower().split()),
+                    "devices": None if row["devices"] == "all" else tuple(int(i) for i in row["devices"].split()),
+                    "mig_enabled": row["mig_enabled"] == "True",
+                    "mig_devices": [],
+                },
+            )
             if row["mig_profile"]:
                 entry["mig_devices"].append((row["mig_profile"], int(row["count"])))
     layouts: dict[str, list[LayoutEntry]] = {}
     for (name, _), e in grouped.items():
-        layouts.setdefault(name, []).append(LayoutEntry(e["device_filter"], e["devices"], e["mig_enabled"],
-                                                        tuple(sorted(e["mig_devices"]))))
+        layouts.setdefault(name, []).append(
+            LayoutEntry(e["device_filter"], e["devices"], e["mig_enabled"], tuple(sorted(e["mig_devices"])))
+        )
     return MigPartedConfig(source=BUNDLED_SOURCE, layouts={n: tuple(es) for n, es in layouts.items()})

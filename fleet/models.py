@@ -55,7 +55,10 @@ class Cluster(models.Model):
     namespaces = models.JSONField(default=list, blank=True)
     # Prometheus (or Thanos/Mimir). Secrets are file paths, never stored in the database.
     prometheus_url = models.CharField(
-        max_length=500, blank=True, validators=[validate_service_url], help_text="e.g. http://prometheus.monitoring:9090"
+        max_length=500,
+        blank=True,
+        validators=[validate_service_url],
+        help_text="e.g. http://prometheus.monitoring:9090",
     )
     prometheus_bearer_token_file = models.CharField(max_length=500, blank=True)
     prometheus_basic_auth_user = models.CharField(max_length=200, blank=True)
@@ -247,9 +250,7 @@ class ModelDeployment(models.Model):
 
     class Meta:
         ordering = ["cluster", "namespace", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="deployment_unique_name")
-        ]
+        constraints = [models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="deployment_unique_name")]
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -293,10 +294,17 @@ class Autoscaler(models.Model):
     def facts(self) -> AutoscalerFacts:
         """The row as the value `fleet.autoscalers.replica_owner` and the lint read."""
         return AutoscalerFacts(
-            kind=self.kind, name=self.name, target_name=self.target_name, min_replicas=self.min_replicas,
-            max_replicas=self.max_replicas, metric=self.metric, paused_replicas=self.paused_replicas,
-            paused=self.paused, resource_version=self.resource_version,
-            owned_by_scaledobject=self.owned_by_scaledobject, namespace=self.namespace,
+            kind=self.kind,
+            name=self.name,
+            target_name=self.target_name,
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            metric=self.metric,
+            paused_replicas=self.paused_replicas,
+            paused=self.paused,
+            resource_version=self.resource_version,
+            owned_by_scaledobject=self.owned_by_scaledobject,
+            namespace=self.namespace,
         )
 
 
@@ -344,9 +352,7 @@ class NamespaceQuota(models.Model):
 
     class Meta:
         ordering = ["cluster", "namespace", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="quota_unique_name")
-        ]
+        constraints = [models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="quota_unique_name")]
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -397,8 +403,9 @@ class SloChange(models.Model):
         indexes = [models.Index(fields=["deployment", "at"], name="slochange_deployment_at")]
 
     def __str__(self) -> str:
-        return (f"{self.deployment_id}: TTFT objective {self.before_seconds} -> {self.after_seconds} "
-                f"by {self.actor_label}")
+        return (
+            f"{self.deployment_id}: TTFT objective {self.before_seconds} -> {self.after_seconds} by {self.actor_label}"
+        )
 
 
 class EventKind(models.TextChoices):

@@ -24,8 +24,18 @@ from fleet.models import Autoscaler, Cluster, Gpu, GpuNode, MigDevice, ModelDepl
 # What pages and metrics read of a deployment's pods: loading whole rows (and their nodes' JSON
 # capacity) for 500 deployments would cost more than the rest of the overview together.
 POD_FIELDS_SHOWN = (
-    "id", "deployment_id", "cluster_id", "namespace", "name", "node_id", "phase", "ready", "started_at",
-    "restarts", "waiting_reason", "gone_at",
+    "id",
+    "deployment_id",
+    "cluster_id",
+    "namespace",
+    "name",
+    "node_id",
+    "phase",
+    "ready",
+    "started_at",
+    "restarts",
+    "waiting_reason",
+    "gone_at",
 )
 
 
@@ -51,7 +61,7 @@ def deployment_owner(deployment: ModelDeployment) -> ReplicaOwner:
 
 
 def slo_state(ttft_p95_seconds: float | None, slo_seconds: float) -> str:
-    """"ok" under 80% of the SLO, "near" up to it, "breach" over it, "unknown" without a value."""
+    """ "ok" under 80% of the SLO, "near" up to it, "breach" over it, "unknown" without a value."""
     if ttft_p95_seconds is None:
         return "unknown"
     if ttft_p95_seconds > slo_seconds:
@@ -183,10 +193,7 @@ def deployment_findings(deployment: ModelDeployment, *, load_p95_seconds: float 
 def node_queryset(*, include_gone: bool = False) -> QuerySet[GpuNode]:
     """Nodes with cluster and pool, in the order the nodes page groups them."""
     rows = GpuNode.objects.all() if include_gone else GpuNode.objects.alive()
-    return (
-        rows.select_related("cluster", "node_pool")
-        .order_by("cluster__name", "node_pool__name", "name", "id")
-    )
+    return rows.select_related("cluster", "node_pool").order_by("cluster__name", "node_pool__name", "name", "id")
 
 
 def with_gpu_layout(nodes: QuerySet[GpuNode]) -> QuerySet[GpuNode]:
@@ -206,10 +213,6 @@ def node_filter_choices() -> dict[str, list[str]]:
     live = GpuNode.objects.alive()
     return {
         "cluster": list(Cluster.objects.order_by("name").values_list("name", flat=True)),
-        "node_pool": list(
-            NodePool.objects.alive().order_by("name").values_list("name", flat=True).distinct()
-        ),
-        "gpu_model": [
-            p for p in live.order_by("gpu_product").values_list("gpu_product", flat=True).distinct() if p
-        ],
+        "node_pool": list(NodePool.objects.alive().order_by("name").values_list("name", flat=True).distinct()),
+        "gpu_model": [p for p in live.order_by("gpu_product").values_list("gpu_product", flat=True).distinct() if p],
     }

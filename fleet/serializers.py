@@ -144,7 +144,6 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return (self.context.get("cold_starts", {}).get(obj.id) or ColdStart()).as_dict()
 
 
-
 class DeploymentDetailSerializer(DeploymentSerializer):
     """One deployment, with why it runs this many replicas (context `scaling`: scaling/why.py)."""
 

@@ -123,13 +123,18 @@ def deployment_slo_set(
     if problem := reason_problem(reason):
         raise ApplicationError(problem, field="reason")
     with transaction.atomic():
-        before = ModelDeployment.objects.select_for_update().values_list("ttft_slo_seconds", flat=True).get(
-            id=deployment.id)
+        before = (
+            ModelDeployment.objects.select_for_update().values_list("ttft_slo_seconds", flat=True).get(id=deployment.id)
+        )
         if before == seconds:
             return None
         ModelDeployment.objects.filter(id=deployment.id).update(ttft_slo_seconds=seconds)
         return SloChange.objects.create(
-            deployment=deployment, actor_user=actor_user if getattr(actor_user, "pk", None) else None,
-            actor_label=actor_user.get_username()[:120], before_seconds=before, after_seconds=seconds,
-            reason=reason, at=now or timezone.now(),
+            deployment=deployment,
+            actor_user=actor_user if getattr(actor_user, "pk", None) else None,
+            actor_label=actor_user.get_username()[:120],
+            before_seconds=before,
+            after_seconds=seconds,
+            reason=reason,
+            at=now or timezone.now(),
         )

@@ -32,8 +32,7 @@ PRESTOP_SLEEP_SECONDS = 540  # the field guide's: in-flight requests get 9 minut
 WEIGHTS_MOUNT = "/models"
 BEHAVIOR = {
     "scaleUp": {"stabilizationWindowSeconds": 60, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]},
-    "scaleDown": {"stabilizationWindowSeconds": 300,
-                  "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
+    "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
 }
 _NAME = re.compile(r"[^a-z0-9-]+")
 
@@ -61,8 +60,11 @@ class ServingSpec:
 
 
 def _labels(spec: ServingSpec) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": spec.name,
-            "app.kubernetes.io/managed-by": "scaledeck"}
+    return {
+        "app.kubernetes.io/name": "vllm",
+        "app.kubernetes.io/instance": spec.name,
+        "app.kubernetes.io/managed-by": "scaledeck",
+    }
 
 
 def _meta(spec: ServingSpec, name: str) -> dict:
@@ -81,23 +83,42 @@ def _args(spec: ServingSpec) -> list[str]:
 
 
 def weights_claim(spec: ServingSpec) -> dict:
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta(spec, f"{spec.name}-weights"),
-            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": f"{spec.weights_gib}Gi"}}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(spec, f"{spec.name}-weights"),
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": f"{spec.weights_gib}Gi"}}},
+    }
 
 
 def download_job(spec: ServingSpec) -> dict:
     """Fills the weights volume once, before the Deployment's pods need it."""
-    script = ("from huggingface_hub import snapshot_download; "
-              f"snapshot_download({spec.model!r}, cache_dir={WEIGHTS_MOUNT!r})")
+    script = (
+        f"from huggingface_hub import snapshot_download; snapshot_download({spec.model!r}, cache_dir={WEIGHTS_MOUNT!r})"
+    )
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(spec, f"{spec.name}-download"),
-        "spec": {"backoffLimit": 3, "template": {"metadata": {"labels": _labels(spec)}, "spec": {
-            "restartPolicy": "OnFailure",
-            "containers": [{"name": "download", "image": spec.image, "command": ["python3", "-c", script],
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(spec, f"{spec.name}-download"),
+        "spec": {
+            "backoffLimit": 3,
+            "template": {
+                "metadata": {"labels": _labels(spec)},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "containers": [
+                        {
+                            "name": "download",
+                            "image": spec.image,
+                            "command": ["python3", "-c", script],
                             "env": [{"name": "HF_HOME", "value": WEIGHTS_MOUNT}],
-                            "volumeMounts": [{"name": "weights", "mountPath": WEIGHTS_MOUNT}]}],
-            "volumes": [{"name": "weights", "persistentVolumeClaim": {"claimName": f"{spec.name}-weights"}}],
-        }}},
+                            "volumeMounts": [{"name": "weights", "mountPath": WEIGHTS_MOUNT}],
+                        }
+                    ],
+                    "volumes": [{"name": "weights", "persistentVolumeClaim": {"claimName": f"{spec.name}-weights"}}],
+                },
+            },
+        },
     }
 
 
@@ -107,33 +128,61 @@ def deployment(spec: ServingSpec) -> dict:
     pod_spec: dict = {
         "terminationGracePeriodSeconds": GRACE_SECONDS,
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        "containers": [{
-            "name": "vllm", "image": spec.image, "args": _args(spec),
-            "ports": [{"name": "http", "containerPort": PORT}],
-            "env": [{"name": "HF_HOME", "value": WEIGHTS_MOUNT}],
-            "resources": {"requests": {spec.gpu_resource: str(gpus), "cpu": str(4 * gpus), "memory": f"{32 * gpus}Gi"},
-                          "limits": {spec.gpu_resource: str(gpus), "memory": f"{32 * gpus}Gi"}},
-            "readinessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-            "livenessProbe": {**probe, "initialDelaySeconds": 2 * spec.cold_start_seconds, "periodSeconds": 30,
-                              "failureThreshold": 5},
-            "lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", f"sleep {PRESTOP_SLEEP_SECONDS}"]}}},
-            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - a mount point in the pod
-                             {"name": "weights", "mountPath": WEIGHTS_MOUNT}],
-        }],
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(8, 8 * gpus)}Gi"}},
-                    {"name": "weights", "persistentVolumeClaim": {"claimName": f"{spec.name}-weights"}}],
+        "containers": [
+            {
+                "name": "vllm",
+                "image": spec.image,
+                "args": _args(spec),
+                "ports": [{"name": "http", "containerPort": PORT}],
+                "env": [{"name": "HF_HOME", "value": WEIGHTS_MOUNT}],
+                "resources": {
+                    "requests": {spec.gpu_resource: str(gpus), "cpu": str(4 * gpus), "memory": f"{32 * gpus}Gi"},
+                    "limits": {spec.gpu_resource: str(gpus), "memory": f"{32 * gpus}Gi"},
+                },
+                "readinessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+                "livenessProbe": {
+                    **probe,
+                    "initialDelaySeconds": 2 * spec.cold_start_seconds,
+                    "periodSeconds": 30,
+                    "failureThreshold": 5,
+                },
+                "lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", f"sleep {PRESTOP_SLEEP_SECONDS}"]}}},
+                "volumeMounts": [
+                    {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - a mount point in the pod
+                    {"name": "weights", "mountPath": WEIGHTS_MOUNT},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{max(8, 8 * gpus)}Gi"}},
+            {"name": "weights", "persistentVolumeClaim": {"claimName": f"{spec.name}-weights"}},
+        ],
     }
     affinity: dict = {}
     if spec.gpu_product:
-        affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [spec.gpu_product]}]}]}}
+        affinity["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "nvidia.com/gpu.product", "operator": "In", "values": [spec.gpu_product]}
+                        ]
+                    }
+                ]
+            }
+        }
     if spec.tensor_parallel > 1:
-        affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": {"matchLabels": _labels(spec)}, "topologyKey": "kubernetes.io/hostname"}]}
+        affinity["podAntiAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": _labels(spec)}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
     if affinity:
         pod_spec["affinity"] = affinity
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(spec, spec.name),
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(spec, spec.name),
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": _labels(spec)},
@@ -144,56 +193,87 @@ def deployment(spec: ServingSpec) -> dict:
 
 
 def service(spec: ServingSpec) -> dict:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(spec, spec.name),
-            "spec": {"selector": _labels(spec), "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(spec, spec.name),
+        "spec": {"selector": _labels(spec), "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+    }
 
 
 def disruption_budget(spec: ServingSpec) -> dict:
     """One replica down at a time (drains, node repartitioning), never all of them."""
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(spec, spec.name),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _labels(spec)}}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(spec, spec.name),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _labels(spec)}},
+    }
 
 
 def queue_query(spec: ServingSpec) -> str:
-    return (f'sum(vllm:num_requests_waiting{{namespace="{spec.namespace}", '
-            f'pod=~"{re.escape(spec.name)}-.*"}})')
+    return f'sum(vllm:num_requests_waiting{{namespace="{spec.namespace}", pod=~"{re.escape(spec.name)}-.*"}})'
 
 
 def scaled_object(spec: ServingSpec) -> dict:
     return {
-        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": _meta(spec, spec.name),
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": _meta(spec, spec.name),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
-            "minReplicaCount": spec.min_replicas, "maxReplicaCount": spec.max_replicas,
-            "pollingInterval": 15, "cooldownPeriod": 300,
+            "minReplicaCount": spec.min_replicas,
+            "maxReplicaCount": spec.max_replicas,
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
             "advanced": {"horizontalPodAutoscalerConfig": {"behavior": BEHAVIOR}},
-            "triggers": [{"type": "prometheus", "metadata": {
-                "serverAddress": spec.prometheus_url, "query": queue_query(spec),
-                "threshold": str(spec.queue_target)}}],
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metadata": {
+                        "serverAddress": spec.prometheus_url,
+                        "query": queue_query(spec),
+                        "threshold": str(spec.queue_target),
+                    },
+                }
+            ],
         },
     }
 
 
 def pods_hpa(spec: ServingSpec) -> dict:
     """autoscaling/v2 on Pods metrics served by the Prometheus adapter: queue depth and GPU utilisation."""
+
     def pods_metric(name: str, value: int) -> dict:
-        return {"type": "Pods", "pods": {"metric": {"name": name},
-                                         "target": {"type": "AverageValue", "averageValue": str(value)}}}
+        return {
+            "type": "Pods",
+            "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": str(value)}},
+        }
+
     return {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(spec, spec.name),
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(spec, spec.name),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
-            "minReplicas": max(spec.min_replicas, 1), "maxReplicas": spec.max_replicas,
-            "metrics": [pods_metric("vllm_num_requests_waiting", spec.queue_target),
-                        pods_metric("dcgm_fi_dev_gpu_util", spec.gpu_utilization_target)],
+            "minReplicas": max(spec.min_replicas, 1),
+            "maxReplicas": spec.max_replicas,
+            "metrics": [
+                pods_metric("vllm_num_requests_waiting", spec.queue_target),
+                pods_metric("dcgm_fi_dev_gpu_util", spec.gpu_utilization_target),
+            ],
             "behavior": BEHAVIOR,
         },
     }
 
 
 def kustomization(spec: ServingSpec, files: list[str]) -> dict:
-    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "namespace": spec.namespace, "resources": files}
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": spec.namespace,
+        "resources": files,
+    }
 
 
 def kustomize_archive(spec: ServingSpec, documents: list[dict]) -> bytes:

@@ -9,8 +9,28 @@ from __future__ import annotations
 
 # vllm:time_to_first_token_seconds buckets (0.10 and later; 0.7 stops at 10.0).
 TTFT_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
 )
 SLO_MIN_SECONDS = 0.001  # vLLM's smallest bucket: nothing finer can be measured
 SLO_MAX_SECONDS = 600.0

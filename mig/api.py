@@ -46,8 +46,12 @@ class MigPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         plan = self.get_object()
         body = serializers.MigApplyRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        application = mig_application_start(plan=plan, node_name=body.validated_data["node"],
-                                            reason=body.validated_data["reason"], actor=Actor.of_request(request))
+        application = mig_application_start(
+            plan=plan,
+            node_name=body.validated_data["node"],
+            reason=body.validated_data["reason"],
+            actor=Actor.of_request(request),
+        )
         application = _applications().get(pk=application.pk)
         return Response(serializers.MigApplicationSerializer(application).data, status=status.HTTP_202_ACCEPTED)
 
@@ -72,8 +76,10 @@ class MigApplicationViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         application = mig_application_continue(application=self.get_object(), actor=Actor.of_request(request))
-        return Response(serializers.MigApplicationSerializer(_applications().get(pk=application.pk)).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            serializers.MigApplicationSerializer(_applications().get(pk=application.pk)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class DeploymentManifestsView(APIView):
@@ -122,8 +128,11 @@ class FindingsView(APIView):
                 raise ValidationError({"cluster": [f"no cluster named {name[:63]}"]})
         dismissed = request.query_params.get("dismissed", "false").lower() in ("true", "1", "yes")
         token = request_token(request)
-        rows = [r for r in finding_rows(cluster=cluster, kind=kind, dismissed=dismissed)
-                if scope_contains(token, cluster=r.cluster, namespace=r.namespace)]
+        rows = [
+            r
+            for r in finding_rows(cluster=cluster, kind=kind, dismissed=dismissed)
+            if scope_contains(token, cluster=r.cluster, namespace=r.namespace)
+        ]
         return Response({"count": len(rows), "results": [serializers.finding_body(r) for r in rows]})
 
 
@@ -140,7 +149,16 @@ class FindingDismissView(APIView):
         scope_require(request, deployment)
         body = serializers.DismissRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        dismissal = finding_dismiss(deployment=deployment, kind=kind, reason=body.validated_data["reason"],
-                                    actor=Actor.of_request(request))
-        return Response({"id": finding_id, "kind": dismissal.kind, "by": dismissal.actor_label,
-                         "reason": dismissal.reason, "at": dismissal.at.isoformat()}, status=status.HTTP_201_CREATED)
+        dismissal = finding_dismiss(
+            deployment=deployment, kind=kind, reason=body.validated_data["reason"], actor=Actor.of_request(request)
+        )
+        return Response(
+            {
+                "id": finding_id,
+                "kind": dismissal.kind,
+                "by": dismissal.actor_label,
+                "reason": dismissal.reason,
+                "at": dismissal.at.isoformat(),
+            },
+            status=status.HTTP_201_CREATED,
+        )

@@ -92,8 +92,12 @@ def _timeouts() -> dict[str, float]:
 
 def _ready_floor_problems(node: GpuNode) -> list[str]:
     """Deployments that draining `node` would leave below their ready floor, in words."""
-    pods = list(Pod.objects.alive().filter(node=node, deployment__isnull=False)
-                .select_related("deployment").prefetch_related("deployment__autoscalers"))
+    pods = list(
+        Pod.objects.alive()
+        .filter(node=node, deployment__isnull=False)
+        .select_related("deployment")
+        .prefetch_related("deployment__autoscalers")
+    )
     losing: dict[int, list[Pod]] = {}
     for pod in pods:
         if pod.ready:
@@ -105,9 +109,11 @@ def _ready_floor_problems(node: GpuNode) -> list[str]:
         floor = max((a.min_replicas for a in replica_owner(deployment.name, live).claimants), default=1)
         left = deployment.replicas_ready - len(dep_pods)
         if left < floor:
-            problems.append(f"draining {node.name} would leave {deployment.namespace}/{deployment.name} with "
-                            f"{max(left, 0)} ready replica{'s' if left != 1 else ''}, below its floor of {floor}: "
-                            "scale it up first")
+            problems.append(
+                f"draining {node.name} would leave {deployment.namespace}/{deployment.name} with "
+                f"{max(left, 0)} ready replica{'s' if left != 1 else ''}, below its floor of {floor}: "
+                "scale it up first"
+            )
     return problems
 
 
@@ -132,25 +138,36 @@ def mig_application_request(*, plan: MigPlan, node_name: str, reason: str, actor
     try:
         with transaction.atomic():
             application = MigApplication.objects.create(
-                plan=plan, cluster=plan.cluster, node_pool=plan.node_pool, node=node, node_name=node_name,
-                from_config=entry["from_config"], to_config=entry["to_config"],
-                expected_devices=entry["devices_after"], reason=reason,
+                plan=plan,
+                cluster=plan.cluster,
+                node_pool=plan.node_pool,
+                node=node,
+                node_name=node_name,
+                from_config=entry["from_config"],
+                to_config=entry["to_config"],
+                expected_devices=entry["devices_after"],
+                reason=reason,
                 steps=[{"name": name, "title": title, "status": "pending", "detail": ""} for name, title in STEPS],
-                actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
+                actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+                actor_label=actor.label,
             )
             _audit(application, actor, before=None, after={"status": application.status}, reason=reason)
     except IntegrityError:
         busy = MigApplication.objects.filter(node_pool=plan.node_pool, status__in=MigApplication.ACTIVE).first()
         which = f"node {busy.node_name} (#{busy.id})" if busy else "another node"
-        raise ApplicationError(f"{which} of pool {plan.node_pool.name} is being repartitioned: one node at a "
-                               "time", status=409, code="pool_busy") from None
+        raise ApplicationError(
+            f"{which} of pool {plan.node_pool.name} is being repartitioned: one node at a time",
+            status=409,
+            code="pool_busy",
+        ) from None
     return application
 
 
 def mig_application_stop(*, application: MigApplication, actor: Actor) -> None:
     """Stop after the step under way (a pending one stops at once); resume later where it stopped."""
     stopped = MigApplication.objects.filter(id=application.id, status=Status.PENDING).update(
-        status=Status.PAUSED, error=f"stopped by {actor.label}; resume to go on", updated_at=timezone.now())
+        status=Status.PAUSED, error=f"stopped by {actor.label}; resume to go on", updated_at=timezone.now()
+    )
     if not stopped:
         MigApplication.objects.filter(id=application.id, status=Status.RUNNING).update(stop_requested=True)
 
@@ -163,11 +180,17 @@ def mig_application_resume(*, application: MigApplication, actor: Actor) -> MigA
     try:
         with transaction.atomic():
             resumed = MigApplication.objects.filter(id=application.id, status=application.status).update(
-                status=Status.PENDING, steps=steps, error="", stop_requested=False, finished_at=None,
-                updated_at=timezone.now())
+                status=Status.PENDING,
+                steps=steps,
+                error="",
+                stop_requested=False,
+                finished_at=None,
+                updated_at=timezone.now(),
+            )
     except IntegrityError:
-        raise ApplicationError(f"another node of pool {application.node_pool.name} is being repartitioned",
-                               status=409) from None
+        raise ApplicationError(
+            f"another node of pool {application.node_pool.name} is being repartitioned", status=409
+        ) from None
     if resumed != 1:
         raise ApplicationError("the action changed meanwhile; reload", status=409)
     application.refresh_from_db()
@@ -187,7 +210,8 @@ class _Run:
     def save_steps(self) -> None:
         # Conditional on still holding the claim: a stop that paused it meanwhile wins.
         saved = MigApplication.objects.filter(id=self.app.id, status=Status.RUNNING).update(
-            steps=self.app.steps, updated_at=timezone.now())
+            steps=self.app.steps, updated_at=timezone.now()
+        )
         if saved != 1:
             raise _Halt("the action was taken over while running")
 
@@ -215,12 +239,16 @@ class _Run:
         try:
             config = self.backend.mig_parted_config(config_map)
         except MigPartedConfigError as exc:
-            raise _Halt(f"the GPU operator's layouts cannot be read ({exc}); nothing was changed on the node",
-                        Status.FAILED) from None
+            raise _Halt(
+                f"the GPU operator's layouts cannot be read ({exc}); nothing was changed on the node", Status.FAILED
+            ) from None
         if config is not None and self.app.to_config not in config.layouts:
-            raise _Halt(f"layout {self.app.to_config} is not in ConfigMap {config_map}, so the GPU operator "
-                        "could not apply it: add the plan's entry for it there, then resume; nothing was "
-                        "changed on the node", Status.FAILED)
+            raise _Halt(
+                f"layout {self.app.to_config} is not in ConfigMap {config_map}, so the GPU operator "
+                "could not apply it: add the plan's entry for it there, then resume; nothing was "
+                "changed on the node",
+                Status.FAILED,
+            )
 
     # the steps ------------------------------------------------------------
 
@@ -230,8 +258,11 @@ class _Run:
         self.mark(step, "done", "the node takes no new pods")
 
     def drain(self, step: dict) -> None:
-        pods = [p for p in self.backend.node_pods(self.app.node_name)
-                if p["owner_kind"] != "DaemonSet" and not p["mirror"] and p["phase"] not in ("Succeeded", "Failed")]
+        pods = [
+            p
+            for p in self.backend.node_pods(self.app.node_name)
+            if p["owner_kind"] != "DaemonSet" and not p["mirror"] and p["phase"] not in ("Succeeded", "Failed")
+        ]
         if step["status"] != "running":
             self.mark(step, "running", started_at=self.now.isoformat(), evicted=[])
         for pod in pods:
@@ -241,8 +272,9 @@ class _Run:
             try:
                 self.backend.evict_pod(pod["namespace"], pod["name"])
             except EvictionRefused as exc:
-                raise _Halt(f"{exc}; the node stays cordoned and was not relabelled: resume when the budget "
-                             "allows it") from None
+                raise _Halt(
+                    f"{exc}; the node stays cordoned and was not relabelled: resume when the budget allows it"
+                ) from None
             step["evicted"].append(key)
             self.save_steps()
         if pods:
@@ -259,8 +291,9 @@ class _Run:
             node = self.backend.get_node(self.app.node_name)
             if node["labels"].get(CONFIG_LABEL) == self.app.to_config:
                 break
-            body = {"metadata": {"labels": {CONFIG_LABEL: self.app.to_config},
-                                 "resourceVersion": node["resource_version"]}}
+            body = {
+                "metadata": {"labels": {CONFIG_LABEL: self.app.to_config}, "resourceVersion": node["resource_version"]}
+            }
             try:
                 self.backend.patch_node(self.app.node_name, body)
             except ConflictError:
@@ -276,8 +309,10 @@ class _Run:
             self.mark(step, "running", started_at=self.now.isoformat(), seen_pending=step.get("seen_pending", False))
         state = self.backend.get_node(self.app.node_name)["labels"].get(STATE_LABEL, "")
         if state == "failed":
-            raise _Halt(f"the GPU operator reported failed for layout {self.app.to_config}; the node stays "
-                         "cordoned", Status.FAILED)
+            raise _Halt(
+                f"the GPU operator reported failed for layout {self.app.to_config}; the node stays cordoned",
+                Status.FAILED,
+            )
         if state == "pending" and not step["seen_pending"]:
             step["seen_pending"] = True
             step["detail"] = "the GPU operator is repartitioning (pending)"
@@ -286,8 +321,10 @@ class _Run:
             self.mark(step, "done", f"the GPU operator reports success for {self.app.to_config}")
             return
         if self.elapsed(step) > self.limits["wait"]:
-            raise _Halt(f"no success from the GPU operator within {self.limits['wait']:.0f} s "
-                         f"(state: {state or 'none'})", Status.FAILED)
+            raise _Halt(
+                f"no success from the GPU operator within {self.limits['wait']:.0f} s (state: {state or 'none'})",
+                Status.FAILED,
+            )
         raise _Wait
 
     def uncordon(self, step: dict) -> None:
@@ -296,12 +333,16 @@ class _Run:
 
     def verify(self, step: dict) -> None:
         capacity = self.backend.get_node(self.app.node_name)["capacity"]
-        advertised = {k.removeprefix(MIG_PREFIX): int(v) for k, v in capacity.items()
-                      if k.startswith(MIG_PREFIX) and str(v).isdigit() and int(v) > 0}
+        advertised = {
+            k.removeprefix(MIG_PREFIX): int(v)
+            for k, v in capacity.items()
+            if k.startswith(MIG_PREFIX) and str(v).isdigit() and int(v) > 0
+        }
         expected = {k: int(v) for k, v in self.app.expected_devices.items() if int(v) > 0}
         if advertised != expected:
-            raise _Halt(f"the node advertises {_devices(advertised)}, the plan expects {_devices(expected)}",
-                         Status.FAILED)
+            raise _Halt(
+                f"the node advertises {_devices(advertised)}, the plan expects {_devices(expected)}", Status.FAILED
+            )
         self.mark(step, "done", f"advertises {_devices(advertised)}")
 
 
@@ -314,7 +355,8 @@ def mig_application_run(*, application_id: int, backend, now: datetime | None = 
     how long to wait before the next run when it handed itself back (pending) to wait."""
     now = now or timezone.now()
     claimed = MigApplication.objects.filter(id=application_id, status=Status.PENDING).update(
-        status=Status.RUNNING, updated_at=now)
+        status=Status.RUNNING, updated_at=now
+    )
     application = MigApplication.objects.get(id=application_id)
     if claimed != 1:
         return RunResult(application.status)  # another run has it, or it is over
@@ -329,7 +371,8 @@ def mig_application_run(*, application_id: int, backend, now: datetime | None = 
             getattr(run, step["name"])(step)
     except _Wait:
         handed_back = MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
-            status=Status.PENDING, updated_at=timezone.now())
+            status=Status.PENDING, updated_at=timezone.now()
+        )
         return RunResult(Status.PENDING if handed_back else Status.PAUSED, run.limits["poll"])
     except (_Halt, BackendError) as exc:
         status = exc.status if isinstance(exc, _Halt) else (Status.PAUSED if exc.transient else Status.FAILED)
@@ -338,29 +381,45 @@ def mig_application_run(*, application_id: int, backend, now: datetime | None = 
             current.update(status="failed", detail=str(exc))
         with transaction.atomic():
             ended = MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
-                status=status, steps=application.steps, error=str(exc), finished_at=timezone.now(),
-                updated_at=timezone.now())
+                status=status,
+                steps=application.steps,
+                error=str(exc),
+                finished_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
             if ended:
-                _audit(application, f"mig-application:#{application_id}", before={"status": Status.RUNNING},
-                       after={"status": status, "error": str(exc)[:500],
-                              "step": current["name"] if current else None})
+                _audit(
+                    application,
+                    f"mig-application:#{application_id}",
+                    before={"status": Status.RUNNING},
+                    after={"status": status, "error": str(exc)[:500], "step": current["name"] if current else None},
+                )
         return RunResult(status)
     with transaction.atomic():
         ended = MigApplication.objects.filter(id=application_id, status=Status.RUNNING).update(
-            status=Status.SUCCEEDED, finished_at=timezone.now(), updated_at=timezone.now())
+            status=Status.SUCCEEDED, finished_at=timezone.now(), updated_at=timezone.now()
+        )
         if ended:
-            _audit(application, f"mig-application:#{application_id}", before={"status": Status.RUNNING},
-                   after={"status": Status.SUCCEEDED, "devices": application.expected_devices})
+            _audit(
+                application,
+                f"mig-application:#{application_id}",
+                before={"status": Status.RUNNING},
+                after={"status": Status.SUCCEEDED, "devices": application.expected_devices},
+            )
     return RunResult(Status.SUCCEEDED)
 
 
 def _audit(application: MigApplication, actor, *, before: dict | None, after: dict, reason: str = "") -> None:
     """One row in the audit list for a repartitioning asked for or ended (its steps stay on the action)."""
-    audit_record(actor=actor, kind=AuditKind.MIG_REPARTITION,
-                 object=f"{application.cluster.name}/{application.node_name} -> {application.to_config}",
-                 object_id=application.pk, before=before,
-                 after={"from_config": application.from_config, "to_config": application.to_config, **after},
-                 reason=reason or application.reason)
+    audit_record(
+        actor=actor,
+        kind=AuditKind.MIG_REPARTITION,
+        object=f"{application.cluster.name}/{application.node_name} -> {application.to_config}",
+        object_id=application.pk,
+        before=before,
+        after={"from_config": application.from_config, "to_config": application.to_config, **after},
+        reason=reason or application.reason,
+    )
 
 
 # How long a row may sit untouched before its message is taken as lost: a waiting row is due again
@@ -375,10 +434,12 @@ def mig_applications_recover(*, now: datetime | None = None) -> list[int]:
     duplicate message is harmless, the claim lets one run."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=LOST_AFTER_SECONDS + _timeouts()["poll"])
-    running = list(MigApplication.objects.filter(status=Status.RUNNING, updated_at__lt=stale)
-                   .values_list("id", flat=True))
+    running = list(
+        MigApplication.objects.filter(status=Status.RUNNING, updated_at__lt=stale).values_list("id", flat=True)
+    )
     for application_id in running:
         MigApplication.objects.filter(id=application_id, status=Status.RUNNING, updated_at__lt=stale).update(
-            status=Status.PENDING, updated_at=now)
+            status=Status.PENDING, updated_at=now
+        )
     pending = MigApplication.objects.filter(status=Status.PENDING, updated_at__lt=stale)
     return sorted(set(pending.values_list("id", flat=True)) | set(running))

@@ -63,12 +63,20 @@ def _tainted(node: GpuNode) -> bool:
 
 
 def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doctor.DeploymentCheckup]]:
-    deployments = ModelDeployment.objects.alive().select_related("cluster").prefetch_related(
-        Prefetch("autoscalers", queryset=Autoscaler.objects.alive(), to_attr="doctor_autoscalers"),
-        Prefetch("pods", queryset=Pod.objects.alive(), to_attr="doctor_pods"),
-    ).order_by("cluster__name", "namespace", "name")
-    nodes = GpuNode.objects.alive().select_related("node_pool").prefetch_related(
-        Prefetch("pods", queryset=Pod.objects.alive(), to_attr="doctor_pods"))
+    deployments = (
+        ModelDeployment.objects.alive()
+        .select_related("cluster")
+        .prefetch_related(
+            Prefetch("autoscalers", queryset=Autoscaler.objects.alive(), to_attr="doctor_autoscalers"),
+            Prefetch("pods", queryset=Pod.objects.alive(), to_attr="doctor_pods"),
+        )
+        .order_by("cluster__name", "namespace", "name")
+    )
+    nodes = (
+        GpuNode.objects.alive()
+        .select_related("node_pool")
+        .prefetch_related(Prefetch("pods", queryset=Pod.objects.alive(), to_attr="doctor_pods"))
+    )
     if cluster is not None:
         deployments, nodes = deployments.filter(cluster=cluster), nodes.filter(cluster=cluster)
     deployments, nodes = list(deployments), list(nodes)
@@ -90,36 +98,60 @@ def checkups(cluster: Cluster | None = None) -> list[tuple[ModelDeployment, doct
         model = gpu_models().get(product)
         fitting = smallest_fitting_profile(model, need.per_gpu_mib) if model and need.per_gpu_mib else None
         shared = Counter(p.node_id for p in d.doctor_pods if p.node_id)
-        consolidating = sorted({(n.node_pool.name, n.node_pool.consolidation_policy) for n in placed
-                                if n.node_pool and n.node_pool.consolidation_policy in doctor.CONSOLIDATING})
+        consolidating = sorted(
+            {
+                (n.node_pool.name, n.node_pool.consolidation_policy)
+                for n in placed
+                if n.node_pool and n.node_pool.consolidation_policy in doctor.CONSOLIDATING
+            }
+        )
         waiting = sum(1 for p in d.doctor_pods if not p.node_id and p.phase in ("Pending", ""))
         tainted = [n for n in nodes if n.cluster_id == d.cluster_id and _tainted(n)]
         # Liveness counts from the container's start: what matters is the weights' load time.
         load = cold_starts[d.id].load_p95_seconds if d.id in cold_starts else None
-        result.append((d, doctor.DeploymentCheckup(
-            gpu_resource=d.gpu_resource, gpu_per_replica=d.gpu_per_replica, tensor_parallel=d.tensor_parallel,
-            replicas_desired=d.replicas_desired, liveness_initial_delay_seconds=d.liveness_initial_delay_seconds,
-            termination_grace_seconds=d.termination_grace_seconds, max_unavailable=d.max_unavailable,
-            max_surge=d.max_surge,
-            autoscalers=tuple(a.facts() for a in d.doctor_autoscalers),
-            cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS, cold_start_measured=bool(load),
-            e2e_p95_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p95_seconds,
-            e2e_p99_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p99_seconds,
-            gpu_memory_utilization=d.gpu_memory_utilization, need_per_gpu_mib=need.per_gpu_mib,
-            device_memory_mib=device, fitting_profile=fitting, consolidating_pools=tuple(consolidating),
-            spare_units=_free_units(pool_nodes, d.gpu_resource) if pool_nodes and d.gpu_resource else None,
-            pods_waiting_for_node=waiting,
-            free_units_on_tainted_nodes=_free_units(tainted, d.gpu_resource) if waiting and d.gpu_resource else 0,
-            shared_nodes=tuple(sorted((node_by_id[i].name, n) for i, n in shared.items()
-                                      if n > 1 and i in node_by_id)),
-            tolerates_gpu_taint=d.tolerates_gpu_taint, spreads_across_nodes=d.spreads_across_nodes,
-            has_pre_stop=d.has_pre_stop, tainted_gpu_nodes=len(tainted),
-        )))
+        result.append(
+            (
+                d,
+                doctor.DeploymentCheckup(
+                    gpu_resource=d.gpu_resource,
+                    gpu_per_replica=d.gpu_per_replica,
+                    tensor_parallel=d.tensor_parallel,
+                    replicas_desired=d.replicas_desired,
+                    liveness_initial_delay_seconds=d.liveness_initial_delay_seconds,
+                    termination_grace_seconds=d.termination_grace_seconds,
+                    max_unavailable=d.max_unavailable,
+                    max_surge=d.max_surge,
+                    autoscalers=tuple(a.facts() for a in d.doctor_autoscalers),
+                    cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS,
+                    cold_start_measured=bool(load),
+                    e2e_p95_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p95_seconds,
+                    e2e_p99_seconds=(metrics.get(d.id) or DeploymentMetrics()).e2e_p99_seconds,
+                    gpu_memory_utilization=d.gpu_memory_utilization,
+                    need_per_gpu_mib=need.per_gpu_mib,
+                    device_memory_mib=device,
+                    fitting_profile=fitting,
+                    consolidating_pools=tuple(consolidating),
+                    spare_units=_free_units(pool_nodes, d.gpu_resource) if pool_nodes and d.gpu_resource else None,
+                    pods_waiting_for_node=waiting,
+                    free_units_on_tainted_nodes=_free_units(tainted, d.gpu_resource)
+                    if waiting and d.gpu_resource
+                    else 0,
+                    shared_nodes=tuple(
+                        sorted((node_by_id[i].name, n) for i, n in shared.items() if n > 1 and i in node_by_id)
+                    ),
+                    tolerates_gpu_taint=d.tolerates_gpu_taint,
+                    spreads_across_nodes=d.spreads_across_nodes,
+                    has_pre_stop=d.has_pre_stop,
+                    tainted_gpu_nodes=len(tainted),
+                ),
+            )
+        )
     return result
 
 
-def finding_rows(*, cluster: Cluster | None = None, kind: str | None = None,
-                 dismissed: bool = False) -> list[FindingRow]:
+def finding_rows(
+    *, cluster: Cluster | None = None, kind: str | None = None, dismissed: bool = False
+) -> list[FindingRow]:
     """Findings of every live deployment; dismissed ones only when `dismissed` (then only them)."""
     dismissals = {(x.deployment_id, x.kind): x for x in FindingDismissal.objects.all()}
     rows = []
@@ -130,7 +162,18 @@ def finding_rows(*, cluster: Cluster | None = None, kind: str | None = None,
             dismissal = dismissals.get((deployment.id, f.kind))
             if bool(dismissal) != dismissed:
                 continue
-            rows.append(FindingRow(f"{deployment.id}:{f.kind}", deployment.cluster.name, deployment.namespace,
-                                   deployment.id, deployment.name, f.kind, f.severity, f.message, f.evidence,
-                                   dismissal))
+            rows.append(
+                FindingRow(
+                    f"{deployment.id}:{f.kind}",
+                    deployment.cluster.name,
+                    deployment.namespace,
+                    deployment.id,
+                    deployment.name,
+                    f.kind,
+                    f.severity,
+                    f.message,
+                    f.evidence,
+                    dismissal,
+                )
+            )
     return rows

@@ -27,15 +27,34 @@ RUNTIME_OVERHEAD_MIB = 2048
 _MOE = re.compile(r"(?<![\d.])(\d+)x(\d+(?:\.\d+)?)([bm])(?![a-z])", re.IGNORECASE)
 _PARAMS = re.compile(r"(?<![\d.a-z])(\d+(?:\.\d+)?)([bm])(?![a-z])", re.IGNORECASE)
 _BYTES_PER_PARAM = {
-    "float32": 4.0, "fp32": 4.0, "float": 4.0,
-    "float16": 2.0, "fp16": 2.0, "half": 2.0, "bfloat16": 2.0, "bf16": 2.0, "auto": 2.0,
-    "fp8": 1.0, "int8": 1.0, "w8a8": 1.0, "w8a16": 1.0, "bitsandbytes": 0.5,
-    "awq": 0.5, "awq_marlin": 0.5, "gptq": 0.5, "gptq_marlin": 0.5, "int4": 0.5, "w4a16": 0.5,
-    "4bit": 0.5, "nf4": 0.5, "8bit": 1.0, "gguf": 0.6, "mxfp4": 0.5,
+    "float32": 4.0,
+    "fp32": 4.0,
+    "float": 4.0,
+    "float16": 2.0,
+    "fp16": 2.0,
+    "half": 2.0,
+    "bfloat16": 2.0,
+    "bf16": 2.0,
+    "auto": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "w8a8": 1.0,
+    "w8a16": 1.0,
+    "bitsandbytes": 0.5,
+    "awq": 0.5,
+    "awq_marlin": 0.5,
+    "gptq": 0.5,
+    "gptq_marlin": 0.5,
+    "int4": 0.5,
+    "w4a16": 0.5,
+    "4bit": 0.5,
+    "nf4": 0.5,
+    "8bit": 1.0,
+    "gguf": 0.6,
+    "mxfp4": 0.5,
 }
 # Name markers of a quantized checkpoint, most specific first.
-_NAME_QUANT = ("awq", "gptq", "w4a16", "int4", "4bit", "nf4", "mxfp4", "fp8", "w8a8", "w8a16", "int8", "8bit",
-               "gguf")
+_NAME_QUANT = ("awq", "gptq", "w4a16", "int4", "4bit", "nf4", "mxfp4", "fp8", "w8a8", "w8a16", "int8", "8bit", "gguf")
 # (up to billions of parameters, layers): KV heads 8 x head dim 128 for all (GQA families).
 _LAYERS_BY_SIZE = ((2, 16), (4, 28), (10, 32), (20, 40), (40, 64), (80, 80), (math.inf, 126))
 
@@ -122,16 +141,32 @@ def memory_need(inputs: MemoryInputs) -> MemoryNeed:
     params = params_from_name(inputs.model) if inputs.model else None
     precision, per_param = precision_of(model=inputs.model, dtype=inputs.dtype, quantization=inputs.quantization)
     if params is None:
-        return MemoryNeed(False, "the parameter count is not in the model name", None, None, precision, None, None,
-                          None, None, "", None, None, None, held, tp)
+        return MemoryNeed(
+            False,
+            "the parameter count is not in the model name",
+            None,
+            None,
+            precision,
+            None,
+            None,
+            None,
+            None,
+            "",
+            None,
+            None,
+            None,
+            held,
+            tp,
+        )
     weights = math.ceil(params * 1e9 * per_param / MIB)
     per_token = kv_bytes_per_token(params)
     context = inputs.max_model_len or 4096
     sequences = max(inputs.target_concurrency or 1, 1)
     tokens = context * sequences
     kv = math.ceil(tokens * per_token / MIB)
-    source = (f"{sequences} sequence{'s' if sequences != 1 else ''} of {context:,} tokens"
-              + ("" if inputs.max_model_len else " (no max model length set: 4,096 assumed)"))
+    source = f"{sequences} sequence{'s' if sequences != 1 else ''} of {context:,} tokens" + (
+        "" if inputs.max_model_len else " (no max model length set: 4,096 assumed)"
+    )
     overhead = RUNTIME_OVERHEAD_MIB * tp
     if inputs.observed_kv_usage is not None and held is not None:
         pool = held * tp - weights - overhead
@@ -140,5 +175,20 @@ def memory_need(inputs: MemoryInputs) -> MemoryNeed:
             kv, tokens = observed, observed * MIB // per_token
             source = f"{inputs.observed_kv_usage:.0%} of the KV cache in use now"
     total = math.ceil((weights + kv + overhead) * (1 + BUFFER))
-    return MemoryNeed(True, "", round(params, 3), per_param, precision, weights, per_token, tokens, kv, source,
-                      overhead, math.ceil(total / tp), total, held, tp)
+    return MemoryNeed(
+        True,
+        "",
+        round(params, 3),
+        per_param,
+        precision,
+        weights,
+        per_token,
+        tokens,
+        kv,
+        source,
+        overhead,
+        math.ceil(total / tp),
+        total,
+        held,
+        tp,
+    )

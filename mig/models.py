@@ -13,7 +13,8 @@ from fleet.models import Cluster, GpuNode, NodePool
 
 CONFIG_MAP_NAME = RegexValidator(
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
-    "give the ConfigMap as namespace/name, e.g. gpu-operator/default-mig-parted-config")
+    "give the ConfigMap as namespace/name, e.g. gpu-operator/default-mig-parted-config",
+)
 
 
 class MigPlan(models.Model):
@@ -96,7 +97,8 @@ class MigApplication(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["node_pool"], condition=Q(status__in=["pending", "running"]),
+                fields=["node_pool"],
+                condition=Q(status__in=["pending", "running"]),
                 name="migapplication_one_active_per_pool",
             )
         ]
@@ -133,8 +135,11 @@ class ClusterMigConfig(models.Model):
 
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="mig_config")
     config_map = models.CharField(
-        max_length=317, default=DEFAULT_CONFIG_MAP, validators=[CONFIG_MAP_NAME],
-        help_text="namespace/name of the GPU operator's mig-parted ConfigMap (key config.yaml)")
+        max_length=317,
+        default=DEFAULT_CONFIG_MAP,
+        validators=[CONFIG_MAP_NAME],
+        help_text="namespace/name of the GPU operator's mig-parted ConfigMap (key config.yaml)",
+    )
     config_text = models.TextField(blank=True, help_text="config.yaml as last read well")
     read_at = models.DateTimeField(null=True, blank=True, help_text="when config_text was read")
     checked_at = models.DateTimeField(null=True, blank=True)

@@ -129,8 +129,11 @@ def smallest_fitting_profile(model: GpuModel, need_mib: int) -> str | None:
 
 def _fits(model: GpuModel, gpu: _Gpu, profile: str) -> bool:
     p = model.profiles[profile]
-    return (gpu.compute_free >= p.compute_slices and gpu.memory_free >= memory_slices(model, profile)
-            and gpu.profiles[profile] < p.max_instances)
+    return (
+        gpu.compute_free >= p.compute_slices
+        and gpu.memory_free >= memory_slices(model, profile)
+        and gpu.profiles[profile] < p.max_instances
+    )
 
 
 def _put(model: GpuModel, gpu: _Gpu, profile: str) -> None:
@@ -194,7 +197,11 @@ def _per_million(usd_per_hour: Decimal | None, tokens_per_hour: float | None) ->
 
 
 def plan_pool(
-    *, model: GpuModel | None, gpu_product: str, nodes: list[NodeShape], deployments: list[DeploymentDemand],
+    *,
+    model: GpuModel | None,
+    gpu_product: str,
+    nodes: list[NodeShape],
+    deployments: list[DeploymentDemand],
     named_layouts: dict[str, dict[str, int]],
 ) -> Plan:
     """Plan one node pool of one GPU model. `named_layouts`: the cluster's mig-parted configs as
@@ -208,34 +215,66 @@ def plan_pool(
         if model is None:
             kept.append(KeptWhole(d.id, d.name, f"{gpu_product or 'this GPU'} has no MIG profiles", whole))
         elif gpus > 1:
-            kept.append(KeptWhole(d.id, d.name, f"needs {gpus} GPUs per replica (tensor parallel "
-                                  f"{d.tensor_parallel}): a MIG slice is part of one GPU", whole))
+            kept.append(
+                KeptWhole(
+                    d.id,
+                    d.name,
+                    f"needs {gpus} GPUs per replica (tensor parallel "
+                    f"{d.tensor_parallel}): a MIG slice is part of one GPU",
+                    whole,
+                )
+            )
         elif d.need_mib is None:
             kept.append(KeptWhole(d.id, d.name, f"memory need unknown: {d.why_unknown}", whole))
         else:
             profile = smallest_fitting_profile(model, d.need_mib)
             if profile is None:
-                kept.append(KeptWhole(d.id, d.name, f"needs {d.need_mib / 1024:.1f} GiB per GPU, more than the "
-                                      f"largest partial slice ({largest / 1024:.1f} GiB): a full GPU", whole))
+                kept.append(
+                    KeptWhole(
+                        d.id,
+                        d.name,
+                        f"needs {d.need_mib / 1024:.1f} GiB per GPU, more than the "
+                        f"largest partial slice ({largest / 1024:.1f} GiB): a full GPU",
+                        whole,
+                    )
+                )
             else:
                 wanted.append((d, profile))
     demand = Counter()
     for d, profile in wanted:
         demand[profile] += d.replicas
     # A replica's GPUs must sit on one node: whole GPUs are placed per replica ("chunks"), largest first.
-    whole_chunks = sorted((k.whole_gpus // max(d.replicas, 1) for d in deployments for k in kept
-                           if k.deployment_id == d.id for _ in range(d.replicas)), reverse=True)
+    whole_chunks = sorted(
+        (
+            k.whole_gpus // max(d.replicas, 1)
+            for d in deployments
+            for k in kept
+            if k.deployment_id == d.id
+            for _ in range(d.replicas)
+        ),
+        reverse=True,
+    )
     changes: list[NodeChange] = []
     remaining = Counter(demand)
     for node in sorted(nodes, key=lambda n: n.name):
         if model is None:
-            changes.append(NodeChange(node.name, node.mig_config, node.mig_config, dict(node.devices),
-                                      dict(node.devices), node.gpu_count, False))
+            changes.append(
+                NodeChange(
+                    node.name,
+                    node.mig_config,
+                    node.mig_config,
+                    dict(node.devices),
+                    dict(node.devices),
+                    node.gpu_count,
+                    False,
+                )
+            )
             continue
         if not +remaining and not whole_chunks:
             # Nothing left to host: the node can go (Karpenter consolidates it, or scale the pool down).
-            changes.append(NodeChange(node.name, node.mig_config, node.mig_config, dict(node.devices),
-                                      dict(node.devices), 0, True))
+            changes.append(
+                NodeChange(node.name, node.mig_config, node.mig_config, dict(node.devices), dict(node.devices), 0, True)
+            )
             continue
         if not +remaining:
             # Whole GPUs only: a node without MIG keeps its label (relabelling it would drain it for nothing).
@@ -252,8 +291,9 @@ def plan_pool(
                 if _slices(model, served) > _slices(model, best_served):
                     best_named, best_served = name, served
             spare_gpus = node.gpu_count - len(custom_layouts)
-            custom_better = (_slices(model, custom_served) > _slices(model, best_served)
-                             or (bool(whole_chunks) and spare_gpus > 0))
+            custom_better = _slices(model, custom_served) > _slices(model, best_served) or (
+                bool(whole_chunks) and spare_gpus > 0
+            )
             if best_named and not custom_better:
                 to, entry = best_named, ""
                 per_gpu = named_layouts[best_named]
@@ -269,24 +309,45 @@ def plan_pool(
         for layout in layouts:
             after.update(layout)
         per_gpu = tuple(dict(sorted(layout.items())) for layout in layouts) + ({},) * whole_after
-        changes.append(NodeChange(node.name, node.mig_config, to, dict(node.devices), dict(sorted(after.items())),
-                                  whole_after, False, entry, per_gpu))
+        changes.append(
+            NodeChange(
+                node.name,
+                node.mig_config,
+                to,
+                dict(node.devices),
+                dict(sorted(after.items())),
+                whole_after,
+                False,
+                entry,
+                per_gpu,
+            )
+        )
     unplaced = [f"{n} x {p}" for p, n in sorted(remaining.items()) if n > 0]
     for gpus, count in sorted(Counter(whole_chunks).items(), reverse=True):
         unplaced.append(f"{count} replica{'s' if count != 1 else ''} of {gpus} whole GPU{'s' if gpus != 1 else ''}")
     priced = [n.usd_per_hour for n in nodes]
     before = sum(priced, Decimal(0)) if nodes and all(p is not None for p in priced) else None
     by_name = {n.name: n for n in nodes}
-    after_cost = (sum((by_name[c.node].usd_per_hour for c in changes if not c.freed), Decimal(0))
-                  if before is not None else None)
+    after_cost = (
+        sum((by_name[c.node].usd_per_hour for c in changes if not c.freed), Decimal(0)) if before is not None else None
+    )
     placements = []
     for d, profile in wanted:
         gpu_price = _gpu_price(nodes)
         share = Decimal(model.profiles[profile].compute_slices) / Decimal(model.total_slices)
         cost_after = (gpu_price * share * d.replicas).quantize(Decimal("0.0001")) if gpu_price is not None else None
-        placements.append(Placement(d.id, d.name, profile, d.replicas, d.need_mib or 0, cost_after,
-                                    _per_million(d.usd_per_hour_now, d.generated_tokens_per_hour),
-                                    _per_million(cost_after, d.generated_tokens_per_hour)))
+        placements.append(
+            Placement(
+                d.id,
+                d.name,
+                profile,
+                d.replicas,
+                d.need_mib or 0,
+                cost_after,
+                _per_million(d.usd_per_hour_now, d.generated_tokens_per_hour),
+                _per_million(cost_after, d.generated_tokens_per_hour),
+            )
+        )
     return Plan(gpu_product, changes, placements, kept, unplaced, before, after_cost)
 
 

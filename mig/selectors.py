@@ -44,8 +44,9 @@ def deployment_device_memory_mib(deployment: ModelDeployment) -> int | None:
     return max(memories) if memories else None
 
 
-def memory_inputs(deployment: ModelDeployment, *, device_memory_mib: int | None,
-                  metrics: DeploymentMetrics | None = None) -> MemoryInputs:
+def memory_inputs(
+    deployment: ModelDeployment, *, device_memory_mib: int | None, metrics: DeploymentMetrics | None = None
+) -> MemoryInputs:
     """What the memory need of a deployment is computed from: its vLLM arguments as synced, the
     memory of one device it runs on (GPU or MIG slice) and the KV-cache use observed."""
     return MemoryInputs(
@@ -60,8 +61,9 @@ def memory_inputs(deployment: ModelDeployment, *, device_memory_mib: int | None,
     )
 
 
-def deployment_memory_need(deployment: ModelDeployment,
-                           metrics: DeploymentMetrics | None = None) -> tuple[MemoryInputs, MemoryNeed]:
+def deployment_memory_need(
+    deployment: ModelDeployment, metrics: DeploymentMetrics | None = None
+) -> tuple[MemoryInputs, MemoryNeed]:
     inputs = memory_inputs(deployment, device_memory_mib=deployment_device_memory_mib(deployment), metrics=metrics)
     return inputs, memory_need(inputs)
 
@@ -70,8 +72,10 @@ def pool_nodes(node_pool) -> list[GpuNode]:
     """The pool's live GPU nodes with their live pods and those pods' deployments, in three queries."""
     pods = Pod.objects.alive().select_related("deployment", "deployment__cluster")
     return list(
-        GpuNode.objects.alive().filter(node_pool=node_pool, gpu_count__gt=0)
-        .prefetch_related(Prefetch("pods", queryset=pods, to_attr="live_pods")).order_by("name")
+        GpuNode.objects.alive()
+        .filter(node_pool=node_pool, gpu_count__gt=0)
+        .prefetch_related(Prefetch("pods", queryset=pods, to_attr="live_pods"))
+        .order_by("name")
     )
 
 
@@ -87,8 +91,10 @@ def pool_deployments(nodes: list[GpuNode]) -> dict[int, tuple[ModelDeployment, s
             seen[pod.deployment_id] = pod.deployment
             products.setdefault(pod.deployment_id, Counter())[node.gpu_product] += 1
     placed_elsewhere = set(
-        Pod.objects.alive().filter(deployment_id__in=seen, node__isnull=False)
-        .exclude(node__in=nodes).values_list("deployment_id", flat=True)
+        Pod.objects.alive()
+        .filter(deployment_id__in=seen, node__isnull=False)
+        .exclude(node__in=nodes)
+        .values_list("deployment_id", flat=True)
     )
     result = {}
     for dep_id, deployment in seen.items():
@@ -96,7 +102,6 @@ def pool_deployments(nodes: list[GpuNode]) -> dict[int, tuple[ModelDeployment, s
         replicas = here if dep_id in placed_elsewhere else max(here, deployment.replicas_desired)
         result[dep_id] = (deployment, products[dep_id].most_common(1)[0][0], replicas)
     return result
-
 
 
 def serving_spec(deployment: ModelDeployment) -> ServingSpec:
@@ -109,13 +114,18 @@ def serving_spec(deployment: ModelDeployment) -> ServingSpec:
     need = memory_need(memory_inputs(deployment, device_memory_mib=deployment_device_memory_mib(deployment)))
     load = deployment_cold_starts([deployment], now=timezone.now())[deployment.id].load_p95_seconds
     return ServingSpec(
-        name=dns_name(deployment.name), namespace=deployment.namespace, model=deployment.model or deployment.name,
-        image=deployment.image or ServingSpec.image, replicas=deployment.replicas_desired,
+        name=dns_name(deployment.name),
+        namespace=deployment.namespace,
+        model=deployment.model or deployment.name,
+        image=deployment.image or ServingSpec.image,
+        replicas=deployment.replicas_desired,
         min_replicas=scaler.min_replicas if scaler else max(deployment.replicas_desired, 1),
         max_replicas=scaler.max_replicas if scaler else max(deployment.replicas_desired, 1) * 2,
         gpu_resource=deployment.gpu_resource or "nvidia.com/gpu",
-        gpus_per_replica=max(deployment.gpu_per_replica, 1), tensor_parallel=max(deployment.tensor_parallel, 1),
-        max_model_len=deployment.max_model_len, gpu_memory_utilization=deployment.gpu_memory_utilization,
+        gpus_per_replica=max(deployment.gpu_per_replica, 1),
+        tensor_parallel=max(deployment.tensor_parallel, 1),
+        max_model_len=deployment.max_model_len,
+        gpu_memory_utilization=deployment.gpu_memory_utilization,
         gpu_product=products.most_common(1)[0][0] if products else "",
         cold_start_seconds=math.ceil(load) if load else COLD_START_SECONDS,
         weights_gib=weights_gib(need.weights_mib),

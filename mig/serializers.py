@@ -8,10 +8,27 @@ from rest_framework import serializers
 from fleet.models import Cluster, NodePool
 from mig.models import MigApplication, MigPlan
 
-_NODE_FIELDS = ("node", "from_config", "to_config", "devices_before", "devices_after", "whole_gpus_after", "freed",
-                "custom_entry", "gpu_count")
-_PLACEMENT_FIELDS = ("deployment", "deployment_name", "profile", "replicas", "need_mib", "usd_per_hour_after",
-                     "usd_per_million_tokens_before", "usd_per_million_tokens_after")
+_NODE_FIELDS = (
+    "node",
+    "from_config",
+    "to_config",
+    "devices_before",
+    "devices_after",
+    "whole_gpus_after",
+    "freed",
+    "custom_entry",
+    "gpu_count",
+)
+_PLACEMENT_FIELDS = (
+    "deployment",
+    "deployment_name",
+    "profile",
+    "replicas",
+    "need_mib",
+    "usd_per_hour_after",
+    "usd_per_million_tokens_before",
+    "usd_per_million_tokens_after",
+)
 
 
 class MigPlanRequestSerializer(serializers.Serializer):
@@ -29,7 +46,8 @@ class MigPlanRequestSerializer(serializers.Serializer):
         pool = NodePool.objects.alive().filter(cluster=cluster, name=attrs["node_pool"].strip()).first()
         if pool is None:
             raise serializers.ValidationError(
-                {"node_pool": [f"cluster {cluster.name} has no node pool named {attrs['node_pool'][:253]}"]})
+                {"node_pool": [f"cluster {cluster.name} has no node pool named {attrs['node_pool'][:253]}"]}
+            )
         return {"cluster": cluster, "node_pool": pool}
 
 
@@ -43,21 +61,47 @@ class MigPlanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MigPlan
-        fields = ["id", "cluster", "node_pool", "gpu_products", "nodes", "placements", "kept_whole", "unplaced",
-                  "usd_per_hour_before", "usd_per_hour_after", "gpus_freed", "layouts_from", "created_by",
-                  "created_at"]
+        fields = [
+            "id",
+            "cluster",
+            "node_pool",
+            "gpu_products",
+            "nodes",
+            "placements",
+            "kept_whole",
+            "unplaced",
+            "usd_per_hour_before",
+            "usd_per_hour_after",
+            "gpus_freed",
+            "layouts_from",
+            "created_by",
+            "created_at",
+        ]
 
     def get_nodes(self, plan: MigPlan) -> list[dict]:
         return [{k: n.get(k) for k in _NODE_FIELDS} for n in plan.nodes]
 
     def get_placements(self, plan: MigPlan) -> list[dict]:
-        return [{"deployment": p["deployment_id"], "deployment_name": p["deployment"],
-                 **{k: p.get(k) for k in _PLACEMENT_FIELDS[2:]}} for p in plan.placements]
+        return [
+            {
+                "deployment": p["deployment_id"],
+                "deployment_name": p["deployment"],
+                **{k: p.get(k) for k in _PLACEMENT_FIELDS[2:]},
+            }
+            for p in plan.placements
+        ]
 
     def to_representation(self, plan):
         body = super().to_representation(plan)
-        body["kept_whole"] = [{"deployment": k["deployment_id"], "deployment_name": k["deployment"],
-                               "why": k["why"], "whole_gpus": k["whole_gpus"]} for k in plan.kept_whole]
+        body["kept_whole"] = [
+            {
+                "deployment": k["deployment_id"],
+                "deployment_name": k["deployment"],
+                "why": k["why"],
+                "whole_gpus": k["whole_gpus"],
+            }
+            for k in plan.kept_whole
+        ]
         return body
 
 
@@ -77,9 +121,25 @@ class MigApplicationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MigApplication
-        fields = ["id", "plan", "cluster", "node_pool", "node", "from_config", "to_config", "expected_devices",
-                  "status", "steps", "error", "reason", "actor", "stop_requested", "created_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "plan",
+            "cluster",
+            "node_pool",
+            "node",
+            "from_config",
+            "to_config",
+            "expected_devices",
+            "status",
+            "steps",
+            "error",
+            "reason",
+            "actor",
+            "stop_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
     def get_steps(self, application: MigApplication) -> list[dict]:
         return [{k: s.get(k, "") for k in ("name", "title", "status", "detail")} for s in application.steps]
@@ -87,12 +147,23 @@ class MigApplicationSerializer(serializers.ModelSerializer):
 
 def finding_body(row) -> dict:
     """A doctor finding as the API shows it (a `mig.doctor_selectors.FindingRow`)."""
-    body = {"id": row.id, "cluster": row.cluster, "namespace": row.namespace, "deployment": row.deployment,
-            "deployment_name": row.deployment_name, "kind": row.kind, "severity": row.severity,
-            "message": row.message, "evidence": row.evidence}
+    body = {
+        "id": row.id,
+        "cluster": row.cluster,
+        "namespace": row.namespace,
+        "deployment": row.deployment,
+        "deployment_name": row.deployment_name,
+        "kind": row.kind,
+        "severity": row.severity,
+        "message": row.message,
+        "evidence": row.evidence,
+    }
     if row.dismissed is not None:
-        body["dismissed"] = {"by": row.dismissed.actor_label, "reason": row.dismissed.reason,
-                             "at": row.dismissed.at.isoformat()}
+        body["dismissed"] = {
+            "by": row.dismissed.actor_label,
+            "reason": row.dismissed.reason,
+            "at": row.dismissed.at.isoformat(),
+        }
     return body
 
 

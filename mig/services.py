@@ -56,25 +56,44 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
         for deployment, home, replicas in placed.values():
             if home != product:
                 continue
-            need = memory_need(selectors.memory_inputs(
-                deployment, device_memory_mib=_device_memory(deployment, product, node_memory)))
+            need = memory_need(
+                selectors.memory_inputs(deployment, device_memory_mib=_device_memory(deployment, product, node_memory))
+            )
             tokens = (metrics.get(deployment.id) or DeploymentMetrics()).generation_tokens_per_second
-            demands.append(planner.DeploymentDemand(
-                id=deployment.id, name=f"{deployment.namespace}/{deployment.name}", replicas=replicas,
-                need_mib=need.per_gpu_mib, why_unknown=need.why_unknown,
-                gpus_per_replica=deployment.gpu_per_replica if deployment.gpu_resource == "nvidia.com/gpu" else 1,
-                tensor_parallel=max(deployment.tensor_parallel, 1), usd_per_hour_now=costs.get(deployment.id),
-                generated_tokens_per_hour=tokens * 3600 if tokens else None))
-        shapes = [planner.NodeShape(n.name, product, n.gpu_count, n.mig_config, n.mig_devices, prices.get(n.id))
-                  for n in group]
-        plans.append(planner.plan_pool(model=gpu_models().get(product), gpu_product=product, nodes=shapes,
-                                       deployments=demands, named_layouts=layouts.named_layouts(product, config)))
+            demands.append(
+                planner.DeploymentDemand(
+                    id=deployment.id,
+                    name=f"{deployment.namespace}/{deployment.name}",
+                    replicas=replicas,
+                    need_mib=need.per_gpu_mib,
+                    why_unknown=need.why_unknown,
+                    gpus_per_replica=deployment.gpu_per_replica if deployment.gpu_resource == "nvidia.com/gpu" else 1,
+                    tensor_parallel=max(deployment.tensor_parallel, 1),
+                    usd_per_hour_now=costs.get(deployment.id),
+                    generated_tokens_per_hour=tokens * 3600 if tokens else None,
+                )
+            )
+        shapes = [
+            planner.NodeShape(n.name, product, n.gpu_count, n.mig_config, n.mig_devices, prices.get(n.id))
+            for n in group
+        ]
+        plans.append(
+            planner.plan_pool(
+                model=gpu_models().get(product),
+                gpu_product=product,
+                nodes=shapes,
+                deployments=demands,
+                named_layouts=layouts.named_layouts(product, config),
+            )
+        )
     gpu_counts = {n.name: n.gpu_count for n in nodes}
     before = [p.usd_per_hour_before for p in plans]
     after = [p.usd_per_hour_after for p in plans]
     with transaction.atomic():
         plan = MigPlan.objects.create(
-            cluster=cluster, node_pool=node_pool, gpu_products=[p.gpu_product for p in plans],
+            cluster=cluster,
+            node_pool=node_pool,
+            gpu_products=[p.gpu_product for p in plans],
             nodes=[_node_row(c, gpu_counts[c.node]) for p in plans for c in p.nodes],
             placements=[_json(asdict(x)) for p in plans for x in p.placements],
             kept_whole=[_json(asdict(x)) for p in plans for x in p.kept_whole],
@@ -82,13 +101,21 @@ def mig_plan_create(*, cluster: Cluster, node_pool: NodePool, actor: Actor) -> M
             usd_per_hour_before=sum(before, Decimal(0)) if None not in before else None,
             usd_per_hour_after=sum(after, Decimal(0)) if None not in after else None,
             layouts_from=layouts_from[:300],
-            actor_user=actor.user if getattr(actor.user, "pk", None) else None, actor_label=actor.label,
+            actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+            actor_label=actor.label,
         )
-        audit_record(actor=actor, kind=AuditKind.MIG_PLAN, object=f"{cluster.name}/{node_pool.name} plan #{plan.id}",
-                     object_id=plan.id, before=None,
-                     after={"nodes": [{k: n.get(k) for k in ("node", "from_config", "to_config")} for n in plan.nodes],
-                            "usd_per_hour_before": _money(plan.usd_per_hour_before),
-                            "usd_per_hour_after": _money(plan.usd_per_hour_after)})
+        audit_record(
+            actor=actor,
+            kind=AuditKind.MIG_PLAN,
+            object=f"{cluster.name}/{node_pool.name} plan #{plan.id}",
+            object_id=plan.id,
+            before=None,
+            after={
+                "nodes": [{k: n.get(k) for k in ("node", "from_config", "to_config")} for n in plan.nodes],
+                "usd_per_hour_before": _money(plan.usd_per_hour_before),
+                "usd_per_hour_after": _money(plan.usd_per_hour_after),
+            },
+        )
     return plan
 
 
@@ -133,13 +160,23 @@ def finding_dismiss(*, deployment: ModelDeployment, kind: str, reason: str, acto
     try:
         with transaction.atomic():
             dismissal = FindingDismissal.objects.create(
-                deployment=deployment, kind=kind, reason=reason[:2000], actor_label=actor.label,
-                actor_user=actor.user if getattr(actor.user, "pk", None) else None)
-            audit_record(actor=actor, kind=AuditKind.FINDING,
-                         object=f"{deployment.cluster.name}/{deployment.namespace}/{deployment.name} {kind}",
-                         object_id=dismissal.pk, before={"dismissed": False}, after={"dismissed": True, "kind": kind},
-                         reason=dismissal.reason)
+                deployment=deployment,
+                kind=kind,
+                reason=reason[:2000],
+                actor_label=actor.label,
+                actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+            )
+            audit_record(
+                actor=actor,
+                kind=AuditKind.FINDING,
+                object=f"{deployment.cluster.name}/{deployment.namespace}/{deployment.name} {kind}",
+                object_id=dismissal.pk,
+                before={"dismissed": False},
+                after={"dismissed": True, "kind": kind},
+                reason=dismissal.reason,
+            )
             return dismissal
     except IntegrityError:
-        raise ApplicationError(f"{kind} on {deployment.namespace}/{deployment.name} is already dismissed",
-                               status=409) from None
+        raise ApplicationError(
+            f"{kind} on {deployment.namespace}/{deployment.name} is already dismissed", status=409
+        ) from None

@@ -13,8 +13,9 @@ from mig.layouts import mig_config_refresh
 from mig.models import MigApplication
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90,
-             ignore_result=True)
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90, ignore_result=True
+)
 def run_mig_application(self, application_id: int) -> str:
     application = MigApplication.objects.select_related("cluster").get(id=application_id)
     result = mig_application_run(application_id=application_id, backend=cluster_backend(application.cluster))
@@ -40,7 +41,11 @@ def refresh_mig_configs() -> str:
     """Beat: read each Kubernetes cluster's mig-parted ConfigMap, so plans offer the layouts its
     GPU operator can apply. One cluster's failure is kept on its row and does not stop the others."""
     clusters = list(Cluster.objects.filter(backend=Cluster.Backend.KUBERNETES).order_by("name"))
-    problems = [record.cluster.name for record in
-                (mig_config_refresh(cluster=c, backend=cluster_backend(c)) for c in clusters) if record.problem]
+    problems = [
+        record.cluster.name
+        for record in (mig_config_refresh(cluster=c, backend=cluster_backend(c)) for c in clusters)
+        if record.problem
+    ]
     return f"MIG layouts read for {len(clusters) - len(problems)} of {len(clusters)} clusters" + (
-        f"; not for {', '.join(problems)}" if problems else "")
+        f"; not for {', '.join(problems)}" if problems else ""
+    )

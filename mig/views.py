@@ -70,8 +70,12 @@ def plan_detail(request, plan_id: int):
 
 
 def _plan_page(request, plan: MigPlan, *, apply_error: str = "", status: int = 200):
-    context = {"plan": plan, "cluster": plan.cluster, "apply_error": apply_error,
-               "applications": plan.applications.order_by("-created_at", "-id")[:20]}
+    context = {
+        "plan": plan,
+        "cluster": plan.cluster,
+        "apply_error": apply_error,
+        "applications": plan.applications.order_by("-created_at", "-id")[:20],
+    }
     return render(request, "mig/plan.html", context, status=status)
 
 
@@ -85,8 +89,12 @@ def plan_apply(request, plan_id: int):
     """Repartition one node of the plan; refusals (ready floor, pool busy, no reason) inline on the plan."""
     plan = get_object_or_404(MigPlan.objects.select_related("cluster", "node_pool"), id=plan_id)
     try:
-        application = mig_application_start(plan=plan, node_name=request.POST.get("node", ""),
-                                            reason=request.POST.get("reason", ""), actor=Actor.of(request.user))
+        application = mig_application_start(
+            plan=plan,
+            node_name=request.POST.get("node", ""),
+            reason=request.POST.get("reason", ""),
+            actor=Actor.of(request.user),
+        )
     except ApplicationError as exc:
         return _plan_page(request, plan, apply_error=exc.message, status=400 if exc.status == 400 else 409)
     return redirect("mig:application", application_id=application.id)
@@ -97,8 +105,9 @@ def application_detail(request, application_id: int):
     """The action's steps; the fragment alone for the HTMX poll while it is under way."""
     application = _application(application_id)
     template = "mig/_application_steps.html" if wants_fragment(request) else "mig/application.html"
-    return render(request, template, {"application": application,
-                                      "active": application.status in MigApplication.ACTIVE})
+    return render(
+        request, template, {"application": application, "active": application.status in MigApplication.ACTIVE}
+    )
 
 
 @require_POST
@@ -115,8 +124,7 @@ def application_resume(request, application_id: int):
     try:
         mig_application_continue(application=application, actor=Actor.of(request.user))
     except ApplicationError as exc:
-        return render(request, "mig/application.html", {"application": application, "error": exc.message},
-                      status=409)
+        return render(request, "mig/application.html", {"application": application, "error": exc.message}, status=409)
     return redirect("mig:application", application_id=application_id)
 
 
@@ -126,8 +134,13 @@ def _doctor_page(request, *, error: str = "", status: int = 200):
         kind, error = None, error or f"{kind[:40]} is not a kind of finding; showing all"
     rows = finding_rows(kind=kind)
     counts = Counter(r.kind for r in (rows if kind is None else finding_rows()))
-    context = {"rows": rows, "counts": [(k, counts.get(k, 0)) for k in doctor.KINDS], "kind": kind,
-               "error": error, "dismissed": finding_rows(dismissed=True)}
+    context = {
+        "rows": rows,
+        "counts": [(k, counts.get(k, 0)) for k in doctor.KINDS],
+        "kind": kind,
+        "error": error,
+        "dismissed": finding_rows(dismissed=True),
+    }
     return render(request, "mig/doctor.html", context, status=status)
 
 
@@ -145,8 +158,12 @@ def finding_dismiss_view(request):
     if deployment is None:
         return _doctor_page(request, error="That deployment is gone.", status=400)
     try:
-        finding_dismiss(deployment=deployment, kind=request.POST.get("kind", ""),
-                        reason=request.POST.get("reason", ""), actor=Actor.of(request.user))
+        finding_dismiss(
+            deployment=deployment,
+            kind=request.POST.get("kind", ""),
+            reason=request.POST.get("reason", ""),
+            actor=Actor.of(request.user),
+        )
     except ApplicationError as exc:
         return _doctor_page(request, error=exc.message, status=exc.status)
     return redirect("mig:doctor")

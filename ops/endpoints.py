@@ -23,6 +23,7 @@ from ops import metrics
 
 logger = logging.getLogger(__name__)
 
+
 class OpsEndpoints:
     """Middleware; first in MIDDLEWARE."""
 
@@ -88,4 +89,3 @@ def metrics_view(request) -> HttpResponse:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     return HttpResponse(metrics.exposition(with_state=True), content_type=CONTENT_TYPE_LATEST)
-

@@ -27,11 +27,21 @@ SECRET_PATTERNS = [
     (re.compile(r"\bsdk_[A-Za-z0-9_\-]{8,}"), "sdk_***"),  # ScaleDeck API tokens
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 ***"),
     (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1***@"),  # user:password@host
-    (re.compile(r"(?i)(hooks\.slack\.com/services|webhook\.office\.com/webhookb2|discord(?:app)?\.com/api/webhooks)"
-                r"/[^\s\"']+"), r"\1/***"),
+    (
+        re.compile(
+            r"(?i)(hooks\.slack\.com/services|webhook\.office\.com/webhookb2|discord(?:app)?\.com/api/webhooks)"
+            r"/[^\s\"']+"
+        ),
+        r"\1/***",
+    ),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+"), "***jwt***"),  # k8s tokens
-    (re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key|client[_-]?key|private[_-]?key)"
-                r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1***"),
+    (
+        re.compile(
+            r"(?i)((?:password|passwd|secret|token|api[_-]?key|client[_-]?key|private[_-]?key)"
+            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+        ),
+        r"\1***",
+    ),
 ]
 
 
@@ -122,8 +132,10 @@ class JsonLineFormatter(JsonFormatter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("fmt", "%(asctime)s %(levelname)s %(name)s %(message)s")
         kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
-        kwargs.setdefault("reserved_attrs", [*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "context",
-                                             "message", "asctime", "taskName"])
+        kwargs.setdefault(
+            "reserved_attrs",
+            [*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "context", "message", "asctime", "taskName"],
+        )
         super().__init__(*args, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:

@@ -32,5 +32,3 @@ def _single_process_registry() -> CollectorRegistry:
 
 def exposition(*, with_state: bool = True) -> bytes:
     return generate_latest(registry(with_state=with_state))
-
-

@@ -35,12 +35,18 @@ class SecondsBetween(Func):
     output_field = FloatField()
 
     def as_sql(self, compiler, connection, **extra):  # PostgreSQL
-        return super().as_sql(compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))",
-                              arg_joiner=" - ", **extra)
+        return super().as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))", arg_joiner=" - ", **extra
+        )
 
     def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)",
-                              arg_joiner=") - julianday(", **extra)
+        return super().as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
 
 
 class DatabaseState:

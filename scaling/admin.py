@@ -17,8 +17,18 @@ from scaling.services.prescale import (
 
 @admin.register(ScaleAction)
 class ScaleActionAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "actor_label", "source", "operation", "cluster", "namespace", "target_kind",
-                    "target_name", "status")
+    list_display = (
+        "id",
+        "created_at",
+        "actor_label",
+        "source",
+        "operation",
+        "cluster",
+        "namespace",
+        "target_kind",
+        "target_name",
+        "status",
+    )
     list_filter = ("status", "source", "operation", "target_kind", "cluster")
     search_fields = ("actor_label", "namespace", "target_name", "reason")
     date_hierarchy = "created_at"
@@ -48,8 +58,11 @@ class PrescaleRuleAdminForm(forms.ModelForm):
         if any(name in self.errors for name in ("cron", "timezone", "min_replicas", "duration_minutes")):
             return data  # the field's own error already says what is wrong
         problems = prescale_rule_problems(
-            deployment=data.get("deployment"), cron=data.get("cron", ""), tz=data.get("timezone", ""),
-            min_replicas=data.get("min_replicas"), duration_minutes=data.get("duration_minutes"),
+            deployment=data.get("deployment"),
+            cron=data.get("cron", ""),
+            tz=data.get("timezone", ""),
+            min_replicas=data.get("min_replicas"),
+            duration_minutes=data.get("duration_minutes"),
         )
         for name, message in problems.items():
             if name not in self.errors:
@@ -62,8 +75,16 @@ class PrescaleRuleAdminForm(forms.ModelForm):
 @admin.register(PrescaleRule)
 class PrescaleRuleAdmin(admin.ModelAdmin):
     form = PrescaleRuleAdminForm
-    list_display = ("id", "deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled",
-                    "last_fired_at")
+    list_display = (
+        "id",
+        "deployment",
+        "cron",
+        "timezone",
+        "min_replicas",
+        "duration_minutes",
+        "enabled",
+        "last_fired_at",
+    )
     list_filter = ("enabled",)
     raw_id_fields = ("deployment",)
     readonly_fields = ("created_by", "last_fired_at", "created_at", "updated_at")
@@ -74,9 +95,14 @@ class PrescaleRuleAdmin(admin.ModelAdmin):
             prescale_rule_update(rule=PrescaleRule.objects.get(pk=obj.pk), actor=request.user, **values)
         else:
             rule = prescale_rule_create(
-                deployment=values["deployment"], cron=values["cron"], timezone_name=values["timezone"],
-                min_replicas=values["min_replicas"], duration_minutes=values["duration_minutes"],
-                enabled=values["enabled"], created_by=request.user, actor=request.user,
+                deployment=values["deployment"],
+                cron=values["cron"],
+                timezone_name=values["timezone"],
+                min_replicas=values["min_replicas"],
+                duration_minutes=values["duration_minutes"],
+                enabled=values["enabled"],
+                created_by=request.user,
+                actor=request.user,
             )
             obj.pk = rule.pk  # the admin's own log entry and redirect name the saved rule
 

@@ -78,18 +78,28 @@ def check_objective(*, slo: float, attainment: float, hours: float | None, rate_
     if not 0 < slo <= 600:
         raise ApplicationError(f"the TTFT objective must be above 0 and at most 600 s, not {slo:g}", field="slo")
     if not 0 < attainment <= 1:
-        raise ApplicationError(f"attainment is a fraction above 0 and at most 1, not {attainment:g}",
-                               field="attainment")
+        raise ApplicationError(
+            f"attainment is a fraction above 0 and at most 1, not {attainment:g}", field="attainment"
+        )
     if hours is not None and not 0 < hours <= MAX_HOURS:
         raise ApplicationError(f"hours must be above 0 and at most {MAX_HOURS:g}, not {hours:g}", field="hours")
     if not 0 < rate_multiplier <= 1000:
-        raise ApplicationError(f"the rate multiplier must be above 0 and at most 1000, not {rate_multiplier:g}",
-                               field="rate_multiplier")
+        raise ApplicationError(
+            f"the rate multiplier must be above 0 and at most 1000, not {rate_multiplier:g}", field="rate_multiplier"
+        )
 
 
-def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, trace_path: str | Path | None,
-                hours: float | None, rate_multiplier: float, spike: Spike | None,
-                time_scale: float = 1.0) -> tuple[Load, int, Load]:
+def advice_load(
+    *,
+    deployment: ModelDeployment,
+    model: DeploymentModel,
+    world,
+    trace_path: str | Path | None,
+    hours: float | None,
+    rate_multiplier: float,
+    spike: Spike | None,
+    time_scale: float = 1.0,
+) -> tuple[Load, int, Load]:
     """The traffic every candidate replays (warm-up first), the warm-up's length in seconds, and the
     same traffic without the spike (what pre-scale windows are read from: nobody schedules a
     viral spike in advance)."""
@@ -101,8 +111,11 @@ def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, t
             plain = trace.to_load(seconds=seconds, rate_multiplier=rate_multiplier, warmup_seconds=warmup)
             if spike is None:
                 return plain, warmup, plain
-            return trace.to_load(seconds=seconds, rate_multiplier=rate_multiplier, spike=spike,
-                                 warmup_seconds=warmup), warmup, plain
+            return (
+                trace.to_load(seconds=seconds, rate_multiplier=rate_multiplier, spike=spike, warmup_seconds=warmup),
+                warmup,
+                plain,
+            )
         except TraceError as exc:
             raise ApplicationError(f"trace refused: {exc}", field="trace") from exc
         except OSError as exc:
@@ -112,24 +125,28 @@ def advice_load(*, deployment: ModelDeployment, model: DeploymentModel, world, t
     dep = world.deployment(deployment.namespace, deployment.name)
     seconds = round((hours or DEFAULT_HOURS) * 3600)
     start = world.t
-    plain = load_from_traffic(dep.traffic, seed=world.seed, key=dep.key, start=start - warmup,
-                              seconds=warmup + seconds)
+    plain = load_from_traffic(dep.traffic, seed=world.seed, key=dep.key, start=start - warmup, seconds=warmup + seconds)
     if rate_multiplier != 1.0:
         for i in range(plain.seconds):
             plain.arrivals[i] *= rate_multiplier
     if spike is None:
         return plain, warmup, plain
-    shape = TrafficSpike(start=start + spike.start_seconds, multiplier=spike.multiplier,
-                         ramp_seconds=spike.ramp_seconds, hold_seconds=spike.duration_seconds,
-                         decay_seconds=spike.ramp_seconds)
+    shape = TrafficSpike(
+        start=start + spike.start_seconds,
+        multiplier=spike.multiplier,
+        ramp_seconds=spike.ramp_seconds,
+        hold_seconds=spike.duration_seconds,
+        decay_seconds=spike.ramp_seconds,
+    )
     spiked = Load(plain.start, array("d", plain.arrivals), plain.prompt_tokens, plain.output_tokens)
     for i in range(spiked.seconds):
         spiked.arrivals[i] *= shape.factor(plain.start + i)
     return spiked, warmup, plain
 
 
-def history_load(load: Load, *, warmup_seconds: int, rate_multiplier: float,
-                 spike: Spike | None) -> tuple[Load, int, Load]:
+def history_load(
+    load: Load, *, warmup_seconds: int, rate_multiplier: float, spike: Spike | None
+) -> tuple[Load, int, Load]:
     """A measured load made ready to replay: its first minutes repeated in front as the warm-up
     (a whole number of minutes, at least `warmup_seconds`, so the per-minute token sizes stay
     aligned), arrivals times `rate_multiplier`, and `spike` counted from the end of the warm-up.
@@ -141,8 +158,12 @@ def history_load(load: Load, *, warmup_seconds: int, rate_multiplier: float,
     if rate_multiplier != 1.0:
         for i in range(len(arrivals)):
             arrivals[i] *= rate_multiplier
-    plain = Load(load.start - warmup, arrivals, array("d", load.prompt_tokens[:minutes]) + load.prompt_tokens,
-                 array("d", load.output_tokens[:minutes]) + load.output_tokens)
+    plain = Load(
+        load.start - warmup,
+        arrivals,
+        array("d", load.prompt_tokens[:minutes]) + load.prompt_tokens,
+        array("d", load.output_tokens[:minutes]) + load.output_tokens,
+    )
     if spike is None:
         return plain, warmup, plain
     spiked = array("d", plain.arrivals)
@@ -156,35 +177,55 @@ def check_scored(load: Load, warmup_seconds: int) -> None:
     if load.seconds - warmup_seconds < 60:
         raise ApplicationError(
             f"the traffic holds {load.seconds // 60} minutes and the warm-up (the longest cold start, "
-            f"{warmup_seconds // 60} minutes) leaves none to score: replay more hours", field="hours")
+            f"{warmup_seconds // 60} minutes) leaves none to score: replay more hours",
+            field="hours",
+        )
 
 
-def _from_history(*, deployment: ModelDeployment, trace_path, hours, rate_multiplier, spike, time_scale,
-                  now: datetime | None):
+def _from_history(
+    *, deployment: ModelDeployment, trace_path, hours, rate_multiplier, spike, time_scale, now: datetime | None
+):
     """(model, load, warm-up, profile, source) of a deployment on a cluster that is not simulated."""
     from scaling.history import deployment_history
 
     history = deployment_history(deployment=deployment, hours=hours or DEFAULT_HOURS, now=now or timezone.now())
     model = history.model
     if trace_path is not None:
-        load, warmup, profile = advice_load(deployment=deployment, model=model, world=None, trace_path=trace_path,
-                                            hours=hours, rate_multiplier=rate_multiplier, spike=spike,
-                                            time_scale=time_scale)
+        load, warmup, profile = advice_load(
+            deployment=deployment,
+            model=model,
+            world=None,
+            trace_path=trace_path,
+            hours=hours,
+            rate_multiplier=rate_multiplier,
+            spike=spike,
+            time_scale=time_scale,
+        )
         traffic = "uploaded trace"
     else:
-        load, warmup, profile = history_load(history.load, warmup_seconds=model.longest_cold_start_seconds,
-                                             rate_multiplier=rate_multiplier, spike=spike)
+        load, warmup, profile = history_load(
+            history.load, warmup_seconds=model.longest_cold_start_seconds, rate_multiplier=rate_multiplier, spike=spike
+        )
         traffic = "deployment history"
     check_scored(load, warmup)
-    return model, load, warmup, profile, {"traffic": traffic, "model": "deployment history",
-                                          "notes": list(model.notes)}
+    return model, load, warmup, profile, {"traffic": traffic, "model": "deployment history", "notes": list(model.notes)}
 
 
-def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = None, hours: float | None = None,
-               rate_multiplier: float = 1.0, spike: Spike | None = None, slo: float | None = None,
-               attainment: float = DEFAULT_ATTAINMENT, time_scale: float = 1.0, workers: int = 2,
-               progress: Callable[[int, int], None] | None = None,
-               cancelled: Callable[[], bool] | None = None, now: datetime | None = None) -> Advice:
+def advice_run(
+    *,
+    deployment: ModelDeployment,
+    trace_path: str | Path | None = None,
+    hours: float | None = None,
+    rate_multiplier: float = 1.0,
+    spike: Spike | None = None,
+    slo: float | None = None,
+    attainment: float = DEFAULT_ATTAINMENT,
+    time_scale: float = 1.0,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    now: datetime | None = None,
+) -> Advice:
     """Search the policies for `deployment` on the given traffic. Raises ApplicationError.
 
     A simulated cluster's deployment is modelled from its world; any other from its measured
@@ -193,15 +234,39 @@ def advice_run(*, deployment: ModelDeployment, trace_path: str | Path | None = N
     check_objective(slo=slo, attainment=attainment, hours=hours, rate_multiplier=rate_multiplier)
     if deployment.cluster.backend != Cluster.Backend.SIMULATED:
         model, load, warmup, profile, source = _from_history(
-            deployment=deployment, trace_path=trace_path, hours=hours, rate_multiplier=rate_multiplier,
-            spike=spike, time_scale=time_scale, now=now)
+            deployment=deployment,
+            trace_path=trace_path,
+            hours=hours,
+            rate_multiplier=rate_multiplier,
+            spike=spike,
+            time_scale=time_scale,
+            now=now,
+        )
     else:
         model, world = deployment_model(deployment, now or timezone.now())
-        load, warmup, profile = advice_load(deployment=deployment, model=model, world=world,
-                                            trace_path=trace_path, hours=hours, rate_multiplier=rate_multiplier,
-                                            spike=spike, time_scale=time_scale)
-        source = {"traffic": "uploaded trace" if trace_path is not None else "simulated world",
-                  "model": "simulated world", "notes": list(model.notes)}
-    advice = advise(model, load, Objective(slo, attainment), warmup_seconds=warmup, workers=workers,
-                    progress=progress, cancelled=cancelled, profile=profile)
+        load, warmup, profile = advice_load(
+            deployment=deployment,
+            model=model,
+            world=world,
+            trace_path=trace_path,
+            hours=hours,
+            rate_multiplier=rate_multiplier,
+            spike=spike,
+            time_scale=time_scale,
+        )
+        source = {
+            "traffic": "uploaded trace" if trace_path is not None else "simulated world",
+            "model": "simulated world",
+            "notes": list(model.notes),
+        }
+    advice = advise(
+        model,
+        load,
+        Objective(slo, attainment),
+        warmup_seconds=warmup,
+        workers=workers,
+        progress=progress,
+        cancelled=cancelled,
+        profile=profile,
+    )
     return replace(advice, source=source)

@@ -67,8 +67,9 @@ class DeploymentScaleView(APIView):
             return Response(serializers.dry_run_body(action), status=status.HTTP_200_OK)
         headers = {"Idempotent-Replayed": "true"} if getattr(action, "replayed", False) else {}
         action = ScaleAction.objects.select_related("cluster").get(pk=action.pk)
-        return Response(serializers.ScaleActionSerializer(action).data, status=status.HTTP_202_ACCEPTED,
-                        headers=headers)
+        return Response(
+            serializers.ScaleActionSerializer(action).data, status=status.HTTP_202_ACCEPTED, headers=headers
+        )
 
 
 class ScaleActionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -85,8 +86,12 @@ class ScaleActionViewSet(viewsets.ReadOnlyModelViewSet):
     def end(self, request, pk=None):
         body = serializers.OverrideEndSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        restore = override_end(override=self.get_object(), actor=Actor.of_request(request),
-                               source=ScaleAction.Source.API, reason=body.validated_data["reason"])
+        restore = override_end(
+            override=self.get_object(),
+            actor=Actor.of_request(request),
+            source=ScaleAction.Source.API,
+            reason=body.validated_data["reason"],
+        )
         restore = ScaleAction.objects.select_related("cluster").get(pk=restore.pk)
         return Response(serializers.ScaleActionSerializer(restore).data, status=status.HTTP_202_ACCEPTED)
 
@@ -117,8 +122,9 @@ class PrescaleRuleViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         if "deployment" in serializer.validated_data:
             self.check_object_permissions(self.request, serializer.validated_data["deployment"])
-        serializer.instance = prescale_rule_update(rule=serializer.instance, actor=Actor.of_request(self.request),
-                                                   **serializer.validated_data)
+        serializer.instance = prescale_rule_update(
+            rule=serializer.instance, actor=Actor.of_request(self.request), **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         prescale_rule_delete(rule=instance, actor=Actor.of_request(self.request))

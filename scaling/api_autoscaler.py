@@ -27,8 +27,12 @@ class PolicyEditSerializer(drf.Serializer):
 
 
 def edit_body(autoscaler, edit) -> dict:
-    return {"autoscaler": {"kind": edit.kind, "name": autoscaler.name}, "diff": edit.diff, "patch": edit.patch,
-            "warning": edit.warning or None}
+    return {
+        "autoscaler": {"kind": edit.kind, "name": autoscaler.name},
+        "diff": edit.diff,
+        "patch": edit.patch,
+        "warning": edit.warning or None,
+    }
 
 
 class DeploymentAutoscalerView(APIView):
@@ -49,9 +53,13 @@ class DeploymentAutoscalerView(APIView):
         if meta.validated_data["dry_run"]:
             autoscaler, edit = autoscaler_policy_preview(deployment=deployment, changes=changes)
             return Response({"dry_run": True, **edit_body(autoscaler, edit)}, status=status.HTTP_200_OK)
-        action, edit = autoscaler_policy_request(deployment=deployment, changes=changes,
-                                                 reason=meta.validated_data["reason"],
-                                                 actor=Actor.of_request(request), source=ScaleAction.Source.API)
+        action, edit = autoscaler_policy_request(
+            deployment=deployment,
+            changes=changes,
+            reason=meta.validated_data["reason"],
+            actor=Actor.of_request(request),
+            source=ScaleAction.Source.API,
+        )
         action = ScaleAction.objects.select_related("cluster").get(pk=action.pk)
         body = ScaleActionSerializer(action).data
         body["diff"], body["warning"] = edit.diff, edit.warning or None
@@ -72,7 +80,11 @@ class ActionRevertView(APIView):
         self.check_object_permissions(request, original)
         body = RevertSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        revert = autoscaler_policy_revert(action=original, reason=body.validated_data["reason"],
-                                          actor=Actor.of_request(request), source=ScaleAction.Source.API)
+        revert = autoscaler_policy_revert(
+            action=original,
+            reason=body.validated_data["reason"],
+            actor=Actor.of_request(request),
+            source=ScaleAction.Source.API,
+        )
         revert = ScaleAction.objects.select_related("cluster").get(pk=revert.pk)
         return Response(ScaleActionSerializer(revert).data, status=status.HTTP_202_ACCEPTED)

@@ -33,12 +33,16 @@ class DeploymentViewSet(FleetViewSet):
 
     def row_context(self, rows):
         now = timezone.now()
-        context = {"metrics": deployment_metrics(rows), "costs": costing_selectors.deployment_cost_per_hour(rows),
-                   "cold_starts": deployment_cold_starts(rows, now=now)}
+        context = {
+            "metrics": deployment_metrics(rows),
+            "costs": costing_selectors.deployment_cost_per_hour(rows),
+            "cold_starts": deployment_cold_starts(rows, now=now),
+        }
         if self.action == "retrieve":
             context["scaling"] = {
-                d.id: deployment_scaling_why(deployment=d, metrics=context["metrics"].get(d.id) or DeploymentMetrics(),
-                                             now=now)[0]
+                d.id: deployment_scaling_why(
+                    deployment=d, metrics=context["metrics"].get(d.id) or DeploymentMetrics(), now=now
+                )[0]
                 for d in rows
             }
         return context

@@ -20,11 +20,14 @@ class DeploymentTimelineView(APIView):
     def get(self, request, pk: int):
         # Outside a token's scope the deployment does not exist: 404, as in every list (accounts/scope.py).
         deployment = get_object_or_404(
-            scope_queryset(ModelDeployment.objects.select_related("cluster"), request_token(request)), pk=pk)
+            scope_queryset(ModelDeployment.objects.select_related("cluster"), request_token(request)), pk=pk
+        )
         refuse_unknown_parameters(request, ("start", "end"))
-        start, end = timeline_range(start=request.query_params.get("start"), end=request.query_params.get("end"),
-                                    now=timezone.now())
+        start, end = timeline_range(
+            start=request.query_params.get("start"), end=request.query_params.get("end"), now=timezone.now()
+        )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(deployment_timeline(deployment=deployment, start=start, end=end),
-                                           request, view=self)
+        page = paginator.paginate_queryset(
+            deployment_timeline(deployment=deployment, start=start, end=end), request, view=self
+        )
         return paginator.get_paginated_response([timeline_row(row) for row in page])

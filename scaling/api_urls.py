@@ -16,8 +16,11 @@ router.register("deployments", api_deployments.DeploymentViewSet, basename="depl
 
 urlpatterns = [
     path("deployments/<int:pk>/scale/", api.DeploymentScaleView.as_view(), name="deployment-scale"),
-    path("deployments/<int:pk>/autoscaler/", api_autoscaler.DeploymentAutoscalerView.as_view(),
-         name="deployment-autoscaler"),
+    path(
+        "deployments/<int:pk>/autoscaler/",
+        api_autoscaler.DeploymentAutoscalerView.as_view(),
+        name="deployment-autoscaler",
+    ),
     path("actions/<int:pk>/revert/", api_autoscaler.ActionRevertView.as_view(), name="action-revert"),
     path("deployments/<int:pk>/timeline/", api_timeline.DeploymentTimelineView.as_view(), name="deployment-timeline"),
     *router.urls,

@@ -34,8 +34,11 @@ MAX_REPLICAS = 1000
 _NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # Argo CD and Flux mark what they manage; their next sync puts their copy back.
 GITOPS_MARKS = (
-    "argocd.argoproj.io/instance", "argocd.argoproj.io/tracking-id", "app.kubernetes.io/instance",
-    "kustomize.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/name",
+    "argocd.argoproj.io/instance",
+    "argocd.argoproj.io/tracking-id",
+    "app.kubernetes.io/instance",
+    "kustomize.toolkit.fluxcd.io/name",
+    "helm.toolkit.fluxcd.io/name",
 )
 
 
@@ -132,8 +135,11 @@ def behavior_errors(behavior, path: str) -> list[str]:
         if not isinstance(rules, dict):
             errors.append(f"{where} must be an object")
             continue
-        errors += [f"{where}.{k} is not a field of scaling rules" for k in rules
-                   if k not in ("stabilizationWindowSeconds", "selectPolicy", "policies", "tolerance")]
+        errors += [
+            f"{where}.{k} is not a field of scaling rules"
+            for k in rules
+            if k not in ("stabilizationWindowSeconds", "selectPolicy", "policies", "tolerance")
+        ]
         window = rules.get("stabilizationWindowSeconds")
         if window is not None and (not _type_ok(window, "integer") or not 0 <= window <= 3600):
             errors.append(f"{where}.stabilizationWindowSeconds must be a whole number within 0-3600")
@@ -155,8 +161,11 @@ def behavior_errors(behavior, path: str) -> list[str]:
                 errors.append(f"{at}.value must be a whole number above 0")
             if not _type_ok(period, "integer") or not 0 < period <= 1800:
                 errors.append(f"{at}.periodSeconds must be a whole number within 1-1800")
-            errors += [f"{at}.{k} is not a field of a scaling policy" for k in policy
-                       if k not in ("type", "value", "periodSeconds")]
+            errors += [
+                f"{at}.{k} is not a field of a scaling policy"
+                for k in policy
+                if k not in ("type", "value", "periodSeconds")
+            ]
     return errors
 
 
@@ -193,8 +202,11 @@ def _metric_target(metric: dict) -> dict | None:
 def _positive_quantity(value) -> bool:
     if _type_ok(value, "number"):
         return value > 0
-    return isinstance(value, str) and bool(re.match(r"^\d+(\.\d+)?(m|k|M|G)?$", value)) and float(
-        re.sub(r"[a-zA-Z]", "", value) or 0) > 0
+    return (
+        isinstance(value, str)
+        and bool(re.match(r"^\d+(\.\d+)?(m|k|M|G)?$", value))
+        and float(re.sub(r"[a-zA-Z]", "", value) or 0) > 0
+    )
 
 
 # ------------------------------------------------------------------ edits
@@ -217,9 +229,11 @@ def _whole(value, name: str, low: int, high: int) -> int:
 def _threshold(value, name: str) -> str:
     text = str(value).strip() if _type_ok(value, "number") or isinstance(value, str) else ""
     if not _NUMBER.match(text) or float(text) < 0 or (name == "threshold" and float(text) == 0):
-        raise PolicyEditError(f"triggers {name.replace('_', ' ')} must be a number "
-                              f"{'above' if name == 'threshold' else 'of at least'} 0, as text or a number",
-                              field="triggers")
+        raise PolicyEditError(
+            f"triggers {name.replace('_', ' ')} must be a number "
+            f"{'above' if name == 'threshold' else 'of at least'} 0, as text or a number",
+            field="triggers",
+        )
     return text
 
 
@@ -227,8 +241,10 @@ def gitops_warning(labels: dict, annotations: dict) -> str:
     marks = [k for k in GITOPS_MARKS if k in (labels or {}) or k in (annotations or {})]
     if not marks:
         return ""
-    return (f"this autoscaler is managed by GitOps ({', '.join(marks)}): its next sync may put the old "
-            "values back; change it in Git too")
+    return (
+        f"this autoscaler is managed by GitOps ({', '.join(marks)}): its next sync may put the old "
+        "values back; change it in Git too"
+    )
 
 
 def _diff(before, after, path: str = "spec") -> list[dict]:
@@ -259,13 +275,15 @@ def merge_patch_between(before: dict, after: dict) -> dict:
     return patch
 
 
-def scaledobject_edit(spec: dict, changes: dict, *, resource_version: str, labels: dict | None = None,
-                      annotations: dict | None = None) -> PolicyEdit:
+def scaledobject_edit(
+    spec: dict, changes: dict, *, resource_version: str, labels: dict | None = None, annotations: dict | None = None
+) -> PolicyEdit:
     """Validate `changes` to a ScaledObject's `spec`; the merge patch and the diff."""
     unknown = sorted(set(changes) - KEDA_FIELDS)
     if unknown:
-        raise PolicyEditError(f"{unknown[0]} is not a KEDA ScaledObject setting; use "
-                              f"{', '.join(sorted(KEDA_FIELDS))}", field=unknown[0])
+        raise PolicyEditError(
+            f"{unknown[0]} is not a KEDA ScaledObject setting; use {', '.join(sorted(KEDA_FIELDS))}", field=unknown[0]
+        )
     new = copy.deepcopy(spec)
     if "min_replicas" in changes:
         new["minReplicaCount"] = _whole(changes["min_replicas"], "min_replicas", 0, MAX_REPLICAS)
@@ -276,8 +294,10 @@ def scaledobject_edit(spec: dict, changes: dict, *, resource_version: str, label
     if "cooldown_seconds" in changes:
         new["cooldownPeriod"] = _whole(changes["cooldown_seconds"], "cooldown_seconds", 0, 86400)
     if new.get("minReplicaCount", 0) > new.get("maxReplicaCount", 100):
-        raise PolicyEditError(f"min replicas {new['minReplicaCount']} is above max replicas "
-                              f"{new['maxReplicaCount']}", field="min_replicas")
+        raise PolicyEditError(
+            f"min replicas {new['minReplicaCount']} is above max replicas {new['maxReplicaCount']}",
+            field="min_replicas",
+        )
     for edit in _list(changes.get("triggers", []), "triggers"):
         triggers = new.get("triggers") or []
         index = edit.get("index") if isinstance(edit, dict) else None
@@ -293,8 +313,10 @@ def scaledobject_edit(spec: dict, changes: dict, *, resource_version: str, label
             metadata["activationThreshold"] = _threshold(edit["activation_threshold"], "activation_threshold")
         if "query" in edit:
             if triggers[index].get("type") != "prometheus":
-                raise PolicyEditError(f"trigger {index} is {triggers[index].get('type')}: only a prometheus "
-                                      "trigger has a query", field="triggers")
+                raise PolicyEditError(
+                    f"trigger {index} is {triggers[index].get('type')}: only a prometheus trigger has a query",
+                    field="triggers",
+                )
             if not isinstance(edit["query"], str) or not edit["query"].strip() or len(edit["query"]) > 2000:
                 raise PolicyEditError("triggers query must be PromQL text of 1-2,000 characters", field="triggers")
             metadata["query"] = edit["query"].strip()
@@ -305,29 +327,41 @@ def scaledobject_edit(spec: dict, changes: dict, *, resource_version: str, label
         advanced = new.setdefault("advanced", {})
         advanced.setdefault("horizontalPodAutoscalerConfig", {})["behavior"] = changes["behavior"]
     errors = schema_errors(new, _keda_schema())
-    _refuse(errors, {"spec.minReplicaCount": "min_replicas", "spec.maxReplicaCount": "max_replicas",
-                     "spec.pollingInterval": "polling_interval_seconds", "spec.cooldownPeriod": "cooldown_seconds",
-                     "spec.triggers": "triggers", "spec.advanced": "behavior"})
+    _refuse(
+        errors,
+        {
+            "spec.minReplicaCount": "min_replicas",
+            "spec.maxReplicaCount": "max_replicas",
+            "spec.pollingInterval": "polling_interval_seconds",
+            "spec.cooldownPeriod": "cooldown_seconds",
+            "spec.triggers": "triggers",
+            "spec.advanced": "behavior",
+        },
+    )
     patch = {"metadata": {"resourceVersion": resource_version}, "spec": merge_patch_between(spec, new)}
-    return PolicyEdit(ReplicaOwnerKind.SCALEDOBJECT, patch,
-                      _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
+    return PolicyEdit(
+        ReplicaOwnerKind.SCALEDOBJECT, patch, _diff(spec, new), gitops_warning(labels or {}, annotations or {})
+    )
 
 
-def hpa_edit(spec: dict, changes: dict, *, resource_version: str, labels: dict | None = None,
-             annotations: dict | None = None) -> PolicyEdit:
+def hpa_edit(
+    spec: dict, changes: dict, *, resource_version: str, labels: dict | None = None, annotations: dict | None = None
+) -> PolicyEdit:
     """Validate `changes` to an autoscaling/v2 HPA's `spec`; the merge patch and the diff."""
     unknown = sorted(set(changes) - HPA_FIELDS)
     if unknown:
-        raise PolicyEditError(f"{unknown[0]} is not an HPA setting; use {', '.join(sorted(HPA_FIELDS))}",
-                              field=unknown[0])
+        raise PolicyEditError(
+            f"{unknown[0]} is not an HPA setting; use {', '.join(sorted(HPA_FIELDS))}", field=unknown[0]
+        )
     new = copy.deepcopy(spec)
     if "min_replicas" in changes:
         new["minReplicas"] = _whole(changes["min_replicas"], "min_replicas", 1, MAX_REPLICAS)
     if "max_replicas" in changes:
         new["maxReplicas"] = _whole(changes["max_replicas"], "max_replicas", 1, MAX_REPLICAS)
     if new.get("minReplicas", 1) > new.get("maxReplicas", MAX_REPLICAS):
-        raise PolicyEditError(f"min replicas {new['minReplicas']} is above max replicas {new['maxReplicas']}",
-                              field="min_replicas")
+        raise PolicyEditError(
+            f"min replicas {new['minReplicas']} is above max replicas {new['maxReplicas']}", field="min_replicas"
+        )
     for edit in _list(changes.get("metrics", []), "metrics"):
         metrics = new.get("metrics") or []
         index = edit.get("index") if isinstance(edit, dict) else None
@@ -348,11 +382,17 @@ def hpa_edit(spec: dict, changes: dict, *, resource_version: str, labels: dict |
             target["averageValue"] = value if isinstance(value, str) else str(value)
     if "behavior" in changes:
         new["behavior"] = changes["behavior"]
-    _refuse(_hpa_errors(new), {"spec.minReplicas": "min_replicas", "spec.maxReplicas": "max_replicas",
-                               "spec.metrics": "metrics", "spec.behavior": "behavior"})
+    _refuse(
+        _hpa_errors(new),
+        {
+            "spec.minReplicas": "min_replicas",
+            "spec.maxReplicas": "max_replicas",
+            "spec.metrics": "metrics",
+            "spec.behavior": "behavior",
+        },
+    )
     patch = {"metadata": {"resourceVersion": resource_version}, "spec": merge_patch_between(spec, new)}
-    return PolicyEdit(ReplicaOwnerKind.HPA, patch,
-                      _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
+    return PolicyEdit(ReplicaOwnerKind.HPA, patch, _diff(spec, new), gitops_warning(labels or {}, annotations or {}))
 
 
 def _list(value, name: str) -> list:
@@ -369,13 +409,20 @@ def changes_for_candidate(kind: str, policy: dict) -> dict:
         return {"min_replicas": policy["replicas"], "max_replicas": max(1, policy["replicas"])}
     behavior = {"scaleDown": {"stabilizationWindowSeconds": policy["scale_down_stabilization_seconds"]}}
     if policy.get("scale_down_max_pods_per_period"):
-        behavior["scaleDown"]["policies"] = [{"type": "Pods", "value": policy["scale_down_max_pods_per_period"],
-                                              "periodSeconds": policy["scale_down_period_seconds"]}]
+        behavior["scaleDown"]["policies"] = [
+            {
+                "type": "Pods",
+                "value": policy["scale_down_max_pods_per_period"],
+                "periodSeconds": policy["scale_down_period_seconds"],
+            }
+        ]
     changes = {"min_replicas": policy["min_replicas"], "max_replicas": policy["max_replicas"], "behavior": behavior}
     if kind == ReplicaOwnerKind.SCALEDOBJECT:
-        changes.update(polling_interval_seconds=policy["polling_interval_seconds"],
-                       cooldown_seconds=policy["cooldown_seconds"],
-                       triggers=[{"index": 0, "threshold": f"{policy['target']:g}"}])
+        changes.update(
+            polling_interval_seconds=policy["polling_interval_seconds"],
+            cooldown_seconds=policy["cooldown_seconds"],
+            triggers=[{"index": 0, "threshold": f"{policy['target']:g}"}],
+        )
     else:
         target = policy["target"]
         changes["metrics"] = [{"index": 0, "target_value": round(target * 100) if target <= 1 else target}]

@@ -61,21 +61,37 @@ def capacity_fit(
     (measured); `pod_start_on_node_seconds`: image pull + weights loading (p95 each, measured),
     what a pod still needs once its new node is Ready."""
     if extra_replicas <= 0 or units_per_replica <= 0:
-        return CapacityFit(max(0, extra_replicas), 0, 0, None, None, None, True,
-                           pod_ready_p95_seconds if extra_replicas > 0 else 0.0,
-                           "no extra GPUs needed")
+        return CapacityFit(
+            max(0, extra_replicas),
+            0,
+            0,
+            None,
+            None,
+            None,
+            True,
+            pod_ready_p95_seconds if extra_replicas > 0 else 0.0,
+            "no extra GPUs needed",
+        )
     fit_now = min(extra_replicas, sum(free // units_per_replica for free in free_units_by_node))
     rest = extra_replicas - fit_now
     if rest == 0:
         ready = pod_ready_p95_seconds
         when = f"; Ready in about {_minutes(ready)} (measured p95)" if ready is not None else "; time to Ready unknown"
-        return CapacityFit(extra_replicas, fit_now, 0, None, None, None, True, ready,
-                           f"fits now on free {what}s{when}")
+        return CapacityFit(extra_replicas, fit_now, 0, None, None, None, True, ready, f"fits now on free {what}s{when}")
     offers = [p for p in pools if p.units_per_node >= units_per_replica]
     if not offers:
-        return CapacityFit(extra_replicas, fit_now, 0, None, None, False, False, None,
-                           f"{fit_now} of {extra_replicas} fit now; no node pool offers a {what} for the other "
-                           f"{rest}: they will stay pending")
+        return CapacityFit(
+            extra_replicas,
+            fit_now,
+            0,
+            None,
+            None,
+            False,
+            False,
+            None,
+            f"{fit_now} of {extra_replicas} fit now; no node pool offers a {what} for the other "
+            f"{rest}: they will stay pending",
+        )
     for pool in offers:
         nodes = math.ceil(rest / (pool.units_per_node // units_per_replica))
         allows = pool.gpu_limit is None or pool.gpus_in_use + nodes * pool.gpus_per_node <= pool.gpu_limit
@@ -85,15 +101,33 @@ def capacity_fit(
         pool = offers[0]
         nodes = math.ceil(rest / (pool.units_per_node // units_per_replica))
         headroom = max(0, (pool.gpu_limit or 0) - pool.gpus_in_use)
-        return CapacityFit(extra_replicas, fit_now, nodes, pool.name, pool.gpu_limit, False, False, None,
-                           f"{fit_now} of {extra_replicas} fit now; the other {rest} need {nodes} new node"
-                           f"{'s' if nodes != 1 else ''} from pool {pool.name}, but its limit of {pool.gpu_limit} "
-                           f"GPUs leaves room for {headroom}: they will stay pending")
+        return CapacityFit(
+            extra_replicas,
+            fit_now,
+            nodes,
+            pool.name,
+            pool.gpu_limit,
+            False,
+            False,
+            None,
+            f"{fit_now} of {extra_replicas} fit now; the other {rest} need {nodes} new node"
+            f"{'s' if nodes != 1 else ''} from pool {pool.name}, but its limit of {pool.gpu_limit} "
+            f"GPUs leaves room for {headroom}: they will stay pending",
+        )
     if pool.node_ready_p95_seconds is not None and pod_start_on_node_seconds is not None:
         ready = pool.node_ready_p95_seconds + pod_start_on_node_seconds
         when = f"; Ready in about {_minutes(ready)} (new node p95 + pod cold start p95, measured)"
     else:
         ready, when = None, "; time to Ready unknown (no measured cold start yet)"
-    return CapacityFit(extra_replicas, fit_now, nodes, pool.name, pool.gpu_limit, True, True, ready,
-                       f"{fit_now} of {extra_replicas} fit now; the other {rest} need {nodes} new node"
-                       f"{'s' if nodes != 1 else ''} from pool {pool.name}{when}")
+    return CapacityFit(
+        extra_replicas,
+        fit_now,
+        nodes,
+        pool.name,
+        pool.gpu_limit,
+        True,
+        True,
+        ready,
+        f"{fit_now} of {extra_replicas} fit now; the other {rest} need {nodes} new node"
+        f"{'s' if nodes != 1 else ''} from pool {pool.name}{when}",
+    )

@@ -42,7 +42,11 @@ def deployment_charts(request, deployment_id: int):
         series_error = str(exc) or "metrics source unavailable"
     else:
         panels = deployment_panels(
-            series, slo_seconds=deployment.slo_seconds, start=start, end=end, cost_per_replica_hour=per_replica,
+            series,
+            slo_seconds=deployment.slo_seconds,
+            start=start,
+            end=end,
+            cost_per_replica_hour=per_replica,
             step_seconds=step_seconds,
         )
     context = {

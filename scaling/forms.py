@@ -12,8 +12,14 @@ from scaling import decisions
 from scaling.quota_keys import MAX_QUOTA_DEVICES, RESOURCE_NAME_MAX, quota_key_error
 from scaling.templatetags.scaling_pages import quota_entry_label
 
-DURATIONS = [("", "until changed"), ("30", "30 min"), ("60", "1 hour"), ("120", "2 hours"), ("240", "4 hours"),
-             ("480", "8 hours")]
+DURATIONS = [
+    ("", "until changed"),
+    ("30", "30 min"),
+    ("60", "1 hour"),
+    ("120", "2 hours"),
+    ("240", "4 hours"),
+    ("480", "8 hours"),
+]
 
 
 def _page_words(error: ApplicationError) -> str:
@@ -21,15 +27,21 @@ def _page_words(error: ApplicationError) -> str:
     its fields ("ask again with raise_max", "send force"); on a page the way out is a tick box."""
     extra = error.extra
     if error.code == "above_max":
-        return (f"{extra['requested']} is above the autoscaler's max ({extra['max_replicas']}): "
-                "tick \u201craise the max too\u201d to raise it as well")
+        return (
+            f"{extra['requested']} is above the autoscaler's max ({extra['max_replicas']}): "
+            "tick \u201craise the max too\u201d to raise it as well"
+        )
     if error.code == "min_above_max":
-        return (f"that would put the floor ({extra['min_replicas']}) above the autoscaler's max "
-                f"({extra['max_replicas']}): tick \u201craise the max too\u201d to raise it as well")
+        return (
+            f"that would put the floor ({extra['min_replicas']}) above the autoscaler's max "
+            f"({extra['max_replicas']}): tick \u201craise the max too\u201d to raise it as well"
+        )
     if error.code == "below_usage":
-        return (f"{quota_entry_label(extra['resource'])} {extra['requested']} is below what the namespace uses now "
-                f"({extra['used']}): running pods keep their GPUs but new ones would not start; tick "
-                "\u201clower below current usage anyway\u201d to do it anyway")
+        return (
+            f"{quota_entry_label(extra['resource'])} {extra['requested']} is below what the namespace uses now "
+            f"({extra['used']}): running pods keep their GPUs but new ones would not start; tick "
+            "\u201clower below current usage anyway\u201d to do it anyway"
+        )
     return error.message
 
 
@@ -45,8 +57,12 @@ class ScaleForm(forms.Form):
         initial="floor",
     )
     duration = forms.ChoiceField(choices=DURATIONS, required=False, initial="120")
-    reason = forms.CharField(max_length=2000, strip=True, validators=[no_control_characters],
-                             widget=forms.TextInput(attrs={"placeholder": "why?"}))
+    reason = forms.CharField(
+        max_length=2000,
+        strip=True,
+        validators=[no_control_characters],
+        widget=forms.TextInput(attrs={"placeholder": "why?"}),
+    )
     raise_max = forms.BooleanField(required=False, label="raise the max too")
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
@@ -60,8 +76,9 @@ class ScaleForm(forms.Form):
 
 class PrescaleRuleForm(forms.Form):
     deployment = forms.ModelChoiceField(
-        queryset=ModelDeployment.objects.alive().select_related("cluster").order_by("cluster__name", "namespace",
-                                                                                     "name"),
+        queryset=ModelDeployment.objects.alive()
+        .select_related("cluster")
+        .order_by("cluster__name", "namespace", "name"),
     )
     cron = forms.CharField(max_length=100, help_text="minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5")
     timezone = forms.CharField(max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Berlin")
@@ -80,8 +97,10 @@ class QuotaForm(forms.Form):
     reason = forms.CharField(max_length=2000, strip=True, validators=[no_control_characters])
     force = forms.BooleanField(required=False, label="lower below current usage anyway")
     new_resource = forms.CharField(
-        max_length=RESOURCE_NAME_MAX, required=False, label="Add entry",
-        help_text="e.g. requests.nvidia.com/mig-3g.40gb"
+        max_length=RESOURCE_NAME_MAX,
+        required=False,
+        label="Add entry",
+        help_text="e.g. requests.nvidia.com/mig-3g.40gb",
     )
     new_value = forms.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES, required=False, label="Hard limit")
 
@@ -127,11 +146,12 @@ class WhatIfForm(forms.Form):
     policies = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "class": "mono"}),
         help_text="one per line, at most 4: keda min=2 max=12 target=5 · "
-                  "hpa min=2 max=8 metric=gpu_utilization target=0.7 · none min=6",
+        "hpa min=2 max=8 metric=gpu_utilization target=0.7 · none min=6",
     )
     hours = forms.FloatField(initial=6)
-    spike = forms.FloatField(required=False, label="Spike (x traffic)",
-                             help_text="optional: multiply the traffic by this from 1 hour in")
+    spike = forms.FloatField(
+        required=False, label="Spike (x traffic)", help_text="optional: multiply the traffic by this from 1 hour in"
+    )
 
     def __init__(self, *args, max_hours: float, **kwargs):
         """`max_hours`: the cluster's limit (scaling.whatif.max_hours), 24 on a simulated cluster,

@@ -50,13 +50,22 @@ class History:
 
 
 def _minutes(points: dict[int, dict[str, float | None]]) -> dict[int, Minute]:
-    return {t: Minute(p.get("requests_per_second"), p.get("prompt_tokens_per_second"),
-                      p.get("generation_tokens_per_second"), p.get("queue_depth"), p.get("ttft_p95_seconds"),
-                      p.get("replicas")) for t, p in points.items()}
+    return {
+        t: Minute(
+            p.get("requests_per_second"),
+            p.get("prompt_tokens_per_second"),
+            p.get("generation_tokens_per_second"),
+            p.get("queue_depth"),
+            p.get("ttft_p95_seconds"),
+            p.get("replicas"),
+        )
+        for t, p in points.items()
+    }
 
 
-def load_from_history(points: dict[int, dict[str, float | None]], *, start: int, seconds: int,
-                      step_seconds: int) -> Load:
+def load_from_history(
+    points: dict[int, dict[str, float | None]], *, start: int, seconds: int, step_seconds: int
+) -> Load:
     """Per-second arrivals (each step's rate held through the step) and per-minute token means.
 
     Steps with no pod reporting count as no arrivals (the deployment served nothing).
@@ -93,20 +102,27 @@ def _pool(deployment: ModelDeployment, now: datetime) -> tuple[dict, list[str]]:
     used = Counter(pods.values_list("node_id", flat=True))
     nodes = list(GpuNode.objects.alive().filter(id__in=used).select_related("node_pool")) if used else []
     if not nodes:
-        return {}, ["node pool: no synced node runs the deployment's pods; 1 GPU per node, "
-                    f"${DEFAULT_PRICE_PER_GPU_HOUR_USD:.2f} per GPU-hour assumed"]
+        return {}, [
+            "node pool: no synced node runs the deployment's pods; 1 GPU per node, "
+            f"${DEFAULT_PRICE_PER_GPU_HOUR_USD:.2f} per GPU-hour assumed"
+        ]
     node = max(nodes, key=lambda n: used[n.id])  # the pool most of its pods run on
     pool = node.node_pool
     same = GpuNode.objects.alive().filter(cluster=deployment.cluster_id)
     same = same.filter(node_pool=pool) if pool else same.filter(id=node.id)
     pool_nodes = list(same.values_list("id", "gpu_count", "ready"))
-    free = Gpu.objects.filter(node_id__in=[i for i, _, ready in pool_nodes if ready], pod__isnull=True,
-                              mig_enabled=False).count()
+    free = Gpu.objects.filter(
+        node_id__in=[i for i, _, ready in pool_nodes if ready], pod__isnull=True, mig_enabled=False
+    ).count()
     from costing.selectors import price_book
 
     quote = price_book([node.instance_type]).quote(
-        instance_type=node.instance_type, region=node.region, capacity_type=node.capacity_type, at=now,
-        cluster_id=deployment.cluster_id)
+        instance_type=node.instance_type,
+        region=node.region,
+        capacity_type=node.capacity_type,
+        at=now,
+        cluster_id=deployment.cluster_id,
+    )
     notes = []
     if quote is not None:
         price = float(quote.gpu_rate)
@@ -119,11 +135,20 @@ def _pool(deployment: ModelDeployment, now: datetime) -> tuple[dict, list[str]]:
     if pool is not None and pool.gpu_limit is not None:
         max_new = max(0, (pool.gpu_limit - sum(c for _, c, _ in pool_nodes)) // gpus)
     name = pool.name if pool else node.name
-    notes.append(f"node pool {name}: {node.instance_type or 'unknown instance type'}, {gpus} x "
-                 f"{node.gpu_product or 'GPU'}{', MIG ' + node.mig_config if node.mig_config else ''}, "
-                 f"{len(pool_nodes)} nodes, room for {max_new} more")
-    return {"gpu_product": node.gpu_product, "gpus_per_node": float(gpus), "price": price, "free_gpus": free,
-            "max_new_nodes": max_new, "pool": pool.name if pool else "", "mig": bool(node.mig_config)}, notes
+    notes.append(
+        f"node pool {name}: {node.instance_type or 'unknown instance type'}, {gpus} x "
+        f"{node.gpu_product or 'GPU'}{', MIG ' + node.mig_config if node.mig_config else ''}, "
+        f"{len(pool_nodes)} nodes, room for {max_new} more"
+    )
+    return {
+        "gpu_product": node.gpu_product,
+        "gpus_per_node": float(gpus),
+        "price": price,
+        "free_gpus": free,
+        "max_new_nodes": max_new,
+        "pool": pool.name if pool else "",
+        "mig": bool(node.mig_config),
+    }, notes
 
 
 @dataclass(frozen=True)
@@ -150,8 +175,10 @@ def measured_starts(deployment: ModelDeployment, pool_name: str, now: datetime) 
     pod = deployment_cold_starts([deployment], now=now)[deployment.id]
     if pod.pull_p95_seconds is not None and pod.load_p95_seconds is not None:
         pod_seconds = round(pod.pull_p95_seconds + pod.load_p95_seconds)
-        pod_note = (f"pod start {pod_seconds} s measured (image pull p95 {pod.pull_p95_seconds:g} s + weight load "
-                    f"p95 {pod.load_p95_seconds:g} s, {_count(pod.samples, 'pod')} in 7 days)")
+        pod_note = (
+            f"pod start {pod_seconds} s measured (image pull p95 {pod.pull_p95_seconds:g} s + weight load "
+            f"p95 {pod.load_p95_seconds:g} s, {_count(pod.samples, 'pod')} in 7 days)"
+        )
     elif pod.p95_seconds is not None:
         pod_seconds = round(pod.p95_seconds)
         pod_note = f"pod start {pod_seconds} s measured (created to Ready p95, {_count(pod.samples, 'pod')} in 7 days)"
@@ -174,8 +201,10 @@ def _cold_start(deployment: ModelDeployment, pool_name: str, now: datetime) -> t
     if pod_seconds is None:
         billions = model_billions(deployment.model) or DEFAULT_BILLIONS
         pod_seconds = round(DEFAULT_POD_START_BASE_SECONDS + DEFAULT_LOAD_SECONDS_PER_BILLION * billions)
-        pod_note = (f"pod start {pod_seconds} s (default for a {billions:g}B model: none measured; "
-                    f"{DEFAULT_POD_START_BASE_SECONDS} s pull + {DEFAULT_LOAD_SECONDS_PER_BILLION:g} s per billion)")
+        pod_note = (
+            f"pod start {pod_seconds} s (default for a {billions:g}B model: none measured; "
+            f"{DEFAULT_POD_START_BASE_SECONDS} s pull + {DEFAULT_LOAD_SECONDS_PER_BILLION:g} s per billion)"
+        )
     node_seconds, node_note = measured.node_seconds, measured.node_note
     if node_seconds is None:
         node_seconds = DEFAULT_NODE_START_SECONDS
@@ -183,8 +212,9 @@ def _cold_start(deployment: ModelDeployment, pool_name: str, now: datetime) -> t
     return pod_seconds, node_seconds, [f"cold start: {pod_note}, {node_note}"]
 
 
-def deployment_history(*, deployment: ModelDeployment, hours: float, now: datetime,
-                       step_seconds: int = STEP_SECONDS) -> History:
+def deployment_history(
+    *, deployment: ModelDeployment, hours: float, now: datetime, step_seconds: int = STEP_SECONDS
+) -> History:
     """The deployment's replay model and its measured traffic over the last `hours`.
 
     Raises ApplicationError when the cluster has no Prometheus, it cannot be reached, or no pod
@@ -197,32 +227,34 @@ def deployment_history(*, deployment: ModelDeployment, hours: float, now: dateti
         raise ApplicationError(f"history is at most {MAX_HOURS:g} hours, not {hours:g}", field="hours")
     cluster = deployment.cluster
     if not cluster.prometheus_url:  # the history is Prometheus's; a simulated world replays itself
-        raise ApplicationError(f"{cluster.name} has no Prometheus to read the deployment's history from",
-                               status=409)
+        raise ApplicationError(f"{cluster.name} has no Prometheus to read the deployment's history from", status=409)
     backend = metrics_backend(cluster)
     end = int(now.timestamp()) // step_seconds * step_seconds
     start = end - round(hours * 3600)
     try:
         points = backend.deployment_history(
             DeploymentRef(deployment.namespace, deployment.name, ()),
-            start=datetime.fromtimestamp(start, now.tzinfo), end=datetime.fromtimestamp(end, now.tzinfo),
-            step_seconds=step_seconds)
+            start=datetime.fromtimestamp(start, now.tzinfo),
+            end=datetime.fromtimestamp(end, now.tzinfo),
+            step_seconds=step_seconds,
+        )
     except BackendError as exc:
         raise ApplicationError(f"cannot read the deployment's history: {exc}", status=409) from exc
     finally:
         backend.close()
     if not points:
-        raise ApplicationError(f"no pod of {deployment} reported to Prometheus in the last {hours:g} hours",
-                               status=409)
+        raise ApplicationError(f"no pod of {deployment} reported to Prometheus in the last {hours:g} hours", status=409)
     minutes = list(_minutes(points).values())
     prompt, output = token_means(minutes)
     prompt, output = prompt or 800.0, output if output is not None else 200.0
     pool, pool_notes = _pool(deployment, now)
     gpus = _gpus_per_replica(deployment)
-    table, table_note = table_capacity(gpu_product=pool.get("gpu_product", ""), gpus_per_replica=gpus,
-                                       model=deployment.model)
-    fit = fit_capacity(minutes, slo_seconds=deployment.slo_seconds, table=table, table_note=table_note,
-                       prompt=prompt, output=output)
+    table, table_note = table_capacity(
+        gpu_product=pool.get("gpu_product", ""), gpus_per_replica=gpus, model=deployment.model
+    )
+    fit = fit_capacity(
+        minutes, slo_seconds=deployment.slo_seconds, table=table, table_note=table_note, prompt=prompt, output=output
+    )
     pod_start, node_start, start_notes = _cold_start(deployment, pool.get("pool", ""), now)
     gpus_per_node = pool.get("gpus_per_node", 1.0)
     slots = pool.get("free_gpus", 0) / gpus if not pool.get("mig") else 0
@@ -237,10 +269,13 @@ def deployment_history(*, deployment: ModelDeployment, hours: float, now: dateti
         free_replica_slots=int(slots),
         max_new_nodes=pool.get("max_new_nodes", DEFAULT_MAX_NEW_NODES),
         embedding=output == 0,
-        notes=(f"deployment history: {len(points)} minutes measured in Prometheus over {hours:g} h; "
-               f"{prompt:.0f} prompt and {output:.0f} generated tokens per request",
-               fit.note, *start_notes, *pool_notes),
+        notes=(
+            f"deployment history: {len(points)} minutes measured in Prometheus over {hours:g} h; "
+            f"{prompt:.0f} prompt and {output:.0f} generated tokens per request",
+            fit.note,
+            *start_notes,
+            *pool_notes,
+        ),
     )
     load = load_from_history(points, start=start, seconds=end - start + step_seconds, step_seconds=step_seconds)
     return History(model=model, load=load, minutes_measured=len(points))
-

@@ -23,9 +23,7 @@ from fleet.models import Cluster, ModelDeployment, NamespaceQuota
 
 class ScaleActionQuerySet(models.QuerySet):
     def on_target(self, *, cluster_id: int, namespace: str, target_kind: str, target_name: str):
-        return self.filter(
-            cluster_id=cluster_id, namespace=namespace, target_kind=target_kind, target_name=target_name
-        )
+        return self.filter(cluster_id=cluster_id, namespace=namespace, target_kind=target_kind, target_name=target_name)
 
     def active_overrides(self, *, now):
         """Succeeded time-boxed overrides whose window is still open and not yet restored."""
@@ -94,9 +92,7 @@ class ScaleAction(models.Model):
     quota = models.ForeignKey(
         NamespaceQuota, on_delete=models.SET_NULL, null=True, blank=True, related_name="scale_actions"
     )
-    rule = models.ForeignKey(
-        "PrescaleRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="firings"
-    )
+    rule = models.ForeignKey("PrescaleRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="firings")
     request = models.JSONField(default=dict, help_text="replicas, mode, ttl_minutes, raise_max, dry_run / hard, force")
     mode = models.CharField(max_length=5, choices=Mode.choices, blank=True)
     target_kind = models.CharField(max_length=12, choices=TargetKind.choices, blank=True)

@@ -18,10 +18,17 @@ from scaling.services import Actor
 from scaling.services.policy import autoscaler_policy_preview, autoscaler_policy_request, autoscaler_policy_revert
 
 WHOLE = ("min_replicas", "max_replicas", "polling_interval_seconds", "cooldown_seconds")
-LABELS = {"min_replicas": "Min replicas", "max_replicas": "Max replicas", "polling_interval_seconds":
-          "Polling interval (s)", "cooldown_seconds": "Cooldown (s)", "threshold": "Threshold of trigger 1",
-          "activation_threshold": "Activation threshold of trigger 1", "query": "Query of trigger 1 (PromQL)",
-          "target_value": "Target of metric 1", "behavior": "Scaling behavior (JSON, autoscaling/v2 shape)"}
+LABELS = {
+    "min_replicas": "Min replicas",
+    "max_replicas": "Max replicas",
+    "polling_interval_seconds": "Polling interval (s)",
+    "cooldown_seconds": "Cooldown (s)",
+    "threshold": "Threshold of trigger 1",
+    "activation_threshold": "Activation threshold of trigger 1",
+    "query": "Query of trigger 1 (PromQL)",
+    "target_value": "Target of metric 1",
+    "behavior": "Scaling behavior (JSON, autoscaling/v2 shape)",
+}
 
 
 def _changes(post) -> dict:
@@ -58,9 +65,13 @@ def autoscaler_policy_edit(request, deployment_id: int):
     try:
         changes = _changes(request.POST)
         if request.POST.get("confirm") == "yes":
-            action, _ = autoscaler_policy_request(deployment=deployment, changes=changes,
-                                                  reason=request.POST.get("reason", ""),
-                                                  actor=Actor.of(request.user), source=ScaleAction.Source.UI)
+            action, _ = autoscaler_policy_request(
+                deployment=deployment,
+                changes=changes,
+                reason=request.POST.get("reason", ""),
+                actor=Actor.of(request.user),
+                source=ScaleAction.Source.UI,
+            )
             return redirect("scaling:action", action.pk)
         autoscaler, edit = autoscaler_policy_preview(deployment=deployment, changes=changes)
     except ApplicationError as exc:
@@ -75,8 +86,12 @@ def autoscaler_policy_edit(request, deployment_id: int):
 def autoscaler_policy_revert_page(request, action_id: int):
     original = get_object_or_404(ScaleAction.objects.select_related("deployment__cluster"), id=action_id)
     try:
-        revert = autoscaler_policy_revert(action=original, reason=request.POST.get("reason", ""),
-                                          actor=Actor.of(request.user), source=ScaleAction.Source.UI)
+        revert = autoscaler_policy_revert(
+            action=original,
+            reason=request.POST.get("reason", ""),
+            actor=Actor.of(request.user),
+            source=ScaleAction.Source.UI,
+        )
     except ApplicationError as exc:
         messages.error(request, f"Not reverted: {exc.message}")
         return redirect("scaling:action", original.pk)

@@ -239,8 +239,7 @@ class QuotaLine:
 def quota_lines(quota: NamespaceQuota) -> list[QuotaLine]:
     keys = sorted(set(quota.hard or {}) | set(quota.used or {}))
     return [
-        QuotaLine(resource=k, hard=(quota.hard or {}).get(k), used=int((quota.used or {}).get(k, 0) or 0))
-        for k in keys
+        QuotaLine(resource=k, hard=(quota.hard or {}).get(k), used=int((quota.used or {}).get(k, 0) or 0)) for k in keys
     ]
 
 

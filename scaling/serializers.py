@@ -36,8 +36,9 @@ class StrictInput(serializers.Serializer):
 
 class ScaleRequestSerializer(StrictInput):
     replicas = serializers.IntegerField(min_value=0, max_value=decisions.MAX_REPLICAS)
-    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True,
-                                   validators=[no_control_characters])
+    reason = serializers.CharField(
+        max_length=2000, allow_blank=False, trim_whitespace=True, validators=[no_control_characters]
+    )
     mode = serializers.ChoiceField(choices=decisions.MODES, default=decisions.FLOOR)
     ttl_minutes = serializers.IntegerField(
         min_value=1, max_value=decisions.MAX_TTL_MINUTES, required=False, allow_null=True, default=None
@@ -47,8 +48,14 @@ class ScaleRequestSerializer(StrictInput):
 
 
 class OverrideEndSerializer(StrictInput):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
-                                   trim_whitespace=True, validators=[no_control_characters])
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=True,
+        validators=[no_control_characters],
+    )
 
 
 class ScaleActionSerializer(serializers.ModelSerializer):
@@ -60,9 +67,32 @@ class ScaleActionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ScaleAction
         fields = [
-            "id", "status", "operation", "source", "actor", "cluster", "namespace", "deployment", "quota",
-            "rule", "target", "mode", "request", "before", "after", "fields", "reason", "notes", "error",
-            "response", "attempts", "created_at", "started_at", "finished_at", "expires_at", "restored_at",
+            "id",
+            "status",
+            "operation",
+            "source",
+            "actor",
+            "cluster",
+            "namespace",
+            "deployment",
+            "quota",
+            "rule",
+            "target",
+            "mode",
+            "request",
+            "before",
+            "after",
+            "fields",
+            "reason",
+            "notes",
+            "error",
+            "response",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "expires_at",
+            "restored_at",
             "restore_action",
         ]
         read_only_fields = fields
@@ -100,7 +130,9 @@ def dry_run_body(action: ScaleAction) -> dict:
         },
         "quota": preview.quota,
         # KEDA paused (autoscaling.keda.sh/paused-replicas): what runs now, and once unpinned.
-        "pinned": None if preview.pinned_replicas is None else {
+        "pinned": None
+        if preview.pinned_replicas is None
+        else {
             "replicas": preview.pinned_replicas,
             "replicas_when_unpinned": preview.replicas_when_unpinned,
             "cost_per_hour_usd_when_unpinned": money(preview.cost_per_hour_usd_when_unpinned),
@@ -126,8 +158,15 @@ class PrescaleRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = PrescaleRule
         fields = [
-            "id", "deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled",
-            "next_firings", "last_fired_at",
+            "id",
+            "deployment",
+            "cron",
+            "timezone",
+            "min_replicas",
+            "duration_minutes",
+            "enabled",
+            "next_firings",
+            "last_fired_at",
         ]
         read_only_fields = ["id", "next_firings", "last_fired_at"]
         extra_kwargs = {
@@ -145,8 +184,10 @@ class PrescaleRuleSerializer(serializers.ModelSerializer):
             unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError(
-                    {n: [f"unknown or read-only field {n!r}; expected one of: {', '.join(sorted(writable))}"]
-                     for n in unknown}
+                    {
+                        n: [f"unknown or read-only field {n!r}; expected one of: {', '.join(sorted(writable))}"]
+                        for n in unknown
+                    }
                 )
         return super().to_internal_value(data)
 
@@ -165,8 +206,9 @@ class QuotaPatchSerializer(StrictInput):
     hard = serializers.DictField(
         child=serializers.IntegerField(min_value=0, max_value=MAX_QUOTA_DEVICES, allow_null=True), allow_empty=False
     )
-    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True,
-                                   validators=[no_control_characters])
+    reason = serializers.CharField(
+        max_length=2000, allow_blank=False, trim_whitespace=True, validators=[no_control_characters]
+    )
     force = serializers.BooleanField(default=False)
 
     def validate_hard(self, hard: dict) -> dict:

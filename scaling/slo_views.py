@@ -27,8 +27,9 @@ def deployment_slo(request, deployment_id: int):
     except ValueError:
         return deployment_page(request, deployment, slo_error=f"{raw[:20]!r} is not a number of seconds", status=400)
     try:
-        deployment_slo_set(deployment=deployment, seconds=seconds, reason=request.POST.get("reason", ""),
-                           actor_user=request.user)
+        deployment_slo_set(
+            deployment=deployment, seconds=seconds, reason=request.POST.get("reason", ""), actor_user=request.user
+        )
     except ApplicationError as exc:
         return deployment_page(request, deployment, slo_error=exc.message, status=400)
     return redirect("fleet:deployment", deployment_id=deployment.id)

@@ -75,9 +75,7 @@ def scaling_tick() -> str:
     result = scaling_tick_run()
     metrics.prescale_firings_observed([*result.firings, *result.missed], now=timezone.now())
     prescale_notify(firings=result.firings)  # receivers opted in to pre-scale firings (scaling/alerts)
-    return (
-        f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"
-    )
+    return f"{len(result.firings)} firings, {len(result.restores)} restores, {len(result.redispatched)} re-sent"
 
 
 @worker_ready.connect
@@ -96,8 +94,12 @@ def recover_lost_actions(**_) -> None:
         logger.warning("sent again %s action(s) a lost worker held: %s", len(recovered), recovered)
 
 
-@shared_task(ignore_result=True, acks_late=False, soft_time_limit=whatif_runs.SOFT_TIME_LIMIT_SECONDS,
-             time_limit=whatif_runs.TIME_LIMIT_SECONDS)
+@shared_task(
+    ignore_result=True,
+    acks_late=False,
+    soft_time_limit=whatif_runs.SOFT_TIME_LIMIT_SECONDS,
+    time_limit=whatif_runs.TIME_LIMIT_SECONDS,
+)
 def whatif_run(run_id: int) -> str:
     """One what-if simulation (scaling/whatif_runs.py). Not acked late and never retried: a run
     that killed its worker must not kill the next one; its user just starts another."""

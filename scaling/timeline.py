@@ -41,8 +41,9 @@ def timeline_range(*, start: str | None, end: str | None, now: datetime) -> tupl
             parsed = None
         if parsed is None:
             shown = value if len(value) <= 40 else value[:40] + "…"
-            raise ApplicationError(f"{shown!r} is not a date and time (ISO 8601, e.g. 2025-03-01T03:00:00Z)",
-                                   field=name)
+            raise ApplicationError(
+                f"{shown!r} is not a date and time (ISO 8601, e.g. 2025-03-01T03:00:00Z)", field=name
+            )
         return parsed if parsed.tzinfo else timezone.make_aware(parsed, timezone.utc)
 
     stop = parse(end, "end") or now
@@ -55,27 +56,44 @@ def timeline_range(*, start: str | None, end: str | None, now: datetime) -> tupl
 def deployment_timeline(*, deployment: ModelDeployment, start: datetime, end: datetime) -> QuerySet:
     """Rows {at, kind, object, message, source} of the deployment in [start, end], oldest first
     (a lazy queryset: slicing it pages in the database)."""
-    nodes = ScalingEvent.objects.filter(deployment=deployment, kind=EventKind.POD_SCHEDULED).exclude(
-        node_name="").values("node_name")
-    events = ScalingEvent.objects.filter(
-        Q(deployment=deployment)
-        | Q(cluster_id=deployment.cluster_id, deployment__isnull=True, node_name__in=nodes),
-        at__gte=start, at__lte=end,
-    ).annotate(
-        object=Concat(F("object_kind"), Value("/"), F("object_name"), output_field=CharField()),
-        seq=F("id"),
-    ).order_by().values_list(*FIELDS)
-    actions = ScaleAction.objects.filter(
-        deployment=deployment, operation__in=(ScaleAction.Operation.SCALE, ScaleAction.Operation.RESTORE),
-        created_at__gte=start, created_at__lte=end,
-    ).annotate(
-        at=F("created_at"),
-        object=Concat(Value("ScaleAction #"), F("id"), output_field=CharField()),
-        message=Concat(F("actor_label"), Value(" ("), F("status"), Value("): "), F("reason"),
-                       output_field=CharField()),
-        seq=Value(0, output_field=IntegerField()),
-    ).annotate(kind=Value(EventKind.SCALE_ACTION, output_field=CharField())).order_by().values_list(
-        "at", "kind", "object", "message", "source", "seq")
+    nodes = (
+        ScalingEvent.objects.filter(deployment=deployment, kind=EventKind.POD_SCHEDULED)
+        .exclude(node_name="")
+        .values("node_name")
+    )
+    events = (
+        ScalingEvent.objects.filter(
+            Q(deployment=deployment)
+            | Q(cluster_id=deployment.cluster_id, deployment__isnull=True, node_name__in=nodes),
+            at__gte=start,
+            at__lte=end,
+        )
+        .annotate(
+            object=Concat(F("object_kind"), Value("/"), F("object_name"), output_field=CharField()),
+            seq=F("id"),
+        )
+        .order_by()
+        .values_list(*FIELDS)
+    )
+    actions = (
+        ScaleAction.objects.filter(
+            deployment=deployment,
+            operation__in=(ScaleAction.Operation.SCALE, ScaleAction.Operation.RESTORE),
+            created_at__gte=start,
+            created_at__lte=end,
+        )
+        .annotate(
+            at=F("created_at"),
+            object=Concat(Value("ScaleAction #"), F("id"), output_field=CharField()),
+            message=Concat(
+                F("actor_label"), Value(" ("), F("status"), Value("): "), F("reason"), output_field=CharField()
+            ),
+            seq=Value(0, output_field=IntegerField()),
+        )
+        .annotate(kind=Value(EventKind.SCALE_ACTION, output_field=CharField()))
+        .order_by()
+        .values_list("at", "kind", "object", "message", "source", "seq")
+    )
     return events.union(actions, all=True).order_by("at", "seq")
 
 

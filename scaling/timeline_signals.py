@@ -127,8 +127,12 @@ def timeline_signals_record(*, cluster: Cluster, now: datetime) -> int:
     end = int(now.timestamp()) // STEP_SECONDS * STEP_SECONDS
     start = int(since.timestamp()) // STEP_SECONDS * STEP_SECONDS
     try:
-        answers = backend.range_vectors(queries, start=datetime.fromtimestamp(start, UTC),
-                                        end=datetime.fromtimestamp(end, UTC), step_seconds=STEP_SECONDS)
+        answers = backend.range_vectors(
+            queries,
+            start=datetime.fromtimestamp(start, UTC),
+            end=datetime.fromtimestamp(end, UTC),
+            step_seconds=STEP_SECONDS,
+        )
     finally:
         backend.close()
     facts = first_token_facts(answers.get("first_tokens", []), waiting, namespace_label=backend.namespace_label,

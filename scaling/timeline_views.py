@@ -25,10 +25,18 @@ def deployment_timeline_fragment(request, deployment_id: int):
         start, end = timeline_range(start=None, end=None, now=timezone.now())
     # Newest first, one row more than shown (to know there are more), then back to time order:
     # no COUNT and no deep OFFSET, whatever the number of stored events.
-    latest = list(deployment_timeline(deployment=deployment, start=start, end=end).reverse()[:SHOWN + 1])
+    latest = list(deployment_timeline(deployment=deployment, start=start, end=end).reverse()[: SHOWN + 1])
     labels = dict(EventKind.choices)
     shown = [{**timeline_row(row), "label": labels.get(row[1], row[1])} for row in reversed(latest[:SHOWN])]
-    return render(request, "scaling/_timeline.html", {
-        "deployment": deployment, "rows": shown, "more": len(latest) > SHOWN, "start": start, "end": end,
-        "error": error,
-    })
+    return render(
+        request,
+        "scaling/_timeline.html",
+        {
+            "deployment": deployment,
+            "rows": shown,
+            "more": len(latest) > SHOWN,
+            "start": start,
+            "end": end,
+            "error": error,
+        },
+    )

@@ -17,8 +17,11 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/whatif/", views.whatif, name="whatif"),
     path("deployments/<int:deployment_id>/whatif/<int:run_id>/", views.whatif_run_status, name="whatif-run"),
     path("deployments/<int:deployment_id>/rules/", views.deployment_rules, name="deployment-rules"),
-    path("deployments/<int:deployment_id>/timeline/", timeline_views.deployment_timeline_fragment,
-         name="deployment-timeline"),
+    path(
+        "deployments/<int:deployment_id>/timeline/",
+        timeline_views.deployment_timeline_fragment,
+        name="deployment-timeline",
+    ),
     path("deployments/<int:deployment_id>/why/", why_views.deployment_why_fragment, name="deployment-why"),
     path("deployments/<int:deployment_id>/slo/", slo_views.deployment_slo, name="deployment-slo"),
     path("rules/", views.rules, name="rules"),

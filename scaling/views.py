@@ -73,8 +73,10 @@ def action_detail(request, action_id: int):
     context = {
         "action": action,
         "restores": action.restores.all(),
-        "can_end": action.is_override and action.status == ScaleAction.Status.SUCCEEDED
-        and action.restore_action_id is None and action.expires_at > timezone.now()
+        "can_end": action.is_override
+        and action.status == ScaleAction.Status.SUCCEEDED
+        and action.restore_action_id is None
+        and action.expires_at > timezone.now()
         and role_at_least(user_role(request.user), Role.OPERATOR),
     }
     template = "scaling/_action_detail.html" if wants_fragment(request) else "scaling/action.html"
@@ -89,8 +91,12 @@ def override_end_now(request, action_id: int):
     override = get_object_or_404(ScaleAction.objects.select_related("cluster", "deployment"), id=action_id)
     deployment = override.deployment
     try:
-        restore = override_end(override=override, actor=Actor.of(request.user),
-                               source=ScaleAction.Source.UI, reason=request.POST.get("reason", "")[:2000])
+        restore = override_end(
+            override=override,
+            actor=Actor.of(request.user),
+            source=ScaleAction.Source.UI,
+            reason=request.POST.get("reason", "")[:2000],
+        )
     except ApplicationError as error:
         if wants_fragment(request) and deployment is not None:
             return _controls(request, deployment, notice=error.message)
@@ -114,8 +120,9 @@ def action_progress(request, action_id: int):
 
 def _scale_form(state, data=None) -> ScaleForm:
     """The scale form; "raise the max too" only where an autoscaler has a max to raise."""
-    form = ScaleForm(data, initial=None if data is not None else {"replicas": state.floor or
-                                                                   state.deployment.replicas_desired})
+    form = ScaleForm(
+        data, initial=None if data is not None else {"replicas": state.floor or state.deployment.replicas_desired}
+    )
     if state.target is None or state.target.autoscaler is None:
         del form.fields["raise_max"]
     return form
@@ -156,8 +163,11 @@ def deployment_controls(request, deployment_id: int):
     if request.method == "GET":
         # `?action=N`: the poll of an action shown in these controls (see _controls).
         action_id = request.GET.get("action", "")
-        action = (selectors.action_queryset().filter(deployment=deployment, id=int(action_id)).first()
-                  if action_id.isdigit() else None)
+        action = (
+            selectors.action_queryset().filter(deployment=deployment, id=int(action_id)).first()
+            if action_id.isdigit()
+            else None
+        )
         return _controls(request, deployment, action=action)
     if not role_at_least(user_role(request.user), Role.OPERATOR):
         return _controls(request, deployment, status=403)
@@ -190,6 +200,7 @@ def deployment_controls(request, deployment_id: int):
 
 # --------------------------------------------------------------------------- what-if
 
+
 def _whatif_initial(deployment) -> str:
     """Starting candidates: today's autoscaler, the same with a higher floor, and a fixed size."""
     autoscaler = deployment_owner(deployment).autoscaler  # None without one, or in conflict
@@ -213,8 +224,9 @@ def whatif(request, deployment_id: int):
     deployment = get_object_or_404(ModelDeployment.objects.select_related("cluster"), id=deployment_id)
     run, status = None, 200
     if request.method == "GET":
-        form = WhatIfForm(initial={"policies": _whatif_initial(deployment), "hours": 6},
-                          max_hours=max_hours(deployment.cluster))
+        form = WhatIfForm(
+            initial={"policies": _whatif_initial(deployment), "hours": 6}, max_hours=max_hours(deployment.cluster)
+        )
         run_id = request.GET.get("run", "")
         if run_id.isdigit() and len(run_id) < 18:
             run = WhatIfRun.objects.filter(id=int(run_id), user=request.user, deployment=deployment).first()
@@ -224,8 +236,14 @@ def whatif(request, deployment_id: int):
             data = form.cleaned_data
             lines = [line.strip() for line in request.POST.get("policies", "").splitlines() if line.strip()]
             try:
-                run = whatif_run_start(deployment=deployment, policies=lines, hours=data["hours"],
-                                       spike=data["spike"], user=request.user, enqueue=tasks.whatif_run.delay)
+                run = whatif_run_start(
+                    deployment=deployment,
+                    policies=lines,
+                    hours=data["hours"],
+                    spike=data["spike"],
+                    user=request.user,
+                    enqueue=tasks.whatif_run.delay,
+                )
             except ApplicationError as error:
                 add_service_error(form, error, {"policy": "policies"})
                 status = error.status
@@ -233,9 +251,14 @@ def whatif(request, deployment_id: int):
                 run.refresh_from_db()  # a worker (or an eager test run) may have finished it already
         else:
             status = 400
-    context = {"deployment": deployment, "form": form, "slo_seconds": deployment.slo_seconds,
-               "history": replays_history(deployment.cluster), "max_hours": max_hours(deployment.cluster),
-               **_whatif_run_context(run, deployment)}
+    context = {
+        "deployment": deployment,
+        "form": form,
+        "slo_seconds": deployment.slo_seconds,
+        "history": replays_history(deployment.cluster),
+        "max_hours": max_hours(deployment.cluster),
+        **_whatif_run_context(run, deployment),
+    }
     return render(request, "scaling/whatif.html", context, status=status)
 
 
@@ -248,7 +271,8 @@ def _whatif_run_context(run, deployment) -> dict:
         "result": result,
         "summaries": summaries,
         "figure": whatif_figure([(s.policy.label, s.series) for s in summaries], deployment.slo_seconds)
-        if summaries else None,
+        if summaries
+        else None,
         "start": at[0] if at else None,
         "end": at[-1] if at else None,
     }
@@ -257,8 +281,12 @@ def _whatif_run_context(run, deployment) -> dict:
 @require_GET
 def whatif_run_status(request, deployment_id: int, run_id: int):
     """Fragment: a run's result once it has one; polled every second while it is queued or running."""
-    run = get_object_or_404(WhatIfRun.objects.select_related("deployment__cluster"), id=run_id, user=request.user,
-                            deployment_id=deployment_id)
+    run = get_object_or_404(
+        WhatIfRun.objects.select_related("deployment__cluster"),
+        id=run_id,
+        user=request.user,
+        deployment_id=deployment_id,
+    )
     return render(request, "scaling/_whatif_results.html", _whatif_run_context(run, run.deployment))
 
 
@@ -278,8 +306,9 @@ def rules(request):
 
 def _rule_form_page(request, form, rule=None, status=200):
     data = form.data if form.is_bound else form.initial
-    preview = selectors.firing_preview(str(data.get("cron") or ""), str(data.get("timezone") or "UTC"),
-                                       now=timezone.now())
+    preview = selectors.firing_preview(
+        str(data.get("cron") or ""), str(data.get("timezone") or "UTC"), now=timezone.now()
+    )
     context = {"form": form, "rule": rule, "preview": preview if preview.firings else None}
     return render(request, "scaling/rule_form.html", context, status=status)
 
@@ -290,8 +319,11 @@ def _save_rule(request, form, rule=None):
     valid = form.is_valid()
     data = getattr(form, "cleaned_data", {})  # absent on an unbound form
     problems = prescale_rule_problems(
-        deployment=data.get("deployment"), cron=data.get("cron") or "", tz=(data.get("timezone") or "").strip(),
-        min_replicas=data.get("min_replicas"), duration_minutes=data.get("duration_minutes"),
+        deployment=data.get("deployment"),
+        cron=data.get("cron") or "",
+        tz=(data.get("timezone") or "").strip(),
+        min_replicas=data.get("min_replicas"),
+        duration_minutes=data.get("duration_minutes"),
     )
     for field, message in problems.items():
         if field not in form.errors:
@@ -319,8 +351,9 @@ def _save_rule(request, form, rule=None):
 @role_required(Role.OPERATOR)
 @require_http_methods(["GET", "POST"])
 def rule_create(request):
-    form = PrescaleRuleForm(request.POST if request.method == "POST" else None,
-                            initial={"deployment": request.GET.get("deployment")})
+    form = PrescaleRuleForm(
+        request.POST if request.method == "POST" else None, initial={"deployment": request.GET.get("deployment")}
+    )
     if request.method == "POST" and (rule := _save_rule(request, form)):
         messages.success(request, f"Rule #{rule.pk} saved.")
         return redirect("scaling:rules")
@@ -349,8 +382,9 @@ def rule_edit(request, rule_id: int):
 @require_GET
 def rule_preview(request):
     """Fragment: the next five firings of the cron and zone being typed, before anything is saved."""
-    preview = selectors.firing_preview(request.GET.get("cron", "")[:100], request.GET.get("timezone", "UTC")[:64],
-                                       now=timezone.now())
+    preview = selectors.firing_preview(
+        request.GET.get("cron", "")[:100], request.GET.get("timezone", "UTC")[:64], now=timezone.now()
+    )
     return render(request, "scaling/_rule_preview.html", {"preview": preview})
 
 
@@ -377,8 +411,9 @@ def rule_delete(request, rule_id: int):
 @require_GET
 def quotas(request):
     """Every namespace's GPU quota; one outside its cluster's allow-list says so instead of offering "edit"."""
-    rows = [(q, selectors.quota_lines(q), q.cluster.namespace_writable(q.namespace))
-            for q in selectors.quota_queryset()]
+    rows = [
+        (q, selectors.quota_lines(q), q.cluster.namespace_writable(q.namespace)) for q in selectors.quota_queryset()
+    ]
     context = {"rows": rows, "can_admin": role_at_least(user_role(request.user), Role.ADMIN)}
     return render(request, "scaling/quotas.html", context)
 
@@ -407,6 +442,10 @@ def quota_edit(request, quota_id: int):
             else:
                 messages.success(request, f"Quota change requested: action #{action.pk}.")
                 return redirect(reverse("scaling:action", args=[action.pk]))
-    context = {"quota": quota, "form": form, "lines": selectors.quota_lines(quota),
-               "writable": quota.cluster.namespace_writable(quota.namespace)}
+    context = {
+        "quota": quota,
+        "form": form,
+        "lines": selectors.quota_lines(quota),
+        "writable": quota.cluster.namespace_writable(quota.namespace),
+    }
     return render(request, "scaling/quota_form.html", context, status=400 if form.errors else 200)

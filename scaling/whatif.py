@@ -140,8 +140,9 @@ def check_run(*, hours: float, spike: float | None, candidates: int, longest: fl
         raise ApplicationError(f"hours must be above 0 and at most {longest:g}, not {hours:g}", field="hours")
     if spike is not None:
         if not 0 < spike <= MAX_SPIKE:
-            raise ApplicationError(f"spike is a multiplier above 0 and at most {MAX_SPIKE:g}, not {spike:g}",
-                                   field="spike")
+            raise ApplicationError(
+                f"spike is a multiplier above 0 and at most {MAX_SPIKE:g}, not {spike:g}", field="spike"
+            )
         if hours * 3600 <= SPIKE_AFTER_SECONDS:
             raise ApplicationError("the spike starts 1 hour in: run more than 1 hour to see it", field="hours")
     if not 1 <= candidates <= MAX_CANDIDATES:
@@ -154,7 +155,9 @@ def check_replayable(deployment: ModelDeployment) -> None:
     if replays_history(cluster) and not cluster.prometheus_url:
         raise ApplicationError(
             f"{cluster.name} has no Prometheus: what-if replays a {cluster.get_backend_display()} deployment's "
-            "measured traffic from it; give the cluster a Prometheus URL", status=409)
+            "measured traffic from it; give the cluster a Prometheus URL",
+            status=409,
+        )
 
 
 @dataclass(frozen=True)
@@ -186,10 +189,13 @@ def whatif_compare(
     check_replayable(deployment)
     check_run(hours=hours, spike=spike, candidates=len(candidates), longest=max_hours(deployment.cluster))
     if replays_history(deployment.cluster):
-        return _history_compare(deployment=deployment, candidates=candidates, hours=hours, spike=spike,
-                                progress=progress, now=now)
-    return WhatIf(_world_compare(deployment=deployment, candidates=candidates, hours=hours, spike=spike,
-                                 progress=progress), history=False)
+        return _history_compare(
+            deployment=deployment, candidates=candidates, hours=hours, spike=spike, progress=progress, now=now
+        )
+    return WhatIf(
+        _world_compare(deployment=deployment, candidates=candidates, hours=hours, spike=spike, progress=progress),
+        history=False,
+    )
 
 
 def _world_compare(*, deployment, candidates, hours, spike, progress) -> list[Summary]:
@@ -215,8 +221,7 @@ def _world_compare(*, deployment, candidates, hours, spike, progress) -> list[Su
     for i, policy in enumerate(candidates, start=1):
         if progress:
             progress(i, len(candidates), policy)
-        summaries += compare_policies(base, key, traffic, [policy], hours,
-                                      slo_ttft_p95_seconds=deployment.slo_seconds)
+        summaries += compare_policies(base, key, traffic, [policy], hours, slo_ttft_p95_seconds=deployment.slo_seconds)
     return summaries
 
 
@@ -234,8 +239,9 @@ def _history_compare(*, deployment, candidates, hours, spike, progress, now) -> 
     history = deployment_history(deployment=deployment, hours=hours, now=now or timezone.now())
     model = history.model
     shape = TraceSpike(spike, start_seconds=SPIKE_AFTER_SECONDS) if spike is not None else None
-    load, warmup, _ = history_load(history.load, warmup_seconds=model.longest_cold_start_seconds,
-                                   rate_multiplier=1.0, spike=shape)
+    load, warmup, _ = history_load(
+        history.load, warmup_seconds=model.longest_cold_start_seconds, rate_multiplier=1.0, spike=shape
+    )
     check_scored(load, warmup)
     slo = deployment.slo_seconds
     cache = ReplayCache(model, load)

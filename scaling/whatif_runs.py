@@ -26,12 +26,22 @@ from simulator import Summary
 # The task's limits (scaling/tasks.py): soft, then hard. A run older than this has lost its worker.
 SOFT_TIME_LIMIT_SECONDS = 60
 TIME_LIMIT_SECONDS = 75
-_SCALARS = ("slo_ttft_p95_seconds", "slo_violation_minutes", "gpu_hours", "cost_usd", "scale_reversals",
-            "peak_replicas", "mean_ready_replicas", "requests_served", "requests_abandoned")
+_SCALARS = (
+    "slo_ttft_p95_seconds",
+    "slo_violation_minutes",
+    "gpu_hours",
+    "cost_usd",
+    "scale_reversals",
+    "peak_replicas",
+    "mean_ready_replicas",
+    "requests_served",
+    "requests_abandoned",
+)
 
 
-def whatif_run_start(*, deployment: ModelDeployment, policies: list[str], hours: float, spike: float | None,
-                     user, enqueue) -> WhatIfRun:
+def whatif_run_start(
+    *, deployment: ModelDeployment, policies: list[str], hours: float, spike: float | None, user, enqueue
+) -> WhatIfRun:
     """Check the run and queue it; `enqueue(run_id)` sends it to the worker. ApplicationError (400
     bad input, 409 a run of this user still going) otherwise."""
     candidates = [parse_policy(text) for text in policies]
@@ -43,12 +53,14 @@ def whatif_run_start(*, deployment: ModelDeployment, policies: list[str], hours:
     ).update(status=WhatIfRun.Status.FAILED, error="did not finish: its worker was lost", finished_at=now)
     try:
         with transaction.atomic():
-            run = WhatIfRun.objects.create(user=user, deployment=deployment, policies=list(policies), hours=hours,
-                                           spike=spike, created_at=now)
+            run = WhatIfRun.objects.create(
+                user=user, deployment=deployment, policies=list(policies), hours=hours, spike=spike, created_at=now
+            )
     except IntegrityError:
         raise ApplicationError(
             "your previous what-if is still running: wait for it (at most "
-            f"{TIME_LIMIT_SECONDS} s) before starting another", status=409,
+            f"{TIME_LIMIT_SECONDS} s) before starting another",
+            status=409,
         ) from None
     # Created outside any transaction (committed already), so the worker can read it at once.
     enqueue(run.id)
@@ -57,29 +69,41 @@ def whatif_run_start(*, deployment: ModelDeployment, policies: list[str], hours:
 
 def whatif_run_execute(*, run_id: int) -> WhatIfRun | None:
     """The task's body: claim, simulate, store. None when another worker claimed it first."""
-    if WhatIfRun.objects.filter(id=run_id, status=WhatIfRun.Status.QUEUED).update(
-            status=WhatIfRun.Status.RUNNING) != 1:
+    if WhatIfRun.objects.filter(id=run_id, status=WhatIfRun.Status.QUEUED).update(status=WhatIfRun.Status.RUNNING) != 1:
         return None
     run = WhatIfRun.objects.select_related("deployment__cluster").get(id=run_id)
     try:
-        whatif = whatif_compare(deployment=run.deployment, candidates=[parse_policy(p) for p in run.policies],
-                                hours=run.hours, spike=run.spike, now=run.created_at)
+        whatif = whatif_compare(
+            deployment=run.deployment,
+            candidates=[parse_policy(p) for p in run.policies],
+            hours=run.hours,
+            spike=run.spike,
+            now=run.created_at,
+        )
     except ApplicationError as exc:
         return _finish(run, status=WhatIfRun.Status.FAILED, error=exc.message)
-    return _finish(run, status=WhatIfRun.Status.DONE, result={
-        "history": whatif.history, "notes": list(whatif.notes),
-        "summaries": [summary_json(s) for s in whatif.summaries]})
+    return _finish(
+        run,
+        status=WhatIfRun.Status.DONE,
+        result={
+            "history": whatif.history,
+            "notes": list(whatif.notes),
+            "summaries": [summary_json(s) for s in whatif.summaries],
+        },
+    )
 
 
 def whatif_run_fail(*, run_id: int, error: str) -> None:
     """The task ran out of time or crashed: say so on the row (the page stops waiting)."""
     WhatIfRun.objects.filter(id=run_id, status__in=WhatIfRun.ACTIVE).update(
-        status=WhatIfRun.Status.FAILED, error=error[:500], finished_at=timezone.now())
+        status=WhatIfRun.Status.FAILED, error=error[:500], finished_at=timezone.now()
+    )
 
 
 def _finish(run: WhatIfRun, *, status: str, result=None, error: str = "") -> WhatIfRun:
     WhatIfRun.objects.filter(id=run.id, status=WhatIfRun.Status.RUNNING).update(
-        status=status, result=result, error=error[:500], finished_at=timezone.now())
+        status=status, result=result, error=error[:500], finished_at=timezone.now()
+    )
     run.refresh_from_db()
     return run
 
@@ -95,8 +119,9 @@ def run_result(run: WhatIfRun) -> WhatIf:
     stored = run.result or []
     if isinstance(stored, list):
         stored = {"history": False, "notes": [], "summaries": stored}
-    return WhatIf(_summaries(run.policies, stored["summaries"]), history=stored["history"],
-                  notes=tuple(stored["notes"]))
+    return WhatIf(
+        _summaries(run.policies, stored["summaries"]), history=stored["history"], notes=tuple(stored["notes"])
+    )
 
 
 def _summaries(policies: list[str], rows: list[dict]) -> list[Summary]:

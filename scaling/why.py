@@ -129,8 +129,10 @@ def _blockers(f: ScalingFacts, implied: int | None) -> list[str]:
         elif f.pool_limit_allows is False:
             out.append(f"No free {f.device} now, and node pool {f.pool} has reached its GPU limit.")
         else:
-            out.append(f"No free {f.device} now: one more replica waits for a new node"
-                       + (f" from pool {f.pool}." if f.pool else "."))
+            out.append(
+                f"No free {f.device} now: one more replica waits for a new node"
+                + (f" from pool {f.pool}." if f.pool else ".")
+            )
     if f.stabilizing_until and implied is not None and implied < f.desired:
         out.append(f"Stabilization window: the autoscaler keeps {f.desired} replicas until {f.stabilizing_until}.")
     return out
@@ -165,7 +167,14 @@ def scaling_why(f: ScalingFacts) -> ScalingWhy:
         elif f.fits_now is False:
             binding = "capacity"
     return ScalingWhy(
-        metric=f.metric or None, metric_value=f.metric_value, target_value=f.target_value,
-        implied_replicas=implied, min_replicas=f.min_replicas, max_replicas=f.max_replicas,
-        floor=f.floor, pinned=f.pinned, binding=binding, blockers=blockers,
+        metric=f.metric or None,
+        metric_value=f.metric_value,
+        target_value=f.target_value,
+        implied_replicas=implied,
+        min_replicas=f.min_replicas,
+        max_replicas=f.max_replicas,
+        floor=f.floor,
+        pinned=f.pinned,
+        binding=binding,
+        blockers=blockers,
     )

@@ -51,13 +51,17 @@ def deployment_why_fragment(request, deployment_id: int):
     now = timezone.now()
     metrics = deployment_metrics([deployment]).get(deployment.id) or DeploymentMetrics()
     why, overrides = deployment_scaling_why(deployment=deployment, metrics=metrics, now=now)
-    return render(request, "scaling/_why.html", {
-        "deployment": deployment,
-        "why": why,
-        "binding_words": BINDING_WORDS.get(why.binding, why.binding),
-        "metrics_reason": metrics.unavailable_reason,
-        "overrides": overrides,
-        "next_prescale": _next_prescale(deployment, now=now),
-        "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
-        "writable": deployment.cluster.namespace_writable(deployment.namespace),
-    })
+    return render(
+        request,
+        "scaling/_why.html",
+        {
+            "deployment": deployment,
+            "why": why,
+            "binding_words": BINDING_WORDS.get(why.binding, why.binding),
+            "metrics_reason": metrics.unavailable_reason,
+            "overrides": overrides,
+            "next_prescale": _next_prescale(deployment, now=now),
+            "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
+            "writable": deployment.cluster.namespace_writable(deployment.namespace),
+        },
+    )

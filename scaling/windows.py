@@ -85,8 +85,10 @@ def _cron_problem(expr: str) -> str:
     for i, ((name, allowed, example), part) in enumerate(zip(CRON_FIELDS, parts, strict=False)):
         alone = " ".join(part if j == i else "*" for j in range(len(CRON_FIELDS)))
         if not croniter.is_valid(alone):
-            return (f"the {name} field \u201c{part}\u201d is not valid: use {allowed}, *, a list or a range "
-                    f"(e.g. {example})")
+            return (
+                f"the {name} field \u201c{part}\u201d is not valid: use {allowed}, *, a list or a range "
+                f"(e.g. {example})"
+            )
     return f"{expr!r} is not a valid cron expression"
 
 
@@ -96,11 +98,16 @@ def validate_cron(expr: str) -> str:
     if not expr:
         raise WindowError("a cron expression is required, e.g. 0 9 * * 1-5", field="cron")
     if not expr.startswith("@") and len(expr.split(" ")) != 5:
-        raise WindowError(
-            f"{expr!r} must have five fields: minute hour day-of-month month day-of-week", field="cron"
-        )
-    if expr.startswith("@") and expr not in {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
-                                             "@hourly"}:
+        raise WindowError(f"{expr!r} must have five fields: minute hour day-of-month month day-of-week", field="cron")
+    if expr.startswith("@") and expr not in {
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    }:
         raise WindowError(f"{expr!r} is not a cron expression", field="cron")
     if not croniter.is_valid(expr):
         raise WindowError(_cron_problem(expr), field="cron")

@@ -34,8 +34,16 @@ from typing import TypeVar
 from .replay import DeploymentModel, Load, Outcome, PrescaleRule, ReplayCache, replay
 from .whatif import Policy
 
-SEED_POLICY = Policy("keda seed: avg queue > 8, poll 30 s, cooldown 180 s, 1-8", "keda", 1, 8, "queue_depth_avg",
-                     8.0, polling_interval_s=30, cooldown_s=180)
+SEED_POLICY = Policy(
+    "keda seed: avg queue > 8, poll 30 s, cooldown 180 s, 1-8",
+    "keda",
+    1,
+    8,
+    "queue_depth_avg",
+    8.0,
+    polling_interval_s=30,
+    cooldown_s=180,
+)
 UTILIZATION_HEADROOM = 0.85  # a replica planned at 85 % of its saturation rate
 T = TypeVar("T")
 
@@ -56,9 +64,14 @@ class Tried:
 
     def as_json(self) -> dict:
         o = self.outcome
-        return {"label": self.policy.label, "policy": policy_json(self.policy),
-                "slo_violation_minutes": o.slo_violation_minutes, "attainment": round(o.attainment, 4),
-                "gpu_hours": o.gpu_hours, "cost_usd": o.cost_usd}
+        return {
+            "label": self.policy.label,
+            "policy": policy_json(self.policy),
+            "slo_violation_minutes": o.slo_violation_minutes,
+            "attainment": round(o.attainment, 4),
+            "gpu_hours": o.gpu_hours,
+            "cost_usd": o.cost_usd,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,8 +89,7 @@ class Advice:
     def as_json(self) -> dict:
         return {
             "source": self.source,
-            "objective": {"ttft_p95_seconds": self.objective.ttft_p95_seconds,
-                          "attainment": self.objective.attainment},
+            "objective": {"ttft_p95_seconds": self.objective.ttft_p95_seconds, "attainment": self.objective.attainment},
             "hours": self.hours,
             "recommended": self.recommended.as_json(),
             "baselines": {"keda_seed": self.keda_seed.as_json(), "static_peak": self.static_peak.as_json()},
@@ -98,14 +110,22 @@ def policy_json(policy: Policy) -> dict:
     if policy.kind == "none":
         out: dict = {"kind": "static", "replicas": policy.min_replicas}
     else:
-        out = {"kind": policy.kind, "metric": policy.metric, "target": policy.target_value,
-               "min_replicas": policy.min_replicas, "max_replicas": policy.max_replicas,
-               "polling_interval_seconds": policy.polling_interval_s, "cooldown_seconds": policy.cooldown_s,
-               "scale_down_stabilization_seconds": policy.scale_down_stabilization_s,
-               "scale_down_max_pods_per_period": policy.scale_down_max_pods,
-               "scale_down_period_seconds": policy.scale_down_period_s}
-    out["prescale"] = [{"from_utc": _clock(r.start_second), "to_utc": _clock(r.end_second), "replicas": r.replicas}
-                       for r in policy.prescale]
+        out = {
+            "kind": policy.kind,
+            "metric": policy.metric,
+            "target": policy.target_value,
+            "min_replicas": policy.min_replicas,
+            "max_replicas": policy.max_replicas,
+            "polling_interval_seconds": policy.polling_interval_s,
+            "cooldown_seconds": policy.cooldown_s,
+            "scale_down_stabilization_seconds": policy.scale_down_stabilization_s,
+            "scale_down_max_pods_per_period": policy.scale_down_max_pods,
+            "scale_down_period_seconds": policy.scale_down_period_s,
+        }
+    out["prescale"] = [
+        {"from_utc": _clock(r.start_second), "to_utc": _clock(r.end_second), "replicas": r.replicas}
+        for r in policy.prescale
+    ]
     out["warm_pool_nodes"] = policy.warm_pool_nodes
     return out
 
@@ -115,17 +135,22 @@ def _label(policy: Policy) -> str:
         base = f"static {policy.min_replicas}"
     elif policy.metric.startswith("queue_depth"):
         what = "avg queue" if policy.metric == "queue_depth_avg" else "queue"
-        base = (f"{policy.kind} {what} > {policy.target_value:g}/replica, {policy.min_replicas}-{policy.max_replicas}, "
-                f"poll {policy.polling_interval_s} s, down after {policy.scale_down_stabilization_s} s")
+        base = (
+            f"{policy.kind} {what} > {policy.target_value:g}/replica, {policy.min_replicas}-{policy.max_replicas}, "
+            f"poll {policy.polling_interval_s} s, down after {policy.scale_down_stabilization_s} s"
+        )
     else:
         what = "GPU" if policy.metric == "gpu_utilization" else "CPU"
-        base = (f"{policy.kind} {what} {policy.target_value:.0%}, {policy.min_replicas}-{policy.max_replicas}, "
-                f"poll {policy.polling_interval_s} s, down after {policy.scale_down_stabilization_s} s")
+        base = (
+            f"{policy.kind} {what} {policy.target_value:.0%}, {policy.min_replicas}-{policy.max_replicas}, "
+            f"poll {policy.polling_interval_s} s, down after {policy.scale_down_stabilization_s} s"
+        )
     if policy.scale_down_max_pods:
         base += f", -{policy.scale_down_max_pods} pod/{policy.scale_down_period_s} s"
     if policy.prescale:
-        base += " + pre-scale " + ", ".join(f"{_clock(r.start_second)}-{_clock(r.end_second)}≥{r.replicas}"
-                                            for r in policy.prescale)
+        base += " + pre-scale " + ", ".join(
+            f"{_clock(r.start_second)}-{_clock(r.end_second)}≥{r.replicas}" for r in policy.prescale
+        )
     if policy.warm_pool_nodes:
         base += f" + warm pool {policy.warm_pool_nodes} node"
     return base
@@ -150,11 +175,12 @@ def replica_rate(model: DeploymentModel, load: Load) -> float:
 
 def minute_rates(load: Load, warmup_seconds: int) -> list[float]:
     arrivals = load.arrivals
-    return [sum(arrivals[i:i + 60]) / 60.0 for i in range(warmup_seconds, load.seconds - 59, 60)]
+    return [sum(arrivals[i : i + 60]) / 60.0 for i in range(warmup_seconds, load.seconds - 59, 60)]
 
 
-def prescale_windows(load: Load, warmup_seconds: int, rate: float, lead_seconds: int,
-                     fraction: float) -> tuple[PrescaleRule, ...]:
+def prescale_windows(
+    load: Load, warmup_seconds: int, rate: float, lead_seconds: int, fraction: float
+) -> tuple[PrescaleRule, ...]:
     """Floors per UTC hour from the traffic's daily profile: replicas for `fraction` of the
     hour's busiest minutes (its 95th percentile over the days replayed), starting
     `lead_seconds` early so the pods are ready when the hour comes."""
@@ -191,8 +217,12 @@ def _init(model: DeploymentModel, load: Load, slo: float, warmup: int) -> None:
 
 def _run(policy: Policy) -> Tried:
     s = _SHARED
-    return Tried(policy, replay(s["model"], s["load"], policy, slo_ttft_p95_seconds=s["slo"],
-                                warmup_seconds=s["warmup"], cache=s["cache"]))
+    return Tried(
+        policy,
+        replay(
+            s["model"], s["load"], policy, slo_ttft_p95_seconds=s["slo"], warmup_seconds=s["warmup"], cache=s["cache"]
+        ),
+    )
 
 
 class _Runner:
@@ -208,9 +238,12 @@ class _Runner:
             # fork is cheap, but forking a process with other threads running (a Celery worker's
             # threads pool) can copy a lock some thread holds: then start clean workers instead.
             method = "fork" if threading.active_count() == 1 else "forkserver"
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                                            initializer=_init,
-                                            initargs=(model, load, objective.ttft_p95_seconds, warmup))
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_init,
+                initargs=(model, load, objective.ttft_p95_seconds, warmup),
+            )
 
     def run(self, policies: list[Policy]) -> list[Tried]:
         new = list(dict.fromkeys(labelled(p) for p in policies if labelled(p) not in self.tried))
@@ -245,12 +278,18 @@ def _to_refine(coarse: list[Tried], objective: Objective) -> list[Tried]:
     three with the best attainment), plus the two cheapest on the Pareto front that come within
     twice the objective's violation budget: a nudge (a higher floor, a lower target, faster
     polling) may bring such a cheap one within the objective."""
-    ranked = sorted(coarse, key=lambda t: (not t.meets(objective), t.outcome.gpu_hours
-                                           if t.meets(objective) else -t.outcome.attainment))
+    ranked = sorted(
+        coarse,
+        key=lambda t: (not t.meets(objective), t.outcome.gpu_hours if t.meets(objective) else -t.outcome.attainment),
+    )
     chosen = ranked[:3]
-    near = [t for t in pareto_front(coarse, cost=lambda t: t.outcome.gpu_hours,
-                                    violations=lambda t: t.outcome.slo_violation_minutes)
-            if not t.meets(objective) and 1 - t.outcome.attainment <= 2 * (1 - objective.attainment)]
+    near = [
+        t
+        for t in pareto_front(
+            coarse, cost=lambda t: t.outcome.gpu_hours, violations=lambda t: t.outcome.slo_violation_minutes
+        )
+        if not t.meets(objective) and 1 - t.outcome.attainment <= 2 * (1 - objective.attainment)
+    ]
     chosen += [t for t in near if t not in chosen][:2]
     return chosen
 
@@ -264,6 +303,7 @@ def _cheapest(tried: list[Tried], objective: Objective) -> Tried:
 
 def _static_peak(runner: _Runner, low: int, high: int, objective: Objective) -> Tried:
     """Fewest static replicas meeting the objective (bisection; more replicas never hurt)."""
+
     def static(n: int) -> Policy:
         return Policy("", "none", n, n)
 
@@ -281,9 +321,17 @@ def _static_peak(runner: _Runner, low: int, high: int, objective: Objective) -> 
     return best
 
 
-def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_seconds: int, workers: int = 2,
-           progress: Callable[[int, int], None] | None = None,
-           cancelled: Callable[[], bool] | None = None, profile: Load | None = None) -> Advice:
+def advise(
+    model: DeploymentModel,
+    load: Load,
+    objective: Objective,
+    *,
+    warmup_seconds: int,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    profile: Load | None = None,
+) -> Advice:
     """`profile` is the traffic the pre-scale windows are read from: the load without a synthetic
     spike, which no daily schedule could foresee (by default, the load itself)."""
     rate = replica_rate(model, load)
@@ -292,21 +340,46 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
     base = max(1, math.ceil(mean / (rate * UTILIZATION_HEADROOM)))
     top = max(base + 1, math.ceil(peak / (rate * UTILIZATION_HEADROOM)))
     ceiling = max(top + 2, math.ceil(top * 1.5))
-    runner = _Runner(model, load, objective, warmup_seconds, workers if workers else os.cpu_count() or 1,
-                     progress, cancelled, expected=110)
+    runner = _Runner(
+        model,
+        load,
+        objective,
+        warmup_seconds,
+        workers if workers else os.cpu_count() or 1,
+        progress,
+        cancelled,
+        expected=110,
+    )
     try:
         seed = runner.run([SEED_POLICY])[0]
         static_peak = _static_peak(runner, 1, top + 1, objective)
         grid = [
-            Policy("", "keda", low, ceiling, "queue_depth", float(target), polling_interval_s=polling,
-                   cooldown_s=300, scale_down_stabilization_s=stabilization)
-            for target in (2, 5, 10) for low in sorted({1, base, base + 1}) for polling in (15, 30)
+            Policy(
+                "",
+                "keda",
+                low,
+                ceiling,
+                "queue_depth",
+                float(target),
+                polling_interval_s=polling,
+                cooldown_s=300,
+                scale_down_stabilization_s=stabilization,
+            )
+            for target in (2, 5, 10)
+            for low in sorted({1, base, base + 1})
+            for polling in (15, 30)
             for stabilization in (120, 300)
         ]
-        grid += [Policy("", "keda", low, ceiling, "queue_depth_avg", float(target), polling_interval_s=15,
-                        cooldown_s=300) for target in (2, 4) for low in sorted({1, base})]
-        grid += [Policy("", "hpa", low, ceiling, "gpu_utilization", target, polling_interval_s=15)
-                 for target in (0.5, 0.6, 0.7, 0.8) for low in sorted({1, base})]
+        grid += [
+            Policy("", "keda", low, ceiling, "queue_depth_avg", float(target), polling_interval_s=15, cooldown_s=300)
+            for target in (2, 4)
+            for low in sorted({1, base})
+        ]
+        grid += [
+            Policy("", "hpa", low, ceiling, "gpu_utilization", target, polling_interval_s=15)
+            for target in (0.5, 0.6, 0.7, 0.8)
+            for low in sorted({1, base})
+        ]
         grid += [Policy("", "hpa", 1, ceiling, "cpu_utilization", 0.6, polling_interval_s=15)]
         coarse = runner.run(grid)
         lead = model.longest_cold_start_seconds
@@ -324,8 +397,9 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
                 replace(p, warm_pool_nodes=1),
             ]
             for fraction in (0.6, 0.9):
-                refined.append(replace(p, prescale=prescale_windows(profile or load, warmup_seconds, rate, lead,
-                                                                    fraction)))
+                refined.append(
+                    replace(p, prescale=prescale_windows(profile or load, warmup_seconds, rate, lead, fraction))
+                )
         # Pre-scale floors pay off on a cheap base: the cheapest coarse candidates and static replicas.
         cheapest = sorted(coarse, key=lambda t: t.outcome.gpu_hours)[:2]
         for fraction in (0.6, 0.9, 1.0):
@@ -337,5 +411,12 @@ def advise(model: DeploymentModel, load: Load, objective: Objective, *, warmup_s
         recommended = _cheapest(tried, objective)
     finally:
         runner.close()
-    return Advice(objective, round((load.seconds - warmup_seconds) / 3600, 3), recommended, seed, static_peak,
-                  tried, recommended.meets(objective))
+    return Advice(
+        objective,
+        round((load.seconds - warmup_seconds) / 3600, 3),
+        recommended,
+        seed,
+        static_peak,
+        tried,
+        recommended.meets(objective),
+    )

@@ -123,8 +123,9 @@ def serve(
     backlog = queue + arrivals
     if replicas <= 0:
         abandoned = backlog * (1.0 - math.exp(-dt / CLIENT_PATIENCE_SECONDS))
-        return StepOutcome(backlog - abandoned, 0.0, 0.0, abandoned, 0.0, 0.0, 0.0,
-                           None, None, None, None, None, 0.0, 0.0, 0.0)
+        return StepOutcome(
+            backlog - abandoned, 0.0, 0.0, abandoned, 0.0, 0.0, 0.0, None, None, None, None, None, 0.0, 0.0, 0.0
+        )
 
     capacity = replicas * _saturation_rate(cap, prompt, output)  # requests/s
     throughput = min(backlog / dt, capacity)
@@ -149,8 +150,7 @@ def serve(
     engine_step = itl if output > 0 else 0.01 + 4.0 * prompt / cap.prefill_tokens_per_second
     step_delay = engine_step * (1.0 + 10.0 * load**6)
     ttft = {
-        q: prompt * _PROMPT_Q[q] / prefill_rate + step_delay * _DELAY_Q[q] + wait * _WAIT_Q[q]
-        for q in (50, 95, 99)
+        q: prompt * _PROMPT_Q[q] / prefill_rate + step_delay * _DELAY_Q[q] + wait * _WAIT_Q[q] for q in (50, 95, 99)
     }
     if output > 0:
         itl_p50 = itl

@@ -33,8 +33,19 @@ MIN_SATURATED_MINUTES = 10
 SATURATED_QUEUE_PER_REPLICA = 1.0
 
 # Throughput relative to an A100 80GB, by the GPU product's family word (first match wins).
-GPU_SPEED = (("h200", 2.3), ("h100", 2.0), ("gh200", 2.3), ("a100", 1.0), ("l40s", 0.8), ("l40", 0.7),
-             ("a10g", 0.35), ("a10", 0.35), ("l4", 0.3), ("t4", 0.15), ("v100", 0.4))
+GPU_SPEED = (
+    ("h200", 2.3),
+    ("h100", 2.0),
+    ("gh200", 2.3),
+    ("a100", 1.0),
+    ("l40s", 0.8),
+    ("l40", 0.7),
+    ("a10g", 0.35),
+    ("a10", 0.35),
+    ("l4", 0.3),
+    ("t4", 0.15),
+    ("v100", 0.4),
+)
 DEFAULT_GPU = "A100"
 REFERENCE_BILLIONS = 8.0  # ReplicaCapacity()'s defaults are an 8B model on one A100
 DEFAULT_BILLIONS = 8.0
@@ -88,8 +99,11 @@ def table_capacity(*, gpu_product: str, gpus_per_replica: float, model: str) -> 
     size = billions or DEFAULT_BILLIONS
     factor = speed * max(gpus_per_replica, 1 / 7) * REFERENCE_BILLIONS / size
     base = ReplicaCapacity()
-    cap = replace(base, prefill_tokens_per_second=base.prefill_tokens_per_second * factor,
-                  decode_tokens_per_second=base.decode_tokens_per_second * factor)
+    cap = replace(
+        base,
+        prefill_tokens_per_second=base.prefill_tokens_per_second * factor,
+        decode_tokens_per_second=base.decode_tokens_per_second * factor,
+    )
     size_text = f"{size:g}B" if billions else f"{DEFAULT_BILLIONS:g}B (size not in the model name)"
     return cap, f"{family} x {gpus_per_replica:g} GPU, model {size_text}"
 
@@ -102,8 +116,11 @@ def capacity_for_rate(base: ReplicaCapacity, rate: float, prompt: float, output:
         if now <= 0 or abs(now - rate) <= rate * 1e-4:
             break
         ratio = rate / now
-        cap = replace(cap, prefill_tokens_per_second=cap.prefill_tokens_per_second * ratio,
-                      decode_tokens_per_second=cap.decode_tokens_per_second * ratio)
+        cap = replace(
+            cap,
+            prefill_tokens_per_second=cap.prefill_tokens_per_second * ratio,
+            decode_tokens_per_second=cap.decode_tokens_per_second * ratio,
+        )
     return cap
 
 
@@ -117,8 +134,9 @@ def token_means(minutes: list[Minute]) -> tuple[float | None, float | None]:
     return prompt, output
 
 
-def fit_capacity(minutes: list[Minute], *, slo_seconds: float, table: ReplicaCapacity, table_note: str,
-                 prompt: float, output: float) -> CapacityFit:
+def fit_capacity(
+    minutes: list[Minute], *, slo_seconds: float, table: ReplicaCapacity, table_note: str, prompt: float, output: float
+) -> CapacityFit:
     """Per-replica capacity from saturated minutes, else the table (see the module docstring)."""
     per_replica: list[float] = []
     observed = 0.0
@@ -133,13 +151,22 @@ def fit_capacity(minutes: list[Minute], *, slo_seconds: float, table: ReplicaCap
             per_replica.append(rate)
     if len(per_replica) >= MIN_SATURATED_MINUTES:
         rate = statistics.median(per_replica)
-        return CapacityFit(capacity_for_rate(table, rate, prompt, output), rate, True, len(per_replica),
-                           f"capacity fitted from {len(per_replica)} saturated minutes of history: "
-                           f"{rate:.2f} requests/s per replica")
+        return CapacityFit(
+            capacity_for_rate(table, rate, prompt, output),
+            rate,
+            True,
+            len(per_replica),
+            f"capacity fitted from {len(per_replica)} saturated minutes of history: {rate:.2f} requests/s per replica",
+        )
     table_rate = replace(table, mean_prompt_tokens=prompt, mean_output_tokens=output).requests_per_second()
     rate = max(table_rate, observed)
     raised = " (raised to the highest observed)" if observed > table_rate else ""
-    return CapacityFit(capacity_for_rate(table, rate, prompt, output), rate, False, len(per_replica),
-                       f"history too thin to fit capacity ({len(per_replica)} saturated minutes, "
-                       f"{MIN_SATURATED_MINUTES} needed): table capacity for {table_note}, "
-                       f"{rate:.2f} requests/s per replica{raised}")
+    return CapacityFit(
+        capacity_for_rate(table, rate, prompt, output),
+        rate,
+        False,
+        len(per_replica),
+        f"history too thin to fit capacity ({len(per_replica)} saturated minutes, "
+        f"{MIN_SATURATED_MINUTES} needed): table capacity for {table_note}, "
+        f"{rate:.2f} requests/s per replica{raised}",
+    )

@@ -211,8 +211,15 @@ def launch_node(world: World, pool: NodePool, t: int, *, ready: bool = False) ->
     name = world.new_node_name()
     zone = pool.zones[world.rng.randrange(len(pool.zones))]
     delay = round(pool.provisioning_seconds * (0.85 + 0.3 * world.rng.random()))
-    node = Node(name, pool.name, zone, launched_at=t - (delay if ready else 0), ready_at=t if ready else t + delay,
-                mig_layout=pool.mig_layout, status=NODE_READY if ready else LAUNCHING)
+    node = Node(
+        name,
+        pool.name,
+        zone,
+        launched_at=t - (delay if ready else 0),
+        ready_at=t if ready else t + delay,
+        mig_layout=pool.mig_layout,
+        status=NODE_READY if ready else LAUNCHING,
+    )
     world.bump(node)
     world.nodes[name] = node
     if not ready:

@@ -82,8 +82,9 @@ class History:
                 slot[0] += value
                 slot[1] += 1.0
 
-    def close_minute(self, minute_end: int, counters: dict[str, tuple[float, float]],
-                     pool_nodes: dict[str, tuple[int, int]]) -> None:
+    def close_minute(
+        self, minute_end: int, counters: dict[str, tuple[float, float]], pool_nodes: dict[str, tuple[int, int]]
+    ) -> None:
         """Turn the accumulated steps into one stored minute; keep the last 24 hours."""
         if self.end_minute is not None and minute_end != self.end_minute + 1:
             self.clear()

@@ -69,15 +69,24 @@ GPU_MODELS: dict[str, GpuModel] = {
     m.product: m
     for m in (
         _eighty_gb(
-            "NVIDIA-A100-SXM4-80GB", 81920, 400, 60,
+            "NVIDIA-A100-SXM4-80GB",
+            81920,
+            400,
+            60,
             {"1g.10gb": 9856, "2g.20gb": 19968, "3g.40gb": 40192, "4g.40gb": 40192, "7g.80gb": 80384},
         ),
         _eighty_gb(
-            "NVIDIA-H100-80GB-HBM3", 81559, 700, 70,
+            "NVIDIA-H100-80GB-HBM3",
+            81559,
+            700,
+            70,
             {"1g.10gb": 10240, "2g.20gb": 20480, "3g.40gb": 40960, "4g.40gb": 40960, "7g.80gb": 81920},
         ),
         _eighty_gb(
-            "NVIDIA-A100-SXM4-40GB", 40960, 400, 55,
+            "NVIDIA-A100-SXM4-40GB",
+            40960,
+            400,
+            55,
             {"1g.5gb": 4864, "2g.10gb": 9856, "3g.20gb": 19968, "4g.20gb": 19968, "7g.40gb": 40192},
         ),
         GpuModel("NVIDIA-A10G", 23028, 300, 25),

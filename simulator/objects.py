@@ -21,7 +21,7 @@ LAUNCHING, NODE_READY, RECONFIGURING = "launching", "ready", "reconfiguring MIG"
 
 
 def mig_profile_of(resource: str) -> str | None:
-    """"nvidia.com/mig-3g.40gb" -> "3g.40gb"; a whole-GPU resource -> None."""
+    """ "nvidia.com/mig-3g.40gb" -> "3g.40gb"; a whole-GPU resource -> None."""
     return resource.removeprefix(MIG_PREFIX) if resource.startswith(MIG_PREFIX) else None
 
 

@@ -54,7 +54,8 @@ def gpu_readings(world: World, node_names: list[str] | None = None) -> list[GpuR
             util, used = 0.0, 0.0
             if pod is not None and dep is not None:
                 allocation = device_memory_mib(pool.gpu_product, profile) * float(
-                    dep.manifest.get("gpu_memory_utilization", 0.9))
+                    dep.manifest.get("gpu_memory_utilization", 0.9)
+                )
                 if pod.status == READY:
                     wobble = 0.94 + 0.12 * unit(world.seed, "gpu", node.name, gpu_index, instance_id, minute)
                     util = min(1.0, dep.last.get("gpu_utilization", 0.0) * wobble)
@@ -64,7 +65,18 @@ def gpu_readings(world: World, node_names: list[str] | None = None) -> list[GpuR
             whole = profile is None
             power = round(model.idle_watts + 0.9 * util * (model.tdp_watts - model.idle_watts), 1) if whole else None
             temperature = round(33.0 + 42.0 * util, 1) if whole else None
-            readings.append(GpuReading(node.name, gpu_index, profile, instance_id, pod_key,
-                                       dep.key if dep else None, round(util, 4), round(used, 1),
-                                       power, temperature))
+            readings.append(
+                GpuReading(
+                    node.name,
+                    gpu_index,
+                    profile,
+                    instance_id,
+                    pod_key,
+                    dep.key if dep else None,
+                    round(util, 4),
+                    round(used, 1),
+                    power,
+                    temperature,
+                )
+            )
     return readings

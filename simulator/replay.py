@@ -222,9 +222,13 @@ class _Serving:
 
     def ttft_p95(self, load: float, wait: float) -> float:
         step = (self.itl_alone * (1.0 + BATCH_SLOWDOWN * load) if self.decodes else self.step_alone) * (
-            1.0 + 10.0 * load**6)
-        return self.prompt_p95 / (self.prefill * (1.0 - PREFILL_CONTENTION * load)) + step * _DELAY_Q[95] + (
-            wait * _WAIT_Q[95])
+            1.0 + 10.0 * load**6
+        )
+        return (
+            self.prompt_p95 / (self.prefill * (1.0 - PREFILL_CONTENTION * load))
+            + step * _DELAY_Q[95]
+            + (wait * _WAIT_Q[95])
+        )
 
 
 class ReplayCache:
@@ -246,7 +250,7 @@ class ReplayCache:
         self.quiet_stretches = quiet_stretches  # False: every second one by one (the reference)
         a = load.arrivals
         self.arrived_before = array("d", accumulate(a, initial=0.0))  # [i]: sum of arrivals[:i]
-        self.minute_peak = array("d", (max(a[s:s + 60]) for s in range(0, len(a), 60)))
+        self.minute_peak = array("d", (max(a[s : s + 60]) for s in range(0, len(a), 60)))
         self._serving: dict[int, _Serving] = {}
         self._weighted: dict[tuple[int, int], array] = {}
 
@@ -266,7 +270,7 @@ class ReplayCache:
             serving = self.serving(minute)
             capacity = ready * serving.saturation
             total, got = 0.0, array("d", [0.0])
-            for a in self.load.arrivals[60 * minute:60 * minute + 60]:
+            for a in self.load.arrivals[60 * minute : 60 * minute + 60]:
                 if a > 0:
                     total += serving.ttft_p95(a / capacity, 0.0) * a
                 got.append(total)
@@ -301,8 +305,15 @@ class _Score:
         self.unserved = False
 
 
-def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p95_seconds: float,
-           warmup_seconds: int, cache: ReplayCache | None = None) -> Outcome:
+def replay(
+    model: DeploymentModel,
+    load: Load,
+    candidate: Policy,
+    *,
+    slo_ttft_p95_seconds: float,
+    warmup_seconds: int,
+    cache: ReplayCache | None = None,
+) -> Outcome:
     """Replay `load` against `candidate`; the first `warmup_seconds` are run but not scored.
     `cache`: one shared by the candidates replayed on this model and load (made here if None)."""
     if cache is None or cache.load is not load or cache.model != model:
@@ -345,9 +356,13 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
             next_eval = t + polling
             ready = pods.ready
             busy = 1.0 - math.exp(-2.5 * load_now)  # as capacity.serve reports utilization
-            reading = Reading(current=pods.total, ready=ready, queue_depth=last_queue,
-                              gpu_utilization=min(1.0, 0.02 + 1.1 * busy) if ready else None,
-                              cpu_utilization=0.04 + 0.1 * load_now if ready else None)
+            reading = Reading(
+                current=pods.total,
+                ready=ready,
+                queue_depth=last_queue,
+                gpu_utilization=min(1.0, 0.02 + 1.1 * busy) if ready else None,
+                cpu_utilization=0.04 + 0.1 * load_now if ready else None,
+            )
             wanted = autoscaler.evaluate(t, reading)
             if wanted != pods.total:
                 pods.scale_to(wanted, t)
@@ -360,8 +375,7 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
             # A quiet stretch: up to the next event (minute, evaluation, pre-scale check, a node or
             # pod ready) or the first second beyond the ready replicas' capacity, served whole.
             minute = i // 60
-            end = min(60 * minute + 60, seconds,
-                      i + 60 - (i - warmup_seconds) % 60 if scored else warmup_seconds)
+            end = min(60 * minute + 60, seconds, i + 60 - (i - warmup_seconds) % 60 if scored else warmup_seconds)
             if autoscaler is not None:
                 end = min(end, next_eval - start)
             if rules:
@@ -423,11 +437,18 @@ def replay(model: DeploymentModel, load: Load, candidate: Policy, *, slo_ttft_p9
                 score.close_minute(ready, pods.total)
         i += 1
     gpu_hours = score.gpu_seconds / 3600.0
-    return Outcome(scored_minutes=score.scored, slo_violation_minutes=score.violations,
-                   gpu_hours=round(gpu_hours, 3), cost_usd=round(gpu_hours * model.price_per_gpu_hour_usd, 2),
-                   peak_replicas=score.peak, requests_served=round(score.served_total, 1),
-                   requests_abandoned=round(score.abandoned_total, 1), ready_per_minute=score.ready,
-                   ttft_p95_per_minute=score.ttft, desired_per_minute=score.desired)
+    return Outcome(
+        scored_minutes=score.scored,
+        slo_violation_minutes=score.violations,
+        gpu_hours=round(gpu_hours, 3),
+        cost_usd=round(gpu_hours * model.price_per_gpu_hour_usd, 2),
+        peak_replicas=score.peak,
+        requests_served=round(score.served_total, 1),
+        requests_abandoned=round(score.abandoned_total, 1),
+        ready_per_minute=score.ready,
+        ttft_p95_per_minute=score.ttft,
+        desired_per_minute=score.desired,
+    )
 
 
 RATE_SAMPLE_SECONDS = 30
@@ -484,7 +505,9 @@ def model_from_world(world, namespace: str, name: str) -> DeploymentModel:
         max_new_nodes=max(0, pool.max_nodes - len(nodes)),
         consolidate_after_seconds=pool.consolidate_after_seconds,
         embedding=dep.is_embedding,
-        notes=(f"capacity and prices from the simulated world ({pool.name}: {pool.instance_type})",
-               f"cold start: pod start {dep.image_pull_seconds + dep.weight_load_seconds} s and node start "
-               f"{pool.provisioning_seconds} s, the simulated world's settings"),
+        notes=(
+            f"capacity and prices from the simulated world ({pool.name}: {pool.instance_type})",
+            f"cold start: pod start {dep.image_pull_seconds + dep.weight_load_seconds} s and node start "
+            f"{pool.provisioning_seconds} s, the simulated world's settings",
+        ),
     )

@@ -34,9 +34,15 @@ def serve_traffic(world: World, t: int) -> None:
     for dep in world.deployments.values():
         arrivals = dep.traffic.arrivals(world.seed, dep.key, t, dt)
         prompt, output = dep.traffic.tokens(t)
-        out: StepOutcome = serve(dep.capacity, replicas=dep.ready_replicas, queue=dep.queue,
-                                 arrivals=arrivals, dt=dt, prompt_tokens=prompt,
-                                 output_tokens=0.0 if dep.is_embedding else output)
+        out: StepOutcome = serve(
+            dep.capacity,
+            replicas=dep.ready_replicas,
+            queue=dep.queue,
+            arrivals=arrivals,
+            dt=dt,
+            prompt_tokens=prompt,
+            output_tokens=0.0 if dep.is_embedding else output,
+        )
         dep.queue = out.queue
         dep.prompt_tokens_total += out.prompt_tokens
         dep.generation_tokens_total += out.generation_tokens
@@ -48,24 +54,28 @@ def serve_traffic(world: World, t: int) -> None:
         gpus, cost = allocated.get(dep.key, (0.0, 0.0))
         # vLLM counts what its pods finish: with none ready, nothing (a gateway answers 503).
         scraped = dep.ready_replicas > 0
-        world.history.accumulate(dep.key, {
-            "arrivals_per_second": arrivals / dt,
-            "queue_depth": out.queue,
-            "running": out.running,
-            "ttft_p50_seconds": out.ttft_p50,
-            "ttft_p95_seconds": out.ttft_p95,
-            "ttft_p99_seconds": out.ttft_p99,
-            "itl_p50_seconds": out.itl_p50,
-            "itl_p95_seconds": out.itl_p95,
-            "e2e_p50_seconds": out.e2e_p50,
-            "e2e_p95_seconds": out.e2e_p95,
-            "requests_per_second": (out.served + out.abandoned) / dt if scraped else None,
-            "errors_per_second": (out.abandoned + out.served * CLIENT_CANCEL_SHARE) / dt if scraped else None,
-            "kv_cache_usage": out.kv_cache_usage,
-            "gpu_utilization": out.gpu_utilization,
-            "preemptions_per_second": out.preemptions / dt,
-            "replicas_desired": dep.replicas,
-            "replicas_ready": dep.ready_replicas,
-            "gpus_allocated": gpus,
-            "cost_per_hour_usd": cost,
-        }, served=out.served)
+        world.history.accumulate(
+            dep.key,
+            {
+                "arrivals_per_second": arrivals / dt,
+                "queue_depth": out.queue,
+                "running": out.running,
+                "ttft_p50_seconds": out.ttft_p50,
+                "ttft_p95_seconds": out.ttft_p95,
+                "ttft_p99_seconds": out.ttft_p99,
+                "itl_p50_seconds": out.itl_p50,
+                "itl_p95_seconds": out.itl_p95,
+                "e2e_p50_seconds": out.e2e_p50,
+                "e2e_p95_seconds": out.e2e_p95,
+                "requests_per_second": (out.served + out.abandoned) / dt if scraped else None,
+                "errors_per_second": (out.abandoned + out.served * CLIENT_CANCEL_SHARE) / dt if scraped else None,
+                "kv_cache_usage": out.kv_cache_usage,
+                "gpu_utilization": out.gpu_utilization,
+                "preemptions_per_second": out.preemptions / dt,
+                "replicas_desired": dep.replicas,
+                "replicas_ready": dep.ready_replicas,
+                "gpus_allocated": gpus,
+                "cost_per_hour_usd": cost,
+            },
+            served=out.served,
+        )

@@ -84,8 +84,9 @@ class Trace:
     def seconds(self) -> int:
         return len(self.counts)
 
-    def to_load(self, *, seconds: int, rate_multiplier: float = 1.0, spike: Spike | None = None,
-                warmup_seconds: int = 0) -> Load:
+    def to_load(
+        self, *, seconds: int, rate_multiplier: float = 1.0, spike: Spike | None = None, warmup_seconds: int = 0
+    ) -> Load:
         """A replay load of `warmup_seconds + seconds`, the trace looped; the spike's start
         counts from the end of the warm-up, as scoring does."""
         if not 0 < rate_multiplier <= 1000:
@@ -165,8 +166,9 @@ def read_trace(lines: Iterable[str], *, time_scale: float = 1.0) -> Trace:
                 raise ValueError("timestamp before the trace's first request (rows must be in time order)")
             second = int(offset)
             if second >= MAX_TRACE_SECONDS:
-                raise TraceError(f"the trace runs past {MAX_TRACE_SECONDS // 86400} days (after the time scale)",
-                                 number)
+                raise TraceError(
+                    f"the trace runs past {MAX_TRACE_SECONDS // 86400} days (after the time scale)", number
+                )
         except TraceError:
             raise
         except ValueError as exc:
@@ -187,8 +189,7 @@ def read_trace(lines: Iterable[str], *, time_scale: float = 1.0) -> Trace:
     total = requests + bad
     if bad and bad > MAX_BAD_SHARE * total:
         line, reason = problems[0]
-        raise TraceError(f"{reason} ({bad:,} of {total:,} rows cannot be read, more than "
-                         f"{MAX_BAD_SHARE:.0%})", line)
+        raise TraceError(f"{reason} ({bad:,} of {total:,} rows cannot be read, more than {MAX_BAD_SHARE:.0%})", line)
     if not requests:
         raise TraceError("the trace has no requests")
     last = len(counts) - 1
@@ -198,8 +199,7 @@ def read_trace(lines: Iterable[str], *, time_scale: float = 1.0) -> Trace:
     del counts[span:]
     while len(counts) < span:
         counts.append(0.0)
-    return Trace(int(first or 0), counts, prompt_sums[: span // 60], output_sums[: span // 60], requests, bad,
-                 problems)
+    return Trace(int(first or 0), counts, prompt_sums[: span // 60], output_sums[: span // 60], requests, bad, problems)
 
 
 def read_trace_file(path, *, time_scale: float = 1.0) -> Trace:

@@ -43,10 +43,19 @@ class Policy:
         if self.kind == "none":
             return None
         return Autoscaler(
-            self.kind, namespace, name, name, self.min_replicas, self.max_replicas, self.metric,
-            self.target_value, polling_interval_s=self.polling_interval_s, cooldown_s=self.cooldown_s,
+            self.kind,
+            namespace,
+            name,
+            name,
+            self.min_replicas,
+            self.max_replicas,
+            self.metric,
+            self.target_value,
+            polling_interval_s=self.polling_interval_s,
+            cooldown_s=self.cooldown_s,
             scale_down_stabilization_s=self.scale_down_stabilization_s,
-            scale_down_max_pods=self.scale_down_max_pods, scale_down_period_s=self.scale_down_period_s,
+            scale_down_max_pods=self.scale_down_max_pods,
+            scale_down_period_s=self.scale_down_period_s,
         )
 
 
@@ -67,8 +76,15 @@ class Summary:
     series: dict[str, list] = field(repr=False)
 
 
-SERIES_KEPT = ("arrivals_per_second", "queue_depth", "ttft_p95_seconds", "replicas_desired",
-               "replicas_ready", "gpus_allocated", "cost_per_hour_usd")
+SERIES_KEPT = (
+    "arrivals_per_second",
+    "queue_depth",
+    "ttft_p95_seconds",
+    "replicas_desired",
+    "replicas_ready",
+    "gpus_allocated",
+    "cost_per_hour_usd",
+)
 
 
 def _install(world: World, namespace: str, name: str, policy: Policy) -> None:
@@ -98,8 +114,15 @@ def _reversals(values: list[int]) -> int:
     return reversals
 
 
-def run_policy(base: dict, namespace: str, name: str, traffic: Traffic | None, policy: Policy,
-               hours: float, slo_ttft_p95_seconds: float) -> Summary:
+def run_policy(
+    base: dict,
+    namespace: str,
+    name: str,
+    traffic: Traffic | None,
+    policy: Policy,
+    hours: float,
+    slo_ttft_p95_seconds: float,
+) -> Summary:
     world = World.from_dict(base)
     dep = world.deployment(namespace, name)
     if traffic is not None:
@@ -110,7 +133,8 @@ def run_policy(base: dict, namespace: str, name: str, traffic: Traffic | None, p
     world.advance_to(from_epoch(start + round(hours * 3600)))
     rows = [r for r in world.history.rows(dep.key) if r["at"] > start]
     violations = sum(
-        1 for r in rows
+        1
+        for r in rows
         if (r["ttft_p95_seconds"] is None and (r["arrivals_per_second"] or 0) > 0)
         or (r["ttft_p95_seconds"] or 0) > slo_ttft_p95_seconds
     )
@@ -133,8 +157,9 @@ def run_policy(base: dict, namespace: str, name: str, traffic: Traffic | None, p
     )
 
 
-def replayed_summary(policy: Policy, outcome: Outcome, load: Load, *, warmup_seconds: int,
-                     slo_ttft_p95_seconds: float) -> Summary:
+def replayed_summary(
+    policy: Policy, outcome: Outcome, load: Load, *, warmup_seconds: int, slo_ttft_p95_seconds: float
+) -> Summary:
     """A 1-second replay's outcome (`replay.replay`) as the Summary a World run gives, its series
     stamped with each scored minute's end. The replay keeps no queue, GPU or cost per minute."""
     minutes = len(outcome.ready_per_minute)
@@ -143,8 +168,9 @@ def replayed_summary(policy: Policy, outcome: Outcome, load: Load, *, warmup_sec
     series: dict[str, list] = {
         "at": [from_epoch(first + 60 * (m + 1)) for m in range(minutes)],
         "arrivals_per_second": [
-            round(sum(arrivals[warmup_seconds + 60 * m:warmup_seconds + 60 * (m + 1)]) / 60.0, 2)
-            for m in range(minutes)],
+            round(sum(arrivals[warmup_seconds + 60 * m : warmup_seconds + 60 * (m + 1)]) / 60.0, 2)
+            for m in range(minutes)
+        ],
         "ttft_p95_seconds": list(outcome.ttft_p95_per_minute),
         "replicas_desired": list(outcome.desired_per_minute),
         "replicas_ready": list(outcome.ready_per_minute),

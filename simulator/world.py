@@ -118,8 +118,9 @@ class World:
 
     # ------------------------------------------------------------------ building
 
-    def add_pool(self, pool: NodePool, *, nodes: int | None = None,
-                 mig_layouts: Sequence[str | None] = ()) -> list[Node]:
+    def add_pool(
+        self, pool: NodePool, *, nodes: int | None = None, mig_layouts: Sequence[str | None] = ()
+    ) -> list[Node]:
         """Add a pool with `nodes` (default: its min) Ready nodes; `mig_layouts[i]` for node i."""
         if pool.mig_layout:
             validate_layout(pool.gpu_product, pool.mig_layout)
@@ -199,8 +200,10 @@ class World:
             raise SimNotFound(f"node {name} not found")
 
     def pods_of(self, namespace: str, name: str) -> list[Pod]:
-        return sorted((p for p in self.pods.values() if p.namespace == namespace and p.deployment == name),
-                      key=lambda p: (p.created_at, p.name))
+        return sorted(
+            (p for p in self.pods.values() if p.namespace == namespace and p.deployment == name),
+            key=lambda p: (p.created_at, p.name),
+        )
 
     # ------------------------------------------------------------------ writes
 
@@ -212,9 +215,16 @@ class World:
                 " read it again and retry"
             )
 
-    def set_autoscaler(self, namespace: str, name: str, *, min_replicas: int | None = None,
-                       max_replicas: int | None = None, paused_replicas: int | None | _Keep = KEEP,
-                       expected_resource_version: int | None = None) -> int:
+    def set_autoscaler(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        paused_replicas: int | None | _Keep = KEEP,
+        expected_resource_version: int | None = None,
+    ) -> int:
         """Patch an autoscaler's bounds (absolute values). `paused_replicas=None` clears the pin."""
         autoscaler = self.autoscaler(namespace, name)
         self._check_version(autoscaler, expected_resource_version)
@@ -233,11 +243,13 @@ class World:
         return self.bump(autoscaler)
 
     def clear_paused_replicas(self, namespace: str, name: str, *, expected_resource_version: int | None = None) -> int:
-        return self.set_autoscaler(namespace, name, paused_replicas=None,
-                                   expected_resource_version=expected_resource_version)
+        return self.set_autoscaler(
+            namespace, name, paused_replicas=None, expected_resource_version=expected_resource_version
+        )
 
-    def scale_deployment(self, namespace: str, name: str, replicas: int, *,
-                         expected_resource_version: int | None = None) -> int:
+    def scale_deployment(
+        self, namespace: str, name: str, replicas: int, *, expected_resource_version: int | None = None
+    ) -> int:
         """Write spec.replicas. An autoscaled deployment gets it overwritten at the next evaluation."""
         dep = self.deployment(namespace, name)
         self._check_version(dep, expected_resource_version)
@@ -246,8 +258,9 @@ class World:
         dep.replicas = replicas
         return self.bump(dep)
 
-    def set_quota(self, namespace: str, name: str, hard: dict[str, int], *,
-                  expected_resource_version: int | None = None) -> int:
+    def set_quota(
+        self, namespace: str, name: str, hard: dict[str, int], *, expected_resource_version: int | None = None
+    ) -> int:
         """Replace a ResourceQuota's hard limits. Existing pods stay; only new ones are refused."""
         quota = self.quota(namespace, name)
         self._check_version(quota, expected_resource_version)
@@ -278,8 +291,12 @@ class World:
         if node.unschedulable == unschedulable:
             return node.resource_version
         node.unschedulable = unschedulable
-        self.event(self.t, "NodeNotSchedulable" if unschedulable else "NodeSchedulable", f"Node/{node.name}",
-                   "cordoned" if unschedulable else "uncordoned")
+        self.event(
+            self.t,
+            "NodeNotSchedulable" if unschedulable else "NodeSchedulable",
+            f"Node/{node.name}",
+            "cordoned" if unschedulable else "uncordoned",
+        )
         return self.bump(node)
 
     def evict_pod(self, namespace: str, name: str) -> None:
@@ -350,9 +367,13 @@ class World:
                 self.bump(autoscaler)
             if desired != dep.replicas:
                 verb = "ScaledUp" if desired > dep.replicas else "ScaledDown"
-                self.event(t, verb, f"Deployment/{dep.key}",
-                           f"{autoscaler.kind} {autoscaler.name}: {dep.replicas} -> {desired} "
-                           f"({autoscaler.summary()}; queue {reading.queue_depth:.0f}, ready {ready})")
+                self.event(
+                    t,
+                    verb,
+                    f"Deployment/{dep.key}",
+                    f"{autoscaler.kind} {autoscaler.name}: {dep.replicas} -> {desired} "
+                    f"({autoscaler.summary()}; queue {reading.queue_depth:.0f}, ready {ready})",
+                )
                 autoscaler.last_scale = t
                 dep.replicas = desired
                 self.bump(dep)

@@ -21,8 +21,13 @@ SCREENSHOTS = Path(os.environ.get("SCALEDECK_SCREENSHOT_DIR", "/tmp"))
 CHROMIUM = os.environ.get("SCALEDECK_CHROMIUM", "/usr/bin/chromium")
 # Chromium's own background traffic is refused on closed networks; these flags keep it quiet.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PASSWORD = "correct horse battery"
 

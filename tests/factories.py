@@ -303,9 +303,11 @@ class PodFactory(factory.django.DjangoModelFactory):
     ready = True
     started_at = factory.LazyFunction(timezone.now)
     gpu_requests = factory.LazyAttribute(
-        lambda p: {p.deployment.gpu_resource: p.deployment.gpu_per_replica}
-        if p.deployment and p.deployment.gpu_resource
-        else {}
+        lambda p: (
+            {p.deployment.gpu_resource: p.deployment.gpu_per_replica}
+            if p.deployment and p.deployment.gpu_resource
+            else {}
+        )
     )
     restarts = 0
     owner_kind = factory.LazyAttribute(lambda p: "Deployment" if p.deployment else "Job")

@@ -74,8 +74,9 @@ def imported_modules(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
             base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, *([node.module] if node.module else [])])
             # `from fleet import models` imports the module fleet.models
-            found += [(node.lineno, f"{module}.{alias.name}" if node.module or node.level else module)
-                      for alias in node.names]
+            found += [
+                (node.lineno, f"{module}.{alias.name}" if node.module or node.level else module) for alias in node.names
+            ]
     return found
 
 
@@ -141,11 +142,15 @@ def test_the_graph_sees_lazy_relative_and_from_imports_and_finds_a_circle(tmp_pa
     (tmp_path / "high" / "views.py").write_text("import low.models\n")
     (tmp_path / "tests" / "test_x.py").write_text("from high import views\n")
 
-    assert imported_modules(tmp_path / "low" / "sub" / "deep.py", tmp_path) == [(1, "low.models"),
-                                                                                (2, "low.models.Row")]
+    assert imported_modules(tmp_path / "low" / "sub" / "deep.py", tmp_path) == [
+        (1, "low.models"),
+        (2, "low.models.Row"),
+    ]
     edges = app_edges(tmp_path)
-    assert edges == {("low", "high"): ["low/models.py:2 imports high.views.page"],
-                     ("high", "low"): ["high/views.py:1 imports low.models"]}
+    assert edges == {
+        ("low", "high"): ["low/models.py:2 imports high.views.page"],
+        ("high", "low"): ["high/views.py:1 imports low.models"],
+    }
     assert cycles(edges) == [["high", "low"]]
     assert ("tests", "high") in import_edges(tmp_path)
     assert cycles({("low", "high"): []}) == []
@@ -155,8 +160,8 @@ def test_no_circle_across_apps():
     edges = app_edges()
     found = cycles(edges)
     assert not found, "\n".join(
-        f"circle {' <-> '.join(group)}:\n  " + "\n  ".join(w for (a, b), ws in edges.items()
-                                                          if a in group and b in group for w in ws)
+        f"circle {' <-> '.join(group)}:\n  "
+        + "\n  ".join(w for (a, b), ws in edges.items() if a in group and b in group for w in ws)
         for group in found
     )
 
@@ -182,8 +187,9 @@ def test_nothing_imports_config_but_wiring():
             continue
         for w in where:
             module = w.rsplit(" imports ", 1)[1]
-            harness = source in {"tests", "bench"} and any(module == m or module.startswith(m + ".")
-                                                          for m in CONFIG_FOR_HARNESSES)
+            harness = source in {"tests", "bench"} and any(
+                module == m or module.startswith(m + ".") for m in CONFIG_FOR_HARNESSES
+            )
             if not harness:
                 wrong.append(w)
     assert not wrong, "only settings, URLs, the Celery app and the command line import config:\n" + "\n".join(wrong)
@@ -193,8 +199,11 @@ def test_no_module_over_the_limit():
     lines = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines()) for p in python_files()}
     over = {path: n for path, n in lines.items() if n > MAX_LINES}
     joined = sorted(set(over) - set(OVER_MAX_TODAY))
-    grown = sorted(f"{p}: {over[p]} lines (was {OVER_MAX_TODAY[p]})" for p in over.keys() & OVER_MAX_TODAY.keys()
-                   if over[p] > OVER_MAX_TODAY[p])
+    grown = sorted(
+        f"{p}: {over[p]} lines (was {OVER_MAX_TODAY[p]})"
+        for p in over.keys() & OVER_MAX_TODAY.keys()
+        if over[p] > OVER_MAX_TODAY[p]
+    )
     done = sorted(p for p in OVER_MAX_TODAY if p not in over)
     assert not joined, f"over {MAX_LINES} lines: " + ", ".join(f"{p} ({over[p]})" for p in joined)
     assert not grown, "grew: " + ", ".join(grown)

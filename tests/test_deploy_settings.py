@@ -19,7 +19,10 @@ def run_manage(*args, **env):
 
 def test_it_is_clean_under_check_deploy_with_production_settings(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         DJANGO_SETTINGS_MODULE="config.settings_production",
         SCALEDECK_SECRET_KEY=secrets.token_urlsafe(60),
         SCALEDECK_DATA_DIR=str(tmp_path),
@@ -32,7 +35,10 @@ def test_it_reads_the_secret_key_from_a_file(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text(secrets.token_urlsafe(60) + "\n")
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         DJANGO_SETTINGS_MODULE="config.settings_production",
         SCALEDECK_SECRET_KEY_FILE=str(key_file),
         SCALEDECK_DATA_DIR=str(tmp_path),
@@ -41,8 +47,6 @@ def test_it_reads_the_secret_key_from_a_file(tmp_path):
 
 
 def test_it_refuses_to_start_in_production_without_a_secret_key(tmp_path):
-    result = run_manage(
-        "check", DJANGO_SETTINGS_MODULE="config.settings_production", SCALEDECK_DATA_DIR=str(tmp_path)
-    )
+    result = run_manage("check", DJANGO_SETTINGS_MODULE="config.settings_production", SCALEDECK_DATA_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "SCALEDECK_SECRET_KEY" in result.stderr

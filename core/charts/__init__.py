@@ -44,8 +44,18 @@ _TEMPLATE_LAYOUT = {
     "font": {"color": "#2a3f5f"},
     "hoverlabel": {"align": "left"},
     "paper_bgcolor": "white",
-    "colorway": ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880", "#FF97FF",
-                 "#FECB52"],  # fmt: skip
+    "colorway": [
+        "#636efa",
+        "#EF553B",
+        "#00cc96",
+        "#ab63fa",
+        "#FFA15A",
+        "#19d3f3",
+        "#FF6692",
+        "#B6E880",
+        "#FF97FF",
+        "#FECB52",
+    ],  # fmt: skip
     "hovermode": "closest",
     "title": {"x": 0.05},
     "annotationdefaults": {"arrowcolor": "#2a3f5f", "arrowhead": 0, "arrowwidth": 1},
@@ -208,7 +218,7 @@ def downsample(times: Sequence, values: Sequence, *, max_points: int = MAX_POINT
     per_bucket = -(-count // max_points)
     out_times, out_values = [], []
     for begin in range(0, count, per_bucket):
-        present = [v for v in values[begin:begin + per_bucket] if v is not None]
+        present = [v for v in values[begin : begin + per_bucket] if v is not None]
         out_times.append(times[begin])
         out_values.append(max(present) if present else None)
     return out_times, out_values, per_bucket

@@ -105,8 +105,9 @@ def deployment_panels(
     panels: dict[str, list[dict]] = {title: [] for title, _ in PANELS}
     with_data: set[str] = set()
 
-    def line(title: str, key: str | Series | None, name: str, colour: str, *, factor: float = 1.0,
-             style: dict | None = None) -> None:
+    def line(
+        title: str, key: str | Series | None, name: str, colour: str, *, factor: float = 1.0, style: dict | None = None
+    ) -> None:
         """Add one trace to panel `title` (when the source has that series at all)."""
         s = series.get(key) if isinstance(key, str) else key
         if s is None:
@@ -192,8 +193,17 @@ def _panel_layout(title: str, *, x_range: list[str], empty: bool, time_title: st
         margin["b"] += TIME_TITLE_HEIGHT
     return {
         "template": charts.PLOTLY_WHITE,
-        "title": {"text": title, "font": {"size": 13}, "x": 0, "xref": "paper", "xanchor": "left", "y": 1,
-                  "yref": "paper", "yanchor": "bottom", "pad": {"b": 6}},
+        "title": {
+            "text": title,
+            "font": {"size": 13},
+            "x": 0,
+            "xref": "paper",
+            "xanchor": "left",
+            "y": 1,
+            "yref": "paper",
+            "yanchor": "bottom",
+            "pad": {"b": 6},
+        },
         "xaxis": x_axis,
         "yaxis": y_axis,
         "shapes": [],

@@ -31,6 +31,4 @@ class ObservedPrometheusBackend(PrometheusMetricsBackend):
             ok = True
             return result
         finally:
-            metrics.prometheus_query_observed(
-                cluster=self.cluster_name, seconds=time.monotonic() - started, ok=ok
-            )
+            metrics.prometheus_query_observed(cluster=self.cluster_name, seconds=time.monotonic() - started, ok=ok)

@@ -19,8 +19,18 @@ from fleet.models import Gpu, GpuNode, ModelDeployment, Pod
 NODES_PER_PAGE = 50
 # Distinct, readable on white, and not grey (grey means free).
 PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-    "#8c564b", "#e377c2", "#bcbd22", "#3f51b5", "#009688", "#795548",
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#3f51b5",
+    "#009688",
+    "#795548",
 )
 OTHER_POD_COLOUR = "#4b5563"
 
@@ -188,8 +198,9 @@ def nodes_gpu_utilization(request):
                 if reading is not None:
                     cells.append((f"gpu-util-{gpu.id}", reading.utilization, _title(reading)))
                 continue
-            matched = match_mig_readings(sorted(gpu.mig_devices.all(), key=lambda d: d.slot),
-                                         readings.mig_slices(node.id, gpu.index))
+            matched = match_mig_readings(
+                sorted(gpu.mig_devices.all(), key=lambda d: d.slot), readings.mig_slices(node.id, gpu.index)
+            )
             for device_id, (reading, approximate) in matched.items():
                 title = _title(reading)
                 if approximate:
@@ -224,9 +235,14 @@ def match_mig_readings(devices, readings) -> dict[int, tuple[GpuUtilization, boo
         device = None
         if reading.pod:
             device = next(
-                (d for d in devices
-                 if d.id not in out and d.profile == reading.mig_profile and d.pod is not None
-                 and (d.pod.namespace, d.pod.name) == holder),
+                (
+                    d
+                    for d in devices
+                    if d.id not in out
+                    and d.profile == reading.mig_profile
+                    and d.pod is not None
+                    and (d.pod.namespace, d.pod.name) == holder
+                ),
                 None,
             )
         if device is None:

@@ -185,7 +185,8 @@ class ClusterState:
         # those that appeared or vanished, even when the pods themselves read the same.
         if came_or_went:
             changes.pods |= {
-                k for k, p in self.pods.items()
+                k
+                for k, p in self.pods.items()
                 if p.owner_kind == "Deployment" and (p.namespace, p.owner_name) in came_or_went
             }
         for name in hosts_came_or_went:

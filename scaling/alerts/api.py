@@ -109,8 +109,9 @@ class ReceiverViewSet(viewsets.ModelViewSet):
         return Response(ReceiverSerializer(receiver).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        receiver = receiver_update(receiver=self.get_object(), data=_body(request, self.FIELDS),
-                                   actor=Actor.of_request(request))
+        receiver = receiver_update(
+            receiver=self.get_object(), data=_body(request, self.FIELDS), actor=Actor.of_request(request)
+        )
         return Response(ReceiverSerializer(receiver).data)
 
     def destroy(self, request, *args, **kwargs):

@@ -44,7 +44,8 @@ def slo_hours_fill(*, cluster: Cluster, deployments: list[ModelDeployment], now:
     last = _last_hour_end(now)
     oldest = last - WINDOW + HOUR
     since, through = ClusterEvaluation.objects.filter(cluster=cluster).values_list(
-        "slo_hours_since", "slo_hours_through").first() or (None, None)
+        "slo_hours_since", "slo_hours_through"
+    ).first() or (None, None)
     readable = [d for d in deployments if cluster.namespace_readable(d.namespace)]
     if not readable:
         return 0
@@ -65,8 +66,12 @@ def slo_hours_fill(*, cluster: Cluster, deployments: list[ModelDeployment], now:
         logger.warning("SLO hours of cluster %s not read (the budget waits): %s", cluster.name, exc)
         return 0
     try:
-        queries = hour_minutes_queries(sorted({d.namespace for d in readable}), namespace_label=backend.namespace_label,
-                                       pod_label=backend.pod_label, objectives={d.slo_seconds for d in readable})
+        queries = hour_minutes_queries(
+            sorted({d.namespace for d in readable}),
+            namespace_label=backend.namespace_label,
+            pod_label=backend.pod_label,
+            objectives={d.slo_seconds for d in readable},
+        )
         answers = backend.range_vectors(queries, start=first, end=stop, step_seconds=3600)
     except BackendError as exc:
         logger.warning("SLO hours of cluster %s not read (the budget waits): %s", cluster.name, exc)
@@ -90,8 +95,9 @@ def slo_hours_fill(*, cluster: Cluster, deployments: list[ModelDeployment], now:
         ignore_conflicts=True,
     )  # fmt: skip
     marks = {"slo_hours_since": since, "slo_hours_through": through}
-    ClusterEvaluation.objects.update_or_create(cluster=cluster, defaults=marks,
-                                               create_defaults={**marks, "status": "ok", "evaluated_at": now})
+    ClusterEvaluation.objects.update_or_create(
+        cluster=cluster, defaults=marks, create_defaults={**marks, "status": "ok", "evaluated_at": now}
+    )
     SloHour.objects.filter(deployment__cluster=cluster, hour__lte=last - WINDOW).delete()
     return len(queries)
 

@@ -106,9 +106,11 @@ def deliveries_create_many(notifications: list[Notification], *, receivers: list
     if not notifications:
         return []
     receivers = list(Receiver.objects.all()) if receivers is None else receivers
-    rows = [Delivery(receiver=r, event=n.event, dedup_key=n.dedup_key, payload=n.body)
-            for n in notifications
-            for r in receivers_for(receivers, event=n.receiver_event, severity=n.severity, namespace=n.namespace)]
+    rows = [
+        Delivery(receiver=r, event=n.event, dedup_key=n.dedup_key, payload=n.body)
+        for n in notifications
+        for r in receivers_for(receivers, event=n.receiver_event, severity=n.severity, namespace=n.namespace)
+    ]
     if not rows:
         return []
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
@@ -172,7 +174,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Outcom
         return Outcome(delivery_id, "failed")
     wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
     Delivery.objects.filter(id=delivery_id).update(
-        status=Delivery.Status.PENDING, response_code=code, last_error=error[:300],
+        status=Delivery.Status.PENDING,
+        response_code=code,
+        last_error=error[:300],
         next_attempt_at=timezone.now() + timedelta(seconds=wait),
     )
     return Outcome(delivery_id, "retry", wait)

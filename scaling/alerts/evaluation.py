@@ -179,7 +179,10 @@ def _signals(cluster: Cluster, objectives: dict[tuple[str, str], float], now: da
 def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResult) -> None:
     started = time.perf_counter()
     deployments = list(
-        ModelDeployment.objects.alive().filter(cluster=cluster).select_related("slo_target").prefetch_related("autoscalers")
+        ModelDeployment.objects.alive()
+        .filter(cluster=cluster)
+        .select_related("slo_target")
+        .prefetch_related("autoscalers")
     )
     simulated = not cluster.prometheus_url and cluster.backend == Cluster.Backend.SIMULATED
     if not cluster.prometheus_url and not simulated:
@@ -224,8 +227,9 @@ def cluster_alerts_evaluate(*, cluster: Cluster, now: datetime, result: PassResu
         if measured or gone:
             over.append(alert)
     _resolve(over, now, receivers, result)
-    _record(cluster, now=now, status=ClusterEvaluation.Status.OK, started=started,
-            queries=signals.queries + hour_queries)
+    _record(
+        cluster, now=now, status=ClusterEvaluation.Status.OK, started=started, queries=signals.queries + hour_queries
+    )
     result.seconds_by_cluster[cluster.name] = time.perf_counter() - started
 
 

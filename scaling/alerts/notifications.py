@@ -42,8 +42,17 @@ def action_notify(*, action_id: int) -> list[int]:
     summary = (f"scaling {what} to {replicas} replicas {action.get_status_display()}"
                + (f": {action.error}" if action.error else ""))  # fmt: skip
     with transaction.atomic():
-        ids = deliveries_create_many([Notification(event, f"action:{action.id}:{action.status}",
-                                                   _action_body(action, event, summary), None, action.namespace)])
+        ids = deliveries_create_many(
+            [
+                Notification(
+                    event,
+                    f"action:{action.id}:{action.status}",
+                    _action_body(action, event, summary),
+                    None,
+                    action.namespace,
+                )
+            ]
+        )
         deliveries_enqueue(ids)
     return ids
 

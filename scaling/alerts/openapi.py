@@ -11,17 +11,25 @@ from rest_framework import serializers
 
 from core.openapi import schema_replaced
 
-DeploymentSlo = inline_serializer(name="DeploymentSlo", fields={
-    "ttft_p95_seconds": serializers.FloatField(), "attainment": serializers.FloatField()})
-DeploymentSloPatch = inline_serializer(name="DeploymentSloPatch", fields={
-    "ttft_p95_seconds": serializers.FloatField(required=False, allow_null=True),
-    "attainment": serializers.FloatField(required=False),
-    "reason": serializers.CharField(required=False)})
+DeploymentSlo = inline_serializer(
+    name="DeploymentSlo", fields={"ttft_p95_seconds": serializers.FloatField(), "attainment": serializers.FloatField()}
+)
+DeploymentSloPatch = inline_serializer(
+    name="DeploymentSloPatch",
+    fields={
+        "ttft_p95_seconds": serializers.FloatField(required=False, allow_null=True),
+        "attainment": serializers.FloatField(required=False),
+        "reason": serializers.CharField(required=False),
+    },
+)
 
 
 class DeploymentSloViewSchema(OpenApiViewExtension):
     target_class = "scaling.alerts.api.DeploymentSloView"
 
     def view_replacement(self):
-        return schema_replaced(self.target_class, get=extend_schema(responses=DeploymentSlo),
-                         patch=extend_schema(request=DeploymentSloPatch, responses=DeploymentSlo))
+        return schema_replaced(
+            self.target_class,
+            get=extend_schema(responses=DeploymentSlo),
+            patch=extend_schema(request=DeploymentSloPatch, responses=DeploymentSlo),
+        )

@@ -50,8 +50,10 @@ def deployment_slo_update(
             f"the attainment target is a fraction between {MIN_ATTAINMENT:g} and {MAX_ATTAINMENT:g} (0.99 is 99 %)",
             field="attainment",
         )
-    if ttft_p95_seconds is not ... and ttft_p95_seconds is not None and (
-        isinstance(ttft_p95_seconds, bool) or not isinstance(ttft_p95_seconds, int | float)
+    if (
+        ttft_p95_seconds is not ...
+        and ttft_p95_seconds is not None
+        and (isinstance(ttft_p95_seconds, bool) or not isinstance(ttft_p95_seconds, int | float))
     ):
         raise ApplicationError("the TTFT objective is a number of seconds", field="ttft_p95_seconds")
     with transaction.atomic():

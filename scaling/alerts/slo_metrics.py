@@ -42,7 +42,9 @@ class SloObjectives:
                                       "The deployment's p95 TTFT objective, seconds.", labels=LABELS)  # fmt: skip
         attainment = GaugeMetricFamily(
             "scaledeck_slo_attainment_target",
-            "Share (0-1) of minutes whose p95 TTFT must be within the objective over 30 days.", labels=LABELS)
+            "Share (0-1) of minutes whose p95 TTFT must be within the objective over 30 days.",
+            labels=LABELS,
+        )
         queue = GaugeMetricFamily("scaledeck_autoscaler_queue_target",
                                   "Requests waiting per pod the autoscaler scales at.", labels=LABELS)  # fmt: skip
         most = GaugeMetricFamily("scaledeck_autoscaler_max_replicas", "The autoscaler's maximum replicas.",

@@ -36,7 +36,8 @@ def alerts(request):
         "titles": RULE_TITLES,
         "evaluations": ClusterEvaluation.objects.select_related("cluster").order_by("cluster__name"),
         "budgets": SloTarget.objects.filter(budget_remaining__isnull=False, deployment__gone_at__isnull=True)
-        .select_related("deployment", "deployment__cluster").order_by("budget_remaining")[:20],
+        .select_related("deployment", "deployment__cluster")
+        .order_by("budget_remaining")[:20],
         "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
         "section": "alerts:alerts",
     }
@@ -88,8 +89,9 @@ def receivers(request):
     error = None
     if request.method == "POST":
         if request.POST.get("delete"):
-            receiver_delete(receiver=get_object_or_404(Receiver, id=request.POST["delete"]),
-                            actor=Actor.of_request(request))
+            receiver_delete(
+                receiver=get_object_or_404(Receiver, id=request.POST["delete"]), actor=Actor.of_request(request)
+            )
             return redirect("alerts:receivers")
         data = {
             "name": request.POST.get("name", ""), "kind": request.POST.get("kind", ""),

@@ -59,16 +59,15 @@ def scale_action_dispatch(action_id: int) -> None:
     from scaling.tasks import apply_scale_action
 
     def send():
-        ScaleAction.objects.filter(id=action_id, status=ScaleAction.Status.PENDING).update(
-            dispatched_at=timezone.now()
-        )
+        ScaleAction.objects.filter(id=action_id, status=ScaleAction.Status.PENDING).update(dispatched_at=timezone.now())
         try:
             apply_scale_action.delay(action_id)
         except (OperationalError, OSError):
             # The caller was (or is about to be) told the action is accepted; answering 500 now would
             # invite a retry that creates a second action. The reconciler re-sends pending rows.
-            logger.warning("action %s: the broker is unreachable; the reconciler will send it again", action_id,
-                           exc_info=True)
+            logger.warning(
+                "action %s: the broker is unreachable; the reconciler will send it again", action_id, exc_info=True
+            )
 
     transaction.on_commit(send)
 
@@ -238,8 +237,7 @@ def _preview(deployment: ModelDeployment, view, plan: decisions.Resolution) -> D
     pinned = decisions.pinned_after(kind, plan.after, scaler)
     when_unpinned = None
     if pinned is not None:
-        when_unpinned = decisions.replicas_after(kind, {**plan.after, "paused_replicas": None}, before_replicas,
-                                                 scaler)
+        when_unpinned = decisions.replicas_after(kind, {**plan.after, "paused_replicas": None}, before_replicas, scaler)
     per_replica = replica_cost_per_hour(deployment)
     quotas = []
     needed = decisions.gpus_needed(
@@ -288,4 +286,3 @@ def replica_cost_per_hour(deployment: ModelDeployment) -> Decimal | None:
     if total is None or not deployment.replicas_ready:
         return None
     return Decimal(str(total)) / deployment.replicas_ready
-

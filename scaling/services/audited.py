@@ -27,9 +27,7 @@ def idempotency_key(raw: str | None) -> str:
     """The key as stored ("" for none); ApplicationError (400) when it is too long to store."""
     key = (raw or "").strip()
     if len(key) > MAX_KEY_LENGTH:
-        raise ApplicationError(
-            f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key"
-        )
+        raise ApplicationError(f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key")
     return key
 
 

@@ -27,20 +27,37 @@ def deployment_capacity_fit(*, deployment: ModelDeployment, extra_replicas: int)
     if cold.pull_p95_seconds is not None and cold.load_p95_seconds is not None:
         on_node = cold.pull_p95_seconds + cold.load_p95_seconds
     products = set(
-        Pod.objects.filter(deployment=deployment, node__isnull=False).exclude(node__gpu_product="")
-        .values_list("node__gpu_product", flat=True).distinct()
+        Pod.objects.filter(deployment=deployment, node__isnull=False)
+        .exclude(node__gpu_product="")
+        .values_list("node__gpu_product", flat=True)
+        .distinct()
     )
     nodes = list(
-        GpuNode.objects.alive().filter(cluster_id=deployment.cluster_id, ready=True)
-        .select_related("node_pool").only("id", "name", "gpu_product", "gpu_count", "capacity", "allocatable",
-                                          "unschedulable", "node_pool__name", "node_pool__gpu_limit")
+        GpuNode.objects.alive()
+        .filter(cluster_id=deployment.cluster_id, ready=True)
+        .select_related("node_pool")
+        .only(
+            "id",
+            "name",
+            "gpu_product",
+            "gpu_count",
+            "capacity",
+            "allocatable",
+            "unschedulable",
+            "node_pool__name",
+            "node_pool__gpu_limit",
+        )
     )
     if products:
         nodes = [n for n in nodes if n.gpu_product in products]
     nodes = [n for n in nodes if (n.allocatable or {}).get(resource, 0) > 0]
     requested: dict[int, int] = defaultdict(int)
-    for node_id, requests in Pod.objects.alive().filter(node_id__in=[n.id for n in nodes]).exclude(
-            phase__in=("Succeeded", "Failed")).values_list("node_id", "gpu_requests"):
+    for node_id, requests in (
+        Pod.objects.alive()
+        .filter(node_id__in=[n.id for n in nodes])
+        .exclude(phase__in=("Succeeded", "Failed"))
+        .values_list("node_id", "gpu_requests")
+    ):
         requested[node_id] += int((requests or {}).get(resource, 0))
     free = [max(0, n.allocatable[resource] - requested[n.id]) for n in nodes if not n.unschedulable]
     starts = node_starts(cluster_ids=[deployment.cluster_id], now=now)
@@ -54,8 +71,11 @@ def deployment_capacity_fit(*, deployment: ModelDeployment, extra_replicas: int)
             continue
         start = starts.get((deployment.cluster_id, n.node_pool.name))
         pools[n.node_pool.name] = PoolOffer(
-            name=n.node_pool.name, units_per_node=int((n.capacity or {}).get(resource, 0)),
-            gpus_per_node=n.gpu_count, gpu_limit=n.node_pool.gpu_limit, gpus_in_use=in_use[n.node_pool.name],
+            name=n.node_pool.name,
+            units_per_node=int((n.capacity or {}).get(resource, 0)),
+            gpus_per_node=n.gpu_count,
+            gpu_limit=n.node_pool.gpu_limit,
+            gpus_in_use=in_use[n.node_pool.name],
             node_ready_p95_seconds=start.p95_seconds if start else None,
         )
     if resource.startswith(MIG_RESOURCE_PREFIX):
@@ -63,7 +83,11 @@ def deployment_capacity_fit(*, deployment: ModelDeployment, extra_replicas: int)
     else:
         what = f"{' or '.join(sorted(products))} GPU" if products and resource == GPU_RESOURCE else "GPU"
     return capacity_fit(
-        extra_replicas=extra_replicas, units_per_replica=per_replica, free_units_by_node=free,
-        pools=sorted(pools.values(), key=lambda p: p.name), pod_ready_p95_seconds=cold.p95_seconds,
-        pod_start_on_node_seconds=on_node, what=what,
+        extra_replicas=extra_replicas,
+        units_per_replica=per_replica,
+        free_units_by_node=free,
+        pools=sorted(pools.values(), key=lambda p: p.name),
+        pod_ready_p95_seconds=cold.p95_seconds,
+        pod_start_on_node_seconds=on_node,
+        what=what,
     )

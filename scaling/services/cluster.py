@@ -42,9 +42,11 @@ def quota_headroom(deployment: ModelDeployment, *, lock: bool = False) -> list[d
     if not deployment.gpu_resource:
         return []
     key = decisions.quota_key(deployment.gpu_resource)
-    quotas = NamespaceQuota.objects.alive().filter(
-        cluster_id=deployment.cluster_id, namespace=deployment.namespace
-    ).order_by("id")
+    quotas = (
+        NamespaceQuota.objects.alive()
+        .filter(cluster_id=deployment.cluster_id, namespace=deployment.namespace)
+        .order_by("id")
+    )
     if lock:
         quotas = quotas.select_for_update(no_key=True)  # a quota action's foreign key may still point here
     quotas = [q for q in quotas if key in (q.hard or {})]

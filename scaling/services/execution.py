@@ -176,8 +176,17 @@ def _claim(action_id: int) -> int | None:
     with transaction.atomic():
         row = (
             ScaleAction.objects.filter(id=action_id)
-            .values("status", "attempts", "claimed_by", "cluster_id", "namespace", "target_kind", "target_name",
-                    "deployment_id", "quota_id")
+            .values(
+                "status",
+                "attempts",
+                "claimed_by",
+                "cluster_id",
+                "namespace",
+                "target_kind",
+                "target_name",
+                "deployment_id",
+                "quota_id",
+            )
             .first()
         )
         if row is None:
@@ -229,19 +238,19 @@ def _finish(action: ScaleAction, claim: int, **fields) -> bool:
     theirs. Back to pending but not claimed again, the outcome is still this claim's to record
     (its write did land), and the re-sent message then finds nothing pending.
     """
-    done = ScaleAction.objects.filter(
-        id=action.id, status__in=(S.RUNNING, S.PENDING), attempts=claim
-    ).update(**fields)
+    done = ScaleAction.objects.filter(id=action.id, status__in=(S.RUNNING, S.PENDING), attempts=claim).update(**fields)
     if done != 1:
-        logger.warning("action %s: claim %s was taken over (the reconciler re-sent it); outcome dropped",
-                       action.id, claim)
+        logger.warning(
+            "action %s: claim %s was taken over (the reconciler re-sent it); outcome dropped", action.id, claim
+        )
     return done == 1
 
 
 def _fail(action: ScaleAction, claim: int, error: str, status: int | None = None) -> None:
     line = (error.splitlines()[0] if error else "failed")[:500]
-    _finish(action, claim, status=S.FAILED, error=line, finished_at=timezone.now(), response_code=status,
-            response_body=line)
+    _finish(
+        action, claim, status=S.FAILED, error=line, finished_at=timezone.now(), response_code=status, response_body=line
+    )
 
 
 def _apply(action: ScaleAction, claim: int, sleep) -> None:
@@ -272,9 +281,10 @@ def _apply(action: ScaleAction, claim: int, sleep) -> None:
         try:
             if state is None:
                 state = _read(writer, action)
-                if earlier is not None and judge(
-                    earlier, current=state.values, resource_version=state.resource_version
-                ) is Verdict.LANDED:
+                if (
+                    earlier is not None
+                    and judge(earlier, current=state.values, resource_version=state.resource_version) is Verdict.LANDED
+                ):
                     # Our 409 was the earlier claim's write landing late (its worker was slow, not dead).
                     _record_landed(action, claim, earlier, state)
                     return
@@ -352,8 +362,7 @@ def _record_landed(action: ScaleAction, claim: int, intent: Intent, state: Objec
         restores=action.restores.first() if action.operation == ScaleAction.Operation.RESTORE else None,
     )
     body = f"write found on re-read at resourceVersion {state.resource_version} (the answer was lost)"
-    _record_success(action, claim, None, outcome, state.resource_version, rv_before=intent.resource_version,
-                    body=body)
+    _record_success(action, claim, None, outcome, state.resource_version, rv_before=intent.resource_version, body=body)
 
 
 def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
@@ -361,8 +370,12 @@ def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
         # The intent records the whole spec to hold, so a re-read can tell whether it landed.
         before, after, target, notes = policy.policy_write(action, state.values, state.resource_version)
         changed = bool(after["spec"] or before["absent"])
-        return Outcome(before=before, after=after, write={"spec": target} if changed else {},
-                       notes=notes if changed else [*notes, "no change needed: the autoscaler holds these values"])
+        return Outcome(
+            before=before,
+            after=after,
+            write={"spec": target} if changed else {},
+            notes=notes if changed else [*notes, "no change needed: the autoscaler holds these values"],
+        )
     if action.operation == ScaleAction.Operation.QUOTA:
         current = dict(state.values.get("hard") or {})
         # None removes an entry: sent as null, which a merge patch deletes.

@@ -115,8 +115,19 @@ def overrides_expire_due(*, now: datetime | None = None, dispatch: bool = True) 
             )
         )
         .order_by("expires_at", "id")
-        .only("id", "cluster_id", "namespace", "deployment_id", "target_kind", "target_name", "rule_id",
-              "actor_label", "mode", "request", "restore_action")
+        .only(
+            "id",
+            "cluster_id",
+            "namespace",
+            "deployment_id",
+            "target_kind",
+            "target_name",
+            "rule_id",
+            "actor_label",
+            "mode",
+            "request",
+            "restore_action",
+        )
     )
     for override in due:
         tries = 0
@@ -127,8 +138,13 @@ def overrides_expire_due(*, now: datetime | None = None, dispatch: bool = True) 
             if tries >= RESTORE_MAX_TRIES:
                 continue  # given up: the audit shows every failed try
         with transaction.atomic():
-            restore = _restore_row(override, actor=actor, source=ScaleAction.Source.EXPIRY,
-                                   reason=_restore_reason(override, tries), now=now)
+            restore = _restore_row(
+                override,
+                actor=actor,
+                source=ScaleAction.Source.EXPIRY,
+                reason=_restore_reason(override, tries),
+                now=now,
+            )
             claimed = ScaleAction.objects.filter(
                 id=override.pk, restore_action=override.restore_action_id, restored_at__isnull=True
             ).update(restore_action=restore)

@@ -32,8 +32,11 @@ def deployment_autoscaler(deployment: ModelDeployment) -> AutoscalerFacts:
     KEDA's own HPA)."""
     owner = cluster_access.deployment_owner(deployment)
     if owner.kind == ReplicaOwnerKind.CONFLICT:
-        raise ApplicationError(f"{deployment.namespace}/{deployment.name} has two autoscalers "
-                               f"({owner.conflict_names}); remove one before editing the policy", status=409)
+        raise ApplicationError(
+            f"{deployment.namespace}/{deployment.name} has two autoscalers "
+            f"({owner.conflict_names}); remove one before editing the policy",
+            status=409,
+        )
     if owner.autoscaler is None:
         raise ApplicationError(f"{deployment.namespace}/{deployment.name} has no autoscaler to edit", status=409)
     return owner.autoscaler
@@ -44,8 +47,13 @@ def edit_for(kind: str, values: dict, changes: dict, resource_version: str) -> P
     if not isinstance(changes, dict) or not changes:
         raise PolicyEditError("name at least one setting to change", field="changes")
     build = autoscaler_policy.scaledobject_edit if kind == ReplicaOwnerKind.SCALEDOBJECT else autoscaler_policy.hpa_edit
-    return build(values.get("spec") or {}, changes, resource_version=resource_version,
-                 labels=values.get("labels"), annotations=values.get("annotations"))
+    return build(
+        values.get("spec") or {},
+        changes,
+        resource_version=resource_version,
+        labels=values.get("labels"),
+        annotations=values.get("annotations"),
+    )
 
 
 def autoscaler_policy_preview(*, deployment: ModelDeployment, changes: dict) -> tuple[AutoscalerFacts, PolicyEdit]:
@@ -67,15 +75,22 @@ def _check_writable(deployment: ModelDeployment) -> None:
         raise ApplicationError(f"namespace {deployment.namespace} is not in this cluster's allow-list", status=409)
 
 
-def autoscaler_policy_request(*, deployment: ModelDeployment, changes: dict, reason: str, actor: Actor,
-                              source: str, dispatch: bool = True) -> tuple[ScaleAction, PolicyEdit]:
+def autoscaler_policy_request(
+    *, deployment: ModelDeployment, changes: dict, reason: str, actor: Actor, source: str, dispatch: bool = True
+) -> tuple[ScaleAction, PolicyEdit]:
     """Validate the edit against the live autoscaler, then record a pending `policy` action for a worker.
     A refused edit raises before anything is stored."""
     autoscaler, edit = autoscaler_policy_preview(deployment=deployment, changes=changes)
     action = ScaleAction.objects.create(
-        **actor.audit_fields(), source=source, operation=ScaleAction.Operation.POLICY,
-        cluster_id=deployment.cluster_id, namespace=deployment.namespace, deployment=deployment,
-        request={"changes": changes}, target_kind=autoscaler.kind, target_name=autoscaler.name,
+        **actor.audit_fields(),
+        source=source,
+        operation=ScaleAction.Operation.POLICY,
+        cluster_id=deployment.cluster_id,
+        namespace=deployment.namespace,
+        deployment=deployment,
+        request={"changes": changes},
+        target_kind=autoscaler.kind,
+        target_name=autoscaler.name,
         reason=(reason or "").strip() or "(no reason given)",
         notes=[edit.warning] if edit.warning else [],
     )
@@ -84,8 +99,9 @@ def autoscaler_policy_request(*, deployment: ModelDeployment, changes: dict, rea
     return action, edit
 
 
-def autoscaler_policy_revert(*, action: ScaleAction, reason: str, actor: Actor, source: str,
-                             dispatch: bool = True) -> ScaleAction:
+def autoscaler_policy_revert(
+    *, action: ScaleAction, reason: str, actor: Actor, source: str, dispatch: bool = True
+) -> ScaleAction:
     """Write back the `before` values a succeeded policy edit recorded, as a new audited action."""
     if action.operation != ScaleAction.Operation.POLICY or action.status != ScaleAction.Status.SUCCEEDED:
         raise ApplicationError("only a succeeded autoscaler policy edit can be reverted", status=409)
@@ -95,9 +111,15 @@ def autoscaler_policy_revert(*, action: ScaleAction, reason: str, actor: Actor, 
         raise ApplicationError("the deployment of this edit is gone", status=409)
     _check_writable(action.deployment)
     revert = ScaleAction.objects.create(
-        **actor.audit_fields(), source=source, operation=ScaleAction.Operation.POLICY,
-        cluster_id=action.cluster_id, namespace=action.namespace, deployment_id=action.deployment_id,
-        request={"revert_of": action.pk}, target_kind=action.target_kind, target_name=action.target_name,
+        **actor.audit_fields(),
+        source=source,
+        operation=ScaleAction.Operation.POLICY,
+        cluster_id=action.cluster_id,
+        namespace=action.namespace,
+        deployment_id=action.deployment_id,
+        request={"revert_of": action.pk},
+        target_kind=action.target_kind,
+        target_name=action.target_name,
         reason=(reason or "").strip() or f"revert of action #{action.pk}",
     )
     if dispatch:
@@ -126,7 +148,6 @@ def policy_write(action: ScaleAction, values: dict, resource_version: str) -> tu
         if edit.warning:
             notes.append(edit.warning)
     keys = sorted(set(autoscaler_policy.merge_patch_between(current, target)))
-    before = {"spec": {k: current[k] for k in keys if k in current},
-              "absent": [k for k in keys if k not in current]}
+    before = {"spec": {k: current[k] for k in keys if k in current}, "absent": [k for k in keys if k not in current]}
     after = {"spec": {k: target[k] for k in keys if k in target}}
     return before, after, target, notes

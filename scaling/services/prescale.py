@@ -77,25 +77,40 @@ def prescale_rule_problems(
 def _validate(*, deployment: ModelDeployment, cron: str, tz: str, min_replicas, duration_minutes) -> str:
     """The cron, normalised; ApplicationError(400) naming the first field at fault, every other one
     in `extra` as `{field: [message]}` (the API's field-error shape)."""
-    problems = prescale_rule_problems(deployment=deployment, cron=cron, tz=tz, min_replicas=min_replicas,
-                                      duration_minutes=duration_minutes)
+    problems = prescale_rule_problems(
+        deployment=deployment, cron=cron, tz=tz, min_replicas=min_replicas, duration_minutes=duration_minutes
+    )
     if problems:
         field, message = next(iter(problems.items()))
-        raise ApplicationError(message, field=field,
-                               extra={name: [text] for name, text in problems.items() if name != field})
+        raise ApplicationError(
+            message, field=field, extra={name: [text] for name, text in problems.items() if name != field}
+        )
     return windows.validate_cron(cron)
 
 
 def prescale_rule_create(
-    *, deployment: ModelDeployment, cron: str, timezone_name: str, min_replicas: int, duration_minutes: int,
-    enabled: bool = True, created_by=None, actor=None,
+    *,
+    deployment: ModelDeployment,
+    cron: str,
+    timezone_name: str,
+    min_replicas: int,
+    duration_minutes: int,
+    enabled: bool = True,
+    created_by=None,
+    actor=None,
 ) -> PrescaleRule:
-    cron = _validate(deployment=deployment, cron=cron, tz=timezone_name, min_replicas=min_replicas,
-                     duration_minutes=duration_minutes)
+    cron = _validate(
+        deployment=deployment, cron=cron, tz=timezone_name, min_replicas=min_replicas, duration_minutes=duration_minutes
+    )
     with transaction.atomic():
         rule = PrescaleRule.objects.create(
-            deployment=deployment, cron=cron, timezone=timezone_name, min_replicas=min_replicas,
-            duration_minutes=duration_minutes, enabled=enabled, created_by=created_by,
+            deployment=deployment,
+            cron=cron,
+            timezone=timezone_name,
+            min_replicas=min_replicas,
+            duration_minutes=duration_minutes,
+            enabled=enabled,
+            created_by=created_by,
         )
         _audit(rule, actor=actor or created_by, before=None, after=_rule_fields(rule), reason="rule created")
     return rule
@@ -103,13 +118,26 @@ def prescale_rule_create(
 
 def _rule_fields(rule: PrescaleRule) -> dict:
     d = rule.deployment
-    return {"deployment": f"{d.cluster.name}/{d.namespace}/{d.name}", "cron": rule.cron, "timezone": rule.timezone,
-            "min_replicas": rule.min_replicas, "duration_minutes": rule.duration_minutes, "enabled": rule.enabled}
+    return {
+        "deployment": f"{d.cluster.name}/{d.namespace}/{d.name}",
+        "cron": rule.cron,
+        "timezone": rule.timezone,
+        "min_replicas": rule.min_replicas,
+        "duration_minutes": rule.duration_minutes,
+        "enabled": rule.enabled,
+    }
 
 
 def _audit(rule: PrescaleRule, *, actor, before, after, reason: str) -> None:
-    audit_record(actor=actor, kind=AuditKind.PRESCALE_RULE, object=f"pre-scale rule #{rule.pk}", object_id=rule.pk,
-                 before=before, after=after, reason=reason)
+    audit_record(
+        actor=actor,
+        kind=AuditKind.PRESCALE_RULE,
+        object=f"pre-scale rule #{rule.pk}",
+        object_id=rule.pk,
+        before=before,
+        after=after,
+        reason=reason,
+    )
 
 
 def prescale_rule_update(*, rule: PrescaleRule, actor=None, **changes) -> PrescaleRule:
@@ -123,8 +151,13 @@ def prescale_rule_update(*, rule: PrescaleRule, actor=None, **changes) -> Presca
     if unknown:
         raise ApplicationError(f"unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
     values = {f: getattr(rule, f) for f in allowed} | changes
-    values["cron"] = _validate(deployment=values["deployment"], cron=values["cron"], tz=values["timezone"],
-                               min_replicas=values["min_replicas"], duration_minutes=values["duration_minutes"])
+    values["cron"] = _validate(
+        deployment=values["deployment"],
+        cron=values["cron"],
+        tz=values["timezone"],
+        min_replicas=values["min_replicas"],
+        duration_minutes=values["duration_minutes"],
+    )
     before = _rule_fields(rule)
     for name, value in values.items():
         setattr(rule, name, value)
@@ -132,8 +165,11 @@ def prescale_rule_update(*, rule: PrescaleRule, actor=None, **changes) -> Presca
         rule.save()
         after = _rule_fields(rule)
         if after != before:
-            reason = ("rule enabled" if after["enabled"] else "rule disabled") if (
-                {k for k in after if after[k] != before[k]} == {"enabled"}) else "rule edited"
+            reason = (
+                ("rule enabled" if after["enabled"] else "rule disabled")
+                if ({k for k in after if after[k] != before[k]} == {"enabled"})
+                else "rule edited"
+            )
             _audit(rule, actor=actor, before=before, after=after, reason=reason)
     return rule
 
@@ -224,15 +260,14 @@ def prescale_firings_missed(*, now: datetime | None = None) -> list[Firing]:
         else:
             unclaimed = PrescaleRule.objects.filter(id=rule.id, last_fired_at=rule.last_fired_at)
         if unclaimed.update(last_fired_at=start) == 1:
-            logger.warning("rule %s: the firing of %s was missed (its window closed before a tick ran)",
-                           rule.pk, start.isoformat())
+            logger.warning(
+                "rule %s: the firing of %s was missed (its window closed before a tick ran)", rule.pk, start.isoformat()
+            )
             missed.append(Firing(rule.pk, start, None, "missed: its window closed before a worker ran", missed=True))
     return missed
 
 
-def _claim_and_fire(
-    rule: PrescaleRule, window: windows.Window, *, now: datetime, dispatch: bool
-) -> Firing | None:
+def _claim_and_fire(rule: PrescaleRule, window: windows.Window, *, now: datetime, dispatch: bool) -> Firing | None:
     """Claim the firing and store its action (pending, or refused and audited) in one transaction.
 
     A crash between a committed claim and the action would lose the firing for good (claimed, so
@@ -252,9 +287,7 @@ def _claim_and_fire(
         return _fire(rule, window, now=now, dispatch=dispatch)
 
 
-def _retry_failed(
-    claimed: list[tuple[PrescaleRule, windows.Window]], *, now: datetime, dispatch: bool
-) -> list[Firing]:
+def _retry_failed(claimed: list[tuple[PrescaleRule, windows.Window]], *, now: datetime, dispatch: bool) -> list[Firing]:
     """Try again the claimed firings, windows still open, whose every try so far failed.
 
     Each try is its own action in the audit, keyed `firing:<start>#try<n>`: two ticks deciding on
@@ -281,8 +314,11 @@ def _retry_failed(
     retried: list[Firing] = []
     for rule, window in claimed:
         key = _firing_key(window.start)
-        mine = [r for r in by_rule.get(rule.pk, [])
-                if r["idempotency_key"] == key or r["idempotency_key"].startswith(f"{key}#")]
+        mine = [
+            r
+            for r in by_rule.get(rule.pk, [])
+            if r["idempotency_key"] == key or r["idempotency_key"].startswith(f"{key}#")
+        ]
         if not mine or any(r["status"] != ScaleAction.Status.FAILED for r in mine):
             continue
         if len(mine) >= FIRING_MAX_TRIES:

@@ -59,7 +59,8 @@ def actions_redispatch_stuck(
     now = now or timezone.now()
     ids: list[int] = []
     running = ScaleAction.objects.filter(status=S.RUNNING).filter(
-        Q(started_at__lt=now - timedelta(seconds=STUCK_RUNNING_SECONDS)) | Q(started_at__isnull=True)
+        Q(started_at__lt=now - timedelta(seconds=STUCK_RUNNING_SECONDS))
+        | Q(started_at__isnull=True)
         | Q(claimed_by__startswith=f"{socket.gethostname()}:")
     )
     rows = running.values_list("id", "claimed_by", "started_at", "attempts")
@@ -68,9 +69,12 @@ def actions_redispatch_stuck(
         if not timed_out and not workers.process_is_gone(claimed_by):
             continue
         # Compare-and-set on the claim: a worker that claimed it again meanwhile keeps it.
-        if ScaleAction.objects.filter(id=action_id, status=S.RUNNING, attempts=attempts).update(
-            status=S.PENDING, error="worker lost: trying again", dispatched_at=now
-        ) != 1:
+        if (
+            ScaleAction.objects.filter(id=action_id, status=S.RUNNING, attempts=attempts).update(
+                status=S.PENDING, error="worker lost: trying again", dispatched_at=now
+            )
+            != 1
+        ):
             continue
         ids.append(action_id)
         if dispatch:
@@ -79,9 +83,12 @@ def actions_redispatch_stuck(
     stuck = ScaleAction.objects.filter(status=S.PENDING, created_at__lt=cutoff).exclude(dispatched_at__gte=cutoff)
     for action_id, dispatched_at in stuck.values_list("id", "dispatched_at"):
         # Compare-and-set: two reconcilers re-send it once.
-        if ScaleAction.objects.filter(id=action_id, status=S.PENDING, dispatched_at=dispatched_at).update(
-            dispatched_at=now
-        ) != 1:
+        if (
+            ScaleAction.objects.filter(id=action_id, status=S.PENDING, dispatched_at=dispatched_at).update(
+                dispatched_at=now
+            )
+            != 1
+        ):
             continue
         ids.append(action_id)
         if dispatch:

@@ -54,7 +54,9 @@ def deployment_scaling_why(
             fit = None
     last_rescale = (
         ScalingEvent.objects.filter(deployment=deployment, kind=EventKind.DESIRED_CHANGED, at__gt=now - STABILIZATION)
-        .order_by("-at").values_list("at", flat=True).first()
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
     )
     paused = scaler is not None and scaler.paused
     facts = ScalingFacts(
@@ -83,7 +85,6 @@ def deployment_scaling_why(
         pending_replicas=max(deployment.replicas_desired - deployment.replicas_ready, 0),
     )
     return scaling_why(facts), state.overrides
-
 
 
 def _device(resource: str) -> str:

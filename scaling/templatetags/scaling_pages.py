@@ -77,8 +77,9 @@ def request_summary(action) -> str:
     if "restores" in asked:
         return f"restore what action #{asked['restores']} replaced"
     if "hard" in asked:
-        parts = [f"{quota_entry_label(k)} {'removed' if v is None else v}"
-                 for k, v in sorted(_dict(asked["hard"]).items())]
+        parts = [
+            f"{quota_entry_label(k)} {'removed' if v is None else v}" for k, v in sorted(_dict(asked["hard"]).items())
+        ]
         text = ", ".join(parts) or "no entries"
         return text + ("; lower below current usage anyway" if asked.get("force") else "")
     if "replicas" not in asked:

@@ -133,8 +133,13 @@ def action(setup: Setup, action_id: int) -> dict:
 def rule(setup: Setup, name: str, cron: str, floor: int, minutes: int, client: Client | None = None):
     return (client or setup.operator).post(
         "/api/v1/prescale-rules/",
-        {"deployment": setup.ids[name], "cron": cron, "timezone": "UTC", "min_replicas": floor,
-         "duration_minutes": minutes},
+        {
+            "deployment": setup.ids[name],
+            "cron": cron,
+            "timezone": "UTC",
+            "min_replicas": floor,
+            "duration_minutes": minutes,
+        },
         content_type="application/json",
     )
 

@@ -67,8 +67,9 @@ def test_it_lists_pods_outside_deployments_against_their_nodes(prod, tmp_path):
 def test_it_syncs_through_real_processes(prod, edge, tmp_path, transactional_db):
     for name, api, namespaces in (("prod", prod, PROD_NAMESPACES), ("edge", edge, "inference")):
         kubeconfig = api.kubeconfig(tmp_path / f"{name}.kubeconfig")
-        added = manage("cluster_add", name, "--kubeconfig", str(kubeconfig), "--namespaces", namespaces,
-                       tmp_path=tmp_path)
+        added = manage(
+            "cluster_add", name, "--kubeconfig", str(kubeconfig), "--namespaces", namespaces, tmp_path=tmp_path
+        )
         assert added.returncode == 0, added.stderr
         synced = manage("cluster_sync", name, tmp_path=tmp_path)
         assert synced.returncode == 0, synced.stderr
@@ -84,4 +85,3 @@ def test_it_syncs_through_real_processes(prod, edge, tmp_path, transactional_db)
     assert reported_deployments(client, "edge") == EDGE_DEPLOYMENTS
     assert_only_reads(prod)
     assert_only_reads(edge)
-

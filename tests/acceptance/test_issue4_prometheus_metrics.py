@@ -139,7 +139,10 @@ def synced(fake_kube, fake_kubeconfig, request):
             fields["prometheus_url"] = request.getfixturevalue("prometheus_server").url
         fields = {"prometheus_timeout_seconds": TIMEOUT, **fields}
         cluster = Cluster.objects.create(
-            name=name, backend=Cluster.Backend.KUBERNETES, kubeconfig_path=str(fake_kubeconfig), kube_context="fake",
+            name=name,
+            backend=Cluster.Backend.KUBERNETES,
+            kubeconfig_path=str(fake_kubeconfig),
+            kube_context="fake",
             **fields,
         )
         result = cluster_refresh(cluster=cluster)

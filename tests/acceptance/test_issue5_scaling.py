@@ -11,6 +11,7 @@ the right object with the right value and content type, and nothing else.
 The database is really committed (transactional_db), so scale actions reach the (eager) Celery
 task through `transaction.on_commit`, as they do in production.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -179,9 +180,7 @@ def test_a_request_beyond_the_namespace_gpu_quota_is_refused_with_the_numbers(se
 
     assert response.status_code == 409
     body = response.json()
-    assert body["detail"] == (
-        "9 more replicas need 9 nvidia.com/gpu but quota gpu-quota has 6 left (6 of 12 used)"
-    )
+    assert body["detail"] == ("9 more replicas need 9 nvidia.com/gpu but quota gpu-quota has 6 left (6 of 12 used)")
     assert (body["hard"], body["used"], body["available"], body["needed"]) == (12, 6, 6, 9)
     # An autoscaler's floor is held to the quota too, raise_max or not.
     floor = setup.scale("mistral-7b", {"replicas": 9, "reason": "r", "raise_max": True})

@@ -4,6 +4,7 @@ overrides, optimistic concurrency, retries and the broker (the world: tests/acce
 The database is really committed (transactional_db), so scale actions reach the (eager) Celery
 task through `transaction.on_commit`, as they do in production.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,8 @@ RULE_TARGETS = [
     ("qwen-7b", SCALE_PATH, ("spec", "replicas"), 4, 1),
 ]
 
-@pytest.mark.parametrize(("name", "path", "field", "floor", "baseline"), RULE_TARGETS,
-                         ids=[t[0] for t in RULE_TARGETS])
+
+@pytest.mark.parametrize(("name", "path", "field", "floor", "baseline"), RULE_TARGETS, ids=[t[0] for t in RULE_TARGETS])
 def test_a_prescale_rule_due_now_is_applied_by_scaling_tick_and_restored_after_its_duration(
     setup, name, path, field, floor, baseline
 ):

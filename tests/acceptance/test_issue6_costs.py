@@ -185,7 +185,7 @@ def test_it_prices_deployments_as_the_sum_of_their_pods_gpu_shares(cluster, api)
 def test_it_flags_the_unknown_instance_type_on_the_nodes_and_costs_pages(cluster, client):
     client.force_login(UserFactory(username="finance", role=Role.VIEWER))
     nodes_page = client.get("/nodes/").content.decode()
-    row = nodes_page[nodes_page.index(f">{MYSTERY}<"):]
+    row = nodes_page[nodes_page.index(f">{MYSTERY}<") :]
     row = row[: row.index("</tr>")]
     assert "no price" in row and UNKNOWN_TYPE in row and "$0" not in row
     assert UNKNOWN_TYPE in client.get("/costs/").content.decode()

@@ -70,12 +70,14 @@ def test_the_admin_login_is_limited_like_the_main_login(settings):
 
     assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
     assert "Too many failed sign-in attempts for root from your address. Try again in 15 minutes." in (
-        locked.content.decode())
+        locked.content.decode()
+    )
     assert "_auth_user_id" not in client.session
     # the two doors share one count: the main login is locked for the pair too
     assert client.post("/accounts/login/", {"username": "root", "password": "pw"}).status_code == 429
-    assert Client(REMOTE_ADDR="10.0.0.10").post("/admin/login/", {"username": "root", "password": "pw"}
-                                                ).status_code == 302
+    assert (
+        Client(REMOTE_ADDR="10.0.0.10").post("/admin/login/", {"username": "root", "password": "pw"}).status_code == 302
+    )
 
 
 def test_tokens_cannot_be_edited_or_deleted_in_the_admin_and_revoking_there_is_audited():

@@ -21,9 +21,17 @@ def test_an_admin_issues_a_token_and_sees_its_secret_once():
     admin = UserFactory(username="root", role="admin")
     UserFactory(username="search", role="operator")
 
-    response = as_user(admin).post("/api/v1/tokens/", {
-        "user": "search", "name": "search-bot", "role": "operator", "namespaces": ["team-search"],
-        "expires_days": None}, format="json")
+    response = as_user(admin).post(
+        "/api/v1/tokens/",
+        {
+            "user": "search",
+            "name": "search-bot",
+            "role": "operator",
+            "namespaces": ["team-search"],
+            "expires_days": None,
+        },
+        format="json",
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -40,8 +48,12 @@ def test_others_see_only_their_own_tokens_and_cannot_issue_or_revoke():
 
     assert [row["name"] for row in client.get("/api/v1/tokens/").json()["results"]] == ["mine"]
     assert client.get(f"/api/v1/tokens/{theirs.pk}/").status_code == 404
-    assert client.post("/api/v1/tokens/", {"user": mine.user.username, "name": "x", "role": "viewer"},
-                       format="json").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/tokens/", {"user": mine.user.username, "name": "x", "role": "viewer"}, format="json"
+        ).status_code
+        == 403
+    )
     assert client.post(f"/api/v1/tokens/{mine.pk}/revoke/", {}, format="json").status_code == 403
 
 
@@ -49,8 +61,7 @@ def test_an_admin_revokes_a_token_and_the_audit_shows_it():
     admin = UserFactory(username="root", role="admin")
     token = ApiTokenFactory(role="viewer", name="ci")
 
-    response = as_user(admin).post(f"/api/v1/tokens/{token.pk}/revoke/", {"reason": "leaked in a log"},
-                                   format="json")
+    response = as_user(admin).post(f"/api/v1/tokens/{token.pk}/revoke/", {"reason": "leaked in a log"}, format="json")
 
     assert response.status_code == 200 and response.json()["state"] == "revoked"
     assert ApiToken.objects.get(pk=token.pk).revoked_by == admin
@@ -65,8 +76,7 @@ def test_a_token_above_its_users_role_is_refused_with_a_reason():
     admin = UserFactory(username="root", role="admin")
     UserFactory(username="vera", role="viewer")
 
-    response = as_user(admin).post("/api/v1/tokens/", {"user": "vera", "name": "x", "role": "admin"},
-                                   format="json")
+    response = as_user(admin).post("/api/v1/tokens/", {"user": "vera", "name": "x", "role": "admin"}, format="json")
 
     assert response.status_code == 400
     assert "more rights than its user" in response.json()["detail"]

@@ -20,8 +20,20 @@ def run(name: str, *args: str) -> list[str]:
 
 
 def test_it_issues_a_scoped_read_only_token_with_its_expiry():
-    raw = run("apitoken_create", "--user", "search-bot", "--role", "operator", "--namespaces", "team-search,ml",
-              "--clusters", "prod", "--expires-days", "7", "--read-only")[-1]
+    raw = run(
+        "apitoken_create",
+        "--user",
+        "search-bot",
+        "--role",
+        "operator",
+        "--namespaces",
+        "team-search,ml",
+        "--clusters",
+        "prod",
+        "--expires-days",
+        "7",
+        "--read-only",
+    )[-1]
 
     token = ApiToken.objects.get()
     assert raw.startswith(token.prefix)

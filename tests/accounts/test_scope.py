@@ -69,12 +69,17 @@ def test_it_narrows_to_the_scoped_cluster(fleet):
 def test_it_refuses_writes_outside_the_scope_with_403_and_changes_nothing(fleet):
     client = bot(namespaces=["team-search"])
 
-    scale = client.post(f"/api/v1/deployments/{fleet['chat'].id}/scale/", {"replicas": 3, "reason": "x"},
-                        format="json")
-    rule = client.post("/api/v1/prescale-rules/", {"deployment": fleet["chat"].id, "cron": "0 9 * * *",
-                                                   "min_replicas": 2, "duration_minutes": 60}, format="json")
-    quota = client.patch(f"/api/v1/quotas/{fleet['quota-chat'].id}/",
-                         {"hard": {"requests.nvidia.com/gpu": 8}, "reason": "x"}, format="json")
+    scale = client.post(f"/api/v1/deployments/{fleet['chat'].id}/scale/", {"replicas": 3, "reason": "x"}, format="json")
+    rule = client.post(
+        "/api/v1/prescale-rules/",
+        {"deployment": fleet["chat"].id, "cron": "0 9 * * *", "min_replicas": 2, "duration_minutes": 60},
+        format="json",
+    )
+    quota = client.patch(
+        f"/api/v1/quotas/{fleet['quota-chat'].id}/",
+        {"hard": {"requests.nvidia.com/gpu": 8}, "reason": "x"},
+        format="json",
+    )
 
     for response in (scale, rule, quota):
         assert response.status_code == 403, response.json()

@@ -101,15 +101,19 @@ class Identities:
 
     def __init__(self):
         self._clients: dict[tuple, Client] = {}
-        self.users = {role: UserFactory(username=f"matrix-{role}", role=role) for role in
-                      ("viewer", "operator", "admin")}
+        self.users = {
+            role: UserFactory(username=f"matrix-{role}", role=role) for role in ("viewer", "operator", "admin")
+        }
         self.tokens = {role: ApiTokenFactory(user=self.users[role], role=role) for role in self.users}
-        self.tokens["scoped"] = ApiTokenFactory(user=self.users["operator"], role="operator",
-                                                namespaces=["team-search"])
-        self.tokens["expired"] = ApiTokenFactory(user=self.users["admin"], role="admin",
-                                                 expires_at=timezone.now() - timedelta(minutes=1))
-        self.tokens["revoked"] = ApiTokenFactory(user=self.users["admin"], role="admin",
-                                                 revoked_at=timezone.now() - timedelta(minutes=1))
+        self.tokens["scoped"] = ApiTokenFactory(
+            user=self.users["operator"], role="operator", namespaces=["team-search"]
+        )
+        self.tokens["expired"] = ApiTokenFactory(
+            user=self.users["admin"], role="admin", expires_at=timezone.now() - timedelta(minutes=1)
+        )
+        self.tokens["revoked"] = ApiTokenFactory(
+            user=self.users["admin"], role="admin", revoked_at=timezone.now() - timedelta(minutes=1)
+        )
 
     def client(self, identity: str, *, api: bool, csrf: bool = False) -> Client:
         key = (identity, api or identity in ("anonymous", "scoped", "expired", "revoked"), csrf)
@@ -149,11 +153,25 @@ def expected_table(fleet) -> dict[tuple[str, str], dict[str, int]]:
     """Known endpoints: (method, path) -> the status each column gets. Writes send an empty body, so
     a caller allowed past the checks gets 400 (the body is wrong), which is what proves they got past."""
     d, q, c = fleet["deployment"].id, fleet["quota"].id, fleet["cluster"].id
-    read = {"anonymous": 401, "viewer": 200, "operator": 200, "admin": 200, "scoped": 200, "expired": 401,
-            "revoked": 401}
+    read = {
+        "anonymous": 401,
+        "viewer": 200,
+        "operator": 200,
+        "admin": 200,
+        "scoped": 200,
+        "expired": 401,
+        "revoked": 401,
+    }
     hidden = {**read, "scoped": 404}  # an object in namespace llm: not the scoped token's team-search
-    page = {"anonymous": 302, "viewer": 200, "operator": 200, "admin": 200, "scoped": 302, "expired": 302,
-            "revoked": 302}
+    page = {
+        "anonymous": 302,
+        "viewer": 200,
+        "operator": 200,
+        "admin": 200,
+        "scoped": 302,
+        "expired": 302,
+        "revoked": 302,
+    }
     return {
         ("get", "/api/v1/clusters/"): read,
         ("get", f"/api/v1/clusters/{c}/"): read,
@@ -163,8 +181,13 @@ def expected_table(fleet) -> dict[tuple[str, str], dict[str, int]]:
         ("get", "/api/v1/actions/"): read,
         ("get", "/api/v1/audit/"): read,
         ("get", "/api/v1/tokens/"): read,
-        ("post", f"/api/v1/deployments/{d}/scale/"): {**read, "viewer": 403, "operator": 400, "admin": 400,
-                                                      "scoped": 403},
+        ("post", f"/api/v1/deployments/{d}/scale/"): {
+            **read,
+            "viewer": 403,
+            "operator": 400,
+            "admin": 400,
+            "scoped": 403,
+        },
         ("post", "/api/v1/prescale-rules/"): {**read, "viewer": 403, "operator": 400, "admin": 400, "scoped": 400},
         ("patch", f"/api/v1/quotas/{q}/"): {**read, "viewer": 403, "operator": 403, "admin": 400, "scoped": 403},
         ("post", "/api/v1/tokens/"): {**read, "viewer": 403, "operator": 403, "admin": 400, "scoped": 403},
@@ -192,8 +215,7 @@ def test_each_known_endpoint_answers_each_identity_as_expected(ids, fleet):
 
 def test_the_sweep_finds_every_kind_of_endpoint():
     paths = {e.path for e in endpoints()}
-    assert {"/api/v1/clusters/", f"/api/v1/deployments/{MISSING}/scale/", "/api/v1/audit/", "/tokens/",
-            "/"} <= paths
+    assert {"/api/v1/clusters/", f"/api/v1/deployments/{MISSING}/scale/", "/api/v1/audit/", "/tokens/", "/"} <= paths
     assert len(paths) > 50
 
 
@@ -308,15 +330,35 @@ def two_teams(fake_metrics):  # noqa: F811 (the fixture imported above)
     made = {}
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     for namespace in ("team-search", "llm"):
-        d = ModelDeploymentFactory(cluster=cluster, namespace=namespace, name=f"{namespace}-model",
-                                   max_unavailable="1", replicas_desired=6)
+        d = ModelDeploymentFactory(
+            cluster=cluster, namespace=namespace, name=f"{namespace}-model", max_unavailable="1", replicas_desired=6
+        )
         pod = PodFactory(deployment=d, node=node)
         CostSample.objects.create(
-            cluster=cluster, cluster_name="prod", node=node, node_name=node.name, pod=pod, pod_name=pod.name,
-            deployment=d, deployment_name=d.name, namespace=namespace, hour=start, start=start,
-            end=start + timedelta(hours=1), gpus=Decimal(1), gpu_hours=Decimal(1), usd=Decimal("4.00"))
-        Alert.objects.create(cluster=cluster, rule="ttft_breach", severity="page", fingerprint=f"ttft/{namespace}",
-                             deployment=d, summary=f"{namespace} is slow")
+            cluster=cluster,
+            cluster_name="prod",
+            node=node,
+            node_name=node.name,
+            pod=pod,
+            pod_name=pod.name,
+            deployment=d,
+            deployment_name=d.name,
+            namespace=namespace,
+            hour=start,
+            start=start,
+            end=start + timedelta(hours=1),
+            gpus=Decimal(1),
+            gpu_hours=Decimal(1),
+            usd=Decimal("4.00"),
+        )
+        Alert.objects.create(
+            cluster=cluster,
+            rule="ttft_breach",
+            severity="page",
+            fingerprint=f"ttft/{namespace}",
+            deployment=d,
+            summary=f"{namespace} is slow",
+        )
         made[namespace] = d
     return {"cluster": cluster, "pool": pool, **made}
 
@@ -367,9 +409,15 @@ def test_a_scoped_token_cannot_write_outside_its_scope_on_views_without_a_querys
         advice = client.post("/api/v1/advice/", {"deployment": llm.id}, content_type="application/json")
         assert advice.status_code == 403, advice.content
     assert not MigPlan.objects.exists() and not FindingDismissal.objects.exists() and not AdviceRun.objects.exists()
-    assert bearer(ids.tokens["scoped"]).post(dismiss, {"reason": "fine"},
-                                             content_type="application/json").status_code == 403
-    assert bearer(ids.tokens["operator"]).post("/api/v1/mig-plans/", plan_body,
-                                               content_type="application/json").status_code == 201
+    assert (
+        bearer(ids.tokens["scoped"]).post(dismiss, {"reason": "fine"}, content_type="application/json").status_code
+        == 403
+    )
+    assert (
+        bearer(ids.tokens["operator"])
+        .post("/api/v1/mig-plans/", plan_body, content_type="application/json")
+        .status_code
+        == 201
+    )
     assert bearer(other_cluster).get("/api/v1/mig-plans/").json()["count"] == 0
     assert bearer(ids.tokens["operator"]).get("/api/v1/mig-plans/").json()["count"] == 1

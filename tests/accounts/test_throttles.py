@@ -19,8 +19,9 @@ def bot(token) -> APIClient:
 
 def scale(client, dep):
     # A request the policy refuses (no autoscaler): still a scale request, counted by the limit.
-    return client.post(f"/api/v1/deployments/{dep.id}/scale/", {"replicas": 2, "reason": "x", "dry_run": True},
-                       format="json")
+    return client.post(
+        f"/api/v1/deployments/{dep.id}/scale/", {"replicas": 2, "reason": "x", "dry_run": True}, format="json"
+    )
 
 
 def test_it_answers_429_with_retry_after_past_the_scale_rate(settings):
@@ -74,10 +75,13 @@ def test_sign_in_locks_a_user_and_address_after_repeated_failures(settings):
 
     assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
     assert "Too many failed sign-in attempts for alice from your address. Try again in 15 minutes." in (
-        locked.content.decode())
+        locked.content.decode()
+    )
     assert "_auth_user_id" not in client.session
     # The same user from another address, and another user from this one, may still sign in.
-    assert Client(REMOTE_ADDR="10.0.0.8").post("/accounts/login/", {"username": "alice", "password": "pw"}
-                                               ).status_code == 302
+    assert (
+        Client(REMOTE_ADDR="10.0.0.8").post("/accounts/login/", {"username": "alice", "password": "pw"}).status_code
+        == 302
+    )
     UserFactory(username="bob", role="viewer")
     assert client.post("/accounts/login/", {"username": "bob", "password": "pw"}).status_code == 302

@@ -21,8 +21,10 @@ def test_an_admin_issues_a_token_on_the_page_and_sees_the_secret_once():
     admin = logged_in(UserFactory(username="root", role="admin"))
     UserFactory(username="search", role="operator")
 
-    response = admin.post("/tokens/", {"user": "search", "name": "search-bot", "role": "operator",
-                                       "namespaces": "team-search", "expires_days": "30"})
+    response = admin.post(
+        "/tokens/",
+        {"user": "search", "name": "search-bot", "role": "operator", "namespaces": "team-search", "expires_days": "30"},
+    )
 
     assert response.status_code == 200
     token = ApiToken.objects.get()

@@ -11,8 +11,17 @@ def advice_page(deployment, *, hours: float, attainment: float) -> str:
     from tests.factories import UserFactory
 
     user = UserFactory(username="sre", role="viewer")
-    run = services.advice_start(user=user, deployment=deployment, trace=None, hours=hours, rate_multiplier=1.0,
-                                spike=None, slo=None, attainment=attainment, enqueue=lambda run_id: None)
+    run = services.advice_start(
+        user=user,
+        deployment=deployment,
+        trace=None,
+        hours=hours,
+        rate_multiplier=1.0,
+        spike=None,
+        slo=None,
+        attainment=attainment,
+        enqueue=lambda run_id: None,
+    )
     assert services.advice_execute(run_id=run.id).status == "done"
     client = Client()
     client.force_login(user)

@@ -54,8 +54,11 @@ def test_it_runs_advice_in_the_task_and_serves_the_commands_json(llama, django_c
     client = login()
     trace_id = upload(client, SAMPLE.read_bytes()).json()["id"]
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/api/v1/advice/", {"deployment": llama.id, "trace": trace_id, "rate_multiplier": 5,
-                                                   "attainment": 0.95}, content_type="application/json")
+        response = client.post(
+            "/api/v1/advice/",
+            {"deployment": llama.id, "trace": trace_id, "rate_multiplier": 5, "attainment": 0.95},
+            content_type="application/json",
+        )
     assert response.status_code == 202
     run = client.get(f"/api/v1/advice/{response.json()['id']}/").json()
     assert (run["status"], run["progress"]) == ("done", 1.0)
@@ -68,12 +71,15 @@ def test_it_runs_advice_in_the_task_and_serves_the_commands_json(llama, django_c
     assert "Recommended" in page and "seed ScaledObject" in page and '"Pareto front"' in page
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"attainment": 2}, "attainment is a fraction"),
-    ({"hours": 500}, "hours must be above 0 and at most 168"),
-    ({"spike": {"multiplier": -1}}, "the spike multiplier must be above 0"),
-    ({"colour": "red"}, "unknown field"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"attainment": 2}, "attainment is a fraction"),
+        ({"hours": 500}, "hours must be above 0 and at most 168"),
+        ({"spike": {"multiplier": -1}}, "the spike multiplier must be above 0"),
+        ({"colour": "red"}, "unknown field"),
+    ],
+)
 def test_it_refuses_a_bad_request_and_stores_no_run(llama, body, message):  # noqa: F811
     response = login().post("/api/v1/advice/", {"deployment": llama.id, **body}, content_type="application/json")
     assert response.status_code == 400 and message in json.dumps(response.json())
@@ -81,8 +87,9 @@ def test_it_refuses_a_bad_request_and_stores_no_run(llama, body, message):  # no
 
 
 def test_it_refuses_a_kubernetes_deployment_without_prometheus(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                                               prometheus_url=""))
+    deployment = ModelDeploymentFactory(
+        cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES, prometheus_url="")
+    )
     response = login().post("/api/v1/advice/", {"deployment": deployment.id}, content_type="application/json")
     assert response.status_code == 400 and "prod has no Prometheus" in json.dumps(response.json())
     assert not AdviceRun.objects.exists()
@@ -107,8 +114,17 @@ def test_it_cancels_a_queued_run_which_then_never_runs(llama):  # noqa: F811
 
 def test_it_stops_a_running_search_at_the_next_candidate(llama, monkeypatch):  # noqa: F811
     user = UserFactory(username="someone", role="viewer")
-    run = services.advice_start(user=user, deployment=llama, trace=None, hours=1, rate_multiplier=1.0, spike=None,
-                                slo=None, attainment=0.99, enqueue=lambda run_id: None)
+    run = services.advice_start(
+        user=user,
+        deployment=llama,
+        trace=None,
+        hours=1,
+        rate_multiplier=1.0,
+        spike=None,
+        slo=None,
+        attainment=0.99,
+        enqueue=lambda run_id: None,
+    )
     real = services.advice_run
 
     def cancelled_meanwhile(**kwargs):
@@ -121,24 +137,43 @@ def test_it_stops_a_running_search_at_the_next_candidate(llama, monkeypatch):  #
 
 def test_it_lets_only_the_owner_or_an_operator_cancel(llama):  # noqa: F811
     owner = UserFactory(username="owner", role="viewer")
-    run = services.advice_start(user=owner, deployment=llama, trace=None, hours=1, rate_multiplier=1.0, spike=None,
-                                slo=None, attainment=0.99, enqueue=lambda run_id: None)
+    run = services.advice_start(
+        user=owner,
+        deployment=llama,
+        trace=None,
+        hours=1,
+        rate_multiplier=1.0,
+        spike=None,
+        slo=None,
+        attainment=0.99,
+        enqueue=lambda run_id: None,
+    )
     assert login("viewer").post(f"/api/v1/advice/{run.id}/cancel/").status_code == 403
     assert login("operator").post(f"/api/v1/advice/{run.id}/cancel/").status_code == 200
 
 
 def test_it_shows_a_progress_bar_and_a_cancel_button_while_running(llama):  # noqa: F811
-    run = services.advice_start(user=UserFactory(username="a", role="viewer"), deployment=llama, trace=None,
-                                hours=1, rate_multiplier=1.0, spike=None, slo=None, attainment=0.99,
-                                enqueue=lambda run_id: None)
+    run = services.advice_start(
+        user=UserFactory(username="a", role="viewer"),
+        deployment=llama,
+        trace=None,
+        hours=1,
+        rate_multiplier=1.0,
+        spike=None,
+        slo=None,
+        attainment=0.99,
+        enqueue=lambda run_id: None,
+    )
     AdviceRun.objects.filter(id=run.id).update(status="running", progress=0.4)
     page = login().get(f"/advice/{run.id}/").content.decode()
     assert '<progress max="100" value="40"' in page and "Cancel</button>" in page
 
 
 def test_it_starts_advice_from_the_page_with_an_uploaded_trace(llama):  # noqa: F811
-    response = login().post(f"/advice/deployments/{llama.id}/", {
-        "trace": SimpleUploadedFile("t.csv", SAMPLE.read_bytes(), "text/csv"), "attainment": "0.95"})
+    response = login().post(
+        f"/advice/deployments/{llama.id}/",
+        {"trace": SimpleUploadedFile("t.csv", SAMPLE.read_bytes(), "text/csv"), "attainment": "0.95"},
+    )
     assert response.status_code == 302
     run = AdviceRun.objects.get()
     assert run.trace.requests > 1000 and run.attainment == 0.95
@@ -151,8 +186,10 @@ def test_it_shows_a_bad_number_on_the_page_and_starts_nothing(llama):  # noqa: F
 
 
 def test_it_draws_the_pareto_front_as_the_candidates_no_other_beats():
-    candidates = [{"label": name, "gpu_hours": g, "slo_violation_minutes": v}
-                  for name, g, v in [("a", 1, 50), ("b", 2, 60), ("c", 2, 10), ("d", 3, 10), ("e", 4, 0)]]
+    candidates = [
+        {"label": name, "gpu_hours": g, "slo_violation_minutes": v}
+        for name, g, v in [("a", 1, 50), ("b", 2, 60), ("c", 2, 10), ("d", 3, 10), ("e", 4, 0)]
+    ]
     assert [c["label"] for c in pareto_front(candidates)] == ["a", "c", "e"]
 
 

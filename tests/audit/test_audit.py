@@ -39,8 +39,11 @@ def test_it_records_a_rules_life_from_the_bot_that_changed_it(admin_client):
     bot = APIClient()
     bot.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
 
-    created = bot.post("/api/v1/prescale-rules/", {"deployment": dep.id, "cron": "0 9 * * 1-5", "min_replicas": 3,
-                                                  "duration_minutes": 60}, format="json")
+    created = bot.post(
+        "/api/v1/prescale-rules/",
+        {"deployment": dep.id, "cron": "0 9 * * 1-5", "min_replicas": 3, "duration_minutes": 60},
+        format="json",
+    )
     assert created.status_code == 201, created.json()
     rule_id = created.json()["id"]
     assert bot.patch(f"/api/v1/prescale-rules/{rule_id}/", {"min_replicas": 4}, format="json").status_code == 200
@@ -55,7 +58,16 @@ def test_it_records_a_rules_life_from_the_bot_that_changed_it(admin_client):
     assert (edited["before"]["min_replicas"], edited["after"]["min_replicas"]) == (3, 4)
     assert (disabled["before"]["enabled"], disabled["after"]["enabled"]) == (True, False)
     assert deleted["after"] is None and set(rows[0]) == {
-        "id", "at", "actor", "kind", "object", "before", "after", "reason", "action_url"}
+        "id",
+        "at",
+        "actor",
+        "kind",
+        "object",
+        "before",
+        "after",
+        "reason",
+        "action_url",
+    }
 
 
 def test_it_lists_slo_changes_and_cluster_writes_with_links_newest_first(admin_client):
@@ -64,16 +76,36 @@ def test_it_lists_slo_changes_and_cluster_writes_with_links_newest_first(admin_c
     start = timezone.now() - timedelta(hours=1)
     with time_machine.travel(start, tick=False):
         action = ScaleAction.objects.create(
-            actor_user=alice, actor_label="alice", actor_key=f"user:{alice.pk}", source=ScaleAction.Source.UI,
-            cluster=dep.cluster, namespace="llm", deployment=dep, target_kind="scaledobject", target_name="llama",
-            before={"min_replicas": 1}, after={"min_replicas": 4}, reason="launch")
+            actor_user=alice,
+            actor_label="alice",
+            actor_key=f"user:{alice.pk}",
+            source=ScaleAction.Source.UI,
+            cluster=dep.cluster,
+            namespace="llm",
+            deployment=dep,
+            target_kind="scaledobject",
+            target_name="llama",
+            before={"min_replicas": 1},
+            after={"min_replicas": 4},
+            reason="launch",
+        )
     with time_machine.travel(start + timedelta(minutes=1), tick=False):
         quota = ScaleAction.objects.create(
-            actor_label="bot:ci", actor_key="token:9", source=ScaleAction.Source.API, cluster=dep.cluster,
-            namespace="llm", operation=ScaleAction.Operation.QUOTA, target_kind="quota", target_name="gpu-quota",
-            before={"requests.nvidia.com/gpu": 8}, after={"requests.nvidia.com/gpu": 16}, reason="more")
-    deployment_slo_set(deployment=dep, seconds=1.5, reason="tighter for launch", actor_user=alice,
-                       now=start + timedelta(minutes=30))
+            actor_label="bot:ci",
+            actor_key="token:9",
+            source=ScaleAction.Source.API,
+            cluster=dep.cluster,
+            namespace="llm",
+            operation=ScaleAction.Operation.QUOTA,
+            target_kind="quota",
+            target_name="gpu-quota",
+            before={"requests.nvidia.com/gpu": 8},
+            after={"requests.nvidia.com/gpu": 16},
+            reason="more",
+        )
+    deployment_slo_set(
+        deployment=dep, seconds=1.5, reason="tighter for launch", actor_user=alice, now=start + timedelta(minutes=30)
+    )
 
     rows = audit(admin_client)
 
@@ -94,15 +126,25 @@ def test_it_pages_across_sources_in_time_order(admin_client):
     base = timezone.now() - timedelta(days=1)
     for i in range(5):
         with time_machine.travel(base + timedelta(minutes=i), tick=False):
-            audit_record(actor="alice", kind=AuditKind.RECEIVER, object=f"receiver r{i}", before=None,
-                         after={"url": "https://example.com"}, reason="")
+            audit_record(
+                actor="alice",
+                kind=AuditKind.RECEIVER,
+                object=f"receiver r{i}",
+                before=None,
+                after={"url": "https://example.com"},
+                reason="",
+            )
 
     first = admin_client.get("/api/v1/audit/?limit=2").json()
     second = admin_client.get("/api/v1/audit/?limit=2&offset=2").json()
 
     assert first["count"] == 5
     assert [r["object"] for r in first["results"] + second["results"]] == [
-        "receiver r4", "receiver r3", "receiver r2", "receiver r1"]
+        "receiver r4",
+        "receiver r3",
+        "receiver r2",
+        "receiver r1",
+    ]
 
 
 def test_it_refuses_an_unknown_filter_or_kind_by_name(admin_client):
@@ -114,8 +156,14 @@ def test_it_refuses_an_unknown_filter_or_kind_by_name(admin_client):
 
 
 def test_the_page_shows_the_changes_to_a_viewer():
-    audit_record(actor="alice", kind=AuditKind.TOKEN, object="token sdk_abcd1234… (ci)", before=None,
-                 after={"role": "viewer"}, reason="token issued")
+    audit_record(
+        actor="alice",
+        kind=AuditKind.TOKEN,
+        object="token sdk_abcd1234… (ci)",
+        before=None,
+        after={"role": "viewer"},
+        reason="token issued",
+    )
     client = APIClient()
     client.force_login(UserFactory(role="viewer"))
 
@@ -148,13 +196,16 @@ def _bot(role: str, name: str) -> APIClient:
 def test_it_records_a_receivers_life_by_the_bot_that_changed_it_without_the_url(admin_client):
     url = "https://hooks.slack.com/services/T000/B000/very-secret"
     bot = _bot("admin", "pager-bot")
-    created = bot.post("/api/v1/receivers/", {"name": "oncall", "kind": "slack", "url": url, "severities": ["page"]},
-                       format="json")
+    created = bot.post(
+        "/api/v1/receivers/", {"name": "oncall", "kind": "slack", "url": url, "severities": ["page"]}, format="json"
+    )
     assert created.status_code == 201, created.json()
     rid = created.json()["id"]
     assert bot.patch(f"/api/v1/receivers/{rid}/", {"namespaces": ["team-a"]}, format="json").status_code == 200
-    assert bot.post("/api/v1/receivers/", {"name": "oncall", "kind": "slack", "url": url}, format="json"
-                    ).status_code == 400  # a refused change is not in the audit
+    assert (
+        bot.post("/api/v1/receivers/", {"name": "oncall", "kind": "slack", "url": url}, format="json").status_code
+        == 400
+    )  # a refused change is not in the audit
     assert bot.delete(f"/api/v1/receivers/{rid}/").status_code == 204
 
     rows = audit(admin_client, "?kind=receiver")
@@ -171,8 +222,10 @@ def test_it_records_a_receivers_life_by_the_bot_that_changed_it_without_the_url(
 def test_the_receivers_page_records_its_admin_as_the_actor():
     client = APIClient()
     client.force_login(UserFactory(username="root", role="admin"))
-    client.post("/scaling/alerts/receivers/", {"name": "ops", "kind": "webhook", "url": "https://hooks.example.com/x",
-                                       "events": ["alerts"]})
+    client.post(
+        "/scaling/alerts/receivers/",
+        {"name": "ops", "kind": "webhook", "url": "https://hooks.example.com/x", "events": ["alerts"]},
+    )
     rid = Receiver.objects.get(name="ops").id
     client.post("/scaling/alerts/receivers/", {"delete": rid})
 
@@ -183,15 +236,25 @@ def test_the_receivers_page_records_its_admin_as_the_actor():
 
 def test_it_records_silences_and_acknowledgements_by_whoever_made_them(admin_client):
     deployment = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="llama")
-    alert = Alert.objects.create(cluster=deployment.cluster, rule="slo_burn_page", severity="page",
-                                 deployment=deployment, fingerprint="f1", summary="TTFT burning")
+    alert = Alert.objects.create(
+        cluster=deployment.cluster,
+        rule="slo_burn_page",
+        severity="page",
+        deployment=deployment,
+        fingerprint="f1",
+        summary="TTFT burning",
+    )
     bot = _bot("operator", "oncall-bot")
-    assert bot.post(f"/api/v1/alerts/{alert.id}/acknowledge/", {"reason": "looking"}, format="json"
-                    ).status_code == 200
-    assert bot.post(f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 90, "reason": "known rollout"},
-                    format="json").status_code == 201
-    assert bot.post(f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 0, "reason": "x"},
-                    format="json").status_code == 400
+    assert bot.post(f"/api/v1/alerts/{alert.id}/acknowledge/", {"reason": "looking"}, format="json").status_code == 200
+    assert (
+        bot.post(
+            f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 90, "reason": "known rollout"}, format="json"
+        ).status_code
+        == 201
+    )
+    assert (
+        bot.post(f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 0, "reason": "x"}, format="json").status_code == 400
+    )
     person = APIClient()
     person.force_login(UserFactory(username="otto", role="operator"))
     person.post(f"/scaling/alerts/{alert.id}/act/", {"do": "silence", "minutes": "30", "reason": "still rolling"})
@@ -200,7 +263,10 @@ def test_it_records_silences_and_acknowledgements_by_whoever_made_them(admin_cli
 
     label = f"alert #{alert.id} slo_burn_page on prod/llm/llama"
     assert [(r["actor"], r["object"], r["reason"]) for r in rows] == [
-        ("otto", label, "still rolling"), ("oncall-bot", label, "known rollout"), ("oncall-bot", label, "looking")]
+        ("otto", label, "still rolling"),
+        ("oncall-bot", label, "known rollout"),
+        ("oncall-bot", label, "looking"),
+    ]
     assert rows[2]["before"] == {"acknowledged": False} and rows[2]["after"] == {"acknowledged": True}
     assert rows[1]["before"] is None and rows[1]["after"]["minutes"] == 90
     assert [r["kind"] for r in audit(admin_client, "?actor=oncall-bot")] == ["silence", "silence"]
@@ -210,8 +276,9 @@ def test_it_records_an_attainment_target_change_as_an_slo_change(admin_client):
     deployment = ModelDeploymentFactory(cluster__name="prod", namespace="llm", name="llama")
     bot = _bot("operator", "slo-bot")
 
-    answer = bot.patch(f"/api/v1/deployments/{deployment.id}/slo/", {"attainment": 0.995, "reason": "launch"},
-                       format="json")
+    answer = bot.patch(
+        f"/api/v1/deployments/{deployment.id}/slo/", {"attainment": 0.995, "reason": "launch"}, format="json"
+    )
 
     assert answer.status_code == 200, answer.json()
     (row,) = audit(admin_client, "?kind=slo")
@@ -220,10 +287,22 @@ def test_it_records_an_attainment_target_change_as_an_slo_change(admin_client):
 
 
 def test_the_page_words_kinds_and_values_as_people_read_them():
-    audit_record(actor="otto", kind=AuditKind.SILENCE, object="alert #7 slo_burn_page on prod/llm/llama",
-                 before={"acknowledged": False}, after={"acknowledged": True}, reason="looking")
-    audit_record(actor="root", kind=AuditKind.RECEIVER, object="receiver oncall", before=None,
-                 after={"severities": ["page", "ticket"], "namespaces": []}, reason="")
+    audit_record(
+        actor="otto",
+        kind=AuditKind.SILENCE,
+        object="alert #7 slo_burn_page on prod/llm/llama",
+        before={"acknowledged": False},
+        after={"acknowledged": True},
+        reason="looking",
+    )
+    audit_record(
+        actor="root",
+        kind=AuditKind.RECEIVER,
+        object="receiver oncall",
+        before=None,
+        after={"severities": ["page", "ticket"], "namespaces": []},
+        reason="",
+    )
     client = APIClient()
     client.force_login(UserFactory(role="viewer"))
 
@@ -240,19 +319,27 @@ def test_rules_changed_in_the_admin_site_are_audited_with_the_admin_as_actor(adm
     AutoscalerFactory(deployment=dep, min_replicas=1, max_replicas=8)
     site = APIClient()
     site.force_login(UserFactory(username="ada", role="admin", is_staff=True, is_superuser=True))
-    form = {"deployment": str(dep.id), "cron": "0 9 * * 1-5", "timezone": "UTC", "min_replicas": "3",
-            "duration_minutes": "60", "enabled": "on"}
+    form = {
+        "deployment": str(dep.id),
+        "cron": "0 9 * * 1-5",
+        "timezone": "UTC",
+        "min_replicas": "3",
+        "duration_minutes": "60",
+        "enabled": "on",
+    }
 
     assert site.post("/admin/scaling/prescalerule/add/", form).status_code == 302
     rule = PrescaleRule.objects.get()
     assert rule.created_by.username == "ada"
-    assert site.post(f"/admin/scaling/prescalerule/{rule.id}/change/", {**form, "min_replicas": "5"}
-                     ).status_code == 302
+    assert site.post(f"/admin/scaling/prescalerule/{rule.id}/change/", {**form, "min_replicas": "5"}).status_code == 302
     assert site.post(f"/admin/scaling/prescalerule/{rule.id}/delete/", {"post": "yes"}).status_code == 302
 
     rows = audit(admin_client, "?kind=prescale_rule")
-    assert [(r["actor"], r["reason"]) for r in rows] == [("ada", "rule deleted"), ("ada", "rule edited"),
-                                                         ("ada", "rule created")]
+    assert [(r["actor"], r["reason"]) for r in rows] == [
+        ("ada", "rule deleted"),
+        ("ada", "rule edited"),
+        ("ada", "rule created"),
+    ]
     assert (rows[1]["before"]["min_replicas"], rows[1]["after"]["min_replicas"]) == (3, 5)
     assert not PrescaleRule.objects.exists()
 
@@ -261,8 +348,14 @@ def test_it_filters_by_object_and_time_window(admin_client):
     base = timezone.now() - timedelta(hours=3)
     for i, name in enumerate(["receiver oncall", "receiver ops", "token sdk_1… (ci)"]):
         with time_machine.travel(base + timedelta(hours=i), tick=False):
-            audit_record(actor="root", kind=AuditKind.RECEIVER if "receiver" in name else AuditKind.TOKEN,
-                         object=name, before=None, after={}, reason="")
+            audit_record(
+                actor="root",
+                kind=AuditKind.RECEIVER if "receiver" in name else AuditKind.TOKEN,
+                object=name,
+                before=None,
+                after={},
+                reason="",
+            )
 
     def objects(query):
         return [r["object"] for r in audit(admin_client, query)]

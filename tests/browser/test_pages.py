@@ -1,6 +1,5 @@
 """A real browser (Playwright driving Debian's Chromium) logs in and sees the pages work."""
 
-
 import pytest
 
 from core.charts.deployment import PANELS
@@ -36,8 +35,9 @@ def test_it_draws_the_charts_of_a_deployment(browser, demo, live_server):
     # One chart per panel, every one drawn (those out of view too), each with its lines.
     panels = page.locator(".chart-panel")
     assert panels.count() == len(PANELS)
-    page.wait_for_function(f"document.querySelectorAll('.chart-panel[data-drawn]').length === {len(PANELS)}",
-                           timeout=20000)
+    page.wait_for_function(
+        f"document.querySelectorAll('.chart-panel[data-drawn]').length === {len(PANELS)}", timeout=20000
+    )
     assert page.locator(".chart-panel").first.locator("path.js-line").count() >= 3
     assert [panels.nth(i).get_attribute("aria-label") for i in range(panels.count())] == [t for t, _ in PANELS]
     page.screenshot(path=str(SCREENSHOTS / "deployment.png"), full_page=True)
@@ -78,8 +78,9 @@ def test_it_draws_the_panels_in_view_before_those_out_of_view(browser, demo, liv
     assert page.locator(".chart-panel[data-drawn]").count() == 0
 
     held[0].continue_()
-    page.wait_for_function(f"document.querySelectorAll('.chart-panel[data-drawn]').length === {len(PANELS)}",
-                           timeout=20000)
+    page.wait_for_function(
+        f"document.querySelectorAll('.chart-panel[data-drawn]').length === {len(PANELS)}", timeout=20000
+    )
     order = page.evaluate("window.__drawn")
     assert sorted(order) == sorted(t for t, _ in PANELS)  # each drawn once
     assert order[0] == PANELS[0][0]

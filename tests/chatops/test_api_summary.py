@@ -20,9 +20,17 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def _override(deployment, *, replicas: int, minutes: int) -> ScaleAction:
     return ScaleAction.objects.create(
-        actor_label="alice", actor_key="user:1", source="api", cluster=deployment.cluster,
-        namespace=deployment.namespace, deployment=deployment, request={"replicas": replicas}, mode="floor",
-        reason="launch", status=ScaleAction.Status.SUCCEEDED, expires_at=NOW + timedelta(minutes=minutes),
+        actor_label="alice",
+        actor_key="user:1",
+        source="api",
+        cluster=deployment.cluster,
+        namespace=deployment.namespace,
+        deployment=deployment,
+        request={"replicas": replicas},
+        mode="floor",
+        reason="launch",
+        status=ScaleAction.Status.SUCCEEDED,
+        expires_at=NOW + timedelta(minutes=minutes),
     )
 
 
@@ -35,16 +43,21 @@ def _cluster_with_everything(name: str, fake_metrics) -> None:
     PodFactory(deployment=slow, node=node, phase="Running")
     PodFactory(deployment=slow, node=None, phase="Pending", ready=False)
     _override(fast, replicas=4, minutes=90)
-    PrescaleRule.objects.create(deployment=slow, cron="0 9 * * 1-5", timezone="UTC", min_replicas=3,
-                                duration_minutes=60)
-    PrescaleRule.objects.create(deployment=fast, cron="30 12 * * *", timezone="UTC", min_replicas=2,
-                                duration_minutes=30)
-    PrescaleRule.objects.create(deployment=fast, cron="0 13 * * *", timezone="UTC", min_replicas=2,
-                                duration_minutes=30, enabled=False)
-    fake_metrics.metrics.update({
-        ("llm", "slow"): DeploymentMetrics(ttft_p95_seconds=3.5),
-        ("llm", "fast"): DeploymentMetrics(ttft_p95_seconds=0.4),
-    })
+    PrescaleRule.objects.create(
+        deployment=slow, cron="0 9 * * 1-5", timezone="UTC", min_replicas=3, duration_minutes=60
+    )
+    PrescaleRule.objects.create(
+        deployment=fast, cron="30 12 * * *", timezone="UTC", min_replicas=2, duration_minutes=30
+    )
+    PrescaleRule.objects.create(
+        deployment=fast, cron="0 13 * * *", timezone="UTC", min_replicas=2, duration_minutes=30, enabled=False
+    )
+    fake_metrics.metrics.update(
+        {
+            ("llm", "slow"): DeploymentMetrics(ttft_p95_seconds=3.5),
+            ("llm", "fast"): DeploymentMetrics(ttft_p95_seconds=0.4),
+        }
+    )
 
 
 def test_it_answers_401_without_credentials(db):
@@ -64,21 +77,32 @@ def test_it_summarises_each_cluster_for_a_bot(api, fake_metrics):
     assert body["generated_at"] == "2026-11-27T12:00:00Z"
     empty, prod = body["clusters"]
     assert empty == {
-        "cluster": "empty", "deployments": 0, "in_breach": [], "ttft_unknown": 0, "metrics_unavailable": "",
+        "cluster": "empty",
+        "deployments": 0,
+        "in_breach": [],
+        "ttft_unknown": 0,
+        "metrics_unavailable": "",
         "pending_pods": 0,
-        "overrides": [], "next_firings": [], "spend_usd_per_hour": 0.0, "unpriced_nodes": 0,
+        "overrides": [],
+        "next_firings": [],
+        "spend_usd_per_hour": 0.0,
+        "unpriced_nodes": 0,
     }
     assert prod["deployments"] == 3
     assert [(b["deployment"], b["ttft_p95_seconds"], b["objective_seconds"]) for b in prod["in_breach"]] == [
-        ("llm/slow", 3.5, 2.0)]
+        ("llm/slow", 3.5, 2.0)
+    ]
     assert prod["ttft_unknown"] == 1
     assert prod["metrics_unavailable"] == "no metrics reported for this deployment"  # llm/dark
     assert prod["pending_pods"] == 1
     assert [(o["deployment"], o["override"], o["by"], o["seconds_left"]) for o in prod["overrides"]] == [
-        ("llm/fast", "floor 4", "alice", 5400)]
+        ("llm/fast", "floor 4", "alice", 5400)
+    ]
     # the disabled rule is not listed; the weekday 09:00 firing is Monday's (27 Nov 2026 is a Friday)
     assert [(f["at"], f["deployment"]) for f in prod["next_firings"]] == [
-        ("2026-11-27T12:30:00Z", "llm/fast"), ("2026-11-30T09:00:00Z", "llm/slow")]
+        ("2026-11-27T12:30:00Z", "llm/fast"),
+        ("2026-11-30T09:00:00Z", "llm/slow"),
+    ]
     assert prod["spend_usd_per_hour"] == 27.447  # one p4de.24xlarge, whole instance
     assert prod["unpriced_nodes"] == 0
 
@@ -122,8 +146,9 @@ def test_a_token_scoped_to_namespaces_sees_only_their_deployments_clusters_and_s
     team = ModelDeploymentFactory(cluster=Cluster.objects.get(name="prod"), namespace="team-search", name="search")
     PodFactory(deployment=team, node=None, phase="Pending", ready=False)
     ClusterFactory(name="edge")
-    _, secret = api_token_create(user=UserFactory(role="viewer"), name="bot", role="viewer",
-                                 namespaces=["team-search"], clusters=["prod"])
+    _, secret = api_token_create(
+        user=UserFactory(role="viewer"), name="bot", role="viewer", namespaces=["team-search"], clusters=["prod"]
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
 

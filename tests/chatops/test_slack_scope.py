@@ -101,13 +101,17 @@ def test_a_link_made_and_deleted_in_the_admin_is_audited(client):
     alice = UserFactory(username="alice")
     client.force_login(root)
 
-    made = client.post("/admin/chatops/slackuserlink/add/", {"slack_user_id": "U7", "user": alice.id,
-                                                              "clusters": "[]", "namespaces": '["llm"]'})
+    made = client.post(
+        "/admin/chatops/slackuserlink/add/",
+        {"slack_user_id": "U7", "user": alice.id, "clusters": "[]", "namespaces": '["llm"]'},
+    )
     link = SlackUserLink.objects.get()
     deleted = client.post(f"/admin/chatops/slackuserlink/{link.pk}/delete/", {"post": "yes"})
 
     assert (made.status_code, deleted.status_code) == (302, 302)
     rows = list(AuditEntry.objects.filter(kind=AuditKind.SLACK_LINK).order_by("id"))
     assert [(r.actor_label, r.before is None, r.after is None) for r in rows] == [
-        ("root", True, False), ("root", False, True)]
+        ("root", True, False),
+        ("root", False, True),
+    ]
     assert rows[0].after["namespaces"] == ["llm"] and not SlackUserLink.objects.exists()

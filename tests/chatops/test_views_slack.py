@@ -36,12 +36,24 @@ def linked(db):
 
 
 def post(text: str, *, user_id="U123", timestamp=None, secret=SECRET, signature=None, client=None):
-    body = urlencode({"command": "/scaledeck", "text": text, "user_id": user_id, "team_id": "T1",
-                      "response_url": "http://127.0.0.1:9/hook"})
+    body = urlencode(
+        {
+            "command": "/scaledeck",
+            "text": text,
+            "user_id": user_id,
+            "team_id": "T1",
+            "response_url": "http://127.0.0.1:9/hook",
+        }
+    )
     timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
     signature = signature or expected_signature(secret=secret, timestamp=timestamp, body=body.encode())
-    return (client or Client()).post(URL, body, content_type="application/x-www-form-urlencoded",
-                                     HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp, HTTP_X_SLACK_SIGNATURE=signature)
+    return (client or Client()).post(
+        URL,
+        body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp,
+        HTTP_X_SLACK_SIGNATURE=signature,
+    )
 
 
 def test_it_answers_a_correctly_signed_status_command_without_login_or_csrf(linked, fake_metrics):
@@ -57,8 +69,7 @@ def test_it_answers_a_correctly_signed_status_command_without_login_or_csrf(link
 
 
 def test_it_explains_one_deployment_with_why(linked, fake_metrics):
-    dep = ModelDeploymentFactory(cluster=ClusterFactory(name="prod"), name="chat", replicas_desired=3,
-                                 replicas_ready=2)
+    dep = ModelDeploymentFactory(cluster=ClusterFactory(name="prod"), name="chat", replicas_desired=3, replicas_ready=2)
     AutoscalerFactory(deployment=dep, name="chat-so", min_replicas=2, max_replicas=8)
     fake_metrics.metrics[("llm", "chat")] = DeploymentMetrics(ttft_p95_seconds=0.5, queue_depth=4)
 
@@ -134,9 +145,19 @@ def test_the_signing_secret_is_read_from_the_file_named_by_the_FILE_variable(tmp
     env["SCALEDECK_SLACK_SIGNING_SECRET_FILE"] = str(secret_file)
 
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c",
-         "from django.conf import settings; print(settings.SCALEDECK_SLACK_SIGNING_SECRET)"],
-        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.SCALEDECK_SLACK_SIGNING_SECRET)",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "from-a-mounted-secret"

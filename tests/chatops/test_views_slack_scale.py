@@ -24,18 +24,28 @@ def signed_post(url: str, fields: dict, *, secret: str = SECRET):
     timestamp = str(int(time.time()))
     signature = expected_signature(secret=secret, timestamp=timestamp, body=body.encode())
     return Client(enforce_csrf_checks=True).post(
-        url, body, content_type="application/x-www-form-urlencoded",
-        HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp, HTTP_X_SLACK_SIGNATURE=signature)
+        url,
+        body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp,
+        HTTP_X_SLACK_SIGNATURE=signature,
+    )
 
 
 def command(text: str, *, user_id: str = "U1", hook: str = "http://127.0.0.1:9/"):
-    return signed_post("/chatops/slack/", {"command": "/scaledeck", "text": text, "user_id": user_id,
-                                           "team_id": "T1", "response_url": hook})
+    return signed_post(
+        "/chatops/slack/",
+        {"command": "/scaledeck", "text": text, "user_id": user_id, "team_id": "T1", "response_url": hook},
+    )
 
 
 def press(button: dict, *, user_id: str = "U1", hook: str, secret: str = SECRET):
-    payload = {"type": "block_actions", "user": {"id": user_id}, "response_url": hook + "actions/1",
-               "actions": [{"action_id": button["action_id"], "value": button["value"]}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id},
+        "response_url": hook + "actions/1",
+        "actions": [{"action_id": button["action_id"], "value": button["value"]}],
+    }
     return signed_post("/chatops/slack/interactive/", {"payload": json.dumps(payload)}, secret=secret)
 
 
@@ -114,13 +124,16 @@ def test_it_refuses_a_response_url_that_is_not_slacks(keda_chat, slack_hooks, wo
     assert response.status_code == 400 and world.so_spec("chat")["spec"]["minReplicaCount"] == 1
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("scale llm/chat", "Usage"),
-    ('scale llm/chat many "x"', "not a number of replicas"),
-    ('scale llm/chat 4 for ever "x"', "30m, 2h or 1h30m"),
-    ("scale llm/chat 4", "Usage"),
-    ('scale llm/nothing 4 "x"', "No deployment llm/nothing"),
-    ('scale llm/chat 40 "way over"', "Refused:"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("scale llm/chat", "Usage"),
+        ('scale llm/chat many "x"', "not a number of replicas"),
+        ('scale llm/chat 4 for ever "x"', "30m, 2h or 1h30m"),
+        ("scale llm/chat 4", "Usage"),
+        ('scale llm/nothing 4 "x"', "No deployment llm/nothing"),
+        ('scale llm/chat 40 "way over"', "Refused:"),
+    ],
+)
 def test_it_explains_a_malformed_or_refused_scale(keda_chat, slack_hooks, text, says):
     assert says in command(text).json()["text"]

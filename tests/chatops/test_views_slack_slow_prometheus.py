@@ -46,13 +46,19 @@ def _warm_server(db):
 
 
 def command(text: str, hook: str):
-    body = urlencode({"command": "/scaledeck", "text": text, "user_id": "U1", "team_id": "T1",
-                      "response_url": hook + "commands/1"})
+    body = urlencode(
+        {"command": "/scaledeck", "text": text, "user_id": "U1", "team_id": "T1", "response_url": hook + "commands/1"}
+    )
     timestamp = str(int(time.time()))
     signature = expected_signature(secret=SECRET, timestamp=timestamp, body=body.encode())
     started = time.monotonic()
-    response = Client().post("/chatops/slack/", body, content_type="application/x-www-form-urlencoded",
-                             HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp, HTTP_X_SLACK_SIGNATURE=signature)
+    response = Client().post(
+        "/chatops/slack/",
+        body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp,
+        HTTP_X_SLACK_SIGNATURE=signature,
+    )
     return response, time.monotonic() - started
 
 
@@ -83,8 +89,9 @@ def test_a_dead_prometheus_is_answered_in_time_and_the_answer_follows_from_the_w
     assert ("*prod*: 1 deployments" if text == "status" else "*prod llm/chat*") in posted["text"]
 
 
-def test_a_healthy_prometheus_is_answered_at_once_in_the_reply(chat, slack_hooks, prometheus,
-                                                                django_capture_on_commit_callbacks):
+def test_a_healthy_prometheus_is_answered_at_once_in_the_reply(
+    chat, slack_hooks, prometheus, django_capture_on_commit_callbacks
+):
     hook, received = slack_hooks
     _cluster(prometheus(delay=0.2).url)
 

@@ -32,8 +32,9 @@ def test_it_names_panel_one_without_a_number():
 def test_it_lays_out_stacked_panels_like_make_subplots():
     plotly = pytest.importorskip("plotly.subplots", reason="plotly's Python package is the reference geometry")
     titles = ["TTFT", "Queue", "Replicas", "Cost"]
-    reference = plotly.make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05,
-                                     subplot_titles=titles).to_plotly_json()["layout"]
+    reference = plotly.make_subplots(
+        rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05, subplot_titles=titles
+    ).to_plotly_json()["layout"]
 
     layout = charts.stacked_panels(titles, vertical_spacing=0.05)
 
@@ -86,7 +87,14 @@ def test_its_looks_turn_off_automargin_so_the_browser_draws_once():
     assert charts.PLOTLY_WHITE["layout"]["plot_bgcolor"] == "white"
 
 
-@pytest.mark.parametrize(("step", "said"), [(15, "one point every 15 s"), (300, "one point every 5 min"),
-                                            (3600, "one point every 1 h"), (90, "one point every 90 s")])
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        (15, "one point every 15 s"),
+        (300, "one point every 5 min"),
+        (3600, "one point every 1 h"),
+        (90, "one point every 90 s"),
+    ],
+)
 def test_it_says_a_resolution_in_the_unit_a_reader_expects(step, said):
     assert charts.resolution(step) == said

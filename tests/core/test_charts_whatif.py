@@ -15,8 +15,9 @@ def candidate(label: str, ttfts: list[float | None]):
 
 
 def test_it_draws_ttft_on_a_log_axis_when_a_candidate_falls_far_behind_the_slo():
-    figure = whatif_figure([candidate("keda min=1", [0.5, 30.0, 340.0]), candidate("none min=8", [0.4, 0.6, None])],
-                            slo_seconds=2.0)
+    figure = whatif_figure(
+        [candidate("keda min=1", [0.5, 30.0, 340.0]), candidate("none min=8", [0.4, 0.6, None])], slo_seconds=2.0
+    )
 
     axis = figure["layout"]["yaxis"]
     assert axis["type"] == "log" and "log scale" in axis["title"]["text"]

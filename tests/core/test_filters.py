@@ -120,8 +120,7 @@ def test_it_answers_400_naming_an_unknown_filter_parameter():
 def test_it_allows_paging_and_format_parameters_beside_filters():
     ModelDeploymentFactory(namespace="search")
 
-    response = viewer().get("/api/v1/deployments/", {"namespace": "search", "limit": 5, "offset": 0,
-                                                     "format": "json"})
+    response = viewer().get("/api/v1/deployments/", {"namespace": "search", "limit": 5, "offset": 0, "format": "json"})
 
     assert response.status_code == 200 and response.json()["count"] == 1
 

@@ -121,7 +121,8 @@ def test_it_refuses_nan_and_infinity_in_api_json():
     dep = ModelDeploymentFactory()
     for literal in ("NaN", "Infinity", "-Infinity"):
         response = bot("operator").post(
-            f"/api/v1/deployments/{dep.id}/scale/", f'{{"replicas": {literal}, "reason": "x"}}',
+            f"/api/v1/deployments/{dep.id}/scale/",
+            f'{{"replicas": {literal}, "reason": "x"}}',
             content_type="application/json",
         )
 

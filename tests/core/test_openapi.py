@@ -113,8 +113,11 @@ def test_every_read_and_dry_run_answer_matches_the_schema(live_schema):
     assert failures == [], "\n\n".join(failures)
 
 
-DRY_RUN_WRITES = {("POST", "/api/v1/deployments/{id}/scale/"), ("PATCH", "/api/v1/deployments/{id}/autoscaler/"),
-                  ("POST", "/api/v1/advice/{id}/apply/")}
+DRY_RUN_WRITES = {
+    ("POST", "/api/v1/deployments/{id}/scale/"),
+    ("PATCH", "/api/v1/deployments/{id}/autoscaler/"),
+    ("POST", "/api/v1/advice/{id}/apply/"),
+}
 
 
 def _is_scale(operation) -> bool:
@@ -125,9 +128,13 @@ def _is_scale(operation) -> bool:
 def _exercise(operation, base_url: str, headers: dict, failures: list[str]) -> None:
     is_scale = _is_scale(operation)
 
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy())
     def run(case):
         if is_scale:

@@ -21,11 +21,22 @@ def bot() -> APIClient:
     return client
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/prescale-rules/", "/api/v1/quotas/", "/api/v1/tokens/", "/api/v1/receivers/", "/api/v1/alerts/",
-    "/api/v1/advice/", "/api/v1/traces/", "/api/v1/mig-plans/", "/api/v1/mig-applications/", "/api/v1/findings/",
-    "/api/v1/costs/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/prescale-rules/",
+        "/api/v1/quotas/",
+        "/api/v1/tokens/",
+        "/api/v1/receivers/",
+        "/api/v1/alerts/",
+        "/api/v1/advice/",
+        "/api/v1/traces/",
+        "/api/v1/mig-plans/",
+        "/api/v1/mig-applications/",
+        "/api/v1/findings/",
+        "/api/v1/costs/",
+    ],
+)
 def test_a_list_without_that_filter_answers_400_naming_it(bot, path):
     response = bot.get(path, {"namespace": "team-a", "limit": 10})
 
@@ -37,14 +48,21 @@ def test_details_and_the_timeline_refuse_them_too(bot):
     deployment = ModelDeploymentFactory()
 
     assert bot.get(f"/api/v1/deployments/{deployment.id}/timeline/", {"since": "1h"}).json() == {
-        "since": ["Unknown parameter. Parameters here: end, start."]}
+        "since": ["Unknown parameter. Parameters here: end, start."]
+    }
     assert bot.get(f"/api/v1/deployments/{deployment.id}/timeline/", {"limit": 5}).status_code == 200
 
 
 def test_the_parameters_a_list_reads_itself_still_work_and_are_in_the_schema(bot):
     deployment = ModelDeploymentFactory()
-    Alert.objects.create(cluster=deployment.cluster, rule="slo_burn_page", severity="page", deployment=deployment,
-                         fingerprint="f", summary="TTFT burning")
+    Alert.objects.create(
+        cluster=deployment.cluster,
+        rule="slo_burn_page",
+        severity="page",
+        deployment=deployment,
+        fingerprint="f",
+        summary="TTFT burning",
+    )
 
     assert bot.get("/api/v1/alerts/", {"state": "firing", "severity": "page"}).json()["count"] == 1
     assert bot.get("/api/v1/findings/", {"dismissed": "true"}).status_code == 200

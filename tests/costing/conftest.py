@@ -10,8 +10,12 @@ from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef
 class FakeMetrics:
     """A metrics backend answering fixed values per deployment name (and recording what it was asked)."""
 
-    def __init__(self, by_name: dict[str, DeploymentMetrics] | None = None, default: DeploymentMetrics | None = None,
-                 error: Exception | None = None):
+    def __init__(
+        self,
+        by_name: dict[str, DeploymentMetrics] | None = None,
+        default: DeploymentMetrics | None = None,
+        error: Exception | None = None,
+    ):
         self.by_name = by_name or {}
         self.default = default or DeploymentMetrics(unavailable_reason="no metrics in this test")
         self.error = error

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.django_db
 def cluster(monkeypatch):
     """A Kubernetes cluster (no Prometheus) served from hand-built snapshots (`cluster.backend_served`)."""
     InstancePriceFactory()  # p4de.24xlarge $27.44705/h
-    cluster = Cluster.objects.create(name="prod", backend=Cluster.Backend.KUBERNETES, kubeconfig_path="/x",
-                                     region="us-east-1")
+    cluster = Cluster.objects.create(
+        name="prod", backend=Cluster.Backend.KUBERNETES, kubeconfig_path="/x", region="us-east-1"
+    )
     backend = StaticBackend(small_cluster())
     monkeypatch.setattr(sync, "cluster_backend", lambda c: backend)
     cluster.backend_served = backend

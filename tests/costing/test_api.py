@@ -57,8 +57,9 @@ def rows_by_key(response):
 
 def test_it_integrates_cost_over_exactly_the_window_asked(api, accrued):
     # 00:20 to 01:40 cuts both hour buckets: 80 minutes.
-    response = api.get(COSTS, {"group_by": "deployment", "start": "2026-03-02T00:20:00Z",
-                               "end": "2026-03-02T01:40:00Z"})
+    response = api.get(
+        COSTS, {"group_by": "deployment", "start": "2026-03-02T00:20:00Z", "end": "2026-03-02T01:40:00Z"}
+    )
 
     rows = rows_by_key(response)
     body = response.json()
@@ -107,8 +108,10 @@ def test_it_defaults_to_the_last_24_hours_by_deployment(api, accrued):
 
 def test_it_filters_by_cluster(api, accrued):
     ClusterFactory(name="other")
-    response = api.get(COSTS, {"group_by": "cluster", "cluster": "other",
-                               "start": "2026-03-02T00:00:00Z", "end": "2026-03-02T02:00:00Z"})
+    response = api.get(
+        COSTS,
+        {"group_by": "cluster", "cluster": "other", "start": "2026-03-02T00:00:00Z", "end": "2026-03-02T02:00:00Z"},
+    )
     assert response.json()["results"] == []
 
 
@@ -190,8 +193,9 @@ def test_it_has_no_write_endpoint_for_prices(api):
 
 
 def test_it_counts_prompt_tokens_and_prices_a_million_of_them(api, accrued):
-    response = api.get(COSTS, {"group_by": "deployment", "start": "2026-03-02T00:00:00Z",
-                               "end": "2026-03-02T02:00:00Z"})
+    response = api.get(
+        COSTS, {"group_by": "deployment", "start": "2026-03-02T00:00:00Z", "end": "2026-03-02T02:00:00Z"}
+    )
 
     rows = rows_by_key(response)
     embed = rows["search/embed"]  # an embedding model: 500 prompt tokens/s, nothing generated
@@ -207,24 +211,28 @@ def test_it_counts_prompt_tokens_and_prices_a_million_of_them(api, accrued):
 def test_prices_take_the_shared_filters_several_values_contains_search_and_ordering(api):
     InstancePriceFactory()  # p4de.24xlarge, us-east-1
     InstancePriceFactory(instance_type="g5.xlarge", usd_per_hour=Decimal("1.006"), gpu_count=1, gpu_model="A10G")
-    InstancePriceFactory(instance_type="g6.xlarge", usd_per_hour=Decimal("0.805"), gpu_count=1, gpu_model="L4",
-                         region="eu-west-1")
+    InstancePriceFactory(
+        instance_type="g6.xlarge", usd_per_hour=Decimal("0.805"), gpu_count=1, gpu_model="L4", region="eu-west-1"
+    )
 
     def types(params):
         response = api.get(PRICES, params)
         assert response.status_code == 200, response.json()
         return [r["instance_type"] for r in response.json()["results"]]
 
-    assert types({"instance_type": ["g5.xlarge", "g6.xlarge"], "ordering": "usd_per_hour"}) == ["g6.xlarge",
-                                                                                               "g5.xlarge"]
+    assert types({"instance_type": ["g5.xlarge", "g6.xlarge"], "ordering": "usd_per_hour"}) == [
+        "g6.xlarge",
+        "g5.xlarge",
+    ]
     assert types({"instance_type__ic": "G5."}) == ["g5.xlarge"]
     assert types({"q": "eu-west"}) == ["g6.xlarge"]
     assert types({"q": "a10g"}) == ["g5.xlarge"]
     assert types({"ordering": "-usd_per_hour"})[0] == "p4de.24xlarge"
 
 
-@pytest.mark.parametrize("params", [{"instance": "g5.xlarge"}, {"ordering": "cheapest"},
-                                    {"capacity_type": ["spot", "cheap"]}])
+@pytest.mark.parametrize(
+    "params", [{"instance": "g5.xlarge"}, {"ordering": "cheapest"}, {"capacity_type": ["spot", "cheap"]}]
+)
 def test_prices_refuse_an_unknown_or_malformed_filter_by_name(api, params):
     response = api.get(PRICES, params)
 

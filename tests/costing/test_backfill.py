@@ -42,8 +42,9 @@ DEMO_GPUS = 4 * 8 + 2 * 8 + 4 * 1  # the demo's nodes: 4 x p4de, 2 x p5, 4 x g5 
 def seed_prices(*, without: str = "") -> None:
     for (instance_type, capacity_type), (usd, gpus) in PRICES.items():
         if instance_type != without:
-            InstancePriceFactory(instance_type=instance_type, capacity_type=capacity_type,
-                                 usd_per_hour=Decimal(usd), gpu_count=gpus)
+            InstancePriceFactory(
+                instance_type=instance_type, capacity_type=capacity_type, usd_per_hour=Decimal(usd), gpu_count=gpus
+            )
 
 
 def demo_cluster(*, synced_at: datetime = NOW, accrue: bool = True) -> Cluster:
@@ -95,8 +96,11 @@ def expected_from_history(world) -> dict:
         rows = world.history.rows(key)
         price = gpu_price(world.pools[dep.node_pool])
         by_deployment[key] = sum(held(dep, r) * price / 60 for r in rows)
-        generated[key] = rows[-1]["generation_tokens_total"] - rows[0]["generation_tokens_total"] + round(
-            rows[0]["generation_tokens_per_second"] * 60)
+        generated[key] = (
+            rows[-1]["generation_tokens_total"]
+            - rows[0]["generation_tokens_total"]
+            + round(rows[0]["generation_tokens_per_second"] * 60)
+        )
         idle_gpu_hours[key] = sum(held(dep, r) / 60 for r in rows if r["gpu_utilization"] < 0.10)
     return {"total": total, "deployments": by_deployment, "generated": generated, "idle": idle_gpu_hours}
 
@@ -136,18 +140,25 @@ def test_its_samples_have_the_shape_live_accrual_writes():
 
     samples = CostSample.objects.filter(cluster=cluster)
     for sample in samples:
-        assert sample.hour == pricing.hour_floor(sample.start) == pricing.hour_floor(sample.end - timedelta(
-            microseconds=1))
+        assert (
+            sample.hour
+            == pricing.hour_floor(sample.start)
+            == pricing.hour_floor(sample.end - timedelta(microseconds=1))
+        )
         billed = pricing.exact(sample.usd_per_hour) * pricing.hours_between(sample.start, sample.end)
         assert abs(pricing.exact(sample.usd) - billed) < Fraction(1, 10**6)
     # A steady holder is one row per hour; a MIG slice is its share of a GPU.
     mistral = samples.filter(deployment_name="mistral-7b")
     assert mistral.count() == 3
     assert {s.gpus for s in mistral} == {pricing.quantize(Fraction(6, 7))}
-    assert set(samples.values_list("node_name", flat=True)) == {"nodepool/a100-p4de", "nodepool/h100-p5",
-                                                                "nodepool/g5-spot"}
+    assert set(samples.values_list("node_name", flat=True)) == {
+        "nodepool/a100-p4de",
+        "nodepool/h100-p5",
+        "nodepool/g5-spot",
+    }
     assert set(samples.filter(kind="pod").values_list("deployment_id", flat=True)) == set(
-        ModelDeployment.objects.filter(cluster=cluster).values_list("id", flat=True))
+        ModelDeployment.objects.filter(cluster=cluster).values_list("id", flat=True)
+    )
     assert set(samples.filter(instance_type="g5.xlarge").values_list("priced_as", flat=True)) == {"spot"}
 
 
@@ -214,7 +225,8 @@ def test_it_sets_the_watermark_when_nothing_was_accrued_yet():
     assert CostSample.objects.filter(cluster=cluster, start=NOW).exists()
     gpu_hours = CostSample.objects.filter(cluster=cluster).aggregate(g=Sum("gpu_hours"))["g"]
     assert gpu_hours.quantize(Decimal("0.0001")) == (DEMO_GPUS * (Decimal(3) + Decimal(5) / 60)).quantize(
-        Decimal("0.0001"))
+        Decimal("0.0001")
+    )
 
 
 def test_it_is_idempotent():

@@ -18,9 +18,19 @@ rekey = importlib.import_module("costing.migrations.0003_unallocated_gpus_keyed_
 
 def spare_gpus(node, **fields) -> CostSample:
     return CostSample.objects.create(
-        cluster=node.cluster, cluster_name=node.cluster.name, node=node, node_name=node.name, kind="unallocated",
-        hour=T0, start=T0, end=T0 + timedelta(hours=1), gpus=Decimal(2), gpu_hours=Decimal(2), idle=True,
-        idle_gpu_hours=Decimal(2), **fields,
+        cluster=node.cluster,
+        cluster_name=node.cluster.name,
+        node=node,
+        node_name=node.name,
+        kind="unallocated",
+        hour=T0,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        gpus=Decimal(2),
+        gpu_hours=Decimal(2),
+        idle=True,
+        idle_gpu_hours=Decimal(2),
+        **fields,
     )
 
 

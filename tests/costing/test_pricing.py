@@ -63,7 +63,9 @@ def test_it_counts_whole_gpus_and_mig_slices_at_their_share(requests, product, s
 )
 def test_it_prices_a_pod_by_its_gpu_requests(instance_usd, gpus, requests, product, hourly):
     assert pricing.pod_usd_per_hour(
-        instance_usd_per_hour=Decimal(instance_usd), instance_gpu_count=gpus, gpu_requests=requests,
+        instance_usd_per_hour=Decimal(instance_usd),
+        instance_gpu_count=gpus,
+        gpu_requests=requests,
         gpu_product=product,
     ) == Decimal(hourly)
 
@@ -96,9 +98,7 @@ def test_it_refuses_floats_for_money():
     [("55.04", "31.037", "24.00300000"), ("1.006", "0.4886", "0.51740000"), (None, "1", None), ("1", None, None)],
 )
 def test_it_computes_spot_savings_against_on_demand(on_demand, spot, savings):
-    result = pricing.spot_savings(
-        Decimal(on_demand) if on_demand else None, Decimal(spot) if spot else None
-    )
+    result = pricing.spot_savings(Decimal(on_demand) if on_demand else None, Decimal(spot) if spot else None)
     assert result == (Decimal(savings) if savings else None)
 
 
@@ -109,7 +109,10 @@ def test_it_splits_an_interval_at_hour_boundaries_and_price_changes():
     outside = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     parts = pricing.split_interval(start, end, [cut, outside, start])
     assert [(a.strftime("%H:%M"), b.strftime("%H:%M")) for a, b in parts] == [
-        ("09:40", "10:00"), ("10:00", "10:30"), ("10:30", "11:00"), ("11:00", "11:10"),
+        ("09:40", "10:00"),
+        ("10:00", "10:30"),
+        ("10:30", "11:00"),
+        ("11:00", "11:10"),
     ]
     assert pricing.split_interval(end, start) == []
 
@@ -128,10 +131,15 @@ def test_it_splits_an_interval_at_hour_boundaries_and_price_changes():
     ],
 )
 def test_it_calls_gpus_idle_when_they_served_nothing_or_ran_under_the_threshold(utilization, prompt, generation, idle):
-    assert pricing.is_idle(
-        utilization=utilization, prompt_tokens_per_second=prompt, generation_tokens_per_second=generation,
-        threshold=0.10,
-    ) is idle
+    assert (
+        pricing.is_idle(
+            utilization=utilization,
+            prompt_tokens_per_second=prompt,
+            generation_tokens_per_second=generation,
+            threshold=0.10,
+        )
+        is idle
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,9 +172,13 @@ def test_it_uses_the_price_in_effect_at_each_moment():
 
 
 def test_it_prefers_a_clusters_negotiated_price_once_in_effect():
-    book = PriceBook([
-        point("55.04"), point("40.00", cluster_id=7, since=date(2026, 2, 1)), point("1.00", cluster_id=8),
-    ])
+    book = PriceBook(
+        [
+            point("55.04"),
+            point("40.00", cluster_id=7, since=date(2026, 2, 1)),
+            point("1.00", cluster_id=8),
+        ]
+    )
     kw = {"instance_type": "p5.48xlarge", "region": "us-east-1", "capacity_type": "on-demand"}
     assert book.quote(at=T0, cluster_id=7, **kw).price.usd_per_hour == Decimal("40.00")
     assert book.quote(at=datetime(2026, 1, 15, tzinfo=UTC), cluster_id=7, **kw).price.usd_per_hour == Decimal("55.04")
@@ -198,11 +210,18 @@ def test_it_has_no_price_rather_than_zero_for_an_unknown_instance_or_region(ityp
 
 
 def test_it_lists_the_moments_a_price_changes_inside_a_window():
-    book = PriceBook([point("98.32", since=date(2023, 7, 26)), point("55.04", since=date(2025, 6, 1)),
-                      point("1", itype="g5.xlarge", since=date(2025, 5, 20))])
+    book = PriceBook(
+        [
+            point("98.32", since=date(2023, 7, 26)),
+            point("55.04", since=date(2025, 6, 1)),
+            point("1", itype="g5.xlarge", since=date(2025, 5, 20)),
+        ]
+    )
     cuts = book.changes_between(
-        instance_type="p5.48xlarge", region="us-east-1",
-        start=datetime(2025, 5, 1, tzinfo=UTC), end=datetime(2025, 7, 1, tzinfo=UTC),
+        instance_type="p5.48xlarge",
+        region="us-east-1",
+        start=datetime(2025, 5, 1, tzinfo=UTC),
+        end=datetime(2025, 7, 1, tzinfo=UTC),
     )
     assert cuts == {datetime(2025, 6, 1, tzinfo=UTC)}
 
@@ -226,7 +245,7 @@ def test_it_costs_the_same_however_an_interval_is_cut(cents, gpus, share, cuts):
     assert all(pricing.hour_floor(a) == pricing.hour_floor(b - timedelta(microseconds=1)) for a, b in parts)
 
 
-@given(st.fractions(min_value=-10**6, max_value=10**6))
+@given(st.fractions(min_value=-(10**6), max_value=10**6))
 def test_it_rounds_money_half_even_to_eight_places(value):
     rounded = pricing.quantize(value)
     assert abs(Fraction(rounded) - value) <= Fraction(1, 2 * 10**8)

@@ -51,8 +51,9 @@ def test_it_prices_a_deployment_by_its_running_pods(cluster):
 
 
 def test_it_says_no_price_when_any_pod_sits_on_an_unpriced_node(cluster):
-    known, unknown = GpuNodeFactory(cluster=cluster, name="a"), GpuNodeFactory(
-        cluster=cluster, name="x", instance_type="p9.mega"
+    known, unknown = (
+        GpuNodeFactory(cluster=cluster, name="a"),
+        GpuNodeFactory(cluster=cluster, name="x", instance_type="p9.mega"),
     )
     dep = ModelDeploymentFactory(cluster=cluster, name="llama")
     PodFactory(deployment=dep, node=known, name="llama-0")
@@ -164,7 +165,8 @@ def test_it_ranks_idle_spenders_including_unallocated_gpus(cluster):
 
     # Same idle spend (4 GPUs each for an hour): ties are ordered by name.
     assert [(s.key, pricing.quantize(s.idle_usd)) for s in spenders] == [
-        ("(unallocated) nodepool/a100", Decimal("13.72352500")), ("llm/lazy", Decimal("13.72352500")),
+        ("(unallocated) nodepool/a100", Decimal("13.72352500")),
+        ("llm/lazy", Decimal("13.72352500")),
     ]
 
 

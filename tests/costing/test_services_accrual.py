@@ -41,28 +41,46 @@ def world():
     cluster = ClusterFactory(name="prod", region="us-east-1")
     InstancePriceFactory()
     InstancePriceFactory(instance_type="g6e.12xlarge", usd_per_hour=Decimal("10.49264"), gpu_count=4)
-    InstancePriceFactory(instance_type="g6e.12xlarge", capacity_type="spot", usd_per_hour=Decimal("4.4325"),
-                         gpu_count=4)
+    InstancePriceFactory(
+        instance_type="g6e.12xlarge", capacity_type="spot", usd_per_hour=Decimal("4.4325"), gpu_count=4
+    )
     node_a = GpuNodeFactory(cluster=cluster, name="a100-a")
     node_m = GpuNodeFactory(cluster=cluster, name="a100-mig", mig=True)
-    node_s = GpuNodeFactory(cluster=cluster, name="l40s", instance_type="g6e.12xlarge", capacity_type="spot",
-                            gpu_product=L40S, gpu_count=4, capacity={"nvidia.com/gpu": 4})
+    node_s = GpuNodeFactory(
+        cluster=cluster,
+        name="l40s",
+        instance_type="g6e.12xlarge",
+        capacity_type="spot",
+        gpu_product=L40S,
+        gpu_count=4,
+        capacity={"nvidia.com/gpu": 4},
+    )
     llama = ModelDeploymentFactory(cluster=cluster, namespace="llm", name="llama", gpu_per_replica=4)
-    embed = ModelDeploymentFactory(cluster=cluster, namespace="search", name="embed",
-                                   gpu_resource="nvidia.com/mig-3g.40gb", gpu_per_replica=1)
+    embed = ModelDeploymentFactory(
+        cluster=cluster, namespace="search", name="embed", gpu_resource="nvidia.com/mig-3g.40gb", gpu_per_replica=1
+    )
     qwen = ModelDeploymentFactory(cluster=cluster, namespace="research", name="qwen", gpu_per_replica=4)
     PodFactory(deployment=llama, node=node_a, name="llama-0")
     PodFactory(deployment=embed, node=node_m, name="embed-0")
     PodFactory(deployment=qwen, node=node_s, name="qwen-0")
     PodFactory(deployment=llama, node=node_a, name="llama-1", phase="Pending", ready=False)
-    metrics = FakeMetrics({
-        "llama": busy(utilization=0.8, generation=100.0, prompt=50.0),
-        "embed": DeploymentMetrics(gpu_utilization=None, prompt_tokens_per_second=200.0,
-                                   generation_tokens_per_second=0.0),
-        "qwen": busy(utilization=0.05, generation=1.0, prompt=1.0),
-    })
-    return {"cluster": cluster, "metrics": metrics, "llama": llama, "embed": embed, "qwen": qwen,
-            "nodes": (node_a, node_m, node_s)}
+    metrics = FakeMetrics(
+        {
+            "llama": busy(utilization=0.8, generation=100.0, prompt=50.0),
+            "embed": DeploymentMetrics(
+                gpu_utilization=None, prompt_tokens_per_second=200.0, generation_tokens_per_second=0.0
+            ),
+            "qwen": busy(utilization=0.05, generation=1.0, prompt=1.0),
+        }
+    )
+    return {
+        "cluster": cluster,
+        "metrics": metrics,
+        "llama": llama,
+        "embed": embed,
+        "qwen": qwen,
+        "nodes": (node_a, node_m, node_s),
+    }
 
 
 def run_syncs(cluster, metrics, *, start, count, every=timedelta(minutes=15)):
@@ -104,8 +122,11 @@ def test_it_counts_tokens_idle_gpus_and_spot_savings_over_the_day(world):
     run_syncs(world["cluster"], world["metrics"], start=DAY, count=97)
 
     llama = CostSample.objects.filter(deployment=world["llama"]).aggregate(
-        gen=Sum("generation_tokens"), prompt=Sum("prompt_tokens"), idle=Sum("idle_gpu_hours"),
-        busy=Sum("busy_gpu_hours"), metered=Sum("metered_gpu_hours"),
+        gen=Sum("generation_tokens"),
+        prompt=Sum("prompt_tokens"),
+        idle=Sum("idle_gpu_hours"),
+        busy=Sum("busy_gpu_hours"),
+        metered=Sum("metered_gpu_hours"),
     )
     assert llama["gen"] == 100 * 86_400
     assert llama["prompt"] == 50 * 86_400
@@ -165,8 +186,14 @@ def test_it_splits_the_interval_where_a_price_changes(world):
 
 def test_it_bills_a_pod_that_moved_nodes_at_each_nodes_price(world):
     node_a, _, _ = world["nodes"]
-    cheap = GpuNodeFactory(cluster=world["cluster"], name="l40s-od", instance_type="g6e.12xlarge",
-                           gpu_product=L40S, gpu_count=4, capacity={"nvidia.com/gpu": 4})
+    cheap = GpuNodeFactory(
+        cluster=world["cluster"],
+        name="l40s-od",
+        instance_type="g6e.12xlarge",
+        gpu_product=L40S,
+        gpu_count=4,
+        capacity={"nvidia.com/gpu": 4},
+    )
     pod = Pod.objects.get(name="llama-0")
     run_syncs(world["cluster"], world["metrics"], start=DAY, count=5)
     Pod.objects.filter(id=pod.id).update(node=cheap)  # rescheduled: the next sync sees it there
@@ -194,8 +221,7 @@ def test_it_records_gpu_hours_without_a_price_rather_than_zero(world, caplog):
 
 def test_it_prices_a_spot_node_without_a_spot_price_at_on_demand(world):
     InstancePriceFactory(instance_type="g5.48xlarge", usd_per_hour=Decimal("16.288"))
-    node = GpuNodeFactory(cluster=world["cluster"], name="a10g-spot", instance_type="g5.48xlarge",
-                          capacity_type="spot")
+    node = GpuNodeFactory(cluster=world["cluster"], name="a10g-spot", instance_type="g5.48xlarge", capacity_type="spot")
     run_syncs(world["cluster"], world["metrics"], start=DAY, count=5)
 
     rows = CostSample.objects.filter(instance_type=node.instance_type)  # its pool's spare GPUs of that kind
@@ -246,7 +272,11 @@ def test_it_keeps_cost_history_when_pods_and_nodes_are_deleted(world):
     assert usd(CostSample.objects.all()) == total
     row = CostSample.objects.filter(pod_name="llama-0").first()
     assert (row.pod_id, row.node_id, row.node_name, row.deployment_name, row.namespace) == (
-        None, None, "a100-a", "llama", "llm",
+        None,
+        None,
+        "a100-a",
+        "llama",
+        "llm",
     )
 
 
@@ -272,8 +302,11 @@ def test_it_asks_the_metrics_backend_once_per_accrual_for_all_deployments(world)
 
     assert len(world["metrics"].asked) == 2  # the first call only sets the watermark
     refs = {(r.namespace, r.name, r.pods) for r in world["metrics"].asked[-1]}
-    assert refs == {("llm", "llama", ("llama-0",)), ("search", "embed", ("embed-0",)),
-                    ("research", "qwen", ("qwen-0",))}
+    assert refs == {
+        ("llm", "llama", ("llama-0",)),
+        ("search", "embed", ("embed-0",)),
+        ("research", "qwen", ("qwen-0",)),
+    }
 
 
 def test_it_writes_a_bounded_number_of_statements_per_accrual(world, django_assert_max_num_queries):

@@ -13,20 +13,41 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-REQUIRED = {
-    ("us-east-1", t)
-    for t in (
-        "p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5en.48xlarge", "g5.xlarge", "g5.2xlarge", "g5.12xlarge",
-        "g5.48xlarge", "g6.xlarge", "g6.12xlarge", "g6.48xlarge", "g6e.xlarge", "g6e.12xlarge", "g6e.48xlarge",
-        "p3.2xlarge", "p3.8xlarge", "p3.16xlarge",
-    )
-} | {("us-central1", t) for t in ("a2-highgpu-1g", "a2-highgpu-8g", "a2-ultragpu-8g", "a3-highgpu-8g")} | {
-    ("eastus", t)
-    for t in (
-        "Standard_ND96asr_v4", "Standard_ND96amsr_A100_v4", "Standard_ND96isr_H100_v5", "Standard_NC24ads_A100_v4",
-        "Standard_NC40ads_H100_v5",
-    )
-}
+REQUIRED = (
+    {
+        ("us-east-1", t)
+        for t in (
+            "p4d.24xlarge",
+            "p4de.24xlarge",
+            "p5.48xlarge",
+            "p5en.48xlarge",
+            "g5.xlarge",
+            "g5.2xlarge",
+            "g5.12xlarge",
+            "g5.48xlarge",
+            "g6.xlarge",
+            "g6.12xlarge",
+            "g6.48xlarge",
+            "g6e.xlarge",
+            "g6e.12xlarge",
+            "g6e.48xlarge",
+            "p3.2xlarge",
+            "p3.8xlarge",
+            "p3.16xlarge",
+        )
+    }
+    | {("us-central1", t) for t in ("a2-highgpu-1g", "a2-highgpu-8g", "a2-ultragpu-8g", "a3-highgpu-8g")}
+    | {
+        ("eastus", t)
+        for t in (
+            "Standard_ND96asr_v4",
+            "Standard_ND96amsr_A100_v4",
+            "Standard_ND96isr_H100_v5",
+            "Standard_NC24ads_A100_v4",
+            "Standard_NC40ads_H100_v5",
+        )
+    }
+)
 
 
 def test_it_ships_an_on_demand_price_with_a_source_for_every_required_instance_type():
@@ -47,10 +68,13 @@ def test_it_keeps_the_catalog_sane():
         if capacity == "spot":
             assert row.usd_per_hour < latest[(itype, region, "on-demand")].usd_per_hour, itype
     # p5 history: the June 2025 price reduction is a new row, the old price prices the past.
-    p5 = sorted((r for r in rows if r.instance_type == "p5.48xlarge" and r.capacity_type == "on-demand"),
-                key=lambda r: r.effective_from)
+    p5 = sorted(
+        (r for r in rows if r.instance_type == "p5.48xlarge" and r.capacity_type == "on-demand"),
+        key=lambda r: r.effective_from,
+    )
     assert [(r.usd_per_hour, r.effective_from) for r in p5] == [
-        (Decimal("98.32"), date(2023, 7, 26)), (Decimal("55.04"), date(2025, 6, 1)),
+        (Decimal("98.32"), date(2023, 7, 26)),
+        (Decimal("55.04"), date(2025, 6, 1)),
     ]
 
 
@@ -69,9 +93,16 @@ def test_it_seeds_once_and_leaves_admin_edits_alone():
 
 def write_csv(tmp_path, **overrides):
     row = {
-        "instance_type": "p5.48xlarge", "region": "us-east-1", "capacity_type": "on-demand", "usd_per_hour": "55.04",
-        "gpu_count": "8", "gpu_model": "H100", "source": "AWS", "source_url": "https://aws.amazon.com/",
-        "effective_from": "2025-06-01", "notes": "",
+        "instance_type": "p5.48xlarge",
+        "region": "us-east-1",
+        "capacity_type": "on-demand",
+        "usd_per_hour": "55.04",
+        "gpu_count": "8",
+        "gpu_model": "H100",
+        "source": "AWS",
+        "source_url": "https://aws.amazon.com/",
+        "effective_from": "2025-06-01",
+        "notes": "",
     }
     row.update(overrides)
     path = tmp_path / "prices.csv"

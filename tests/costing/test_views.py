@@ -35,8 +35,7 @@ def build(count: int = 1):
     metrics = {}
     for i in range(count):
         node = GpuNodeFactory(cluster=cluster, name=f"a100-{i}", capacity_type="spot" if i == 0 else "on-demand")
-        dep = ModelDeploymentFactory(cluster=cluster, namespace=f"team-{i % 3}", name=f"model-{i}",
-                                     gpu_per_replica=2)
+        dep = ModelDeploymentFactory(cluster=cluster, namespace=f"team-{i % 3}", name=f"model-{i}", gpu_per_replica=2)
         PodFactory(deployment=dep, node=node, name=f"model-{i}-0")
         metrics[dep.name] = busy(utilization=0.05 if i == 1 else 0.5)
     fake = FakeMetrics(metrics)

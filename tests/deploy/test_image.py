@@ -36,8 +36,13 @@ def tool(name: str) -> str:
 
 
 def test_it_lints_the_dockerfile_clean():
-    result = subprocess.run([tool("hadolint"), "--failure-threshold", "info", "Dockerfile"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("hadolint"), "--failure-threshold", "info", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -78,7 +83,8 @@ def test_it_pins_every_dependency_of_pyproject_in_the_lock():
 def build_context(destination: Path) -> Path:
     """What `docker build .` would send: the checkout minus .dockerignore's patterns."""
     patterns = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
@@ -139,18 +145,28 @@ def test_the_image_recipe_installs_a_scaledeck_that_serves_from_outside_the_tree
     context = build_context(tmp_path / "context")
     assert not (context / "tests").exists() and (context / "templates").is_dir()
     venv = tmp_path / "venv"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SCALEDECK_", "DJANGO_", "DATABASE_", "CELERY_", "PROMETHEUS_", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SCALEDECK_", "DJANGO_", "DATABASE_", "CELERY_", "PROMETHEUS_", "VIRTUAL_ENV"))
+    }
     env.update(UV=uv, PYTHON=sys.executable)
     install = [str(context / "deploy" / "image" / "install.sh")]
-    deps = subprocess.run(["sh", *install, "deps", str(venv)], cwd=context, env=env, capture_output=True,
-                          text=True, timeout=600)
+    deps = subprocess.run(
+        ["sh", *install, "deps", str(venv)], cwd=context, env=env, capture_output=True, text=True, timeout=600
+    )
     if deps.returncode != 0 and "Failed to fetch" in deps.stderr:
         missing_service(f"the locked packages cannot be fetched: {deps.stderr.strip().splitlines()[-1]}")
     assert deps.returncode == 0, deps.stderr
     static = tmp_path / "static"
-    app = subprocess.run(["sh", *install, "app", str(venv), str(context), str(static)], cwd=context, env=env,
-                         capture_output=True, text=True, timeout=600)
+    app = subprocess.run(
+        ["sh", *install, "app", str(venv), str(context), str(static)],
+        cwd=context,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert app.returncode == 0, app.stdout + app.stderr
     assert (static / "staticfiles.json").is_file()
 
@@ -172,20 +188,38 @@ def test_the_image_recipe_installs_a_scaledeck_that_serves_from_outside_the_tree
         SCALEDECK_GUNICORN_TMP_DIR=str(tmp_path),
         SCALEDECK_LOG_FORMAT="json",
     )
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import fleet; print(fleet.__file__)"],
-                           cwd=run_dir, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import fleet; print(fleet.__file__)"],
+        cwd=run_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert where.stdout.startswith(str(venv))
 
-    server = subprocess.Popen([str(venv / "bin" / "gunicorn"), "config.wsgi", "--config", "python:ops.gunicorn"],
-                              cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(venv / "bin" / "gunicorn"), "config.wsgi", "--config", "python:ops.gunicorn"],
+        cwd=run_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/healthz", server)
         assert get(f"{base}/readyz", host=POD_HOST)[0] == 503  # not migrated yet: stays out of the Service
 
         def scaledeck(*args):
-            return subprocess.run([str(venv / "bin" / "scaledeck"), *args], cwd=run_dir, env=env,
-                                  capture_output=True, text=True, timeout=300)
+            return subprocess.run(
+                [str(venv / "bin" / "scaledeck"), *args],
+                cwd=run_dir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
 
         migrated = scaledeck("migrate", "--noinput")
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr

@@ -35,8 +35,9 @@ def executable(name: str) -> str:
 
 @cache
 def rendered(target: str) -> str:
-    result = subprocess.run([executable("kubectl"), "kustomize", str(DEPLOY / target)], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [executable("kubectl"), "kustomize", str(DEPLOY / target)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -59,8 +60,12 @@ def test_every_target_renders_and_validates_strictly(version, tmp_path):
         manifest = tmp_path / f"{target.replace('/', '-')}.yaml"
         manifest.write_text(rendered(target))
         files.append(str(manifest))
-    result = subprocess.run([executable("kubernetes-validate"), "--strict", "-k", version, *files],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [executable("kubernetes-validate"), "--strict", "-k", version, *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     for line in (result.stdout + result.stderr).splitlines():
         if not line.startswith("INFO"):
@@ -73,8 +78,9 @@ def test_every_target_renders_and_validates_strictly(version, tmp_path):
 def pod_specs(target: str):
     for obj in objects(target):
         if obj["kind"] in WORKLOADS:
-            template = obj["spec"]["template"] if obj["kind"] != "CronJob" else \
-                obj["spec"]["jobTemplate"]["spec"]["template"]
+            template = (
+                obj["spec"]["template"] if obj["kind"] != "CronJob" else obj["spec"]["jobTemplate"]["spec"]["template"]
+            )
             yield obj["metadata"]["name"], template["spec"]
 
 
@@ -88,8 +94,16 @@ def test_every_container_passes_the_restricted_pod_security_profile(target):
             assert not spec.get(key), f"{name}: {key}"
         for volume in spec.get("volumes", []):
             kinds = set(volume) - {"name"}
-            assert kinds <= {"emptyDir", "secret", "configMap", "persistentVolumeClaim", "projected",
-                             "downwardAPI", "ephemeral", "csi"}, f"{name}: volume {volume}"
+            assert kinds <= {
+                "emptyDir",
+                "secret",
+                "configMap",
+                "persistentVolumeClaim",
+                "projected",
+                "downwardAPI",
+                "ephemeral",
+                "csi",
+            }, f"{name}: volume {volume}"
         writable = {m["mountPath"]: m["name"] for c in spec["containers"] for m in c.get("volumeMounts", [])}
         for container in spec.get("initContainers", []) + spec["containers"]:
             where = f"{name}/{container['name']}"
@@ -138,8 +152,11 @@ def test_beat_runs_alone_and_the_web_keeps_one_pod_through_disruptions():
 
 def test_the_production_overlay_pins_the_image_by_digest_and_serves_tls():
     prod = objects("overlays/production")
-    images = {c["image"] for _, spec in pod_specs("overlays/production")
-              for c in spec.get("initContainers", []) + spec["containers"]}
+    images = {
+        c["image"]
+        for _, spec in pod_specs("overlays/production")
+        for c in spec.get("initContainers", []) + spec["containers"]
+    }
     assert images and all("@sha256:" in image for image in images)
     [ingress] = [o for o in prod if o["kind"] == "Ingress"]
     assert ingress["spec"]["tls"][0]["secretName"]
@@ -148,9 +165,18 @@ def test_the_production_overlay_pins_the_image_by_digest_and_serves_tls():
 
 # ------------------------------------------------------------------ RBAC against the code
 
-GROUPS = {"pods": "", "pods/eviction": "", "nodes": "", "resourcequotas": "", "events": "", "configmaps": "",
-          "deployments": "apps", "replicasets": "apps", "deployments/scale": "apps",
-          "horizontalpodautoscalers": "autoscaling"}
+GROUPS = {
+    "pods": "",
+    "pods/eviction": "",
+    "nodes": "",
+    "resourcequotas": "",
+    "events": "",
+    "configmaps": "",
+    "deployments": "apps",
+    "replicasets": "apps",
+    "deployments/scale": "apps",
+    "horizontalpodautoscalers": "autoscaling",
+}
 
 
 def group_and_resource(resource: str) -> tuple[str, str]:
@@ -163,14 +189,17 @@ def group_and_resource(resource: str) -> tuple[str, str]:
 def calls_in_the_code() -> tuple[set, set]:
     """(worker calls, watcher calls) as (apiGroup, resource, verb), read from the Kubernetes backend's modules."""
     source = "\n".join(path.read_text() for path in sorted((ROOT / "fleet" / "backends" / "kubernetes").glob("*.py")))
-    constants = {name: f"{plural}.{group}"  # KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
-                 for name, group, plural in re.findall(r'^(\w+) = \("([\w.]+)", "\w+", "(\w+)"\)', source, re.M)}
+    constants = {
+        name: f"{plural}.{group}"  # KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
+        for name, group, plural in re.findall(r'^(\w+) = \("([\w.]+)", "\w+", "(\w+)"\)', source, re.M)
+    }
     actions = re.findall(r'ApiCall\("(get|patch|list|create)", "([\w./]+)"', source)
     worker = {(*group_and_resource(r), verb) for verb, r in actions}
-    worker |= {(*group_and_resource(r), "list") for r in re.findall(r'_list_(?:namespaced|optional)\(\s*"([\w./]+)"',
-                                                                             source)}
+    worker |= {
+        (*group_and_resource(r), "list") for r in re.findall(r'_list_(?:namespaced|optional)\(\s*"([\w./]+)"', source)
+    }
     worker |= {(*group_and_resource(constants[c]), "list") for c in re.findall(r"_list_custom\(\*(\w+)", source)}
-    kinds = source[source.index("def _kind_calls"):source.index("def watch_scopes")]
+    kinds = source[source.index("def _kind_calls") : source.index("def watch_scopes")]
     watched = {group_and_resource(r) for r in re.findall(r'lambda: \(\s*"([\w./]+)"', kinds)}
     watched |= {group_and_resource(constants[c]) for c in re.findall(r"crd\(\*(\w+)", kinds)}
     watcher = {(group, resource, verb) for group, resource in watched for verb in ("list", "watch")}
@@ -179,8 +208,11 @@ def calls_in_the_code() -> tuple[set, set]:
 
 def granted(target: str, account: str) -> set:
     objs = objects(target)
-    roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objs
-             if o["kind"] in ("Role", "ClusterRole")}
+    roles = {
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
+        for o in objs
+        if o["kind"] in ("Role", "ClusterRole")
+    }
     rights = set()
     for binding in (o for o in objs if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
         if not any(s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]):
@@ -219,9 +251,19 @@ def test_the_rbac_has_no_wildcards_no_secrets_and_reads_cluster_wide_only_cluste
     # In the GPU operator's namespace, the mig-parted ConfigMap and nothing else.
     layouts = [o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == "gpu-operator"]
     assert [r for o in layouts for r in o["rules"]] == [
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["default-mig-parted-config"],
-         "verbs": ["get"]}]
-    assert not [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["kind"] == "ClusterRole"
-                and not o["roleRef"]["name"].endswith(("-cluster", "-mig"))]
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["default-mig-parted-config"],
+            "verbs": ["get"],
+        }
+    ]
+    assert not [
+        o
+        for o in objs
+        if o["kind"] == "ClusterRoleBinding"
+        and o["roleRef"]["kind"] == "ClusterRole"
+        and not o["roleRef"]["name"].endswith(("-cluster", "-mig"))
+    ]
     base = objects("base")
     assert not [o for o in base if o["kind"] == "ClusterRole" and "pods" in str(o["rules"])]  # MIG is opt-in

@@ -17,13 +17,20 @@ from tests.services import missing_service
 
 MONITORING = ROOT / "deploy" / "components" / "monitoring"
 EXPOSED = {
-    "scaledeck_cluster_sync_age_seconds", "scaledeck_cluster_sync_last_duration_seconds", "scaledeck_cluster_sync_up",
-    "scaledeck_cluster_sync_duration_seconds_bucket", "scaledeck_cluster_sync_errors_total",
-    "scaledeck_scale_actions_total", "scaledeck_scale_actions_in_flight",
+    "scaledeck_cluster_sync_age_seconds",
+    "scaledeck_cluster_sync_last_duration_seconds",
+    "scaledeck_cluster_sync_up",
+    "scaledeck_cluster_sync_duration_seconds_bucket",
+    "scaledeck_cluster_sync_errors_total",
+    "scaledeck_scale_actions_total",
+    "scaledeck_scale_actions_in_flight",
     "scaledeck_scale_action_latency_seconds_bucket",
-    "scaledeck_prometheus_query_errors_total", "scaledeck_prometheus_query_duration_seconds_bucket",
-    "scaledeck_prometheus_query_duration_seconds_count", "scaledeck_prescale_firings_total",
-    "scaledeck_celery_tasks_total", "scaledeck_database_up",
+    "scaledeck_prometheus_query_errors_total",
+    "scaledeck_prometheus_query_duration_seconds_bucket",
+    "scaledeck_prometheus_query_duration_seconds_count",
+    "scaledeck_prescale_firings_total",
+    "scaledeck_celery_tasks_total",
+    "scaledeck_database_up",
 }
 
 
@@ -58,26 +65,36 @@ def test_the_alerts_fire_on_a_stale_sync_and_a_beat_that_stopped(promtool, rule_
     tests = {
         "rule_files": [str(rule_file)],
         "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "1m",
-            "input_series": [
-                # two web pods report the same database state
-                {"series": 'scaledeck_cluster_sync_age_seconds{cluster="prod",pod="web-a"}', "values": "30+60x10"},
-                {"series": 'scaledeck_cluster_sync_age_seconds{cluster="prod",pod="web-b"}', "values": "30+60x10"},
-                {"series": 'scaledeck_cluster_sync_age_seconds{cluster="lab",pod="web-a"}', "values": "15x10"},
-                {"series": 'scaledeck_celery_tasks_total{task="scaling.tasks.scaling_tick",state="succeeded"}',
-                 "values": "0+4x3 12x20"},
-            ],
-            "alert_rule_test": [
-                {"eval_time": "3m", "alertname": "ScaleDeckClusterSyncStale", "exp_alerts": []},
-                {"eval_time": "5m", "alertname": "ScaleDeckClusterSyncStale",
-                 "exp_alerts": [{"exp_labels": {"severity": "warning", "cluster": "prod"}}]},
-                {"eval_time": "4m", "alertname": "ScaleDeckBeatNotTicking", "exp_alerts": []},
-                {"eval_time": "12m", "alertname": "ScaleDeckBeatNotTicking", "exp_alerts": []},
-                {"eval_time": "16m", "alertname": "ScaleDeckBeatNotTicking",
-                 "exp_alerts": [{"exp_labels": {"severity": "critical"}}]},
-            ],
-        }],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    # two web pods report the same database state
+                    {"series": 'scaledeck_cluster_sync_age_seconds{cluster="prod",pod="web-a"}', "values": "30+60x10"},
+                    {"series": 'scaledeck_cluster_sync_age_seconds{cluster="prod",pod="web-b"}', "values": "30+60x10"},
+                    {"series": 'scaledeck_cluster_sync_age_seconds{cluster="lab",pod="web-a"}', "values": "15x10"},
+                    {
+                        "series": 'scaledeck_celery_tasks_total{task="scaling.tasks.scaling_tick",state="succeeded"}',
+                        "values": "0+4x3 12x20",
+                    },
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "ScaleDeckClusterSyncStale", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "ScaleDeckClusterSyncStale",
+                        "exp_alerts": [{"exp_labels": {"severity": "warning", "cluster": "prod"}}],
+                    },
+                    {"eval_time": "4m", "alertname": "ScaleDeckBeatNotTicking", "exp_alerts": []},
+                    {"eval_time": "12m", "alertname": "ScaleDeckBeatNotTicking", "exp_alerts": []},
+                    {
+                        "eval_time": "16m",
+                        "alertname": "ScaleDeckBeatNotTicking",
+                        "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+                    },
+                ],
+            }
+        ],
     }
     path = tmp_path / "tests.yaml"
     path.write_text(yaml.safe_dump(tests))

@@ -50,8 +50,11 @@ class MigManager:
                 del self._reads_left[name]
                 labels[STATE] = self.outcome
                 if self.outcome == "success":
-                    capacity = {k: v for k, v in (node.get("status") or {}).get("capacity", {}).items()
-                                if not k.startswith("nvidia.com/mig-")}
+                    capacity = {
+                        k: v
+                        for k, v in (node.get("status") or {}).get("capacity", {}).items()
+                        if not k.startswith("nvidia.com/mig-")
+                    }
                     capacity.update({k: str(v) for k, v in self.layouts.get(config, {}).items()})
                     node.setdefault("status", {})["capacity"] = capacity
                     node["status"]["allocatable"] = copy.deepcopy(capacity)

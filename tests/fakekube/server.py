@@ -158,8 +158,16 @@ class _ApiError(Exception):
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "details": details or {}, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details or {},
+        "code": code,
+    }
 
 
 _REASONS = {
@@ -475,8 +483,11 @@ class FakeKubeApi:
             )
             node_name = _node_name_selector(query.get("fieldSelector", ""))
             if node_name is not None and resource.kind == "Pod":
-                entries = [(k, e) for k, e in entries
-                           if isinstance(e.obj, dict) and (e.obj.get("spec") or {}).get("nodeName") == node_name]
+                entries = [
+                    (k, e)
+                    for k, e in entries
+                    if isinstance(e.obj, dict) and (e.obj.get("spec") or {}).get("nodeName") == node_name
+                ]
             list_rv = self._last_rv
         start = 0
         if query.get("continue"):
@@ -527,11 +538,20 @@ class FakeKubeApi:
                 allowed = int((budget.get("status") or {}).get("disruptionsAllowed") or 0)
                 if allowed <= 0:
                     raise _ApiError(
-                        429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                        details={"causes": [{"reason": "DisruptionBudget", "message":
-                                             f"The disruption budget {budget_name} needs "
-                                             f"{(budget.get('spec') or {}).get('minAvailable', 1)} healthy pods and "
-                                             "has 1 currently"}]})
+                        429,
+                        "TooManyRequests",
+                        "Cannot evict pod as it would violate the pod's disruption budget.",
+                        details={
+                            "causes": [
+                                {
+                                    "reason": "DisruptionBudget",
+                                    "message": f"The disruption budget {budget_name} needs "
+                                    f"{(budget.get('spec') or {}).get('minAvailable', 1)} healthy pods and "
+                                    "has 1 currently",
+                                }
+                            ]
+                        },
+                    )
                 budget = copy.deepcopy(budget)
                 budget.setdefault("status", {})["disruptionsAllowed"] = allowed - 1
                 budgets[(ns, budget_name)] = _Entry(budget, entry.resource)

@@ -52,18 +52,46 @@ STORY = {
 }
 
 
-def _event(api_version: str, uid: str, obj: tuple[str, str], reason: str, message: str, when: datetime,
-           *, count: int = 1, event_type: str = "Normal") -> dict:
+def _event(
+    api_version: str,
+    uid: str,
+    obj: tuple[str, str],
+    reason: str,
+    message: str,
+    when: datetime,
+    *,
+    count: int = 1,
+    event_type: str = "Normal",
+) -> dict:
     kind, name = obj
     ref = {"kind": kind, "namespace": NAMESPACE, "name": name, "apiVersion": "v1" if kind == "Pod" else "apps/v1"}
     meta = {"name": f"{name}.{uid}", "namespace": NAMESPACE, "uid": uid, "creationTimestamp": iso(when)}
     if api_version == "v1":
-        return {"apiVersion": "v1", "kind": "Event", "metadata": meta, "involvedObject": ref, "reason": reason,
-                "message": message, "type": event_type, "count": count, "firstTimestamp": iso(when),
-                "lastTimestamp": iso(when), "source": {"component": "story"}}
-    body = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": meta, "regarding": ref,
-            "reason": reason, "note": message, "type": event_type, "eventTime": iso(when).replace("Z", ".000000Z"),
-            "reportingController": "story", "action": reason}
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": meta,
+            "involvedObject": ref,
+            "reason": reason,
+            "message": message,
+            "type": event_type,
+            "count": count,
+            "firstTimestamp": iso(when),
+            "lastTimestamp": iso(when),
+            "source": {"component": "story"},
+        }
+    body = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": meta,
+        "regarding": ref,
+        "reason": reason,
+        "note": message,
+        "type": event_type,
+        "eventTime": iso(when).replace("Z", ".000000Z"),
+        "reportingController": "story",
+        "action": reason,
+    }
     if count > 1:
         body["series"] = {"count": count, "lastObservedTime": iso(when).replace("Z", ".000000Z")}
     return body
@@ -82,51 +110,98 @@ def _conditions(pod: dict, times: dict[str, datetime], node: str) -> None:
 
 def nodeclaim(name: str, pool: str, node: str, launched: datetime, registered: datetime, ready: datetime) -> dict:
     return {
-        "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
         "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": pool}, "creationTimestamp": iso(launched)},
         "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}},
-        "status": {"nodeName": node, "providerID": f"aws:///us-east-1a/i-{name[-5:]}", "conditions": [
-            {"type": "Launched", "status": "True", "lastTransitionTime": iso(launched)},
-            {"type": "Registered", "status": "True", "lastTransitionTime": iso(registered)},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": iso(ready)},
-            {"type": "Ready", "status": "True", "lastTransitionTime": iso(ready)},
-        ]},
+        "status": {
+            "nodeName": node,
+            "providerID": f"aws:///us-east-1a/i-{name[-5:]}",
+            "conditions": [
+                {"type": "Launched", "status": "True", "lastTransitionTime": iso(launched)},
+                {"type": "Registered", "status": "True", "lastTransitionTime": iso(registered)},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": iso(ready)},
+                {"type": "Ready", "status": "True", "lastTransitionTime": iso(ready)},
+            ],
+        },
     }
 
 
 def scale_up_story(events_api: str = "events.k8s.io/v1") -> list[dict]:
-    dep = o.deployment(NAMESPACE, NAME, replicas=6, ready=6,
-                       containers=[o.vllm_container(model=o.LLAMA_70B, tp=1, gpus=1)])
+    dep = o.deployment(
+        NAMESPACE, NAME, replicas=6, ready=6, containers=[o.vllm_container(model=o.LLAMA_70B, tp=1, gpus=1)]
+    )
     rs = o.replicaset(dep, replicas=6)
     rs_name = rs["metadata"]["name"]
     pods = o.pods_of(dep, rs, [("ready", "gpu-a", "")] * 2 + [("ready", NEW_NODE, "")] * 4)
     hpa = o.hpa(NAMESPACE, NAME, target=NAME, min_replicas=2, max_replicas=8)
-    objs = [o.gpu_node("gpu-a", gpus=8), o.gpu_node(NEW_NODE, gpus=8, pool=POOL), o.nodepool(POOL),
-            dep, rs, *pods, hpa,
-            nodeclaim(CLAIM, POOL, NEW_NODE, STORY["launched"], STORY["registered"], STORY["node_ready"])]
-    objs.append(_event(events_api, "e-rescale-0001", ("HorizontalPodAutoscaler", NAME), "SuccessfulRescale",
-                       "New size: 6; reason: external metric vllm:num_requests_waiting above target",
-                       STORY["rescale"]))
-    objs.append(_event(events_api, "e-scaling-rs-01", ("Deployment", NAME), "ScalingReplicaSet",
-                       f"Scaled up replica set {rs_name} from 2 to 6", STORY["rescale"]))
+    objs = [
+        o.gpu_node("gpu-a", gpus=8),
+        o.gpu_node(NEW_NODE, gpus=8, pool=POOL),
+        o.nodepool(POOL),
+        dep,
+        rs,
+        *pods,
+        hpa,
+        nodeclaim(CLAIM, POOL, NEW_NODE, STORY["launched"], STORY["registered"], STORY["node_ready"]),
+    ]
+    objs.append(
+        _event(
+            events_api,
+            "e-rescale-0001",
+            ("HorizontalPodAutoscaler", NAME),
+            "SuccessfulRescale",
+            "New size: 6; reason: external metric vllm:num_requests_waiting above target",
+            STORY["rescale"],
+        )
+    )
+    objs.append(
+        _event(
+            events_api,
+            "e-scaling-rs-01",
+            ("Deployment", NAME),
+            "ScalingReplicaSet",
+            f"Scaled up replica set {rs_name} from 2 to 6",
+            STORY["rescale"],
+        )
+    )
     for pod in pods[:2]:
-        _conditions(pod, {"created": EARLIER, "scheduled": EARLIER, "ready": EARLIER + timedelta(minutes=6)},
-                    "gpu-a")
+        _conditions(pod, {"created": EARLIER, "scheduled": EARLIER, "ready": EARLIER + timedelta(minutes=6)}, "gpu-a")
     for i, pod in enumerate(pods[2:]):
         times = pod_times(i)
         _conditions(pod, times, NEW_NODE)
         pod_name = pod["metadata"]["name"]
         ref = ("Pod", pod_name)
-        objs.append(_event(events_api, f"e-failed-{i:04d}", ref, "FailedScheduling",
-                           "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are "
-                           "available: 1 No preemption victims found for incoming pod.", STORY["failed"],
-                           event_type="Warning"))
-        objs.append(_event(events_api, f"e-pulling-{i:03d}", ref, "Pulling", 'Pulling image "vllm/vllm-openai"',
-                           times["pulling"]))
-        objs.append(_event(events_api, f"e-pulled-{i:04d}", ref, "Pulled", 'Successfully pulled image '
-                           '"vllm/vllm-openai" in 1m54s', times["pulled"]))
-        objs.append(_event(events_api, f"e-started-{i:03d}", ref, "Started", "Started container vllm",
-                           times["started"]))
+        objs.append(
+            _event(
+                events_api,
+                f"e-failed-{i:04d}",
+                ref,
+                "FailedScheduling",
+                "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are "
+                "available: 1 No preemption victims found for incoming pod.",
+                STORY["failed"],
+                event_type="Warning",
+            )
+        )
+        objs.append(
+            _event(
+                events_api, f"e-pulling-{i:03d}", ref, "Pulling", 'Pulling image "vllm/vllm-openai"', times["pulling"]
+            )
+        )
+        objs.append(
+            _event(
+                events_api,
+                f"e-pulled-{i:04d}",
+                ref,
+                "Pulled",
+                'Successfully pulled image "vllm/vllm-openai" in 1m54s',
+                times["pulled"],
+            )
+        )
+        objs.append(
+            _event(events_api, f"e-started-{i:03d}", ref, "Started", "Started container vllm", times["started"])
+        )
     return objs
 
 

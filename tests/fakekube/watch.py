@@ -188,9 +188,12 @@ class WatchHub:
             if bookmarks and now >= next_bookmark:
                 kind = "PartialObjectMetadata" if metadata_only else resource.kind
                 api_version = "meta.k8s.io/v1" if metadata_only else resource.api_version
-                send({"type": "BOOKMARK", "object": {
-                    "kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": last_rv}
-                }})
+                send(
+                    {
+                        "type": "BOOKMARK",
+                        "object": {"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": last_rv}},
+                    }
+                )
                 next_bookmark = now + self.bookmark_seconds
             if now >= deadline:
                 self._end(handler)

@@ -115,16 +115,23 @@ def small_cluster() -> ClusterSnapshot:
         ),
         autoscalers=(
             AutoscalerFacts(
-                kind="hpa", name="llama-70b", target_name="llama-70b", min_replicas=1, max_replicas=4,
-                metric="DCGM_FI_DEV_GPU_UTIL > 70%", namespace="llm",
+                kind="hpa",
+                name="llama-70b",
+                target_name="llama-70b",
+                min_replicas=1,
+                max_replicas=4,
+                metric="DCGM_FI_DEV_GPU_UTIL > 70%",
+                namespace="llm",
             ),
         ),
         quotas=(
-            QuotaFacts(namespace="llm", name="gpu", hard={"requests.nvidia.com/gpu": 16},
-                       used={"requests.nvidia.com/gpu": 5}),
+            QuotaFacts(
+                namespace="llm", name="gpu", hard={"requests.nvidia.com/gpu": 16}, used={"requests.nvidia.com/gpu": 5}
+            ),
         ),
-        node_pools=(NodePoolFacts(name="a100", instance_types=("p4de.24xlarge",), capacity_types=("on-demand",),
-                                  gpu_limit=64),),
+        node_pools=(
+            NodePoolFacts(name="a100", instance_types=("p4de.24xlarge",), capacity_types=("on-demand",), gpu_limit=64),
+        ),
     )
 
 

@@ -20,12 +20,22 @@ def admin_client() -> Client:
 
 def cluster_form(cluster: Cluster, **changes) -> dict:
     data = {
-        "name": cluster.name, "backend": cluster.backend, "namespaces": '["llm"]', "region": "",
-        "kubeconfig_path": cluster.kubeconfig_path, "kube_context": "", "request_timeout_seconds": "10",
-        "prometheus_url": "", "prometheus_bearer_token_file": "", "prometheus_basic_auth_user": "",
-        "prometheus_basic_auth_password_file": "", "prometheus_timeout_seconds": "3",
-        "prometheus_namespace_label": "namespace", "prometheus_pod_label": "pod",
-        "prometheus_gpu_namespace_label": "namespace", "prometheus_gpu_pod_label": "pod",
+        "name": cluster.name,
+        "backend": cluster.backend,
+        "namespaces": '["llm"]',
+        "region": "",
+        "kubeconfig_path": cluster.kubeconfig_path,
+        "kube_context": "",
+        "request_timeout_seconds": "10",
+        "prometheus_url": "",
+        "prometheus_bearer_token_file": "",
+        "prometheus_basic_auth_user": "",
+        "prometheus_basic_auth_password_file": "",
+        "prometheus_timeout_seconds": "3",
+        "prometheus_namespace_label": "namespace",
+        "prometheus_pod_label": "pod",
+        "prometheus_gpu_namespace_label": "namespace",
+        "prometheus_gpu_pod_label": "pod",
     }
     return {**data, **changes}
 
@@ -41,8 +51,10 @@ def cluster(settings, tmp_path) -> Cluster:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"prometheus_url": "http://prometheus:9090", "prometheus_bearer_token_file": "/etc/passwd"},
-         "the Prometheus token file /etc/passwd is outside the folders ScaleDeck reads secrets from"),
+        (
+            {"prometheus_url": "http://prometheus:9090", "prometheus_bearer_token_file": "/etc/passwd"},
+            "the Prometheus token file /etc/passwd is outside the folders ScaleDeck reads secrets from",
+        ),
         ({"kubeconfig_path": "/etc/passwd"}, "kubeconfig /etc/passwd is outside the folders"),
         ({"kubeconfig_path": ""}, "a Kubernetes cluster needs --kubeconfig or --in-cluster"),
         ({"namespaces": '["Bad_NS"]'}, "is not a valid namespace name"),
@@ -75,8 +87,7 @@ def test_it_saves_a_cluster_change_that_passes_the_checks(admin_client, cluster)
 def test_it_refuses_a_ttft_objective_outside_1_ms_to_600_s(admin_client, value):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=2.0)
 
-    response = admin_client.post(f"/admin/fleet/modeldeployment/{deployment.id}/change/",
-                                 {"ttft_slo_seconds": value})
+    response = admin_client.post(f"/admin/fleet/modeldeployment/{deployment.id}/change/", {"ttft_slo_seconds": value})
 
     assert response.status_code == 200
     assert "a TTFT objective must be between 1 ms and 600 s" in response.content.decode()
@@ -90,8 +101,9 @@ def test_it_audits_a_ttft_objective_changed_in_the_admin(admin_client):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=2.0)
 
     refused = admin_client.post(f"/admin/fleet/modeldeployment/{deployment.id}/change/", {"ttft_slo_seconds": "4"})
-    saved = admin_client.post(f"/admin/fleet/modeldeployment/{deployment.id}/change/",
-                              {"ttft_slo_seconds": "4", "reason": "new tier"})
+    saved = admin_client.post(
+        f"/admin/fleet/modeldeployment/{deployment.id}/change/", {"ttft_slo_seconds": "4", "reason": "new tier"}
+    )
 
     assert refused.status_code == 200 and saved.status_code == 302
     change = SloChange.objects.get()

@@ -28,8 +28,13 @@ def test_it_answers_401_to_a_wrong_token(db):
 def test_it_lists_clusters_with_their_sync_state(api):
     with time_machine.travel(NOW, tick=False):
         ClusterFactory(name="prod", namespaces=["llm", "search"], last_sync_at=NOW, last_sync_ok_at=NOW)
-        ClusterFactory(name="edge", last_sync_at=NOW, last_sync_ok_at=NOW - timedelta(hours=1),
-                       last_sync_status="failed", last_sync_error="connection refused")
+        ClusterFactory(
+            name="edge",
+            last_sync_at=NOW,
+            last_sync_ok_at=NOW - timedelta(hours=1),
+            last_sync_status="failed",
+            last_sync_error="connection refused",
+        )
 
         response = api.get(URL)
 
@@ -39,9 +44,15 @@ def test_it_lists_clusters_with_their_sync_state(api):
     assert body["count"] == 2
     edge, prod = body["results"]
     assert prod == {
-        "id": prod["id"], "name": "prod", "backend": "kubernetes", "namespaces": ["llm", "search"],
-        "last_sync_at": "2026-11-27T12:00:00Z", "last_sync_ok_at": "2026-11-27T12:00:00Z",
-        "last_sync_status": "ok", "last_sync_error": "", "stale": False,
+        "id": prod["id"],
+        "name": "prod",
+        "backend": "kubernetes",
+        "namespaces": ["llm", "search"],
+        "last_sync_at": "2026-11-27T12:00:00Z",
+        "last_sync_ok_at": "2026-11-27T12:00:00Z",
+        "last_sync_status": "ok",
+        "last_sync_error": "",
+        "stale": False,
     }
     assert edge["stale"] is True and edge["last_sync_error"] == "connection refused"
 
@@ -67,8 +78,10 @@ def test_it_pages_with_limit_and_offset(api):
     assert body["next"].endswith("?limit=2&offset=2") and body["previous"] is None
 
 
-@pytest.mark.parametrize(("params", "name"), [({"limit": "abc"}, "limit"), ({"limit": "0"}, "limit"),
-                                              ({"offset": "-1"}, "offset"), ({"offset": "x"}, "offset")])
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [({"limit": "abc"}, "limit"), ({"limit": "0"}, "limit"), ({"offset": "-1"}, "offset"), ({"offset": "x"}, "offset")],
+)
 def test_it_answers_400_naming_a_malformed_paging_parameter(api, params, name):
     response = api.get(URL, params)
 

@@ -30,22 +30,48 @@ def test_it_answers_401_without_credentials(db):
 def test_it_describes_a_deployment_with_metrics_and_cost(api, fake_metrics):
     from costing.models import InstancePrice
 
-    InstancePrice.objects.create(instance_type="p4de.24xlarge", region="us-east-1", capacity_type="on-demand",
-                                 usd_per_hour="40.96", gpu_count=8, source="test", effective_from=date(2025, 1, 1))
+    InstancePrice.objects.create(
+        instance_type="p4de.24xlarge",
+        region="us-east-1",
+        capacity_type="on-demand",
+        usd_per_hour="40.96",
+        gpu_count=8,
+        source="test",
+        effective_from=date(2025, 1, 1),
+    )
     with time_machine.travel(NOW, tick=False):
         cluster = ClusterFactory(name="prod", last_sync_ok_at=NOW)
         deployment = ModelDeploymentFactory(
-            cluster=cluster, namespace="llm", name="llama-70b", model="meta-llama/Llama-3.1-70B-Instruct",
-            replicas_desired=3, replicas_ready=2, gpu_per_replica=4, ttft_slo_seconds=1.5,
+            cluster=cluster,
+            namespace="llm",
+            name="llama-70b",
+            model="meta-llama/Llama-3.1-70B-Instruct",
+            replicas_desired=3,
+            replicas_ready=2,
+            gpu_per_replica=4,
+            ttft_slo_seconds=1.5,
         )
         AutoscalerFactory(deployment=deployment, min_replicas=2, max_replicas=6)
         node = GpuNodeFactory(cluster=cluster, instance_type="p4de.24xlarge")
         PodFactory(deployment=deployment, node=node, name="llama-70b-a")
         PodFactory(deployment=deployment, node=node, name="llama-70b-b")
-        fake_metrics.metrics = {("llm", "llama-70b"): DeploymentMetrics(
-            queue_depth=14.0, running=40.0, ttft_p50_seconds=0.4, ttft_p95_seconds=1.8, ttft_p99_seconds=3.1,
-            itl_p95_seconds=0.045, e2e_p95_seconds=12.5, error_rate=0.012, preemptions_per_second=0.5,
-            generation_tokens_per_second=2400.0, gpu_utilization=0.91, kv_cache_usage=0.77, as_of=NOW)}
+        fake_metrics.metrics = {
+            ("llm", "llama-70b"): DeploymentMetrics(
+                queue_depth=14.0,
+                running=40.0,
+                ttft_p50_seconds=0.4,
+                ttft_p95_seconds=1.8,
+                ttft_p99_seconds=3.1,
+                itl_p95_seconds=0.045,
+                e2e_p95_seconds=12.5,
+                error_rate=0.012,
+                preemptions_per_second=0.5,
+                generation_tokens_per_second=2400.0,
+                gpu_utilization=0.91,
+                kv_cache_usage=0.77,
+                as_of=NOW,
+            )
+        }
 
         response = api.get(detail(deployment))
 
@@ -57,25 +83,57 @@ def test_it_describes_a_deployment_with_metrics_and_cost(api, fake_metrics):
         "name": "llama-70b",
         "model": "meta-llama/Llama-3.1-70B-Instruct",
         "replicas": {"desired": 3, "ready": 2},
-        "autoscaler": {"kind": "keda", "name": "llama-70b", "min_replicas": 2, "max_replicas": 6,
-                       "metric": "vllm:num_requests_waiting > 5 per replica", "paused_replicas": None,
-                       "conflicts": []},
+        "autoscaler": {
+            "kind": "keda",
+            "name": "llama-70b",
+            "min_replicas": 2,
+            "max_replicas": 6,
+            "metric": "vllm:num_requests_waiting > 5 per replica",
+            "paused_replicas": None,
+            "conflicts": [],
+        },
         "gpu": {"resource": "nvidia.com/gpu", "per_replica": 4},
-        "metrics": {"queue_depth": 14.0, "requests_running": 40.0, "ttft_p50_seconds": 0.4,
-                    "ttft_p95_seconds": 1.8, "ttft_p99_seconds": 3.1, "itl_p95_seconds": 0.045,
-                    "e2e_p95_seconds": 12.5, "error_rate": 0.012, "preemptions_per_second": 0.5,
-                    "generation_tokens_per_second": 2400.0, "gpu_utilization": 0.91, "kv_cache_usage": 0.77,
-                    "as_of": "2026-11-27T12:00:00Z", "unavailable_reason": None},
+        "metrics": {
+            "queue_depth": 14.0,
+            "requests_running": 40.0,
+            "ttft_p50_seconds": 0.4,
+            "ttft_p95_seconds": 1.8,
+            "ttft_p99_seconds": 3.1,
+            "itl_p95_seconds": 0.045,
+            "e2e_p95_seconds": 12.5,
+            "error_rate": 0.012,
+            "preemptions_per_second": 0.5,
+            "generation_tokens_per_second": 2400.0,
+            "gpu_utilization": 0.91,
+            "kv_cache_usage": 0.77,
+            "as_of": "2026-11-27T12:00:00Z",
+            "unavailable_reason": None,
+        },
         "cost_per_hour_usd": "40.9600",  # 2 running pods x 4 GPUs x $5.12 per GPU-hour
         "slo_ttft_seconds": 1.5,
         "as_of": "2026-11-27T12:00:00Z",
-        "cold_start": {"samples": 0, "p50_seconds": None, "p95_seconds": None, "max_seconds": None,
-                       "scheduling_p95_seconds": None, "pull_p95_seconds": None, "load_p95_seconds": None},
+        "cold_start": {
+            "samples": 0,
+            "p50_seconds": None,
+            "p95_seconds": None,
+            "max_seconds": None,
+            "scheduling_p95_seconds": None,
+            "pull_p95_seconds": None,
+            "load_p95_seconds": None,
+        },
         # 14 waiting at 5 per replica asks for 3; 1 of them waits: the node's 8 GPUs are taken.
-        "scaling": {"metric": "vllm:num_requests_waiting > 5 per replica", "metric_value": 14.0,
-                    "target_value": 5.0, "implied_replicas": 3, "min_replicas": 2, "max_replicas": 6,
-                    "floor": None, "pinned": None, "binding": "capacity",
-                    "blockers": ["No free GPU now: one more replica waits for a new node from pool a100."]},
+        "scaling": {
+            "metric": "vllm:num_requests_waiting > 5 per replica",
+            "metric_value": 14.0,
+            "target_value": 5.0,
+            "implied_replicas": 3,
+            "min_replicas": 2,
+            "max_replicas": 6,
+            "floor": None,
+            "pinned": None,
+            "binding": "capacity",
+            "blockers": ["No free GPU now: one more replica waits for a new node from pool a100."],
+        },
     }
     refs = fake_metrics.calls[0][1]
     assert refs[0].pods == ("llama-70b-a", "llama-70b-b")
@@ -86,12 +144,22 @@ def test_it_reports_unknown_metrics_as_null_with_the_reason(api):
 
     metrics = api.get(detail(deployment)).json()["metrics"]
 
-    assert metrics == {"queue_depth": None, "requests_running": None, "ttft_p50_seconds": None,
-                       "ttft_p95_seconds": None, "ttft_p99_seconds": None, "itl_p95_seconds": None,
-                       "e2e_p95_seconds": None, "error_rate": None, "preemptions_per_second": None,
-                       "generation_tokens_per_second": None, "gpu_utilization": None,
-                       "kv_cache_usage": None, "as_of": None,
-                       "unavailable_reason": "no Prometheus URL configured for this cluster"}
+    assert metrics == {
+        "queue_depth": None,
+        "requests_running": None,
+        "ttft_p50_seconds": None,
+        "ttft_p95_seconds": None,
+        "ttft_p99_seconds": None,
+        "itl_p95_seconds": None,
+        "e2e_p95_seconds": None,
+        "error_rate": None,
+        "preemptions_per_second": None,
+        "generation_tokens_per_second": None,
+        "gpu_utilization": None,
+        "kv_cache_usage": None,
+        "as_of": None,
+        "unavailable_reason": "no Prometheus URL configured for this cluster",
+    }
 
 
 def test_it_reports_a_null_cost_when_the_nodes_have_no_price(api, fake_metrics):
@@ -105,15 +173,28 @@ def test_it_reports_a_null_cost_when_the_nodes_have_no_price(api, fake_metrics):
     ("scalers", "expected"),
     [
         ([], {"kind": "none", "name": None, "min_replicas": None, "max_replicas": None, "conflicts": []}),
-        ([("hpa", "gpu-hpa", "")], {"kind": "hpa", "name": "gpu-hpa", "min_replicas": 1, "max_replicas": 4,
-                                    "conflicts": []}),
+        (
+            [("hpa", "gpu-hpa", "")],
+            {"kind": "hpa", "name": "gpu-hpa", "min_replicas": 1, "max_replicas": 4, "conflicts": []},
+        ),
         # KEDA's own HPA belongs to its ScaledObject: still one autoscaler
-        ([("scaledobject", "llama", ""), ("hpa", "keda-hpa-llama", "llama")],
-         {"kind": "keda", "name": "llama", "min_replicas": 1, "max_replicas": 4, "conflicts": []}),
-        ([("scaledobject", "llama", ""), ("hpa", "llama-cpu", "")],
-         {"kind": "conflict", "name": None, "min_replicas": None, "max_replicas": None,
-          "conflicts": [{"kind": "keda", "name": "llama", "min_replicas": 1, "max_replicas": 4},
-                        {"kind": "hpa", "name": "llama-cpu", "min_replicas": 1, "max_replicas": 4}]}),
+        (
+            [("scaledobject", "llama", ""), ("hpa", "keda-hpa-llama", "llama")],
+            {"kind": "keda", "name": "llama", "min_replicas": 1, "max_replicas": 4, "conflicts": []},
+        ),
+        (
+            [("scaledobject", "llama", ""), ("hpa", "llama-cpu", "")],
+            {
+                "kind": "conflict",
+                "name": None,
+                "min_replicas": None,
+                "max_replicas": None,
+                "conflicts": [
+                    {"kind": "keda", "name": "llama", "min_replicas": 1, "max_replicas": 4},
+                    {"kind": "hpa", "name": "llama-cpu", "min_replicas": 1, "max_replicas": 4},
+                ],
+            },
+        ),
     ],
 )
 def test_it_says_who_owns_the_replicas(api, fake_metrics, scalers, expected):

@@ -18,20 +18,42 @@ def test_it_answers_401_without_credentials(db):
 def test_it_describes_a_whole_gpu_node_with_its_price(api):
     from costing.models import InstancePrice
 
-    InstancePrice.objects.create(instance_type="p5.48xlarge", region="us-east-1", capacity_type="spot",
-                                 usd_per_hour="39.20", gpu_count=8, source="test", effective_from=date(2025, 1, 1))
+    InstancePrice.objects.create(
+        instance_type="p5.48xlarge",
+        region="us-east-1",
+        capacity_type="spot",
+        usd_per_hour="39.20",
+        gpu_count=8,
+        source="test",
+        effective_from=date(2025, 1, 1),
+    )
     cluster = ClusterFactory(name="prod")
-    node = GpuNodeFactory(cluster=cluster, name="gpu-h100-1", node_pool=NodePoolFactory(cluster=cluster, name="h100"),
-                          instance_type="p5.48xlarge", capacity_type="spot", gpu_product="NVIDIA-H100-80GB-HBM3")
+    node = GpuNodeFactory(
+        cluster=cluster,
+        name="gpu-h100-1",
+        node_pool=NodePoolFactory(cluster=cluster, name="h100"),
+        instance_type="p5.48xlarge",
+        capacity_type="spot",
+        gpu_product="NVIDIA-H100-80GB-HBM3",
+    )
 
     response = api.get(f"{URL}{node.id}/")
 
     assert response.status_code == 200
     assert response.json() == {
-        "id": node.id, "name": "gpu-h100-1", "cluster": "prod", "node_pool": "h100",
-        "instance_type": "p5.48xlarge", "capacity_type": "spot", "zone": "us-east-1a",
-        "gpu_model": "NVIDIA-H100-80GB-HBM3", "gpu_count": 8, "mig": {"config": None, "devices": {}},
-        "ready": True, "cordoned": False, "hourly_cost_usd": "39.2000",
+        "id": node.id,
+        "name": "gpu-h100-1",
+        "cluster": "prod",
+        "node_pool": "h100",
+        "instance_type": "p5.48xlarge",
+        "capacity_type": "spot",
+        "zone": "us-east-1a",
+        "gpu_model": "NVIDIA-H100-80GB-HBM3",
+        "gpu_count": 8,
+        "mig": {"config": None, "devices": {}},
+        "ready": True,
+        "cordoned": False,
+        "hourly_cost_usd": "39.2000",
     }
 
 
@@ -70,9 +92,15 @@ def test_it_filters_nodes_like_the_nodes_page(api):
     assert names(cluster="nowhere") == []
 
 
-@pytest.mark.parametrize(("params", "name"), [({"ready": "maybe"}, "ready"),
-                                              ({"capacity_type": "cheap"}, "capacity_type"),
-                                              ({"mig": "perhaps"}, "mig"), ({"limit": "abc"}, "limit")])
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"ready": "maybe"}, "ready"),
+        ({"capacity_type": "cheap"}, "capacity_type"),
+        ({"mig": "perhaps"}, "mig"),
+        ({"limit": "abc"}, "limit"),
+    ],
+)
 def test_it_answers_400_naming_a_malformed_filter(api, params, name):
     response = api.get(URL, params)
 

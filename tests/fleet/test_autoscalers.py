@@ -36,7 +36,11 @@ def test_it_names_the_one_owner_of_the_replicas(case, autoscalers, kind, name, a
     owner = replica_owner("llama", autoscalers)
 
     assert (owner.kind, owner.name, owner.autoscaler, owner.conflicts, owner.paused) == (
-        kind, name, autoscaler, conflicts, paused
+        kind,
+        name,
+        autoscaler,
+        conflicts,
+        paused,
     ), case
     assert owner.autoscaled is (kind in (SO, HPA))
     assert owner.claimants == (conflicts or ((autoscaler,) if autoscaler else ()))
@@ -47,13 +51,15 @@ def test_a_conflict_names_every_claimant_scaledobjects_first():
 
     assert owner.conflict_names == "ScaledObject llama and HPA llama-cpu and HPA llama-gpu"
     assert [label for label, _ in owner.labelled_conflicts] == [
-        "KEDA ScaledObject", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler"
+        "KEDA ScaledObject",
+        "HorizontalPodAutoscaler",
+        "HorizontalPodAutoscaler",
     ]
 
 
 @pytest.mark.parametrize(
-    ("kind", "api"), [(SO, "keda"), (HPA, "hpa"), (ReplicaOwnerKind.DEPLOYMENT, "none"),
-                      (ReplicaOwnerKind.CONFLICT, "conflict")],
+    ("kind", "api"),
+    [(SO, "keda"), (HPA, "hpa"), (ReplicaOwnerKind.DEPLOYMENT, "none"), (ReplicaOwnerKind.CONFLICT, "conflict")],
 )
 def test_the_api_keeps_its_documented_names(kind, api):
     assert api_kind(kind) == api

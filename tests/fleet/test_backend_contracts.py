@@ -55,8 +55,11 @@ def accepts(implemented: inspect.Signature, declared: inspect.Signature) -> bool
     if any(name not in have or have[name].kind is inspect.Parameter.POSITIONAL_ONLY for name in keywords):
         return False
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    return all(p.default is not inspect.Parameter.empty or p.kind in variadic
-               for name, p in have.items() if name not in declared.parameters)
+    return all(
+        p.default is not inspect.Parameter.empty or p.kind in variadic
+        for name, p in have.items()
+        if name not in declared.parameters
+    )
 
 
 def contract_breaches(protocol: type, backend: object) -> list[str]:
@@ -106,10 +109,21 @@ def test_each_metrics_backend_implements_the_whole_protocol(name):
 def test_the_protocols_declare_what_the_callers_use():
     cluster_methods, _ = protocol_members(ClusterBackend)
     metrics_methods, metrics_attributes = protocol_members(MetricsBackend)
-    assert {"snapshot", "last_warnings", "gpu_assignments", "scaling_events", "read_object", "scale_deployment",
-            "read_autoscaler_spec", "patch_autoscaler_spec", "get_node", "evict_pod"} <= set(cluster_methods)
-    assert {"deployment_metrics", "token_increase", "deployment_history", "alert_signals",
-            "close"} <= set(metrics_methods)
+    assert {
+        "snapshot",
+        "last_warnings",
+        "gpu_assignments",
+        "scaling_events",
+        "read_object",
+        "scale_deployment",
+        "read_autoscaler_spec",
+        "patch_autoscaler_spec",
+        "get_node",
+        "evict_pod",
+    } <= set(cluster_methods)
+    assert {"deployment_metrics", "token_increase", "deployment_history", "alert_signals", "close"} <= set(
+        metrics_methods
+    )
     assert metrics_attributes == {"last_error"}
 
 
@@ -143,10 +157,13 @@ def importers(library: str) -> list[str]:
     return sorted(set(found))
 
 
-@pytest.mark.parametrize(("library", "package"), [
-    ("kubernetes", "fleet/backends/kubernetes/"),
-    ("prometheus_api_client", "fleet/backends/prometheus/"),
-])
+@pytest.mark.parametrize(
+    ("library", "package"),
+    [
+        ("kubernetes", "fleet/backends/kubernetes/"),
+        ("prometheus_api_client", "fleet/backends/prometheus/"),
+    ],
+)
 def test_only_its_backend_package_imports_a_client_library(library, package):
     found = importers(library)
     assert found, f"nothing imports {library}: the scan is broken"
@@ -154,6 +171,8 @@ def test_only_its_backend_package_imports_a_client_library(library, package):
 
 
 def test_no_backend_module_is_over_500_lines():
-    lengths = {path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
-               for path in (ROOT / "fleet" / "backends").rglob("*.py")}
+    lengths = {
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for path in (ROOT / "fleet" / "backends").rglob("*.py")
+    }
     assert {path: n for path, n in lengths.items() if n > 500} == {}

@@ -20,10 +20,24 @@ def test_it_registers_a_cluster_with_prometheus_behind_a_service_monitor(kubecon
     token.write_text("s3cret\n")
 
     call_command(
-        "cluster_add", "prod", "--kubeconfig", str(kubeconfig), "--namespaces", "llm-prod, team-a",
-        "--prometheus-url", "http://prometheus:9090", "--prometheus-token-file", str(token),
-        "--prometheus-namespace-label", "exported_namespace", "--prometheus-pod-label", "exported_pod",
-        "--prometheus-timeout", "5", "--prometheus-gpu-pod-label", "exported_pod",
+        "cluster_add",
+        "prod",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--namespaces",
+        "llm-prod, team-a",
+        "--prometheus-url",
+        "http://prometheus:9090",
+        "--prometheus-token-file",
+        str(token),
+        "--prometheus-namespace-label",
+        "exported_namespace",
+        "--prometheus-pod-label",
+        "exported_pod",
+        "--prometheus-timeout",
+        "5",
+        "--prometheus-gpu-pod-label",
+        "exported_pod",
     )
 
     cluster = Cluster.objects.get(name="prod")
@@ -62,7 +76,9 @@ def test_it_refuses_a_missing_kubeconfig_and_a_duplicate_name(kubeconfig, tmp_pa
         call_command("cluster_add", "prod", "--kubeconfig", str(kubeconfig))
 
 
-@pytest.mark.parametrize("url", ["http://prometheus:9090", "https://thanos.monitoring.svc.cluster.local/", "http://10.0.0.5:9090"])
+@pytest.mark.parametrize(
+    "url", ["http://prometheus:9090", "https://thanos.monitoring.svc.cluster.local/", "http://10.0.0.5:9090"]
+)
 def test_it_accepts_in_cluster_prometheus_urls(kubeconfig, url):
     call_command("cluster_add", "prod", "--kubeconfig", str(kubeconfig), "--prometheus-url", url)
 
@@ -93,5 +109,12 @@ def test_it_refuses_a_symlink_from_a_secret_folder_to_a_file_outside(kubeconfig,
     (tmp_path / "secrets" / "token").symlink_to("/etc/passwd")
 
     with pytest.raises(CommandError, match="is outside the folders"):
-        call_command("cluster_add", "prod", "--in-cluster", "--prometheus-url", "http://prometheus:9090",
-                     "--prometheus-token-file", str(tmp_path / "secrets" / "token"))
+        call_command(
+            "cluster_add",
+            "prod",
+            "--in-cluster",
+            "--prometheus-url",
+            "http://prometheus:9090",
+            "--prometheus-token-file",
+            str(tmp_path / "secrets" / "token"),
+        )

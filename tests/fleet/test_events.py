@@ -20,8 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cluster(fake_kube, fake_kubeconfig):
-    return Cluster.objects.create(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                  kubeconfig_path=str(fake_kubeconfig))
+    return Cluster.objects.create(name="prod", backend=Cluster.Backend.KUBERNETES, kubeconfig_path=str(fake_kubeconfig))
 
 
 def sync(cluster, kubeconfig, **kwargs):
@@ -48,9 +47,20 @@ def test_it_stores_events_pod_conditions_and_nodeclaims_of_the_story(fake_kube, 
 
     events = ScalingEvent.objects.filter(cluster=cluster)
     kinds = {e.kind for e in events}
-    assert {"metric_above_target", "desired_changed", "pod_created", "scheduling_failed", "nodeclaim_launched",
-            "node_registered", "node_ready", "pod_scheduled", "image_pulling", "image_pulled",
-            "container_started", "pod_ready"} <= kinds
+    assert {
+        "metric_above_target",
+        "desired_changed",
+        "pod_created",
+        "scheduling_failed",
+        "nodeclaim_launched",
+        "node_registered",
+        "node_ready",
+        "pod_scheduled",
+        "image_pulling",
+        "image_pulled",
+        "container_started",
+        "pod_ready",
+    } <= kinds
     failed = events.filter(kind="scheduling_failed").first()
     assert "Insufficient nvidia.com/gpu" in failed.message
     assert failed.deployment.name == "llama"
@@ -102,9 +112,12 @@ def test_it_reads_one_list_per_kind_in_each_allowed_namespace(fake_kube, fake_ku
 
     event_lists = fake_kube.requests_to("/apis/events.k8s.io/v1/")
     assert sorted(r.path for r in event_lists) == [
-        "/apis/events.k8s.io/v1/namespaces/batch/events", "/apis/events.k8s.io/v1/namespaces/llm/events"]
+        "/apis/events.k8s.io/v1/namespaces/batch/events",
+        "/apis/events.k8s.io/v1/namespaces/llm/events",
+    ]
     assert [r.path for r in fake_kube.requests_to("/apis/karpenter.sh/v1/nodeclaims")] == [
-        "/apis/karpenter.sh/v1/nodeclaims"]
+        "/apis/karpenter.sh/v1/nodeclaims"
+    ]
 
 
 def test_it_reads_no_nodeclaims_without_karpenter(fake_kube, fake_kubeconfig, cluster):
@@ -120,11 +133,15 @@ def test_it_reads_no_nodeclaims_without_karpenter(fake_kube, fake_kubeconfig, cl
 def test_it_skips_odd_events_with_a_warning_and_keeps_the_rest(fake_kube, fake_kubeconfig, cluster):
     fake_kube.load(story.scale_up_story())
     fake_kube.load_raw("Event", "not an object", namespace="llm", api_version="events.k8s.io/v1")
-    fake_kube.load_raw("Event", {"metadata": {"name": "no-uid", "namespace": "llm"},
-                                 "regarding": {"kind": "Pod", "name": "x"}},
-                       namespace="llm", api_version="events.k8s.io/v1")
-    fake_kube.load_raw("NodeClaim", {"metadata": {"name": "odd"}, "status": {"conditions": "broken"}},
-                       api_version="karpenter.sh/v1")
+    fake_kube.load_raw(
+        "Event",
+        {"metadata": {"name": "no-uid", "namespace": "llm"}, "regarding": {"kind": "Pod", "name": "x"}},
+        namespace="llm",
+        api_version="events.k8s.io/v1",
+    )
+    fake_kube.load_raw(
+        "NodeClaim", {"metadata": {"name": "odd"}, "status": {"conditions": "broken"}}, api_version="karpenter.sh/v1"
+    )
 
     result = sync(cluster, fake_kubeconfig)
 
@@ -159,9 +176,17 @@ def test_it_stores_the_same_kinds_of_events_from_the_simulated_cluster(db):
 
     assert first.ok and first.created["events"] > 0 and again.created["events"] == 0
     llama = ScalingEvent.objects.filter(deployment__name="llama-3-8b")
-    assert {"metric_above_target", "desired_changed", "pod_created", "scheduling_failed", "pod_scheduled",
-            "image_pulled", "container_started", "pod_ready", "first_token"} <= set(
-        llama.values_list("kind", flat=True))
+    assert {
+        "metric_above_target",
+        "desired_changed",
+        "pod_created",
+        "scheduling_failed",
+        "pod_scheduled",
+        "image_pulled",
+        "container_started",
+        "pod_ready",
+        "first_token",
+    } <= set(llama.values_list("kind", flat=True))
     # A new replica serves its first token once Ready, within the minute its deployment serves.
     ready = dict(llama.filter(kind="pod_ready").values_list("object_name", "at"))
     for pod, at in llama.filter(kind="first_token").values_list("object_name", "at"):

@@ -35,8 +35,12 @@ def test_the_beat_stores_the_events_of_a_watched_cluster_with_two_list_calls(fak
     from_lists = {(uid, kind) for uid, kind in stored if not uid.startswith("pod:")}
     assert from_lists and from_lists <= again
     kinds = set(ScalingEvent.objects.values_list("kind", flat=True))
-    assert {EventKind.DESIRED_CHANGED, EventKind.SCHEDULING_FAILED, EventKind.NODECLAIM_LAUNCHED,
-            EventKind.NODE_READY} <= kinds
+    assert {
+        EventKind.DESIRED_CHANGED,
+        EventKind.SCHEDULING_FAILED,
+        EventKind.NODECLAIM_LAUNCHED,
+        EventKind.NODE_READY,
+    } <= kinds
     assert ScalingEvent.objects.filter(kind=EventKind.SCHEDULING_FAILED).exclude(deployment=None).count() == 4
 
     with time_machine.travel(story.SYNCED_AT, tick=False):

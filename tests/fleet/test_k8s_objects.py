@@ -14,7 +14,13 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 def snapshot_of(nodes=(), pods=()):
     raw = RawLists(
-        nodes=list(nodes), pods=list(pods), replicasets=[], deployments=[], hpas=[], scaledobjects=[], quotas=[],
+        nodes=list(nodes),
+        pods=list(pods),
+        replicasets=[],
+        deployments=[],
+        hpas=[],
+        scaledobjects=[],
+        quotas=[],
         nodepools=[],
     )
     return read_snapshot(raw, taken_at=NOW)
@@ -32,8 +38,9 @@ def node(name: str, labels: dict, gpus: str) -> dict:
     }
 
 
-def single_strategy_node(name="a100-single", *, product="NVIDIA-A100-SXM4-80GB-MIG-3g.40gb", devices=16,
-                         layout: str | None = "all-3g.40gb") -> dict:
+def single_strategy_node(
+    name="a100-single", *, product="NVIDIA-A100-SXM4-80GB-MIG-3g.40gb", devices=16, layout: str | None = "all-3g.40gb"
+) -> dict:
     labels = {
         "nvidia.com/gpu.product": product,
         "nvidia.com/gpu.count": str(devices),
@@ -101,20 +108,28 @@ def test_it_reads_a_pod_holding_nvidia_gpu_on_a_single_strategy_node_as_holding_
 def test_it_leaves_mixed_strategy_and_whole_gpu_nodes_as_they_are():
     mixed = node(
         "mixed",
-        {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "8",
-         "nvidia.com/mig.strategy": "mixed", "nvidia.com/mig.config": "all-1g.10gb"},
+        {
+            "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB",
+            "nvidia.com/gpu.count": "8",
+            "nvidia.com/mig.strategy": "mixed",
+            "nvidia.com/mig.config": "all-1g.10gb",
+        },
         "0",
     )
     mixed["status"]["capacity"]["nvidia.com/mig-1g.10gb"] = "56"
     # The GPU operator labels every node with the strategy, MIG or not.
-    whole = node("whole", {"nvidia.com/gpu.product": "NVIDIA-L4", "nvidia.com/gpu.count": "4",
-                           "nvidia.com/mig.strategy": "single"}, "4")
+    whole = node(
+        "whole",
+        {"nvidia.com/gpu.product": "NVIDIA-L4", "nvidia.com/gpu.count": "4", "nvidia.com/mig.strategy": "single"},
+        "4",
+    )
 
     snapshot, _ = snapshot_of([mixed, whole])
 
     by_name = {n.name: n for n in snapshot.nodes}
     assert (by_name["mixed"].gpu_count, by_name["mixed"].capacity) == (
-        8, {"nvidia.com/gpu": 0, "nvidia.com/mig-1g.10gb": 56}
+        8,
+        {"nvidia.com/gpu": 0, "nvidia.com/mig-1g.10gb": 56},
     )
     assert (by_name["whole"].gpu_product, by_name["whole"].gpu_count) == ("NVIDIA-L4", 4)
     assert (by_name["whole"].capacity, by_name["whole"].mig_strategy) == ({"nvidia.com/gpu": 4}, None)

@@ -51,29 +51,51 @@ def codes(**changes) -> list[str]:
         ({"autoscalers": (autoscaler_facts(HP, "gpu", metric="DCGM_FI_DEV_GPU_UTIL > 80"),)}, []),
         # HPA and ScaledObject on one target
         (
-            {"autoscalers": (autoscaler_facts(SO, "llama", metric="queue"),
-                             autoscaler_facts(HP, "llama-hpa", metric="queue"))},
+            {
+                "autoscalers": (
+                    autoscaler_facts(SO, "llama", metric="queue"),
+                    autoscaler_facts(HP, "llama-hpa", metric="queue"),
+                )
+            },
             ["autoscaler-conflict"],
         ),
         # ... but KEDA's own HPA is part of its ScaledObject
         (
-            {"autoscalers": (autoscaler_facts(SO, "llama", metric="queue"),
-                             autoscaler_facts(HP, "keda-hpa-llama", metric="queue", owned_by_scaledobject="llama"))},
+            {
+                "autoscalers": (
+                    autoscaler_facts(SO, "llama", metric="queue"),
+                    autoscaler_facts(HP, "keda-hpa-llama", metric="queue", owned_by_scaledobject="llama"),
+                )
+            },
             [],
         ),
         # a deployment without GPUs is none of our business, except for conflicting autoscalers
         (
-            {"gpu_resource": "", "gpu_per_replica": 0, "liveness_initial_delay_seconds": 5,
-             "termination_grace_seconds": 30, "max_unavailable": "1",
-             "autoscalers": (autoscaler_facts(HP, "a", metric="cpu"), autoscaler_facts(HP, "b", metric="cpu"))},
+            {
+                "gpu_resource": "",
+                "gpu_per_replica": 0,
+                "liveness_initial_delay_seconds": 5,
+                "termination_grace_seconds": 30,
+                "max_unavailable": "1",
+                "autoscalers": (autoscaler_facts(HP, "a", metric="cpu"), autoscaler_facts(HP, "b", metric="cpu")),
+            },
             ["autoscaler-conflict"],
         ),
         # everything wrong at once
         (
-            {"liveness_initial_delay_seconds": 30, "termination_grace_seconds": 30, "max_unavailable": "1",
-             "autoscalers": (autoscaler_facts(SO, "q", metric="queue"), autoscaler_facts(HP, "c", metric="cpu 70%"))},
-            ["autoscaler-conflict", "liveness-before-cold-start", "short-termination-grace",
-             "rollout-drops-capacity", "cpu-autoscaler-on-gpu"],
+            {
+                "liveness_initial_delay_seconds": 30,
+                "termination_grace_seconds": 30,
+                "max_unavailable": "1",
+                "autoscalers": (autoscaler_facts(SO, "q", metric="queue"), autoscaler_facts(HP, "c", metric="cpu 70%")),
+            },
+            [
+                "autoscaler-conflict",
+                "liveness-before-cold-start",
+                "short-termination-grace",
+                "rollout-drops-capacity",
+                "cpu-autoscaler-on-gpu",
+            ],
         ),
     ],
 )

@@ -13,8 +13,9 @@ from tests.factories import ClusterFactory, GpuNodeFactory, ModelDeploymentFacto
 NOW = datetime(2026, 11, 27, 12, 0, 7, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("seconds", "step"), [(3600, 15), (6 * 3600, 120), (24 * 3600, 300), (60, 15),
-                                               (7 * 86400, 3600)])
+@pytest.mark.parametrize(
+    ("seconds", "step"), [(3600, 15), (6 * 3600, 120), (24 * 3600, 300), (60, 15), (7 * 86400, 3600)]
+)
 def test_it_fits_the_chart_step_to_the_range(seconds, step):
     assert metrics.step_for_range(seconds) == step
     assert seconds / step <= 300 or step % 3600 == 0
@@ -22,8 +23,7 @@ def test_it_fits_the_chart_step_to_the_range(seconds, step):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, ("1h", 3600, None)), ("", ("1h", 3600, None)), ("6h", ("6h", 21600, None)),
-     ("24h", ("24h", 86400, None))],
+    [(None, ("1h", 3600, None)), ("", ("1h", 3600, None)), ("6h", ("6h", 21600, None)), ("24h", ("24h", 86400, None))],
 )
 def test_it_parses_the_known_ranges(value, expected):
     assert metrics.parse_range(value) == expected
@@ -45,8 +45,10 @@ def test_it_asks_each_cluster_once_with_the_live_pods_of_each_deployment(fake_me
     PodFactory(deployment=llama, name="llama-0", gone_at=NOW)
     mistral = ModelDeploymentFactory(cluster=a, name="mistral")
     other = ModelDeploymentFactory(cluster=b, name="llama")
-    fake_metrics.metrics = {("llm", "llama"): DeploymentMetrics(queue_depth=3),
-                            ("llm", "mistral"): DeploymentMetrics(queue_depth=0)}
+    fake_metrics.metrics = {
+        ("llm", "llama"): DeploymentMetrics(queue_depth=3),
+        ("llm", "mistral"): DeploymentMetrics(queue_depth=0),
+    }
 
     result = metrics.deployment_metrics([llama, mistral, other])
 
@@ -173,8 +175,11 @@ def test_it_maps_gpu_readings_to_nodes_and_says_which_clusters_have_none(fake_me
     up, down = ClusterFactory(name="up"), ClusterFactory(name="down", prometheus_url="")
     node = GpuNodeFactory(cluster=up, name="gpu-1")
     GpuNodeFactory(cluster=down, name="gpu-2")
-    fake_metrics.gpus = [GpuUtilization("gpu-1", 0, None, None, 0.5), GpuUtilization("gpu-1", 1, "1g.10gb", 3, 0.1),
-                         GpuUtilization("gpu-1", 1, "1g.10gb", 1, 0.2)]
+    fake_metrics.gpus = [
+        GpuUtilization("gpu-1", 0, None, None, 0.5),
+        GpuUtilization("gpu-1", 1, "1g.10gb", 3, 0.1),
+        GpuUtilization("gpu-1", 1, "1g.10gb", 1, 0.2),
+    ]
     monkeypatch.setattr(
         "fleet.metrics.metrics_backend",
         lambda cluster: UnavailableMetricsBackend("no Prometheus here") if cluster.name == "down" else fake_metrics,
@@ -217,8 +222,9 @@ def test_it_fills_replicas_the_metrics_source_does_not_know_from_recorded_change
     deployment = ModelDeploymentFactory(name="llama")
     stamps = _steps(6)
     # kube-state-metrics knows only the last two points (installed late); no ready series at all.
-    fake_metrics.series = {"replicas_desired": Series("replicas_desired", "replicas", stamps,
-                                                      (None, None, None, None, 5.0, 5.0))}
+    fake_metrics.series = {
+        "replicas_desired": Series("replicas_desired", "replicas", stamps, (None, None, None, None, 5.0, 5.0))
+    }
     ReplicaChange.objects.create(deployment=deployment, at=stamps[1] - timedelta(seconds=1), desired=4, ready=3)
     ReplicaChange.objects.create(deployment=deployment, at=stamps[3], desired=2, ready=2)
     ReplicaChange.objects.create(deployment=ModelDeploymentFactory(), at=stamps[0], desired=9, ready=9)

@@ -79,13 +79,19 @@ def test_a_custom_config_offers_only_its_own_layouts():
         ("version: v2\nmig-configs: {a: [{devices: all, mig-enabled: false}]}", "version v2 is not v1"),
         ("version: v1\nmig-configs: {a: []}", "mig-configs.a must be a non-empty list"),
         ("version: v1\nmig-configs: {a: [{devices: all}]}", "mig-configs.a[0].mig-enabled must be true or false"),
-        ("version: v1\nmig-configs: {a: [{devices: some, mig-enabled: false}]}", "a[0].devices must be \"all\""),
-        ("version: v1\nmig-configs: {a: [{devices: all, mig-enabled: true, mig-devices: {1g.10gb: x}}]}",
-         "a[0].mig-devices: 1g.10gb must be a count from 0 to 7"),
-        ("version: v1\nmig-configs: {a: [{devices: all, mig-enabled: true, mig-devices: [1g.10gb]}]}",
-         "a[0].mig-devices must map MIG profiles to counts"),
-        ("version: v1\nmig-configs: {a: [{device-filter: 7, devices: all, mig-enabled: false}]}",
-         "a[0].device-filter must be a PCI device id"),
+        ("version: v1\nmig-configs: {a: [{devices: some, mig-enabled: false}]}", 'a[0].devices must be "all"'),
+        (
+            "version: v1\nmig-configs: {a: [{devices: all, mig-enabled: true, mig-devices: {1g.10gb: x}}]}",
+            "a[0].mig-devices: 1g.10gb must be a count from 0 to 7",
+        ),
+        (
+            "version: v1\nmig-configs: {a: [{devices: all, mig-enabled: true, mig-devices: [1g.10gb]}]}",
+            "a[0].mig-devices must map MIG profiles to counts",
+        ),
+        (
+            "version: v1\nmig-configs: {a: [{device-filter: 7, devices: all, mig-enabled: false}]}",
+            "a[0].device-filter must be a PCI device id",
+        ),
     ],
 )
 def test_a_broken_config_says_where(text, message):

@@ -43,9 +43,7 @@ def test_it_matches_every_pod_of_a_deployment_and_no_other(deployment, pod, matc
 
 def test_it_escapes_the_deployment_selector():
     sel = promql.deployment_selector('we"ird', "llama.x", namespace_label="exported_namespace")
-    assert sel.braces() == (
-        '{exported_namespace="we\\"ird", pod=~"llama\\\\.x-[a-z0-9]{1,10}-[a-z0-9]{5}"}'
-    )
+    assert sel.braces() == ('{exported_namespace="we\\"ird", pod=~"llama\\\\.x-[a-z0-9]{1,10}-[a-z0-9]{5}"}')
     with pytest.raises(ValueError):
         promql.deployment_selector("ns", "")
     with pytest.raises(ValueError):

@@ -55,8 +55,11 @@ def test_it_refuses_a_password_file_swapped_for_a_link_after_it_was_set(settings
     secrets.mkdir()
     settings.SCALEDECK_SECRET_DIRS = [str(secrets)]
     (secrets / "password").symlink_to("/etc/hostname")
-    cluster = ClusterFactory(prometheus_url="http://prometheus:9090", prometheus_basic_auth_user="u",
-                             prometheus_basic_auth_password_file=str(secrets / "password"))
+    cluster = ClusterFactory(
+        prometheus_url="http://prometheus:9090",
+        prometheus_basic_auth_user="u",
+        prometheus_basic_auth_password_file=str(secrets / "password"),
+    )
 
     assert "is outside the folders" in metrics_backend(cluster).reason
 

@@ -22,8 +22,14 @@ MANUAL = replica_owner("llama", [])
 
 @pytest.mark.parametrize(
     ("ttft", "slo", "state"),
-    [(None, 2.0, "unknown"), (0.5, 2.0, "ok"), (1.6, 2.0, "ok"), (1.61, 2.0, "near"), (2.0, 2.0, "near"),
-     (2.01, 2.0, "breach")],
+    [
+        (None, 2.0, "unknown"),
+        (0.5, 2.0, "ok"),
+        (1.6, 2.0, "ok"),
+        (1.61, 2.0, "near"),
+        (2.0, 2.0, "near"),
+        (2.01, 2.0, "breach"),
+    ],
 )
 def test_it_grades_ttft_against_the_slo(ttft, slo, state):
     assert selectors.slo_state(ttft, slo) == state
@@ -32,8 +38,9 @@ def test_it_grades_ttft_against_the_slo(ttft, slo, state):
 def test_it_answers_who_owns_the_replicas_from_the_synced_rows():
     deployment = ModelDeploymentFactory(name="llama")
     keda = AutoscalerFactory(deployment=deployment, min_replicas=2, max_replicas=8, paused_replicas=3)
-    AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="keda-hpa-llama",
-                      owned_by_scaledobject="llama")
+    AutoscalerFactory(
+        deployment=deployment, kind=ReplicaOwnerKind.HPA, name="keda-hpa-llama", owned_by_scaledobject="llama"
+    )
     AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="old", gone_at=timezone.now())
 
     owner = selectors.deployment_owner(selectors.deployment_queryset().get(pk=deployment.pk))
@@ -89,17 +96,15 @@ def test_it_counts_gpus_in_use_with_mig_slices_as_their_share():
 
 def test_it_totals_the_fleet_for_the_overview():
     cluster = ClusterFactory()
-    slow = ModelDeploymentFactory(cluster=cluster, name="slow", ttft_slo_seconds=1.0, replicas_desired=3,
-                                  replicas_ready=1)
+    slow = ModelDeploymentFactory(
+        cluster=cluster, name="slow", ttft_slo_seconds=1.0, replicas_desired=3, replicas_ready=1
+    )
     fast = ModelDeploymentFactory(cluster=cluster, name="fast", ttft_slo_seconds=4.0)
     quiet = ModelDeploymentFactory(cluster=cluster, name="quiet")
     rows = [
-        selectors.DeploymentRow(slow, DeploymentMetrics(queue_depth=5, ttft_p95_seconds=1.5),
-                                MANUAL),
-        selectors.DeploymentRow(fast, DeploymentMetrics(queue_depth=2, ttft_p95_seconds=3.0),
-                                MANUAL),
-        selectors.DeploymentRow(quiet, DeploymentMetrics(unavailable_reason="down"),
-                                MANUAL),
+        selectors.DeploymentRow(slow, DeploymentMetrics(queue_depth=5, ttft_p95_seconds=1.5), MANUAL),
+        selectors.DeploymentRow(fast, DeploymentMetrics(queue_depth=2, ttft_p95_seconds=3.0), MANUAL),
+        selectors.DeploymentRow(quiet, DeploymentMetrics(unavailable_reason="down"), MANUAL),
     ]
 
     totals = selectors.fleet_totals(rows, [cluster])
@@ -121,8 +126,7 @@ def test_it_reports_an_unknown_queue_as_unknown_not_zero():
 
 def test_it_counts_deployments_per_metrics_problem():
     rows = [
-        selectors.DeploymentRow(ModelDeploymentFactory(), DeploymentMetrics(unavailable_reason=reason),
-                                MANUAL)
+        selectors.DeploymentRow(ModelDeploymentFactory(), DeploymentMetrics(unavailable_reason=reason), MANUAL)
         for reason in ["timeout", None, "timeout", "no pods"]
     ]
 
@@ -131,10 +135,15 @@ def test_it_counts_deployments_per_metrics_problem():
 
 def test_it_offers_filter_choices_from_live_rows():
     cluster = ClusterFactory(name="prod")
-    GpuNodeFactory(cluster=cluster, node_pool=NodePoolFactory(cluster=cluster, name="h100"),
-                   gpu_product="NVIDIA-H100-80GB-HBM3")
-    GpuNodeFactory(cluster=cluster, node_pool=NodePoolFactory(cluster=cluster, name="old", gone_at=timezone.now()),
-                   gpu_product="Tesla-V100", gone_at=timezone.now())
+    GpuNodeFactory(
+        cluster=cluster, node_pool=NodePoolFactory(cluster=cluster, name="h100"), gpu_product="NVIDIA-H100-80GB-HBM3"
+    )
+    GpuNodeFactory(
+        cluster=cluster,
+        node_pool=NodePoolFactory(cluster=cluster, name="old", gone_at=timezone.now()),
+        gpu_product="Tesla-V100",
+        gone_at=timezone.now(),
+    )
 
     choices = selectors.node_filter_choices()
 

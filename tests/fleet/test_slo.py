@@ -21,8 +21,17 @@ def test_it_says_whether_an_objective_is_on_a_bucket_boundary(seconds, note):
 
 @pytest.mark.parametrize(
     ("seconds", "ok"),
-    [(0, False), (-1, False), (0.0009, False), (0.001, True), (0.5, True), (600, True), (601, False),
-     (float("nan"), False), (float("inf"), False)],
+    [
+        (0, False),
+        (-1, False),
+        (0.0009, False),
+        (0.001, True),
+        (0.5, True),
+        (600, True),
+        (601, False),
+        (float("nan"), False),
+        (float("inf"), False),
+    ],
 )
 def test_it_accepts_objectives_between_one_millisecond_and_ten_minutes(seconds, ok):
     assert (validate_slo(seconds) is None) is ok

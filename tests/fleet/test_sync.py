@@ -94,9 +94,7 @@ def test_it_revives_an_object_that_comes_back(cluster):
 def test_it_keeps_the_last_good_state_when_the_backend_fails(cluster):
     cluster_sync(cluster=cluster, backend=StaticBackend(small_cluster()))
 
-    result = cluster_sync(
-        cluster=cluster, backend=StaticBackend(error=BackendError("credentials refused (401)"))
-    )
+    result = cluster_sync(cluster=cluster, backend=StaticBackend(error=BackendError("credentials refused (401)")))
 
     assert not result.ok
     cluster.refresh_from_db()

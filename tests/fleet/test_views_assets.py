@@ -19,7 +19,7 @@ from tests.factories import (
 def test_it_shows_a_styled_login_page_with_the_product_name(client):
     html = client.get(reverse("login")).content.decode()
 
-    assert "<h1 class=\"brand-large\">ScaleDeck</h1>" in html
+    assert '<h1 class="brand-large">ScaleDeck</h1>' in html
     assert "css/scaledeck.css" in html
     assert 'class="topbar"' not in html  # no navigation before logging in
 

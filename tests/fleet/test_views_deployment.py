@@ -40,36 +40,62 @@ def series(name: str, unit: str, values, *, start=NOW - timedelta(minutes=3), st
 
 def test_it_shows_the_deployment_facts_and_pods(viewer_client):
     deployment = ModelDeploymentFactory(
-        name="llama-70b", model="meta-llama/Llama-3.1-70B-Instruct", image="vllm/vllm-openai:v0.10.1",
-        tensor_parallel=4, gpu_per_replica=4, replicas_desired=2, replicas_ready=1,
+        name="llama-70b",
+        model="meta-llama/Llama-3.1-70B-Instruct",
+        image="vllm/vllm-openai:v0.10.1",
+        tensor_parallel=4,
+        gpu_per_replica=4,
+        replicas_desired=2,
+        replicas_ready=1,
         rollout_condition="Progressing: ReplicaSetUpdated",
     )
     AutoscalerFactory(deployment=deployment, min_replicas=2, max_replicas=6, metric="vllm:num_requests_waiting > 5")
     node = GpuNodeFactory(cluster=deployment.cluster, name="gpu-a")
     PodFactory(deployment=deployment, node=node, name="llama-70b-abc", restarts=2)
-    PodFactory(deployment=deployment, node=node, name="llama-70b-def", ready=False, phase="Running",
-               waiting_reason="loading model weights")
+    PodFactory(
+        deployment=deployment,
+        node=node,
+        name="llama-70b-def",
+        ready=False,
+        phase="Running",
+        waiting_reason="loading model weights",
+    )
 
     response = viewer_client.get(page(deployment))
 
     html = response.content.decode()
     assert response.status_code == 200
-    for text in ["meta-llama/Llama-3.1-70B-Instruct", "vllm/vllm-openai:v0.10.1", "nvidia.com/gpu</span> × 4",
-                 "1 ready / 2 desired", "vllm:num_requests_waiting &gt; 5", "2–6", "Progressing: ReplicaSetUpdated",
-                 "llama-70b-abc", "gpu-a", "loading model weights"]:
+    for text in [
+        "meta-llama/Llama-3.1-70B-Instruct",
+        "vllm/vllm-openai:v0.10.1",
+        "nvidia.com/gpu</span> × 4",
+        "1 ready / 2 desired",
+        "vllm:num_requests_waiting &gt; 5",
+        "2–6",
+        "Progressing: ReplicaSetUpdated",
+        "llama-70b-abc",
+        "gpu-a",
+        "loading model weights",
+    ]:
         assert text in html, text
 
 
 def test_it_lints_the_known_traps(viewer_client):
-    deployment = ModelDeploymentFactory(liveness_initial_delay_seconds=30, termination_grace_seconds=30,
-                                        max_unavailable="1", replicas_desired=2)
+    deployment = ModelDeploymentFactory(
+        liveness_initial_delay_seconds=30, termination_grace_seconds=30, max_unavailable="1", replicas_desired=2
+    )
     AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.HPA, name="cpu-hpa", metric="cpu utilization 70%")
     AutoscalerFactory(deployment=deployment, kind=ReplicaOwnerKind.SCALEDOBJECT, name="queue")
 
     html = viewer_client.get(page(deployment)).content.decode()
 
-    for code in ["autoscaler-conflict", "liveness-before-cold-start", "short-termination-grace",
-                 "rollout-drops-capacity", "cpu-autoscaler-on-gpu"]:
+    for code in [
+        "autoscaler-conflict",
+        "liveness-before-cold-start",
+        "short-termination-grace",
+        "rollout-drops-capacity",
+        "cpu-autoscaler-on-gpu",
+    ]:
         assert f'data-code="{code}"' in html, code
     assert ">conflict</span>" in html
 
@@ -158,8 +184,16 @@ def test_it_draws_the_charts_with_units_an_slo_line_and_the_whole_range(viewer_c
     panels = panels_of(html)
     assert list(panels) == [title for title, _ in PANELS]
     traces = [trace for figure in panels.values() for trace in figure["data"]]
-    assert {"TTFT p50 (s)", "TTFT p95 (s)", "TTFT p99 (s)", "waiting (req)", "running (req)", "KV cache (%)",
-            "desired (replicas)", "ready (replicas)"} <= {trace["name"] for trace in traces}
+    assert {
+        "TTFT p50 (s)",
+        "TTFT p95 (s)",
+        "TTFT p99 (s)",
+        "waiting (req)",
+        "running (req)",
+        "KV cache (%)",
+        "desired (replicas)",
+        "ready (replicas)",
+    } <= {trace["name"] for trace in traces}
     kv = next(t for t in panels["KV cache usage"]["data"] if t["name"] == "KV cache (%)")
     assert kv["y"] == [50.0, 60.0, 70.0, 80.0]
     ttft = next(t for t in panels["TTFT (time to first token)"]["data"] if t["name"] == "TTFT p95 (s)")
@@ -169,8 +203,9 @@ def test_it_draws_the_charts_with_units_an_slo_line_and_the_whole_range(viewer_c
     y_titles = {figure["layout"]["yaxis"]["title"]["text"] for figure in panels.values()}
     assert {"seconds (s)", "requests (req)", "%", "tokens/s", "$/h", "replicas"} <= y_titles
     # Every panel spans the range asked for, with the same plot width, so the times line up.
-    assert {tuple(f["layout"]["xaxis"]["range"]) for f in panels.values()} == {("2026-11-27 06:00:00",
-                                                                               "2026-11-27 12:00:00")}
+    assert {tuple(f["layout"]["xaxis"]["range"]) for f in panels.values()} == {
+        ("2026-11-27 06:00:00", "2026-11-27 12:00:00")
+    }
     assert len({json.dumps(f["layout"]["margin"]) for f in list(panels.values())[:-1]}) == 1
     assert panels["Cost"]["layout"]["xaxis"]["title"]["text"] == "time (UTC), one point every 2 min"
     assert "one point every 120 s" in html

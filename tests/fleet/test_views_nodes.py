@@ -27,8 +27,13 @@ def price(instance_type="p4de.24xlarge", usd="40.966"):
     from costing.models import InstancePrice
 
     return InstancePrice.objects.create(
-        instance_type=instance_type, region="us-east-1", capacity_type="on-demand", usd_per_hour=usd, gpu_count=8,
-        source="test", effective_from=date(2025, 1, 1),
+        instance_type=instance_type,
+        region="us-east-1",
+        capacity_type="on-demand",
+        usd_per_hour=usd,
+        gpu_count=8,
+        source="test",
+        effective_from=date(2025, 1, 1),
     )
 
 
@@ -42,15 +47,27 @@ def mig_node(cluster, name="gpu-mig", **kw):
 def test_it_groups_nodes_by_cluster_and_pool(viewer_client):
     prod, staging = ClusterFactory(name="prod"), ClusterFactory(name="staging")
     GpuNodeFactory(cluster=prod, name="a-1", node_pool=NodePoolFactory(cluster=prod, name="a100"))
-    GpuNodeFactory(cluster=prod, name="h-1", node_pool=NodePoolFactory(cluster=prod, name="h100"),
-                   capacity_type="spot", instance_type="p5.48xlarge")
-    GpuNodeFactory(cluster=staging, name="s-1", node_pool=NodePoolFactory(cluster=staging, name="l4"),
-                   ready=False, unschedulable=True)
+    GpuNodeFactory(
+        cluster=prod,
+        name="h-1",
+        node_pool=NodePoolFactory(cluster=prod, name="h100"),
+        capacity_type="spot",
+        instance_type="p5.48xlarge",
+    )
+    GpuNodeFactory(
+        cluster=staging,
+        name="s-1",
+        node_pool=NodePoolFactory(cluster=staging, name="l4"),
+        ready=False,
+        unschedulable=True,
+    )
 
     html = viewer_client.get(URL).content.decode()
 
-    positions = [html.index(text) for text in ["<h2>prod", "pool a100", "a-1", "pool h100", "h-1",
-                                                "<h2>staging", "pool l4", "s-1"]]
+    positions = [
+        html.index(text)
+        for text in ["<h2>prod", "pool a100", "a-1", "pool h100", "h-1", "<h2>staging", "pool l4", "s-1"]
+    ]
     assert positions == sorted(positions)
     assert '<span class="badge spot">spot</span>' in html
     assert ">not ready</span>" in html and ">cordoned</span>" in html
@@ -129,8 +146,9 @@ def test_it_pages_through_many_nodes_50_at_a_time(viewer_client):
 
 
 def test_it_escapes_node_names_labels_and_pod_names(viewer_client):
-    node = GpuNodeFactory(name="<script>alert(1)</script>", instance_type="<b>x</b>",
-                          gpu_product="<img src=x onerror=alert(2)>")
+    node = GpuNodeFactory(
+        name="<script>alert(1)</script>", instance_type="<b>x</b>", gpu_product="<img src=x onerror=alert(2)>"
+    )
     deployment = ModelDeploymentFactory(cluster=node.cluster, name="<svg onload=alert(3)>")
     GpuFactory(node=node, index=0, pod=PodFactory(deployment=deployment, node=node))
 
@@ -199,8 +217,9 @@ def test_it_matches_each_profile_on_its_own_and_never_reuses_a_reading(viewer_cl
     four = MigDeviceFactory(gpu=gpu, slot=0, profile="4g.40gb", compute_slices=4)
     two = MigDeviceFactory(gpu=gpu, slot=1, profile="2g.20gb", compute_slices=2)
     one = MigDeviceFactory(gpu=gpu, slot=2, profile="1g.10gb", compute_slices=1)
-    extra = MigDeviceFactory(gpu=GpuFactory(node=node, index=1, mig_enabled=True), slot=0, profile="1g.10gb",
-                             compute_slices=1)
+    extra = MigDeviceFactory(
+        gpu=GpuFactory(node=node, index=1, mig_enabled=True), slot=0, profile="1g.10gb", compute_slices=1
+    )
     fake_metrics.gpus = [
         GpuUtilization("gpu-mig", 0, "1g.10gb", 13, 0.1),
         GpuUtilization("gpu-mig", 0, "2g.20gb", 5, 0.2),
@@ -250,8 +269,11 @@ def test_a_reading_that_names_its_pod_lands_on_that_pods_slice_before_positional
     assert cells[free.id][0] == "0%" and cells[free.id][1].startswith("approximate")
     # The fragment only fills the value in: the free slice is still drawn grey.
     page = viewer_client.get(URL).content.decode()
-    assert re.search(r'<div class="slice free"[^>]*>\s*<span class="slice-label">3g</span>'
-                     rf'<span class="util" id="mig-util-{free.id}">', page)
+    assert re.search(
+        r'<div class="slice free"[^>]*>\s*<span class="slice-label">3g</span>'
+        rf'<span class="util" id="mig-util-{free.id}">',
+        page,
+    )
 
 
 def test_a_reading_naming_another_namespace_or_an_unknown_pod_falls_back_to_position(viewer_client, fake_metrics):
@@ -277,8 +299,10 @@ def test_it_says_gpu_utilization_is_unavailable_when_the_backend_fails(viewer_cl
     response = viewer_client.get(UTIL_URL)
 
     assert response.status_code == 200
-    assert ("GPU utilization of prod: metrics unavailable: Prometheus at http://prom:9090 timed out after 3 s"
-            in response.content.decode())
+    assert (
+        "GPU utilization of prod: metrics unavailable: Prometheus at http://prom:9090 timed out after 3 s"
+        in response.content.decode()
+    )
 
 
 def test_it_runs_as_many_queries_for_50_nodes_as_for_5(viewer_client, fake_metrics):
@@ -286,8 +310,11 @@ def test_it_runs_as_many_queries_for_50_nodes_as_for_5(viewer_client, fake_metri
         cluster = ClusterFactory(name=cluster_name)
         deployment = ModelDeploymentFactory(cluster=cluster)
         for i in range(count):
-            node = GpuNodeFactory(cluster=cluster, name=f"{cluster_name}-{i}",
-                                  node_pool=NodePoolFactory(cluster=cluster, name=f"pool-{i % 3}"))
+            node = GpuNodeFactory(
+                cluster=cluster,
+                name=f"{cluster_name}-{i}",
+                node_pool=NodePoolFactory(cluster=cluster, name=f"pool-{i % 3}"),
+            )
             GpuFactory(node=node, index=0, pod=PodFactory(deployment=deployment, node=node))
             GpuFactory(node=node, index=1)
             _, gpu = mig_node(cluster, name=f"{cluster_name}-mig-{i}")

@@ -37,7 +37,7 @@ def test_it_shows_the_layout_with_user_role_logout_and_local_scripts(viewer_clie
 
     assert "vera" in html and "viewer" in html
     assert f'action="{reverse("logout")}"' in html and 'name="csrfmiddlewaretoken"' in html
-    assert "hx-headers='{\"X-CSRFToken\": \"" in html
+    assert 'hx-headers=\'{"X-CSRFToken": "' in html
     assert "/static/django_htmx/htmx-2.min.js" in html
     assert "https://" not in html  # no CDN, no external asset
     assert f'href="{reverse("fleet:nodes")}"' in html
@@ -46,16 +46,29 @@ def test_it_shows_the_layout_with_user_role_logout_and_local_scripts(viewer_clie
 def test_it_links_every_page_in_the_main_navigation(viewer_client):
     html = viewer_client.get(URL).content.decode()
 
-    for name, label in [("scaling:audit", "Scaling actions"), ("scaling:rules", "Pre-scale rules"),
-                        ("scaling:quotas", "Quotas"), ("alerts:alerts", "Alerts"), ("costing:costs", "Costs"),
-                        ("mig:plans", "MIG plans"), ("mig:doctor", "Doctor")]:
+    for name, label in [
+        ("scaling:audit", "Scaling actions"),
+        ("scaling:rules", "Pre-scale rules"),
+        ("scaling:quotas", "Quotas"),
+        ("alerts:alerts", "Alerts"),
+        ("costing:costs", "Costs"),
+        ("mig:plans", "MIG plans"),
+        ("mig:doctor", "Doctor"),
+    ]:
         assert f'<a href="{reverse(name)}" >{label}</a>' in html, name
 
 
 def test_it_shows_tiles_and_a_row_per_deployment(viewer_client, fake_metrics):
     cluster = ClusterFactory(name="prod")
-    llama = ModelDeploymentFactory(cluster=cluster, name="llama-70b", model="meta-llama/Llama-3.1-70B",
-                                   replicas_desired=4, replicas_ready=3, gpu_per_replica=4, ttft_slo_seconds=2.0)
+    llama = ModelDeploymentFactory(
+        cluster=cluster,
+        name="llama-70b",
+        model="meta-llama/Llama-3.1-70B",
+        replicas_desired=4,
+        replicas_ready=3,
+        gpu_per_replica=4,
+        ttft_slo_seconds=2.0,
+    )
     AutoscalerFactory(deployment=llama, min_replicas=2, max_replicas=8)
     mistral = ModelDeploymentFactory(cluster=cluster, name="mistral", replicas_desired=1, replicas_ready=1)
     node = GpuNodeFactory(cluster=cluster)
@@ -65,8 +78,9 @@ def test_it_shows_tiles_and_a_row_per_deployment(viewer_client, fake_metrics):
     for i in range(4, 8):
         GpuFactory(node=node, index=i)
     fake_metrics.metrics = {
-        ("llm", "llama-70b"): DeploymentMetrics(queue_depth=12, ttft_p95_seconds=3.5, kv_cache_usage=0.81,
-                                                gpu_utilization=0.93),
+        ("llm", "llama-70b"): DeploymentMetrics(
+            queue_depth=12, ttft_p95_seconds=3.5, kv_cache_usage=0.81, gpu_utilization=0.93
+        ),
         ("llm", "mistral"): DeploymentMetrics(queue_depth=0, ttft_p95_seconds=0.4),
     }
 
@@ -91,8 +105,10 @@ def test_it_polls_the_fragment_only_while_the_tab_is_visible(viewer_client):
     html = viewer_client.get(URL + "?cluster=prod").content.decode()
 
     assert 'hx-get="/?cluster=prod"' in html
-    assert "every 10s [document.visibilityState === &#x27;visible&#x27;]" in html or \
-        "every 10s [document.visibilityState === 'visible']" in html
+    assert (
+        "every 10s [document.visibilityState === &#x27;visible&#x27;]" in html
+        or "every 10s [document.visibilityState === 'visible']" in html
+    )
 
 
 def test_it_answers_htmx_with_the_fragment_and_out_of_band_counters(viewer_client, fake_metrics):
@@ -110,11 +126,16 @@ def test_it_answers_htmx_with_the_fragment_and_out_of_band_counters(viewer_clien
 
 def test_it_says_how_fresh_each_cluster_is_and_flags_stale_ones(viewer_client):
     with time_machine.travel(NOW, tick=False):
-        ClusterFactory(name="fresh", last_sync_at=NOW - timedelta(seconds=12),
-                       last_sync_ok_at=NOW - timedelta(seconds=12))
-        ClusterFactory(name="behind", last_sync_at=NOW - timedelta(seconds=5),
-                       last_sync_ok_at=NOW - timedelta(minutes=30), last_sync_status="failed",
-                       last_sync_error="Unauthorized: token expired")
+        ClusterFactory(
+            name="fresh", last_sync_at=NOW - timedelta(seconds=12), last_sync_ok_at=NOW - timedelta(seconds=12)
+        )
+        ClusterFactory(
+            name="behind",
+            last_sync_at=NOW - timedelta(seconds=5),
+            last_sync_ok_at=NOW - timedelta(minutes=30),
+            last_sync_status="failed",
+            last_sync_error="Unauthorized: token expired",
+        )
 
         html = viewer_client.get(URL).content.decode()
 

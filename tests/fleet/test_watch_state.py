@@ -125,8 +125,9 @@ def test_a_relist_changes_only_what_differs(world):
     assert not state.take_changes()
     state.replace("quotas", [q for q in kinds["quotas"] if q["metadata"]["namespace"] != "team-a"])
     changes = state.take_changes()
-    assert changes.quotas == {("team-a", next(q["metadata"]["name"] for q in kinds["quotas"]
-                                               if q["metadata"]["namespace"] == "team-a"))}
+    assert changes.quotas == {
+        ("team-a", next(q["metadata"]["name"] for q in kinds["quotas"] if q["metadata"]["namespace"] == "team-a"))
+    }
 
 
 def test_after_a_run_of_events_it_still_reads_as_read_snapshot_does(world):
@@ -145,11 +146,18 @@ def test_after_a_run_of_events_it_still_reads_as_read_snapshot_does(world):
     apply("Node", "MODIFIED", modified(find(world, "Node", "h100-b"), lambda n: n["spec"].update(unschedulable=True)))
     apply("Deployment", "DELETED", find(world, "Deployment", "qwen"))
     apply("Pod", "DELETED", find(world, "Pod", "llama-3-70b-dc74b0cab8-46gjq"))
-    apply("HorizontalPodAutoscaler", "MODIFIED", modified(
-        find(world, "HorizontalPodAutoscaler", next(
-            x["metadata"]["name"] for x in world if x["kind"] == "HorizontalPodAutoscaler"
-        )), lambda h: h["spec"].update(maxReplicas=9)
-    ))
+    apply(
+        "HorizontalPodAutoscaler",
+        "MODIFIED",
+        modified(
+            find(
+                world,
+                "HorizontalPodAutoscaler",
+                next(x["metadata"]["name"] for x in world if x["kind"] == "HorizontalPodAutoscaler"),
+            ),
+            lambda h: h["spec"].update(maxReplicas=9),
+        ),
+    )
     apply("Deployment", "ADDED", find(world, "Deployment", "qwen"))
     apply("NodePool", "DELETED", next(x for x in world if x["kind"] == "NodePool"))
     assert facts(state.snapshot(NOW)) == facts(as_read_snapshot(list(current.values())))

@@ -93,9 +93,13 @@ def test_it_follows_a_changing_cluster_through_a_dropped_connection_and_a_410(wa
 
     # A pod turns Ready, a node goes NotReady, a new pod arrives, one leaves.
     change(fake_kube, "Pod", "team-b", "mistral-7b-c937860dde-g7n95", make_ready)
-    change(fake_kube, "Node", "", "h100-b", lambda n: n["status"].update(conditions=[
-        {"type": "Ready", "status": "False", "reason": "KubeletNotReady"}
-    ]))
+    change(
+        fake_kube,
+        "Node",
+        "",
+        "h100-b",
+        lambda n: n["status"].update(conditions=[{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]),
+    )
     newcomer = copy.deepcopy(fake_kube.get("Pod", "team-a", "llama-3-70b-dc74b0cab8-46gjq"))
     newcomer["metadata"]["name"] = "llama-3-70b-dc74b0cab8-new01"
     del newcomer["metadata"]["resourceVersion"]

@@ -38,10 +38,27 @@ class Worker:
         started = self.text().count(" ready.")
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                 "--without-gossip", "--without-mingle", "--hostname", f"crash-{os.getpid()}@localhost",
-                 "--queues", TEST_QUEUE],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--hostname",
+                    f"crash-{os.getpid()}@localhost",
+                    "--queues",
+                    TEST_QUEUE,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 60
         while self.text().count(" ready.") <= started:

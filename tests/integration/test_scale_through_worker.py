@@ -89,8 +89,9 @@ def test_an_api_scale_request_reaches_the_cluster_through_a_real_worker(
     assert patch.body == {"metadata": {"resourceVersion": rv}, "spec": written}
     assert [r.method for r in fake_kube.requests if r.method != "GET"] == ["PATCH"]
 
-    wait_for(lambda: ScaleAction.objects.get(id=action_id).is_terminal, 30, "the action to finish",
-             tmp_path / "worker.log")
+    wait_for(
+        lambda: ScaleAction.objects.get(id=action_id).is_terminal, 30, "the action to finish", tmp_path / "worker.log"
+    )
     action = ScaleAction.objects.get(id=action_id)
     assert action.status == ScaleAction.Status.SUCCEEDED, action.error
     assert (action.before, action.after) == (before, after)
@@ -112,8 +113,9 @@ def test_a_transient_cluster_error_is_retried_by_the_worker_with_backoff(
 
     assert response.status_code == 202, response.content
     action_id = response.json()["id"]
-    wait_for(lambda: ScaleAction.objects.get(id=action_id).is_terminal, 20, "the retried action",
-             tmp_path / "worker.log")
+    wait_for(
+        lambda: ScaleAction.objects.get(id=action_id).is_terminal, 20, "the retried action", tmp_path / "worker.log"
+    )
     action = ScaleAction.objects.get(id=action_id)
     assert action.status == ScaleAction.Status.SUCCEEDED, action.error
     assert action.attempts == 2
@@ -128,8 +130,7 @@ def test_beats_tick_through_the_worker_applies_a_due_prescale_rule(celery_worker
 
     llama = cluster.deployments.get(name="llama-8b")
     # Every minute, for 5 minutes: a window is open whenever the test runs.
-    PrescaleRule.objects.create(deployment=llama, cron="* * * * *", timezone="UTC", min_replicas=4,
-                                duration_minutes=5)
+    PrescaleRule.objects.create(deployment=llama, cron="* * * * *", timezone="UTC", min_replicas=4, duration_minutes=5)
 
     scaling_tick.delay()
 

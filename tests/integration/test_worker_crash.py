@@ -49,18 +49,29 @@ def wait_for(predicate, timeout: float, what: str, worker):
 @pytest.fixture
 def cluster(fake_kube, fake_kubeconfig, transactional_db):
     def vllm(name, replicas):
-        return k.deployment(NS, name, containers=[k.vllm_container(model=f"org/{name}")], replicas=replicas,
-                            ready=replicas)
+        return k.deployment(
+            NS, name, containers=[k.vllm_container(model=f"org/{name}")], replicas=replicas, ready=replicas
+        )
 
     so = k.scaled_object(NS, "mistral", target="mistral", min_replicas=1, max_replicas=8)
-    fake_kube.load([
-        k.gpu_node("h100-a"),
-        vllm("llama", 1), k.hpa(NS, "llama", target="llama", min_replicas=1, max_replicas=4),
-        vllm("qwen", 4),
-        vllm("mistral", 1), so, k.keda_hpa(so),
-    ])
-    cluster = Cluster.objects.create(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                     kubeconfig_path=str(fake_kubeconfig), kube_context="fake", namespaces=[NS])
+    fake_kube.load(
+        [
+            k.gpu_node("h100-a"),
+            vllm("llama", 1),
+            k.hpa(NS, "llama", target="llama", min_replicas=1, max_replicas=4),
+            vllm("qwen", 4),
+            vllm("mistral", 1),
+            so,
+            k.keda_hpa(so),
+        ]
+    )
+    cluster = Cluster.objects.create(
+        name="prod",
+        backend=Cluster.Backend.KUBERNETES,
+        kubeconfig_path=str(fake_kubeconfig),
+        kube_context="fake",
+        namespaces=[NS],
+    )
     result = cluster_refresh(cluster=cluster)
     assert result.ok, result.error
     fake_kube.clear_requests()
@@ -75,8 +86,11 @@ def client(transactional_db) -> Client:
 
 def scale(client: Client, cluster: Cluster, name: str, **body) -> int:
     deployment = cluster.deployments.get(name=name)
-    response = client.post(f"/api/v1/deployments/{deployment.id}/scale/", json.dumps({"reason": "launch", **body}),
-                           content_type="application/json")
+    response = client.post(
+        f"/api/v1/deployments/{deployment.id}/scale/",
+        json.dumps({"reason": "launch", **body}),
+        content_type="application/json",
+    )
     assert response.status_code == 202, response.content
     return response.json()["id"]
 

@@ -36,6 +36,19 @@ def plan(db):
     pool = NodePoolFactory(cluster=cluster, name="a100")
     GpuNodeFactory(cluster=cluster, node_pool=pool, name="a100-0")
     return MigPlan.objects.create(
-        cluster=cluster, node_pool=pool, actor_label="alice",
-        nodes=[{"node": "a100-0", "from_config": "", "to_config": "all-3g.40gb", "devices_before": {},
-                "devices_after": {"3g.40gb": 16}, "freed": False, "gpu_count": 8, "whole_gpus_after": 0}])
+        cluster=cluster,
+        node_pool=pool,
+        actor_label="alice",
+        nodes=[
+            {
+                "node": "a100-0",
+                "from_config": "",
+                "to_config": "all-3g.40gb",
+                "devices_before": {},
+                "devices_after": {"3g.40gb": 16},
+                "freed": False,
+                "gpu_count": 8,
+                "whole_gpus_after": 0,
+            }
+        ],
+    )

@@ -35,8 +35,14 @@ def fleet(fake_metrics):
     full = NodePoolFactory(cluster=cluster, name="a100-full")
     nodes = [GpuNodeFactory(cluster=cluster, node_pool=pool, name=f"a100-{i}") for i in range(2)]
     karpenter_node = GpuNodeFactory(cluster=cluster, node_pool=busy, name="a100-k")
-    full_node = GpuNodeFactory(cluster=cluster, node_pool=full, name="a100-full-0",
-                               allocatable={"nvidia.com/gpu": 1}, capacity={"nvidia.com/gpu": 1}, gpu_count=1)
+    full_node = GpuNodeFactory(
+        cluster=cluster,
+        node_pool=full,
+        name="a100-full-0",
+        allocatable={"nvidia.com/gpu": 1},
+        capacity={"nvidia.com/gpu": 1},
+        gpu_count=1,
+    )
 
     def make(name, *, node=nodes[0], **fields):
         deployment = ModelDeploymentFactory(cluster=cluster, name=name, **fields)
@@ -55,8 +61,14 @@ def fleet(fake_metrics):
     AutoscalerFactory(deployment=made["hpa_and_scaledobject"], kind="scaledobject", name="two-scalers")
     AutoscalerFactory(deployment=made["hpa_and_scaledobject"], kind="hpa", name="two-scalers-hpa")
     made["missing_gpu_toleration"] = make("untolerated")
-    PodFactory(deployment=made["missing_gpu_toleration"], node=None, phase="Pending", ready=False,
-               started_at=None, waiting_reason="waiting for a node")
+    PodFactory(
+        deployment=made["missing_gpu_toleration"],
+        node=None,
+        phase="Pending",
+        ready=False,
+        started_at=None,
+        waiting_reason="waiting for a node",
+    )
     made["consolidation_on_serving_pool"] = make("consolidated", node=karpenter_node)
     made["tp_without_anti_affinity"] = make("llama-70b", gpu_per_replica=2, tensor_parallel=2, replicas_desired=2)
     PodFactory(deployment=made["tp_without_anti_affinity"], node=nodes[0])
@@ -80,8 +92,17 @@ def test_it_finds_every_planted_mistake_and_nothing_on_the_clean_one(api_as, fle
     for kind in KINDS:
         assert found.get(fleet[kind].name) == {kind}, (kind, found)
     row = response.json()["results"][0]
-    assert set(row) == {"id", "cluster", "namespace", "deployment", "deployment_name", "kind", "severity",
-                        "message", "evidence"}
+    assert set(row) == {
+        "id",
+        "cluster",
+        "namespace",
+        "deployment",
+        "deployment_name",
+        "kind",
+        "severity",
+        "message",
+        "evidence",
+    }
 
 
 def test_it_filters_by_kind_and_refuses_an_unknown_kind(api_as, fleet):
@@ -107,12 +128,14 @@ def test_a_dismissed_finding_is_hidden_and_audited(api_as, fleet):
     assert "rollout" not in kinds_by_deployment(api_as(Role.VIEWER).get("/api/v1/findings/").json())
     hidden = api_as(Role.VIEWER).get("/api/v1/findings/?dismissed=true").json()["results"]
     assert [(r["deployment_name"], r["dismissed"]["reason"]) for r in hidden] == [
-        ("rollout", "a batch model, rollouts may drop it")]
+        ("rollout", "a batch model, rollouts may drop it")
+    ]
     again = api_as(Role.OPERATOR).post(url, {"reason": "twice"}, format="json")
     assert again.status_code == 409
     audited = api_as(Role.ADMIN).get("/api/v1/audit/?kind=finding").json()["results"]
     assert [(r["kind"], r["reason"], r["after"]) for r in audited] == [
-        ("finding", "a batch model, rollouts may drop it", {"dismissed": True, "kind": "max_unavailable"})]
+        ("finding", "a batch model, rollouts may drop it", {"dismissed": True, "kind": "max_unavailable"})
+    ]
     assert audited[0]["object"].endswith(f"/{deployment.namespace}/rollout max_unavailable")
 
 
@@ -131,15 +154,27 @@ def test_the_liveness_check_uses_the_measured_load_time(api_as, fake_metrics):
     deployment = ModelDeploymentFactory(name="slow-loader", liveness_initial_delay_seconds=300)
     PodFactory(deployment=deployment)
     start = timezone.now() - timedelta(hours=1)
-    for i, (kind, seconds) in enumerate([("pod_created", 0), ("pod_scheduled", 5), ("container_started", 20),
-                                         ("pod_ready", 270)]):
-        ScalingEvent.objects.create(cluster=deployment.cluster, uid=f"e{i}", at=start + timedelta(seconds=seconds),
-                                    kind=kind, namespace="llm", object_kind="Pod", object_name="slow-loader-1",
-                                    source="pod", deployment=deployment)
+    for i, (kind, seconds) in enumerate(
+        [("pod_created", 0), ("pod_scheduled", 5), ("container_started", 20), ("pod_ready", 270)]
+    ):
+        ScalingEvent.objects.create(
+            cluster=deployment.cluster,
+            uid=f"e{i}",
+            at=start + timedelta(seconds=seconds),
+            kind=kind,
+            namespace="llm",
+            object_kind="Pod",
+            object_name="slow-loader-1",
+            source="pod",
+            deployment=deployment,
+        )
 
     rows = api_as(Role.VIEWER).get("/api/v1/findings/?kind=liveness_delay_short").json()["results"]
 
     assert [r["deployment_name"] for r in rows] == ["slow-loader"]
-    assert rows[0]["evidence"] == {"liveness_initial_delay_seconds": 300, "cold_start_seconds": 250,
-                                   "cold_start_measured": True}
+    assert rows[0]["evidence"] == {
+        "liveness_initial_delay_seconds": 300,
+        "cold_start_seconds": 250,
+        "cold_start_measured": True,
+    }
     assert "under twice the measured cold start of 250 s" in rows[0]["message"]

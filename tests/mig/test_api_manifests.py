@@ -22,8 +22,12 @@ def strict(schema):
     """A CRD schema that refuses unknown fields, as `kubectl apply --validate=strict` does."""
     if isinstance(schema, dict):
         schema = {k: strict(v) for k, v in schema.items()}
-        if schema.get("type") == "object" and "properties" in schema and "additionalProperties" not in schema \
-                and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            schema.get("type") == "object"
+            and "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -50,9 +54,15 @@ def validate(documents, keda_schema):
 
 @pytest.fixture
 def deployment():
-    deployment = ModelDeploymentFactory(name="llama-70b", model="meta-llama/Llama-3.1-70B-Instruct",
-                                        gpu_per_replica=4, tensor_parallel=4, replicas_desired=2,
-                                        max_model_len=16384, gpu_memory_utilization=0.92)
+    deployment = ModelDeploymentFactory(
+        name="llama-70b",
+        model="meta-llama/Llama-3.1-70B-Instruct",
+        gpu_per_replica=4,
+        tensor_parallel=4,
+        replicas_desired=2,
+        max_model_len=16384,
+        gpu_memory_utilization=0.92,
+    )
     AutoscalerFactory(deployment=deployment, min_replicas=2, max_replicas=6)
     node = GpuNodeFactory(cluster=deployment.cluster, gpu_product="NVIDIA-H100-80GB-HBM3")
     PodFactory(deployment=deployment, node=node)
@@ -69,8 +79,14 @@ def test_it_exports_keda_manifests_that_validate(api_as, deployment, keda_schema
     assert response.status_code == 200
     assert response["Content-Type"] == "application/yaml"
     documents = list(yaml.safe_load_all(response.content))
-    assert [d["kind"] for d in documents] == ["PersistentVolumeClaim", "Job", "Deployment", "Service",
-                                              "PodDisruptionBudget", "ScaledObject"]
+    assert [d["kind"] for d in documents] == [
+        "PersistentVolumeClaim",
+        "Job",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "ScaledObject",
+    ]
     validate(documents, keda_schema)
     claim, _, workload, _, _, scaler = documents
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -81,8 +97,10 @@ def test_it_exports_keda_manifests_that_validate(api_as, deployment, keda_schema
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms[0]["matchExpressions"][0]["values"] == ["NVIDIA-H100-80GB-HBM3"]
-    assert pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0][
-        "topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"]
+        == "kubernetes.io/hostname"
+    )
     assert container["livenessProbe"]["initialDelaySeconds"] >= 2 * 120
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     assert pod["terminationGracePeriodSeconds"] == 600 and "preStop" in container["lifecycle"]
@@ -97,20 +115,24 @@ def test_it_exports_an_hpa_on_pods_metrics_with_the_behavior_shape(api_as, deplo
     validate(documents, keda_schema)
     hpa = documents[-1]
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"]} == {"vllm_num_requests_waiting",
-                                                                              "dcgm_fi_dev_gpu_util"}
+    assert {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"]} == {
+        "vllm_num_requests_waiting",
+        "dcgm_fi_dev_gpu_util",
+    }
     assert set(hpa["spec"]["behavior"]) == {"scaleUp", "scaleDown"}
 
 
 def test_a_mig_deployment_requests_its_slice(api_as, keda_schema):
-    deployment = ModelDeploymentFactory(name="Mistral_7B", model="mistralai/Mistral-7B-v0.3",
-                                        gpu_resource="nvidia.com/mig-3g.40gb")
+    deployment = ModelDeploymentFactory(
+        name="Mistral_7B", model="mistralai/Mistral-7B-v0.3", gpu_resource="nvidia.com/mig-3g.40gb"
+    )
     documents = list(yaml.safe_load_all(get(api_as, deployment).content))
     validate(documents, keda_schema)
     workload = documents[2]
     assert workload["metadata"]["name"] == "mistral-7b"
-    assert workload["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"][
-        "nvidia.com/mig-3g.40gb"] == "1"
+    assert (
+        workload["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/mig-3g.40gb"] == "1"
+    )
     assert "podAntiAffinity" not in workload["spec"]["template"]["spec"].get("affinity", {})
 
 

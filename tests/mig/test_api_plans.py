@@ -26,7 +26,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/mig-plans/"
 
 
-
 @pytest.fixture
 def pool():
     """Three 8 x A100 80GB nodes: two small models on whole GPUs, and a 70B on tensor parallel 4."""
@@ -34,12 +33,19 @@ def pool():
     cluster = ClusterFactory(name="prod")
     pool = NodePoolFactory(cluster=cluster, name="a100")
     nodes = [GpuNodeFactory(cluster=cluster, node_pool=pool, name=f"a100-{i}") for i in range(3)]
-    small = ModelDeploymentFactory(cluster=cluster, name="llama-8b", model="meta-llama/Llama-3.1-8B-Instruct",
-                                   replicas_desired=4)
-    tiny = ModelDeploymentFactory(cluster=cluster, name="qwen-1b", model="Qwen/Qwen2.5-1.5B-Instruct",
-                                  replicas_desired=3, max_model_len=4096)
-    big = ModelDeploymentFactory(cluster=cluster, name="llama-70b", model="meta-llama/Llama-3.1-70B-Instruct",
-                                 gpu_per_replica=4, replicas_desired=1)
+    small = ModelDeploymentFactory(
+        cluster=cluster, name="llama-8b", model="meta-llama/Llama-3.1-8B-Instruct", replicas_desired=4
+    )
+    tiny = ModelDeploymentFactory(
+        cluster=cluster, name="qwen-1b", model="Qwen/Qwen2.5-1.5B-Instruct", replicas_desired=3, max_model_len=4096
+    )
+    big = ModelDeploymentFactory(
+        cluster=cluster,
+        name="llama-70b",
+        model="meta-llama/Llama-3.1-70B-Instruct",
+        gpu_per_replica=4,
+        replicas_desired=1,
+    )
     for i in range(4):
         PodFactory(deployment=small, node=nodes[i % 2])
     for _ in range(3):
@@ -53,8 +59,16 @@ def test_it_plans_the_pool_and_answers_201_in_the_contract_shape(api_as, pool, f
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert {"id", "cluster", "node_pool", "nodes", "placements", "kept_whole", "usd_per_hour_before",
-            "usd_per_hour_after"} <= set(body)
+    assert {
+        "id",
+        "cluster",
+        "node_pool",
+        "nodes",
+        "placements",
+        "kept_whole",
+        "usd_per_hour_before",
+        "usd_per_hour_after",
+    } <= set(body)
     assert (body["cluster"], body["node_pool"]) == ("prod", "a100")
     placements = {p["deployment_name"]: (p["profile"], p["replicas"]) for p in body["placements"]}
     assert placements == {"llm/llama-8b": ("3g.40gb", 4), "llm/qwen-1b": ("1g.10gb", 3)}

@@ -13,11 +13,23 @@ from tests.factories import autoscaler_facts
 SO, HP = ReplicaOwnerKind.SCALEDOBJECT, ReplicaOwnerKind.HPA
 
 CLEAN = DeploymentCheckup(
-    gpu_resource="nvidia.com/gpu", gpu_per_replica=1, tensor_parallel=1, replicas_desired=3,
-    liveness_initial_delay_seconds=300, termination_grace_seconds=600, max_unavailable="0", max_surge="1",
-    autoscalers=(autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting > 5"),), cold_start_seconds=120,
-    e2e_p95_seconds=40.0, gpu_memory_utilization=0.9, need_per_gpu_mib=60_000, device_memory_mib=81920,
-    fitting_profile=None, spare_units=2, shared_nodes=(),
+    gpu_resource="nvidia.com/gpu",
+    gpu_per_replica=1,
+    tensor_parallel=1,
+    replicas_desired=3,
+    liveness_initial_delay_seconds=300,
+    termination_grace_seconds=600,
+    max_unavailable="0",
+    max_surge="1",
+    autoscalers=(autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting > 5"),),
+    cold_start_seconds=120,
+    e2e_p95_seconds=40.0,
+    gpu_memory_utilization=0.9,
+    need_per_gpu_mib=60_000,
+    device_memory_mib=81920,
+    fitting_profile=None,
+    spare_units=2,
+    shared_nodes=(),
 )
 
 MISTAKES = {
@@ -27,12 +39,15 @@ MISTAKES = {
     "max_unavailable": dict(max_unavailable="25%", replicas_desired=8),
     "no_surge_headroom": dict(spare_units=0),
     "gpu_memory_overrequest": dict(gpu_memory_utilization=0.95, need_per_gpu_mib=20_000, fitting_profile="3g.40gb"),
-    "hpa_and_scaledobject": dict(autoscalers=(autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting"),
-                                              autoscaler_facts(HP, "llama-hpa", metric="vllm_num_requests_waiting"))),
+    "hpa_and_scaledobject": dict(
+        autoscalers=(
+            autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting"),
+            autoscaler_facts(HP, "llama-hpa", metric="vllm_num_requests_waiting"),
+        )
+    ),
     "missing_gpu_toleration": dict(pods_waiting_for_node=2, free_units_on_tainted_nodes=4),
     "consolidation_on_serving_pool": dict(consolidating_pools=(("a100", "WhenEmptyOrUnderutilized"),)),
-    "tp_without_anti_affinity": dict(tensor_parallel=4, gpu_per_replica=4, spare_units=8,
-                                     shared_nodes=(("gpu-a", 2),)),
+    "tp_without_anti_affinity": dict(tensor_parallel=4, gpu_per_replica=4, spare_units=8, shared_nodes=(("gpu-a", 2),)),
 }
 
 
@@ -63,14 +78,17 @@ def test_max_unavailable_counts_at_any_replica_count_not_only_at_two():
 
 
 def test_keda_s_own_hpa_is_not_a_second_autoscaler():
-    scalers = (autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting"),
-               autoscaler_facts(HP, "keda-hpa-llama", metric="s0-prometheus", owned_by_scaledobject="llama"))
+    scalers = (
+        autoscaler_facts(SO, "llama", metric="vllm:num_requests_waiting"),
+        autoscaler_facts(HP, "keda-hpa-llama", metric="s0-prometheus", owned_by_scaledobject="llama"),
+    )
     assert examine(replace(CLEAN, autoscalers=scalers)) == []
 
 
 def test_a_deployment_without_gpus_only_gets_autoscaler_conflicts():
-    cpu_only = replace(CLEAN, gpu_resource="", gpu_per_replica=0, termination_grace_seconds=30,
-                       **MISTAKES["hpa_and_scaledobject"])
+    cpu_only = replace(
+        CLEAN, gpu_resource="", gpu_per_replica=0, termination_grace_seconds=30, **MISTAKES["hpa_and_scaledobject"]
+    )
     assert [f.kind for f in examine(cpu_only)] == ["hpa_and_scaledobject"]
 
 

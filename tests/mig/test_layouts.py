@@ -31,9 +31,12 @@ mig-configs:
 
 
 def config_map(text: str) -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "default-mig-parted-config", "namespace": "gpu-operator"},
-            "data": {"config.yaml": text}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "default-mig-parted-config", "namespace": "gpu-operator"},
+        "data": {"config.yaml": text},
+    }
 
 
 @pytest.fixture
@@ -43,16 +46,16 @@ def cluster(fake_kube, fake_kubeconfig):
     cluster = ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES, kubeconfig_path=str(fake_kubeconfig))
     pool = NodePoolFactory(cluster=cluster, name="a100")
     nodes = [GpuNodeFactory(cluster=cluster, node_pool=pool, name=f"a100-{i}") for i in range(2)]
-    small = ModelDeploymentFactory(cluster=cluster, name="llama-8b", model="meta-llama/Llama-3.1-8B-Instruct",
-                                   replicas_desired=4)
+    small = ModelDeploymentFactory(
+        cluster=cluster, name="llama-8b", model="meta-llama/Llama-3.1-8B-Instruct", replicas_desired=4
+    )
     for i in range(4):
         PodFactory(deployment=small, node=nodes[i % 2])
     return cluster
 
 
 def plan(api_as):
-    response = api_as(Role.OPERATOR).post("/api/v1/mig-plans/", {"cluster": "prod", "node_pool": "a100"},
-                                          format="json")
+    response = api_as(Role.OPERATOR).post("/api/v1/mig-plans/", {"cluster": "prod", "node_pool": "a100"}, format="json")
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -75,8 +78,10 @@ def test_without_the_config_map_a_plan_says_it_offers_the_defaults(api_as, clust
 
     assert record.problem == "gpu-operator/default-mig-parted-config was not found" and not record.config_text
     body = plan(api_as)
-    assert body["layouts_from"] == ("mig-parted's default config (bundled with ScaleDeck): the cluster's ConfigMap "
-                                    "gpu-operator/default-mig-parted-config was not found")
+    assert body["layouts_from"] == (
+        "mig-parted's default config (bundled with ScaleDeck): the cluster's ConfigMap "
+        "gpu-operator/default-mig-parted-config was not found"
+    )
     assert {n["to_config"] for n in body["nodes"] if not n["freed"]} == {"all-3g.40gb"}
 
 
@@ -87,8 +92,9 @@ def test_a_broken_config_map_keeps_the_last_good_copy_and_says_what_is_wrong(clu
 
     record = mig_config_refresh(cluster=cluster, backend=cluster_backend(cluster))
 
-    assert record.problem == ("gpu-operator/default-mig-parted-config: mig-configs.bad[0].mig-enabled must be "
-                              "true or false")
+    assert record.problem == (
+        "gpu-operator/default-mig-parted-config: mig-configs.bad[0].mig-enabled must be true or false"
+    )
     assert record.config_text == OWN_LAYOUTS
 
 

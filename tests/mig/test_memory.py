@@ -65,8 +65,12 @@ def test_it_sizes_the_kv_cache_for_the_target_concurrency():
 
 
 def test_it_uses_observed_kv_usage_when_it_says_more_is_in_use():
-    inputs = dict(model="meta-llama/Llama-3.1-8B-Instruct", max_model_len=2048, gpu_memory_utilization=0.9,
-                  device_memory_mib=81920)
+    inputs = dict(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        max_model_len=2048,
+        gpu_memory_utilization=0.9,
+        device_memory_mib=81920,
+    )
     quiet = memory_need(MemoryInputs(**inputs, observed_kv_usage=0.0))
     busy = memory_need(MemoryInputs(**inputs, observed_kv_usage=0.8))
     assert quiet.kv_mib == 256 and "sequence" in quiet.kv_source

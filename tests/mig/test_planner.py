@@ -39,8 +39,13 @@ def nodes(product, count, *, price="32.77", gpus=8, config="", devices=None):
 
 
 def plan(product, pool, deployments):
-    return plan_pool(model=gpu_models().get(product), gpu_product=product, nodes=pool, deployments=deployments,
-                     named_layouts=named(product))
+    return plan_pool(
+        model=gpu_models().get(product),
+        gpu_product=product,
+        nodes=pool,
+        deployments=deployments,
+        named_layouts=named(product),
+    )
 
 
 @pytest.mark.parametrize("product", sorted(gpu_models()))
@@ -115,7 +120,9 @@ def test_small_models_share_a_node_in_a_named_layout_and_the_others_are_freed():
     result = plan(A100_80, pool, deployments)
 
     assert [(p.deployment, p.profile, p.replicas) for p in result.placements] == [
-        ("llm/llama-8b", "3g.40gb", 6), ("llm/qwen-1b", "1g.10gb", 4)]
+        ("llm/llama-8b", "3g.40gb", 6),
+        ("llm/qwen-1b", "1g.10gb", 4),
+    ]
     used = [n for n in result.nodes if not n.freed]
     assert len(used) == 1
     # mig-parted's own all-balanced (2 x 1g + 2g + 3g per GPU) holds both: no custom layout needed
@@ -152,8 +159,11 @@ def test_it_names_a_config_the_cluster_offers_when_it_serves_as_well():
 
 
 def test_a_custom_layout_comes_with_its_mig_parted_entry():
-    result = plan(A100_80, nodes(A100_80, 1), [DeploymentDemand(1, "llm/a", 1, 30 * GIB),
-                                              DeploymentDemand(2, "llm/b", 1, 60 * GIB)])
+    result = plan(
+        A100_80,
+        nodes(A100_80, 1),
+        [DeploymentDemand(1, "llm/a", 1, 30 * GIB), DeploymentDemand(2, "llm/b", 1, 60 * GIB)],
+    )
     node = result.nodes[0]
     assert node.to_config.startswith("scaledeck-")
     entry = yaml.safe_load(node.custom_entry)[node.to_config]
@@ -183,17 +193,23 @@ def test_h200_nodes_get_mig_parted_s_own_h200_layouts():
 def test_a_tensor_parallel_replica_gets_its_gpus_on_one_node():
     # Slices take 2 GPUs of node-0, leaving 2 whole there: 2 + 4 whole GPUs would count as enough
     # for two replicas of 3, but neither fits on node-0, so node-2 is still needed.
-    deployments = [DeploymentDemand(1, "llm/tp3", 2, 40 * GIB, gpus_per_replica=3, tensor_parallel=3),
-                   DeploymentDemand(2, "llm/mistral-7b", 4, 30 * GIB)]
+    deployments = [
+        DeploymentDemand(1, "llm/tp3", 2, 40 * GIB, gpus_per_replica=3, tensor_parallel=3),
+        DeploymentDemand(2, "llm/mistral-7b", 4, 30 * GIB),
+    ]
 
     result = plan(A100_80, nodes(A100_80, 3, gpus=4), deployments)
 
     assert result.unplaced == []
     assert [(n.node, n.whole_gpus_after, n.freed) for n in result.nodes] == [
-        ("node-0", 2, False), ("node-1", 4, False), ("node-2", 4, False)]
+        ("node-0", 2, False),
+        ("node-1", 4, False),
+        ("node-2", 4, False),
+    ]
 
 
 def test_it_says_when_a_replica_needs_more_whole_gpus_than_a_node_has():
-    result = plan(A100_80, nodes(A100_80, 2), [DeploymentDemand(1, "llm/tp16", 1, None, gpus_per_replica=16,
-                                                                 tensor_parallel=16)])
+    result = plan(
+        A100_80, nodes(A100_80, 2), [DeploymentDemand(1, "llm/tp16", 1, None, gpus_per_replica=16, tensor_parallel=16)]
+    )
     assert result.unplaced == ["1 replica of 16 whole GPUs"]

@@ -11,8 +11,6 @@ from tests.factories import ModelDeploymentFactory, PodFactory
 pytestmark = pytest.mark.django_db
 
 
-
-
 def test_an_operator_applies_a_node_and_follows_its_steps(operator_client, plan):
     page = operator_client.get(reverse("mig:plan", args=[plan.id])).content.decode()
     assert "Repartition a100-0" in page
@@ -22,8 +20,14 @@ def test_an_operator_applies_a_node_and_follows_its_steps(operator_client, plan)
     application = MigApplication.objects.get()
     assert response.status_code == 302 and response.url == reverse("mig:application", args=[application.id])
     html = operator_client.get(response.url).content.decode()
-    for text in ["Cordon the node", "Drain its pods through the eviction API", "Set nvidia.com/mig.config",
-                 "Wait for the GPU operator", 'hx-trigger="every 2s"', "Stop after the current step"]:
+    for text in [
+        "Cordon the node",
+        "Drain its pods through the eviction API",
+        "Set nvidia.com/mig.config",
+        "Wait for the GPU operator",
+        'hx-trigger="every 2s"',
+        "Stop after the current step",
+    ]:
         assert text in html, text
 
     operator_client.post(reverse("mig:application-stop", args=[application.id]))

@@ -33,12 +33,15 @@ def test_it_lists_findings_with_counts_per_kind(viewer_client, mistakes):
 
 def test_an_operator_dismisses_a_finding_with_a_reason(operator_client, mistakes):
     grace, _ = mistakes
-    refused = operator_client.post(reverse("mig:doctor-dismiss"),
-                                   {"deployment": grace.id, "kind": "termination_grace_short", "reason": ""})
+    refused = operator_client.post(
+        reverse("mig:doctor-dismiss"), {"deployment": grace.id, "kind": "termination_grace_short", "reason": ""}
+    )
     assert refused.status_code == 400 and "say why" in refused.content.decode()
 
-    response = operator_client.post(reverse("mig:doctor-dismiss"), {
-        "deployment": grace.id, "kind": "termination_grace_short", "reason": "short answers only"})
+    response = operator_client.post(
+        reverse("mig:doctor-dismiss"),
+        {"deployment": grace.id, "kind": "termination_grace_short", "reason": "short answers only"},
+    )
 
     assert response.status_code == 302
     assert FindingDismissal.objects.get().actor_label == "otto"
@@ -49,6 +52,7 @@ def test_an_operator_dismisses_a_finding_with_a_reason(operator_client, mistakes
 
 def test_viewers_cannot_dismiss(viewer_client, mistakes):
     grace, _ = mistakes
-    response = viewer_client.post(reverse("mig:doctor-dismiss"),
-                                  {"deployment": grace.id, "kind": "termination_grace_short", "reason": "x"})
+    response = viewer_client.post(
+        reverse("mig:doctor-dismiss"), {"deployment": grace.id, "kind": "termination_grace_short", "reason": "x"}
+    )
     assert response.status_code == 403 and not FindingDismissal.objects.exists()

@@ -18,8 +18,9 @@ def test_the_deployment_page_loads_the_memory_panel(viewer_client):
 
 
 def test_it_shows_the_need_and_its_inputs_with_units(viewer_client, fake_metrics):
-    deployment = ModelDeploymentFactory(model="meta-llama/Llama-3.1-8B-Instruct", max_model_len=8192,
-                                        gpu_memory_utilization=0.95)
+    deployment = ModelDeploymentFactory(
+        model="meta-llama/Llama-3.1-8B-Instruct", max_model_len=8192, gpu_memory_utilization=0.95
+    )
     PodFactory(deployment=deployment, node=GpuNodeFactory(cluster=deployment.cluster))
     fake_metrics.metrics[(deployment.namespace, deployment.name)] = DeploymentMetrics(kv_cache_usage=0.01)
 
@@ -27,8 +28,16 @@ def test_it_shows_the_need_and_its_inputs_with_units(viewer_client, fake_metrics
 
     html = response.content.decode()
     assert response.status_code == 200
-    for text in ["20.0 GiB</strong> per replica", "vLLM holds 76.0 GiB per GPU now", "8 billion parameters",
-                 "1 sequence of 8,192 tokens", "8,192 tokens", "95 %", "80.0 GiB", "1 %"]:
+    for text in [
+        "20.0 GiB</strong> per replica",
+        "vLLM holds 76.0 GiB per GPU now",
+        "8 billion parameters",
+        "1 sequence of 8,192 tokens",
+        "8,192 tokens",
+        "95 %",
+        "80.0 GiB",
+        "1 %",
+    ]:
         assert text in html, text
 
 

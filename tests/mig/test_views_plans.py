@@ -18,8 +18,9 @@ def pool():
     cluster = ClusterFactory(name="prod")
     pool = NodePoolFactory(cluster=cluster, name="a100")
     nodes = [GpuNodeFactory(cluster=cluster, node_pool=pool, name=f"a100-{i}") for i in range(2)]
-    small = ModelDeploymentFactory(cluster=cluster, name="mistral-7b", model="mistralai/Mistral-7B-v0.3",
-                                   replicas_desired=2)
+    small = ModelDeploymentFactory(
+        cluster=cluster, name="mistral-7b", model="mistralai/Mistral-7B-v0.3", replicas_desired=2
+    )
     odd = ModelDeploymentFactory(cluster=cluster, name="assistant", model="my-org/<i>assistant</i>")
     PodFactory(deployment=small, node=nodes[0])
     PodFactory(deployment=small, node=nodes[1])
@@ -33,9 +34,17 @@ def test_an_operator_plans_a_pool_and_reads_the_plan(operator_client, pool, fake
     plan = MigPlan.objects.get()
     assert response.status_code == 302 and response.url == reverse("mig:plan", args=[plan.id])
     html = operator_client.get(response.url).content.decode()
-    for text in ["MIG plan #", "llm/mistral-7b", "1g.20gb", "$54.89/h now", "$27.45/h</strong> after",
-                 "8 GPUs freed", "freed", "memory need unknown: the parameter count is not in the model name",
-                 "llm/assistant"]:
+    for text in [
+        "MIG plan #",
+        "llm/mistral-7b",
+        "1g.20gb",
+        "$54.89/h now",
+        "$27.45/h</strong> after",
+        "8 GPUs freed",
+        "freed",
+        "memory need unknown: the parameter count is not in the model name",
+        "llm/assistant",
+    ]:
         assert text in html, text
 
 

@@ -59,13 +59,15 @@ def stop(process: subprocess.Popen) -> None:
 
 def test_it_reports_a_running_worker_alive_and_serves_its_counters(celery_env, tmp_path):
     port = free_port()
-    worker = run([sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                  "--concurrency", "1"],
-                 {**celery_env, "SCALEDECK_WORKER_METRICS_PORT": str(port), "SCALEDECK_LOG_FORMAT": "json"})
+    worker = run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1"],
+        {**celery_env, "SCALEDECK_WORKER_METRICS_PORT": str(port), "SCALEDECK_LOG_FORMAT": "json"},
+    )
     try:
         wait_for_file(tmp_path / "worker.heartbeat", worker)
-        probe = subprocess.run([*PROBE, "worker", "--max-age", "60"], env=celery_env, capture_output=True,
-                               text=True, timeout=30)
+        probe = subprocess.run(
+            [*PROBE, "worker", "--max-age", "60"], env=celery_env, capture_output=True, text=True, timeout=30
+        )
         assert probe.returncode == 0, probe.stderr
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:  # noqa: S310
             scraped = answer.read().decode()
@@ -79,20 +81,37 @@ def test_it_reports_a_running_worker_alive_and_serves_its_counters(celery_env, t
 
 
 def test_it_reports_beat_alive_while_it_ticks_and_dead_once_it_stops(celery_env, tmp_path):
-    beat = run([sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                "--scheduler", "ops.beat:HeartbeatScheduler", "--schedule", str(tmp_path / "schedule")], celery_env)
+    beat = run(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--scheduler",
+            "ops.beat:HeartbeatScheduler",
+            "--schedule",
+            str(tmp_path / "schedule"),
+        ],
+        celery_env,
+    )
     try:
         wait_for_file(tmp_path / "beat.heartbeat", beat)
         first = heartbeat.age_seconds(tmp_path / "beat.heartbeat")
-        alive = subprocess.run([*PROBE, "beat", "--max-age", "30"], env=celery_env, capture_output=True, text=True,
-                               timeout=30)
+        alive = subprocess.run(
+            [*PROBE, "beat", "--max-age", "30"], env=celery_env, capture_output=True, text=True, timeout=30
+        )
         assert alive.returncode == 0, alive.stderr
         assert first is not None and first < 30
     finally:
         stop(beat)
     time.sleep(1.2)
-    dead = subprocess.run([*PROBE, "beat", "--max-age", "1"], env=celery_env, capture_output=True, text=True,
-                          timeout=30)
+    dead = subprocess.run(
+        [*PROBE, "beat", "--max-age", "1"], env=celery_env, capture_output=True, text=True, timeout=30
+    )
     assert dead.returncode == 1
     assert "last heartbeat" in dead.stderr
 

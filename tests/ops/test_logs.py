@@ -61,8 +61,9 @@ def test_it_names_the_request_and_the_api_token_behind_a_line(client, db, log_li
     token = ApiTokenFactory(name="chatops", user__username=API_TOKEN_USER)
     lines = log_lines("json")
 
-    response = client.get("/api/v1/deployments/987654/", HTTP_AUTHORIZATION=f"Bearer {token.raw}",
-                          HTTP_X_REQUEST_ID="req-0123456789")
+    response = client.get(
+        "/api/v1/deployments/987654/", HTTP_AUTHORIZATION=f"Bearer {token.raw}", HTTP_X_REQUEST_ID="req-0123456789"
+    )
 
     assert response.status_code == 404
     assert response["X-Request-ID"] == "req-0123456789"
@@ -76,8 +77,9 @@ def test_no_secret_reaches_a_log_line(client, db, fake_kube, tmp_path, log_lines
     token = ApiTokenFactory(name="chatops")
     kube_secret = "kube-credential-5f2e9a7c1b3d"
     kubeconfig = fake_kube.kubeconfig(tmp_path / "kubeconfig", token=kube_secret)
-    cluster = Cluster.objects.create(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                     kubeconfig_path=str(kubeconfig), kube_context="fake")
+    cluster = Cluster.objects.create(
+        name="prod", backend=Cluster.Backend.KUBERNETES, kubeconfig_path=str(kubeconfig), kube_context="fake"
+    )
     ModelDeploymentFactory(cluster=cluster)
     webhook = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
     db_password = "pg-pass-8d7f6e"

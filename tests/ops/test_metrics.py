@@ -46,9 +46,7 @@ def scrape(client, **headers) -> dict[str, dict[tuple, float]]:
     assert response["Content-Type"].startswith("text/plain")
     families = {}
     for family in text_string_to_metric_families(response.content.decode()):
-        families[family.name] = {
-            (s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples
-        }
+        families[family.name] = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples}
     return families
 
 
@@ -74,8 +72,9 @@ def own_counters(tmp_path) -> dict[str, dict[tuple, float]]:
 
 @pytest.fixture
 def sim(db):
-    cluster = Cluster.objects.create(name=f"m-{uuid.uuid4().hex[:8]}", backend=Cluster.Backend.SIMULATED,
-                                     namespaces=["llm-prod", "team-search"])
+    cluster = Cluster.objects.create(
+        name=f"m-{uuid.uuid4().hex[:8]}", backend=Cluster.Backend.SIMULATED, namespaces=["llm-prod", "team-search"]
+    )
     now = datetime.now(UTC)
     DbWorldStore(cluster).replace(demo_world(seed=3, now=now, warmup_hours=0.25), seed=3)
     return cluster
@@ -88,8 +87,9 @@ def test_it_exposes_every_named_series_after_a_sync_and_a_scale_action(
     sync_cluster.delay(sim.id)
     dep = ModelDeployment.objects.get(cluster=sim, name="llama-3-8b")
     with django_capture_on_commit_callbacks(execute=True):
-        action = scale_action_request(deployment=dep, replicas=6, reason="launch",
-                                      actor=Actor(label="alice", key="user:1"), source="api")
+        action = scale_action_request(
+            deployment=dep, replicas=6, reason="launch", actor=Actor(label="alice", key="user:1"), source="api"
+        )
     action.refresh_from_db()
     assert action.status == ScaleAction.Status.SUCCEEDED, action.error
 
@@ -97,35 +97,58 @@ def test_it_exposes_every_named_series_after_a_sync_and_a_scale_action(
 
     assert set(after) >= NAMED_SERIES
     cluster = sim.name
-    assert 0 <= value(after, "scaledeck_cluster_sync_age_seconds", "scaledeck_cluster_sync_age_seconds",
-                      cluster=cluster) < 60
+    assert (
+        0
+        <= value(after, "scaledeck_cluster_sync_age_seconds", "scaledeck_cluster_sync_age_seconds", cluster=cluster)
+        < 60
+    )
     assert value(after, "scaledeck_cluster_sync_up", "scaledeck_cluster_sync_up", cluster=cluster) == 1
-    assert value(after, "scaledeck_cluster_sync_duration_seconds", "scaledeck_cluster_sync_duration_seconds_count",
-                 cluster=cluster) == 1
+    assert (
+        value(
+            after,
+            "scaledeck_cluster_sync_duration_seconds",
+            "scaledeck_cluster_sync_duration_seconds_count",
+            cluster=cluster,
+        )
+        == 1
+    )
     assert ("scaledeck_cluster_sync_errors_total", (("cluster", cluster),)) in after["scaledeck_cluster_sync_errors"]
     assert ("scaledeck_prometheus_query_errors_total", (("cluster", cluster),)) in after[
-        "scaledeck_prometheus_query_errors"]
+        "scaledeck_prometheus_query_errors"
+    ]
     succeeded = dict(status="succeeded", target_kind=action.target_kind)
     assert value(after, "scaledeck_scale_actions", "scaledeck_scale_actions_total", **succeeded) == 1
     assert value(after, "scaledeck_scale_action_latency_seconds", "scaledeck_scale_action_latency_seconds_count") == 1
-    assert value(after, "scaledeck_scale_action_latency_seconds", "scaledeck_scale_action_latency_seconds_bucket",
-                 le="+Inf") == 1
+    assert (
+        value(
+            after, "scaledeck_scale_action_latency_seconds", "scaledeck_scale_action_latency_seconds_bucket", le="+Inf"
+        )
+        == 1
+    )
     mine = own_counters(tmp_path / "after")
     for task in ("fleet.tasks.sync_cluster", "scaling.tasks.apply_scale_action"):
         ran = dict(task=task, state="succeeded")
-        assert value(mine, "scaledeck_celery_tasks", "scaledeck_celery_tasks_total", **ran) == value(
-            before, "scaledeck_celery_tasks", "scaledeck_celery_tasks_total", **ran) + 1
+        assert (
+            value(mine, "scaledeck_celery_tasks", "scaledeck_celery_tasks_total", **ran)
+            == value(before, "scaledeck_celery_tasks", "scaledeck_celery_tasks_total", **ran) + 1
+        )
 
 
 def test_it_counts_a_failed_sync_and_reports_the_cluster_down(client, db):
-    cluster = Cluster.objects.create(name=f"gone-{uuid.uuid4().hex[:8]}", backend=Cluster.Backend.KUBERNETES,
-                                     kubeconfig_path="/nonexistent/kubeconfig", kube_context="nowhere")
+    cluster = Cluster.objects.create(
+        name=f"gone-{uuid.uuid4().hex[:8]}",
+        backend=Cluster.Backend.KUBERNETES,
+        kubeconfig_path="/nonexistent/kubeconfig",
+        kube_context="nowhere",
+    )
     sync_cluster.delay(cluster.id)
 
     families = scrape(client)
 
-    assert value(families, "scaledeck_cluster_sync_errors", "scaledeck_cluster_sync_errors_total",
-                 cluster=cluster.name) == 1
+    assert (
+        value(families, "scaledeck_cluster_sync_errors", "scaledeck_cluster_sync_errors_total", cluster=cluster.name)
+        == 1
+    )
     assert value(families, "scaledeck_cluster_sync_up", "scaledeck_cluster_sync_up", cluster=cluster.name) == 0
 
 
@@ -137,33 +160,51 @@ def test_it_counts_prometheus_query_errors_per_cluster(client, db):
 
     families = scrape(client)
 
-    assert value(families, "scaledeck_prometheus_query_errors", "scaledeck_prometheus_query_errors_total",
-                 cluster=name) == 1
-    assert value(families, "scaledeck_prometheus_query_duration_seconds",
-                 "scaledeck_prometheus_query_duration_seconds_count", cluster=name) == 1
+    assert (
+        value(families, "scaledeck_prometheus_query_errors", "scaledeck_prometheus_query_errors_total", cluster=name)
+        == 1
+    )
+    assert (
+        value(
+            families,
+            "scaledeck_prometheus_query_duration_seconds",
+            "scaledeck_prometheus_query_duration_seconds_count",
+            cluster=name,
+        )
+        == 1
+    )
 
 
 def test_it_tells_firings_on_time_from_late_and_missed_ones(db, tmp_path):
     before = own_counters(tmp_path / "before")
     now = datetime.now(UTC)
     metrics.prescale_firings_observed(
-        [Firing(1, now - timedelta(seconds=10), 1), Firing(2, now - timedelta(minutes=7), 2),
-         Firing(3, now - timedelta(minutes=20), 3, attempt=2),  # a retry is not a new firing
-         Firing(4, now - timedelta(hours=3), None, "missed", missed=True)],
+        [
+            Firing(1, now - timedelta(seconds=10), 1),
+            Firing(2, now - timedelta(minutes=7), 2),
+            Firing(3, now - timedelta(minutes=20), 3, attempt=2),  # a retry is not a new firing
+            Firing(4, now - timedelta(hours=3), None, "missed", missed=True),
+        ],
         now=now,
     )
     after = own_counters(tmp_path / "after")
     for outcome in ("on_time", "late", "missed"):
         assert value(after, "scaledeck_prescale_firings", "scaledeck_prescale_firings_total", outcome=outcome) == (
-            value(before, "scaledeck_prescale_firings", "scaledeck_prescale_firings_total", outcome=outcome) + 1)
+            value(before, "scaledeck_prescale_firings", "scaledeck_prescale_firings_total", outcome=outcome) + 1
+        )
 
 
 def test_it_adds_up_counters_written_by_another_process(client, db, settings):
     task = f"tests.other_process_{uuid.uuid4().hex[:8]}"
-    code = ("import django; django.setup(); from core import metrics; "
-            f"metrics.celery_task_observed(task={task!r}, state='failed')")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
-           "SCALEDECK_METRICS_DIR": str(settings.SCALEDECK_METRICS_DIR)}
+    code = (
+        "import django; django.setup(); from core import metrics; "
+        f"metrics.celery_task_observed(task={task!r}, state='failed')"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SCALEDECK_METRICS_DIR": str(settings.SCALEDECK_METRICS_DIR),
+    }
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
 
     families = scrape(client)

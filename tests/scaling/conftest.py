@@ -93,11 +93,15 @@ class World:
     def hpa(self, deployment, *, name=None, min_replicas=1, max_replicas=4) -> Autoscaler:
         name = name or deployment.name
         self.kube.load(
-            k.hpa(deployment.namespace, name, target=deployment.name, min_replicas=min_replicas,
-                  max_replicas=max_replicas)
+            k.hpa(
+                deployment.namespace, name, target=deployment.name, min_replicas=min_replicas, max_replicas=max_replicas
+            )
         )
         return AutoscalerFactory(
-            deployment=deployment, kind=ReplicaOwnerKind.HPA, name=name, min_replicas=min_replicas,
+            deployment=deployment,
+            kind=ReplicaOwnerKind.HPA,
+            name=name,
+            min_replicas=min_replicas,
             max_replicas=max_replicas,
         )
 

@@ -33,14 +33,15 @@ def advice(django_db_setup, django_db_blocker):
         from simulator import World
         from tests.scaling.test_whatif import _demo_state
 
-        cluster = ClusterFactory(name="advice-demo", backend=Cluster.Backend.SIMULATED, kubeconfig_path="",
-                                 namespaces=["llm-prod"])
+        cluster = ClusterFactory(
+            name="advice-demo", backend=Cluster.Backend.SIMULATED, kubeconfig_path="", namespaces=["llm-prod"]
+        )
         DbWorldStore(cluster).replace(World.from_dict(_demo_state()), seed=3)
-        deployment = ModelDeploymentFactory(cluster=cluster, namespace="llm-prod", name="llama-3-8b",
-                                            ttft_slo_seconds=2.0)
+        deployment = ModelDeploymentFactory(
+            cluster=cluster, namespace="llm-prod", name="llama-3-8b", ttft_slo_seconds=2.0
+        )
         try:
-            yield advise(str(deployment.id), "--trace", str(SAMPLE), "--rate-multiplier", "5",
-                         "--attainment", "0.95")
+            yield advise(str(deployment.id), "--trace", str(SAMPLE), "--rate-multiplier", "5", "--attainment", "0.95")
         finally:
             cluster.delete()
 
@@ -55,8 +56,14 @@ def test_it_prints_the_contracts_json_with_baselines_and_at_least_40_candidates(
         assert set(candidate) == CANDIDATE_KEYS
     assert len(advice["candidates"]) >= 40
     seed = advice["baselines"]["keda_seed"]["policy"]
-    assert (seed["metric"], seed["target"], seed["polling_interval_seconds"], seed["cooldown_seconds"],
-            seed["min_replicas"], seed["max_replicas"]) == ("queue_depth_avg", 8.0, 30, 180, 1, 8)
+    assert (
+        seed["metric"],
+        seed["target"],
+        seed["polling_interval_seconds"],
+        seed["cooldown_seconds"],
+        seed["min_replicas"],
+        seed["max_replicas"],
+    ) == ("queue_depth_avg", 8.0, 30, 180, 1, 8)
 
 
 def test_it_recommends_the_cheapest_candidate_that_meets_the_objective(advice):
@@ -70,21 +77,30 @@ def test_it_recommends_the_cheapest_candidate_that_meets_the_objective(advice):
 def test_it_sizes_static_peak_as_the_fewest_static_replicas_that_meet_the_objective(advice):
     peak = advice["baselines"]["static_peak"]
     assert peak["policy"]["kind"] == "static" and peak["attainment"] >= 0.95
-    fewer = [c for c in advice["candidates"]
-             if c["policy"]["kind"] == "static" and c["policy"]["replicas"] == peak["policy"]["replicas"] - 1]
+    fewer = [
+        c
+        for c in advice["candidates"]
+        if c["policy"]["kind"] == "static" and c["policy"]["replicas"] == peak["policy"]["replicas"] - 1
+    ]
     assert fewer and fewer[0]["attainment"] < 0.95
 
 
 def test_it_shows_cpu_scaling_never_scaling_a_gpu_server(advice):
-    cpu = [c for c in advice["candidates"]
-           if c["policy"].get("metric") == "cpu_utilization" and not c["policy"]["prescale"]]
+    cpu = [
+        c
+        for c in advice["candidates"]
+        if c["policy"].get("metric") == "cpu_utilization" and not c["policy"]["prescale"]
+    ]
     assert cpu and all(c["attainment"] < 0.95 for c in cpu)
 
 
-@pytest.mark.parametrize(("lines", "message"), [
-    ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,12\n", "line 2: expected 3 fields, found 2"),
-    ("when,what\n", "line 1: the header must be TIMESTAMP,ContextTokens,GeneratedTokens"),
-])
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,12\n", "line 2: expected 3 fields, found 2"),
+        ("when,what\n", "line 1: the header must be TIMESTAMP,ContextTokens,GeneratedTokens"),
+    ],
+)
 def test_it_refuses_a_malformed_trace_with_one_line_naming_the_line(llama, tmp_path, lines, message):  # noqa: F811
     trace = tmp_path / "bad.csv"
     trace.write_text(lines)
@@ -93,13 +109,16 @@ def test_it_refuses_a_malformed_trace_with_one_line_naming_the_line(llama, tmp_p
     assert "\n" not in str(refused.value) and message in str(refused.value)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--attainment", "1.5"], "attainment is a fraction above 0 and at most 1"),
-    (["--slo", "0"], "the TTFT objective must be above 0"),
-    (["--spike", "0"], "the spike multiplier must be above 0"),
-    (["--hours", "200"], "hours must be above 0 and at most 168"),
-    (["--policy", "none min=2"], "leave out --policy"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--attainment", "1.5"], "attainment is a fraction above 0 and at most 1"),
+        (["--slo", "0"], "the TTFT objective must be above 0"),
+        (["--spike", "0"], "the spike multiplier must be above 0"),
+        (["--hours", "200"], "hours must be above 0 and at most 168"),
+        (["--policy", "none min=2"], "leave out --policy"),
+    ],
+)
 def test_it_refuses_a_bad_objective_or_spike(llama, args, message):  # noqa: F811
     with pytest.raises(CommandError, match=message):
         advise(str(llama.id), "--trace", str(SAMPLE), *args)
@@ -107,14 +126,23 @@ def test_it_refuses_a_bad_objective_or_spike(llama, args, message):  # noqa: F81
 
 def test_it_refuses_a_trace_option_without_advise(llama):  # noqa: F811
     with pytest.raises(CommandError, match="--trace goes with --advise"):
-        call_command("whatif", str(llama.id), "--trace", str(SAMPLE), "--policy", "none min=1",
-                     stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "whatif",
+            str(llama.id),
+            "--trace",
+            str(SAMPLE),
+            "--policy",
+            "none min=1",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
 
 
 def test_it_refuses_a_kubernetes_cluster_without_prometheus_clearly(db):
     """A Kubernetes deployment is modelled from its history (tests/scaling/test_history.py): none without Prometheus."""
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                                               prometheus_url=""))
+    deployment = ModelDeploymentFactory(
+        cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES, prometheus_url="")
+    )
     with pytest.raises(ApplicationError, match="prod has no Prometheus to read the deployment's history from"):
         advice_run(deployment=deployment, trace_path=SAMPLE)
 
@@ -142,11 +170,26 @@ def _pod_events(deployment, pod: str, start, *, pull: int, load: int, uid: str) 
 
     from fleet.models import ScalingEvent
 
-    for i, (kind, seconds) in enumerate([("pod_created", 0), ("pod_scheduled", 30), ("image_pulled", 30 + pull),
-                                         ("container_started", 30 + pull), ("pod_ready", 30 + pull + load)]):
-        ScalingEvent.objects.create(cluster=deployment.cluster, uid=f"{uid}-{i}", at=start + timedelta(seconds=seconds),
-                                    kind=kind, namespace=deployment.namespace, object_kind="Pod", object_name=pod,
-                                    source="pod", deployment=deployment)
+    for i, (kind, seconds) in enumerate(
+        [
+            ("pod_created", 0),
+            ("pod_scheduled", 30),
+            ("image_pulled", 30 + pull),
+            ("container_started", 30 + pull),
+            ("pod_ready", 30 + pull + load),
+        ]
+    ):
+        ScalingEvent.objects.create(
+            cluster=deployment.cluster,
+            uid=f"{uid}-{i}",
+            at=start + timedelta(seconds=seconds),
+            kind=kind,
+            namespace=deployment.namespace,
+            object_kind="Pod",
+            object_name=pod,
+            source="pod",
+            deployment=deployment,
+        )
 
 
 def test_the_advisor_takes_measured_cold_starts_over_the_worlds_settings_and_says_so(llama):  # noqa: F811
@@ -168,8 +211,10 @@ def test_the_advisor_takes_measured_cold_starts_over_the_worlds_settings_and_say
     assert model.pod_start_seconds == 340 and model.node_start_seconds == 840
     assert model.longest_cold_start_seconds == 1180
     [note] = [n for n in model.notes if n.startswith("cold start:")]
-    assert note == ("cold start: pod start 340 s measured (image pull p95 40 s + weight load p95 300 s, 4 pods in "
-                    "7 days), node start 840 s (the simulated world's setting: none measured)")
+    assert note == (
+        "cold start: pod start 340 s measured (image pull p95 40 s + weight load p95 300 s, 4 pods in "
+        "7 days), node start 840 s (the simulated world's setting: none measured)"
+    )
 
 
 def test_the_advice_page_shows_where_the_cold_start_came_from(llama):  # noqa: F811

@@ -70,7 +70,9 @@ def test_a_dry_run_on_a_paused_scaledobject_says_what_runs_now_and_once_unpinned
     body = response.json()
     assert body["replicas"] == {"before": 3, "after": 3}
     assert body["pinned"] | {"cost_per_hour_usd_when_unpinned": "?"} == {
-        "replicas": 3, "replicas_when_unpinned": 6, "cost_per_hour_usd_when_unpinned": "?"
+        "replicas": 3,
+        "replicas_when_unpinned": 6,
+        "cost_per_hour_usd_when_unpinned": "?",
     }
     assert any(n.startswith("no effect while pinned") for n in body["notes"])
 
@@ -150,8 +152,13 @@ def test_actions_are_listed_paginated_and_filtered(world, keda_deployment, run_o
     assert set(page) == {"count", "next", "previous", "results"} and page["count"] == 2
     rejected = client.get("/api/v1/actions/", {"status": "rejected"}).json()
     assert rejected["count"] == 1 and rejected["results"][0]["status"] == "rejected"
-    assert client.get("/api/v1/actions/", {"cluster": "prod", "namespace": "llm", "actor": "bot:slack-bot",
-                                           "deployment": keda_deployment.id}).json()["count"] == 2
+    assert (
+        client.get(
+            "/api/v1/actions/",
+            {"cluster": "prod", "namespace": "llm", "actor": "bot:slack-bot", "deployment": keda_deployment.id},
+        ).json()["count"]
+        == 2
+    )
     assert client.get("/api/v1/actions/", {"cluster": "other"}).json()["count"] == 0
     assert client.get("/api/v1/actions/", {"status": "bogus"}).status_code == 400
     one = client.get(f"/api/v1/actions/{page['results'][0]['id']}/").json()
@@ -163,14 +170,27 @@ def test_prescale_rules_are_created_listed_patched_and_deleted(world, keda_deplo
     with time_machine.travel(datetime(2025, 6, 2, 12, 0, tzinfo=UTC), tick=False):
         created = client.post(
             "/api/v1/prescale-rules/",
-            {"deployment": keda_deployment.id, "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin",
-             "min_replicas": 4, "duration_minutes": 120},
+            {
+                "deployment": keda_deployment.id,
+                "cron": "0 9 * * 1-5",
+                "timezone": "Europe/Berlin",
+                "min_replicas": 4,
+                "duration_minutes": 120,
+            },
             format="json",
         )
         assert created.status_code == 201, created.json()
         rule = created.json()
-        assert set(rule) >= {"id", "deployment", "cron", "timezone", "min_replicas", "duration_minutes", "enabled",
-                             "next_firings"}
+        assert set(rule) >= {
+            "id",
+            "deployment",
+            "cron",
+            "timezone",
+            "min_replicas",
+            "duration_minutes",
+            "enabled",
+            "next_firings",
+        }
         assert rule["next_firings"][0] == {"utc": "2025-06-03T07:00:00+00:00", "local": "2025-06-03T09:00:00+02:00"}
         assert len(rule["next_firings"]) == 5
         assert PrescaleRule.objects.get().created_by is not None
@@ -193,8 +213,13 @@ def test_prescale_rules_are_created_listed_patched_and_deleted(world, keda_deplo
 def test_a_rule_with_a_bad_timezone_is_400(world, keda_deployment):
     response = bot().post(
         "/api/v1/prescale-rules/",
-        {"deployment": keda_deployment.id, "cron": "0 9 * * *", "timezone": "Berlin", "min_replicas": 2,
-         "duration_minutes": 60},
+        {
+            "deployment": keda_deployment.id,
+            "cron": "0 9 * * *",
+            "timezone": "Berlin",
+            "min_replicas": 2,
+            "duration_minutes": 60,
+        },
         format="json",
     )
     assert response.status_code == 400 and "timezone" in response.json()
@@ -205,11 +230,21 @@ def test_quotas_are_listed_and_an_admin_patch_answers_202(world, run_on_commit):
     client = bot(role="admin", name="ops")
 
     listed = client.get("/api/v1/quotas/").json()
-    assert listed["results"] == [{"id": quota.id, "cluster": "prod", "namespace": "llm", "name": "gpu-quota",
-                                  "hard": {"requests.nvidia.com/gpu": 16}, "used": {"requests.nvidia.com/gpu": 4}}]
+    assert listed["results"] == [
+        {
+            "id": quota.id,
+            "cluster": "prod",
+            "namespace": "llm",
+            "name": "gpu-quota",
+            "hard": {"requests.nvidia.com/gpu": 16},
+            "used": {"requests.nvidia.com/gpu": 4},
+        }
+    ]
 
     response = run_on_commit(
-        client.patch, f"/api/v1/quotas/{quota.id}/", {"hard": {"requests.nvidia.com/gpu": 24}, "reason": "team grew"},
+        client.patch,
+        f"/api/v1/quotas/{quota.id}/",
+        {"hard": {"requests.nvidia.com/gpu": 24}, "reason": "team grew"},
         format="json",
     )
     assert response.status_code == 202, response.json()
@@ -250,5 +285,9 @@ def test_a_quota_patch_with_a_non_gpu_key_or_unknown_field_is_400(world):
     url = f"/api/v1/quotas/{quota.id}/"
 
     assert client.patch(url, {"hard": {"cpu": 8}, "reason": "r"}, format="json").status_code == 400
-    assert client.patch(url, {"hard": {"requests.nvidia.com/gpu": 8}, "reason": "r", "forced": True},
-                        format="json").status_code == 400
+    assert (
+        client.patch(
+            url, {"hard": {"requests.nvidia.com/gpu": 8}, "reason": "r", "forced": True}, format="json"
+        ).status_code
+        == 400
+    )

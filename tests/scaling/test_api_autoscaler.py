@@ -39,10 +39,17 @@ def writes(world):
 
 
 EDIT = {
-    "min_replicas": 2, "max_replicas": 12, "polling_interval_seconds": 10, "cooldown_seconds": 120,
+    "min_replicas": 2,
+    "max_replicas": 12,
+    "polling_interval_seconds": 10,
+    "cooldown_seconds": 120,
     "triggers": [{"index": 0, "threshold": 4, "activation_threshold": "1"}],
-    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
-                               "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}},
+    "behavior": {
+        "scaleDown": {
+            "stabilizationWindowSeconds": 300,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+        }
+    },
     "reason": "advisor's policy",
 }
 
@@ -85,17 +92,21 @@ def test_it_applies_exactly_the_merge_patch_the_dry_run_showed(world, keda_deplo
     assert Autoscaler.objects.get(kind="scaledobject", name="llama").min_replicas == 2  # the synced row follows
 
 
-@pytest.mark.parametrize(("edit", "field"), [
-    ({"min_replicas": -1}, "min_replicas"),
-    ({"min_replicas": 9}, "min_replicas"),  # above the max of 8
-    ({"triggers": [{"index": 3, "threshold": 4}]}, "triggers"),
-    ({"triggers": [{"index": 0, "threshold": "lots"}]}, "triggers"),
-    ({"behavior": {"scaleDown": {"stabilizationWindowSeconds": 7200}}}, "behavior"),
-    ({"behavior": {"scaleUp": {"policies": [{"type": "Nodes", "value": 1, "periodSeconds": 60}]}}}, "behavior"),
-    ({"paused": True}, "paused"),
-])
-def test_it_refuses_a_schema_invalid_edit_naming_the_field_with_nothing_written(world, keda_deployment,
-                                                                                run_on_commit, edit, field):
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"min_replicas": -1}, "min_replicas"),
+        ({"min_replicas": 9}, "min_replicas"),  # above the max of 8
+        ({"triggers": [{"index": 3, "threshold": 4}]}, "triggers"),
+        ({"triggers": [{"index": 0, "threshold": "lots"}]}, "triggers"),
+        ({"behavior": {"scaleDown": {"stabilizationWindowSeconds": 7200}}}, "behavior"),
+        ({"behavior": {"scaleUp": {"policies": [{"type": "Nodes", "value": 1, "periodSeconds": 60}]}}}, "behavior"),
+        ({"paused": True}, "paused"),
+    ],
+)
+def test_it_refuses_a_schema_invalid_edit_naming_the_field_with_nothing_written(
+    world, keda_deployment, run_on_commit, edit, field
+):
     response = patch(bot(), keda_deployment, {**edit, "reason": "bad"}, run_on_commit)
 
     assert response.status_code == 400, response.json()
@@ -106,8 +117,12 @@ def test_it_refuses_a_schema_invalid_edit_naming_the_field_with_nothing_written(
 def test_it_edits_an_hpa_metric_target_and_behavior(world, run_on_commit):
     dep = world.deployment()
     world.hpa(dep, min_replicas=1, max_replicas=4)
-    response = patch(bot(), dep, {"max_replicas": 6, "behavior": {"scaleUp": {"stabilizationWindowSeconds": 0}},
-                                  "reason": "spike"}, run_on_commit)
+    response = patch(
+        bot(),
+        dep,
+        {"max_replicas": 6, "behavior": {"scaleUp": {"stabilizationWindowSeconds": 0}}, "reason": "spike"},
+        run_on_commit,
+    )
 
     assert response.status_code == 202, response.json()
     hpa = world.kube.get("HorizontalPodAutoscaler", "llm", "llama")["spec"]
@@ -119,8 +134,9 @@ def test_it_warns_when_gitops_manages_the_scaledobject(world):
     so = k.scaled_object("llm", "llama", target="llama")
     so["metadata"]["labels"] = {"argocd.argoproj.io/instance": "serving"}
     world.kube.load(so)
-    Autoscaler.objects.create(cluster=world.cluster, namespace="llm", kind="scaledobject", name="llama",
-                              target_name="llama", deployment=dep)
+    Autoscaler.objects.create(
+        cluster=world.cluster, namespace="llm", kind="scaledobject", name="llama", target_name="llama", deployment=dep
+    )
 
     body = patch(bot(), dep, {"min_replicas": 2, "reason": "x", "dry_run": True}).json()
 
@@ -129,8 +145,10 @@ def test_it_warns_when_gitops_manages_the_scaledobject(world):
 
 def test_it_is_for_operators_and_the_tokens_scope(world, keda_deployment):
     assert patch(bot(role="viewer"), keda_deployment, {"min_replicas": 2, "reason": "x"}).status_code == 403
-    assert patch(bot(namespaces=["other"]), keda_deployment,
-                 {"min_replicas": 2, "reason": "x"}).status_code in (403, 404)
+    assert patch(bot(namespaces=["other"]), keda_deployment, {"min_replicas": 2, "reason": "x"}).status_code in (
+        403,
+        404,
+    )
     assert ScaleAction.objects.count() == 0 and writes(world) == []
 
 
@@ -149,8 +167,7 @@ def test_it_reverts_an_edit_to_the_recorded_before_values_audited(world, keda_de
     original = world.so_spec()["spec"]
     edit = patch(client, keda_deployment, EDIT, run_on_commit).json()
 
-    response = run_on_commit(client.post, f"/api/v1/actions/{edit['id']}/revert/", {"reason": "undo"},
-                             format="json")
+    response = run_on_commit(client.post, f"/api/v1/actions/{edit['id']}/revert/", {"reason": "undo"}, format="json")
 
     assert response.status_code == 202, response.json()
     revert = ScaleAction.objects.get(id=response.json()["id"])
@@ -163,8 +180,9 @@ def test_it_reverts_an_edit_to_the_recorded_before_values_audited(world, keda_de
 
 def test_it_refuses_to_revert_a_scale_action(world, keda_deployment, run_on_commit):
     client = bot()
-    scale = run_on_commit(client.post, f"/api/v1/deployments/{keda_deployment.id}/scale/",
-                          {"replicas": 3, "reason": "x"}, format="json").json()
+    scale = run_on_commit(
+        client.post, f"/api/v1/deployments/{keda_deployment.id}/scale/", {"replicas": 3, "reason": "x"}, format="json"
+    ).json()
 
     response = client.post(f"/api/v1/actions/{scale['id']}/revert/", {"reason": "undo"}, format="json")
 
@@ -190,9 +208,14 @@ def test_it_recovers_a_policy_write_whose_answer_was_lost(world, keda_deployment
     from scaling.services.policy import autoscaler_policy_request
     from tests.factories import UserFactory
 
-    action, _ = autoscaler_policy_request(deployment=keda_deployment, changes={"min_replicas": 3}, reason="x",
-                                          actor=Actor.of(UserFactory(role="operator")), source="api",
-                                          dispatch=False)
+    action, _ = autoscaler_policy_request(
+        deployment=keda_deployment,
+        changes={"min_replicas": 3},
+        reason="x",
+        actor=Actor.of(UserFactory(role="operator")),
+        source="api",
+        dispatch=False,
+    )
     real_write = execution._write
 
     def write_then_die(*args):

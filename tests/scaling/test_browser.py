@@ -72,8 +72,9 @@ def test_the_rule_form_previews_the_next_firings_while_typing(browser, demo, liv
 
 def test_the_audit_and_rules_pages_render(browser, demo, live_server):
     deployment = ModelDeployment.objects.get(cluster=demo, name="llama-3-8b")
-    prescale_rule_create(deployment=deployment, cron="0 9 * * 1-5", timezone_name="Europe/Berlin", min_replicas=6,
-                         duration_minutes=120)
+    prescale_rule_create(
+        deployment=deployment, cron="0 9 * * 1-5", timezone_name="Europe/Berlin", min_replicas=6, duration_minutes=120
+    )
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     log_in(page, live_server)
 
@@ -81,10 +82,21 @@ def test_the_audit_and_rules_pages_render(browser, demo, live_server):
     assert page.locator("ol.firings li").count() == 5
     page.screenshot(path=str(SCREENSHOTS / "scaling-rules.png"), full_page=True)
     with pytest.raises(ApplicationError):
-        scale_action_request(deployment=deployment, replicas=99, reason="too many",
-                             actor=Actor(label="bot:chat", key="token:1"), source="api")
-    scale_action_request(deployment=deployment, replicas=3, reason="launch", actor=Actor(label="sre", key="user:1"),
-                         source="ui", ttl_minutes=120)
+        scale_action_request(
+            deployment=deployment,
+            replicas=99,
+            reason="too many",
+            actor=Actor(label="bot:chat", key="token:1"),
+            source="api",
+        )
+    scale_action_request(
+        deployment=deployment,
+        replicas=3,
+        reason="launch",
+        actor=Actor(label="sre", key="user:1"),
+        source="ui",
+        ttl_minutes=120,
+    )
     page.goto(f"{live_server.url}/scaling/actions/")
     assert page.locator("table.actions tbody tr").count() == 2
     page.screenshot(path=str(SCREENSHOTS / "scaling-audit.png"), full_page=True)

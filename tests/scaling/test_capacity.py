@@ -12,14 +12,21 @@ from scaling.capacity import PoolOffer, capacity_fit
 from tests.factories import ApiTokenFactory, UserFactory
 from tests.fakekube import story
 
-POOL = PoolOffer(name="h100", units_per_node=8, gpus_per_node=8, gpu_limit=32, gpus_in_use=16,
-                 node_ready_p95_seconds=600.0)
+POOL = PoolOffer(
+    name="h100", units_per_node=8, gpus_per_node=8, gpu_limit=32, gpus_in_use=16, node_ready_p95_seconds=600.0
+)
 
 
 def fit(extra, *, free=(2, 1), pools=(POOL,), per_replica=1, ready=900.0, on_node=300.0):
-    return capacity_fit(extra_replicas=extra, units_per_replica=per_replica, free_units_by_node=list(free),
-                        pools=list(pools), pod_ready_p95_seconds=ready, pod_start_on_node_seconds=on_node,
-                        what="H100 GPU")
+    return capacity_fit(
+        extra_replicas=extra,
+        units_per_replica=per_replica,
+        free_units_by_node=list(free),
+        pools=list(pools),
+        pod_ready_p95_seconds=ready,
+        pod_start_on_node_seconds=on_node,
+        what="H100 GPU",
+    )
 
 
 def test_it_fits_on_free_gpus_now():
@@ -71,8 +78,11 @@ def test_the_dry_run_answers_with_capacity_from_the_story(fake_kube, fake_kubeco
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiTokenFactory(role=Role.OPERATOR).raw}")
 
     with time_machine.travel(story.SYNCED_AT, tick=False):
-        answer = api.post(f"/api/v1/deployments/{llama.id}/scale/",
-                          {"replicas": 20, "reason": "launch", "raise_max": True, "dry_run": True}, format="json")
+        answer = api.post(
+            f"/api/v1/deployments/{llama.id}/scale/",
+            {"replicas": 20, "reason": "launch", "raise_max": True, "dry_run": True},
+            format="json",
+        )
 
     assert answer.status_code == 200, answer.content
     capacity = answer.json()["capacity"]
@@ -84,7 +94,8 @@ def test_the_dry_run_answers_with_capacity_from_the_story(fake_kube, fake_kubeco
 
 @pytest.mark.django_db
 def test_the_page_confirmation_says_where_the_replicas_go_and_when_it_cannot_be_satisfied(
-        client, fake_kube, fake_kubeconfig):
+    client, fake_kube, fake_kubeconfig
+):
     cluster = story.sync_story(fake_kube, fake_kubeconfig)
     cluster.namespaces = ["llm"]
     cluster.save(update_fields=["namespaces"])
@@ -93,10 +104,12 @@ def test_the_page_confirmation_says_where_the_replicas_go_and_when_it_cannot_be_
     url = f"/scaling/deployments/{llama.id}/controls/"
 
     with time_machine.travel(story.SYNCED_AT, tick=False):
-        fits = client.post(url, {"replicas": 20, "mode": "floor", "reason": "launch", "raise_max": "on"},
-                           HTTP_HX_REQUEST="true").content.decode()
-        too_many = client.post(url, {"replicas": 80, "mode": "floor", "reason": "launch", "raise_max": "on"},
-                               HTTP_HX_REQUEST="true").content.decode()
+        fits = client.post(
+            url, {"replicas": 20, "mode": "floor", "reason": "launch", "raise_max": "on"}, HTTP_HX_REQUEST="true"
+        ).content.decode()
+        too_many = client.post(
+            url, {"replicas": 80, "mode": "floor", "reason": "launch", "raise_max": "on"}, HTTP_HX_REQUEST="true"
+        ).content.decode()
 
     assert "10 of 14 fit now; the other 4 need 1 new node from pool gpu-h100; Ready in about 13 min" in fits
     assert "Cannot be satisfied now:" in too_many and "its limit of 64 GPUs leaves room for 48" in too_many

@@ -72,9 +72,17 @@ def test_it_refuses_bad_input(kwargs, field, status):
 
 
 def policy(**kw):
-    args = dict(namespace="llm", namespace_writable=True, target=replica_owner("llama", [KEDA]),
-                replicas=4, raise_max=False, current_replicas=2, gpu_resource="nvidia.com/gpu", gpu_per_replica=2,
-                quotas=[])
+    args = dict(
+        namespace="llm",
+        namespace_writable=True,
+        target=replica_owner("llama", [KEDA]),
+        replicas=4,
+        raise_max=False,
+        current_replicas=2,
+        gpu_resource="nvidia.com/gpu",
+        gpu_per_replica=2,
+        quotas=[],
+    )
     return d.check_policy(**(args | kw))
 
 
@@ -102,10 +110,18 @@ def test_policy_refusals_are_409(kw, message):
         # hard 16, used 6: a request for 2 more replicas of 2 GPUs needs 4.
         (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6), 4, False, None),
         (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6, in_flight=6, in_flight_actions=2), 4, False, None),
-        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6, in_flight=7, in_flight_actions=2), 4, True,
-         "has 3 left (6 of 16 used, 7 promised to 2 actions in flight)"),
-        (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 12, in_flight=4, in_flight_actions=1), 3, True,
-         "has 0 left (12 of 16 used, 4 promised to 1 action in flight)"),
+        (
+            QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 6, in_flight=7, in_flight_actions=2),
+            4,
+            True,
+            "has 3 left (6 of 16 used, 7 promised to 2 actions in flight)",
+        ),
+        (
+            QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 12, in_flight=4, in_flight_actions=1),
+            3,
+            True,
+            "has 0 left (12 of 16 used, 4 promised to 1 action in flight)",
+        ),
         # A scale-down needs nothing, however full the quota.
         (QuotaHeadroom("q", "requests.nvidia.com/gpu", 16, 16, in_flight=8, in_flight_actions=1), 1, False, None),
     ],
@@ -159,50 +175,88 @@ def pin(action_id, n, name="paused_replicas"):
 
 
 def resolve(**kw):
-    args = dict(target_kind="scaledobject", current={"min_replicas": 2, "max_replicas": 8, "paused_replicas": None},
-                last_written={}, last_baseline={}, active=[])
+    args = dict(
+        target_kind="scaledobject",
+        current={"min_replicas": 2, "max_replicas": 8, "paused_replicas": None},
+        last_written={},
+        last_baseline={},
+        active=[],
+    )
     return d.resolve(**(args | kw))
 
 
 def test_a_first_override_remembers_the_value_it_replaces_as_baseline():
     r = resolve(wants={"min_replicas": ("floor", 6)}, time_boxed=True)
-    assert (r.before, r.after, r.baseline, r.write) == ({"min_replicas": 2}, {"min_replicas": 6},
-                                                        {"min_replicas": 2}, {"min_replicas": 6})
+    assert (r.before, r.after, r.baseline, r.write) == (
+        {"min_replicas": 2},
+        {"min_replicas": 6},
+        {"min_replicas": 2},
+        {"min_replicas": 6},
+    )
 
 
 def test_overlapping_floors_take_the_highest():
-    r = resolve(current={"min_replicas": 6, "max_replicas": 8}, last_written={"min_replicas": 6},
-                last_baseline={"min_replicas": 2}, active=[floor(1, 6)], wants={"min_replicas": ("floor", 4)},
-                time_boxed=True)
+    r = resolve(
+        current={"min_replicas": 6, "max_replicas": 8},
+        last_written={"min_replicas": 6},
+        last_baseline={"min_replicas": 2},
+        active=[floor(1, 6)],
+        wants={"min_replicas": ("floor", 4)},
+        time_boxed=True,
+    )
     assert r.after == {"min_replicas": 6} and r.write == {} and r.baseline == {"min_replicas": 2}
     assert any("higher floor" in n for n in r.notes)
 
 
 def test_an_ending_override_falls_back_to_the_next_highest_then_the_baseline():
-    mid = resolve(current={"min_replicas": 6, "max_replicas": 8}, last_written={"min_replicas": 6},
-                  last_baseline={"min_replicas": 2}, active=[floor(2, 4)], restoring=("min_replicas",))
+    mid = resolve(
+        current={"min_replicas": 6, "max_replicas": 8},
+        last_written={"min_replicas": 6},
+        last_baseline={"min_replicas": 2},
+        active=[floor(2, 4)],
+        restoring=("min_replicas",),
+    )
     assert mid.write == {"min_replicas": 4}
-    last = resolve(current={"min_replicas": 4, "max_replicas": 8}, last_written={"min_replicas": 4},
-                   last_baseline={"min_replicas": 2}, active=[], restoring=("min_replicas",))
+    last = resolve(
+        current={"min_replicas": 4, "max_replicas": 8},
+        last_written={"min_replicas": 4},
+        last_baseline={"min_replicas": 2},
+        active=[],
+        restoring=("min_replicas",),
+    )
     assert last.write == {"min_replicas": 2}
 
 
 def test_a_restore_leaves_a_value_changed_by_someone_else():
-    r = resolve(current={"min_replicas": 5, "max_replicas": 8}, last_written={"min_replicas": 6},
-                last_baseline={"min_replicas": 2}, restoring=("min_replicas",))
+    r = resolve(
+        current={"min_replicas": 5, "max_replicas": 8},
+        last_written={"min_replicas": 6},
+        last_baseline={"min_replicas": 2},
+        restoring=("min_replicas",),
+    )
     assert r.left_as_is and r.write == {} and r.after == {"min_replicas": 5}
     assert r.notes[0].startswith("left as is: changed by someone else since (min_replicas is 5, we wrote 6)")
 
 
 def test_an_outside_change_becomes_the_baseline_of_the_next_request():
-    r = resolve(current={"min_replicas": 3, "max_replicas": 8}, last_written={"min_replicas": 6},
-                last_baseline={"min_replicas": 2}, wants={"min_replicas": ("floor", 5)}, time_boxed=True)
+    r = resolve(
+        current={"min_replicas": 3, "max_replicas": 8},
+        last_written={"min_replicas": 6},
+        last_baseline={"min_replicas": 2},
+        wants={"min_replicas": ("floor", 5)},
+        time_boxed=True,
+    )
     assert r.baseline == {"min_replicas": 3} and r.after == {"min_replicas": 5}
 
 
 def test_a_permanent_request_sets_the_baseline_but_active_floors_still_hold():
-    r = resolve(current={"min_replicas": 6, "max_replicas": 8}, last_written={"min_replicas": 6},
-                last_baseline={"min_replicas": 2}, active=[floor(1, 6)], wants={"min_replicas": ("floor", 3)})
+    r = resolve(
+        current={"min_replicas": 6, "max_replicas": 8},
+        last_written={"min_replicas": 6},
+        last_baseline={"min_replicas": 2},
+        active=[floor(1, 6)],
+        wants={"min_replicas": ("floor", 3)},
+    )
     assert r.baseline == {"min_replicas": 3} and r.after == {"min_replicas": 6}
 
 
@@ -214,8 +268,12 @@ def test_the_newest_pin_wins_and_a_permanent_pin_supersedes_older_ones():
 
 
 def test_a_pin_ending_removes_the_annotation():
-    r = resolve(current={"paused_replicas": 3}, last_written={"paused_replicas": 3},
-                last_baseline={"paused_replicas": None}, restoring=("paused_replicas",))
+    r = resolve(
+        current={"paused_replicas": 3},
+        last_written={"paused_replicas": 3},
+        last_baseline={"paused_replicas": None},
+        restoring=("paused_replicas",),
+    )
     assert r.write == {"paused_replicas": None}
 
 
@@ -223,15 +281,30 @@ def test_a_pin_ending_removes_the_annotation():
     ("target_kind", "current", "asked", "after", "write"),
     [
         # A ceiling already above the request stays where it is: raise_max only raises.
-        ("scaledobject", {"min_replicas": 1, "max_replicas": 8, "paused_replicas": None}, 3,
-         {"min_replicas": 3, "max_replicas": 8}, {"min_replicas": 3}),
-        ("scaledobject", {"min_replicas": 1, "max_replicas": 8, "paused_replicas": None}, 0,
-         {"min_replicas": 0, "max_replicas": 8}, {"min_replicas": 0}),
+        (
+            "scaledobject",
+            {"min_replicas": 1, "max_replicas": 8, "paused_replicas": None},
+            3,
+            {"min_replicas": 3, "max_replicas": 8},
+            {"min_replicas": 3},
+        ),
+        (
+            "scaledobject",
+            {"min_replicas": 1, "max_replicas": 8, "paused_replicas": None},
+            0,
+            {"min_replicas": 0, "max_replicas": 8},
+            {"min_replicas": 0},
+        ),
         ("hpa", {"min_replicas": 2, "max_replicas": 6}, 3, {"min_replicas": 3, "max_replicas": 6}, {"min_replicas": 3}),
         ("hpa", {"min_replicas": 2, "max_replicas": 6}, 6, {"min_replicas": 6, "max_replicas": 6}, {"min_replicas": 6}),
         # Above the ceiling it raises it to the request.
-        ("hpa", {"min_replicas": 2, "max_replicas": 6}, 7, {"min_replicas": 7, "max_replicas": 7},
-         {"min_replicas": 7, "max_replicas": 7}),
+        (
+            "hpa",
+            {"min_replicas": 2, "max_replicas": 6},
+            7,
+            {"min_replicas": 7, "max_replicas": 7},
+            {"min_replicas": 7, "max_replicas": 7},
+        ),
     ],
 )
 def test_a_permanent_raise_max_never_lowers_the_max(target_kind, current, asked, after, write):
@@ -243,8 +316,12 @@ def test_a_permanent_raise_max_never_lowers_the_max(target_kind, current, asked,
 
 def test_min_above_max_is_refused():
     with pytest.raises(ApplicationError) as exc:
-        resolve(target_kind="hpa", current={"min_replicas": 1, "max_replicas": 4},
-                wants={"min_replicas": ("floor", 6)}, time_boxed=True)
+        resolve(
+            target_kind="hpa",
+            current={"min_replicas": 1, "max_replicas": 4},
+            wants={"min_replicas": ("floor", 6)},
+            time_boxed=True,
+        )
     assert exc.value.status == 409
 
 
@@ -256,9 +333,15 @@ def test_min_above_max_is_refused():
 def test_a_time_boxed_floor_always_lands_on_the_highest_of_baseline_and_floors(baseline, floors, asked):
     active = [floor(i, f, "replicas") for i, f in enumerate(floors)]
     current = max([baseline, *floors])
-    r = d.resolve(target_kind="deployment", current={"replicas": current}, last_written={"replicas": current},
-                  last_baseline={"replicas": baseline}, active=active, wants={"replicas": ("floor", asked)},
-                  time_boxed=True)
+    r = d.resolve(
+        target_kind="deployment",
+        current={"replicas": current},
+        last_written={"replicas": current},
+        last_baseline={"replicas": baseline},
+        active=active,
+        wants={"replicas": ("floor", asked)},
+        time_boxed=True,
+    )
     assert r.after == {"replicas": max([baseline, asked, *floors])}
     assert r.baseline == {"replicas": baseline}
     # Unwinding every override in any order ends on the baseline.
@@ -266,8 +349,14 @@ def test_a_time_boxed_floor_always_lands_on_the_highest_of_baseline_and_floors(b
     value = r.after["replicas"]
     while stack:
         stack.pop(len(stack) // 2)  # an override in the middle ends
-        step = d.resolve(target_kind="deployment", current={"replicas": value}, last_written={"replicas": value},
-                         last_baseline={"replicas": baseline}, active=stack, restoring=("replicas",))
+        step = d.resolve(
+            target_kind="deployment",
+            current={"replicas": value},
+            last_written={"replicas": value},
+            last_baseline={"replicas": baseline},
+            active=stack,
+            restoring=("replicas",),
+        )
         value = step.after["replicas"]
         assert value == max([baseline, *(o.wants["replicas"][1] for o in stack)])
     assert value == baseline
@@ -347,8 +436,12 @@ def test_cost_is_per_replica_times_replicas():
     ],
 )
 def test_quota_changes(requested, force, error):
-    args = dict(current_hard={"requests.nvidia.com/gpu": 16}, used={"requests.nvidia.com/gpu": 12},
-                requested=requested, force=force)
+    args = dict(
+        current_hard={"requests.nvidia.com/gpu": 16},
+        used={"requests.nvidia.com/gpu": 12},
+        requested=requested,
+        force=force,
+    )
     if error is None:
         before, after, _ = d.plan_quota_change(**args)
         assert after == requested and before == {k: 16 for k in requested}

@@ -59,16 +59,21 @@ def chat(history_url):
         PodFactory(cluster=cluster, deployment=deployment, name=pod, node=node)
     for index in range(8):
         GpuFactory(node=node, index=index)  # all free: room for 4 more replicas of 2 GPUs
-    InstancePrice.objects.create(instance_type="p5.48xlarge", region="us-east-1", usd_per_hour=Decimal("80"),
-                                 gpu_count=8, source="test", effective_from=date(2026, 1, 1))
+    InstancePrice.objects.create(
+        instance_type="p5.48xlarge",
+        region="us-east-1",
+        usd_per_hour=Decimal("80"),
+        gpu_count=8,
+        source="test",
+        effective_from=date(2026, 1, 1),
+    )
     return deployment
 
 
 @pytest.mark.django_db
 @pytest.mark.prometheus
 def test_it_recovers_arrivals_and_token_sizes_from_prometheus(chat):
-    history = deployment_history(deployment=chat, hours=SCRAPE_SECONDS / 3600, now=datetime.now(UTC),
-                                 step_seconds=1)
+    history = deployment_history(deployment=chat, hours=SCRAPE_SECONDS / 3600, now=datetime.now(UTC), step_seconds=1)
 
     load = history.load
     measured = [a for a in load.arrivals if a > 0][1:-1]  # the edges straddle the first and last scrape
@@ -99,9 +104,15 @@ def test_it_refuses_a_deployment_that_never_reported(history_url):
 
 
 def test_it_holds_each_minute_and_keeps_tokens_per_minute():
-    points = {60: {"arrivals_per_second": 2.0, "requests_per_second": 2.0, "prompt_tokens_per_second": 200.0,
-                   "generation_tokens_per_second": 40.0},
-              180: {"arrivals_per_second": 5.0, "requests_per_second": 0.0}}
+    points = {
+        60: {
+            "arrivals_per_second": 2.0,
+            "requests_per_second": 2.0,
+            "prompt_tokens_per_second": 200.0,
+            "generation_tokens_per_second": 40.0,
+        },
+        180: {"arrivals_per_second": 5.0, "requests_per_second": 0.0},
+    }
     load = load_from_history(points, start=60, seconds=180, step_seconds=60)
     assert list(load.arrivals[:60]) == [2.0] * 60 and list(load.arrivals[60:120]) == [0.0] * 60
     assert list(load.arrivals[120:]) == [5.0] * 60
@@ -109,11 +120,17 @@ def test_it_holds_each_minute_and_keeps_tokens_per_minute():
 
 
 def test_it_puts_a_whole_minute_warmup_in_front_and_spikes_after_it():
-    points = {t: {"arrivals_per_second": 1.0, "requests_per_second": 1.0, "prompt_tokens_per_second": 10.0}
-              for t in range(0, 600, 60)}
+    points = {
+        t: {"arrivals_per_second": 1.0, "requests_per_second": 1.0, "prompt_tokens_per_second": 10.0}
+        for t in range(0, 600, 60)
+    }
     base = load_from_history(points, start=0, seconds=600, step_seconds=60)
-    load, warmup, plain = history_load(base, warmup_seconds=90, rate_multiplier=2.0,
-                                       spike=Spike(3.0, start_seconds=60, ramp_seconds=0, duration_seconds=60))
+    load, warmup, plain = history_load(
+        base,
+        warmup_seconds=90,
+        rate_multiplier=2.0,
+        spike=Spike(3.0, start_seconds=60, ramp_seconds=0, duration_seconds=60),
+    )
     assert warmup == 120 and load.seconds == 720 and len(load.prompt_tokens) == 12
     assert plain.arrivals[0] == 2.0 and load.arrivals[warmup + 30] == 2.0
     assert load.arrivals[warmup + 90] == 6.0 and plain.arrivals[warmup + 90] == 2.0

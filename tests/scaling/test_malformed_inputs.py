@@ -29,13 +29,35 @@ BOOL_BAD = ["maybe", 2, *WRONG_TYPES, HUGE]
 RAW_BODIES = [
     DEEP,
     '{"a": ' * 40 + "1" + "}" * 40,
-    "NaN", "[NaN]", '{"replicas": NaN}', '{"replicas": Infinity}', '{"replicas": -Infinity}',
-    '{"replicas": 1e400}', '{"replicas": 123456789012345678901234567890}',
-    "not json", "[1, 2", '"a string"', "[]", "null", "42", '{"\\ud800": 1}',
+    "NaN",
+    "[NaN]",
+    '{"replicas": NaN}',
+    '{"replicas": Infinity}',
+    '{"replicas": -Infinity}',
+    '{"replicas": 1e400}',
+    '{"replicas": 123456789012345678901234567890}',
+    "not json",
+    "[1, 2",
+    '"a string"',
+    "[]",
+    "null",
+    "42",
+    '{"\\ud800": 1}',
 ]
 # Form posts: every value is a string there.
-FORM_INT_BAD = ["99999999999999999999999", "-99999999999999999999", "1e400", "NaN", "inf", "-inf", "1.5", "many",
-                HUGE, "\x00", "0x10"]
+FORM_INT_BAD = [
+    "99999999999999999999999",
+    "-99999999999999999999",
+    "1e400",
+    "NaN",
+    "inf",
+    "-inf",
+    "1.5",
+    "many",
+    HUGE,
+    "\x00",
+    "0x10",
+]
 FORM_TEXT_BAD = [*CONTROL, HUGE]
 SECONDS_BAD = [v for v in FORM_INT_BAD if v != "1.5"]  # a fraction of a second is fine there
 
@@ -64,8 +86,9 @@ def scene(world):
     dep = world.deployment()
     world.keda(dep, min_replicas=1, max_replicas=8)
     quota = world.quota()
-    rule = PrescaleRule.objects.create(deployment=dep, cron="0 9 * * *", timezone="Europe/Berlin", min_replicas=2,
-                                       duration_minutes=60)
+    rule = PrescaleRule.objects.create(
+        deployment=dep, cron="0 9 * * *", timezone="Europe/Berlin", min_replicas=2, duration_minutes=60
+    )
     return dep, quota, rule
 
 
@@ -82,38 +105,90 @@ def send(client, method: str, url: str, body) -> int:
 
 
 def api_cases(dep, quota, rule) -> list[tuple[str, str, dict, dict]]:
-    scale = {"replicas": 3, "reason": "launch", "mode": "floor", "ttl_minutes": 60, "raise_max": False,
-             "dry_run": False}
-    new_rule = {"deployment": dep.id, "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin", "min_replicas": 2,
-                "duration_minutes": 60, "enabled": True}
+    scale = {
+        "replicas": 3,
+        "reason": "launch",
+        "mode": "floor",
+        "ttl_minutes": 60,
+        "raise_max": False,
+        "dry_run": False,
+    }
+    new_rule = {
+        "deployment": dep.id,
+        "cron": "0 9 * * 1-5",
+        "timezone": "Europe/Berlin",
+        "min_replicas": 2,
+        "duration_minutes": 60,
+        "enabled": True,
+    }
     quota_patch = {"hard": {"requests.nvidia.com/gpu": 20}, "reason": "more", "force": False}
     return [
-        ("post", f"/api/v1/deployments/{dep.id}/scale/", scale, {
-            "replicas": INT_BAD, "reason": [*TEXT_BAD, ""], "mode": ["sideways", 5, *WRONG_TYPES, None, HUGE],
-            "ttl_minutes": [*BIG_INTS, *WRONG_TYPES, "many", 1.5, True, HUGE, 0, -5],
-            "raise_max": BOOL_BAD, "dry_run": BOOL_BAD,
-        }),
-        ("post", "/api/v1/prescale-rules/", new_rule, {
-            "deployment": [*BIG_INTS, *WRONG_TYPES, "many", 0, -1, HUGE],
-            "cron": [*TEXT_BAD, "* * * * * *", "61 * * * *", ""],
-            "timezone": [*TEXT_BAD, "EST", "US/Eastern", "../../etc/passwd", "+02:00"],
-            "min_replicas": INT_BAD, "duration_minutes": [*INT_BAD, 0, 100_000], "enabled": BOOL_BAD,
-        }),
-        ("patch", f"/api/v1/prescale-rules/{rule.id}/", {"min_replicas": 3}, {
-            "min_replicas": INT_BAD, "timezone": ["EST", *CONTROL, HUGE], "cron": ["nope", *CONTROL],
-            "duration_minutes": INT_BAD,
-        }),
-        ("patch", f"/api/v1/quotas/{quota.id}/", quota_patch, {
-            "hard": [
-                # (null is no malformed value there: it removes the entry)
-                *({"requests.nvidia.com/gpu": v} for v in INT_BAD if v is not None),
-                {"requests.nvidia.com/gpu": 100_001},
-                *({key: 4} for key in ["requests.nvidia.com/gpu\x00", "requests.nvidia.com/mig-" + "a" * 300,
-                                      "requests.cpu", "", "requests.nvidia.com/mig-\n1g", HUGE]),
-                {}, [], "16", None,
-            ],
-            "reason": [*TEXT_BAD, ""], "force": BOOL_BAD,
-        }),
+        (
+            "post",
+            f"/api/v1/deployments/{dep.id}/scale/",
+            scale,
+            {
+                "replicas": INT_BAD,
+                "reason": [*TEXT_BAD, ""],
+                "mode": ["sideways", 5, *WRONG_TYPES, None, HUGE],
+                "ttl_minutes": [*BIG_INTS, *WRONG_TYPES, "many", 1.5, True, HUGE, 0, -5],
+                "raise_max": BOOL_BAD,
+                "dry_run": BOOL_BAD,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/prescale-rules/",
+            new_rule,
+            {
+                "deployment": [*BIG_INTS, *WRONG_TYPES, "many", 0, -1, HUGE],
+                "cron": [*TEXT_BAD, "* * * * * *", "61 * * * *", ""],
+                "timezone": [*TEXT_BAD, "EST", "US/Eastern", "../../etc/passwd", "+02:00"],
+                "min_replicas": INT_BAD,
+                "duration_minutes": [*INT_BAD, 0, 100_000],
+                "enabled": BOOL_BAD,
+            },
+        ),
+        (
+            "patch",
+            f"/api/v1/prescale-rules/{rule.id}/",
+            {"min_replicas": 3},
+            {
+                "min_replicas": INT_BAD,
+                "timezone": ["EST", *CONTROL, HUGE],
+                "cron": ["nope", *CONTROL],
+                "duration_minutes": INT_BAD,
+            },
+        ),
+        (
+            "patch",
+            f"/api/v1/quotas/{quota.id}/",
+            quota_patch,
+            {
+                "hard": [
+                    # (null is no malformed value there: it removes the entry)
+                    *({"requests.nvidia.com/gpu": v} for v in INT_BAD if v is not None),
+                    {"requests.nvidia.com/gpu": 100_001},
+                    *(
+                        {key: 4}
+                        for key in [
+                            "requests.nvidia.com/gpu\x00",
+                            "requests.nvidia.com/mig-" + "a" * 300,
+                            "requests.cpu",
+                            "",
+                            "requests.nvidia.com/mig-\n1g",
+                            HUGE,
+                        ]
+                    ),
+                    {},
+                    [],
+                    "16",
+                    None,
+                ],
+                "reason": [*TEXT_BAD, ""],
+                "force": BOOL_BAD,
+            },
+        ),
     ]
 
 
@@ -145,8 +220,15 @@ def test_it_refuses_the_corpus_from_roles_that_may_not_write_with_no_5xx(scene, 
 def test_it_answers_4xx_to_bodies_sent_to_read_only_endpoints(scene, world):
     client = api("admin")
     before = state(world)
-    for url in ("/api/v1/clusters/", "/api/v1/deployments/", "/api/v1/nodes/", "/api/v1/actions/",
-                "/api/v1/costs/", "/api/v1/prices/", f"/api/v1/deployments/{scene[0].id}/"):
+    for url in (
+        "/api/v1/clusters/",
+        "/api/v1/deployments/",
+        "/api/v1/nodes/",
+        "/api/v1/actions/",
+        "/api/v1/costs/",
+        "/api/v1/prices/",
+        f"/api/v1/deployments/{scene[0].id}/",
+    ):
         for body in (DEEP, '{"a": NaN}', {"name": HUGE}):
             for method in ("post", "put", "patch", "delete"):
                 assert 400 <= send(client, method, url, body) < 500, (method, url)
@@ -155,43 +237,87 @@ def test_it_answers_4xx_to_bodies_sent_to_read_only_endpoints(scene, world):
 
 def test_it_answers_400_to_malformed_filters_and_paging(scene):
     client = api("viewer")
-    for url in ("/api/v1/actions/", "/api/v1/deployments/", "/api/v1/nodes/", "/api/v1/clusters/",
-                "/api/v1/costs/", "/api/v1/prices/"):
-        for params in ({"deployment": "9223372036854775808"}, {"deployment": "1e400"}, {"offset": str(2**64)},
-                       {"limit": "-1"}, {"ready": "maybe"}, {"status": "\x00"}, {"start": "2026-13-45"},
-                       {"group_by": HUGE}, {"include_gone": [HUGE]}, {"capacity_type": "\x1b"}):
+    for url in (
+        "/api/v1/actions/",
+        "/api/v1/deployments/",
+        "/api/v1/nodes/",
+        "/api/v1/clusters/",
+        "/api/v1/costs/",
+        "/api/v1/prices/",
+    ):
+        for params in (
+            {"deployment": "9223372036854775808"},
+            {"deployment": "1e400"},
+            {"offset": str(2**64)},
+            {"limit": "-1"},
+            {"ready": "maybe"},
+            {"status": "\x00"},
+            {"start": "2026-13-45"},
+            {"group_by": HUGE},
+            {"include_gone": [HUGE]},
+            {"capacity_type": "\x1b"},
+        ):
             response = client.get(url, params)
             assert response.status_code < 500, (url, params)
 
 
 def page_cases(dep, quota, rule) -> list[tuple[str, dict, dict]]:
     scale = {"replicas": "3", "mode": "floor", "duration": "60", "reason": "launch", "raise_max": ""}
-    rule_form = {"deployment": str(dep.id), "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin", "min_replicas": "2",
-                 "duration_minutes": "60", "enabled": "on"}
+    rule_form = {
+        "deployment": str(dep.id),
+        "cron": "0 9 * * 1-5",
+        "timezone": "Europe/Berlin",
+        "min_replicas": "2",
+        "duration_minutes": "60",
+        "enabled": "on",
+    }
     quota_form = {"reason": "more", "hard_0": "20", "new_resource": "", "new_value": ""}
     rule_bad = {
-        "deployment": [*FORM_INT_BAD, "0"], "cron": [*FORM_TEXT_BAD, "* * * * * *"],
-        "timezone": [*FORM_TEXT_BAD, "EST", "../../etc/passwd"], "min_replicas": FORM_INT_BAD,
+        "deployment": [*FORM_INT_BAD, "0"],
+        "cron": [*FORM_TEXT_BAD, "* * * * * *"],
+        "timezone": [*FORM_TEXT_BAD, "EST", "../../etc/passwd"],
+        "min_replicas": FORM_INT_BAD,
         "duration_minutes": [*FORM_INT_BAD, "0"],
     }
     return [
-        (f"/scaling/deployments/{dep.id}/controls/", scale, {
-            "replicas": FORM_INT_BAD, "mode": ["sideways", HUGE, "\x00"], "duration": ["7", HUGE, "\x00", "-1"],
-            "reason": [*FORM_TEXT_BAD, ""],
-        }),
+        (
+            f"/scaling/deployments/{dep.id}/controls/",
+            scale,
+            {
+                "replicas": FORM_INT_BAD,
+                "mode": ["sideways", HUGE, "\x00"],
+                "duration": ["7", HUGE, "\x00", "-1"],
+                "reason": [*FORM_TEXT_BAD, ""],
+            },
+        ),
         ("/scaling/rules/new/", rule_form, rule_bad),
         (f"/scaling/rules/{rule.id}/edit/", rule_form, rule_bad),
-        (f"/scaling/quotas/{quota.id}/edit/", quota_form, {
-            "hard_0": [*FORM_INT_BAD, "100001"], "reason": [*FORM_TEXT_BAD, ""],
-            "new_resource": ["requests.nvidia.com/gpu\x00", "requests.cpu", HUGE, "requests.nvidia.com/mig-\n1g"],
-        }),
-        (f"/scaling/deployments/{dep.id}/slo/", {"ttft_slo_seconds": "1.5", "reason": "tighter"}, {
-            "ttft_slo_seconds": [*SECONDS_BAD, "0.0001", "601", "-0"], "reason": FORM_TEXT_BAD,
-        }),
-        (f"/scaling/deployments/{dep.id}/whatif/", {"policies": "keda min=1 max=4", "hours": "2"}, {
-            "policies": [*FORM_TEXT_BAD, "keda min=1 max=100000", "none min=2000", "keda min=nan"],
-            "hours": FORM_INT_BAD, "spike": FORM_INT_BAD,
-        }),
+        (
+            f"/scaling/quotas/{quota.id}/edit/",
+            quota_form,
+            {
+                "hard_0": [*FORM_INT_BAD, "100001"],
+                "reason": [*FORM_TEXT_BAD, ""],
+                "new_resource": ["requests.nvidia.com/gpu\x00", "requests.cpu", HUGE, "requests.nvidia.com/mig-\n1g"],
+            },
+        ),
+        (
+            f"/scaling/deployments/{dep.id}/slo/",
+            {"ttft_slo_seconds": "1.5", "reason": "tighter"},
+            {
+                "ttft_slo_seconds": [*SECONDS_BAD, "0.0001", "601", "-0"],
+                "reason": FORM_TEXT_BAD,
+            },
+        ),
+        (
+            f"/scaling/deployments/{dep.id}/whatif/",
+            {"policies": "keda min=1 max=4", "hours": "2"},
+            {
+                "policies": [*FORM_TEXT_BAD, "keda min=1 max=100000", "none min=2000", "keda min=nan"],
+                "hours": FORM_INT_BAD,
+                "spike": FORM_INT_BAD,
+            },
+        ),
     ]
 
 
@@ -216,14 +342,32 @@ def test_it_refuses_the_corpus_in_the_admin(scene, world):
     client = Client()
     client.force_login(UserFactory(role="admin", is_staff=True, is_superuser=True))
     before = state(world)
-    rule_form = {"deployment": str(dep.id), "cron": "0 9 * * *", "timezone": "Europe/Berlin", "min_replicas": "2",
-                 "duration_minutes": "60", "enabled": "on", "created_by": ""}
-    for body in variants(rule_form, {"timezone": ["EST", *FORM_TEXT_BAD], "cron": ["* * *", *FORM_TEXT_BAD],
-                                     "min_replicas": FORM_INT_BAD, "deployment": FORM_INT_BAD}, unknown=False):
+    rule_form = {
+        "deployment": str(dep.id),
+        "cron": "0 9 * * *",
+        "timezone": "Europe/Berlin",
+        "min_replicas": "2",
+        "duration_minutes": "60",
+        "enabled": "on",
+        "created_by": "",
+    }
+    for body in variants(
+        rule_form,
+        {
+            "timezone": ["EST", *FORM_TEXT_BAD],
+            "cron": ["* * *", *FORM_TEXT_BAD],
+            "min_replicas": FORM_INT_BAD,
+            "deployment": FORM_INT_BAD,
+        },
+        unknown=False,
+    ):
         response = client.post(f"/admin/scaling/prescalerule/{rule.id}/change/", body)
         assert response.status_code == 200, str(body)[:80]  # the form again, with its errors
-    for body in variants({"ttft_slo_seconds": "1.5", "reason": "tighter"},
-                         {"ttft_slo_seconds": [*SECONDS_BAD, "0.0001", "601"], "reason": FORM_TEXT_BAD}, unknown=False):
+    for body in variants(
+        {"ttft_slo_seconds": "1.5", "reason": "tighter"},
+        {"ttft_slo_seconds": [*SECONDS_BAD, "0.0001", "601"], "reason": FORM_TEXT_BAD},
+        unknown=False,
+    ):
         response = client.post(f"/admin/fleet/modeldeployment/{dep.id}/change/", body)
         assert response.status_code == 200, str(body)[:80]
     assert state(world) == before
@@ -234,10 +378,18 @@ def test_the_admin_saves_a_rule_the_services_accept_with_its_cron_normalised(sce
     client = Client()
     client.force_login(UserFactory(role="admin", is_staff=True, is_superuser=True))
 
-    response = client.post(f"/admin/scaling/prescalerule/{rule.id}/change/", {
-        "deployment": str(dep.id), "cron": "0  8 * *  1-5", "timezone": "Europe/Berlin", "min_replicas": "3",
-        "duration_minutes": "90", "enabled": "on", "created_by": "",
-    })
+    response = client.post(
+        f"/admin/scaling/prescalerule/{rule.id}/change/",
+        {
+            "deployment": str(dep.id),
+            "cron": "0  8 * *  1-5",
+            "timezone": "Europe/Berlin",
+            "min_replicas": "3",
+            "duration_minutes": "90",
+            "enabled": "on",
+            "created_by": "",
+        },
+    )
 
     assert response.status_code == 302
     rule.refresh_from_db()
@@ -247,16 +399,24 @@ def test_the_admin_saves_a_rule_the_services_accept_with_its_cron_normalised(sce
 def test_it_refuses_the_corpus_when_ending_an_override_early(scene, world, run_on_commit):
     dep = scene[0]
     client = api("operator")
-    started = run_on_commit(client.post, f"/api/v1/deployments/{dep.id}/scale/",
-                            {"replicas": 4, "reason": "launch", "ttl_minutes": 60}, format="json")
+    started = run_on_commit(
+        client.post,
+        f"/api/v1/deployments/{dep.id}/scale/",
+        {"replicas": 4, "reason": "launch", "ttl_minutes": 60},
+        format="json",
+    )
     override = ScaleAction.objects.get(id=started.json()["id"])
     assert override.status == ScaleAction.Status.SUCCEEDED
     before = state(world)
     page = Client()
     page.force_login(UserFactory(role="operator"))
 
-    for body in [*RAW_BODIES, *({"reason": bad} for bad in TEXT_BAD if bad is not None), {"reason": None},
-                 {"reason": "ok", "unknown_field": 1}]:
+    for body in [
+        *RAW_BODIES,
+        *({"reason": bad} for bad in TEXT_BAD if bad is not None),
+        {"reason": None},
+        {"reason": "ok", "unknown_field": 1},
+    ]:
         code = send(client, "post", f"/api/v1/actions/{override.id}/end/", body)
         assert 400 <= code < 500, str(body)[:80]
     for reason in CONTROL:

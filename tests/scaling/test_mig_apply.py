@@ -32,10 +32,13 @@ LAYOUT = {"nvidia.com/mig-1g.10gb": 56}
 
 
 def pdb(name: str, allowed: int) -> dict:
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": name, "namespace": "llm"},
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "llama"}}},
-            "status": {"disruptionsAllowed": allowed}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "llm"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "llama"}}},
+        "status": {"disruptionsAllowed": allowed},
+    }
 
 
 @pytest.fixture
@@ -47,14 +50,41 @@ def repartition(world):
     world.kube.load(node)
     vllm = [k.gpu_container("vllm")]
     world.kube.load(
-        k.pod("llm", "llama-a", containers=vllm, owner=("ReplicaSet", "llama-7d9f"), node=NODE, state="ready",
-              labels={"app": "llama"}),
-        k.pod("llm", "llama-b", containers=vllm, owner=("ReplicaSet", "llama-7d9f"), node=NODE, state="ready",
-              labels={"app": "llama"}),
-        k.pod("gpu-operator", "dcgm-exporter-x1", containers=[k.plain_container()], owner=("DaemonSet", "dcgm"),
-              node=NODE, state="ready"),
-        k.pod("llm", "elsewhere", containers=vllm, owner=("ReplicaSet", "llama-7d9f"), node="a100-1", state="ready",
-              labels={"app": "llama"}),
+        k.pod(
+            "llm",
+            "llama-a",
+            containers=vllm,
+            owner=("ReplicaSet", "llama-7d9f"),
+            node=NODE,
+            state="ready",
+            labels={"app": "llama"},
+        ),
+        k.pod(
+            "llm",
+            "llama-b",
+            containers=vllm,
+            owner=("ReplicaSet", "llama-7d9f"),
+            node=NODE,
+            state="ready",
+            labels={"app": "llama"},
+        ),
+        k.pod(
+            "gpu-operator",
+            "dcgm-exporter-x1",
+            containers=[k.plain_container()],
+            owner=("DaemonSet", "dcgm"),
+            node=NODE,
+            state="ready",
+        ),
+        k.pod(
+            "llm",
+            "elsewhere",
+            containers=vllm,
+            owner=("ReplicaSet", "llama-7d9f"),
+            node="a100-1",
+            state="ready",
+            labels={"app": "llama"},
+        ),
     )
     world.kube.load(pdb("llama-pdb", 2))
     pool = NodePoolFactory(cluster=world.cluster, name="a100")
@@ -64,11 +94,30 @@ def repartition(world):
     for name in ("llama-a", "llama-b"):
         PodFactory(deployment=deployment, node=db_node, name=name)
     plan = MigPlan.objects.create(
-        cluster=world.cluster, node_pool=pool, actor_label="alice",
-        nodes=[{"node": NODE, "from_config": "all-disabled", "to_config": "all-1g.10gb", "devices_before": {},
-                "devices_after": {"1g.10gb": 56}, "freed": False, "gpu_count": 8},
-               {"node": "a100-1", "from_config": "", "to_config": "", "devices_before": {}, "devices_after": {},
-                "freed": True, "gpu_count": 8}])
+        cluster=world.cluster,
+        node_pool=pool,
+        actor_label="alice",
+        nodes=[
+            {
+                "node": NODE,
+                "from_config": "all-disabled",
+                "to_config": "all-1g.10gb",
+                "devices_before": {},
+                "devices_after": {"1g.10gb": 56},
+                "freed": False,
+                "gpu_count": 8,
+            },
+            {
+                "node": "a100-1",
+                "from_config": "",
+                "to_config": "",
+                "devices_before": {},
+                "devices_after": {},
+                "freed": True,
+                "gpu_count": 8,
+            },
+        ],
+    )
     manager = MigManager({"all-1g.10gb": LAYOUT}).install(world.kube, NODE)
     world.kube.clear_requests()
     return plan, manager
@@ -117,8 +166,11 @@ def test_it_cordons_evicts_relabels_waits_uncordons_and_verifies_in_order(world,
     assert not [r for r in world.kube.requests if r.method == "DELETE"]
     assert world.kube.get("Pod", "gpu-operator", "dcgm-exporter-x1")  # DaemonSet pods stay
     evictions = [r.body for r in world.kube.requests if r.path.endswith("/eviction")]
-    assert evictions[0] == {"apiVersion": "policy/v1", "kind": "Eviction",
-                            "metadata": {"name": "llama-a", "namespace": "llm"}}
+    assert evictions[0] == {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": "llama-a", "namespace": "llm"},
+    }
     # the relabel came before any read of the new state, and the uncordon after success was seen
     index = {id(r): i for i, r in enumerate(world.kube.requests)}
     relabel_at = next(index[id(r)] for r in world.kube.requests if r.method == "PATCH" and "metadata" in (r.body or {}))
@@ -200,8 +252,9 @@ def test_it_refuses_to_drain_a_deployment_below_its_ready_floor(world, repartiti
         mig_application_request(plan=plan, node_name=NODE, reason="pack", actor=actor())
 
     assert refused.value.status == 409
-    assert refused.value.message == (f"draining {NODE} would leave llm/solo with 0 ready replicas, below its floor "
-                                     "of 1: scale it up first")
+    assert refused.value.message == (
+        f"draining {NODE} would leave llm/solo with 0 ready replicas, below its floor of 1: scale it up first"
+    )
     assert not MigApplication.objects.exists()
 
 
@@ -256,7 +309,9 @@ def test_a_repartition_asked_for_and_its_end_are_in_the_audit_list(world, repart
 
     _, rows = audit_rows(f=AuditFilter(kinds=("mig_repartition",)))
     assert [(r["actor"], r["after"]["status"]) for r in reversed(rows)] == [
-        ("alice", "pending"), (f"mig-application:#{application.id}", "succeeded")]
+        ("alice", "pending"),
+        (f"mig-application:#{application.id}", "succeeded"),
+    ]
     assert all(r["object"] == f"{world.cluster.name}/{NODE} -> all-1g.10gb" for r in rows)
     assert rows[-1]["reason"] == "pack the small models"
 
@@ -278,11 +333,15 @@ def test_a_repartition_stopped_by_a_pdb_is_audited_with_the_refusal(world, repar
 def config_map(*layouts: str) -> dict:
     """The GPU operator's mig-parted ConfigMap, naming `layouts` (all whole-GPU 1g.10gb slices)."""
     body = "version: v1\nmig-configs:\n" + "".join(
-        f"  {name}:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {{\"1g.10gb\": 7}}\n"
-        for name in layouts)
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "default-mig-parted-config", "namespace": "gpu-operator"},
-            "data": {"config.yaml": body}}
+        f'  {name}:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {{"1g.10gb": 7}}\n'
+        for name in layouts
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "default-mig-parted-config", "namespace": "gpu-operator"},
+        "data": {"config.yaml": body},
+    }
 
 
 def test_it_reads_the_operators_layouts_before_touching_the_node(world, repartition):
@@ -294,8 +353,11 @@ def test_it_reads_the_operators_layouts_before_touching_the_node(world, repartit
 
     assert application.status == "succeeded", application.error
     first_write = next(i for i, r in enumerate(world.kube.requests) if r.method != "GET")
-    read = [i for i, r in enumerate(world.kube.requests)
-            if r.path == "/api/v1/namespaces/gpu-operator/configmaps/default-mig-parted-config"]
+    read = [
+        i
+        for i, r in enumerate(world.kube.requests)
+        if r.path == "/api/v1/namespaces/gpu-operator/configmaps/default-mig-parted-config"
+    ]
     assert read and read[0] < first_write
 
 

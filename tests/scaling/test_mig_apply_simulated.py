@@ -27,19 +27,38 @@ EMBED = "ip-10-0-230-122.ec2.internal"  # every replica of team-search/bge-embed
 
 @pytest.fixture
 def sim(db):
-    cluster = Cluster.objects.create(name="demo", backend=Cluster.Backend.SIMULATED,
-                                     namespaces=["llm-prod", "team-search"])
+    cluster = Cluster.objects.create(
+        name="demo", backend=Cluster.Backend.SIMULATED, namespaces=["llm-prod", "team-search"]
+    )
     with time_machine.travel(NOON, tick=False):
         DbWorldStore(cluster).replace(demo_world(seed=3, now=NOON, warmup_hours=0.25), seed=3)
         assert cluster_sync(cluster=cluster).ok
     node = GpuNode.objects.get(cluster=cluster, name=EMPTY)
     plan = MigPlan.objects.create(
-        cluster=cluster, node_pool=node.node_pool, actor_label="alice",
-        nodes=[{"node": EMPTY, "from_config": "", "to_config": "all-3g.40gb", "devices_before": {},
-                "devices_after": {"3g.40gb": 16}, "freed": False, "gpu_count": 8},
-               {"node": EMBED, "from_config": "all-1g.10gb", "to_config": "all-balanced",
-                "devices_before": {"1g.10gb": 56}, "devices_after": {"1g.10gb": 16, "2g.20gb": 8, "3g.40gb": 8},
-                "freed": False, "gpu_count": 8}])
+        cluster=cluster,
+        node_pool=node.node_pool,
+        actor_label="alice",
+        nodes=[
+            {
+                "node": EMPTY,
+                "from_config": "",
+                "to_config": "all-3g.40gb",
+                "devices_before": {},
+                "devices_after": {"3g.40gb": 16},
+                "freed": False,
+                "gpu_count": 8,
+            },
+            {
+                "node": EMBED,
+                "from_config": "all-1g.10gb",
+                "to_config": "all-balanced",
+                "devices_before": {"1g.10gb": 56},
+                "devices_after": {"1g.10gb": 16, "2g.20gb": 8, "3g.40gb": 8},
+                "freed": False,
+                "gpu_count": 8,
+            },
+        ],
+    )
     return cluster, plan
 
 

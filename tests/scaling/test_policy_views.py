@@ -27,8 +27,7 @@ def writes(world):
     return [r for r in world.kube.requests if r.method != "GET"]
 
 
-def test_it_shows_the_changes_before_writing_and_applies_them_on_confirmation(world, keda_deployment,
-                                                                              run_on_commit):
+def test_it_shows_the_changes_before_writing_and_applies_them_on_confirmation(world, keda_deployment, run_on_commit):
     client = login()
     url = f"/scaling/deployments/{keda_deployment.id}/autoscaler/"
     form = {"min_replicas": "2", "threshold": "4", "reason": "calmer"}
@@ -53,9 +52,11 @@ def test_it_shows_the_changes_before_writing_and_applies_them_on_confirmation(wo
 
 
 def test_it_refuses_a_schema_invalid_edit_in_words_with_nothing_written(world, keda_deployment, run_on_commit):
-    response = run_on_commit(login().post, f"/scaling/deployments/{keda_deployment.id}/autoscaler/",
-                             {"behavior": '{"scaleDown": {"stabilizationWindowSeconds": 7200}}', "reason": "x",
-                              "confirm": "yes"})
+    response = run_on_commit(
+        login().post,
+        f"/scaling/deployments/{keda_deployment.id}/autoscaler/",
+        {"behavior": '{"scaleDown": {"stabilizationWindowSeconds": 7200}}', "reason": "x", "confirm": "yes"},
+    )
 
     assert response.status_code == 400
     assert "Scaling behavior" in response.content.decode()
@@ -69,8 +70,9 @@ def test_it_warns_on_the_page_when_gitops_manages_the_autoscaler(world):
     so = k.scaled_object("llm", "llama", target="llama")
     so["metadata"]["annotations"] = {"argocd.argoproj.io/tracking-id": "serving:keda.sh/ScaledObject:llm/llama"}
     world.kube.load(so)
-    Autoscaler.objects.create(cluster=world.cluster, namespace="llm", kind="scaledobject", name="llama",
-                              target_name="llama", deployment=dep)
+    Autoscaler.objects.create(
+        cluster=world.cluster, namespace="llm", kind="scaledobject", name="llama", target_name="llama", deployment=dep
+    )
 
     html = login().post(f"/scaling/deployments/{dep.id}/autoscaler/", {"max_replicas": "9", "reason": "x"})
 
@@ -79,6 +81,13 @@ def test_it_warns_on_the_page_when_gitops_manages_the_autoscaler(world):
 
 def test_it_keeps_viewers_out(world, keda_deployment):
     assert login("viewer").get(f"/scaling/deployments/{keda_deployment.id}/autoscaler/").status_code == 403
-    assert login("viewer").post(f"/scaling/deployments/{keda_deployment.id}/autoscaler/",
-                                {"min_replicas": "2", "reason": "x", "confirm": "yes"}).status_code == 403
+    assert (
+        login("viewer")
+        .post(
+            f"/scaling/deployments/{keda_deployment.id}/autoscaler/",
+            {"min_replicas": "2", "reason": "x", "confirm": "yes"},
+        )
+        .status_code
+        == 403
+    )
     assert writes(world) == []

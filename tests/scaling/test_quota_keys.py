@@ -9,8 +9,9 @@ from scaling.decisions import plan_quota_change
 from scaling.quota_keys import MAX_QUOTA_DEVICES, quota_key_error, quota_value_error
 
 
-@pytest.mark.parametrize("key", ["requests.nvidia.com/gpu", "requests.nvidia.com/mig-3g.40gb",
-                                 "requests.nvidia.com/mig-1g.10gb"])
+@pytest.mark.parametrize(
+    "key", ["requests.nvidia.com/gpu", "requests.nvidia.com/mig-3g.40gb", "requests.nvidia.com/mig-1g.10gb"]
+)
 def test_it_accepts_gpu_entries(key):
     assert quota_key_error(key) is None
 
@@ -38,8 +39,19 @@ def test_it_refuses_names_kubernetes_or_scaledeck_would_not_take(key, message):
     assert message in quota_key_error(key)
 
 
-@pytest.mark.parametrize(("value", "ok"), [(0, True), (MAX_QUOTA_DEVICES, True), (MAX_QUOTA_DEVICES + 1, False),
-                                           (-1, False), (True, False), (1.5, False), ("3", False), (2**64, False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (0, True),
+        (MAX_QUOTA_DEVICES, True),
+        (MAX_QUOTA_DEVICES + 1, False),
+        (-1, False),
+        (True, False),
+        (1.5, False),
+        ("3", False),
+        (2**64, False),
+    ],
+)
 def test_it_bounds_a_hard_limit(value, ok):
     assert (quota_value_error("requests.nvidia.com/gpu", value) is None) is ok
 

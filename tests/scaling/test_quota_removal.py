@@ -23,8 +23,9 @@ def admin() -> APIClient:
 
 
 def test_it_plans_a_removal_without_force_even_in_use():
-    before, after, notes = plan_quota_change(current_hard={GPU: 16, MIG: 7}, used={MIG: 3}, requested={MIG: None},
-                                             force=False)
+    before, after, notes = plan_quota_change(
+        current_hard={GPU: 16, MIG: 7}, used={MIG: 3}, requested={MIG: None}, force=False
+    )
 
     assert (before, after) == ({MIG: 7}, {MIG: None})
     assert notes == [f"removes the {MIG} limit (7); 3 in use"]
@@ -36,11 +37,13 @@ def test_it_sends_null_in_the_merge_patch():
 
 def test_it_removes_an_entry_from_the_cluster_and_keeps_the_others(world, run_on_commit):
     world.kube.load(k.resource_quota("llm", "gpu-quota", hard={GPU: "16", MIG: "7"}, used={GPU: "4", MIG: "3"}))
-    quota = NamespaceQuotaFactory(cluster=world.cluster, namespace="llm", name="gpu-quota", hard={GPU: 16, MIG: 7},
-                                  used={GPU: 4, MIG: 3})
+    quota = NamespaceQuotaFactory(
+        cluster=world.cluster, namespace="llm", name="gpu-quota", hard={GPU: 16, MIG: 7}, used={GPU: 4, MIG: 3}
+    )
 
-    response = run_on_commit(admin().patch, f"/api/v1/quotas/{quota.id}/",
-                             {"hard": {MIG: None}, "reason": "slices retired"}, format="json")
+    response = run_on_commit(
+        admin().patch, f"/api/v1/quotas/{quota.id}/", {"hard": {MIG: None}, "reason": "slices retired"}, format="json"
+    )
 
     assert response.status_code == 202, response.json()
     action = ScaleAction.objects.get(id=response.json()["id"])
@@ -55,8 +58,9 @@ def test_it_removes_an_entry_from_the_cluster_and_keeps_the_others(world, run_on
 def test_removing_an_entry_the_quota_lacks_writes_nothing(world, run_on_commit):
     quota = world.quota(hard=16, used=4)
 
-    response = run_on_commit(admin().patch, f"/api/v1/quotas/{quota.id}/",
-                             {"hard": {MIG: None}, "reason": "tidy"}, format="json")
+    response = run_on_commit(
+        admin().patch, f"/api/v1/quotas/{quota.id}/", {"hard": {MIG: None}, "reason": "tidy"}, format="json"
+    )
 
     assert response.status_code == 202
     assert world.patches() == []

@@ -227,8 +227,16 @@ def test_it_refuses_a_time_boxed_floor_below_the_current_one(world, run_on_commi
 
 def stored(dep, replicas, actor=ALICE_KEY, **kw) -> ScaleAction:
     """Ask, store the pending action, and leave it there (no worker has picked it up yet)."""
-    return scale_action_request(deployment=dep, replicas=replicas, mode=kw.pop("mode", "floor"), reason="r",
-                         actor=actor, source="api", dispatch=False, **kw)
+    return scale_action_request(
+        deployment=dep,
+        replicas=replicas,
+        mode=kw.pop("mode", "floor"),
+        reason="r",
+        actor=actor,
+        source="api",
+        dispatch=False,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -288,8 +296,9 @@ def test_a_dry_run_shows_what_actions_in_flight_have_promised(world, two_teams_m
     llama, qwen = two_teams_models
     stored(llama, 3)
 
-    preview = scale_action_request(deployment=qwen, replicas=3, reason="what if", actor=ALICE_KEY, source="api",
-                                   dry_run=True).preview
+    preview = scale_action_request(
+        deployment=qwen, replicas=3, reason="what if", actor=ALICE_KEY, source="api", dry_run=True
+    ).preview
 
     [quota] = preview.quota
     assert (quota["in_flight"], quota["needed"], quota["available_after"]) == (4, 4, 0)
@@ -426,8 +435,13 @@ def test_a_dry_run_writes_nothing_and_stores_nothing(world, run_on_commit):
     world.quota(hard=16, used=4)
 
     action = run_on_commit(
-        scale_action_request, deployment=dep, replicas=5, reason="what if", actor=Actor(label="a", key="user:1"),
-        source="api", dry_run=True,
+        scale_action_request,
+        deployment=dep,
+        replicas=5,
+        reason="what if",
+        actor=Actor(label="a", key="user:1"),
+        source="api",
+        dry_run=True,
     )
 
     assert action.pk is None
@@ -436,8 +450,15 @@ def test_a_dry_run_writes_nothing_and_stores_nothing(world, run_on_commit):
     assert action.after == {"min_replicas": 5}
     assert action.preview.replicas_after == 5
     assert action.preview.quota == [
-        {"quota": "gpu-quota", "resource": "requests.nvidia.com/gpu", "hard": 16, "used": 4, "in_flight": 0,
-         "needed": 6, "available_after": 6}
+        {
+            "quota": "gpu-quota",
+            "resource": "requests.nvidia.com/gpu",
+            "hard": 16,
+            "used": 4,
+            "in_flight": 0,
+            "needed": 6,
+            "available_after": 6,
+        }
     ]
 
 
@@ -452,7 +473,11 @@ def test_a_dry_run_of_a_floor_on_a_paused_scaledobject_shows_it_stays_pinned(wor
     world.quota(hard=16, used=3)
 
     action = scale_action_request(
-        deployment=dep, replicas=6, reason="what if", actor=Actor(label="a", key="user:1"), source="api",
+        deployment=dep,
+        replicas=6,
+        reason="what if",
+        actor=Actor(label="a", key="user:1"),
+        source="api",
         dry_run=True,
     )
 
@@ -467,9 +492,7 @@ def test_a_dry_run_of_a_floor_on_a_paused_scaledobject_shows_it_stays_pinned(wor
     assert world.kube.requests == []
 
 
-def test_a_floor_on_a_paused_scaledobject_is_written_and_the_audit_says_it_waits_for_the_unpin(
-    world, run_on_commit
-):
+def test_a_floor_on_a_paused_scaledobject_is_written_and_the_audit_says_it_waits_for_the_unpin(world, run_on_commit):
     dep = world.deployment(replicas=3)
     world.keda(dep, min_replicas=1, max_replicas=8, paused_replicas=3)
 
@@ -486,8 +509,13 @@ def test_a_dry_run_pin_on_a_paused_scaledobject_previews_the_new_pin(world, run_
     world.keda(dep, min_replicas=1, max_replicas=8, paused_replicas=3)
 
     action = scale_action_request(
-        deployment=dep, replicas=5, mode="pin", reason="what if", actor=Actor(label="a", key="user:1"),
-        source="api", dry_run=True,
+        deployment=dep,
+        replicas=5,
+        mode="pin",
+        reason="what if",
+        actor=Actor(label="a", key="user:1"),
+        source="api",
+        dry_run=True,
     )
 
     assert (action.preview.replicas_after, action.preview.pinned_replicas) == (5, 5)

@@ -15,14 +15,16 @@ GPU = "requests.nvidia.com/gpu"
 
 
 def _quota(world):
-    return NamespaceQuotaFactory(cluster=world.cluster, namespace="llm", name="gpu-quota", hard={GPU: 16},
-                                 used={GPU: 4})
+    return NamespaceQuotaFactory(
+        cluster=world.cluster, namespace="llm", name="gpu-quota", hard={GPU: 16}, used={GPU: 4}
+    )
 
 
 def test_a_quota_change_with_an_idempotency_key_too_long_to_store_is_refused_by_name(world):
     with pytest.raises(ApplicationError) as exc:
-        quota_update(quota=_quota(world), hard={GPU: 20}, reason="more", actor=ALICE, source="api",
-                     idempotency_key="k" * 201)
+        quota_update(
+            quota=_quota(world), hard={GPU: 20}, reason="more", actor=ALICE, source="api", idempotency_key="k" * 201
+        )
 
     assert exc.value.field == "idempotency_key" and "at most 200 characters" in exc.value.message
     assert ScaleAction.objects.count() == 0
@@ -31,8 +33,9 @@ def test_a_quota_change_with_an_idempotency_key_too_long_to_store_is_refused_by_
 def test_a_retried_quota_change_answers_the_first_action_and_a_refusal_answers_its_refusal(world, run_on_commit):
     quota = _quota(world)
 
-    first = run_on_commit(quota_update, quota=quota, hard={GPU: 20}, reason="more", actor=ALICE, source="api",
-                          idempotency_key="q-1")
+    first = run_on_commit(
+        quota_update, quota=quota, hard={GPU: 20}, reason="more", actor=ALICE, source="api", idempotency_key="q-1"
+    )
     again = quota_update(quota=quota, hard={GPU: 20}, reason="more", actor=ALICE, source="api", idempotency_key="q-1")
     with pytest.raises(ApplicationError) as refused:
         quota_update(quota=quota, hard={GPU: 2}, reason="less", actor=ALICE, source="api", idempotency_key="q-2")

@@ -77,8 +77,16 @@ def cluster_calls(monkeypatch) -> ClusterCalls:
 
 def pending(deployment, replicas, **kw) -> ScaleAction:
     """A stored pending action, not sent to a worker: each test runs it when it wants to."""
-    return scale_action_request(deployment=deployment, replicas=replicas, mode="floor", reason="r", actor=ALICE,
-                         source="api", dispatch=False, **kw)
+    return scale_action_request(
+        deployment=deployment,
+        replicas=replicas,
+        mode="floor",
+        reason="r",
+        actor=ALICE,
+        source="api",
+        dispatch=False,
+        **kw,
+    )
 
 
 # --------------------------------------------------------------------------- no transaction across cluster I/O
@@ -97,9 +105,10 @@ def test_it_holds_no_transaction_while_it_reads_and_writes_the_cluster(world, cl
     done = scale_action_execute(action_id=action.id)
 
     assert done.status == ScaleAction.Status.SUCCEEDED, done.error
-    assert [name for name, _ in cluster_calls] == ["read_object", {"scaledobject": "patch_scaledobject",
-                                                                    "hpa": "patch_hpa",
-                                                                    "deployment": "scale_deployment"}[kind]]
+    assert [name for name, _ in cluster_calls] == [
+        "read_object",
+        {"scaledobject": "patch_scaledobject", "hpa": "patch_hpa", "deployment": "scale_deployment"}[kind],
+    ]
     assert {depth for _, depth in cluster_calls} == {outside}
 
 
@@ -227,9 +236,7 @@ def test_an_outcome_still_lands_when_the_reconciler_put_it_back_but_nobody_claim
     dep = world.deployment()
     world.keda(dep, min_replicas=1)
     action = pending(dep, 4)
-    cluster_calls.on_write = lambda: ScaleAction.objects.filter(id=action.id).update(
-        status=ScaleAction.Status.PENDING
-    )
+    cluster_calls.on_write = lambda: ScaleAction.objects.filter(id=action.id).update(status=ScaleAction.Status.PENDING)
 
     done = scale_action_execute(action_id=action.id)
 
@@ -282,8 +289,9 @@ def test_other_writers_are_not_locked_out_while_the_cluster_answers(world, clust
     def a_page_saves_the_deployment_meanwhile():
         try:
             with connection.cursor() as cursor:  # this thread's own connection; wait 0.2 s, not 30
-                cursor.execute("PRAGMA busy_timeout = 200" if connection.vendor == "sqlite"
-                               else "SET lock_timeout = '200ms'")
+                cursor.execute(
+                    "PRAGMA busy_timeout = 200" if connection.vendor == "sqlite" else "SET lock_timeout = '200ms'"
+                )
             ModelDeployment.objects.filter(id=dep.id).update(ttft_slo_seconds=1.5)
             results.append("written")
         except OperationalError as exc:
@@ -405,8 +413,10 @@ def test_an_hpa_floor_written_before_the_worker_died_keeps_its_true_before_and_i
     assert (done.before, done.after, done.baseline) == ({"min_replicas": 1}, {"min_replicas": 2}, {"min_replicas": 1})
     assert any(n.startswith("recovered: the worker was lost after writing min_replicas 2") for n in done.notes)
     assert done.response_code is None and "found on re-read" in done.response_body
-    assert done.resource_version_after == world.kube.get("HorizontalPodAutoscaler", "llm", "llama")["metadata"][
-        "resourceVersion"]
+    assert (
+        done.resource_version_after
+        == world.kube.get("HorizontalPodAutoscaler", "llm", "llama")["metadata"]["resourceVersion"]
+    )
     assert len(world.patches()) == 1  # the re-run wrote nothing again
 
     restore = restore_due(done, now=done.expires_at + timedelta(seconds=1))
@@ -464,8 +474,10 @@ def test_an_override_that_expired_before_its_write_was_sent_writes_nothing(world
     with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=True):
         done = rerun_after_the_reconciler(action.id)
 
-    assert (done.status, done.error) == (ScaleAction.Status.FAILED, "expired before it could be applied; nothing was "
-                                                                    "written")
+    assert (done.status, done.error) == (
+        ScaleAction.Status.FAILED,
+        "expired before it could be applied; nothing was written",
+    )
     assert world.patches() == [] and world.kube.get("Deployment", "llm", "llama")["spec"]["replicas"] == 4
 
 
@@ -611,8 +623,10 @@ def test_giving_up_on_a_write_that_may_have_landed_says_so(world):
 
     failed = ScaleAction.objects.get(id=action.id)
     assert failed.status == ScaleAction.Status.FAILED
-    assert failed.error == ("gave up after 6 tries: the cluster did not answer; a write of min_replicas 2 was sent "
-                            "and may have landed (the cluster could not be read)")
+    assert failed.error == (
+        "gave up after 6 tries: the cluster did not answer; a write of min_replicas 2 was sent "
+        "and may have landed (the cluster could not be read)"
+    )
 
 
 def test_a_starting_worker_sends_every_pending_action_again(world, django_capture_on_commit_callbacks):
@@ -641,10 +655,13 @@ def test_an_earlier_write_that_lands_late_is_recorded_not_taken_for_someone_else
 
     def the_slow_write_lands_first():
         cluster_calls.on_write = None
-        world.kube.load({**world.kube.get("HorizontalPodAutoscaler", "llm", "llama"),
-                         "metadata": {"name": "llama", "namespace": "llm"},
-                         "spec": {**world.kube.get("HorizontalPodAutoscaler", "llm", "llama")["spec"],
-                                  "minReplicas": 2}})
+        world.kube.load(
+            {
+                **world.kube.get("HorizontalPodAutoscaler", "llm", "llama"),
+                "metadata": {"name": "llama", "namespace": "llm"},
+                "spec": {**world.kube.get("HorizontalPodAutoscaler", "llm", "llama")["spec"], "minReplicas": 2},
+            }
+        )
 
     cluster_calls.on_write = the_slow_write_lands_first
     done = rerun_after_the_reconciler(action.id)

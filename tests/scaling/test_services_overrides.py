@@ -153,8 +153,7 @@ def test_an_override_that_runs_after_its_expiry_writes_nothing(world, run_on_com
     dep = world.deployment()
     world.keda(dep, min_replicas=1)
     with time_machine.travel(T0, tick=False):
-        action = scale_action_request(deployment=dep, replicas=4, reason="r", actor=ALICE, source="ui",
-                                      ttl_minutes=30)
+        action = scale_action_request(deployment=dep, replicas=4, reason="r", actor=ALICE, source="ui", ttl_minutes=30)
     # No worker picked it up (on_commit never ran); the reconciler finds it an hour later.
     with time_machine.travel(T0 + timedelta(minutes=90), tick=False):
         result = tick(run_on_commit)
@@ -178,7 +177,11 @@ def test_it_ends_an_override_early_and_restores_like_an_expiry(world, run_on_com
         override.refresh_from_db()
         assert min_count(world) == 1
         assert (restore.operation, restore.status, restore.actor_label, restore.source) == (
-            "restore", "succeeded", "bob", "api")
+            "restore",
+            "succeeded",
+            "bob",
+            "api",
+        )
         assert "ended early by bob" in restore.reason and "incident over" in restore.reason
         assert override.expires_at == T0 + timedelta(minutes=10) and override.restored_at is not None
         assert override.restore_action_id == restore.pk

@@ -144,8 +144,13 @@ def test_a_rule_and_a_manual_override_take_the_highest_floor(world, run_on_commi
     nine_berlin = datetime(2025, 6, 2, 7, 0, tzinfo=UTC)
     with time_machine.travel(nine_berlin - timedelta(minutes=30), tick=False):
         run_on_commit(
-            scale_action_request, deployment=dep, replicas=8, reason="launch", actor=Actor(label="a", key="user:1"),
-            source="ui", ttl_minutes=60,
+            scale_action_request,
+            deployment=dep,
+            replicas=8,
+            reason="launch",
+            actor=Actor(label="a", key="user:1"),
+            source="ui",
+            ttl_minutes=60,
         )
     assert min_count(world) == 8
     with time_machine.travel(nine_berlin + timedelta(seconds=5), tick=False):
@@ -162,8 +167,9 @@ def test_a_rule_and_a_manual_override_take_the_highest_floor(world, run_on_commi
 def test_a_firing_the_autoscaler_max_cannot_hold_is_refused_and_audited(world, run_on_commit):
     dep = world.deployment()
     world.keda(dep, min_replicas=1, max_replicas=10)
-    rule = prescale_rule_create(deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=6,
-                                duration_minutes=60)
+    rule = prescale_rule_create(
+        deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=6, duration_minutes=60
+    )
     from fleet.models import Autoscaler
 
     Autoscaler.objects.filter(kind="scaledobject").update(max_replicas=4)  # lowered since the rule was made
@@ -180,8 +186,9 @@ def test_a_firing_the_autoscaler_max_cannot_hold_is_refused_and_audited(world, r
 def test_a_spring_forward_firing_in_the_gap_fires_at_the_first_valid_instant(world, run_on_commit):
     dep = world.deployment()
     world.keda(dep, min_replicas=1, max_replicas=10)
-    prescale_rule_create(deployment=dep, cron="30 2 * * *", timezone_name="America/New_York", min_replicas=3,
-                         duration_minutes=60)
+    prescale_rule_create(
+        deployment=dep, cron="30 2 * * *", timezone_name="America/New_York", min_replicas=3, duration_minutes=60
+    )
     gap_end = datetime(2024, 3, 10, 7, 0, tzinfo=UTC)  # 03:00 EDT: 02:30 did not exist that day
 
     with time_machine.travel(gap_end - timedelta(seconds=1), tick=False):
@@ -215,8 +222,7 @@ def test_it_refuses_a_rule_for_a_namespace_it_may_not_change(world):
     dep = world.deployment(namespace="batch")
 
     with pytest.raises(ApplicationError) as exc:
-        prescale_rule_create(deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=2,
-                             duration_minutes=60)
+        prescale_rule_create(deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=2, duration_minutes=60)
 
     assert exc.value.field == "deployment" and "allow-list" in exc.value.message
 
@@ -231,8 +237,9 @@ KEDA_PATH = "/apis/keda.sh/v1alpha1/namespaces/llm/scaledobjects/llama"
 def utc_rule(world):
     dep = world.deployment()
     world.keda(dep, min_replicas=1, max_replicas=10)
-    return prescale_rule_create(deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=6,
-                                duration_minutes=60)
+    return prescale_rule_create(
+        deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=6, duration_minutes=60
+    )
 
 
 def tick_at(run_on_commit, when):
@@ -263,9 +270,7 @@ def test_a_failed_firing_is_tried_again_a_minute_later_while_its_window_is_open(
     assert succeeded.expires_at == NINE_UTC + timedelta(hours=1)
 
 
-def test_a_firing_that_succeeded_on_a_retry_is_never_applied_again_and_is_restored_once(
-    world, run_on_commit, utc_rule
-):
+def test_a_firing_that_succeeded_on_a_retry_is_never_applied_again_and_is_restored_once(world, run_on_commit, utc_rule):
     world.kube.fail(KEDA_PATH, 403, method="PATCH", times=1)
     tick_at(run_on_commit, NINE_UTC + timedelta(seconds=10))
     tick_at(run_on_commit, NINE_UTC + timedelta(seconds=75))
@@ -372,8 +377,7 @@ def test_a_firing_that_raises_is_tried_again_and_does_not_stop_the_other_rules(
 
     other = world.deployment("mistral")
     world.keda(other, min_replicas=1, max_replicas=10)
-    prescale_rule_create(deployment=other, cron="0 9 * * *", timezone_name="UTC", min_replicas=3,
-                         duration_minutes=60)
+    prescale_rule_create(deployment=other, cron="0 9 * * *", timezone_name="UTC", min_replicas=3, duration_minutes=60)
     real_scale_request = prescale.scale_action_request
 
     def broken_for_llama(**kwargs):

@@ -45,8 +45,12 @@ def test_it_lets_the_autoscaler_bind_when_nothing_else_does():
 
 def test_it_names_the_namespace_quota_that_blocks_a_pending_replica():
     deployment = world(desired=3, ready=2)
-    NamespaceQuotaFactory(cluster=deployment.cluster, name="team-gpus", hard={"requests.nvidia.com/gpu": 2},
-                          used={"requests.nvidia.com/gpu": 2})
+    NamespaceQuotaFactory(
+        cluster=deployment.cluster,
+        name="team-gpus",
+        hard={"requests.nvidia.com/gpu": 2},
+        used={"requests.nvidia.com/gpu": 2},
+    )
     result, _ = why(deployment, queue_depth=14.0)
     assert result.binding == "quota"
     assert result.blockers == ["Namespace quota team-gpus has 0 nvidia.com/gpu left; one more replica needs 1."]
@@ -55,9 +59,18 @@ def test_it_names_the_namespace_quota_that_blocks_a_pending_replica():
 def test_it_counts_an_active_floor_override_and_returns_it_for_the_panel():
     deployment = world(desired=3, ready=3)
     action = ScaleAction.objects.create(
-        actor_label="alice", actor_key="u:1", source="ui", cluster=deployment.cluster, namespace="llm",
-        deployment=deployment, request={"replicas": 3, "mode": "floor"}, mode="floor", reason="launch",
-        status=ScaleAction.Status.SUCCEEDED, expires_at=NOW + timedelta(hours=1))
+        actor_label="alice",
+        actor_key="u:1",
+        source="ui",
+        cluster=deployment.cluster,
+        namespace="llm",
+        deployment=deployment,
+        request={"replicas": 3, "mode": "floor"},
+        mode="floor",
+        reason="launch",
+        status=ScaleAction.Status.SUCCEEDED,
+        expires_at=NOW + timedelta(hours=1),
+    )
     result, overrides = why(deployment, queue_depth=2.0)
     assert (result.binding, result.floor) == ("floor", 3)
     assert [o.action.id for o in overrides] == [action.id]
@@ -77,8 +90,15 @@ def test_it_says_the_max_is_reached():
 
 def test_it_holds_replicas_in_the_stabilization_window_after_a_rescale():
     deployment = world(desired=3, ready=3)
-    ScalingEvent.objects.create(cluster=deployment.cluster, uid="e1", at=NOW - timedelta(minutes=1),
-                                kind=EventKind.DESIRED_CHANGED, object_kind="HorizontalPodAutoscaler",
-                                object_name="keda-hpa-llama", source="k8s", deployment=deployment)
+    ScalingEvent.objects.create(
+        cluster=deployment.cluster,
+        uid="e1",
+        at=NOW - timedelta(minutes=1),
+        kind=EventKind.DESIRED_CHANGED,
+        object_kind="HorizontalPodAutoscaler",
+        object_name="keda-hpa-llama",
+        source="k8s",
+        deployment=deployment,
+    )
     result, _ = why(deployment, queue_depth=1.0)
     assert result.blockers == ["Stabilization window: the autoscaler keeps 3 replicas until 03:06 UTC."]

@@ -22,8 +22,9 @@ ALICE = Actor(label="alice", key="user:1")
 
 @pytest.fixture
 def sim(db):
-    cluster = Cluster.objects.create(name="demo", backend=Cluster.Backend.SIMULATED,
-                                     namespaces=["llm-prod", "team-search"])
+    cluster = Cluster.objects.create(
+        name="demo", backend=Cluster.Backend.SIMULATED, namespaces=["llm-prod", "team-search"]
+    )
     with time_machine.travel(NOON, tick=False):
         DbWorldStore(cluster).replace(demo_world(seed=3, now=NOON, warmup_hours=0.25), seed=3)
         assert cluster_sync(cluster=cluster).ok
@@ -41,12 +42,16 @@ def test_the_simulated_backend_is_a_cluster_writer(sim):
 def test_a_floor_raises_the_simulated_scaledobject_min_and_expires_back(sim, run_on_commit):
     dep = ModelDeployment.objects.get(cluster=sim, name="llama-3-8b")
     with time_machine.travel(NOON + timedelta(seconds=30), tick=False):
-        action = run_on_commit(scale_action_request, deployment=dep, replicas=6, reason="demo", actor=ALICE,
-                               source="ui", ttl_minutes=30)
+        action = run_on_commit(
+            scale_action_request, deployment=dep, replicas=6, reason="demo", actor=ALICE, source="ui", ttl_minutes=30
+        )
     action.refresh_from_db()
     assert action.status == ScaleAction.Status.SUCCEEDED, action.error
-    assert (action.target_kind, action.before, action.after) == ("scaledobject", {"min_replicas": 2},
-                                                                 {"min_replicas": 6})
+    assert (action.target_kind, action.before, action.after) == (
+        "scaledobject",
+        {"min_replicas": 2},
+        {"min_replicas": 6},
+    )
     assert world(sim).autoscaler("llm-prod", "llama-3-8b").min_replicas == 6
 
     with time_machine.travel(NOON + timedelta(minutes=31), tick=False):
@@ -57,8 +62,9 @@ def test_a_floor_raises_the_simulated_scaledobject_min_and_expires_back(sim, run
 def test_a_deployment_without_autoscaler_is_scaled_in_the_simulated_world(sim, run_on_commit):
     dep = ModelDeployment.objects.get(cluster=sim, name="mistral-7b")
     with time_machine.travel(NOON + timedelta(seconds=30), tick=False):
-        action = run_on_commit(scale_action_request, deployment=dep, replicas=3, reason="demo", actor=ALICE,
-                               source="ui")
+        action = run_on_commit(
+            scale_action_request, deployment=dep, replicas=3, reason="demo", actor=ALICE, source="ui"
+        )
     action.refresh_from_db()
     assert action.status == "succeeded", action.error
     assert world(sim).deployment("team-search", "mistral-7b").replicas == 3
@@ -67,8 +73,9 @@ def test_a_deployment_without_autoscaler_is_scaled_in_the_simulated_world(sim, r
 def test_an_hpa_pin_sets_min_and_max_in_the_simulated_world(sim, run_on_commit):
     dep = ModelDeployment.objects.get(cluster=sim, name="llama-3-70b")
     with time_machine.travel(NOON + timedelta(seconds=30), tick=False):
-        action = run_on_commit(scale_action_request, deployment=dep, replicas=3, mode="pin", reason="demo",
-                               actor=ALICE, source="ui")
+        action = run_on_commit(
+            scale_action_request, deployment=dep, replicas=3, mode="pin", reason="demo", actor=ALICE, source="ui"
+        )
     action.refresh_from_db()
     assert action.status == "succeeded", action.error
     hpa = world(sim).autoscaler("llm-prod", "llama-3-70b")
@@ -78,20 +85,33 @@ def test_an_hpa_pin_sets_min_and_max_in_the_simulated_world(sim, run_on_commit):
 def test_a_quota_change_keeps_the_other_entries(sim, run_on_commit):
     quota = NamespaceQuota.objects.get(cluster=sim, namespace="team-search")
     with time_machine.travel(NOON + timedelta(seconds=30), tick=False):
-        action = run_on_commit(quota_update, quota=quota, hard={"requests.nvidia.com/mig-3g.40gb": 10},
-                               reason="grow", actor=ALICE, source="ui")
+        action = run_on_commit(
+            quota_update,
+            quota=quota,
+            hard={"requests.nvidia.com/mig-3g.40gb": 10},
+            reason="grow",
+            actor=ALICE,
+            source="ui",
+        )
     action.refresh_from_db()
     assert action.status == "succeeded", action.error
     assert world(sim).quota("team-search", "gpu-quota").hard == {
-        "requests.nvidia.com/mig-3g.40gb": 10, "requests.nvidia.com/mig-1g.10gb": 14,
+        "requests.nvidia.com/mig-3g.40gb": 10,
+        "requests.nvidia.com/mig-1g.10gb": 14,
     }
 
 
 def test_a_quota_entry_can_be_removed_on_a_simulated_cluster(sim, run_on_commit):
     quota = NamespaceQuota.objects.get(cluster=sim, namespace="team-search")
     with time_machine.travel(NOON + timedelta(seconds=30), tick=False):
-        action = run_on_commit(quota_update, quota=quota, hard={"requests.nvidia.com/mig-1g.10gb": None},
-                               reason="slices retired", actor=ALICE, source="ui")
+        action = run_on_commit(
+            quota_update,
+            quota=quota,
+            hard={"requests.nvidia.com/mig-1g.10gb": None},
+            reason="slices retired",
+            actor=ALICE,
+            source="ui",
+        )
     action.refresh_from_db()
     assert action.status == "succeeded", action.error
     assert world(sim).quota("team-search", "gpu-quota").hard == {"requests.nvidia.com/mig-3g.40gb": 8}

@@ -25,8 +25,9 @@ def run(**kw) -> str:
 def test_it_fires_due_rules_and_waits_for_their_actions(world):
     dep = world.deployment()
     world.keda(dep, min_replicas=1)
-    rule = prescale_rule_create(deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=5,
-                                duration_minutes=60)
+    rule = prescale_rule_create(
+        deployment=dep, cron="0 9 * * *", timezone_name="UTC", min_replicas=5, duration_minutes=60
+    )
 
     with time_machine.travel(NINE + timedelta(seconds=3), tick=False):
         out = run()
@@ -58,8 +59,9 @@ def test_it_restores_expired_overrides_and_resends_stuck_actions(world):
     dep = world.deployment()
     world.keda(dep, min_replicas=1)
     with time_machine.travel(NINE, tick=False):
-        stuck = scale_action_request(deployment=dep, replicas=3, reason="r", actor=Actor(label="a", key="user:1"),
-                                     source="api", ttl_minutes=60)  # its message was lost
+        stuck = scale_action_request(
+            deployment=dep, replicas=3, reason="r", actor=Actor(label="a", key="user:1"), source="api", ttl_minutes=60
+        )  # its message was lost
     with time_machine.travel(NINE + timedelta(minutes=2), tick=False):
         out = run()
     stuck.refresh_from_db()

@@ -47,9 +47,20 @@ def test_it_tells_the_scale_up_as_a_story_in_time_order(api, llama):
     assert set(rows[0]) == {"at", "kind", "object", "message", "source"}
     times = [row["at"] for row in rows]
     assert times == sorted(times)
-    story_order = ["metric_above_target", "desired_changed", "pod_created", "scheduling_failed",
-                   "nodeclaim_launched", "node_registered", "node_ready", "pod_scheduled", "image_pulling",
-                   "image_pulled", "container_started", "pod_ready"]
+    story_order = [
+        "metric_above_target",
+        "desired_changed",
+        "pod_created",
+        "scheduling_failed",
+        "nodeclaim_launched",
+        "node_registered",
+        "node_ready",
+        "pod_scheduled",
+        "image_pulling",
+        "image_pulled",
+        "container_started",
+        "pod_ready",
+    ]
     firsts = [first_of(rows, kind) for kind in story_order]
     assert firsts == sorted(firsts)
     assert rows[first_of(rows, "metric_above_target")]["at"] == "2025-03-01T03:02:30Z"
@@ -63,8 +74,14 @@ def test_it_tells_the_scale_up_as_a_story_in_time_order(api, llama):
 
 def test_it_shows_scaledeck_actions_among_the_events(api, llama):
     ScaleAction.objects.create(
-        actor_label="alice", actor_key="user:1", source=ScaleAction.Source.API, cluster=llama.cluster,
-        namespace="llm", deployment=llama, reason="launch day", status=ScaleAction.Status.SUCCEEDED,
+        actor_label="alice",
+        actor_key="user:1",
+        source=ScaleAction.Source.API,
+        cluster=llama.cluster,
+        namespace="llm",
+        deployment=llama,
+        reason="launch day",
+        status=ScaleAction.Status.SUCCEEDED,
         created_at=story.at(2, 35),
     )
 
@@ -88,18 +105,22 @@ def test_it_pages_with_a_constant_number_of_queries(api, llama):
 
 
 def test_it_keeps_to_the_range_asked_for(api, llama):
-    rows = api.get(URL.format(llama.id), {"start": "2025-03-01T03:09:00Z", "end": "2025-03-01T03:11:00Z",
-                                          "limit": 1000}).json()["results"]
+    rows = api.get(
+        URL.format(llama.id), {"start": "2025-03-01T03:09:00Z", "end": "2025-03-01T03:11:00Z", "limit": 1000}
+    ).json()["results"]
 
     assert rows and all("03:09:00" <= row["at"][11:19] <= "03:11:00" for row in rows)
     assert {row["kind"] for row in rows} >= {"node_ready", "pod_scheduled", "image_pulled"}
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"start": "yesterday"}, "start"),
-    ({"end": "2025-13-01T00:00:00Z"}, "end"),
-    ({"start": "2025-03-02T00:00:00Z", "end": "2025-03-01T00:00:00Z"}, "start"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"start": "yesterday"}, "start"),
+        ({"end": "2025-13-01T00:00:00Z"}, "end"),
+        ({"start": "2025-03-02T00:00:00Z", "end": "2025-03-01T00:00:00Z"}, "start"),
+    ],
+)
 def test_it_refuses_a_bad_range_with_a_clear_error(api, llama, query, field):
     answer = api.get(URL.format(llama.id), query)
 
@@ -113,9 +134,16 @@ def test_it_answers_404_for_an_unknown_deployment_and_401_without_credentials(ap
 
 
 def test_it_does_not_mix_in_node_events_of_unrelated_nodes(api, llama):
-    ScalingEvent.objects.create(cluster=llama.cluster, uid="other-claim", at=story.at(5), kind="nodeclaim_launched",
-                                object_kind="NodeClaim", object_name="elsewhere", source="nodeclaim",
-                                node_name="gpu-other")
+    ScalingEvent.objects.create(
+        cluster=llama.cluster,
+        uid="other-claim",
+        at=story.at(5),
+        kind="nodeclaim_launched",
+        object_kind="NodeClaim",
+        object_name="elsewhere",
+        source="nodeclaim",
+        node_name="gpu-other",
+    )
 
     rows = api.get(URL.format(llama.id), {**RANGE, "limit": 1000}).json()["results"]
 
@@ -126,8 +154,9 @@ def test_the_page_fragment_shows_the_story_and_escapes_cluster_text(client, llam
     ScalingEvent.objects.filter(kind="scheduling_failed").update(message="<script>alert(1)</script> no GPU")
     client.force_login(UserFactory(role=Role.VIEWER))
 
-    html = client.get(f"/scaling/deployments/{llama.id}/timeline/",
-                      {"start": RANGE["start"], "end": RANGE["end"]}).content.decode()
+    html = client.get(
+        f"/scaling/deployments/{llama.id}/timeline/", {"start": RANGE["start"], "end": RANGE["end"]}
+    ).content.decode()
 
     assert "Scaling timeline" in html and "node launched" in html and "pod ready" in html
     assert "2025-03-01 03:09:00" in html
@@ -158,9 +187,15 @@ def test_the_deployment_api_answers_the_measured_cold_start(api, llama):
     with time_machine.travel(story.SYNCED_AT, tick=False):
         body = api.get(f"/api/v1/deployments/{llama.id}/").json()
 
-    assert body["cold_start"] == {"samples": 4, "p50_seconds": 751.5, "p95_seconds": 752.85, "max_seconds": 753.0,
-                                  "scheduling_p95_seconds": 397.85, "pull_p95_seconds": 115.0,
-                                  "load_p95_seconds": 235.0}
+    assert body["cold_start"] == {
+        "samples": 4,
+        "p50_seconds": 751.5,
+        "p95_seconds": 752.85,
+        "max_seconds": 753.0,
+        "scheduling_p95_seconds": 397.85,
+        "pull_p95_seconds": 115.0,
+        "load_p95_seconds": 235.0,
+    }
 
 
 def test_the_page_fragment_shows_the_latest_moments_in_time_order(client, llama, monkeypatch):

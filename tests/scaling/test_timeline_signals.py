@@ -89,7 +89,7 @@ def test_the_timeline_tells_the_queue_crossings_and_the_first_token_in_order(his
     ]
     messages = {r["kind"]: r["message"] for r in answer.json()["results"]}
     assert messages["first_token"] == "first token served, 120 s after Ready"
-    assert messages["metric_above_target"] == (
-        "9.0 requests waiting per pod, over the autoscaler's target of 5")
+    assert messages["metric_above_target"] == ("9.0 requests waiting per pod, over the autoscaler's target of 5")
     assert messages["metric_below_target"] == (
-        "3.0 requests waiting per pod, back at or under the autoscaler's target of 5")
+        "3.0 requests waiting per pod, back at or under the autoscaler's target of 5"
+    )

@@ -52,8 +52,9 @@ def test_a_viewer_sees_the_state_but_no_form(world, keda_deployment, viewer):
 
 
 def test_a_viewer_cannot_post_a_scale(world, keda_deployment, viewer):
-    response = login(viewer).post(controls_url(keda_deployment), {"replicas": 4, "mode": "floor", "reason": "r"},
-                                  **HTMX)
+    response = login(viewer).post(
+        controls_url(keda_deployment), {"replicas": 4, "mode": "floor", "reason": "r"}, **HTMX
+    )
 
     assert response.status_code == 403
     assert ScaleAction.objects.count() == 0 and world.kube.requests == []
@@ -61,8 +62,10 @@ def test_a_viewer_cannot_post_a_scale(world, keda_deployment, viewer):
 
 def test_posting_the_form_applies_it_and_shows_progress(world, keda_deployment, operator, run_on_commit):
     response = run_on_commit(
-        login(operator).post, controls_url(keda_deployment),
-        {"replicas": 4, "mode": "floor", "duration": "60", "reason": "incident 7"}, **HTMX,
+        login(operator).post,
+        controls_url(keda_deployment),
+        {"replicas": 4, "mode": "floor", "duration": "60", "reason": "incident 7"},
+        **HTMX,
     )
 
     assert response.status_code == 200
@@ -74,16 +77,18 @@ def test_posting_the_form_applies_it_and_shows_progress(world, keda_deployment, 
 
 
 def test_progress_is_polled_until_the_action_is_finished(world, keda_deployment, operator):
-    action = scale_action_request(deployment=keda_deployment, replicas=4, reason="r", actor=Actor.of(operator),
-                                  source="ui")  # on_commit not run: still pending
+    action = scale_action_request(
+        deployment=keda_deployment, replicas=4, reason="r", actor=Actor.of(operator), source="ui"
+    )  # on_commit not run: still pending
     client = login(operator)
     url = reverse("scaling:action-progress", args=[action.id])
 
     pending = client.get(url, **HTMX).content.decode()
     assert 'hx-trigger="every 1s"' in pending
 
-    ScaleAction.objects.filter(id=action.id).update(status="succeeded", after={"min_replicas": 4},
-                                                    before={"min_replicas": 2})
+    ScaleAction.objects.filter(id=action.id).update(
+        status="succeeded", after={"min_replicas": 4}, before={"min_replicas": 2}
+    )
     done = client.get(url, **HTMX).content.decode()
     assert "every 1s" not in done and "2 → <strong>4</strong>" in done
 
@@ -102,8 +107,9 @@ def test_scaling_to_zero_asks_for_confirmation_first(world, keda_deployment, ope
 
 
 def test_more_than_doubling_asks_for_confirmation(world, keda_deployment, operator):
-    response = login(operator).post(controls_url(keda_deployment),
-                                    {"replicas": 5, "mode": "floor", "duration": "", "reason": "r"}, **HTMX)
+    response = login(operator).post(
+        controls_url(keda_deployment), {"replicas": 5, "mode": "floor", "duration": "", "reason": "r"}, **HTMX
+    )
     assert "more than doubles" in response.content.decode()
     assert ScaleAction.objects.count() == 0
 
@@ -112,8 +118,9 @@ def test_the_confirmation_shows_the_previews_notes(world, operator):
     dep = world.deployment(replicas=2)
     world.keda(dep, min_replicas=2, max_replicas=8, paused_replicas=2)
 
-    response = login(operator).post(controls_url(dep), {"replicas": 5, "mode": "floor", "duration": "",
-                                                        "reason": "r"}, **HTMX)
+    response = login(operator).post(
+        controls_url(dep), {"replicas": 5, "mode": "floor", "duration": "", "reason": "r"}, **HTMX
+    )
 
     html = response.content.decode()
     assert "more than doubles" in html
@@ -125,8 +132,9 @@ def test_the_confirmation_escapes_the_notes(world, keda_deployment, operator, mo
     from scaling import decisions
 
     monkeypatch.setattr(decisions, "pin_notes", lambda **kwargs: ["<script>alert(1)</script>"])
-    response = login(operator).post(controls_url(keda_deployment),
-                                    {"replicas": 0, "mode": "pin", "duration": "", "reason": "r"}, **HTMX)
+    response = login(operator).post(
+        controls_url(keda_deployment), {"replicas": 0, "mode": "pin", "duration": "", "reason": "r"}, **HTMX
+    )
 
     html = response.content.decode()
     assert "scales to zero" in html
@@ -137,8 +145,9 @@ def test_the_result_shows_the_actions_notes(world, operator, run_on_commit):
     dep = world.deployment(replicas=2)
     world.keda(dep, min_replicas=2, max_replicas=8, paused_replicas=2)
 
-    response = run_on_commit(login(operator).post, controls_url(dep),
-                             {"replicas": 3, "mode": "floor", "duration": "", "reason": "r"}, **HTMX)
+    response = run_on_commit(
+        login(operator).post, controls_url(dep), {"replicas": 3, "mode": "floor", "duration": "", "reason": "r"}, **HTMX
+    )
 
     assert "no effect while pinned" in response.content.decode()
 
@@ -150,8 +159,9 @@ def test_refusals_show_inline(world, keda_deployment, operator):
     above = client.post(controls_url(keda_deployment), {"replicas": 3, "mode": "floor", "reason": ""}, **HTMX)
     assert above.status_code == 200 and "This field is required" in above.content.decode()
 
-    too_many = client.post(controls_url(keda_deployment),
-                           {"replicas": 9, "mode": "floor", "reason": "r", "confirmed": "on"}, **HTMX)
+    too_many = client.post(
+        controls_url(keda_deployment), {"replicas": 9, "mode": "floor", "reason": "r", "confirmed": "on"}, **HTMX
+    )
     assert too_many.status_code == 200
     assert "max (8)" in too_many.content.decode()
     assert world.patches() == []
@@ -163,8 +173,14 @@ def test_refusals_show_inline(world, keda_deployment, operator):
 
 
 def test_the_audit_page_lists_and_filters_actions(world, keda_deployment, operator, run_on_commit):
-    run_on_commit(scale_action_request, deployment=keda_deployment, replicas=3, reason="<b>launch</b>",
-                  actor=Actor.of(operator), source="ui")
+    run_on_commit(
+        scale_action_request,
+        deployment=keda_deployment,
+        replicas=3,
+        reason="<b>launch</b>",
+        actor=Actor.of(operator),
+        source="ui",
+    )
     client = login(operator)
 
     page = client.get(reverse("scaling:audit"))
@@ -180,8 +196,13 @@ def test_the_audit_page_lists_and_filters_actions(world, keda_deployment, operat
 
 
 def test_the_rules_page_previews_firings_in_local_time_and_utc(world, keda_deployment, operator):
-    prescale_rule_create(deployment=keda_deployment, cron="0 9 * * 1-5", timezone_name="America/New_York",
-                         min_replicas=4, duration_minutes=60)
+    prescale_rule_create(
+        deployment=keda_deployment,
+        cron="0 9 * * 1-5",
+        timezone_name="America/New_York",
+        min_replicas=4,
+        duration_minutes=60,
+    )
     with time_machine.travel(datetime(2025, 6, 2, 12, 0, tzinfo=UTC), tick=False):
         html = login(operator).get(reverse("scaling:rules")).content.decode()
 
@@ -191,23 +212,44 @@ def test_the_rules_page_previews_firings_in_local_time_and_utc(world, keda_deplo
 
 def test_the_rule_form_shows_a_bad_cron_or_timezone_inline(world, keda_deployment, operator):
     client = login(operator)
-    response = client.post(reverse("scaling:rule-create"), {
-        "deployment": keda_deployment.id, "cron": "0 9 * *", "timezone": "UTC", "min_replicas": 2,
-        "duration_minutes": 60, "enabled": "on",
-    })
+    response = client.post(
+        reverse("scaling:rule-create"),
+        {
+            "deployment": keda_deployment.id,
+            "cron": "0 9 * *",
+            "timezone": "UTC",
+            "min_replicas": 2,
+            "duration_minutes": 60,
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 400 and "five fields" in response.content.decode()
 
-    response = client.post(reverse("scaling:rule-create"), {
-        "deployment": keda_deployment.id, "cron": "0 9 * * *", "timezone": "Europe/Paris-ish", "min_replicas": 2,
-        "duration_minutes": 60, "enabled": "on",
-    })
+    response = client.post(
+        reverse("scaling:rule-create"),
+        {
+            "deployment": keda_deployment.id,
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Paris-ish",
+            "min_replicas": 2,
+            "duration_minutes": 60,
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 400 and "IANA" in response.content.decode()
     assert PrescaleRule.objects.count() == 0
 
-    ok = client.post(reverse("scaling:rule-create"), {
-        "deployment": keda_deployment.id, "cron": "0 9 * * *", "timezone": "Europe/Paris", "min_replicas": 2,
-        "duration_minutes": 60, "enabled": "on",
-    })
+    ok = client.post(
+        reverse("scaling:rule-create"),
+        {
+            "deployment": keda_deployment.id,
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Paris",
+            "min_replicas": 2,
+            "duration_minutes": 60,
+            "enabled": "on",
+        },
+    )
     assert ok.status_code == 302 and PrescaleRule.objects.get().created_by == operator
 
 
@@ -232,15 +274,26 @@ def test_the_quota_pages_show_hard_and_used_and_only_admins_edit(world, admin, o
     assert world.kube.get("ResourceQuota", "llm", "gpu-quota")["spec"]["hard"]["requests.nvidia.com/gpu"] == "20"
 
 
-def test_the_audit_page_and_api_use_a_fixed_number_of_queries(world, keda_deployment, operator,
-                                                             django_assert_max_num_queries):
+def test_the_audit_page_and_api_use_a_fixed_number_of_queries(
+    world, keda_deployment, operator, django_assert_max_num_queries
+):
     from rest_framework.test import APIClient
 
     for i in range(30):
-        ScaleAction.objects.create(actor_label=f"user{i}", actor_key=f"user:{i}", source="api", cluster=world.cluster,
-                                   namespace="llm", deployment=keda_deployment, target_kind="scaledobject",
-                                   target_name="llama", reason="r", status="succeeded", before={"min_replicas": 1},
-                                   after={"min_replicas": 2})
+        ScaleAction.objects.create(
+            actor_label=f"user{i}",
+            actor_key=f"user:{i}",
+            source="api",
+            cluster=world.cluster,
+            namespace="llm",
+            deployment=keda_deployment,
+            target_kind="scaledobject",
+            target_name="llama",
+            reason="r",
+            status="succeeded",
+            before={"min_replicas": 1},
+            after={"min_replicas": 2},
+        )
     client = login(operator)
     api = APIClient()
     api.force_authenticate(operator)

@@ -54,7 +54,7 @@ def test_after_apply_the_controls_refresh_box_recent_and_floor_together(world, o
     scale_action_execute(action_id=action.id)
     after = client.get(f"{controls_url(dep)}?action={action.id}", **HTMX).content.decode()
 
-    assert f"Action #{action.id}</a></strong>\n  <span class=\"badge ok\">succeeded" in after
+    assert f'Action #{action.id}</a></strong>\n  <span class="badge ok">succeeded' in after
     assert ">pending<" not in after and "every 1s" not in after
     assert "<dt>Floor (min)</dt><dd><strong>4</strong>" in after
 
@@ -74,8 +74,16 @@ def test_a_deployment_without_autoscaler_is_not_offered_raise_the_max(world, ope
 def test_a_floor_that_raised_an_hpa_max_to_match_is_not_called_pinned(world, operator, run_on_commit):
     dep = world.deployment(replicas=2)
     world.hpa(dep, min_replicas=1, max_replicas=4)
-    action = run_on_commit(scale_action_request, deployment=dep, replicas=6, raise_max=True, reason="launch",
-                           actor=Actor.of(operator), source="ui", ttl_minutes=60)
+    action = run_on_commit(
+        scale_action_request,
+        deployment=dep,
+        replicas=6,
+        raise_max=True,
+        reason="launch",
+        actor=Actor.of(operator),
+        source="ui",
+        ttl_minutes=60,
+    )
 
     html = login(operator).get(controls_url(dep), **HTMX).content.decode()
 
@@ -86,8 +94,16 @@ def test_a_floor_that_raised_an_hpa_max_to_match_is_not_called_pinned(world, ope
 def test_an_hpa_pinned_with_min_equal_to_max_is_still_called_pinned(world, operator, run_on_commit):
     dep = world.deployment(replicas=2)
     world.hpa(dep, min_replicas=1, max_replicas=4)
-    run_on_commit(scale_action_request, deployment=dep, replicas=3, mode="pin", reason="hold",
-                  actor=Actor.of(operator), source="ui", ttl_minutes=60)
+    run_on_commit(
+        scale_action_request,
+        deployment=dep,
+        replicas=3,
+        mode="pin",
+        reason="hold",
+        actor=Actor.of(operator),
+        source="ui",
+        ttl_minutes=60,
+    )
 
     html = login(operator).get(controls_url(dep), **HTMX).content.decode()
 
@@ -97,8 +113,15 @@ def test_an_hpa_pinned_with_min_equal_to_max_is_still_called_pinned(world, opera
 def test_an_operator_ends_an_active_override_from_the_controls(world, operator, run_on_commit):
     dep = world.deployment(replicas=2)
     world.keda(dep, min_replicas=2, max_replicas=8)
-    override = run_on_commit(scale_action_request, deployment=dep, replicas=5, reason="launch",
-                             actor=Actor.of(operator), source="ui", ttl_minutes=120)
+    override = run_on_commit(
+        scale_action_request,
+        deployment=dep,
+        replicas=5,
+        reason="launch",
+        actor=Actor.of(operator),
+        source="ui",
+        ttl_minutes=120,
+    )
     client = login(operator)
     end_url = reverse("scaling:override-end", args=[override.id])
     assert f'hx-post="{end_url}"' in client.get(controls_url(dep), **HTMX).content.decode()
@@ -115,8 +138,15 @@ def test_an_operator_ends_an_active_override_from_the_controls(world, operator, 
 def test_a_viewer_cannot_end_an_override(world, operator, viewer, run_on_commit):
     dep = world.deployment(replicas=2)
     world.keda(dep, min_replicas=2, max_replicas=8)
-    override = run_on_commit(scale_action_request, deployment=dep, replicas=5, reason="launch",
-                             actor=Actor.of(operator), source="ui", ttl_minutes=120)
+    override = run_on_commit(
+        scale_action_request,
+        deployment=dep,
+        replicas=5,
+        reason="launch",
+        actor=Actor.of(operator),
+        source="ui",
+        ttl_minutes=120,
+    )
 
     response = login(viewer).post(reverse("scaling:override-end", args=[override.id]))
 
@@ -126,8 +156,15 @@ def test_a_viewer_cannot_end_an_override(world, operator, viewer, run_on_commit)
 def test_the_api_ends_an_override_once(world, operator, viewer, run_on_commit):
     dep = world.deployment(replicas=2)
     world.keda(dep, min_replicas=2, max_replicas=8)
-    override = run_on_commit(scale_action_request, deployment=dep, replicas=5, reason="launch",
-                             actor=Actor.of(operator), source="ui", ttl_minutes=120)
+    override = run_on_commit(
+        scale_action_request,
+        deployment=dep,
+        replicas=5,
+        reason="launch",
+        actor=Actor.of(operator),
+        source="ui",
+        ttl_minutes=120,
+    )
     url = f"/api/v1/actions/{override.id}/end/"
     as_viewer, as_operator = APIClient(), APIClient()
     as_viewer.force_authenticate(viewer)
@@ -145,8 +182,15 @@ def test_the_api_ends_an_override_once(world, operator, viewer, run_on_commit):
 def test_the_action_page_of_an_active_override_offers_end_now_to_operators(world, operator, viewer, run_on_commit):
     dep = world.deployment(replicas=2)
     world.keda(dep, min_replicas=2, max_replicas=8)
-    override = run_on_commit(scale_action_request, deployment=dep, replicas=5, reason="launch",
-                             actor=Actor.of(operator), source="ui", ttl_minutes=120)
+    override = run_on_commit(
+        scale_action_request,
+        deployment=dep,
+        replicas=5,
+        reason="launch",
+        actor=Actor.of(operator),
+        source="ui",
+        ttl_minutes=120,
+    )
     url = reverse("scaling:action", args=[override.id])
     end_url = reverse("scaling:override-end", args=[override.id])
     assert end_url not in login(viewer).get(url).content.decode()

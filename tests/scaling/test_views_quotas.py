@@ -16,8 +16,9 @@ def login(user) -> Client:
 
 def test_it_offers_no_edit_for_a_namespace_outside_the_allow_list(world, admin):
     allowed = world.quota(namespace="llm", hard=16, used=4)
-    outside = NamespaceQuotaFactory(cluster=world.cluster, namespace="kube-system", name="gpu",
-                                    hard={"requests.nvidia.com/gpu": 8}, used={})
+    outside = NamespaceQuotaFactory(
+        cluster=world.cluster, namespace="kube-system", name="gpu", hard={"requests.nvidia.com/gpu": 8}, used={}
+    )
 
     html = login(admin).get(reverse("scaling:quotas")).content.decode()
 
@@ -27,8 +28,9 @@ def test_it_offers_no_edit_for_a_namespace_outside_the_allow_list(world, admin):
 
 
 def test_its_edit_page_says_so_instead_of_showing_a_form(world, admin):
-    outside = NamespaceQuotaFactory(cluster=world.cluster, namespace="kube-system", name="gpu",
-                                    hard={"requests.nvidia.com/gpu": 8}, used={})
+    outside = NamespaceQuotaFactory(
+        cluster=world.cluster, namespace="kube-system", name="gpu", hard={"requests.nvidia.com/gpu": 8}, used={}
+    )
 
     html = login(admin).get(reverse("scaling:quota-edit", args=[outside.id])).content.decode()
 

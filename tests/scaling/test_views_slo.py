@@ -27,17 +27,24 @@ def test_it_lets_an_operator_set_the_objective_and_says_it_is_interpolated(clien
 def test_it_resets_to_the_default_when_empty(client):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
 
-    client_for(client, "operator").post(reverse("scaling:deployment-slo", args=[deployment.id]),
-                                        {"ttft_slo_seconds": "", "reason": "back to default"})
+    client_for(client, "operator").post(
+        reverse("scaling:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": "", "reason": "back to default"}
+    )
 
     deployment.refresh_from_db()
     assert deployment.ttft_slo_seconds is None
 
 
-@pytest.mark.parametrize(("value", "message"), [("abc", "is not a number of seconds"), ("0", "between 1 ms and 600 s"),
-                                                ("9999", "between 1 ms and 600 s"),
-                                                ("0.0001", "between 1 ms and 600 s"),
-                                                ("nan", "between 1 ms and 600 s")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "is not a number of seconds"),
+        ("0", "between 1 ms and 600 s"),
+        ("9999", "between 1 ms and 600 s"),
+        ("0.0001", "between 1 ms and 600 s"),
+        ("nan", "between 1 ms and 600 s"),
+    ],
+)
 def test_it_shows_bad_values_inline_and_changes_nothing(client, value, message):
     deployment = ModelDeploymentFactory(ttft_slo_seconds=1.0)
 
@@ -87,8 +94,9 @@ def test_it_refuses_a_change_without_a_reason_and_changes_nothing(client):
 
     deployment = ModelDeploymentFactory(ttft_slo_seconds=2.0)
 
-    response = client_for(client, "operator").post(reverse("scaling:deployment-slo", args=[deployment.id]),
-                                                   {"ttft_slo_seconds": "5", "reason": "  "})
+    response = client_for(client, "operator").post(
+        reverse("scaling:deployment-slo", args=[deployment.id]), {"ttft_slo_seconds": "5", "reason": "  "}
+    )
 
     assert response.status_code == 400 and "a reason is required" in response.content.decode()
     deployment.refresh_from_db()

@@ -25,17 +25,44 @@ NOON = datetime(2025, 6, 4, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("keda min=2 max=12 target=5",
-         Policy(label="keda min=2 max=12 target=5", kind="keda", min_replicas=2, max_replicas=12, target_value=5.0)),
+        (
+            "keda min=2 max=12 target=5",
+            Policy(label="keda min=2 max=12 target=5", kind="keda", min_replicas=2, max_replicas=12, target_value=5.0),
+        ),
         ("  KEDA   min=0 max=4 ", Policy(label="keda min=0 max=4", kind="keda", min_replicas=0, max_replicas=4)),
-        ("hpa min=2 max=8 metric=gpu_utilization target=0.7",
-         Policy(label="hpa min=2 max=8 metric=gpu_utilization target=0.7", kind="hpa", min_replicas=2,
-                max_replicas=8, metric="gpu_utilization", target_value=0.7)),
-        ("hpa max=3", Policy(label="hpa max=3", kind="hpa", min_replicas=1, max_replicas=3,
-                             metric="gpu_utilization", target_value=0.7)),
-        ("keda min=1 max=6 cooldown=60 polling=15",
-         Policy(label="keda min=1 max=6 cooldown=60 polling=15", kind="keda", min_replicas=1, max_replicas=6,
-                cooldown_s=60, polling_interval_s=15)),
+        (
+            "hpa min=2 max=8 metric=gpu_utilization target=0.7",
+            Policy(
+                label="hpa min=2 max=8 metric=gpu_utilization target=0.7",
+                kind="hpa",
+                min_replicas=2,
+                max_replicas=8,
+                metric="gpu_utilization",
+                target_value=0.7,
+            ),
+        ),
+        (
+            "hpa max=3",
+            Policy(
+                label="hpa max=3",
+                kind="hpa",
+                min_replicas=1,
+                max_replicas=3,
+                metric="gpu_utilization",
+                target_value=0.7,
+            ),
+        ),
+        (
+            "keda min=1 max=6 cooldown=60 polling=15",
+            Policy(
+                label="keda min=1 max=6 cooldown=60 polling=15",
+                kind="keda",
+                min_replicas=1,
+                max_replicas=6,
+                cooldown_s=60,
+                polling_interval_s=15,
+            ),
+        ),
         ("none min=6", Policy(label="none min=6", kind="none", min_replicas=6, max_replicas=6)),
     ],
 )
@@ -102,8 +129,9 @@ def _demo_state() -> dict:
 
 @pytest.fixture
 def llama(db):
-    cluster = ClusterFactory(name="demo", backend=Cluster.Backend.SIMULATED, kubeconfig_path="",
-                             namespaces=["llm-prod", "team-search"])
+    cluster = ClusterFactory(
+        name="demo", backend=Cluster.Backend.SIMULATED, kubeconfig_path="", namespaces=["llm-prod", "team-search"]
+    )
     DbWorldStore(cluster).replace(World.from_dict(_demo_state()), seed=3)
     return ModelDeploymentFactory(cluster=cluster, namespace="llm-prod", name="llama-3-8b", ttft_slo_seconds=2.0)
 
@@ -129,8 +157,9 @@ def test_it_leaves_the_stored_world_alone(llama):
 
 
 def test_it_refuses_a_kubernetes_cluster_without_prometheus_clearly(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                                               prometheus_url=""))
+    deployment = ModelDeploymentFactory(
+        cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES, prometheus_url="")
+    )
 
     with pytest.raises(ApplicationError) as exc:
         whatif_compare(deployment=deployment, candidates=[parse_policy("none min=2")], hours=1, spike=None)
@@ -141,8 +170,9 @@ def test_it_refuses_a_kubernetes_cluster_without_prometheus_clearly(db):
 
 def test_a_simulated_cluster_replays_a_day_at_most_and_measured_history_a_week(db):
     simulated = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.SIMULATED))
-    real = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES,
-                                                         prometheus_url="http://127.0.0.1:1"))
+    real = ModelDeploymentFactory(
+        cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES, prometheus_url="http://127.0.0.1:1")
+    )
     with pytest.raises(ApplicationError) as exc:
         whatif_compare(deployment=simulated, candidates=[parse_policy("none min=2")], hours=25, spike=None)
     assert exc.value.message == "hours must be above 0 and at most 24, not 25"
@@ -161,8 +191,7 @@ def run(*args) -> tuple[str, str]:
 
 
 def test_it_prints_one_row_per_candidate_with_progress(llama):
-    out, err = run(str(llama.id), "--hours", "1", "--policy", "keda min=2 max=12 target=5",
-                   "--policy", "none min=6")
+    out, err = run(str(llama.id), "--hours", "1", "--policy", "keda min=2 max=12 target=5", "--policy", "none min=6")
 
     lines = out.strip().splitlines()
     assert lines[0] == "demo llm-prod/llama-3-8b: 1 h (2025-06-04 12:01-13:00 UTC, simulated), SLO TTFT p95 2 s"
@@ -209,9 +238,14 @@ def test_it_renders_the_form_with_the_current_autoscaler_as_a_starting_point(lla
 
 
 def test_it_runs_for_a_viewer_and_shows_the_table_and_the_figure(llama):
-    response = login("viewer").post(reverse("scaling:whatif", args=[llama.id]), {
-        "policies": "keda min=1 max=12 target=5\nkeda min=6 max=12 target=5", "hours": "2", "spike": "3",
-    })
+    response = login("viewer").post(
+        reverse("scaling:whatif", args=[llama.id]),
+        {
+            "policies": "keda min=1 max=12 target=5\nkeda min=6 max=12 target=5",
+            "hours": "2",
+            "spike": "3",
+        },
+    )
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -224,9 +258,13 @@ def test_it_runs_for_a_viewer_and_shows_the_table_and_the_figure(llama):
 
 
 def test_it_shows_bad_input_inline(llama):
-    response = login("viewer").post(reverse("scaling:whatif", args=[llama.id]), {
-        "policies": "keda min=9 max=3", "hours": "2",
-    })
+    response = login("viewer").post(
+        reverse("scaling:whatif", args=[llama.id]),
+        {
+            "policies": "keda min=9 max=3",
+            "hours": "2",
+        },
+    )
 
     assert response.status_code == 400
     assert "min 9 is above max 3" in response.content.decode()
@@ -234,9 +272,13 @@ def test_it_shows_bad_input_inline(llama):
 
 
 def test_it_caps_the_page_at_four_candidates_and_24_hours(llama):
-    response = login("viewer").post(reverse("scaling:whatif", args=[llama.id]), {
-        "policies": "\n".join(f"none min={n}" for n in range(1, 6)), "hours": "48",
-    })
+    response = login("viewer").post(
+        reverse("scaling:whatif", args=[llama.id]),
+        {
+            "policies": "\n".join(f"none min={n}" for n in range(1, 6)),
+            "hours": "48",
+        },
+    )
 
     assert response.status_code == 400
     errors = response.context["form"].errors
@@ -244,12 +286,17 @@ def test_it_caps_the_page_at_four_candidates_and_24_hours(llama):
 
 
 def test_it_refuses_a_kubernetes_deployment_without_prometheus_on_the_page_and_writes_nothing(db):
-    deployment = ModelDeploymentFactory(cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES,
-                                                               prometheus_url=""))
+    deployment = ModelDeploymentFactory(
+        cluster=ClusterFactory(name="prod", backend=Cluster.Backend.KUBERNETES, prometheus_url="")
+    )
 
-    response = login("viewer").post(reverse("scaling:whatif", args=[deployment.id]), {
-        "policies": "none min=2", "hours": "1",
-    })
+    response = login("viewer").post(
+        reverse("scaling:whatif", args=[deployment.id]),
+        {
+            "policies": "none min=2",
+            "hours": "1",
+        },
+    )
 
     assert response.status_code == 409
     assert "prod has no Prometheus: what-if replays a Kubernetes deployment" in response.content.decode()
@@ -257,8 +304,9 @@ def test_it_refuses_a_kubernetes_deployment_without_prometheus_on_the_page_and_w
 
 
 def test_a_kubernetes_deployment_page_takes_a_week_of_history_and_a_simulated_one_a_day(llama):
-    real = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES,
-                                                         prometheus_url="http://127.0.0.1:1"))
+    real = ModelDeploymentFactory(
+        cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES, prometheus_url="http://127.0.0.1:1")
+    )
     body = {"policies": "none min=2", "hours": "100"}
 
     simulated = login("viewer").post(reverse("scaling:whatif", args=[llama.id]), body)
@@ -268,12 +316,14 @@ def test_a_kubernetes_deployment_page_takes_a_week_of_history_and_a_simulated_on
 
 
 def test_it_is_linked_from_the_scale_controls_of_a_deployment_with_prometheus(db):
-    real = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES,
-                                                         prometheus_url="http://127.0.0.1:1"))
+    real = ModelDeploymentFactory(
+        cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES, prometheus_url="http://127.0.0.1:1")
+    )
     blind = ModelDeploymentFactory(cluster=ClusterFactory(backend=Cluster.Backend.KUBERNETES, prometheus_url=""))
     for deployment, linked in ((real, True), (blind, False)):
-        response = login("viewer").get(reverse("scaling:deployment-controls", args=[deployment.id]),
-                                       HTTP_HX_REQUEST="true")
+        response = login("viewer").get(
+            reverse("scaling:deployment-controls", args=[deployment.id]), HTTP_HX_REQUEST="true"
+        )
         assert (reverse("scaling:whatif", args=[deployment.id]) in response.content.decode()) is linked
 
 
@@ -284,11 +334,14 @@ def test_it_is_linked_from_the_scale_controls_of_a_simulated_deployment(llama):
     assert reverse("scaling:whatif", args=[llama.id]) in response.content.decode()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("none min=1001", "min must be within 0-1000"),
-    ("keda min=1 max=1001", "max must be within 1-1000"),
-    ("hpa min=2 max=5000", "max must be within 1-1000"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("none min=1001", "min must be within 0-1000"),
+        ("keda min=1 max=1001", "max must be within 1-1000"),
+        ("hpa min=2 max=5000", "max must be within 1-1000"),
+    ],
+)
 def test_it_refuses_candidates_above_1000_replicas(text, message):
     with pytest.raises(ApplicationError, match=message):
         parse_policy(text)

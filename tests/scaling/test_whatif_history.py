@@ -59,10 +59,12 @@ def openmetrics(start: int, end: int) -> str:
             for i, le in enumerate(BUCKETS):
                 buckets[i] += rps * SCRAPE if ttft <= le else 0.0
             rows["vllm:request_success counter"].append(
-                f'vllm:request_success_total{{{labels},finished_reason="stop"}} {served} {t}')
+                f'vllm:request_success_total{{{labels},finished_reason="stop"}} {served} {t}'
+            )
             rows["vllm:prompt_tokens counter"].append(f"vllm:prompt_tokens_total{{{labels}}} {served * PROMPT} {t}")
             rows["vllm:generation_tokens counter"].append(
-                f"vllm:generation_tokens_total{{{labels}}} {served * GENERATED} {t}")
+                f"vllm:generation_tokens_total{{{labels}}} {served * GENERATED} {t}"
+            )
             rows["vllm:num_requests_waiting gauge"].append(f"vllm:num_requests_waiting{{{labels}}} {waiting} {t}")
         for k in families:
             families[k] += rows[k]
@@ -94,8 +96,12 @@ def backfilled(exporter, tmp_path_factory):
     end = int(time.time()) // 60 * 60 - 120
     source = workdir / "history.om"
     source.write_text(openmetrics(end - HOURS * 3600, end))
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     server = PrometheusServer(binary, exporter.address, workdir=workdir).start()
     try:
         yield server.url, end
@@ -107,8 +113,15 @@ def backfilled(exporter, tmp_path_factory):
 def chat(backfilled, db):
     url, _ = backfilled
     cluster = ClusterFactory(name="k8s-history", backend=Cluster.Backend.KUBERNETES, prometheus_url=url)
-    deployment = ModelDeploymentFactory(cluster=cluster, namespace=NS, name=NAME, model="org/llama-8B",
-                                        gpu_per_replica=1, gpu_resource="nvidia.com/gpu", ttft_slo_seconds=2.0)
+    deployment = ModelDeploymentFactory(
+        cluster=cluster,
+        namespace=NS,
+        name=NAME,
+        model="org/llama-8B",
+        gpu_per_replica=1,
+        gpu_resource="nvidia.com/gpu",
+        ttft_slo_seconds=2.0,
+    )
     node = GpuNodeFactory(cluster=cluster, name="gpu-h", gpu_product="NVIDIA-A100-SXM4-80GB")
     for pod in PODS:
         PodFactory(cluster=cluster, deployment=deployment, name=pod, node=node)
@@ -135,8 +148,18 @@ def test_it_recovers_a_minute_by_minute_history(chat, backfilled):
 
 def test_it_compares_policies_on_the_history(chat):
     out = StringIO()
-    call_command("whatif", str(chat.id), "--hours", "2", "--policy", "none min=1", "--policy", "none min=3",
-                 stdout=out, stderr=StringIO())
+    call_command(
+        "whatif",
+        str(chat.id),
+        "--hours",
+        "2",
+        "--policy",
+        "none min=1",
+        "--policy",
+        "none min=3",
+        stdout=out,
+        stderr=StringIO(),
+    )
     text = out.getvalue()
     assert "deployment history replayed" in text and "capacity fitted from" in text
     one, three = (line.split() for line in text.splitlines() if line.startswith("none min="))
@@ -146,8 +169,9 @@ def test_it_compares_policies_on_the_history(chat):
 
 def test_it_advises_on_the_history_and_says_so(chat):
     out = StringIO()
-    call_command("whatif", str(chat.id), "--hours", "2", "--advise", "--json", "--workers", "1",
-                 stdout=out, stderr=StringIO())
+    call_command(
+        "whatif", str(chat.id), "--hours", "2", "--advise", "--json", "--workers", "1", stdout=out, stderr=StringIO()
+    )
     advice = json.loads(out.getvalue())
     assert advice["source"]["traffic"] == "deployment history"
     assert any(n.startswith("capacity fitted from") for n in advice["source"]["notes"])
@@ -175,8 +199,10 @@ def test_the_whatif_page_replays_the_measured_history_and_shows_its_sources(chat
     form = client.get(f"/scaling/deployments/{chat.id}/whatif/").content.decode()
     assert "measured traffic from Prometheus" in form
 
-    page = client.post(f"/scaling/deployments/{chat.id}/whatif/",
-                       {"policies": "none min=1\nnone min=3\nkeda min=1 max=4 target=2", "hours": "2"})
+    page = client.post(
+        f"/scaling/deployments/{chat.id}/whatif/",
+        {"policies": "none min=1\nnone min=3\nkeda min=1 max=4 target=2", "hours": "2"},
+    )
     assert page.status_code == 200, page.content.decode()
     run = WhatIfRun.objects.get(deployment=chat)
     if run.status == WhatIfRun.Status.QUEUED:  # the test settings may run tasks eagerly, or not
@@ -197,4 +223,3 @@ def test_the_whatif_page_replays_the_measured_history_and_shows_its_sources(chat
     fragment = client.get(f"/scaling/deployments/{chat.id}/whatif/{run.id}/").content.decode()
     assert "measured history replayed" in fragment and "capacity fitted from" in fragment
     assert "whatif-results" in fragment and "keda min=1 max=4 target=2" in fragment
-

@@ -25,15 +25,22 @@ POLICIES = ["keda min=1 max=4", "none min=2"]
 
 @pytest.fixture
 def llama(db):
-    cluster = ClusterFactory(name="demo", backend=Cluster.Backend.SIMULATED, kubeconfig_path="",
-                             namespaces=["llm-prod"])
+    cluster = ClusterFactory(
+        name="demo", backend=Cluster.Backend.SIMULATED, kubeconfig_path="", namespaces=["llm-prod"]
+    )
     DbWorldStore(cluster).replace(World.from_dict(_demo_state()), seed=3)
     return ModelDeploymentFactory(cluster=cluster, namespace="llm-prod", name="llama-3-8b", ttft_slo_seconds=2.0)
 
 
 def start(deployment, user, sent: list | None = None) -> WhatIfRun:
-    return whatif_run_start(deployment=deployment, policies=POLICIES, hours=1.5, spike=None, user=user,
-                            enqueue=(sent if sent is not None else []).append)
+    return whatif_run_start(
+        deployment=deployment,
+        policies=POLICIES,
+        hours=1.5,
+        spike=None,
+        user=user,
+        enqueue=(sent if sent is not None else []).append,
+    )
 
 
 def test_it_runs_in_the_worker_and_stores_what_the_page_shows(llama):
@@ -109,8 +116,9 @@ def test_the_page_polls_until_the_worker_has_answered(llama, queued_only):
     client = Client()
     client.force_login(UserFactory(role="viewer"))
 
-    page = client.post(f"/scaling/deployments/{llama.id}/whatif/",
-                       {"policies": "\n".join(POLICIES), "hours": "1.5"}).content.decode()
+    page = client.post(
+        f"/scaling/deployments/{llama.id}/whatif/", {"policies": "\n".join(POLICIES), "hours": "1.5"}
+    ).content.decode()
 
     [run_id] = queued_only
     poll = f'hx-get="/scaling/deployments/{llama.id}/whatif/{run_id}/"'

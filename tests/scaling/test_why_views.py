@@ -36,18 +36,28 @@ def url(d) -> str:
 
 def test_it_says_what_binds_and_what_blocks(viewer, deployment):
     html = signed_in(viewer).get(url(deployment)).content.decode()
-    assert "Set by <strong class=\"binding\">the autoscaler&#x27;s maximum</strong>" in html
+    assert 'Set by <strong class="binding">the autoscaler&#x27;s maximum</strong>' in html
     assert "40 against a target of 5" in html
     assert "Maximum reached: 4 of at most 4 replicas." in html
 
 
 def test_it_shows_the_next_prescale_and_lets_only_operators_end_an_override(viewer, operator, deployment):
-    rule = PrescaleRule.objects.create(deployment=deployment, cron="0 9 * * 1-5", timezone="UTC", min_replicas=3,
-                                       duration_minutes=60)
+    rule = PrescaleRule.objects.create(
+        deployment=deployment, cron="0 9 * * 1-5", timezone="UTC", min_replicas=3, duration_minutes=60
+    )
     action = ScaleAction.objects.create(
-        actor_label="alice", actor_key="u:1", source="ui", cluster=deployment.cluster, namespace="llm",
-        deployment=deployment, request={"replicas": 4, "mode": "floor"}, mode="floor", reason="launch",
-        status=ScaleAction.Status.SUCCEEDED, expires_at=timezone.now() + timedelta(minutes=30))
+        actor_label="alice",
+        actor_key="u:1",
+        source="ui",
+        cluster=deployment.cluster,
+        namespace="llm",
+        deployment=deployment,
+        request={"replicas": 4, "mode": "floor"},
+        mode="floor",
+        reason="launch",
+        status=ScaleAction.Status.SUCCEEDED,
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
 
     as_viewer = signed_in(viewer).get(url(deployment)).content.decode()
     as_operator = signed_in(operator).get(url(deployment)).content.decode()

@@ -20,26 +20,29 @@ def utc(*args) -> datetime:
     ("cron", "tz", "after", "expected"),
     [
         # Spring forward, America/New_York 2024-03-10: 02:00 EST jumps to 03:00 EDT.
-        ("30 2 * * *", "America/New_York", utc(2024, 3, 9, 12),
-         [utc(2024, 3, 10, 7, 0), utc(2024, 3, 11, 6, 30)]),
+        ("30 2 * * *", "America/New_York", utc(2024, 3, 9, 12), [utc(2024, 3, 10, 7, 0), utc(2024, 3, 11, 6, 30)]),
         # Spring forward, Europe/Berlin 2024-03-31: 02:00 CET jumps to 03:00 CEST.
-        ("30 2 * * *", "Europe/Berlin", utc(2024, 3, 30, 12),
-         [utc(2024, 3, 31, 1, 0), utc(2024, 4, 1, 0, 30)]),
+        ("30 2 * * *", "Europe/Berlin", utc(2024, 3, 30, 12), [utc(2024, 3, 31, 1, 0), utc(2024, 4, 1, 0, 30)]),
         # Fall back, America/New_York 2024-11-03: 01:30 happens twice; it fires at the first.
-        ("30 1 * * *", "America/New_York", utc(2024, 11, 2, 12),
-         [utc(2024, 11, 3, 5, 30), utc(2024, 11, 4, 6, 30)]),
+        ("30 1 * * *", "America/New_York", utc(2024, 11, 2, 12), [utc(2024, 11, 3, 5, 30), utc(2024, 11, 4, 6, 30)]),
         # Fall back, Europe/Berlin 2024-10-27: 02:30 happens twice (CEST, then CET).
-        ("30 2 * * *", "Europe/Berlin", utc(2024, 10, 26, 12),
-         [utc(2024, 10, 27, 0, 30), utc(2024, 10, 28, 1, 30)]),
+        ("30 2 * * *", "Europe/Berlin", utc(2024, 10, 26, 12), [utc(2024, 10, 27, 0, 30), utc(2024, 10, 28, 1, 30)]),
         # Every 30 minutes through the New York gap: 02:00 and 02:30 collapse into 03:00 EDT.
-        ("*/30 * * * *", "America/New_York", utc(2024, 3, 10, 6, 15),
-         [utc(2024, 3, 10, 6, 30), utc(2024, 3, 10, 7, 0), utc(2024, 3, 10, 7, 30)]),
+        (
+            "*/30 * * * *",
+            "America/New_York",
+            utc(2024, 3, 10, 6, 15),
+            [utc(2024, 3, 10, 6, 30), utc(2024, 3, 10, 7, 0), utc(2024, 3, 10, 7, 30)],
+        ),
         # Hourly through the New York overlap: 01:00 fires once (EDT), then 02:00 EST.
-        ("0 * * * *", "America/New_York", utc(2024, 11, 3, 4, 30),
-         [utc(2024, 11, 3, 5, 0), utc(2024, 11, 3, 7, 0), utc(2024, 11, 3, 8, 0)]),
+        (
+            "0 * * * *",
+            "America/New_York",
+            utc(2024, 11, 3, 4, 30),
+            [utc(2024, 11, 3, 5, 0), utc(2024, 11, 3, 7, 0), utc(2024, 11, 3, 8, 0)],
+        ),
         # Weekdays 09:00 in Berlin, summer time.
-        ("0 9 * * 1-5", "Europe/Berlin", utc(2025, 6, 6, 8),
-         [utc(2025, 6, 9, 7, 0), utc(2025, 6, 10, 7, 0)]),
+        ("0 9 * * 1-5", "Europe/Berlin", utc(2025, 6, 6, 8), [utc(2025, 6, 9, 7, 0), utc(2025, 6, 10, 7, 0)]),
         ("@daily", "UTC", utc(2025, 1, 1, 0, 0), [utc(2025, 1, 2), utc(2025, 1, 3)]),
     ],
 )
@@ -92,16 +95,43 @@ def test_it_refuses_bad_cron_expressions(cron, message):
     assert str(exc.value).count(cron or "\0") <= 1, "the expression is not repeated"
 
 
-@pytest.mark.parametrize("name", ["Berlin", "Mars/Olympus", "+02:00", "", " UTC", "../etc/passwd", "CEST",
-                                  "EST", "EST5EDT", "US/Eastern", "GB", "Etc/GMT+5", "posixrules", "Europe/Nowhere"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Berlin",
+        "Mars/Olympus",
+        "+02:00",
+        "",
+        " UTC",
+        "../etc/passwd",
+        "CEST",
+        "EST",
+        "EST5EDT",
+        "US/Eastern",
+        "GB",
+        "Etc/GMT+5",
+        "posixrules",
+        "Europe/Nowhere",
+    ],
+)
 def test_it_refuses_names_that_are_not_iana_timezones(name):
     with pytest.raises(WindowError) as exc:
         windows.parse_timezone(name)
     assert exc.value.field == "timezone"
 
 
-@pytest.mark.parametrize("name", ["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata",
-                                  "Australia/Lord_Howe", "America/Argentina/Buenos_Aires"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "UTC",
+        "Etc/UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",
+        "America/Argentina/Buenos_Aires",
+    ],
+)
 def test_it_accepts_iana_timezones(name):
     assert windows.parse_timezone(name).key == name
 

@@ -45,9 +45,17 @@ def test_it_checks_only_the_quota_entries_the_action_asked_for():
 
 
 def test_it_round_trips_through_the_json_stored_on_the_action():
-    recorded = Intent(claim=2, resource_version="55", read={"min_replicas": 1}, write={"min_replicas": 3},
-                      before={"min_replicas": 1}, after={"min_replicas": 3}, baseline={"min_replicas": 1},
-                      notes=("a note",), superseded=(7,))
+    recorded = Intent(
+        claim=2,
+        resource_version="55",
+        read={"min_replicas": 1},
+        write={"min_replicas": 3},
+        before={"min_replicas": 1},
+        after={"min_replicas": 3},
+        baseline={"min_replicas": 1},
+        notes=("a note",),
+        superseded=(7,),
+    )
     assert Intent.from_json(recorded.as_json()) == recorded
 
 

@@ -11,8 +11,17 @@ from simulator.advisor import Cancelled, Objective, advise, policy_json, prescal
 from simulator.replay import DeploymentModel, Load
 
 CAP = ReplicaCapacity(128, 20_000, 60, 1150, 210, 420_000)
-MODEL = DeploymentModel(CAP, 1.0, 5.0, pod_start_seconds=120, node_start_seconds=300, replicas_per_node=8,
-                        gpus_per_node=8.0, free_replica_slots=16, max_new_nodes=2)
+MODEL = DeploymentModel(
+    CAP,
+    1.0,
+    5.0,
+    pod_start_seconds=120,
+    node_start_seconds=300,
+    replicas_per_node=8,
+    gpus_per_node=8.0,
+    free_replica_slots=16,
+    max_new_nodes=2,
+)
 DAY = 1_749_081_600  # 2025-06-05 00:00 UTC
 
 
@@ -49,8 +58,12 @@ def test_it_sizes_static_peak_as_the_fewest_static_replicas_meeting_it(advice):
     n = advice.static_peak.policy.min_replicas
     statics = {t.policy.min_replicas: t for t in advice.candidates if t.policy.kind == "none"}
     assert statics[n].meets(advice.objective) and not statics[n - 1].meets(advice.objective)
-    assert policy_json(advice.static_peak.policy) == {"kind": "static", "replicas": n, "prescale": [],
-                                                      "warm_pool_nodes": 0}
+    assert policy_json(advice.static_peak.policy) == {
+        "kind": "static",
+        "replicas": n,
+        "prescale": [],
+        "warm_pool_nodes": 0,
+    }
 
 
 def test_it_stops_when_cancelled():
@@ -86,7 +99,8 @@ def test_it_refines_the_cheap_near_misses_on_the_pareto_front_too():
     far, costly_miss = tried("far miss", 90, 300), tried("costly miss", 600, 20)
     coarse = [*meets, near, near_dominated, far, costly_miss]
 
-    front = pareto_front(coarse, cost=lambda t: t.outcome.gpu_hours,
-                         violations=lambda t: t.outcome.slo_violation_minutes)
+    front = pareto_front(
+        coarse, cost=lambda t: t.outcome.gpu_hours, violations=lambda t: t.outcome.slo_violation_minutes
+    )
     assert [t.policy.label for t in front] == ["far miss", "near miss", "meets dear", "meets dearer", "meets dearest"]
     assert [t.policy.label for t in _to_refine(coarse, objective)] == [*(t.policy.label for t in meets), "near miss"]

@@ -55,7 +55,9 @@ def test_it_turns_a_rate_into_a_capacity(rate):
 
 def test_it_weights_token_means_by_requests():
     assert token_means([minute(1.0, prompt=1000, gen=100), minute(3.0, prompt=2000, gen=300)]) == (
-        pytest.approx(1750.0), pytest.approx(250.0))
+        pytest.approx(1750.0),
+        pytest.approx(250.0),
+    )
     assert token_means([Minute(None, None, None, None, None, None)]) == (None, None)
 
 
@@ -74,8 +76,9 @@ TABLE = ReplicaCapacity()
     ([], False, None),
 ])  # fmt: skip
 def test_it_fits_capacity_from_saturated_minutes_else_the_table(minutes, fitted, rate):
-    fit = fit_capacity(minutes, slo_seconds=1.0, table=TABLE, table_note="A100 x 1 GPU, model 8B",
-                       prompt=1000.0, output=250.0)
+    fit = fit_capacity(
+        minutes, slo_seconds=1.0, table=TABLE, table_note="A100 x 1 GPU, model 8B", prompt=1000.0, output=250.0
+    )
     assert fit.fitted is fitted
     if fitted:
         assert fit.requests_per_second == pytest.approx(rate)
@@ -87,7 +90,8 @@ def test_it_fits_capacity_from_saturated_minutes_else_the_table(minutes, fitted,
 
 def test_it_never_takes_the_table_below_what_was_observed():
     table_rate = TABLE.requests_per_second(1000.0, 250.0)
-    fit = fit_capacity([minute(table_rate * 3, replicas=1)], slo_seconds=1.0, table=TABLE, table_note="t",
-                       prompt=1000.0, output=250.0)
+    fit = fit_capacity(
+        [minute(table_rate * 3, replicas=1)], slo_seconds=1.0, table=TABLE, table_note="t", prompt=1000.0, output=250.0
+    )
     assert not fit.fitted and fit.requests_per_second == pytest.approx(table_rate * 3)
     assert "raised to the highest observed" in fit.note

@@ -14,9 +14,17 @@ START = 1_749_038_400  # 2025-06-04 12:00 UTC
 
 
 def model(**overrides) -> DeploymentModel:
-    values = dict(capacity=CAP, gpus_per_replica=1.0, price_per_gpu_hour_usd=5.0, pod_start_seconds=200,
-                  node_start_seconds=600, replicas_per_node=8, gpus_per_node=8.0, free_replica_slots=4,
-                  max_new_nodes=2)
+    values = dict(
+        capacity=CAP,
+        gpus_per_replica=1.0,
+        price_per_gpu_hour_usd=5.0,
+        pod_start_seconds=200,
+        node_start_seconds=600,
+        replicas_per_node=8,
+        gpus_per_node=8.0,
+        free_replica_slots=4,
+        max_new_nodes=2,
+    )
     values.update(overrides)
     return DeploymentModel(**values)
 
@@ -29,8 +37,13 @@ def constant_load(rate: float, seconds: int, start: int = START) -> Load:
 @pytest.mark.parametrize("replicas,rate", [(2, 1.0), (1, 12.0), (3, 30.0)])
 def test_it_serves_each_second_as_the_worlds_serving_model_does(replicas, rate):
     seconds = 180
-    outcome = replay(model(), constant_load(rate, seconds), Policy("static", "none", replicas),
-                     slo_ttft_p95_seconds=1000.0, warmup_seconds=0)
+    outcome = replay(
+        model(),
+        constant_load(rate, seconds),
+        Policy("static", "none", replicas),
+        slo_ttft_p95_seconds=1000.0,
+        warmup_seconds=0,
+    )
     queue, expected = 0.0, []
     for _minute in range(seconds // 60):
         weighted = served = 0.0
@@ -44,10 +57,12 @@ def test_it_serves_each_second_as_the_worlds_serving_model_does(replicas, rate):
 
 
 def test_it_counts_a_minute_over_the_slo_and_gpu_hours_of_bound_pods():
-    overloaded = replay(model(), constant_load(30.0, 3600), Policy("static", "none", 1),
-                        slo_ttft_p95_seconds=2.0, warmup_seconds=0)
-    ample = replay(model(), constant_load(1.0, 3600), Policy("static", "none", 3),
-                   slo_ttft_p95_seconds=2.0, warmup_seconds=0)
+    overloaded = replay(
+        model(), constant_load(30.0, 3600), Policy("static", "none", 1), slo_ttft_p95_seconds=2.0, warmup_seconds=0
+    )
+    ample = replay(
+        model(), constant_load(1.0, 3600), Policy("static", "none", 3), slo_ttft_p95_seconds=2.0, warmup_seconds=0
+    )
     assert overloaded.slo_violation_minutes > 50 and overloaded.attainment < 0.2
     assert ample.slo_violation_minutes == 0 and ample.attainment == 1.0
     assert ample.gpu_hours == 3.0 and ample.cost_usd == 15.0
@@ -85,23 +100,37 @@ def test_it_keeps_a_warm_pool_whose_spare_node_skips_the_node_start_and_is_paid_
     assert (cold.ready, warm.ready) == (1, 2)
     # The pod took the spare node's room (its pause pods preempted): a replacement node launches.
     assert (len(cold.launching), len(warm.launching)) == (1, 1)
-    paid = replay(no_room, constant_load(1.0, 600), Policy("static", "none", 1, warm_pool_nodes=1),
-                  slo_ttft_p95_seconds=2.0, warmup_seconds=0)
+    paid = replay(
+        no_room,
+        constant_load(1.0, 600),
+        Policy("static", "none", 1, warm_pool_nodes=1),
+        slo_ttft_p95_seconds=2.0,
+        warmup_seconds=0,
+    )
     assert paid.gpu_hours == pytest.approx((1 + 8) * 600 / 3600, abs=1e-3)
 
 
 def test_it_raises_the_floor_inside_a_prescale_window_only():
     rules = (PrescaleRule(START % 86400 + 600, START % 86400 + 1200, 3),)
-    outcome = replay(model(), constant_load(0.5, 1800), Policy("static", "none", 1, prescale=rules),
-                     slo_ttft_p95_seconds=2.0, warmup_seconds=0)
+    outcome = replay(
+        model(),
+        constant_load(0.5, 1800),
+        Policy("static", "none", 1, prescale=rules),
+        slo_ttft_p95_seconds=2.0,
+        warmup_seconds=0,
+    )
     ready = outcome.ready_per_minute
     assert ready[5] == 1 and ready[14] == 3 and ready[25] == 1
 
 
 def test_it_scales_up_with_keda_when_the_queue_grows():
-    outcome = replay(model(), constant_load(20.0, 1800), Policy("keda", "keda", 1, 8, "queue_depth", 5.0, 15,
-                                                                      300),
-                     slo_ttft_p95_seconds=2.0, warmup_seconds=0)
+    outcome = replay(
+        model(),
+        constant_load(20.0, 1800),
+        Policy("keda", "keda", 1, 8, "queue_depth", 5.0, 15, 300),
+        slo_ttft_p95_seconds=2.0,
+        warmup_seconds=0,
+    )
     # One replica serves ~10 requests/s of this model: KEDA asks for more, which serve from 200 s on.
     assert outcome.ready_per_minute[:3] == [1, 1, 1] and max(outcome.ready_per_minute) >= 3
 
@@ -128,7 +157,8 @@ def test_quiet_stretches_give_the_second_by_second_replay_s_outcome(embedding):
     from simulator.traffic import Spike
 
     traffic = Traffic(Diurnal(19, 0.3, 14, -5, noise=0.1, bursts_per_hour=0.35)).with_spike(
-        Spike(start=START + 5400, multiplier=6, ramp_seconds=300, hold_seconds=900, decay_seconds=300))
+        Spike(start=START + 5400, multiplier=6, ramp_seconds=300, hold_seconds=900, decay_seconds=300)
+    )
     load = load_from_traffic(traffic, seed=7, key="llm-prod/llama-3-8b", start=START, seconds=4 * 3600 + 450)
     m = model(embedding=embedding, capacity=copy(CAP, mean_output_tokens=0) if embedding else CAP)
     rules = (PrescaleRule(START % 86400 + 7200, START % 86400 + 9000, 6),)
@@ -138,8 +168,17 @@ def test_quiet_stretches_give_the_second_by_second_replay_s_outcome(embedding):
         Policy("keda queue 5", "keda", 1, 12, "queue_depth", 5.0, 15, 300, scale_down_stabilization_s=120),
         Policy("seed", "keda", 1, 8, "queue_depth_avg", 8.0, 30, 180),
         Policy("hpa gpu", "hpa", 2, 12, "gpu_utilization", 0.6, 15, warm_pool_nodes=1),
-        Policy("hpa every second", "hpa", 1, 12, "gpu_utilization", 0.8, 0, scale_down_stabilization_s=20,
-               scale_down_max_pods=1),
+        Policy(
+            "hpa every second",
+            "hpa",
+            1,
+            12,
+            "gpu_utilization",
+            0.8,
+            0,
+            scale_down_stabilization_s=20,
+            scale_down_max_pods=1,
+        ),
         Policy("keda to zero", "keda", 0, 12, "queue_depth", 2.0, 10, 60),
     ]
     quick, slow = ReplayCache(m, load), ReplayCache(m, load, quiet_stretches=False)

@@ -103,12 +103,14 @@ def test_it_lists_which_pod_holds_each_gpu_and_slice(cluster):
 def test_it_writes_bounds_with_optimistic_concurrency(cluster, clock):
     snapshot = cluster.snapshot()
     keda = next(a for a in snapshot.autoscalers if a.name == "llama-3-8b")
-    version = cluster.set_autoscaler_bounds("llm-prod", "llama-3-8b", min_replicas=6,
-                                            expected_resource_version=keda.resource_version)
+    version = cluster.set_autoscaler_bounds(
+        "llm-prod", "llama-3-8b", min_replicas=6, expected_resource_version=keda.resource_version
+    )
     assert int(version) > int(keda.resource_version)
     with pytest.raises(ConflictError) as conflict:
-        cluster.set_autoscaler_bounds("llm-prod", "llama-3-8b", min_replicas=7,
-                                      expected_resource_version=keda.resource_version)
+        cluster.set_autoscaler_bounds(
+            "llm-prod", "llama-3-8b", min_replicas=7, expected_resource_version=keda.resource_version
+        )
     assert conflict.value.status == 409
     with pytest.raises(BackendError) as missing:
         cluster.set_autoscaler_bounds("llm-prod", "keda-hpa-llama-3-8b", min_replicas=7)
@@ -124,8 +126,12 @@ def test_it_writes_bounds_with_optimistic_concurrency(cluster, clock):
 def test_it_scales_and_sets_quotas_through_the_backend(cluster, clock):
     cluster.scale_deployment("team-search", "mistral-7b", 3)
     quota = next(q for q in cluster.snapshot().quotas if q.namespace == "team-search")
-    version = cluster.set_quota("team-search", "gpu-quota", {"requests.nvidia.com/mig-3g.40gb": 3},
-                                expected_resource_version=quota.resource_version)
+    version = cluster.set_quota(
+        "team-search",
+        "gpu-quota",
+        {"requests.nvidia.com/mig-3g.40gb": 3},
+        expected_resource_version=quota.resource_version,
+    )
     assert version.isdigit()
     clock.now += timedelta(seconds=30)
     snapshot = cluster.snapshot()
@@ -149,8 +155,17 @@ def test_it_downsamples_series_from_the_minute_history(metrics, now):
     start = now - timedelta(hours=1)
     coarse = metrics.deployment_series(ref, start=start, end=now, step_seconds=300)
     fine = metrics.deployment_series(ref, start=start, end=now, step_seconds=60)
-    assert set(coarse) >= {"ttft_p50", "ttft_p95", "ttft_p99", "queue_depth", "running", "kv_cache_usage",
-                           "gpu_utilization", "generation_tokens_per_second", "prompt_tokens_per_second"}
+    assert set(coarse) >= {
+        "ttft_p50",
+        "ttft_p95",
+        "ttft_p99",
+        "queue_depth",
+        "running",
+        "kv_cache_usage",
+        "gpu_utilization",
+        "generation_tokens_per_second",
+        "prompt_tokens_per_second",
+    }
     assert coarse["ttft_p95"].unit == "s" and coarse["kv_cache_usage"].unit == "fraction"
     assert coarse["queue_depth"].unit == "requests" and coarse["prompt_tokens_per_second"].unit == "tokens/s"
     assert coarse["replicas_ready"].unit == "replicas"

@@ -6,13 +6,39 @@ from simulator.objects import LAUNCHING, LOADING, PENDING, PULLING, READY
 
 def _small_world(now, *, replicas: int) -> World:
     world = World(seed=1, now=now)
-    world.add_pool(NodePool("h100", "p5.48xlarge", "NVIDIA-H100-80GB-HBM3", 8, 81559, "on-demand", 98.32,
-                            min_nodes=1, max_nodes=2, provisioning_seconds=600, zones=["us-east-1a"],
-                            consolidate_after_seconds=300))
-    world.add_deployment(Deployment("llm", "big", "meta-llama/Meta-Llama-3-70B-Instruct", "vllm/vllm-openai:v0.8.5",
-                                    "nvidia.com/gpu", 4, replicas, ReplicaCapacity(), Traffic(Constant(1.0)),
-                                    node_pool="h100", tensor_parallel=4, image_pull_seconds=90,
-                                    weight_load_seconds=300))
+    world.add_pool(
+        NodePool(
+            "h100",
+            "p5.48xlarge",
+            "NVIDIA-H100-80GB-HBM3",
+            8,
+            81559,
+            "on-demand",
+            98.32,
+            min_nodes=1,
+            max_nodes=2,
+            provisioning_seconds=600,
+            zones=["us-east-1a"],
+            consolidate_after_seconds=300,
+        )
+    )
+    world.add_deployment(
+        Deployment(
+            "llm",
+            "big",
+            "meta-llama/Meta-Llama-3-70B-Instruct",
+            "vllm/vllm-openai:v0.8.5",
+            "nvidia.com/gpu",
+            4,
+            replicas,
+            ReplicaCapacity(),
+            Traffic(Constant(1.0)),
+            node_pool="h100",
+            tensor_parallel=4,
+            image_pull_seconds=90,
+            weight_load_seconds=300,
+        )
+    )
     return world
 
 
@@ -126,11 +152,21 @@ def test_it_repartitions_a_node_and_evicts_its_gpu_pods(demo, now):
 
 def test_it_holds_an_hpa_on_cpu_still_however_busy_the_gpus_are(now):
     world = _small_world(now, replicas=1)
-    world.add_deployment(Deployment("llm", "small", "Qwen/Qwen2.5-1.5B-Instruct", "vllm/vllm-openai:v0.8.5",
-                                    "nvidia.com/gpu", 1, 1, ReplicaCapacity(), Traffic(Constant(60.0)),
-                                    node_pool="h100"),
-                         autoscaler=Autoscaler("hpa", "llm", "small", "small", 1, 4, "cpu_utilization", 0.6,
-                                               polling_interval_s=15))
+    world.add_deployment(
+        Deployment(
+            "llm",
+            "small",
+            "Qwen/Qwen2.5-1.5B-Instruct",
+            "vllm/vllm-openai:v0.8.5",
+            "nvidia.com/gpu",
+            1,
+            1,
+            ReplicaCapacity(),
+            Traffic(Constant(60.0)),
+            node_pool="h100",
+        ),
+        autoscaler=Autoscaler("hpa", "llm", "small", "small", 1, 4, "cpu_utilization", 0.6, polling_interval_s=15),
+    )
     world.advance_to(now + timedelta(minutes=10))
     dep = world.deployment("llm", "small")
     assert dep.queue > 100 and dep.last["gpu_utilization"] > 0.95

@@ -68,8 +68,18 @@ def test_it_fills_the_kv_cache_and_preempts_when_it_binds():
 
 
 def _keda(**kw) -> Autoscaler:
-    return Autoscaler("keda", "ns", "a", "d", kw.pop("min_replicas", 2), kw.pop("max_replicas", 12),
-                      "queue_depth", 5.0, polling_interval_s=30, **kw)
+    return Autoscaler(
+        "keda",
+        "ns",
+        "a",
+        "d",
+        kw.pop("min_replicas", 2),
+        kw.pop("max_replicas", 12),
+        "queue_depth",
+        5.0,
+        polling_interval_s=30,
+        **kw,
+    )
 
 
 def _reading(current, queue, ready=None) -> Reading:
@@ -107,8 +117,9 @@ def test_it_scales_an_hpa_on_gpu_utilization():
 
 def test_an_hpa_counts_pods_without_metrics_at_the_target_on_the_way_down_and_at_nothing_up():
     """As Kubernetes does: pods that cannot start (no room for them) damp a scale down, never block it."""
-    hpa = Autoscaler("hpa", "ns", "a", "d", 1, 40, "gpu_utilization", 0.8, polling_interval_s=15,
-                     scale_down_stabilization_s=0)
+    hpa = Autoscaler(
+        "hpa", "ns", "a", "d", 1, 40, "gpu_utilization", 0.8, polling_interval_s=15, scale_down_stabilization_s=0
+    )
     # 28 ready at 20 % and 12 pending: the 12 count as at 80 %, the 28 need 7 -> 19
     assert hpa.evaluate(0, Reading(40, 28, 0.0, 0.2, 0.1)) == 19
     # busy, with 10 starting: 20 ready at 96 % want 24, fewer than the 30 asked already: hold

@@ -11,10 +11,11 @@ def _spiky(world) -> Traffic:
 
 def test_it_returns_one_summary_per_candidate_and_a_bigger_floor_trades_gpu_hours_for_slo(demo):
     before = demo.to_dict()
-    floors = [Policy(f"floor {n}", min_replicas=n, max_replicas=12, scale_down_max_pods=1, scale_down_period_s=120)
-              for n in (2, 6)]
-    low, high = compare_policies(demo, "llm-prod/llama-3-8b", _spiky(demo), floors, hours=3,
-                                 slo_ttft_p95_seconds=2.0)
+    floors = [
+        Policy(f"floor {n}", min_replicas=n, max_replicas=12, scale_down_max_pods=1, scale_down_period_s=120)
+        for n in (2, 6)
+    ]
+    low, high = compare_policies(demo, "llm-prod/llama-3-8b", _spiky(demo), floors, hours=3, slo_ttft_p95_seconds=2.0)
     assert [low.policy.label, high.policy.label] == ["floor 2", "floor 6"]
     assert high.slo_violation_minutes < low.slo_violation_minutes
     assert high.gpu_hours > low.gpu_hours
@@ -27,10 +28,21 @@ def test_it_returns_one_summary_per_candidate_and_a_bigger_floor_trades_gpu_hour
 
 def test_it_runs_a_fixed_replica_count_and_hpa_candidates(demo):
     summaries = compare_policies(
-        demo.to_dict(), ("llm-prod", "llama-3-8b"), None,
-        [Policy("fixed 3", kind="none", min_replicas=3),
-         Policy("gpu 70%", kind="hpa", min_replicas=2, max_replicas=8, metric="gpu_utilization", target_value=0.7,
-                polling_interval_s=15)],
+        demo.to_dict(),
+        ("llm-prod", "llama-3-8b"),
+        None,
+        [
+            Policy("fixed 3", kind="none", min_replicas=3),
+            Policy(
+                "gpu 70%",
+                kind="hpa",
+                min_replicas=2,
+                max_replicas=8,
+                metric="gpu_utilization",
+                target_value=0.7,
+                polling_interval_s=15,
+            ),
+        ],
         hours=1,
     )
     fixed, hpa = summaries
@@ -46,8 +58,9 @@ def test_it_refuses_a_run_longer_than_the_history_it_keeps(demo):
 
 def test_it_replays_a_recorded_trace_against_the_candidates(demo, azure_trace):
     trace = Traffic(TraceReplay.from_csv(azure_trace, scale=3.0))
-    (summary,) = compare_policies(demo, "llm-prod/llama-3-8b", trace,
-                                  [Policy("keda", min_replicas=2, max_replicas=12)], hours=1)
+    (summary,) = compare_policies(
+        demo, "llm-prod/llama-3-8b", trace, [Policy("keda", min_replicas=2, max_replicas=12)], hours=1
+    )
     mean_rate = sum(summary.series["arrivals_per_second"]) / 60
     assert 13.5 < mean_rate < 15.5  # 2,867 requests in ten minutes, looped for the hour, three times over
     assert summary.requests_served > 0.9 * mean_rate * 3600

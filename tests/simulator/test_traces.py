@@ -10,8 +10,9 @@ from simulator.traces import Spike, TraceError, read_trace, read_trace_file
 from .conftest import AZURE_TRACE_SAMPLE
 
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
-FULL_TRACE = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "traces"
-              / "AzureLLMInferenceTrace_conv.csv")
+FULL_TRACE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "traces" / "AzureLLMInferenceTrace_conv.csv"
+)
 
 
 def rows(n: int, every: float = 0.5, start: float = 0.0):
@@ -44,20 +45,24 @@ def test_it_stretches_time_multiplies_the_rate_and_loops_the_trace():
 
 def test_it_lays_a_spike_on_the_scored_time():
     trace = read_trace([HEADER, *rows(7200, every=1.0)])
-    load = trace.to_load(seconds=7200, spike=Spike(10, start_seconds=1200, ramp_seconds=600, duration_seconds=600),
-                         warmup_seconds=300)
+    load = trace.to_load(
+        seconds=7200, spike=Spike(10, start_seconds=1200, ramp_seconds=600, duration_seconds=600), warmup_seconds=300
+    )
     assert load.arrivals[300 + 1199] == 1.0
     assert load.arrivals[300 + 1500] == pytest.approx(5.5)  # half way up the ramp
     assert load.arrivals[300 + 2000] == 10.0 and load.arrivals[300 + 3100] == 1.0
 
 
-@pytest.mark.parametrize("bad_line,reason", [
-    ("2023-11-16 18:15:47,12\n", "expected 3 fields, found 2"),
-    ("yesterday,12,3\n", "'yesterday' is neither a date-time nor seconds"),
-    ("2023-11-16 18:15:47,-4,3\n", "ContextTokens -4 is outside"),
-    ("2023-11-16 18:15:47,12,three\n", "GeneratedTokens 'three' is not a whole number"),
-    ("2023-11-16 18:15:40,12,3\n", "before the trace's first request"),
-])
+@pytest.mark.parametrize(
+    "bad_line,reason",
+    [
+        ("2023-11-16 18:15:47,12\n", "expected 3 fields, found 2"),
+        ("yesterday,12,3\n", "'yesterday' is neither a date-time nor seconds"),
+        ("2023-11-16 18:15:47,-4,3\n", "ContextTokens -4 is outside"),
+        ("2023-11-16 18:15:47,12,three\n", "GeneratedTokens 'three' is not a whole number"),
+        ("2023-11-16 18:15:40,12,3\n", "before the trace's first request"),
+    ],
+)
 def test_it_refuses_a_trace_with_more_than_one_percent_bad_rows_naming_the_first(bad_line, reason):
     good = [f"2023-11-16 18:15:{45 + i // 10}.{i % 10}00,100,20\n" for i in range(50)]
     with pytest.raises(TraceError) as refused:
@@ -72,11 +77,14 @@ def test_it_skips_and_reports_bad_rows_up_to_one_percent():
     assert trace.requests == 200 and trace.bad_rows == 1 and trace.problems[0][0] == 152
 
 
-@pytest.mark.parametrize("lines,message", [
-    (["TIMESTAMP,Tokens\n", "1,2\n"], "line 1: the header must be"),
-    ([HEADER], "no requests"),
-    ([HEADER, "0,1,1\n", f"{8 * 86400},1,1\n"], "line 3: the trace runs past 7 days"),
-])
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (["TIMESTAMP,Tokens\n", "1,2\n"], "line 1: the header must be"),
+        ([HEADER], "no requests"),
+        ([HEADER, "0,1,1\n", f"{8 * 86400},1,1\n"], "line 3: the trace runs past 7 days"),
+    ],
+)
 def test_it_refuses_a_file_that_is_not_a_trace(lines, message):
     with pytest.raises(TraceError, match=message):
         read_trace(lines)

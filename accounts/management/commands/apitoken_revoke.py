@@ -25,4 +25,5 @@ class Command(BaseCommand):
             self.stdout.write(f"Revoked token {row.prefix}… (id {row.pk}, {row.name}, of {row.user.get_username()}).")
         else:
             self.stdout.write(
-                f"Token {row.prefix}… (id {row.pk}) was already revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC.")
+                f"Token {row.prefix}… (id {row.pk}) was already revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC."
+            )

@@ -10,8 +10,10 @@ from core.errors import ApplicationError
 
 
 class Command(BaseCommand):
-    help = ("Link a Slack user id to a ScaleDeck user (slash commands then run with that user's role, "
-            "within the clusters and namespaces given).")
+    help = (
+        "Link a Slack user id to a ScaleDeck user (slash commands then run with that user's role, "
+        "within the clusters and namespaces given)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--slack-user", required=True, help="Slack user id, e.g. U0123ABCD")
@@ -22,13 +24,23 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             link, created = slack_link_set(
-                slack_user_id=options["slack_user"], username=options["user"],
-                clusters=options["clusters"].split(","), namespaces=options["namespaces"].split(","),
-                actor="manage.py chatops_link")
+                slack_user_id=options["slack_user"],
+                username=options["user"],
+                clusters=options["clusters"].split(","),
+                namespaces=options["namespaces"].split(","),
+                actor="manage.py chatops_link",
+            )
         except ApplicationError as exc:
             raise CommandError(f"{exc.message[:1].upper()}{exc.message[1:]}.") from None
-        scope = "; ".join(part for part in (
-            f"clusters {', '.join(link.clusters)}" if link.clusters else "",
-            f"namespaces {', '.join(link.namespaces)}" if link.namespaces else "") if part)
-        self.stdout.write(f"{'Linked' if created else 'Relinked'} Slack user {link.slack_user_id} to "
-                          f"{link.user.get_username()}{f' ({scope})' if scope else ''}.")
+        scope = "; ".join(
+            part
+            for part in (
+                f"clusters {', '.join(link.clusters)}" if link.clusters else "",
+                f"namespaces {', '.join(link.namespaces)}" if link.namespaces else "",
+            )
+            if part
+        )
+        self.stdout.write(
+            f"{'Linked' if created else 'Relinked'} Slack user {link.slack_user_id} to "
+            f"{link.user.get_username()}{f' ({scope})' if scope else ''}."
+        )

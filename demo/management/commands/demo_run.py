@@ -66,8 +66,10 @@ def supervise_once(children: list[Child], *, now: float, log) -> str | None:
             return f"{child.name} exited with {code}; stopping the demo"
         child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
         if len(child.restarts) >= RESTART_LIMIT:
-            return (f"{child.name} exited {RESTART_LIMIT + 1} times within {RESTART_WINDOW_SECONDS:.0f} s; "
-                    "stopping the demo")
+            return (
+                f"{child.name} exited {RESTART_LIMIT + 1} times within {RESTART_WINDOW_SECONDS:.0f} s; "
+                "stopping the demo"
+            )
         log(f"{child.name} exited with {code}; starting it again")
         child.clear_leftovers()
         child.restarts.append(now)
@@ -92,8 +94,9 @@ class Command(BaseCommand):
             Child("the web server", [python, manage, "runserver", f"{host}:{port}", "--noreload"], restart=False),
             # The pool and concurrency are config/celery.py's defaults (threads: nothing to wedge).
             Child("the worker", [*celery, "worker", "--loglevel", "WARNING"]),
-            Child("beat", [*celery, "beat", "--loglevel", "WARNING", "--schedule",
-                           settings.CELERY_BEAT_SCHEDULE_FILENAME]),
+            Child(
+                "beat", [*celery, "beat", "--loglevel", "WARNING", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]
+            ),
         ]
         if Cluster.objects.filter(backend=Cluster.Backend.KUBERNETES).exists():
             # Kubernetes clusters are kept current by watches; simulated ones by the beat's sync.

@@ -160,16 +160,24 @@ def _event(obj: dict, owners: _Deployments) -> list[ScalingEventFacts]:
         _odd("its count is not a positive whole number")
     message = one_line(as_str(obj.get("note") or obj.get("message")), MESSAGE_LIMIT)
     kind = EVENT_KINDS.get(reason, "other")
-    common = dict(namespace=namespace, object_kind=object_kind, object_name=object_name, deployment=deployment,
-                  source="event")
+    common = dict(
+        namespace=namespace, object_kind=object_kind, object_name=object_name, deployment=deployment, source="event"
+    )
     rows = [ScalingEventFacts(uid=uid, count=count, at=at, kind=kind, reason=reason, message=message, **common)]
     if reason == "SuccessfulRescale":
         # The HPA says why it rescaled ("... above target"): the metric crossed its target then.
-        crossing = "metric_above_target" if "above target" in message else (
-            "metric_below_target" if "below target" in message else "")
+        crossing = (
+            "metric_above_target"
+            if "above target" in message
+            else ("metric_below_target" if "below target" in message else "")
+        )
         if crossing:
-            rows.insert(0, ScalingEventFacts(uid=f"{uid}:metric", count=count, at=at, kind=crossing,
-                                             reason=reason, message=message, **common))
+            rows.insert(
+                0,
+                ScalingEventFacts(
+                    uid=f"{uid}:metric", count=count, at=at, kind=crossing, reason=reason, message=message, **common
+                ),
+            )
     return rows
 
 
@@ -184,9 +192,18 @@ def _pod_conditions(obj: dict, owners: _Deployments) -> list[ScalingEventFacts]:
 
     def fact(kind: str, reason: str, at, message: str, key: str, node_name: str = "") -> ScalingEventFacts:
         return ScalingEventFacts(
-            uid=f"pod:{uid}:{key}:{at.isoformat()}", count=1, at=at, kind=kind, reason=reason,
-            namespace=namespace, object_kind="Pod", object_name=name, message=message, source="pod",
-            deployment=deployment, node_name=node_name,
+            uid=f"pod:{uid}:{key}:{at.isoformat()}",
+            count=1,
+            at=at,
+            kind=kind,
+            reason=reason,
+            namespace=namespace,
+            object_kind="Pod",
+            object_name=name,
+            message=message,
+            source="pod",
+            deployment=deployment,
+            node_name=node_name,
         )
 
     rows = []
@@ -199,8 +216,16 @@ def _pod_conditions(obj: dict, owners: _Deployments) -> list[ScalingEventFacts]:
         if condition.get("status") != "True" or at is None:
             continue
         if condition.get("type") == "PodScheduled":
-            rows.append(fact("pod_scheduled", "Scheduled", at, f"scheduled on {one_line(node, 100)}" if node
-                             else "scheduled", "PodScheduled", node))
+            rows.append(
+                fact(
+                    "pod_scheduled",
+                    "Scheduled",
+                    at,
+                    f"scheduled on {one_line(node, 100)}" if node else "scheduled",
+                    "PodScheduled",
+                    node,
+                )
+            )
         elif condition.get("type") == "Ready":
             rows.append(fact("pod_ready", "Ready", at, "ready: serving", "Ready"))
     deleted = parse_time(meta.get("deletionTimestamp"))
@@ -230,9 +255,20 @@ def _nodeclaim(obj: dict, owners: _Deployments) -> list[ScalingEventFacts]:
             "node_registered": f"NodeClaim {one_line(name, 100)} registered{where}",
             "node_ready": f"node {one_line(node or name, 100)} ready",
         }[kind]
-        rows.append(ScalingEventFacts(
-            uid=f"nodeclaim:{uid}:{reason}:{at.isoformat()}", count=1, at=at, kind=kind, reason=reason,
-            namespace="", object_kind="NodeClaim", object_name=name, message=message, source="nodeclaim",
-            node_name=node, node_pool=pool,
-        ))
+        rows.append(
+            ScalingEventFacts(
+                uid=f"nodeclaim:{uid}:{reason}:{at.isoformat()}",
+                count=1,
+                at=at,
+                kind=kind,
+                reason=reason,
+                namespace="",
+                object_kind="NodeClaim",
+                object_name=name,
+                message=message,
+                source="nodeclaim",
+                node_name=node,
+                node_pool=pool,
+            )
+        )
     return rows

@@ -45,8 +45,9 @@ class KubernetesNodes(KubernetesWriting):
         namespace, _, name = config_map.partition("/")
         core = k8s.CoreV1Api(self._api())
         try:
-            doc, _ = self._get(ApiCall("get", "configmaps", namespace, name), core.read_namespaced_config_map,
-                               name, namespace)
+            doc, _ = self._get(
+                ApiCall("get", "configmaps", namespace, name), core.read_namespaced_config_map, name, namespace
+            )
         except BackendError as exc:
             if exc.status == 404:
                 return None
@@ -59,19 +60,22 @@ class KubernetesNodes(KubernetesWriting):
     def node_pods(self, name: str) -> list[dict]:
         """The pods bound to a node: {"namespace", "name", "owner_kind", "phase", "mirror"}."""
         core = k8s.CoreV1Api(self._api())
-        items = self._list(ApiCall("list", "pods"), core.list_pod_for_all_namespaces,
-                           field_selector=f"spec.nodeName={name}")
+        items = self._list(
+            ApiCall("list", "pods"), core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}"
+        )
         pods = []
         for item in items:
             meta = as_dict(as_dict(item).get("metadata"))
             owners = [as_dict(o) for o in meta.get("ownerReferences") or [] if isinstance(o, dict)]
-            pods.append({
-                "namespace": as_str(meta.get("namespace")),
-                "name": as_str(meta.get("name")),
-                "owner_kind": as_str(owners[0].get("kind")) if owners else "",
-                "phase": as_str(as_dict(as_dict(item).get("status")).get("phase")),
-                "mirror": "kubernetes.io/config.mirror" in as_dict(meta.get("annotations")),
-            })
+            pods.append(
+                {
+                    "namespace": as_str(meta.get("namespace")),
+                    "name": as_str(meta.get("name")),
+                    "owner_kind": as_str(owners[0].get("kind")) if owners else "",
+                    "phase": as_str(as_dict(as_dict(item).get("status")).get("phase")),
+                    "mirror": "kubernetes.io/config.mirror" in as_dict(meta.get("annotations")),
+                }
+            )
         return pods
 
     def evict_pod(self, namespace: str, name: str) -> None:
@@ -83,7 +87,8 @@ class KubernetesNodes(KubernetesWriting):
         body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
         try:
             response = core.create_namespaced_pod_eviction(
-                name, namespace, body, _preload_content=False, _request_timeout=self.timeout_seconds)
+                name, namespace, body, _preload_content=False, _request_timeout=self.timeout_seconds
+            )
             try:
                 response.data  # noqa: B018 - read the answer whole, or the pooled connection breaks the next call
             finally:

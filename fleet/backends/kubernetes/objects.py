@@ -432,9 +432,7 @@ def read_snapshot(raw: RawLists, *, taken_at: datetime) -> tuple[ClusterSnapshot
     """The snapshot these lists describe, and what was skipped or could not be read (one line each)."""
     warnings = Warnings()
     nodes = parse_all("node", raw.nodes, lambda o, ns, n: _node(o, ns, n, warnings), warnings, False)
-    deployments = parse_all(
-        "deployment", raw.deployments, lambda o, ns, n: _deployment(o, ns, n, warnings), warnings
-    )
+    deployments = parse_all("deployment", raw.deployments, lambda o, ns, n: _deployment(o, ns, n, warnings), warnings)
     owners = _Owners(replicasets={}, deployments={(d.namespace, d.name) for d in deployments})
     for rs in raw.replicasets:
         try:

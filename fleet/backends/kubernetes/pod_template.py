@@ -34,8 +34,11 @@ def spreads_across_nodes(template: dict) -> bool:
     if any(as_str(as_dict(term).get("topologyKey")) == HOSTNAME_TOPOLOGY for term in required):
         return True
     for spread in map(as_dict, as_list(template.get("topologySpreadConstraints"))):
-        if (as_str(spread.get("topologyKey")) == HOSTNAME_TOPOLOGY
-                and as_str(spread.get("whenUnsatisfiable")) == "DoNotSchedule" and spread.get("maxSkew") == 1):
+        if (
+            as_str(spread.get("topologyKey")) == HOSTNAME_TOPOLOGY
+            and as_str(spread.get("whenUnsatisfiable")) == "DoNotSchedule"
+            and spread.get("maxSkew") == 1
+        ):
             return True
     return False
 

@@ -42,12 +42,16 @@ class KubernetesReading(KubernetesConnection):
         def workloads() -> tuple[list, list, list]:
             # Pods before ReplicaSets before Deployments: every listed pod's owners exist by then.
             pods = self._list_namespaced("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod)
-            replicasets = self._list_optional("replicasets", missing, lambda: self._list_namespaced(
+            replicasets = self._list_optional(
                 "replicasets",
-                apps.list_replica_set_for_all_namespaces,
-                apps.list_namespaced_replica_set,
-                _headers={"Accept": METADATA_ONLY},
-            ))
+                missing,
+                lambda: self._list_namespaced(
+                    "replicasets",
+                    apps.list_replica_set_for_all_namespaces,
+                    apps.list_namespaced_replica_set,
+                    _headers={"Accept": METADATA_ONLY},
+                ),
+            )
             deployments = self._list_namespaced(
                 "deployments", apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment
             )
@@ -58,15 +62,23 @@ class KubernetesReading(KubernetesConnection):
         jobs = {
             "workloads": workloads,
             "nodes": lambda: self._list(ApiCall("list", "nodes", cluster_scoped=True), core.list_node),
-            "hpas": lambda: self._list_optional("horizontalpodautoscalers", missing, lambda: self._list_namespaced(
+            "hpas": lambda: self._list_optional(
                 "horizontalpodautoscalers",
-                autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces,
-                autoscaling.list_namespaced_horizontal_pod_autoscaler,
-            )),
+                missing,
+                lambda: self._list_namespaced(
+                    "horizontalpodautoscalers",
+                    autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces,
+                    autoscaling.list_namespaced_horizontal_pod_autoscaler,
+                ),
+            ),
             "scaledobjects": lambda: self._list_custom(*KEDA, namespaced=True),
-            "quotas": lambda: self._list_optional("resourcequotas", missing, lambda: self._list_namespaced(
-                "resourcequotas", core.list_resource_quota_for_all_namespaces, core.list_namespaced_resource_quota
-            )),
+            "quotas": lambda: self._list_optional(
+                "resourcequotas",
+                missing,
+                lambda: self._list_namespaced(
+                    "resourcequotas", core.list_resource_quota_for_all_namespaces, core.list_namespaced_resource_quota
+                ),
+            ),
             "nodepools": lambda: self._list_custom(*KARPENTER, namespaced=False),
             "events": lambda: self._list_events(missing),
             "nodeclaims": lambda: self._list_custom(*NODECLAIMS, namespaced=False),
@@ -86,8 +98,9 @@ class KubernetesReading(KubernetesConnection):
         )
         snapshot, warnings = read_snapshot(raw_lists, taken_at=taken_at)
         event_warnings = Warnings()
-        events = read_events(RawEventLists(raw["events"], raw_pods, raw_replicasets, raw["nodeclaims"]),
-                             snapshot, event_warnings)
+        events = read_events(
+            RawEventLists(raw["events"], raw_pods, raw_replicasets, raw["nodeclaims"]), snapshot, event_warnings
+        )
         self._warnings = missing + warnings + event_warnings.result()
         return dataclasses.replace(snapshot, events=tuple(events))
 
@@ -96,10 +109,12 @@ class KubernetesReading(KubernetesConnection):
         inventory current: the beat's turn stores them without a full sync. Returns the facts and
         the warnings (odd objects skipped). Raises BackendError."""
         missing: list[str] = []
-        raw = self._run_all({
-            "events": lambda: self._list_events(missing),
-            "nodeclaims": lambda: self._list_custom(*NODECLAIMS, namespaced=False),
-        })
+        raw = self._run_all(
+            {
+                "events": lambda: self._list_events(missing),
+                "nodeclaims": lambda: self._list_custom(*NODECLAIMS, namespaced=False),
+            }
+        )
         warnings = Warnings()
         facts = read_events(RawEventLists(raw["events"], [], [], raw["nodeclaims"]), known, warnings)
         return facts, missing + warnings.result()
@@ -109,14 +124,18 @@ class KubernetesReading(KubernetesConnection):
         api = self._api()
         modern = k8s.EventsV1Api(api)
         try:
-            return self._list_namespaced("events.events.k8s.io", modern.list_event_for_all_namespaces,
-                                         modern.list_namespaced_event)
+            return self._list_namespaced(
+                "events.events.k8s.io", modern.list_event_for_all_namespaces, modern.list_namespaced_event
+            )
         except BackendError as exc:
             if exc.status != 404:
                 raise
         core = k8s.CoreV1Api(api)
-        return self._list_optional("events", missing, lambda: self._list_namespaced(
-            "events", core.list_event_for_all_namespaces, core.list_namespaced_event))
+        return self._list_optional(
+            "events",
+            missing,
+            lambda: self._list_namespaced("events", core.list_event_for_all_namespaces, core.list_namespaced_event),
+        )
 
     def _run_all(self, jobs: dict[str, Callable]) -> dict:
         pool = ThreadPoolExecutor(max_workers=self.list_concurrency, thread_name_prefix="k8s-list")
@@ -151,9 +170,12 @@ class KubernetesReading(KubernetesConnection):
             every = functools.partial(custom.list_cluster_custom_object, group, version, plural)
             if not namespaced:
                 return f"{plural}.{group}", every, None, {}
-            return f"{plural}.{group}", every, (
-                lambda namespace, **kw: custom.list_namespaced_custom_object(group, version, namespace, plural, **kw)
-            ), {}
+            return (
+                f"{plural}.{group}",
+                every,
+                (lambda namespace, **kw: custom.list_namespaced_custom_object(group, version, namespace, plural, **kw)),
+                {},
+            )
 
         calls = {
             "nodes": lambda: ("nodes", core.list_node, None, {}),
@@ -165,7 +187,10 @@ class KubernetesReading(KubernetesConnection):
                 {"_headers": {"Accept": METADATA_ONLY}},
             ),
             "deployments": lambda: (
-                "deployments", apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment, {}
+                "deployments",
+                apps.list_deployment_for_all_namespaces,
+                apps.list_namespaced_deployment,
+                {},
             ),
             "hpas": lambda: (
                 "horizontalpodautoscalers",
@@ -175,7 +200,10 @@ class KubernetesReading(KubernetesConnection):
             ),
             "scaledobjects": lambda: crd(*KEDA, namespaced=True),
             "quotas": lambda: (
-                "resourcequotas", core.list_resource_quota_for_all_namespaces, core.list_namespaced_resource_quota, {}
+                "resourcequotas",
+                core.list_resource_quota_for_all_namespaces,
+                core.list_namespaced_resource_quota,
+                {},
             ),
             "nodepools": lambda: crd(*KARPENTER, namespaced=False),
         }

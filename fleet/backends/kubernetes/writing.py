@@ -95,12 +95,17 @@ class KubernetesWriting(KubernetesConnection):
             custom = k8s.CustomObjectsApi(self._api())
             group, version, plural = KEDA
             method = custom.get_namespaced_custom_object if verb == "get" else custom.patch_namespaced_custom_object
-            args, action = (group, version, namespace, plural, name), ApiCall(verb, "scaledobjects.keda.sh",
-                                                                                namespace, name)
+            args, action = (
+                (group, version, namespace, plural, name),
+                ApiCall(verb, "scaledobjects.keda.sh", namespace, name),
+            )
         elif kind == "hpa":
             autoscaling = k8s.AutoscalingV2Api(self._api())
-            method = (autoscaling.read_namespaced_horizontal_pod_autoscaler if verb == "get"
-                      else autoscaling.patch_namespaced_horizontal_pod_autoscaler)
+            method = (
+                autoscaling.read_namespaced_horizontal_pod_autoscaler
+                if verb == "get"
+                else autoscaling.patch_namespaced_horizontal_pod_autoscaler
+            )
             args, action = (name, namespace), ApiCall(verb, "horizontalpodautoscalers", namespace, name)
         else:
             raise BackendError(f"{one_line(kind, 40)!r} is not an autoscaler kind")
@@ -114,13 +119,22 @@ class KubernetesWriting(KubernetesConnection):
         self._check_target(namespace, name, write=False)
         doc = self._autoscaler_call("get", kind, namespace, name)
         meta = as_dict(doc.get("metadata"))
-        values = {"spec": as_dict(doc.get("spec")), "labels": as_dict(meta.get("labels")),
-                  "annotations": as_dict(meta.get("annotations"))}
-        return ObjectState(kind=kind, namespace=namespace, name=name, values=values,
-                           resource_version=as_str(meta.get("resourceVersion")))
+        values = {
+            "spec": as_dict(doc.get("spec")),
+            "labels": as_dict(meta.get("labels")),
+            "annotations": as_dict(meta.get("annotations")),
+        }
+        return ObjectState(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            values=values,
+            resource_version=as_str(meta.get("resourceVersion")),
+        )
 
-    def patch_autoscaler_spec(self, kind: str, namespace: str, name: str, spec_patch: dict, *,
-                              resource_version: str) -> str:
+    def patch_autoscaler_spec(
+        self, kind: str, namespace: str, name: str, spec_patch: dict, *, resource_version: str
+    ) -> str:
         """Send `{"metadata": {"resourceVersion"}, "spec": spec_patch}` as one JSON merge patch (a policy
         edit, built and validated by scaling/autoscaler_policy.py). Returns the new resourceVersion."""
         self._check_target(namespace, name, write=True)

@@ -129,16 +129,16 @@ def scaledeck_gauge_by_deployment(metric: str, aggregation: str = "max") -> str:
     """A ScaleDeck /metrics gauge labelled `deployment_namespace`/`deployment` (scaling/alerts/
     slo_metrics.py), relabelled to the vLLM side's `namespace`/ALERT_DEPLOYMENT_LABEL so the two
     join; `aggregation` across clusters holding the same names (`min` for the strictest objective)."""
-    relabelled = (f'label_replace(label_replace({check_label_name(metric)}, "namespace", "$1", '
-                  f'"deployment_namespace", "(.*)"), "{ALERT_DEPLOYMENT_LABEL}", "$1", "deployment", "(.*)")')
+    relabelled = (
+        f'label_replace(label_replace({check_label_name(metric)}, "namespace", "$1", '
+        f'"deployment_namespace", "(.*)"), "{ALERT_DEPLOYMENT_LABEL}", "$1", "deployment", "(.*)")'
+    )
     return f"{aggregation} by (namespace, {ALERT_DEPLOYMENT_LABEL}) ({relabelled})"
 
 
 def finished_rate_by_deployment(ns_matcher: str, namespace_label: str, pod_label: str, window_seconds: int) -> str:
     """Finished requests per second per deployment and `finished_reason` (errors = not stop/length)."""
-    inner = _by_deployment(
-        f"rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}}}{range_window(window_seconds)})", pod_label
-    )
+    inner = _by_deployment(f"rate({VLLM_REQUESTS_FINISHED}{{{ns_matcher}}}{range_window(window_seconds)})", pod_label)
     return (f"sum by ({check_label_name(namespace_label)}, {ALERT_DEPLOYMENT_LABEL}, {FINISHED_REASON_LABEL}) "
             f"({inner})")  # fmt: skip
 

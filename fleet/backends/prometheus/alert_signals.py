@@ -57,8 +57,9 @@ def alert_queries(
                                                                         objective, "avg")  # fmt: skip
             if hour_so_far_seconds >= 60:
                 for name, over_time in (("hour_slow", "sum"), ("hour_minutes", "count")):
-                    queries[f"{name}:{objective!r}"] = _slow_minutes(ns, namespace_label, pod_label,
-                                                                     hour_so_far_seconds, objective, over_time)
+                    queries[f"{name}:{objective!r}"] = _slow_minutes(
+                        ns, namespace_label, pod_label, hour_so_far_seconds, objective, over_time
+                    )
         queries["finished"] = alert_promql.finished_rate_by_deployment(
             ns, namespace_label, pod_label, ERROR_RATE_WINDOW_SECONDS
         )
@@ -78,7 +79,9 @@ def _finite(value: float | None) -> float | None:
 
 
 def signals_from_vectors(
-    vectors: dict[str, list[tuple[dict[str, str], float | None]]], *, namespace_label: str,
+    vectors: dict[str, list[tuple[dict[str, str], float | None]]],
+    *,
+    namespace_label: str,
     objectives: Mapping[tuple[str, str], float] | None = None,
 ) -> AlertSignals:
     """Fold the answers of `alert_queries` into per-deployment and per-node values. A deployment

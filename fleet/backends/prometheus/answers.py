@@ -30,7 +30,6 @@ def error_rate(total: float, errors: float) -> float | None:
     return errors / total if total > 0 else None
 
 
-
 def number(raw: Any) -> float | None:
     """A Prometheus sample value ("1.5", "NaN", "+Inf") as a finite float, else None."""
     try:
@@ -44,7 +43,6 @@ def mean(values: Iterable[float]) -> float | None:
     """The mean, or None (unknown) for no values."""
     values = list(values)
     return sum(values) / len(values) if values else None
-
 
 
 @dataclass(frozen=True)

@@ -423,9 +423,12 @@ class PrometheusMetricsBackend(PrometheusQueries):
         window = 2 * step
         answers = self._range(promql.deployment_history_queries(sel, window), start_s, end_s, step)
         out: dict[int, dict[str, float | None]] = defaultdict(dict)
-        for name, key in (("prompt_tokens", "prompt_tokens_per_second"),
-                          ("generation_tokens", "generation_tokens_per_second"),
-                          ("queue_depth", "queue_depth"), ("replicas", "replicas")):
+        for name, key in (
+            ("prompt_tokens", "prompt_tokens_per_second"),
+            ("generation_tokens", "generation_tokens_per_second"),
+            ("queue_depth", "queue_depth"),
+            ("replicas", "replicas"),
+        ):
             for _labels, points in answers[name][:1]:
                 for t, v in points.items():
                     out[t][key] = v

@@ -50,7 +50,6 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None
     return start + (end - start) * (rank / count)
 
 
-
 def bucket_bound(labels: Mapping[str, str]) -> float | None:
     """A bucket's upper bound (its `le` label) as a number; None for a series without one."""
     try:

@@ -60,7 +60,6 @@ def _format_seconds(value: float) -> str:
     return f"{value:.1f}" if abs(value * 10 - round(value * 10)) < 1e-9 else f"{value:g}"
 
 
-
 def _causes(exc: BaseException) -> list[BaseException]:
     """`exc` and what it wraps: requests and urllib3 nest the socket error a few levels down."""
     seen: list[BaseException] = []

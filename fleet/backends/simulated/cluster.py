@@ -54,8 +54,10 @@ from simulator.world import from_epoch
 
 NOT_READY_TAINT = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
 GPU_TAINT = Taint("nvidia.com/gpu", "true", "NoSchedule")
-POLICY_NOT_SUPPORTED = ("autoscaler policies can be edited on Kubernetes clusters only: a simulated cluster models "
-                        "just the min and max replicas")
+POLICY_NOT_SUPPORTED = (
+    "autoscaler policies can be edited on Kubernetes clusters only: a simulated cluster models "
+    "just the min and max replicas"
+)
 
 
 def _rv(value: str | int | None) -> int | None:
@@ -166,20 +168,34 @@ def _deployment_facts(world: World, dep: Deployment, pods: int) -> DeploymentFac
 def _autoscaler_facts(world: World) -> list[AutoscalerFacts]:
     facts = []
     for a in world.autoscalers.values():
-        facts.append(AutoscalerFacts(
-            kind=ReplicaOwnerKind.SCALEDOBJECT if a.kind == KEDA else ReplicaOwnerKind.HPA, namespace=a.namespace,
-            name=a.name,
-            target_name=a.target, min_replicas=a.min_replicas, max_replicas=a.max_replicas, metric=a.summary(),
-            paused_replicas=a.paused_replicas, resource_version=str(a.resource_version),
-        ))
+        facts.append(
+            AutoscalerFacts(
+                kind=ReplicaOwnerKind.SCALEDOBJECT if a.kind == KEDA else ReplicaOwnerKind.HPA,
+                namespace=a.namespace,
+                name=a.name,
+                target_name=a.target,
+                min_replicas=a.min_replicas,
+                max_replicas=a.max_replicas,
+                metric=a.summary(),
+                paused_replicas=a.paused_replicas,
+                resource_version=str(a.resource_version),
+            )
+        )
         if a.kind == KEDA and a.paused_replicas is None:
             # KEDA creates and owns an HPA for every active ScaledObject.
-            facts.append(AutoscalerFacts(
-                kind=ReplicaOwnerKind.HPA, namespace=a.namespace, name=f"keda-hpa-{a.name}", target_name=a.target,
-                min_replicas=max(1, a.min_replicas), max_replicas=a.max_replicas,
-                metric=f"external s0-prometheus (from ScaledObject {a.name})",
-                resource_version=str(a.resource_version), owned_by_scaledobject=a.name,
-            ))
+            facts.append(
+                AutoscalerFacts(
+                    kind=ReplicaOwnerKind.HPA,
+                    namespace=a.namespace,
+                    name=f"keda-hpa-{a.name}",
+                    target_name=a.target,
+                    min_replicas=max(1, a.min_replicas),
+                    max_replicas=a.max_replicas,
+                    metric=f"external s0-prometheus (from ScaledObject {a.name})",
+                    resource_version=str(a.resource_version),
+                    owned_by_scaledobject=a.name,
+                )
+            )
     return facts
 
 
@@ -268,18 +284,38 @@ class SimulatedClusterBackend:
             self.store.save(world)
         return str(version)
 
-    def set_autoscaler_bounds(self, namespace: str, name: str, *, min_replicas: int | None = None,
-                              max_replicas: int | None = None, paused_replicas=KEEP,
-                              expected_resource_version: str | int | None = None) -> str:
+    def set_autoscaler_bounds(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        paused_replicas=KEEP,
+        expected_resource_version: str | int | None = None,
+    ) -> str:
         """Patch a ScaledObject/HPA's min/max (and KEDA paused-replicas; None clears it)."""
         expected = _rv(expected_resource_version)
-        return self._write(lambda w: w.set_autoscaler(
-            namespace, name, min_replicas=min_replicas, max_replicas=max_replicas,
-            paused_replicas=paused_replicas, expected_resource_version=expected))
+        return self._write(
+            lambda w: w.set_autoscaler(
+                namespace,
+                name,
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+                paused_replicas=paused_replicas,
+                expected_resource_version=expected,
+            )
+        )
 
-    def scale_deployment(self, namespace: str, name: str, replicas: int, *,
-                         expected_resource_version: str | int | None = None,
-                         resource_version: str | None = None) -> str:
+    def scale_deployment(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int,
+        *,
+        expected_resource_version: str | int | None = None,
+        resource_version: str | None = None,
+    ) -> str:
         """Write spec.replicas through /scale (an autoscaler, if any, overwrites it soon after).
 
         `resource_version` is the ClusterWriter spelling of `expected_resource_version`; with it
@@ -287,16 +323,15 @@ class SimulatedClusterBackend:
         if resource_version is not None:
             self._check_writable(namespace)
         expected = _rv(resource_version if resource_version is not None else expected_resource_version)
-        return self._write(lambda w: w.scale_deployment(
-            namespace, name, replicas, expected_resource_version=expected))
+        return self._write(lambda w: w.scale_deployment(namespace, name, replicas, expected_resource_version=expected))
 
-    def set_quota(self, namespace: str, name: str, hard: dict[str, int], *,
-                  expected_resource_version: str | int | None = None) -> str:
+    def set_quota(
+        self, namespace: str, name: str, hard: dict[str, int], *, expected_resource_version: str | int | None = None
+    ) -> str:
         expected = _rv(expected_resource_version)
         return self._write(lambda w: w.set_quota(namespace, name, hard, expected_resource_version=expected))
 
-    def set_mig_config(self, node_name: str, layout: str, *,
-                       expected_resource_version: str | int | None = None) -> str:
+    def set_mig_config(self, node_name: str, layout: str, *, expected_resource_version: str | int | None = None) -> str:
         expected = _rv(expected_resource_version)
         return self._write(lambda w: w.set_mig_config(node_name, layout, expected_resource_version=expected))
 
@@ -314,11 +349,16 @@ class SimulatedClusterBackend:
             except SimNotFound as error:
                 raise _translate(error) from None
             facts = _node_facts(world, node)
-        labels = {"nvidia.com/mig.config": node.mig_layout or "all-disabled",
-                  "nvidia.com/mig.config.state": "pending" if node.status == RECONFIGURING else "success"}
-        return {"unschedulable": node.unschedulable, "labels": labels,
-                "capacity": {k: str(v) for k, v in facts.capacity.items()},
-                "resource_version": str(node.resource_version)}
+        labels = {
+            "nvidia.com/mig.config": node.mig_layout or "all-disabled",
+            "nvidia.com/mig.config.state": "pending" if node.status == RECONFIGURING else "success",
+        }
+        return {
+            "unschedulable": node.unschedulable,
+            "labels": labels,
+            "capacity": {k: str(v) for k, v in facts.capacity.items()},
+            "resource_version": str(node.resource_version),
+        }
 
     def patch_node(self, name: str, body: dict) -> str:
         """Cordon/uncordon (`spec.unschedulable`) and the `nvidia.com/mig.config` label."""
@@ -343,8 +383,11 @@ class SimulatedClusterBackend:
 
     def node_pods(self, name: str) -> list[dict]:
         world = self.store.load()
-        return [{"namespace": p.namespace, "name": p.name, "owner_kind": "ReplicaSet", "phase": "Running",
-                 "mirror": False} for p in sorted(world.pods.values(), key=lambda p: p.key) if p.node == name]
+        return [
+            {"namespace": p.namespace, "name": p.name, "owner_kind": "ReplicaSet", "phase": "Running", "mirror": False}
+            for p in sorted(world.pods.values(), key=lambda p: p.key)
+            if p.node == name
+        ]
 
     def evict_pod(self, namespace: str, name: str) -> None:
         self._check_writable(namespace)
@@ -394,15 +437,17 @@ class SimulatedClusterBackend:
             raise SimNotFound(f"{kind} {namespace}/{name} not found")
         return autoscaler
 
-    def _patch_autoscaler(self, kind: str, namespace: str, name: str, resource_version: str,
-                          min_replicas, max_replicas, paused_replicas) -> str:
+    def _patch_autoscaler(
+        self, kind: str, namespace: str, name: str, resource_version: str, min_replicas, max_replicas, paused_replicas
+    ) -> str:
         self._check_writable(namespace)
         expected = _rv(resource_version)
 
         def apply(world: World) -> int:
             self._autoscaler(world, kind, namespace, name)
             return world.set_autoscaler(
-                namespace, name,
+                namespace,
+                name,
                 min_replicas=None if min_replicas is UNCHANGED else min_replicas,
                 max_replicas=None if max_replicas is UNCHANGED else max_replicas,
                 paused_replicas=KEEP if paused_replicas is UNCHANGED else paused_replicas,
@@ -411,20 +456,30 @@ class SimulatedClusterBackend:
 
         return self._write(apply)
 
-    def patch_scaledobject(self, namespace: str, name: str, *, resource_version: str, min_replicas=UNCHANGED,
-                           max_replicas=UNCHANGED, paused_replicas=UNCHANGED) -> str:
-        return self._patch_autoscaler("scaledobject", namespace, name, resource_version, min_replicas,
-                                      max_replicas, paused_replicas)
+    def patch_scaledobject(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        resource_version: str,
+        min_replicas=UNCHANGED,
+        max_replicas=UNCHANGED,
+        paused_replicas=UNCHANGED,
+    ) -> str:
+        return self._patch_autoscaler(
+            "scaledobject", namespace, name, resource_version, min_replicas, max_replicas, paused_replicas
+        )
 
-    def patch_hpa(self, namespace: str, name: str, *, resource_version: str, min_replicas=UNCHANGED,
-                  max_replicas=UNCHANGED) -> str:
-        return self._patch_autoscaler("hpa", namespace, name, resource_version, min_replicas, max_replicas,
-                                      UNCHANGED)
+    def patch_hpa(
+        self, namespace: str, name: str, *, resource_version: str, min_replicas=UNCHANGED, max_replicas=UNCHANGED
+    ) -> str:
+        return self._patch_autoscaler("hpa", namespace, name, resource_version, min_replicas, max_replicas, UNCHANGED)
 
     def patch_quota(self, namespace: str, name: str, hard: dict[str, int], *, resource_version: str) -> str:
         """Set the given entries of a quota's hard limits; the others are kept (as a merge patch does)."""
         self._check_writable(namespace)
         expected = _rv(resource_version)
+
         def merged(w) -> dict[str, int]:  # None removes an entry, as null does in a merge patch
             return {k: v for k, v in {**w.quota(namespace, name).hard, **hard}.items() if v is not None}
 
@@ -434,7 +489,8 @@ class SimulatedClusterBackend:
         """Not here: a simulated autoscaler is only its bounds (NotSupported, said to the user)."""
         raise NotSupported(POLICY_NOT_SUPPORTED)
 
-    def patch_autoscaler_spec(self, kind: str, namespace: str, name: str, spec_patch: dict, *,
-                              resource_version: str) -> str:
+    def patch_autoscaler_spec(
+        self, kind: str, namespace: str, name: str, spec_patch: dict, *, resource_version: str
+    ) -> str:
         """Not here, as `read_autoscaler_spec`."""
         raise NotSupported(POLICY_NOT_SUPPORTED)

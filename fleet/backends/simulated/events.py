@@ -23,12 +23,34 @@ _WORLD_EVENTS = {
 }
 
 
-def _fact(t: int, kind: str, reason: str, namespace: str, object_kind: str, name: str, message: str, *,
-          deployment: str = "", node: str = "", pool: str = "", uid: str = "") -> ScalingEventFacts:
+def _fact(
+    t: int,
+    kind: str,
+    reason: str,
+    namespace: str,
+    object_kind: str,
+    name: str,
+    message: str,
+    *,
+    deployment: str = "",
+    node: str = "",
+    pool: str = "",
+    uid: str = "",
+) -> ScalingEventFacts:
     return ScalingEventFacts(
-        uid=uid or f"sim:{t}:{reason}:{object_kind}/{namespace}/{name}", count=1, at=from_epoch(t), kind=kind,
-        reason=reason, namespace=namespace, object_kind=object_kind, object_name=name, message=message,
-        source="simulator", deployment=deployment, node_name=node, node_pool=pool,
+        uid=uid or f"sim:{t}:{reason}:{object_kind}/{namespace}/{name}",
+        count=1,
+        at=from_epoch(t),
+        kind=kind,
+        reason=reason,
+        namespace=namespace,
+        object_kind=object_kind,
+        object_name=name,
+        message=message,
+        source="simulator",
+        deployment=deployment,
+        node_name=node,
+        node_pool=pool,
     )
 
 
@@ -44,22 +66,45 @@ def world_events(world: World) -> list[ScalingEventFacts]:
         key = f"{pod.namespace}/{pod.deployment}"
         if key not in served:
             rows = world.history.rows(key)
-            served[key] = (rows[0]["at"] - 60 if rows else world.t,
-                           [r["at"] for r in rows if (r.get("requests_per_second") or 0) > 0])
+            served[key] = (
+                rows[0]["at"] - 60 if rows else world.t,
+                [r["at"] for r in rows if (r.get("requests_per_second") or 0) > 0],
+            )
         kept_from, ends = served[key]
         first = next((end for end in ends if end > pod.ready_at), None)
         if first is not None and kept_from <= pod.ready_at:  # a Ready replica takes its share at once
             at = max(pod.ready_at, first - 60)
-            out.append(_fact(at, "first_token", "FirstToken", pod.namespace, "Pod", pod.name,
-                             f"first token served, {at - pod.ready_at} s after Ready", deployment=pod.deployment,
-                             uid=f"sim:first-token:{pod.namespace}/{pod.name}"))
+            out.append(
+                _fact(
+                    at,
+                    "first_token",
+                    "FirstToken",
+                    pod.namespace,
+                    "Pod",
+                    pod.name,
+                    f"first token served, {at - pod.ready_at} s after Ready",
+                    deployment=pod.deployment,
+                    uid=f"sim:first-token:{pod.namespace}/{pod.name}",
+                )
+            )
     for t, reason, obj, message in world.events:
         kind_name, _, path = obj.partition("/")
         if reason in ("ScaledUp", "ScaledDown") and kind_name == "Deployment":
             namespace, _, name = path.partition("/")
             crossing = "metric_above_target" if reason == "ScaledUp" else "metric_below_target"
-            out.append(_fact(t, crossing, reason, namespace, "Deployment", name, message, deployment=name,
-                             uid=f"sim:{t}:{reason}:metric:{path}"))
+            out.append(
+                _fact(
+                    t,
+                    crossing,
+                    reason,
+                    namespace,
+                    "Deployment",
+                    name,
+                    message,
+                    deployment=name,
+                    uid=f"sim:{t}:{reason}:metric:{path}",
+                )
+            )
             out.append(_fact(t, "desired_changed", reason, namespace, "Deployment", name, message, deployment=name))
         elif reason in _WORLD_EVENTS:
             kind, object_kind = _WORLD_EVENTS[reason]
@@ -93,8 +138,18 @@ def _pod_story(world: World, pod) -> list[ScalingEventFacts]:
     rows = [_fact(pod.created_at, "pod_created", "Created", ns, "Pod", name, "pod created", **common)]
     waited = pod.scheduled_at is None or pod.scheduled_at > pod.created_at
     if waited and pod.created_at + world.step_seconds <= now:
-        rows.append(_fact(pod.created_at, "scheduling_failed", "FailedScheduling", ns, "Pod", name,
-                          "no node has a free GPU of the kind it needs: Insufficient GPU", **common))
+        rows.append(
+            _fact(
+                pod.created_at,
+                "scheduling_failed",
+                "FailedScheduling",
+                ns,
+                "Pod",
+                name,
+                "no node has a free GPU of the kind it needs: Insufficient GPU",
+                **common,
+            )
+        )
     steps = [
         (pod.scheduled_at, "pod_scheduled", "Scheduled", f"scheduled on {pod.node}"),
         (pod.scheduled_at, "image_pulling", "Pulling", f"pulling image on {pod.node}"),

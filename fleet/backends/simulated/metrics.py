@@ -102,7 +102,8 @@ class SimulatedMetricsBackend:
             dep = world.deployments.get(f"{ref.namespace}/{ref.name}")
             if dep is None:
                 result[(ref.namespace, ref.name)] = DeploymentMetrics(
-                    as_of=world.now, unavailable_reason="no such deployment in the simulated cluster")
+                    as_of=world.now, unavailable_reason="no such deployment in the simulated cluster"
+                )
                 continue
             rows = world.history.rows(dep.key, last=1)
             minute = rows[-1] if rows else {}
@@ -128,8 +129,9 @@ class SimulatedMetricsBackend:
             )
         return result
 
-    def deployment_series(self, ref: DeploymentRef, *, start: datetime, end: datetime,
-                          step_seconds: int) -> dict[str, Series]:
+    def deployment_series(
+        self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int
+    ) -> dict[str, Series]:
         if step_seconds <= 0:
             raise BackendError("step_seconds must be positive", status=400)
         world = self._world()
@@ -144,7 +146,9 @@ class SimulatedMetricsBackend:
             series[name] = Series(name, unit, tuple(from_epoch(p) for p in points), tuple(values))
         requests, errors = series["requests_per_second"], series["errors_per_second"]
         series["error_rate"] = Series(
-            "error_rate", "fraction", requests.timestamps,
+            "error_rate",
+            "fraction",
+            requests.timestamps,
             tuple(_error_rate(r, e) for r, e in zip(requests.values, errors.values, strict=True)),
         )
         return series
@@ -152,8 +156,16 @@ class SimulatedMetricsBackend:
     def gpu_utilization(self, node_names: Sequence[str]) -> list[GpuUtilization]:
         world = self._world()
         return [
-            GpuUtilization(r.node, r.gpu_index, r.mig_profile, r.mig_instance_id, r.utilization,
-                           r.memory_used_mib, r.power_watts, r.temperature_c)
+            GpuUtilization(
+                r.node,
+                r.gpu_index,
+                r.mig_profile,
+                r.mig_instance_id,
+                r.utilization,
+                r.memory_used_mib,
+                r.power_watts,
+                r.temperature_c,
+            )
             for r in world.gpu_readings(list(node_names))
         ]
 
@@ -176,16 +188,19 @@ class SimulatedMetricsBackend:
             rows = world.history.rows(key)
             if rows:  # the counters as the oldest kept minute began
                 first = rows[0]
-                points.append((first["at"] - 60, first["prompt_tokens_total"] - first["prompt_tokens_per_second"] * 60,
-                               first["generation_tokens_total"] - first["generation_tokens_per_second"] * 60))
+                points.append(
+                    (
+                        first["at"] - 60,
+                        first["prompt_tokens_total"] - first["prompt_tokens_per_second"] * 60,
+                        first["generation_tokens_total"] - first["generation_tokens_per_second"] * 60,
+                    )
+                )
             points += [(r["at"], r["prompt_tokens_total"], r["generation_tokens_total"]) for r in rows]
             now = world.now.timestamp()
             if not points or now > points[-1][0]:
                 points.append((now, dep.prompt_tokens_total, dep.generation_tokens_total))
             at_start, at_end = _counters_at(points, lo), _counters_at(points, hi)
-            result[(ref.namespace, ref.name)] = (
-                max(0.0, at_end[0] - at_start[0]), max(0.0, at_end[1] - at_start[1])
-            )
+            result[(ref.namespace, ref.name)] = (max(0.0, at_end[0] - at_start[0]), max(0.0, at_end[1] - at_start[1]))
         return result
 
     def deployment_token_counters(self, namespace: str, name: str) -> tuple[int, int]:
@@ -196,8 +211,9 @@ class SimulatedMetricsBackend:
             raise BackendError(f"deployment {namespace}/{name} not found in the simulated cluster", status=404)
         return int(dep.prompt_tokens_total), int(dep.generation_tokens_total)
 
-    def deployment_history(self, ref: DeploymentRef, *, start: datetime, end: datetime,
-                           step_seconds: int = 60) -> dict[int, dict[str, float | None]]:
+    def deployment_history(
+        self, ref: DeploymentRef, *, start: datetime, end: datetime, step_seconds: int = 60
+    ) -> dict[int, dict[str, float | None]]:
         """Not here: a simulated deployment's what-if replays its world, not a measured history."""
         raise NotSupported("a simulated cluster keeps no Prometheus history: its what-if replays the simulated world")
 
@@ -214,6 +230,5 @@ class SimulatedMetricsBackend:
         """Per pool, per minute: {"at", "nodes", "nodes_ready"}."""
         world = self._world()
         return {
-            name: [dict(row, at=from_epoch(row["at"])) for row in world.history.pool_rows(name)]
-            for name in world.pools
+            name: [dict(row, at=from_epoch(row["at"])) for row in world.history.pool_rows(name)] for name in world.pools
         }

@@ -9,9 +9,7 @@ from scaling.services import scale_action_run_inline, scaling_tick_run
 
 
 def describe(action: ScaleAction) -> str:
-    changes = ", ".join(
-        f"{name} {action.before.get(name)} -> {value}" for name, value in (action.after or {}).items()
-    )
+    changes = ", ".join(f"{name} {action.before.get(name)} -> {value}" for name, value in (action.after or {}).items())
     line = (
         f"#{action.pk} {action.status:<9} {action.namespace}/{action.target_name} ({action.target_kind}) "
         f"{changes or '-'} by {action.actor_label}"

@@ -33,40 +33,58 @@ def table(summaries: list[Summary]) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = ("Replay a deployment's traffic (a simulated world's, or a real cluster's measured history) against "
-            "candidate autoscaler policies, side by side.")
+    help = (
+        "Replay a deployment's traffic (a simulated world's, or a real cluster's measured history) against "
+        "candidate autoscaler policies, side by side."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("deployment_id", type=int)
-        parser.add_argument("--hours", type=float, default=None,
-                            help="how long to replay (default 6): at most 24 on a simulated cluster, 168 of a "
-                                 "real cluster's measured history; with --advise at most 168 "
-                                 "(default: the trace's length, or 24)")
+        parser.add_argument(
+            "--hours",
+            type=float,
+            default=None,
+            help="how long to replay (default 6): at most 24 on a simulated cluster, 168 of a "
+            "real cluster's measured history; with --advise at most 168 "
+            "(default: the trace's length, or 24)",
+        )
         parser.add_argument("--policy", action="append", default=[], help=HELP)
-        parser.add_argument("--spike", type=float, default=None,
-                            help="multiply the traffic by this from 1 hour in (ramp 5 min, hold 30, decay 15); "
-                                 "with --advise, see --spike-start/--spike-ramp/--spike-duration")
+        parser.add_argument(
+            "--spike",
+            type=float,
+            default=None,
+            help="multiply the traffic by this from 1 hour in (ramp 5 min, hold 30, decay 15); "
+            "with --advise, see --spike-start/--spike-ramp/--spike-duration",
+        )
         advice = parser.add_argument_group("advisor (--advise)")
-        advice.add_argument("--advise", action="store_true",
-                            help="search for the cheapest policy that meets the TTFT objective")
+        advice.add_argument(
+            "--advise", action="store_true", help="search for the cheapest policy that meets the TTFT objective"
+        )
         advice.add_argument("--json", action="store_true", help="print the advice as one JSON object")
         advice.add_argument("--trace", help="a CSV trace: TIMESTAMP,ContextTokens,GeneratedTokens, one row per request")
         advice.add_argument("--rate-multiplier", type=float, default=1.0, help="multiply the trace's request rate")
         advice.add_argument("--time-scale", type=float, default=1.0, help="stretch the trace's time (2: half as fast)")
-        advice.add_argument("--spike-start", type=int, default=None,
-                            help="seconds into the run the spike starts (default: a third of the run, at most 1 h)")
+        advice.add_argument(
+            "--spike-start",
+            type=int,
+            default=None,
+            help="seconds into the run the spike starts (default: a third of the run, at most 1 h)",
+        )
         advice.add_argument("--spike-ramp", type=int, default=600, help="seconds to reach the spike's height")
         advice.add_argument("--spike-duration", type=int, default=1800, help="seconds the spike holds its height")
-        advice.add_argument("--slo", type=float, default=None,
-                            help="TTFT p95 objective in seconds (default: the deployment's)")
-        advice.add_argument("--attainment", type=float, default=0.99,
-                            help="fraction of minutes that must meet the objective (default 0.99)")
+        advice.add_argument(
+            "--slo", type=float, default=None, help="TTFT p95 objective in seconds (default: the deployment's)"
+        )
+        advice.add_argument(
+            "--attainment",
+            type=float,
+            default=0.99,
+            help="fraction of minutes that must meet the objective (default 0.99)",
+        )
         advice.add_argument("--workers", type=int, default=2, help="worker processes for candidates")
 
     def handle(self, *args, **options):
-        deployment = (
-            ModelDeployment.objects.select_related("cluster").filter(id=options["deployment_id"]).first()
-        )
+        deployment = ModelDeployment.objects.select_related("cluster").filter(id=options["deployment_id"]).first()
         if deployment is None:
             raise CommandError(f"no deployment with id {options['deployment_id']}")
         if options["advise"]:
@@ -84,8 +102,13 @@ class Command(BaseCommand):
 
         try:
             candidates = [parse_policy(text) for text in options["policy"]]
-            whatif = whatif_compare(deployment=deployment, candidates=candidates, hours=options["hours"],
-                                    spike=options["spike"], progress=progress)
+            whatif = whatif_compare(
+                deployment=deployment,
+                candidates=candidates,
+                hours=options["hours"],
+                spike=options["spike"],
+                progress=progress,
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
 
@@ -124,10 +147,18 @@ class Command(BaseCommand):
                 self.stderr.write(f"replayed {done} of about {expected} candidates")
 
         try:
-            advice = advice_run(deployment=deployment, trace_path=options["trace"], hours=options["hours"],
-                                rate_multiplier=options["rate_multiplier"], spike=spike, slo=options["slo"],
-                                attainment=options["attainment"], time_scale=options["time_scale"],
-                                workers=options["workers"], progress=progress)
+            advice = advice_run(
+                deployment=deployment,
+                trace_path=options["trace"],
+                hours=options["hours"],
+                rate_multiplier=options["rate_multiplier"],
+                spike=spike,
+                slo=options["slo"],
+                attainment=options["attainment"],
+                time_scale=options["time_scale"],
+                workers=options["workers"],
+                progress=progress,
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         if options["json"]:
@@ -135,9 +166,11 @@ class Command(BaseCommand):
             return
         rec, seed, static = advice.recommended, advice.keda_seed, advice.static_peak
         goal = advice.objective
-        self.stdout.write(f"{deployment.cluster.name} {deployment.namespace}/{deployment.name}: {advice.hours:g} h, "
-                          f"TTFT p95 <= {goal.ttft_p95_seconds:g} s in {goal.attainment:.1%} of minutes; "
-                          f"{len(advice.candidates)} candidates replayed")
+        self.stdout.write(
+            f"{deployment.cluster.name} {deployment.namespace}/{deployment.name}: {advice.hours:g} h, "
+            f"TTFT p95 <= {goal.ttft_p95_seconds:g} s in {goal.attainment:.1%} of minutes; "
+            f"{len(advice.candidates)} candidates replayed"
+        )
         source = advice.source
         if source:
             self.stdout.write(f"traffic from the {source['traffic']}, model from the {source['model']}")
@@ -147,6 +180,8 @@ class Command(BaseCommand):
             self.stdout.write("no candidate meets the objective: the best attainment is recommended")
         for what, tried in (("recommended", rec), ("keda seed", seed), ("static peak", static)):
             o = tried.outcome
-            self.stdout.write(f"{what:<12} {o.slo_violation_minutes:>5} min over the SLO, attainment "
-                              f"{o.attainment:.2%}, {o.gpu_hours:.2f} GPU-hours, ${o.cost_usd:,.2f}: "
-                              f"{tried.policy.label}")
+            self.stdout.write(
+                f"{what:<12} {o.slo_violation_minutes:>5} min over the SLO, attainment "
+                f"{o.attainment:.2%}, {o.gpu_hours:.2f} GPU-hours, ${o.cost_usd:,.2f}: "
+                f"{tried.policy.label}"
+            )

@@ -44,7 +44,9 @@ def test_operators_acknowledge_and_silence_with_an_audit_and_viewers_cannot():
     assert answer.status_code == 201
     assert AlertSilence.objects.get().reason == "known rollout"
     assert list(AlertNote.objects.order_by("at").values_list("kind", "actor_label")) == [
-        ("acknowledged", "bot:op"), ("silenced", "bot:op")]
+        ("acknowledged", "bot:op"),
+        ("silenced", "bot:op"),
+    ]
     refused = op.post(f"/api/v1/alerts/{alert.id}/silence/", {"minutes": 0, "reason": "x"}, format="json")
     assert refused.status_code == 400
     assert AlertSilence.objects.count() == 1
@@ -63,8 +65,9 @@ def test_receivers_are_admin_only_and_never_show_the_url():
     rid = created.json()["id"]
     listed = admin.get("/api/v1/receivers/").content.decode()
     assert "very-secret" not in listed and "hooks.slack.com" in listed
-    assert admin.patch(f"/api/v1/receivers/{rid}/", {"namespaces": ["team-a"]}, format="json").json()[
-        "namespaces"] == ["team-a"]
+    assert admin.patch(f"/api/v1/receivers/{rid}/", {"namespaces": ["team-a"]}, format="json").json()["namespaces"] == [
+        "team-a"
+    ]
     assert admin.delete(f"/api/v1/receivers/{rid}/").status_code == 204
     assert not Receiver.objects.exists()
 
@@ -86,7 +89,10 @@ def test_operators_set_the_slo_with_an_audit_row_for_each_change():
                       {"ttft_p95_seconds": 2.5, "attainment": 0.995, "reason": "launch"}, format="json")  # fmt: skip
     assert answer.status_code == 200, answer.json()
     assert {k: answer.json()[k] for k in ("ttft_p95_seconds", "attainment", "budget_remaining")} == {
-        "ttft_p95_seconds": 2.5, "attainment": 0.995, "budget_remaining": None}
+        "ttft_p95_seconds": 2.5,
+        "attainment": 0.995,
+        "budget_remaining": None,
+    }
     assert bot("viewer", "v").get(f"/api/v1/deployments/{deployment.id}/slo/").json()["attainment"] == 0.995
     assert SloTarget.objects.get(deployment=deployment).attainment == 0.995
     assert AttainmentChange.objects.get().after == 0.995

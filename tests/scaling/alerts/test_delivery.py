@@ -11,9 +11,21 @@ from scaling.alerts.receivers import receiver_create
 
 def _queue(name: str, url: str, kind: str = "webhook") -> Delivery:
     receiver_create(actor="admin", data={"name": name, "kind": kind, "url": url})
-    body = {"event": "alert_firing", "alert": {"id": 1, "rule": "slo_burn_page", "severity": "page",
-            "state": "firing", "started_at": "2026-01-01T00:00:00+00:00", "node": None},
-            "deployment": "llm/llama", "cluster": "prod", "summary": "burning", "url": "http://sd/scaling/alerts/1/"}
+    body = {
+        "event": "alert_firing",
+        "alert": {
+            "id": 1,
+            "rule": "slo_burn_page",
+            "severity": "page",
+            "state": "firing",
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "node": None,
+        },
+        "deployment": "llm/llama",
+        "cluster": "prod",
+        "summary": "burning",
+        "url": "http://sd/scaling/alerts/1/",
+    }
     deliveries_create(event="alert_firing", dedup_key="alert:1:firing", body=body, severity="page", namespace="llm")
     return Delivery.objects.get(receiver__name=name)
 

@@ -41,7 +41,9 @@ def test_it_says_why_a_cluster_without_prometheus_is_not_evaluated():
     alerts_evaluate()
     evaluation = ClusterEvaluation.objects.get(cluster=cluster)
     assert (evaluation.status, evaluation.reason) == (
-        "off", "no Prometheus configured for this cluster: alert rules are not evaluated")
+        "off",
+        "no Prometheus configured for this cluster: alert rules are not evaluated",
+    )
 
 
 def test_it_asks_one_batch_of_queries_whatever_the_fleet_size():

@@ -47,8 +47,9 @@ def _two_evaluators_at_once(tmp_path) -> list[str]:
 def _wait_for_a_whole_minute(prometheus_server, objective: float, timeout: float = 150.0) -> None:
     """The SLO counts clock minutes: wait until Prometheus holds one whole minute of the pod."""
     deadline = time.monotonic() + timeout
-    query = alert_promql.ttft_slow_minutes_by_deployment(f'namespace="{NS}"', "namespace", "pod", 300,
-                                                        objective_seconds=objective, boundaries=TTFT_BUCKETS_SECONDS)
+    query = alert_promql.ttft_slow_minutes_by_deployment(
+        f'namespace="{NS}"', "namespace", "pod", 300, objective_seconds=objective, boundaries=TTFT_BUCKETS_SECONDS
+    )
     while time.monotonic() < deadline:
         if prometheus_server.query(query):
             return

@@ -40,8 +40,7 @@ def test_a_simulated_cluster_pages_on_its_slow_minutes_and_resolves(sim):
 
     evaluation = ClusterEvaluation.objects.get(cluster=sim)
     assert (evaluation.status, result.unknown_clusters) == ("ok", [])
-    assert set(Alert.objects.filter(rule="slo_burn_page").values_list("deployment__name", flat=True)) == {
-        "llama-3-8b"}
+    assert set(Alert.objects.filter(rule="slo_burn_page").values_list("deployment__name", flat=True)) == {"llama-3-8b"}
     budgets = {t.deployment_id: t for t in SloTarget.objects.all()}
     assert (budgets[strict.id].attained, budgets[strict.id].burn_rate_1h) == (0.0, pytest.approx(100.0))
     assert (budgets[loose.id].attained, budgets[loose.id].burn_rate_1h) == (1.0, 0.0)

@@ -25,8 +25,9 @@ def _action(deployment, status=ScaleAction.Status.SUCCEEDED, **kw) -> ScaleActio
 @pytest.mark.django_db(transaction=True)
 def test_an_ended_action_goes_to_receivers_of_actions_only_once(webhook, llama):
     receiver_create(actor="admin", data={"name": "ops", "kind": "webhook", "url": webhook.url, "events": ["actions"]})
-    receiver_create(actor="admin", data={"name": "pager", "kind": "webhook", "url": webhook.url + "?pager",
-                                         "events": ["alerts"]})
+    receiver_create(
+        actor="admin", data={"name": "pager", "kind": "webhook", "url": webhook.url + "?pager", "events": ["alerts"]}
+    )
     action = _action(llama, status=ScaleAction.Status.FAILED, error="the cluster refused: quota exceeded")
     action_notify(action_id=action.id)
     action_notify(action_id=action.id)  # a redelivered task message

@@ -31,7 +31,8 @@ def _promtool() -> str:
 
 def test_it_is_the_committed_file():
     assert RULE_FILE.read_text() == render(), "regenerate: python -m scaling.alerts.prometheus_rule > " + str(
-        RULE_FILE.relative_to(ROOT))
+        RULE_FILE.relative_to(ROOT)
+    )
 
 
 def test_it_passes_promtool_check_rules(tmp_path):
@@ -82,8 +83,10 @@ def test_each_deployment_is_judged_against_its_own_objective_and_queue_target(tm
         series += [_scaledeck("scaledeck_autoscaler_queue_target", deployment, 5.0),
                    _scaledeck("scaledeck_autoscaler_max_replicas", deployment, most),
                    _scaledeck("scaledeck_deployment_replicas_desired", deployment, 4)]  # fmt: skip
-    burn = ("p95 TTFT over the deployment's objective in more than 14.4x the error budget's share of minutes "
-            "over 1h and 5m.")
+    burn = (
+        "p95 TTFT over the deployment's objective in more than 14.4x the error budget's share of minutes "
+        "over 1h and 5m."
+    )
     tests = {
         "rule_files": ["rules.yaml"],
         "evaluation_interval": "1m",

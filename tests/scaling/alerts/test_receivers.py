@@ -17,8 +17,9 @@ def test_it_refuses_a_url_that_is_not_http(url):
 
 @pytest.mark.django_db
 def test_it_stores_the_url_encrypted_and_shows_only_scheme_and_host():
-    receiver = receiver_create(actor="admin", data={"name": "x", "kind": "slack",
-                                                    "url": "https://hooks.slack.com/services/T0/B0/secret"})
+    receiver = receiver_create(
+        actor="admin", data={"name": "x", "kind": "slack", "url": "https://hooks.slack.com/services/T0/B0/secret"}
+    )
     assert "secret" not in receiver.url_encrypted
     assert receiver.url_hint == "https://hooks.slack.com/…"
     assert receiver_url(receiver) == "https://hooks.slack.com/services/T0/B0/secret"
@@ -27,12 +28,14 @@ def test_it_stores_the_url_encrypted_and_shows_only_scheme_and_host():
 @pytest.mark.django_db
 def test_it_refuses_unknown_severities_and_events():
     with pytest.raises(ApplicationError) as refused:
-        receiver_create(actor="admin", data={"name": "x", "kind": "webhook", "url": "http://a/",
-                                             "severities": ["urgent"]})
+        receiver_create(
+            actor="admin", data={"name": "x", "kind": "webhook", "url": "http://a/", "severities": ["urgent"]}
+        )
     assert refused.value.field == "severities"
     with pytest.raises(ApplicationError):
-        receiver_create(actor="admin", data={"name": "x", "kind": "webhook", "url": "http://a/",
-                                             "events": ["everything"]})
+        receiver_create(
+            actor="admin", data={"name": "x", "kind": "webhook", "url": "http://a/", "events": ["everything"]}
+        )
 
 
 def test_it_picks_receivers_by_event_severity_and_namespace():
@@ -42,7 +45,8 @@ def test_it_picks_receivers_by_event_severity_and_namespace():
     chosen = receivers_for([every, team, actions], event="alerts", severity="page", namespace="team-a")
     assert [r.name for r in chosen] == ["every", "team"]
     assert [r.name for r in receivers_for([every, team], event="alerts", severity="page", namespace="team-b")] == [
-        "every"]
+        "every"
+    ]
     # A node's alert has no namespace: only receivers of every namespace get it.
     assert [r.name for r in receivers_for([every, team], event="alerts", severity="page", namespace=None)] == ["every"]
 

@@ -59,7 +59,7 @@ def test_it_applies_the_vllm_thresholds():
 
 
 def test_it_reads_the_queue_target_from_the_autoscaler_metric():
-    assert rules.queue_target("prometheus: sum(vllm:num_requests_waiting{namespace=\"a\"}) > 5") == 5.0
+    assert rules.queue_target('prometheus: sum(vllm:num_requests_waiting{namespace="a"}) > 5') == 5.0
     assert rules.queue_target("cpu > 80% utilization") is None
 
 

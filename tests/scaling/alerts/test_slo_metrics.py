@@ -34,7 +34,9 @@ def test_it_exposes_each_deployments_own_objective_and_autoscaler_limits(client,
     assert gauge("scaledeck_slo_attainment_target", "qwen") == 0.99
     assert gauge("scaledeck_autoscaler_queue_target", "llama") == 5.0
     assert gauge("scaledeck_autoscaler_queue_target", "qwen") is None  # not scaled on the queue
-    assert (gauge("scaledeck_autoscaler_max_replicas", "llama"), gauge("scaledeck_autoscaler_max_replicas", "qwen")) \
-        == (4.0, 8.0)
+    assert (
+        gauge("scaledeck_autoscaler_max_replicas", "llama"),
+        gauge("scaledeck_autoscaler_max_replicas", "qwen"),
+    ) == (4.0, 8.0)
     assert gauge("scaledeck_deployment_replicas_desired", "llama") == 4.0
     assert value(families, "scaledeck_database_up", "scaledeck_database_up") == 1

@@ -14,8 +14,13 @@ def firing():
 
 @pytest.mark.django_db
 def test_the_alerts_page_lists_firing_alerts_and_says_when_state_is_unknown(client, firing):
-    ClusterEvaluation.objects.create(cluster=firing.cluster, status="unknown", evaluated_at=timezone.now(),
-                                     unknown_since=timezone.now(), reason="Prometheus refused the connection")
+    ClusterEvaluation.objects.create(
+        cluster=firing.cluster,
+        status="unknown",
+        evaluated_at=timezone.now(),
+        unknown_since=timezone.now(),
+        reason="Prometheus refused the connection",
+    )
     client.force_login(UserFactory(role="viewer"))
     html = client.get("/scaling/alerts/").content.decode()
     assert "TTFT burning at 20.0x" in html
