@@ -8,10 +8,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import forbidden, role_required
+from accounts.filters import ApiTokenFilterSet
 from accounts.forms import TokenForm
 from accounts.models import ApiToken, Role
 from accounts.services import api_token_create, api_token_revoke, user_role
 from core.errors import ApplicationError, form_error_add
+from core.htmx import filtered_rows
 
 
 def _names(text: str) -> list[str]:
@@ -46,8 +48,11 @@ def tokens(request):
     rows = ApiToken.objects.select_related("user").order_by("-created_at", "-id")
     if not is_admin:
         rows = rows.filter(user=request.user)
+    filterset = ApiTokenFilterSet(request.GET, queryset=rows)
+    rows, errors = filtered_rows(filterset)
     status = 400 if form is not None and form.errors else 200
-    context = {"rows": rows[:500], "form": form, "issued": issued, "is_admin": is_admin, "now": timezone.now()}
+    context = {"rows": rows[:500], "form": form, "issued": issued, "is_admin": is_admin, "now": timezone.now(),
+               "filterset": filterset, "filter_errors": errors, "roles": Role.choices}  # fmt: skip
     return render(request, "accounts/tokens.html", context, status=status)
 
 

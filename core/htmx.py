@@ -16,3 +16,10 @@ def filter_errors(filterset) -> list[str]:
     if filterset.is_valid():
         return []
     return [f"{name}: {message}" for name, messages in filterset.errors.items() for message in messages]
+
+
+def filtered_rows(filterset):
+    """(rows, errors): the FilterSet's rows, or none at all with the error lines when a parameter is
+    unknown or malformed (a page never shows "everything" for a filter it could not apply)."""
+    errors = filter_errors(filterset)
+    return (filterset.queryset.none() if errors else filterset.qs), errors

@@ -1,11 +1,13 @@
-"""One FilterSet for scale actions, serving both the audit page and `GET /api/v1/actions/`."""
+"""One FilterSet per scaling list, each serving both its page and its API list: scale actions (the audit
+page and `GET /api/v1/actions/`) and pre-scale rules."""
 
 from __future__ import annotations
 
 import django_filters
 
 from core.filters import RangeCheckedFilterSet
-from scaling.models import ScaleAction
+from fleet.filters import StrictBooleanFilter
+from scaling.models import PrescaleRule, ScaleAction
 
 
 class ScaleActionFilterSet(RangeCheckedFilterSet):
@@ -21,4 +23,24 @@ class ScaleActionFilterSet(RangeCheckedFilterSet):
 
     class Meta:
         model = ScaleAction
+        fields: list[str] = []  # the declared filters above, nothing implicit
+
+
+class PrescaleRuleFilterSet(RangeCheckedFilterSet):
+    """Pre-scale rules by their deployment's cluster, namespace and name: the rules page and
+    `GET /api/v1/prescale-rules/`."""
+
+    cluster = django_filters.CharFilter(field_name="deployment__cluster__name", label="Cluster")
+    namespace = django_filters.CharFilter(field_name="deployment__namespace", label="Namespace")
+    name = django_filters.CharFilter(field_name="deployment__name", label="Deployment")
+    enabled = StrictBooleanFilter(label="Enabled")
+
+    search_fields = ("deployment__name", "deployment__namespace", "deployment__cluster__name", "cron", "timezone")
+    ordering_fields = {
+        "cluster": "deployment__cluster__name", "namespace": "deployment__namespace", "name": "deployment__name",
+        "floor": "min_replicas", "created_at": "created_at",
+    }
+
+    class Meta:
+        model = PrescaleRule
         fields: list[str] = []  # the declared filters above, nothing implicit

@@ -18,10 +18,11 @@ from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from core.charts.whatif import whatif_figure
 from core.errors import ApplicationError
-from core.htmx import filter_errors, wants_fragment
+from core.htmx import filter_errors, filtered_rows, wants_fragment
 from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import ModelDeployment
 from scaling import decisions, selectors, tasks
+from scaling.filters import PrescaleRuleFilterSet
 from scaling.forms import PrescaleRuleForm, QuotaForm, ScaleForm, WhatIfForm, add_service_error
 from scaling.models import PrescaleRule, ScaleAction, WhatIfRun
 from scaling.services import (
@@ -295,9 +296,14 @@ def whatif_run_status(request, deployment_id: int, run_id: int):
 
 @require_GET
 def rules(request):
+    """Pre-scale rules filtered like `GET /api/v1/prescale-rules/`, each with its next firings."""
     now = timezone.now()
+    filterset = PrescaleRuleFilterSet(request.GET, queryset=selectors.rule_queryset())
+    rules_shown, errors = filtered_rows(filterset)
     context = {
-        "rows": selectors.rule_rows(selectors.rule_queryset(), now=now),
+        "rows": selectors.rule_rows(rules_shown, now=now),
+        "filterset": filterset,
+        "filter_errors": errors,
         "now": now,
         "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
     }

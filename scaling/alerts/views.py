@@ -12,6 +12,8 @@ from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from core.errors import ApplicationError
+from core.htmx import filtered_rows
+from scaling.alerts.filters import AlertFilterSet, ReceiverFilterSet
 from scaling.alerts.models import Alert, ClusterEvaluation, Delivery, Receiver, SloTarget
 from scaling.alerts.receivers import receiver_create, receiver_delete
 from scaling.alerts.rules import RULE_TITLES, Severity
@@ -23,16 +25,27 @@ PAGE_SIZE = 50
 
 @require_GET
 def alerts(request):
-    state = request.GET.get("state", "firing")
-    rows = Alert.objects.select_related("deployment", "cluster")
-    if state in Alert.State.values:
-        rows = rows.filter(state=state)
-    else:
-        state = "all"
+    """Alerts filtered like `GET /api/v1/alerts/`; firing ones unless `?state=` says otherwise
+    (`?state=all` for every state)."""
+    params = request.GET.copy()
+    if "state" not in params:
+        params["state"] = Alert.State.FIRING
+    if params.getlist("state") == ["all"]:
+        del params["state"]
+    states = params.getlist("state")
+    filterset = AlertFilterSet(params, queryset=Alert.objects.select_related("deployment", "cluster"))
+    rows, errors = filtered_rows(filterset)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     context = {
+        "filterset": filterset,
+        "filter_errors": errors,
         "page": page,
-        "state": state,
+        "query": query.urlencode(),
+        "state": states[0] if len(states) == 1 else "all",
+        "states": Alert.State.choices,
+        "severities": Severity.choices,
         "titles": RULE_TITLES,
         "evaluations": ClusterEvaluation.objects.select_related("cluster").order_by("cluster__name"),
         "budgets": SloTarget.objects.filter(budget_remaining__isnull=False, deployment__gone_at__isnull=True)
@@ -105,8 +118,12 @@ def receivers(request):
             return redirect("alerts:receivers")
         except ApplicationError as exc:
             error = exc.message
+    filterset = ReceiverFilterSet(request.GET, queryset=Receiver.objects.all())
+    rows, errors = filtered_rows(filterset)
     context = {
-        "receivers": Receiver.objects.all(),
+        "receivers": rows,
+        "filterset": filterset,
+        "filter_errors": errors,
         "kinds": Receiver.Kind.choices,
         "severities": Severity.choices,
         "events": Receiver.Event.choices,
