@@ -37,8 +37,11 @@ class PrescaleRuleFilterSet(RangeCheckedFilterSet):
 
     search_fields = ("deployment__name", "deployment__namespace", "deployment__cluster__name", "cron", "timezone")
     ordering_fields = {
-        "cluster": "deployment__cluster__name", "namespace": "deployment__namespace", "name": "deployment__name",
-        "floor": "min_replicas", "created_at": "created_at",
+        "cluster": "deployment__cluster__name",
+        "namespace": "deployment__namespace",
+        "name": "deployment__name",
+        "floor": "min_replicas",
+        "created_at": "created_at",
     }
 
     class Meta:

@@ -61,14 +61,20 @@ class PageFilters:
 
 
 PAGES = {
-    "alerts": PageFilters("/scaling/alerts/?state=all&", "viewer", _alert, "namespace", ("ns-alpha", "ns-beta"),
-                          "deployment__ic", "started_at"),
-    "rules": PageFilters("/scaling/rules/?", "viewer", _rule, "namespace", ("ns-alpha", "ns-beta"),
-                         "name__ic", "name"),
-    "tokens": PageFilters("/tokens/?", "admin", _token, "user", ("alpha-user", "beta-user"),
-                          "name__ic", "name"),
-    "receivers": PageFilters("/scaling/alerts/receivers/?", "admin", _receiver, "name", ("alpha-hook", "beta-hook"),
-                             "name__ic", "name"),
+    "alerts": PageFilters(
+        "/scaling/alerts/?state=all&",
+        "viewer",
+        _alert,
+        "namespace",
+        ("ns-alpha", "ns-beta"),
+        "deployment__ic",
+        "started_at",
+    ),
+    "rules": PageFilters("/scaling/rules/?", "viewer", _rule, "namespace", ("ns-alpha", "ns-beta"), "name__ic", "name"),
+    "tokens": PageFilters("/tokens/?", "admin", _token, "user", ("alpha-user", "beta-user"), "name__ic", "name"),
+    "receivers": PageFilters(
+        "/scaling/alerts/receivers/?", "admin", _receiver, "name", ("alpha-hook", "beta-hook"), "name__ic", "name"
+    ),
 }
 
 
