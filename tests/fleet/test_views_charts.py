@@ -9,19 +9,22 @@ from core.templatetags.scaledeck import latency, pct
 from fleet.backends.base import DeploymentMetrics
 from fleet.models import ReplicaChange
 from tests.factories import ModelDeploymentFactory
-from tests.fleet.test_views_deployment import NOW, charts, figure_of, series
+from tests.fleet.test_views_deployment import NOW, charts, panels_of, series
 
 pytestmark = pytest.mark.django_db
 
 
-def trace(figure: dict, name: str) -> dict:
-    return next(t for t in figure["data"] if t["name"] == name)
+def trace(panels: dict[str, dict], name: str) -> dict:
+    return next(t for panel in panels.values() for t in panel["data"] if t["name"] == name)
 
 
-def panel_of(figure: dict, name: str) -> str:
-    """The title of the panel a trace is drawn in."""
-    axis = trace(figure, name)["yaxis"]
-    return figure["layout"]["yaxis" + axis[1:]]["title"]["text"]
+def panel_of(panels: dict[str, dict], name: str) -> str:
+    """The title of the panel (one figure each) a trace is drawn in."""
+    return next(title for title, panel in panels.items() if any(t["name"] == name for t in panel["data"]))
+
+
+def unit_of(panels: dict[str, dict], name: str) -> str:
+    return panels[panel_of(panels, name)]["layout"]["yaxis"]["title"]["text"]
 
 
 def test_it_charts_itl_e2e_errors_and_preemptions(viewer_client, fake_metrics):
@@ -38,16 +41,16 @@ def test_it_charts_itl_e2e_errors_and_preemptions(viewer_client, fake_metrics):
     }
 
     with time_machine.travel(NOW, tick=False):
-        figure = figure_of(viewer_client.get(charts(deployment)).content.decode())
+        panels = panels_of(viewer_client.get(charts(deployment)).content.decode())
 
-    assert trace(figure, "ITL p95 (s)")["y"] == [0.031, 0.035, None, 0.060]
-    assert trace(figure, "E2E p95 (s)")["y"][3] == 9.0
-    assert trace(figure, "error rate (%)")["y"] == [1.0, 0.0, 10.0, 10.0]
-    assert trace(figure, "preemptions (/s)")["y"] == [0, 0, 2.5, 1]
-    assert panel_of(figure, "ITL p50 (s)") == panel_of(figure, "E2E p50 (s)") == "seconds (s)"
-    assert trace(figure, "ITL p50 (s)")["yaxis"] != trace(figure, "E2E p50 (s)")["yaxis"]  # own scales
-    assert panel_of(figure, "errors: aborted or failed (req/s)") == "per second (/s)"
-    assert panel_of(figure, "error rate (%)") == "% of finished"
+    assert trace(panels, "ITL p95 (s)")["y"] == [0.031, 0.035, None, 0.060]
+    assert trace(panels, "E2E p95 (s)")["y"][3] == 9.0
+    assert trace(panels, "error rate (%)")["y"] == [1.0, 0.0, 10.0, 10.0]
+    assert trace(panels, "preemptions (/s)")["y"] == [0, 0, 2.5, 1]
+    assert unit_of(panels, "ITL p50 (s)") == unit_of(panels, "E2E p50 (s)") == "seconds (s)"
+    assert panel_of(panels, "ITL p50 (s)") != panel_of(panels, "E2E p50 (s)")  # own panels, own scales
+    assert unit_of(panels, "errors: aborted or failed (req/s)") == "per second (/s)"
+    assert unit_of(panels, "error rate (%)") == "% of finished"
 
 
 def test_it_shows_the_tiles_for_latency_and_errors(viewer_client, fake_metrics):
@@ -70,10 +73,10 @@ def test_it_draws_recorded_replicas_above_todays_count_without_kube_state_metric
     fake_metrics.series = {"queue_depth": series("queue_depth", "requests", [1, 2, 3, 4])}
 
     with time_machine.travel(NOW, tick=False):
-        figure = figure_of(viewer_client.get(charts(deployment)).content.decode())
+        panels = panels_of(viewer_client.get(charts(deployment)).content.decode())
 
-    assert trace(figure, "desired (replicas)")["y"] == [4.0, 4.0, 1.0, 1.0]
-    assert trace(figure, "ready (replicas)")["y"] == [4.0, 4.0, 1.0, 1.0]
+    assert trace(panels, "desired (replicas)")["y"] == [4.0, 4.0, 1.0, 1.0]
+    assert trace(panels, "ready (replicas)")["y"] == [4.0, 4.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize(
@@ -94,10 +97,11 @@ def test_it_says_on_the_time_axis_which_resolution_is_drawn(viewer_client, fake_
     fake_metrics.series = {"queue_depth": series("queue_depth", "requests", [1, None, 3])}
 
     with time_machine.travel(NOW, tick=False):
-        figure = figure_of(viewer_client.get(charts(deployment, f"?range={range_key}")).content.decode())
+        panels = panels_of(viewer_client.get(charts(deployment, f"?range={range_key}")).content.decode())
 
-    bottom = figure["layout"]["xaxis11"]
-    assert bottom["title"]["text"] == f"time (UTC), {said}"
-    assert all(figure["layout"][f"xaxis{n}"]["matches"] == "x11" for n in ("", 2, 10))  # one time axis
-    queue = trace(figure, "waiting (req)")
+    *above, bottom = panels.values()
+    assert bottom["layout"]["xaxis"]["title"]["text"] == f"time (UTC), {said}"
+    assert all("title" not in p["layout"]["xaxis"] for p in above)
+    assert len({tuple(p["layout"]["xaxis"]["range"]) for p in panels.values()}) == 1  # one time range
+    queue = trace(panels, "waiting (req)")
     assert queue["y"] == [1, None, 3] and queue["connectgaps"] is False

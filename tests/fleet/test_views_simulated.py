@@ -1,6 +1,5 @@
 """The pages over the simulated backends end to end: simulated world -> sync -> pages and fragments."""
 
-import json
 import re
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ from django.urls import reverse
 from fleet.models import Cluster, ModelDeployment
 from fleet.sync import cluster_sync
 from fleet.world_store import DbWorldStore
+from tests.fleet.test_views_deployment import panels_of
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -46,10 +46,10 @@ def test_it_draws_charts_from_the_simulated_history(viewer_client, demo_cluster)
         html = viewer_client.get(reverse("deployment:charts", args=[deployment.id]), {"range": "1h"})
     html = html.content.decode()
 
-    figure = json.loads(re.search(r'type="application/json">(.*?)</script>', html, re.S).group(1))
-    queue = next(t for t in figure["data"] if t["name"] == "waiting (req)")
+    panels = panels_of(html)
+    queue = next(t for t in panels["Requests waiting and running"]["data"] if t["name"] == "waiting (req)")
     assert any(v is not None for v in queue["y"])
-    assert {"desired (replicas)", "ready (replicas)"} <= {t["name"] for t in figure["data"]}
+    assert {"desired (replicas)", "ready (replicas)"} <= {t["name"] for t in panels["Replicas"]["data"]}
 
 
 def test_it_draws_the_simulated_nodes_and_their_gpu_utilization(viewer_client, demo_cluster):
