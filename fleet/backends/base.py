@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from fleet.backends.signals import AlertSignals
+from fleet.mig_parted import MigPartedConfig
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
@@ -461,7 +462,7 @@ class ClusterWriter(Protocol):
 
 
 class NodeOperator(Protocol):
-    """What MIG repartitioning does to a node (scaling/services/mig_apply.py)."""
+    """What MIG repartitioning does to a node (mig/apply.py), and the layouts it may ask for (mig/layouts.py)."""
 
     def get_node(self, name: str) -> dict:
         """{"unschedulable", "labels", "capacity", "resource_version"} of a node, read now."""
@@ -474,6 +475,10 @@ class NodeOperator(Protocol):
 
     def evict_pod(self, namespace: str, name: str) -> None:
         """Evict a pod, honouring its PodDisruptionBudgets (refused: EvictionRefused)."""
+
+    def mig_parted_config(self, config_map: str) -> MigPartedConfig | None:
+        """The GPU operator's mig-parted config in ConfigMap `namespace/name`; None where there is none
+        to read (not found; a simulator applies any valid layout). Malformed: MigPartedConfigError."""
 
 
 @runtime_checkable
