@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import serializers
+from accounts.filters import ApiTokenFilterSet
 from accounts.models import ApiToken, Role
 from accounts.permissions import request_role
 from accounts.scope import request_token
@@ -24,6 +25,7 @@ def _actor(request):
 
 class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = serializers.ApiTokenSerializer
+    filterset_class = ApiTokenFilterSet  # the tokens page's filters
     write_role = Role.ADMIN
 
     def get_queryset(self):

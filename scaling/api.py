@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import serializers
-from scaling.filters import ScaleActionFilterSet
+from scaling.filters import PrescaleRuleFilterSet, ScaleActionFilterSet
 from scaling.models import PrescaleRule, ScaleAction
 from scaling.services import (
     Actor,
@@ -98,6 +98,7 @@ class ScaleActionViewSet(viewsets.ReadOnlyModelViewSet):
 
 class PrescaleRuleViewSet(viewsets.ModelViewSet):
     serializer_class = serializers.PrescaleRuleSerializer
+    filterset_class = PrescaleRuleFilterSet  # the rules page's filters
     write_role = Role.OPERATOR
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     queryset = PrescaleRule.objects.select_related("deployment").order_by("id")

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from fleet.models import ModelDeployment
+from scaling.alerts.filters import AlertFilterSet, ReceiverFilterSet
 from scaling.alerts.models import Alert, Receiver
 from scaling.alerts.receivers import receiver_create, receiver_delete, receiver_update
 from scaling.alerts.services import alert_acknowledge, alert_silence, deployment_slo, deployment_slo_update
@@ -55,26 +56,13 @@ def _body(request, allowed: set[str]) -> dict:
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """GET alerts/?state=firing|resolved&severity=...; POST {id}/acknowledge/, {id}/silence/ (operator)."""
+    """GET alerts/ filtered like the alerts page (`?state=firing`, `?severity=page`, `?namespace=`, ...);
+    POST {id}/acknowledge/, {id}/silence/ (operator)."""
 
     serializer_class = AlertSerializer
+    filterset_class = AlertFilterSet
     write_role = Role.OPERATOR
-    query_parameters = ("state", "severity")  # read in get_queryset; any other is a 400
-
-    def get_queryset(self):
-        qs = Alert.objects.select_related("deployment", "cluster")
-        params = self.request.query_params
-        state = params.get("state")
-        if state is not None:
-            if state not in Alert.State.values:
-                raise ValidationError({"state": ["one of firing, resolved"]})
-            qs = qs.filter(state=state)
-        severity = params.get("severity")
-        if severity is not None:
-            if severity not in ("page", "ticket", "info"):
-                raise ValidationError({"severity": ["one of page, ticket, info"]})
-            qs = qs.filter(severity=severity)
-        return qs
+    queryset = Alert.objects.select_related("deployment", "cluster")
 
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
@@ -98,6 +86,7 @@ class ReceiverViewSet(viewsets.ModelViewSet):
     """Admins only, reads included: a receiver's filters say who gets paged."""
 
     serializer_class = ReceiverSerializer
+    filterset_class = ReceiverFilterSet  # the receivers page's filters
     queryset = Receiver.objects.all()
     read_role = Role.ADMIN
     write_role = Role.ADMIN

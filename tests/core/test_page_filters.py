@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from scaling.alerts.models import Alert, Receiver
 from scaling.models import PrescaleRule
@@ -58,6 +59,7 @@ class PageFilters:
     several_values: tuple[str, str]
     contains: str  # the `__ic` parameter
     ordering: str  # sorts alpha, beta, gamma ascending
+    api: str  # the API list that shares the page's FilterSet
 
 
 PAGES = {
@@ -69,11 +71,30 @@ PAGES = {
         ("ns-alpha", "ns-beta"),
         "deployment__ic",
         "started_at",
+        "/api/v1/alerts/",
     ),
-    "rules": PageFilters("/scaling/rules/?", "viewer", _rule, "namespace", ("ns-alpha", "ns-beta"), "name__ic", "name"),
-    "tokens": PageFilters("/tokens/?", "admin", _token, "user", ("alpha-user", "beta-user"), "name__ic", "name"),
+    "rules": PageFilters(
+        "/scaling/rules/?",
+        "viewer",
+        _rule,
+        "namespace",
+        ("ns-alpha", "ns-beta"),
+        "name__ic",
+        "name",
+        "/api/v1/prescale-rules/",
+    ),
+    "tokens": PageFilters(
+        "/tokens/?", "admin", _token, "user", ("alpha-user", "beta-user"), "name__ic", "name", "/api/v1/tokens/"
+    ),
     "receivers": PageFilters(
-        "/scaling/alerts/receivers/?", "admin", _receiver, "name", ("alpha-hook", "beta-hook"), "name__ic", "name"
+        "/scaling/alerts/receivers/?",
+        "admin",
+        _receiver,
+        "name",
+        ("alpha-hook", "beta-hook"),
+        "name__ic",
+        "name",
+        "/api/v1/receivers/",
     ),
 }
 
@@ -156,3 +177,21 @@ def test_the_query_count_does_not_grow_with_the_rows(page):
 
     assert "zeta" in html
     assert len(six) == len(three), [q["sql"] for q in six.captured_queries]
+
+
+def test_the_api_list_takes_the_same_filters(page):
+    spec, markers, get = page
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiTokenFactory(name='admin-bot', role='admin').raw}")
+    a, b = spec.several_values
+
+    def count(query: str) -> int:
+        response = bot.get(f"{spec.api}?{query}")
+        assert response.status_code == 200, response.content
+        return response.json()["count"]
+
+    assert count(f"{spec.several}={a}&{spec.several}={b}") == 2
+    assert count(f"{spec.contains}=LPH") == 1
+    assert count("q=GAMM") == 1
+    refused = bot.get(f"{spec.api}?namspace=ns-alpha")
+    assert refused.status_code == 400 and list(refused.json()) == ["namspace"]
