@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -13,7 +13,7 @@ from accounts.forms import TokenForm
 from accounts.models import ApiToken, Role
 from accounts.services import api_token_create, api_token_revoke, user_role
 from core.errors import ApplicationError, form_error_add
-from core.htmx import filtered_rows
+from core.htmx import filtered_rows, render_filtered
 
 
 def _names(text: str) -> list[str]:
@@ -53,7 +53,7 @@ def tokens(request):
     status = 400 if form is not None and form.errors else 200
     context = {"rows": rows[:500], "form": form, "issued": issued, "is_admin": is_admin, "now": timezone.now(),
                "filterset": filterset, "filter_errors": errors, "roles": Role.choices}  # fmt: skip
-    return render(request, "accounts/tokens.html", context, status=status)
+    return render_filtered(request, "accounts/tokens.html", context, status=status)
 
 
 @role_required(Role.ADMIN)

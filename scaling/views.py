@@ -18,7 +18,7 @@ from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from core.charts.whatif import whatif_figure
 from core.errors import ApplicationError
-from core.htmx import filter_errors, filtered_rows, wants_fragment
+from core.htmx import filter_errors, filtered_rows, render_filtered, wants_fragment
 from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import ModelDeployment
 from scaling import decisions, selectors, tasks
@@ -63,7 +63,7 @@ def audit(request):
         "sources": ScaleAction.Source.choices,
     }
     template = "scaling/_audit_table.html" if wants_fragment(request) else "scaling/audit.html"
-    return render(request, template, context)
+    return render_filtered(request, template, context)
 
 
 @require_GET
@@ -307,7 +307,7 @@ def rules(request):
         "now": now,
         "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
     }
-    return render(request, "scaling/rules.html", context)
+    return render_filtered(request, "scaling/rules.html", context)
 
 
 def _rule_form_page(request, form, rule=None, status=200):

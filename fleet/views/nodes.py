@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from core.htmx import filter_errors
+from core.htmx import filter_errors, render_filtered
 from fleet import mig, selectors
 from fleet.backends.base import GpuUtilization
 from fleet.cold_start import NodeStart, node_starts
@@ -181,7 +181,7 @@ def nodes(request):
         "query": query.urlencode(),
         "page_query": request.GET.urlencode(),
     }
-    return render(request, "fleet/nodes.html", context)
+    return render_filtered(request, "fleet/nodes.html", context)
 
 
 @require_GET

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import django_filters
 from django.core.paginator import Paginator
-from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from core.htmx import filter_errors, wants_fragment
+from core.htmx import filter_errors, render_filtered, wants_fragment
 from fleet import selectors
 from fleet.filters import DeploymentFilterSet
 
@@ -59,4 +58,4 @@ def overview(request):
         "narrowed": narrowed,
     }
     template = "fleet/_overview_live.html" if wants_fragment(request) else "fleet/overview.html"
-    return render(request, template, context)
+    return render_filtered(request, template, context)

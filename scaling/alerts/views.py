@@ -12,7 +12,7 @@ from accounts.decorators import role_required
 from accounts.models import Role, role_at_least
 from accounts.services import user_role
 from core.errors import ApplicationError
-from core.htmx import filtered_rows
+from core.htmx import filtered_rows, render_filtered
 from scaling.alerts.filters import AlertFilterSet, ReceiverFilterSet
 from scaling.alerts.models import Alert, ClusterEvaluation, Delivery, Receiver, SloTarget
 from scaling.alerts.receivers import receiver_create, receiver_delete
@@ -54,7 +54,7 @@ def alerts(request):
         "can_operate": role_at_least(user_role(request.user), Role.OPERATOR),
         "section": "alerts:alerts",
     }
-    return render(request, "alerts/alerts.html", context)
+    return render_filtered(request, "alerts/alerts.html", context)
 
 
 @require_GET
@@ -130,4 +130,4 @@ def receivers(request):
         "error": error,
         "section": "alerts:receivers",
     }
-    return render(request, "alerts/receivers.html", context, status=400 if error else 200)
+    return render_filtered(request, "alerts/receivers.html", context, status=400 if error else 200)

@@ -17,6 +17,16 @@
     tag.addEventListener("error", callback, { once: true });
   }
 
+  // A list whose filter was refused answers 400 with the notice naming the parameter in place of
+  // its rows (core.htmx.render_filtered): swap it in like any answer, so the notice shows.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 400 && xhr.getResponseHeader("X-ScaleDeck-Filter-Errors")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   var PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
   function matching(root, selector) {

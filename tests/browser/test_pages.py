@@ -1,6 +1,7 @@
 """A real browser (Playwright driving Debian's Chromium) logs in and sees the pages work."""
 
 import pytest
+from django.urls import reverse
 
 from core.charts.deployment import PANELS
 from fleet.models import ModelDeployment
@@ -110,4 +111,18 @@ def test_it_draws_charts_that_arrive_before_the_chart_library(browser, demo, liv
     held[0].continue_()
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20000)
     assert errors == []
+    page.close()
+
+
+def test_a_refused_filter_s_notice_is_swapped_in_by_htmx(browser, demo, live_server):
+    page = browser.new_page()
+    log_in(page, live_server)
+    actions = reverse("scaling:audit")
+    page.goto(f"{live_server.url}{actions}")
+
+    # What a filter form's request does when the server refuses a parameter: 400 with the notice.
+    page.evaluate(f"htmx.ajax('GET', '{actions}?status=nope', {{target: '#audit-table'}})")
+    page.wait_for_selector("#audit-table :text('Filter not applied')", timeout=10000)
+
+    assert "status: Select a valid choice" in page.inner_text("#audit-table")
     page.close()

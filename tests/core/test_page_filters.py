@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -152,7 +153,7 @@ def test_an_unknown_parameter_is_named_and_nothing_is_listed(page):
 
     status, html = get("namspace=ns-alpha")
 
-    assert status == 200  # as the overview: the page, with the notice in place of the rows
+    assert status == 400  # as the API; the page names it in place of the rows
     assert "Filter not applied" in html and "namspace: Unknown filter" in html
     assert _shown(html, markers) == []
 
@@ -195,3 +196,14 @@ def test_the_api_list_takes_the_same_filters(page):
     assert count("q=GAMM") == 1
     refused = bot.get(f"{spec.api}?namspace=ns-alpha")
     assert refused.status_code == 400 and list(refused.json()) == ["namspace"]
+
+
+def test_an_htmx_fragment_with_a_refused_filter_is_a_400_htmx_still_swaps_in(db):
+    client = Client()
+    client.force_login(UserFactory(username="looker", role="viewer"))
+
+    response = client.get(reverse("scaling:audit"), {"status": "nope"}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 400 and response["X-ScaleDeck-Filter-Errors"] == "1"
+    html = response.content.decode()
+    assert "<html" not in html and "status: Select a valid choice" in html

@@ -124,7 +124,7 @@ def test_it_shows_a_malformed_filter_as_an_error(viewer_client):
     response = viewer_client.get(URL, {"capacity_type": "cheap", "ready": "maybe"})
 
     html = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "capacity_type: Select a valid choice. cheap is not one of the available choices." in html
     assert "ready: &#x27;maybe&#x27; is not true or false." in html
     assert ">gpu-1<" not in html
