@@ -46,7 +46,6 @@ OVER_MAX_TODAY = {
     "simulator/replay.py": 513,
     "tests/fakekube/server.py": 821,
     "tests/fleet/test_kubernetes_backend.py": 954,
-    "tests/metrics/test_prometheus_backend.py": 501,
     "tests/scaling/test_services_actions.py": 522,
     "tests/scaling/test_services_execution.py": 672,
 }
