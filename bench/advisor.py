@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from simulator import demo_world  # noqa: E402
 from simulator.advisor import Objective, advise, replica_rate  # noqa: E402
-from simulator.replay import Load, load_from_traffic, model_from_world  # noqa: E402
+from simulator.replay import Load  # noqa: E402
+from simulator.replay_inputs import load_from_traffic, model_from_world  # noqa: E402
 from simulator.traces import read_trace_file  # noqa: E402
 from simulator.traffic import Spike  # noqa: E402
 

@@ -29,7 +29,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 def seed(deployments: int, nodes: int) -> None:
     from django.utils import timezone
 
-    from costing.services import price_catalog_seed
+    from costing.catalog import price_catalog_seed
     from fleet.models import Cluster, Gpu, GpuNode, ModelDeployment, NodePool, Pod
 
     price_catalog_seed()

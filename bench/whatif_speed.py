@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulator import Policy, compare_policies, demo_world  # noqa: E402
-from simulator.replay import load_from_traffic, model_from_world, replay  # noqa: E402
+from simulator.replay import replay  # noqa: E402
+from simulator.replay_inputs import load_from_traffic, model_from_world  # noqa: E402
 
 WEEK_SECONDS = 7 * 86400
 NOW = datetime(2025, 6, 4, 12, 0, tzinfo=UTC)

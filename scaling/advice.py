@@ -23,7 +23,8 @@ from core.errors import ApplicationError
 from fleet.models import Cluster, ModelDeployment
 from simulator import SimNotFound
 from simulator.advisor import Advice, Objective, advise
-from simulator.replay import DeploymentModel, Load, load_from_traffic, model_from_world
+from simulator.replay import DeploymentModel, Load
+from simulator.replay_inputs import load_from_traffic, model_from_world
 from simulator.traces import Spike, TraceError, read_trace_file
 
 MAX_HOURS = 7 * 24.0

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import user_ensure
-from costing.services import price_catalog_seed
+from costing.catalog import price_catalog_seed
 from fleet.models import Cluster
 from fleet.services import cluster_refresh
 from fleet.world_store import DbWorldStore

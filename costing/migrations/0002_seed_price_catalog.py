@@ -7,7 +7,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from costing.services import price_catalog_read
+    from costing.catalog import price_catalog_read
 
     price_model = apps.get_model("costing", "InstancePrice")
     existing = set(

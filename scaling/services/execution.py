@@ -13,7 +13,7 @@ recoverable from the database and one read of the object, and keeps the audit tr
 1. Claim: one conditional UPDATE (pending -> running) in a short transaction. It names the claiming
    process (`claimed_by`), and is refused while another action on the same object is running
    (see `_claim`).
-2. Read the object and decide the absolute values to write (`_compute`). If something must be
+2. Read the object and decide the absolute values to write (`outcome.action_outcome`). If something must be
    written, record the intent on the action first (`_record_intent`, conditional on still owning
    the claim): the values read and their resourceVersion, the values about to be written, and the
    before/after/baseline the action will report. Then check expiry: a time-boxed action whose time
@@ -52,7 +52,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -66,8 +65,8 @@ from fleet.models import ModelDeployment, NamespaceQuota
 from scaling import autoscaler_policy, decisions
 from scaling.models import ScaleAction
 from scaling.services import cluster as cluster_access
-from scaling.services import policy, workers
-from scaling.services.stack import override_wants, stack_inputs
+from scaling.services import workers
+from scaling.services.outcome import Outcome, action_outcome
 from scaling.write_intent import Intent, Verdict, describe, judge
 
 logger = logging.getLogger(__name__)
@@ -92,17 +91,6 @@ class TargetBusy(Exception):
 
 class ClaimLost(Exception):
     """The reconciler or another worker took this claim over before its write: stop, write nothing."""
-
-
-@dataclass
-class Outcome:
-    before: dict
-    after: dict
-    baseline: dict = field(default_factory=dict)
-    write: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    superseded: tuple[int, ...] = ()
-    restores: ScaleAction | None = None
 
 
 def scale_action_execute(*, action_id: int, sleep: Callable[[float], None] = time.sleep) -> ScaleAction | None:
@@ -288,7 +276,7 @@ def _apply(action: ScaleAction, claim: int, sleep) -> None:
                     # Our 409 was the earlier claim's write landing late (its worker was slow, not dead).
                     _record_landed(action, claim, earlier, state)
                     return
-            outcome = _compute(action, state, now=timezone.now())
+            outcome = action_outcome(action, state, now=timezone.now())
             if doubt:
                 outcome.notes.insert(0, f"{doubt}: carried out again from what it holds now")
             new_rv = state.resource_version
@@ -363,78 +351,6 @@ def _record_landed(action: ScaleAction, claim: int, intent: Intent, state: Objec
     )
     body = f"write found on re-read at resourceVersion {state.resource_version} (the answer was lost)"
     _record_success(action, claim, None, outcome, state.resource_version, rv_before=intent.resource_version, body=body)
-
-
-def _compute(action: ScaleAction, state: ObjectState, *, now) -> Outcome:
-    if action.operation == ScaleAction.Operation.POLICY:
-        # The intent records the whole spec to hold, so a re-read can tell whether it landed.
-        before, after, target, notes = policy.policy_write(action, state.values, state.resource_version)
-        changed = bool(after["spec"] or before["absent"])
-        return Outcome(
-            before=before,
-            after=after,
-            write={"spec": target} if changed else {},
-            notes=notes if changed else [*notes, "no change needed: the autoscaler holds these values"],
-        )
-    if action.operation == ScaleAction.Operation.QUOTA:
-        current = dict(state.values.get("hard") or {})
-        # None removes an entry: sent as null, which a merge patch deletes.
-        requested = {k: None if v is None else int(v) for k, v in (action.request.get("hard") or {}).items()}
-        merged = {**current, **requested}
-        changed = any(current.get(k) != v for k, v in requested.items())
-        return Outcome(
-            before={"hard": {k: current.get(k) for k in requested}},
-            after={"hard": {k: merged[k] for k in requested}},
-            write={"hard": merged} if changed else {},
-            notes=[] if changed else ["no change needed: the quota already holds these values"],
-        )
-
-    restores = None
-    if action.operation == ScaleAction.Operation.RESTORE:
-        restores = action.restores.first()
-        if restores is None:
-            raise ApplicationError("the override to restore is gone")
-        names = tuple(override_wants(restores))
-        exclude = [restores.id]
-    else:
-        names = ()
-        exclude = [action.id]
-    stack = stack_inputs(
-        cluster_id=action.cluster_id,
-        namespace=action.namespace,
-        target_kind=action.target_kind,
-        target_name=action.target_name,
-        now=now,
-        exclude_ids=exclude,
-    )
-    if restores is not None:
-        resolution = decisions.resolve(
-            target_kind=action.target_kind,
-            current=state.values,
-            last_written=stack.last_written,
-            last_baseline=stack.last_baseline,
-            active=stack.active,
-            restoring=names,
-        )
-    else:
-        resolution = decisions.resolve(
-            target_kind=action.target_kind,
-            current=state.values,
-            last_written=stack.last_written,
-            last_baseline=stack.last_baseline,
-            active=stack.active,
-            wants=override_wants(action),
-            time_boxed=action.expires_at is not None,
-        )
-    return Outcome(
-        before=resolution.before,
-        after=resolution.after,
-        baseline=resolution.baseline,
-        write=resolution.write,
-        notes=list(resolution.notes),
-        superseded=resolution.superseded,
-        restores=restores,
-    )
 
 
 def _write(writer, action: ScaleAction, state: ObjectState, write: dict) -> str:

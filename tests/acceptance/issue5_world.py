@@ -14,7 +14,7 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 
-from costing.services import price_catalog_seed
+from costing.catalog import price_catalog_seed
 from fleet.models import ModelDeployment
 from tests.fakekube import objects as k
 from tests.fakekube.server import FakeKubeApi

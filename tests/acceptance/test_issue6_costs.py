@@ -24,7 +24,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from costing import selectors
-from costing.services import cost_accrue, price_catalog_seed
+from costing.catalog import price_catalog_seed
+from costing.services import cost_accrue
 from fleet.models import Cluster, ModelDeployment
 from fleet.sync import cluster_sync
 from tests.factories import ApiTokenFactory, UserFactory

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from core.errors import ApplicationError
+from costing.catalog import PRICE_COLUMNS, price_catalog_read, price_catalog_seed
 from costing.models import InstancePrice
-from costing.services import PRICE_COLUMNS, price_catalog_read, price_catalog_seed
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -595,13 +595,13 @@ def test_the_reconciler_takes_back_at_once_what_a_dead_process_on_this_host_held
 def test_a_claim_taken_over_before_its_write_writes_nothing(world, monkeypatch):
     dep = make_target(world, "scaledobject")
     action = pending(dep, 3)
-    original = execution._compute
+    original = execution.action_outcome
 
     def another_worker_takes_it_over(*args, **kwargs):
         ScaleAction.objects.filter(id=action.id).update(attempts=F("attempts") + 1, claimed_by="elsewhere:1:1")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(execution, "_compute", another_worker_takes_it_over)
+    monkeypatch.setattr(execution, "action_outcome", another_worker_takes_it_over)
 
     assert scale_action_execute(action_id=action.id) is None
 

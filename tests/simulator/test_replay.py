@@ -7,7 +7,8 @@ import pytest
 
 from simulator import Diurnal, Policy, ReplicaCapacity, Traffic
 from simulator.capacity import serve
-from simulator.replay import DeploymentModel, Load, PrescaleRule, _Pods, load_from_traffic, replay
+from simulator.replay import DeploymentModel, Load, PrescaleRule, _Pods, replay
+from simulator.replay_inputs import load_from_traffic
 
 CAP = ReplicaCapacity(128, 20_000, 60, 1150, 210, 420_000)
 START = 1_749_038_400  # 2025-06-04 12:00 UTC

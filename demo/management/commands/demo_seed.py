@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from accounts.services import user_ensure
 from costing.backfill import cost_backfill_simulated
+from costing.catalog import price_catalog_seed
 from costing.models import InstancePrice
 from costing.selectors import accrued_span
-from costing.services import price_catalog_seed
 from fleet.models import Cluster
 from fleet.services import cluster_refresh
 from fleet.world_store import DbWorldStore
