@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -42,7 +45,8 @@ def cluster_form(cluster: Cluster, **changes) -> dict:
 
 @pytest.fixture
 def cluster(settings, tmp_path) -> Cluster:
-    kubeconfig = settings.DATA_DIR / "test-admin-kubeconfig"
+    # Inside DATA_DIR (where kubeconfigs may be read from), named for this test: tests run in parallel.
+    kubeconfig = settings.DATA_DIR / f"test-admin-kubeconfig-{uuid.uuid4().hex}"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     yield ClusterFactory(name="prod", kubeconfig_path=str(kubeconfig), namespaces=["llm"])
     kubeconfig.unlink()
@@ -70,7 +74,7 @@ def test_it_refuses_a_cluster_change_cluster_add_would_refuse(admin_client, clus
     assert message in response.content.decode()
     cluster.refresh_from_db()
     assert cluster.prometheus_bearer_token_file == "" and cluster.namespaces == ["llm"]
-    assert cluster.kubeconfig_path.endswith("test-admin-kubeconfig")
+    assert Path(cluster.kubeconfig_path).name.startswith("test-admin-kubeconfig-")
 
 
 def test_it_saves_a_cluster_change_that_passes_the_checks(admin_client, cluster):
