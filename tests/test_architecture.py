@@ -43,7 +43,6 @@ MAX_LINES = 500
 OVER_MAX_TODAY = {
     "tests/fakekube/server.py": 821,
     "tests/fleet/test_kubernetes_backend.py": 954,
-    "tests/scaling/test_services_execution.py": 672,
 }
 
 

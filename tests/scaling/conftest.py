@@ -8,6 +8,7 @@ import pytest
 
 from fleet.autoscalers import ReplicaOwnerKind
 from fleet.models import Autoscaler, Cluster, ModelDeployment
+from scaling.services import cluster as cluster_access
 from tests.factories import (
     AutoscalerFactory,
     ClusterFactory,
@@ -16,6 +17,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.fakekube import objects as k
+from tests.scaling.execution_helpers import ClusterCalls, RecordingWriter
 
 
 @pytest.fixture(autouse=True)
@@ -144,3 +146,12 @@ def admin():
 @pytest.fixture
 def viewer():
     return UserFactory(username="vera", role="viewer")
+
+
+@pytest.fixture
+def cluster_calls(monkeypatch) -> ClusterCalls:
+    """Every call the scale-action code makes to the cluster, with the transaction depth it was made at."""
+    calls = ClusterCalls()
+    real = cluster_access.cluster_writer
+    monkeypatch.setattr(cluster_access, "cluster_writer", lambda cluster: RecordingWriter(real(cluster), calls))
+    return calls
