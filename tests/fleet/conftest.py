@@ -1,4 +1,5 @@
-"""Fixtures for the fleet pages, API and request-time metrics."""
+"""Fixtures for the fleet pages, API and request-time metrics, and for the Kubernetes backend tests
+(`world`: the fake Kubernetes API loaded with a realistic cluster)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from fleet.backends.base import BackendError, DeploymentMetrics, DeploymentRef, GpuUtilization, Series
 from tests.factories import ApiTokenFactory, UserFactory
+from tests.fakekube import objects as o
+from tests.fleet.kube_helpers import backend
 
 
 class FakeMetricsBackend:
@@ -101,3 +104,19 @@ def api(db) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
     return client
+
+
+@pytest.fixture
+def world(fake_kube):
+    fake_kube.load(o.realistic_cluster())
+    return fake_kube
+
+
+@pytest.fixture
+def snap(world, fake_kubeconfig):
+    return backend(fake_kubeconfig).snapshot()
+
+
+@pytest.fixture
+def writer(world, fake_kubeconfig):
+    return backend(fake_kubeconfig, namespaces=("team-a", "team-b"))
