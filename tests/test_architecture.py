@@ -40,9 +40,7 @@ MAX_LINES = 500
 
 # Modules over MAX_LINES today (counted after `ruff format`), with their line count: each is being
 # split (issue 11). None may grow, none may join, and one that has shrunk to MAX_LINES must leave the list.
-OVER_MAX_TODAY = {
-    "tests/fakekube/server.py": 821,
-}
+OVER_MAX_TODAY: dict[str, int] = {}
 
 
 def python_files(root: Path = ROOT) -> list[Path]:

@@ -26,6 +26,8 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakekube.resources import _BY_PATH, _ApiError, status_body
+
 
 class WatchHub:
     def __init__(self, api) -> None:
@@ -104,7 +106,7 @@ class WatchHub:
             api._check_rules("GET", split.path, split.query)
             api._check_auth(handler.headers.get("Authorization", "") or "")
             resource, namespace = self._target(split.path, fake)
-        except fake._ApiError as exc:
+        except _ApiError as exc:
             payload = json.dumps(exc.body()).encode()
             handler.send_response(exc.status)
             handler.send_header("Content-Type", "application/json")
@@ -140,9 +142,9 @@ class WatchHub:
         namespace = None
         if len(rest) == 3 and rest[0] == "namespaces":
             namespace, rest = rest[1], rest[2:]
-        resource = fake._BY_PATH.get((group, version, rest[0])) if len(rest) == 1 else None
+        resource = _BY_PATH.get((group, version, rest[0])) if len(rest) == 1 else None
         if resource is None or group in self._api._uninstalled:
-            raise fake._ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _ApiError(404, "NotFound", "the server could not find the requested resource")
         return resource, namespace
 
     def _stream(self, handler, resource, namespace, query, metadata_only, fake) -> None:
@@ -162,7 +164,7 @@ class WatchHub:
             drops = self._drops
             gone = start < self._oldest_rv - 1
         if gone:
-            status = fake.status_body(410, "Expired", f"too old resource version: {start} ({self._oldest_rv - 1})")
+            status = status_body(410, "Expired", f"too old resource version: {start} ({self._oldest_rv - 1})")
             send({"type": "ERROR", "object": status})
             self._end(handler)
             return
