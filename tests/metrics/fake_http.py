@@ -16,6 +16,7 @@ class FakeHTTP:
 
     def __init__(self, respond: Callable[[str, dict[str, str]], tuple[int, bytes]], delay: float = 0.0):
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.abandoned = 0  # answers the client no longer waited for (it timed out: what a slow Prometheus tests)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,8 +31,8 @@ class FakeHTTP:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up
+                except OSError:  # the client gave up before the answer: counted, not an error of the fake
+                    fake.abandoned += 1
 
             do_POST = do_GET  # noqa: N815
 
