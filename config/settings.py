@@ -340,6 +340,9 @@ SCALEDECK_LOGIN_LOCKOUT_SECONDS = env_int("SCALEDECK_LOGIN_LOCKOUT_SECONDS", 15 
 # Folders a cluster's kubeconfig and Prometheus secret files may be read from (fleet/secret_files.py);
 # SCALEDECK_SECRET_DIRS adds more (comma-separated) to the data folder and /run/secrets.
 SCALEDECK_SECRET_DIRS = [str(DATA_DIR), "/run/secrets", *env_list("SCALEDECK_SECRET_DIRS")]
+# Where an in-cluster watcher keeps its coordination.k8s.io Lease when it cannot read its pod's own
+# namespace from the ServiceAccount mount (fleet/watch/lease.py).
+SCALEDECK_WATCH_LEASE_NAMESPACE = env("SCALEDECK_WATCH_LEASE_NAMESPACE", "scaledeck")
 
 CACHES = {
     "default": {

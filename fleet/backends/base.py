@@ -481,6 +481,15 @@ class NodeOperator(Protocol):
         to read (not found; a simulator applies any valid layout). Malformed: MigPartedConfigError."""
 
 
+class WatchLease(Protocol):
+    """The Kubernetes Lease an in-cluster watcher holds besides the database's (fleet/watch/lease.py)."""
+
+    def lease_hold(self, *, name: str, namespace: str, holder: str, duration_seconds: int, now: datetime) -> bool:
+        """Take or renew Lease `namespace`/`name`; False when another holder has it. Raises BackendError."""
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class ClusterBackend(ClusterReader, ClusterWriter, NodeOperator, Protocol):
     """Everything ScaleDeck asks of a cluster; what `fleet.backends.registry.cluster_backend` returns.

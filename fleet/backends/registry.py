@@ -21,12 +21,14 @@ from fleet.backends.base import (
     GpuUtilization,
     MetricsBackend,
     Series,
+    WatchLease,
 )
 from fleet.backends.signals import AlertSignals
 from fleet.models import Cluster
 from fleet.secret_files import secret_dirs, secret_path_error
 
 if TYPE_CHECKING:
+    from fleet.backends.kubernetes.backend import KubernetesClusterBackend
     from fleet.backends.observed import ObservedPrometheusBackend
     from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 
@@ -48,6 +50,10 @@ def cluster_backend(cluster: Cluster) -> ClusterBackend:
         from fleet.world_store import DbWorldStore
 
         return SimulatedClusterBackend(DbWorldStore(cluster), clock=timezone.now)
+    return _kubernetes_backend(cluster)
+
+
+def _kubernetes_backend(cluster: Cluster) -> KubernetesClusterBackend:
     from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 
     return KubernetesClusterBackend(
@@ -58,6 +64,14 @@ def cluster_backend(cluster: Cluster) -> ClusterBackend:
         namespaces=tuple(cluster.namespaces or ()),
         secret_dirs=secret_dirs(),
     )
+
+
+def cluster_watch_lease(cluster: Cluster) -> WatchLease | None:
+    """The Kubernetes Lease a watcher of `cluster` holds besides the database lease: only where it
+    reaches the cluster in-cluster (its pod runs there, so the Lease is in its own namespace)."""
+    if cluster.backend == Cluster.Backend.SIMULATED or not cluster.in_cluster:
+        return None
+    return _kubernetes_backend(cluster)
 
 
 class UnavailableMetricsBackend:

@@ -27,13 +27,14 @@ from datetime import UTC, datetime
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from fleet.backends.registry import cluster_backend
+from fleet.backends.base import BackendError, WatchLease
+from fleet.backends.registry import cluster_backend, cluster_watch_lease
 from fleet.models import Cluster
 from fleet.replica_history import replica_changes_record
 from fleet.sync import SyncResult, cluster_sync
 from fleet.watch.apply import changes_apply
 from fleet.watch.informer import Informer
-from fleet.watch.lease import RENEW_SECONDS, STANDBY_POLL_SECONDS, watch_lease_hold, watch_lease_release
+from fleet.watch.lease import RENEW_SECONDS, STANDBY_POLL_SECONDS, cluster_lease_hold, watch_lease_release
 from fleet.watch.state import KINDS, ClusterState
 
 logger = logging.getLogger(__name__)
@@ -215,20 +216,32 @@ def cluster_watch_run(
     say: Callable[[str], None] = logger.info,
     **watcher_options,
 ) -> None:
-    """Watch `cluster` whenever this process holds its lease, until `stop` is set."""
+    """Watch `cluster` whenever this process holds its lease (both leases, in-cluster), until `stop` is set."""
+    kube_lease = cluster_watch_lease(cluster)
     try:
         while not stop.is_set():
-            if not watch_lease_hold(cluster_id=cluster.id, holder=holder, now=timezone.now()):
+            if not _lease_hold(cluster, kube_lease, holder, say):
                 stop.wait(STANDBY_POLL_SECONDS)
                 continue
             say(f"{cluster.name}: watching (lease held by {holder})")
-            _watch_while_leased(cluster, holder, stop, say, watcher_options)
+            _watch_while_leased(cluster, kube_lease, holder, stop, say, watcher_options)
     finally:
         watch_lease_release(cluster_id=cluster.id, holder=holder)
+        if kube_lease is not None:
+            kube_lease.close()
         connection.close()
 
 
-def _watch_while_leased(cluster, holder, stop, say, watcher_options) -> None:
+def _lease_hold(cluster, kube_lease: WatchLease | None, holder: str, say, **renewal) -> bool:
+    """Both leases held; a Kubernetes API that cannot be asked counts as not held (said once per try)."""
+    try:
+        return cluster_lease_hold(cluster=cluster, kube_lease=kube_lease, holder=holder, now=timezone.now(), **renewal)
+    except BackendError as exc:
+        say(f"{cluster.name}: cannot hold the Kubernetes Lease ({exc})")
+        return False
+
+
+def _watch_while_leased(cluster, kube_lease, holder, stop, say, watcher_options) -> None:
     watcher = ClusterWatcher(cluster, **watcher_options)
     watcher.start()
     renew_at = time.monotonic() + RENEW_SECONDS
@@ -243,15 +256,12 @@ def _watch_while_leased(cluster, holder, stop, say, watcher_options) -> None:
             if result is not None and (result is watcher.first_sync or not result.ok):
                 say(result.summary())
             if time.monotonic() >= renew_at:
-                held = watch_lease_hold(
-                    cluster_id=cluster.id,
-                    holder=holder,
-                    now=timezone.now(),
-                    synced=watcher.first_sync is not None,
-                    error=watcher.error,
+                held = _lease_hold(
+                    cluster, kube_lease, holder, say, synced=watcher.first_sync is not None, error=watcher.error
                 )
                 if not held:
                     say(f"{cluster.name}: lease lost to another watcher; standing by")
+                    watch_lease_release(cluster_id=cluster.id, holder=holder)  # the new holder needs both
                     return
                 renew_at = time.monotonic() + RENEW_SECONDS
     finally:

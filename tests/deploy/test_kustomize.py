@@ -177,6 +177,7 @@ GROUPS = {
     "deployments/scale": "apps",
     "horizontalpodautoscalers": "autoscaling",
 }
+LEASE_MODULE = "lease.py"  # the watcher's own Lease: its calls are the watcher's, not the worker's
 
 
 def group_and_resource(resource: str) -> tuple[str, str]:
@@ -188,13 +189,15 @@ def group_and_resource(resource: str) -> tuple[str, str]:
 
 def calls_in_the_code() -> tuple[set, set]:
     """(worker calls, watcher calls) as (apiGroup, resource, verb), read from the Kubernetes backend's modules."""
-    source = "\n".join(path.read_text() for path in sorted((ROOT / "fleet" / "backends" / "kubernetes").glob("*.py")))
+    paths = sorted((ROOT / "fleet" / "backends" / "kubernetes").glob("*.py"))
+    source = "\n".join(path.read_text() for path in paths if path.name != LEASE_MODULE)
+    lease_source = "\n".join(path.read_text() for path in paths if path.name == LEASE_MODULE)
     constants = {
         name: f"{plural}.{group}"  # KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
         for name, group, plural in re.findall(r'^(\w+) = \("([\w.]+)", "\w+", "(\w+)"\)', source, re.M)
     }
-    actions = re.findall(r'ApiCall\("(get|patch|list|create)", "([\w./]+)"', source)
-    worker = {(*group_and_resource(r), verb) for verb, r in actions}
+    call = r'ApiCall\("(get|patch|list|create|update)", "([\w./]+)"'
+    worker = {(*group_and_resource(r), verb) for verb, r in re.findall(call, source)}
     worker |= {
         (*group_and_resource(r), "list") for r in re.findall(r'_list_(?:namespaced|optional)\(\s*"([\w./]+)"', source)
     }
@@ -203,6 +206,7 @@ def calls_in_the_code() -> tuple[set, set]:
     watched = {group_and_resource(r) for r in re.findall(r'lambda: \(\s*"([\w./]+)"', kinds)}
     watched |= {group_and_resource(constants[c]) for c in re.findall(r"crd\(\*(\w+)", kinds)}
     watcher = {(group, resource, verb) for group, resource in watched for verb in ("list", "watch")}
+    watcher |= {(*group_and_resource(r), verb) for verb, r in re.findall(call, lease_source)}
     return worker, watcher
 
 
@@ -230,6 +234,7 @@ def granted(target: str, account: str) -> set:
 def test_the_rbac_grants_exactly_what_the_code_calls():
     worker_calls, watcher_calls = calls_in_the_code()
     assert ("apps", "deployments/scale", "patch") in worker_calls and ("", "nodes", "watch") in watcher_calls
+    assert ("coordination.k8s.io", "leases", "update") in watcher_calls
     # A (verb, resource) granted in a namespace and cluster-wide (pods: listed per namespace by the
     # sync, across namespaces on one node by a MIG drain) counts once.
     assert granted("overlays/production", "scaledeck-worker") == worker_calls
@@ -247,7 +252,7 @@ def test_the_rbac_has_no_wildcards_no_secrets_and_reads_cluster_wide_only_cluste
             if role["metadata"]["name"] == "scaledeck-worker-mig":  # a node's pods are in any namespace
                 assert rule["verbs"] != ["patch"] or rule["resources"] == ["nodes"]
     namespaces = {o["metadata"]["namespace"] for o in objs if o["kind"] == "Role"}
-    assert namespaces == {"llm-prod", "team-search", "gpu-operator"}
+    assert namespaces == {"llm-prod", "team-search", "gpu-operator", "scaledeck"}
     # In the GPU operator's namespace, the mig-parted ConfigMap and nothing else.
     layouts = [o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == "gpu-operator"]
     assert [r for o in layouts for r in o["rules"]] == [

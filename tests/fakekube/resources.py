@@ -43,6 +43,7 @@ RESOURCES = (
     Resource("events.k8s.io", "v1", "events", "Event", namespaced=True),
     Resource("", "v1", "events", "Event", namespaced=True),
     Resource("karpenter.sh", "v1", "nodeclaims", "NodeClaim", namespaced=False, custom=True),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease", namespaced=True),
 )
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}

@@ -1,4 +1,4 @@
-"""The fake Kubernetes API's answers to reads, lists, evictions and patches (a mixin of FakeKubeApi,
+"""The fake Kubernetes API's answers to reads, lists, evictions, patches and whole writes (a mixin of FakeKubeApi,
 which holds the store, the lock and the resourceVersion counter)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import uuid
 
 from tests.fakekube.patching import (
     _apply_json_patch,
@@ -66,6 +67,9 @@ class ApiRoutes:
             return 200, json.dumps(_scale_of(obj) if sub else obj).encode()
         if method == "PATCH" and name is not None:
             return 200, json.dumps(self._patch(resource, namespace, name, sub, content_type, body)).encode()
+        if method in ("POST", "PUT") and sub is None and (name is None) == (method == "POST"):
+            stored = self._write(resource, namespace, name, body)
+            return (201 if method == "POST" else 200), json.dumps(stored).encode()
         raise _ApiError(405, "MethodNotAllowed", f"the fake API server does not support {method} on {path}")
 
     def _find(self, resource: Resource, namespace: str | None, name: str) -> dict:
@@ -197,13 +201,7 @@ class ApiRoutes:
                 raise _ApiError(422, "Invalid", "metadata: Required value")
             sent_rv = patched["metadata"].get("resourceVersion")
             if sent_rv not in (None, current_rv):
-                raise _ApiError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object has been '
-                    "modified; please apply your changes to the latest version and try again",
-                    details={"name": name, "group": resource.group, "kind": resource.plural},
-                )
+                raise _stale(resource, name)
             if patched["metadata"].get("name") != name or patched["metadata"].get("namespace", namespace) != namespace:
                 raise _ApiError(422, "Invalid", "metadata.name: Invalid value: field is immutable")
             if sub:
@@ -223,3 +221,46 @@ class ApiRoutes:
             self._store[resource][(namespace or "", name)] = _Entry(stored, resource)
             self.watches.record("MODIFIED", resource, stored)
             return _scale_of(stored) if sub else copy.deepcopy(stored)
+
+    def _write(self, resource: Resource, namespace: str | None, name: str | None, body: object) -> dict:
+        """A create (POST, `name` None) or a replace (PUT of `name`) of a whole object, with the API
+        server's optimistic concurrency: 409 when created twice or replaced from a stale version."""
+        if resource.namespaced and namespace is None:
+            raise _ApiError(404, "NotFound", "the server could not find the requested resource")
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise _ApiError(422, "Invalid", "metadata.name: Required value")
+        if name is not None and meta["name"] != name:
+            raise _ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+        key = (namespace or "", meta["name"])
+        with self._lock:
+            current = self._store[resource].get(key)
+            if name is None and current is not None:
+                raise _ApiError(409, "AlreadyExists", f'{resource.qualified} "{meta["name"]}" already exists')
+            if name is not None:
+                self._find(resource, namespace, name)  # 404 when absent
+                if meta.get("resourceVersion") != current.obj["metadata"]["resourceVersion"]:
+                    raise _stale(resource, name)
+            stored = copy.deepcopy(body)
+            stored.update(apiVersion=resource.api_version, kind=resource.kind)
+            _validate(resource, stored)
+            stored_meta = stored["metadata"]
+            if resource.namespaced:
+                stored_meta["namespace"] = namespace
+            stored_meta["uid"] = current.obj["metadata"]["uid"] if current else str(uuid.uuid4())
+            stored_meta.setdefault("creationTimestamp", "2025-01-01T00:00:00Z")
+            stored_meta["resourceVersion"] = self._next_rv()
+            self._store[resource][key] = _Entry(stored, resource)
+            self.watches.record("MODIFIED" if current else "ADDED", resource, stored)
+            return copy.deepcopy(stored)
+
+
+def _stale(resource: Resource, name: str) -> _ApiError:
+    """The API server's 409 for a write computed from an old resourceVersion."""
+    return _ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+        details={"name": name, "group": resource.group, "kind": resource.plural},
+    )

@@ -3,8 +3,9 @@
 It serves plain dicts the way a real API server does (JSON lists with `kind: <Kind>List`,
 `metadata.resourceVersion`, paging with `limit`/`continue`, metadata-only lists for
 `Accept: ...;as=PartialObjectMetadataList`), answers GET and PATCH (merge patch, JSON patch,
-strategic merge on built-in types only, 409 on a stale `metadata.resourceVersion`), and records
-every request so tests can assert on paths, verbs, content types and bodies.
+strategic merge on built-in types only, 409 on a stale `metadata.resourceVersion`), POST and PUT
+(create and replace whole objects; 409 when created twice or replaced from a stale version), and
+records every request so tests can assert on paths, verbs, content types and bodies.
 
 Switches make it misbehave: `fail()` answers a path with a status (401/403/500/410...),
 `uninstall()` removes an API group (a missing CRD answers 404), `delay()` stalls answers (for

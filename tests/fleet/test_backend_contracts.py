@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pytest
 
-from fleet.backends.base import ClusterBackend, MetricsBackend
+from fleet.backends.base import ClusterBackend, MetricsBackend, WatchLease
 from fleet.backends.kubernetes.backend import KubernetesClusterBackend
 from fleet.backends.prometheus.backend import PrometheusMetricsBackend
 from fleet.backends.registry import UnavailableMetricsBackend
@@ -94,6 +94,10 @@ def test_each_cluster_backend_implements_the_whole_protocol(name):
     backend = CLUSTER_BACKENDS[name]()
     assert contract_breaches(ClusterBackend, backend) == []
     assert isinstance(backend, ClusterBackend)
+
+
+def test_the_kubernetes_backend_holds_an_in_cluster_watchers_lease():
+    assert contract_breaches(WatchLease, KubernetesClusterBackend()) == []
 
 
 @pytest.mark.parametrize("name", sorted(METRICS_BACKENDS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
@@ -86,11 +87,22 @@ def test_a_standby_watcher_takes_over_when_the_holder_dies(fake_kube, fake_kubec
         watch_holder="dead:1", watch_lease_until=timezone.now() + timedelta(seconds=1)
     )
     monkeypatch.setattr(watcher, "STANDBY_POLL_SECONDS", 0.1)
+    with standby_watching(cluster, "standby:2") as said:
+        assert Cluster.objects.get(id=cluster.id).watch_holder == "standby:2"
+        assert said[0] == f"{cluster.name}: watching (lease held by standby:2)"
+    # Stopping gives the lease back: the beat syncs the cluster again.
+    assert not cluster_is_watched(Cluster.objects.get(id=cluster.id), timezone.now())
+
+
+@contextlib.contextmanager
+def standby_watching(cluster: Cluster, holder: str):
+    """A standby `cluster_watch_run` in a thread, once it has taken over (the cluster's pods are
+    written); yields what it said, and stops it on leaving."""
     stop = threading.Event()
     said: list[str] = []
     standby = threading.Thread(
         target=watcher.cluster_watch_run,
-        kwargs={"cluster": cluster, "holder": "standby:2", "stop": stop, "say": said.append},
+        kwargs={"cluster": cluster, "holder": holder, "stop": stop, "say": said.append},
     )
     standby.start()
     try:
@@ -98,10 +110,7 @@ def test_a_standby_watcher_takes_over_when_the_holder_dies(fake_kube, fake_kubec
         while not Pod.objects.filter(cluster=cluster).exists():
             assert time.monotonic() < deadline, f"the standby did not take over: {said}"
             time.sleep(0.1)
-        assert Cluster.objects.get(id=cluster.id).watch_holder == "standby:2"
-        assert said[0] == f"{cluster.name}: watching (lease held by standby:2)"
+        yield said
     finally:
         stop.set()
         standby.join(timeout=15)
-    # Stopping gives the lease back: the beat syncs the cluster again.
-    assert not cluster_is_watched(Cluster.objects.get(id=cluster.id), timezone.now())

@@ -17,6 +17,7 @@ Modules:
                what the listed objects mean (pure functions)
   patches      the merge-patch bodies and the allow-list check of a write (pure functions)
   watch        reading a watch's stream of events (no `kubernetes` import)
+  lease        the coordination.k8s.io Lease an in-cluster watcher holds (create, or replace by resourceVersion)
 
 Reading: responses are taken raw (`_preload_content=False`) and parsed with `json.loads`;
 deserialising a 20,000-pod list into the client's model objects costs many times more (see
@@ -30,7 +31,8 @@ RBAC the ServiceAccount needs (ClusterRole, or Roles per allow-listed namespace)
   apps deployments, apps replicasets, autoscaling horizontalpodautoscalers, keda.sh scaledobjects,
   karpenter.sh nodepools (cluster);
   get/patch for writes: apps deployments/scale, keda.sh scaledobjects, autoscaling
-  horizontalpodautoscalers, resourcequotas.
+  horizontalpodautoscalers, resourcequotas;
+  get/create/update coordination.k8s.io leases for the watcher, in its own namespace.
 
 This `__init__` imports nothing: the pure modules are read by `fleet.watch` and `fleet.events`
 without loading the client library (half a second of imports).

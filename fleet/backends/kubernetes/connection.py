@@ -32,7 +32,7 @@ NODECLAIMS = ("karpenter.sh", "v1", "nodeclaims")
 
 @dataclass(frozen=True)
 class ApiCall:
-    verb: str  # list | get | patch
+    verb: str  # list | get | patch | create | update
     resource: str  # pods, deployments/scale, scaledobjects.keda.sh, ...
     namespace: str | None = None  # None: all namespaces (or cluster-scoped)
     name: str = ""
