@@ -21,6 +21,8 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+from tests.source_files import NOT_SOURCE, parse_source
+
 ROOT = Path(__file__).resolve().parent.parent
 NOT_APPS = {"tests", "bench", "scripts"}
 LAYERS = [
@@ -48,7 +50,7 @@ def python_files(root: Path = ROOT) -> list[Path]:
         path
         for path in root.rglob("*.py")
         # build/: pip's copy of the apps when `make` installs the project (CI does, in the checkout).
-        if not {".venv", ".git", "migrations", "node_modules", "build", "dist"} & set(path.relative_to(root).parts)
+        if not {"migrations", *NOT_SOURCE} & set(path.relative_to(root).parts)
     )
 
 
@@ -61,7 +63,7 @@ def imported_modules(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
     rel = path.relative_to(root)
     package = list(rel.parent.parts)
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(rel))):
+    for node in ast.walk(parse_source(path.read_text(encoding="utf-8"), str(rel))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

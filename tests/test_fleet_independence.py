@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.source_files import parse_source
+
 FLEET = Path(settings.BASE_DIR) / "fleet"
 FORBIDDEN = {"costing", "scaling"}
 DYNAMIC_IMPORTS = {"import_module", "import_string", "__import__"}
@@ -18,7 +20,7 @@ DYNAMIC_IMPORTS = {"import_module", "import_string", "__import__"}
 def imported_apps(source: str) -> list[tuple[int, str]]:
     """(line, top-level package) of every absolute import in `source`, wherever it sits."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_source(source)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -13,7 +13,7 @@ from django.test import Client
 from chatops.slack import expected_signature
 from tests.chatops.conftest import SECRET
 from tests.factories import ClusterFactory, ModelDeploymentFactory, PodFactory, UserFactory
-from tests.metrics.test_prometheus_backend import EMPTY_VECTOR, FakeHTTP
+from tests.metrics.fake_http import EMPTY_VECTOR, FakeHTTP
 
 pytestmark = pytest.mark.django_db
 SLACK_LIMIT_SECONDS = 3.0

@@ -23,6 +23,7 @@ from fleet.backends.simulated.cluster import SimulatedClusterBackend
 from fleet.backends.simulated.metrics import SimulatedMetricsBackend
 from fleet.backends.simulated.store import InMemoryWorldStore
 from simulator import demo_world
+from tests.source_files import NOT_SOURCE, parse_source
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -148,9 +149,9 @@ def importers(library: str) -> list[str]:
     found = []
     for path in ROOT.rglob("*.py"):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in (".venv", "tests", "bench", "node_modules") or relative.parts[0].startswith("."):
+        if relative.parts[0] in {"tests", "bench", *NOT_SOURCE} or relative.parts[0].startswith("."):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_source(path.read_text(encoding="utf-8"), str(relative))):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
