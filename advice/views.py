@@ -10,8 +10,9 @@ from accounts.decorators import role_required
 from accounts.models import Role
 from advice import services, tasks
 from advice.apply import advice_apply, advice_apply_preview
-from advice.charts import advice_figure, pareto_front
+from advice.charts import pareto_front
 from advice.models import AdviceRun
+from core.charts.advice import advice_figure
 from core.errors import ApplicationError
 from fleet import selectors as fleet_selectors
 from scaling.models import ScaleAction
@@ -62,8 +63,9 @@ def advice_new(request, deployment_id: int):
 def _run_context(run: AdviceRun) -> dict:
     context = {"run": run, "figure": None}
     if run.status == AdviceRun.Status.DONE and run.result:
-        context["figure"] = advice_figure(run.result)
-        context["front"] = {c["label"] for c in pareto_front(run.result["candidates"])}
+        front = pareto_front(run.result["candidates"])
+        context["figure"] = advice_figure(run.result, front)
+        context["front"] = {c["label"] for c in front}
         context["progress_percent"] = 100
     else:
         context["progress_percent"] = round(run.progress * 100)
