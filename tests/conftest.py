@@ -202,6 +202,7 @@ def worker_log(tmp_path) -> str:
 # `@pytest.mark.db_engine`, or list it here (a module, or `module::test` for part of a slow module).
 DB_ENGINE_TESTS = {
     "tests/acceptance/test_issue5_scaling.py",  # 200 concurrent requests on one idempotency key, ticks racing
+    "tests/acceptance/test_issue5_schedules.py",  # pre-scale firings and overrides claimed once, conflicts, retries
     "tests/acceptance/test_issue6_costs.py",  # costs summed in Decimal over exact windows, through the API
     "tests/costing/test_api.py",
     # The backfill's watermark row lock and bulk inserts (not the day-long demo seed: 30 s on PostgreSQL).
@@ -231,7 +232,9 @@ DB_ENGINE_TESTS = {
     "tests/ops/test_endpoints.py",  # readiness runs raw SQL
     "tests/scaling/test_api.py",  # JSON request bodies stored in JSON fields, Idempotency-Key
     "tests/scaling/test_services_actions.py",  # idempotency by unique constraint
-    "tests/scaling/test_services_execution.py",  # claims, select_for_update, crash recovery
+    "tests/scaling/test_services_crash.py",  # a worker dead mid-action: claims taken over by conditional UPDATE
+    "tests/scaling/test_services_execution.py",  # claims, select_for_update
+    "tests/scaling/test_services_in_flight.py",  # actions in flight on one object, quota requests
     "tests/scaling/test_services_overrides.py",
     "tests/scaling/test_services_prescale.py",  # one claim per firing
     "tests/scaling/test_tick_command.py",
